@@ -1,0 +1,2 @@
+//! AArch64 architecture glue (filled in by the board bring-up).
+#![no_std]

@@ -1,0 +1,15 @@
+//! dmasync: the buffer-synchronization core.
+//!
+//! Ordering and exclusion are separate, as Linux learned: [`fence`] says *when* work is
+//! done, [`ww`] (wound/wait mutexes) says *who* may touch a set of buffers now, and
+//! [`resv`] (reservation objects) ties the two together per buffer.
+//! See `doc/sync-model.md` for the model and how it differs from Linux and KDS.
+#![no_std]
+#![warn(missing_docs)]
+
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod platform;
+
+pub use platform::{Instant, Platform};
