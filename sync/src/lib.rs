@@ -11,5 +11,7 @@
 extern crate std;
 
 pub mod platform;
+mod shim;
+mod spin;
 
 pub use platform::{Instant, Platform};

@@ -60,6 +60,17 @@ pub trait Platform: 'static {
     fn relax() {
         core::hint::spin_loop();
     }
+
+    /// Masks interrupts on the calling core and returns the previous mask, for the short
+    /// internal critical sections that an interrupt handler may also enter (signalling a
+    /// fence from an IRQ). Host and loom platforms have no interrupts: the default does
+    /// nothing.
+    fn interrupts_disable() -> usize {
+        0
+    }
+
+    /// Restores the mask [`Platform::interrupts_disable`] returned.
+    fn interrupts_restore(_saved: usize) {}
 }
 
 /// The host platform: OS threads and `std::time::Instant`.

@@ -1,0 +1,49 @@
+//! One import point for atomics and cells, so the same code runs natively and under loom.
+//!
+//! Under `--cfg loom` these are loom's instrumented types; otherwise `core`'s. Code in this
+//! crate never imports `core::sync::atomic` or `core::cell::UnsafeCell` directly.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic;
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic;
+
+/// An `UnsafeCell` with loom's closure API (`with`/`with_mut`), which lets loom check every
+/// access for data races; natively it compiles to plain pointer access.
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(
+    #[cfg(loom)] loom::cell::UnsafeCell<T>,
+    #[cfg(not(loom))] core::cell::UnsafeCell<T>,
+);
+
+#[allow(dead_code)] // not every configuration uses every accessor
+impl<T> UnsafeCell<T> {
+    #[cfg(not(loom))]
+    pub(crate) const fn new(v: T) -> Self {
+        Self(core::cell::UnsafeCell::new(v))
+    }
+
+    #[cfg(loom)]
+    pub(crate) fn new(v: T) -> Self {
+        Self(loom::cell::UnsafeCell::new(v))
+    }
+
+    /// Runs `f` with a shared raw pointer to the contents.
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        #[cfg(loom)]
+        return self.0.with(f);
+        #[cfg(not(loom))]
+        return f(self.0.get());
+    }
+
+    /// Runs `f` with a mutable raw pointer to the contents.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(loom)]
+        return self.0.with_mut(f);
+        #[cfg(not(loom))]
+        return f(self.0.get());
+    }
+}
