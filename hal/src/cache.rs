@@ -1,0 +1,299 @@
+//! Data-cache maintenance by virtual address: the layer under every DMA hand-over.
+//!
+//! Named `CacheMaintenance`, not "fence": in dmasync a `Fence` is a completion object
+//! (`dmasync::fence`); this is about moving bytes between a CPU's cache and memory.
+//!
+//! Implementations: AArch64 (`dc cvac/ivac/civac` by `CTR_EL0.DminLine`, then `dsb`) in
+//! `hal/aarch64`, ARMv7-A (CP15 by MVA plus the PL310 outer cache) in `hal/armv7a`,
+//! [`CoherentNoop`] for devices on a coherent interconnect, and the host's non-coherent
+//! memory simulator (`crate::sim`), which is what proves the policy above it correct:
+//! QEMU models no caches, so a missing clean or invalidate never fails there.
+
+use core::fmt;
+
+/// A half-open range of virtual addresses `[start, start + len)`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VirtRange {
+    /// First byte.
+    pub start: usize,
+    /// Length in bytes; zero is a valid, empty range.
+    pub len: usize,
+}
+
+impl fmt::Debug for VirtRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:#x}..{:#x}",
+            self.start,
+            self.start.wrapping_add(self.len)
+        )
+    }
+}
+
+impl VirtRange {
+    /// The range `[start, start + len)`.
+    pub const fn new(start: usize, len: usize) -> Self {
+        Self { start, len }
+    }
+
+    /// The range covering `bytes`.
+    pub fn of_slice(bytes: &[u8]) -> Self {
+        Self {
+            start: bytes.as_ptr() as usize,
+            len: bytes.len(),
+        }
+    }
+
+    /// One past the last byte.
+    pub const fn end(&self) -> usize {
+        self.start + self.len
+    }
+
+    /// True for a zero-length range.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How this range falls on cache lines of `line` bytes (a power of two).
+    pub fn split_lines(&self, line: usize) -> LineSplit {
+        debug_assert!(line.is_power_of_two());
+        let mask = line - 1;
+        if self.len == 0 {
+            return LineSplit {
+                head: None,
+                body: VirtRange::new(self.start & !mask, 0),
+                tail: None,
+            };
+        }
+        let first_line = self.start & !mask;
+        let last_line = (self.end() - 1) & !mask;
+        let head_partial =
+            self.start & mask != 0 || (first_line == last_line && self.end() & mask != 0);
+        let tail_partial = self.end() & mask != 0;
+        if first_line == last_line {
+            // One line: it is either whole or partial; never both head and tail.
+            return if head_partial || tail_partial {
+                LineSplit {
+                    head: Some(first_line),
+                    body: VirtRange::new(first_line, 0),
+                    tail: None,
+                }
+            } else {
+                LineSplit {
+                    head: None,
+                    body: VirtRange::new(first_line, line),
+                    tail: None,
+                }
+            };
+        }
+        let body_start = if head_partial {
+            first_line + line
+        } else {
+            first_line
+        };
+        let body_end = if tail_partial {
+            last_line
+        } else {
+            last_line + line
+        };
+        LineSplit {
+            head: head_partial.then_some(first_line),
+            body: VirtRange::new(body_start, body_end - body_start),
+            tail: tail_partial.then_some(last_line),
+        }
+    }
+}
+
+/// A range cut into whole cache lines and the (at most two) lines it only partly covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineSplit {
+    /// Start of a first line the range covers only partly.
+    pub head: Option<usize>,
+    /// The whole lines, line-aligned at both ends (possibly empty).
+    pub body: VirtRange,
+    /// Start of a last line the range covers only partly.
+    pub tail: Option<usize>,
+}
+
+/// The three maintenance operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CacheOp {
+    /// Write dirty lines back to the point of coherency; they stay cached.
+    Clean,
+    /// Discard lines so the next CPU read comes from memory.
+    Invalidate,
+    /// Write back, then discard.
+    CleanInvalidate,
+}
+
+impl CacheOp {
+    /// All operations, for iterating statistics.
+    pub const ALL: [CacheOp; 3] = [
+        CacheOp::Clean,
+        CacheOp::Invalidate,
+        CacheOp::CleanInvalidate,
+    ];
+}
+
+/// Data-cache maintenance by virtual address, to the point of coherency.
+///
+/// Partial lines: a range need not be line-aligned. [`CacheMaintenance::clean`] of a
+/// partial line cleans the whole line (harmless). [`CacheMaintenance::invalidate`] must
+/// never discard bytes outside the range, so a partial line at either end is *cleaned and
+/// invalidated* instead: a neighbour's dirty data sharing that line reaches memory rather
+/// than being silently dropped. [`VirtRange::split_lines`] gives every implementation the
+/// same cut.
+///
+/// Every operation completes (e.g. `dsb sy`) before it returns, so a device started after
+/// the call sees its effect.
+///
+/// # Safety
+///
+/// Implementors must perform exactly the operation named, on every line overlapping the
+/// range, honouring the partial-line rule above; code above relies on it for memory safety
+/// of data shared with devices.
+pub unsafe trait CacheMaintenance {
+    /// The maintenance granule in bytes: the smallest data-cache line of any cache level
+    /// maintained (`CTR_EL0.DminLine` on AArch64). A power of two.
+    fn line_size(&self) -> usize;
+
+    /// True when devices see CPU caches (a coherent interconnect): no maintenance needed.
+    fn is_coherent(&self) -> bool {
+        false
+    }
+
+    /// Writes dirty lines of `range` back to memory; they stay valid in the cache.
+    ///
+    /// # Safety
+    ///
+    /// `range` must be mapped, normal memory of this address space.
+    unsafe fn clean(&self, range: VirtRange);
+
+    /// Discards the lines of `range` (partial end lines: clean + invalidate).
+    ///
+    /// # Safety
+    ///
+    /// `range` must be mapped, normal memory, and no CPU may hold data in it that must
+    /// survive (whole lines inside the range lose any dirty bytes).
+    unsafe fn invalidate(&self, range: VirtRange);
+
+    /// Writes back, then discards, the lines of `range`.
+    ///
+    /// # Safety
+    ///
+    /// `range` must be mapped, normal memory of this address space.
+    unsafe fn clean_invalidate(&self, range: VirtRange);
+
+    /// Performs `op` on `range`.
+    ///
+    /// # Safety
+    ///
+    /// As for the operation performed.
+    unsafe fn perform(&self, op: CacheOp, range: VirtRange) {
+        // SAFETY: the caller upholds the contract of the operation it asked for.
+        unsafe {
+            match op {
+                CacheOp::Clean => self.clean(range),
+                CacheOp::Invalidate => self.invalidate(range),
+                CacheOp::CleanInvalidate => self.clean_invalidate(range),
+            }
+        }
+    }
+}
+
+/// Maintenance for a coherent system: every operation is only a memory barrier, because
+/// the interconnect keeps device views and CPU caches coherent.
+#[derive(Clone, Copy, Debug)]
+pub struct CoherentNoop {
+    /// Reported line size (used for alignment of DMA regions all the same).
+    pub line_size: usize,
+}
+
+// SAFETY: on a coherent system no cache line can hold data a device does not see, so the
+// operations are satisfied by ordering alone, which the SeqCst barrier provides.
+unsafe impl CacheMaintenance for CoherentNoop {
+    fn line_size(&self) -> usize {
+        self.line_size
+    }
+    fn is_coherent(&self) -> bool {
+        true
+    }
+    unsafe fn clean(&self, _range: VirtRange) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    }
+    unsafe fn invalidate(&self, _range: VirtRange) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    }
+    unsafe fn clean_invalidate(&self, _range: VirtRange) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_aligned_range_is_all_body() {
+        let s = VirtRange::new(0x1000, 0x100).split_lines(64);
+        assert_eq!(
+            s,
+            LineSplit {
+                head: None,
+                body: VirtRange::new(0x1000, 0x100),
+                tail: None
+            }
+        );
+    }
+
+    #[test]
+    fn split_unaligned_ends_become_partial_lines() {
+        let s = VirtRange::new(0x1010, 0x100).split_lines(64);
+        assert_eq!(s.head, Some(0x1000));
+        assert_eq!(s.body, VirtRange::new(0x1040, 0xC0));
+        assert_eq!(s.tail, Some(0x1100));
+    }
+
+    #[test]
+    fn split_inside_one_line_is_one_partial_line() {
+        let s = VirtRange::new(0x1008, 8).split_lines(64);
+        assert_eq!((s.head, s.body.len, s.tail), (Some(0x1000), 0, None));
+        let s = VirtRange::new(0x1000, 8).split_lines(64);
+        assert_eq!((s.head, s.body.len, s.tail), (Some(0x1000), 0, None));
+        let s = VirtRange::new(0x1000, 64).split_lines(64);
+        assert_eq!(
+            (s.head, s.body, s.tail),
+            (None, VirtRange::new(0x1000, 64), None)
+        );
+    }
+
+    #[test]
+    fn split_empty_range_touches_nothing() {
+        let s = VirtRange::new(0x1013, 0).split_lines(64);
+        assert_eq!((s.head, s.body.len, s.tail), (None, 0, None));
+    }
+
+    #[test]
+    fn split_covers_exactly_the_lines_the_range_touches() {
+        for start in 0x1000..0x1000 + 130 {
+            for len in 0..200 {
+                let r = VirtRange::new(start, len);
+                let s = r.split_lines(64);
+                let mut lines: std::vec::Vec<usize> = s.head.into_iter().collect();
+                lines.extend((s.body.start..s.body.end()).step_by(64));
+                lines.extend(s.tail);
+                let want: std::vec::Vec<usize> = if len == 0 {
+                    std::vec::Vec::new()
+                } else {
+                    ((start & !63)..=((start + len - 1) & !63))
+                        .step_by(64)
+                        .collect()
+                };
+                assert_eq!(lines, want, "start={start:#x} len={len}");
+                assert_eq!(s.body.start % 64, 0);
+                assert_eq!(s.body.len % 64, 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! DMA memory: regions a device can address, with their CPU (virtual) and bus addresses.
+//!
+//! A device sees memory at *bus* addresses (physical, or behind an IOMMU/offset); the CPU
+//! at *virtual* addresses. A [`DmaRegion`] records both, its length and whether the device
+//! that uses it is cache-coherent, and it is aligned to the cache line at both ends so that
+//! maintenance on it can never touch a neighbour's bytes.
+
+use core::fmt;
+
+/// An address as a device (bus master) sees it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BusAddr(pub u64);
+
+impl fmt::Debug for BusAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bus:{:#x}", self.0)
+    }
+}
+
+/// Whether the device using a buffer sees the CPU caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Coherency {
+    /// The interconnect snoops CPU caches: no maintenance needed, only ordering.
+    Coherent,
+    /// The device reads and writes memory only: CPU caches must be cleaned/invalidated.
+    NonCoherent,
+}
+
+/// Why a DMA region could not be described or allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DmaError {
+    /// Zero-length regions cannot be shared with a device.
+    ZeroLength,
+    /// An address or length is not a multiple of the cache line (`line` bytes).
+    Misaligned {
+        /// What was misaligned: "virtual start", "bus start" or "length".
+        what: &'static str,
+        /// The offending value.
+        value: u64,
+        /// The required alignment.
+        line: usize,
+    },
+    /// The region would wrap around the end of the address space.
+    Overflow,
+    /// No memory left for an allocation of this size.
+    OutOfMemory {
+        /// Bytes requested.
+        requested: usize,
+    },
+    /// The line size is not a power of two.
+    BadLineSize(usize),
+}
+
+impl fmt::Display for DmaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DmaError::ZeroLength => write!(f, "a DMA region cannot be empty"),
+            DmaError::Misaligned { what, value, line } => {
+                write!(
+                    f,
+                    "DMA region {what} {value:#x} is not a multiple of the {line}-byte cache line"
+                )
+            }
+            DmaError::Overflow => write!(f, "DMA region wraps around the address space"),
+            DmaError::OutOfMemory { requested } => {
+                write!(f, "no DMA memory left for {requested} bytes")
+            }
+            DmaError::BadLineSize(l) => write!(f, "cache line size {l} is not a power of two"),
+        }
+    }
+}
+
+/// A contiguous buffer visible to the CPU at `virt` and to devices at `bus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DmaRegion {
+    virt: usize,
+    bus: BusAddr,
+    len: usize,
+    coherency: Coherency,
+}
+
+impl DmaRegion {
+    /// Describes a region, checking that both addresses and the length are multiples of
+    /// `line` (the cache line), so maintenance on the region stays inside it.
+    pub fn new(
+        virt: usize,
+        bus: BusAddr,
+        len: usize,
+        coherency: Coherency,
+        line: usize,
+    ) -> Result<Self, DmaError> {
+        if !line.is_power_of_two() {
+            return Err(DmaError::BadLineSize(line));
+        }
+        if len == 0 {
+            return Err(DmaError::ZeroLength);
+        }
+        let mask = line as u64 - 1;
+        for (what, value) in [
+            ("virtual start", virt as u64),
+            ("bus start", bus.0),
+            ("length", len as u64),
+        ] {
+            if value & mask != 0 {
+                return Err(DmaError::Misaligned { what, value, line });
+            }
+        }
+        if virt.checked_add(len).is_none() || bus.0.checked_add(len as u64).is_none() {
+            return Err(DmaError::Overflow);
+        }
+        Ok(Self {
+            virt,
+            bus,
+            len,
+            coherency,
+        })
+    }
+
+    /// CPU address of the first byte.
+    pub const fn virt(&self) -> usize {
+        self.virt
+    }
+    /// Device address of the first byte.
+    pub const fn bus(&self) -> BusAddr {
+        self.bus
+    }
+    /// Length in bytes (a whole number of cache lines).
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+    /// Always false: regions are never empty.
+    pub const fn is_empty(&self) -> bool {
+        false
+    }
+    /// Whether the device using this region is cache-coherent.
+    pub const fn coherency(&self) -> Coherency {
+        self.coherency
+    }
+    /// The CPU range of the region.
+    pub const fn virt_range(&self) -> crate::cache::VirtRange {
+        crate::cache::VirtRange::new(self.virt, self.len)
+    }
+
+    /// The bus address of CPU address `virt`, if it lies in the region.
+    pub fn virt_to_bus(&self, virt: usize) -> Option<BusAddr> {
+        let off = virt.checked_sub(self.virt)?;
+        (off < self.len).then(|| BusAddr(self.bus.0 + off as u64))
+    }
+
+    /// The CPU address of bus address `bus`, if it lies in the region.
+    pub fn bus_to_virt(&self, bus: BusAddr) -> Option<usize> {
+        let off = bus.0.checked_sub(self.bus.0)?;
+        (off < self.len as u64).then(|| self.virt + off as usize)
+    }
+}
+
+/// Where DMA regions come from (a carve-out, a heap, the simulator's DRAM).
+///
+/// # Safety
+///
+/// Implementors hand out regions that are mapped at `virt`, reachable by devices at
+/// `bus`, and not handed out again until freed.
+pub unsafe trait DmaMemory {
+    /// The cache line every region is aligned to.
+    fn line_size(&self) -> usize;
+
+    /// Allocates `len` bytes (rounded up to whole cache lines), zeroed.
+    fn alloc(&self, len: usize, coherency: Coherency) -> Result<DmaRegion, DmaError>;
+
+    /// Returns a region to the allocator.
+    ///
+    /// # Safety
+    ///
+    /// `region` came from this allocator's `alloc`, was not freed before, and neither the
+    /// CPU nor any device uses it any more.
+    unsafe fn free(&self, region: DmaRegion);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_rejects_each_bad_input_by_name() {
+        let nc = Coherency::NonCoherent;
+        assert_eq!(
+            DmaRegion::new(0x1000, BusAddr(0x8000_1000), 0, nc, 64),
+            Err(DmaError::ZeroLength)
+        );
+        assert_eq!(
+            DmaRegion::new(0x1004, BusAddr(0x8000_1000), 64, nc, 64),
+            Err(DmaError::Misaligned {
+                what: "virtual start",
+                value: 0x1004,
+                line: 64
+            })
+        );
+        assert_eq!(
+            DmaRegion::new(0x1000, BusAddr(0x8000_1020), 64, nc, 64),
+            Err(DmaError::Misaligned {
+                what: "bus start",
+                value: 0x8000_1020,
+                line: 64
+            })
+        );
+        assert_eq!(
+            DmaRegion::new(0x1000, BusAddr(0x8000_1000), 65, nc, 64),
+            Err(DmaError::Misaligned {
+                what: "length",
+                value: 65,
+                line: 64
+            })
+        );
+        assert_eq!(
+            DmaRegion::new(0x1000, BusAddr(0), 64, nc, 48),
+            Err(DmaError::BadLineSize(48))
+        );
+        assert_eq!(
+            DmaRegion::new(usize::MAX - 63, BusAddr(0), 128, nc, 64),
+            Err(DmaError::Overflow)
+        );
+    }
+
+    #[test]
+    fn translation_is_inverse_and_bounded() {
+        let r = DmaRegion::new(
+            0x4000,
+            BusAddr(0x9000_0000),
+            0x200,
+            Coherency::NonCoherent,
+            64,
+        )
+        .unwrap();
+        assert_eq!(r.virt_to_bus(0x4000), Some(BusAddr(0x9000_0000)));
+        assert_eq!(r.virt_to_bus(0x41FF), Some(BusAddr(0x9000_01FF)));
+        assert_eq!(r.virt_to_bus(0x4200), None);
+        assert_eq!(r.virt_to_bus(0x3FFF), None);
+        assert_eq!(r.bus_to_virt(BusAddr(0x9000_0123)), Some(0x4123));
+        assert_eq!(r.bus_to_virt(BusAddr(0x9000_0200)), None);
+        for off in (0..0x200).step_by(7) {
+            assert_eq!(
+                r.bus_to_virt(r.virt_to_bus(0x4000 + off).unwrap()),
+                Some(0x4000 + off)
+            );
+        }
+    }
+
+    #[test]
+    fn errors_explain_themselves() {
+        let e = DmaError::Misaligned {
+            what: "length",
+            value: 65,
+            line: 64,
+        };
+        assert_eq!(
+            std::format!("{e}"),
+            "DMA region length 0x41 is not a multiple of the 64-byte cache line"
+        );
+    }
+}
