@@ -7,6 +7,9 @@
 #![no_std]
 #![warn(missing_docs)]
 
+// Dynamic sets (aggregate fences, lock sets, sync sets, KDS requests) need `alloc`; the
+// primitives themselves (fence, ww-mutex) do not allocate.
+extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
