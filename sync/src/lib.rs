@@ -13,8 +13,10 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod fence;
 pub mod platform;
 mod shim;
 mod spin;
 
+pub use fence::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
 pub use platform::{Instant, Platform};

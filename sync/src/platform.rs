@@ -116,3 +116,42 @@ impl Platform for StdPlatform {
 
 #[cfg(all(feature = "std", not(loom)))]
 pub use StdPlatform as DefaultHostPlatform;
+
+/// The loom model-check platform: loom threads park and unpark; time is a counter that
+/// advances on every [`Platform::now`] call, so timed waits always end.
+///
+/// A timed `park` only yields (the contract allows an early return); untimed `park` is
+/// loom's `park`, so a lost wake-up shows up as a deadlock in the model.
+#[cfg(loom)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoomPlatform;
+
+#[cfg(loom)]
+impl Platform for LoomPlatform {
+    type Unparker = loom::thread::Thread;
+
+    fn unparker() -> Self::Unparker {
+        loom::thread::current()
+    }
+
+    fn park(deadline: Option<Instant>) {
+        match deadline {
+            None => loom::thread::park(),
+            Some(_) => loom::thread::yield_now(),
+        }
+    }
+
+    fn unpark(u: &Self::Unparker) {
+        u.unpark();
+    }
+
+    fn now() -> Instant {
+        // Not a modelled location: a plain counter of calls, 1 us per call.
+        static TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+        Instant(TICKS.fetch_add(1_000, core::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn relax() {
+        loom::thread::yield_now();
+    }
+}

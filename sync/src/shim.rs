@@ -9,6 +9,16 @@ pub(crate) use loom::sync::atomic;
 #[cfg(not(loom))]
 pub(crate) use core::sync::atomic;
 
+/// Reference counting for shared objects (fences): loom's `Arc` under loom, so the model
+/// checks see the release/acquire of the last drop; `alloc`'s otherwise.
+#[cfg(loom)]
+#[allow(unused_imports)]
+pub(crate) use loom::sync::Arc;
+
+#[cfg(not(loom))]
+#[allow(unused_imports)]
+pub(crate) use alloc::sync::Arc;
+
 /// An `UnsafeCell` with loom's closure API (`with`/`with_mut`), which lets loom check every
 /// access for data races; natively it compiles to plain pointer access.
 #[derive(Debug)]

@@ -35,6 +35,14 @@ pub struct ConsoleState {
     pub(crate) encoder: defmt::Encoder,
 }
 
+impl fmt::Debug for ConsoleState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsoleState")
+            .field("has_sink", &self.sink.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ConsoleState {
     /// Writes bytes to the sink (dropped if no sink is installed yet).
     pub fn write_bytes(&mut self, bytes: &[u8]) {

@@ -1,10 +1,4 @@
-//! `fn write_sink(sink: &mut Option<&'static mut dyn ConsoleSink>, bytes: &[u8]) {
-    if let Some(sink) = sink.as_mut() {
-        sink.write_bytes(bytes);
-    }
-}
-
-#[defmt::global_logger]` over the console (doc/console-protocol.md): each frame is `0xFF`,
+//! `#[defmt::global_logger]` over the console (doc/console-protocol.md): each frame is `0xFF`,
 //! then defmt's rzcobs encoding, which ends in `0x00`. The console lock is held from
 //! `acquire` to `release`, so frames from several cores never interleave, and IRQs are masked
 //! meanwhile, so an interrupt handler that logs cannot deadlock its own core.

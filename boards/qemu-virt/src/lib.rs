@@ -1,0 +1,287 @@
+//! Board support for QEMU `virt` (aarch64): memory map, device-tree use, bring-up shared by
+//! the demo and the on-target tests.
+//!
+//! [`init`] takes the core from `aarch64-rt`'s entry to a running system: vectors, console,
+//! device tree, identity map with MMU and caches, heap, GIC and timer interrupt. Then
+//! [`start_secondaries`] brings up every other core the device tree lists.
+#![no_std]
+
+extern crate alloc;
+
+pub mod devicetree;
+pub mod memory_map;
+pub mod ticks;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use dmasync_aarch64::cpu::{self, MAX_CPUS};
+use dmasync_aarch64::gic::{self, GicFrames, GicVersion};
+use dmasync_aarch64::mmu::{self, IdentityMap};
+use dmasync_aarch64::psci::Conduit;
+use dmasync_aarch64::smp::{self, StartError};
+use dmasync_aarch64::timer::{self, PhysicalTimer};
+use dmasync_aarch64::{console, exit_code, heap, println, semihosting};
+
+pub use dmasync_aarch64 as arch;
+pub use devicetree::DtInfo;
+
+/// Board name as in board.toml.
+pub const BOARD_NAME: &str = "qemu-virt";
+
+/// Heap size cap; the rest of RAM after the image and heap stays free for later users
+/// (DMA pools, frame buffers), see [`Board::free_ram`].
+pub const HEAP_MAX: usize = 16 << 20;
+
+/// Interrupt priority of the timer (lower is more urgent; GIC priorities are 8 bits).
+pub const TIMER_PRIORITY: u8 = 0x80;
+
+unsafe extern "C" {
+    /// Start of the image's code (aarch64-rt image.ld).
+    static text_begin: u8;
+    /// End of the image's code (aarch64-rt image.ld).
+    static text_end: u8;
+    /// End of everything the image occupies, stacks included, 4 KiB aligned (aarch64-rt
+    /// image.ld names it `dma_region`; we use it as "first free byte of RAM").
+    static dma_region: u8;
+}
+
+/// The running board: what the device tree said and what init set up.
+#[derive(Debug)]
+pub struct Board {
+    /// Device-tree facts.
+    pub dt: DtInfo,
+    /// Exception level we run at.
+    pub el: u8,
+    /// Counter value when `main` was entered, and when `init` finished.
+    pub boot_ticks: (u64, u64),
+    /// Heap range (start, size).
+    pub heap: (usize, usize),
+    /// RAM left after image and heap (start, size).
+    pub free_ram: (usize, usize),
+    /// The live page tables (kept for later mapping changes; never dropped).
+    pub idmap: IdentityMap,
+}
+
+impl Board {
+    /// Counter frequency in Hz.
+    pub fn timer_hz(&self) -> u64 {
+        timer::counter_frequency()
+    }
+
+    /// The GIC version in use.
+    pub fn gic_version(&self) -> GicVersion {
+        self.dt.gic.version()
+    }
+
+    /// The plain-text banner xtask matches per QEMU variant (board.toml `expect`).
+    pub fn print_banner(&self) {
+        println!(
+            "{BOARD_NAME}: EL{} cpus={} ram={:#x}+{}MiB gic={} psci={} timer={}Hz intid={}",
+            self.el,
+            self.dt.cpu_count,
+            self.dt.ram.0,
+            self.dt.ram.1 >> 20,
+            self.gic_version().name(),
+            self.dt.psci.map_or("none", Conduit::name),
+            self.timer_hz(),
+            self.dt.timer_intid,
+        );
+    }
+}
+
+/// Prints a plain-text set-up error and exits with code 4.
+pub fn setup_failed(why: core::fmt::Arguments<'_>) -> ! {
+    {
+        let mut con = console::emergency();
+        let _ = core::fmt::Write::write_fmt(&mut *con, format_args!("board setup failed: {why}\n"));
+    }
+    semihosting::exit(exit_code::SETUP_FAILED)
+}
+
+struct UartSlot(core::cell::UnsafeCell<Option<arm_pl011_uart::Uart<'static>>>);
+// SAFETY: written once by `init` on the primary before any other core runs; afterwards only
+// reached through the console lock.
+unsafe impl Sync for UartSlot {}
+static UART: UartSlot = UartSlot(core::cell::UnsafeCell::new(None));
+
+/// Brings the board up on the boot core. `x0` is the boot loader's x0 (device tree pointer
+/// for Linux-style boots). Never returns on failure: prints why and exits with code 4.
+pub fn init(x0: u64) -> Board {
+    let t_entry = timer::counter();
+    let el = dmasync_aarch64::boot::early_init();
+
+    // Console first, so every later failure can be reported.
+    // SAFETY: `init` runs once, on the boot core, before anything else touches UART0 or the
+    // slot; UART0 is reachable (MMU off: device memory).
+    unsafe {
+        let slot = &mut *UART.0.get();
+        *slot = Some(memory_map::uart0());
+        console::install(slot.as_mut().expect("just stored"));
+    }
+
+    let (fdt, dtb_addr, from_x0) =
+        devicetree::locate(x0).unwrap_or_else(|e| setup_failed(format_args!("{e}")));
+    let dt = devicetree::parse(&fdt, dtb_addr, from_x0)
+        .unwrap_or_else(|e| setup_failed(format_args!("{e}")));
+    cpu::set_cpu_table(dt.cpu_mpidrs());
+
+    // Identity map: MMIO window as device, RAM as normal memory, our code read-only+exec.
+    let (ram_base, ram_size) = dt.ram;
+    let ram_end = ram_base + ram_size;
+    // Linker-provided symbols: only their addresses are used.
+    let (text_start, text_stop, image_end) = (
+        (&raw const text_begin) as usize,
+        (&raw const text_end) as usize,
+        (&raw const dma_region) as usize,
+    );
+    if text_start < ram_base || image_end > ram_end {
+        setup_failed(format_args!(
+            "image {text_start:#x}..{image_end:#x} is not inside RAM {ram_base:#x}..{ram_end:#x}"
+        ));
+    }
+    for (what, addr) in gic_frame_addresses(&dt.gic) {
+        if !memory_map::MMIO_WINDOW.contains(&addr) {
+            setup_failed(format_args!("{what} at {addr:#x} is outside the MMIO window"));
+        }
+    }
+    let mut idmap = IdentityMap::new();
+    let mapped = idmap
+        .map(memory_map::MMIO_WINDOW.start, memory_map::MMIO_WINDOW.end, mmu::DEVICE)
+        .and_then(|()| idmap.map(ram_base, ram_end, mmu::NORMAL_RW))
+        .and_then(|()| idmap.map(text_start, text_stop, mmu::NORMAL_TEXT));
+    if let Err(e) = mapped {
+        setup_failed(format_args!("building the identity map failed: {e:?}"));
+    }
+    // SAFETY: the map covers the image (text RX, the rest RW), its stacks and heap (all in
+    // RAM), the device tree (RAM) and every device we use (MMIO window); we run at EL1 on the
+    // boot core, MMU off, no secondary started yet.
+    unsafe { idmap.activate() };
+
+    // Heap after the image; whatever RAM is left stays free for later users.
+    let heap_start = image_end;
+    let heap_size = HEAP_MAX.min(ram_end - heap_start);
+    // SAFETY: [heap_start, +heap_size) is mapped RAM past the end of the image and its
+    // stacks, used by nothing else; called once.
+    unsafe { heap::init(heap_start, heap_size) };
+    let free_ram = (heap_start + heap_size, ram_end - (heap_start + heap_size));
+
+    // Interrupts: GIC from the device tree, timer PPI on this core.
+    // SAFETY: the frames come from this machine's device tree, lie in the MMIO window mapped
+    // as device memory above, and nothing else drives the GIC. Boot core, before secondaries.
+    if let Err(e) = unsafe { gic::init_primary(dt.gic, dt.cpu_count) } {
+        setup_failed(format_args!("GIC set-up failed: {e:?}"));
+    }
+    ticks::install(dt.timer_intid)
+        .unwrap_or_else(|e| setup_failed(format_args!("timer interrupt set-up failed: {e:?}")));
+    cpu::enable_irqs();
+
+    let board = Board {
+        dt,
+        el,
+        boot_ticks: (t_entry, timer::counter()),
+        heap: (heap_start, heap_size),
+        free_ram,
+        idmap,
+    };
+    board.print_banner();
+    board
+}
+
+fn gic_frame_addresses(frames: &GicFrames) -> [(&'static str, usize); 2] {
+    match *frames {
+        GicFrames::V2 { gicd, gicc } => [("GICD", gicd), ("GICC", gicc)],
+        GicFrames::V3 { gicd, gicr } => [("GICD", gicd), ("GICR", gicr)],
+    }
+}
+
+/// MPIDR (+1, 0 = not yet) of each logical core that reported in.
+static REPORTED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Counter value at which each core reported in.
+static REPORTED_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// What a secondary does first (called by [`start_secondaries`]' entry): its GIC CPU
+/// interface, its timer interrupt, one timer tick to prove both, then it reports in.
+pub fn secondary_bring_up(index: usize) {
+    if let Err(e) = gic::init_secondary() {
+        panic!("cpu {index}: GIC CPU interface set-up failed: {e:?}");
+    }
+    if let Err(e) = ticks::enable_on_this_core() {
+        panic!("cpu {index}: timer interrupt set-up failed: {e:?}");
+    }
+    cpu::enable_irqs();
+    let before = ticks::count_on(index);
+    let hz = timer::counter_frequency();
+    let deadline = PhysicalTimer.arm_in(hz / 1000); // 1 ms
+    let give_up = deadline + hz; // 1 s
+    while ticks::count_on(index) == before && timer::counter() < give_up {
+        cpu::wait_for_interrupt();
+    }
+    if ticks::count_on(index) == before {
+        panic!("cpu {index}: no timer interrupt within 1 s");
+    }
+    let (m, c, i) = mmu::mmu_and_caches_enabled();
+    let mpidr = cpu::mpidr();
+    REPORTED_AT[index].store(timer::counter(), Ordering::Relaxed);
+    REPORTED[index].store(mpidr + 1, Ordering::Release);
+    defmt::info!(
+        "cpu {=usize} online: MPIDR={=u64:#x} EL{=u8} MMU={=bool} D$={=bool} I$={=bool} tick ok",
+        index,
+        mpidr,
+        cpu::current_el(),
+        m,
+        c,
+        i
+    );
+}
+
+/// Default secondary entry: bring up, report in, then sleep.
+pub fn secondary_idle(index: usize) -> ! {
+    secondary_bring_up(index);
+    loop {
+        cpu::wait_for_interrupt();
+    }
+}
+
+/// Starts every secondary core the device tree lists, each running `entry(index)`. Returns
+/// how many were started.
+pub fn start_secondaries(board: &Board, entry: fn(usize) -> !) -> Result<usize, StartError> {
+    let Some(conduit) = board.dt.psci else {
+        if board.dt.cpu_count > 1 {
+            setup_failed(format_args!(
+                "{} CPUs but no PSCI node in the device tree: cannot start secondaries",
+                board.dt.cpu_count
+            ));
+        }
+        return Ok(0);
+    };
+    let me = cpu::mpidr();
+    let mut started = 0;
+    for (index, &mpidr) in board.dt.cpu_mpidrs().iter().enumerate() {
+        if mpidr == me {
+            continue;
+        }
+        smp::start_secondary(conduit, index, mpidr, entry)?;
+        started += 1;
+    }
+    Ok(started)
+}
+
+/// Which logical cores have reported in: (index, MPIDR, counter at report).
+pub fn reported_cores() -> impl Iterator<Item = (usize, u64, u64)> {
+    (0..MAX_CPUS).filter_map(|i| {
+        let m = REPORTED[i].load(Ordering::Acquire);
+        (m != 0).then(|| (i, m - 1, REPORTED_AT[i].load(Ordering::Relaxed)))
+    })
+}
+
+/// Waits up to `timeout_ticks` for `expected` secondaries to report in; returns how many did.
+pub fn wait_for_secondaries(expected: usize, timeout_ticks: u64) -> usize {
+    let start = timer::counter();
+    loop {
+        let n = reported_cores().count();
+        if n >= expected || timer::counter().wrapping_sub(start) > timeout_ticks {
+            return n;
+        }
+        core::hint::spin_loop();
+    }
+}

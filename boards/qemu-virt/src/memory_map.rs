@@ -1,0 +1,43 @@
+//! QEMU virt's fixed memory map and the one place device pointers are created.
+//!
+//! Addresses from QEMU hw/arm/virt.c `base_memmap[]` (QEMU 10.0). Only what cannot come from
+//! the device tree lives here: the console (it must work before the device tree is found, to
+//! report that it was not) and where to look for the device tree. The GIC frames, RAM size,
+//! CPUs, PSCI conduit and timer interrupt are read from the device tree (crate::devicetree).
+
+use core::ptr::NonNull;
+
+use arm_pl011_uart::{PL011Registers, Uart, UniqueMmioPointer};
+
+/// `VIRT_MEM`: start of RAM; its size is whatever `-m` says (read from the device tree).
+pub const RAM_BASE: usize = 0x4000_0000;
+
+/// Everything below RAM is flash, MMIO or PCIe windows (`VIRT_FLASH` .. `VIRT_PCIE_ECAM`):
+/// mapped as Device-nGnRE in one go.
+pub const MMIO_WINDOW: core::ops::Range<usize> = 0..RAM_BASE;
+
+/// `VIRT_UART` (UART0, `serial_hd(0)`, the console).
+pub const UART0_BASE: usize = 0x0900_0000;
+
+/// Most RAM QEMU virt gives the low RAM region (virt.c `LEGACY_RAMLIMIT_GB`, 255 GiB): a
+/// device tree claiming more is rejected rather than mapped.
+pub const RAM_LIMIT: usize = 255 << 30;
+
+/// Where QEMU puts its generated device tree for an ELF linked above the RAM base
+/// (hw/arm/boot.c: the DTB goes at `loader_start`, i.e. the RAM base, when it fits below the
+/// image). A Linux-style boot passes it in x0 instead.
+pub const DTB_PROBE_ADDRESS: usize = RAM_BASE;
+
+/// The console UART. QEMU's PL011 needs no set-up; on real boards firmware configured the
+/// line, which we keep (so no baud-rate programming here).
+///
+/// # Safety
+///
+/// Call once: the returned driver must be the only user of UART0. The address is mapped as
+/// device memory (or the MMU is off).
+pub unsafe fn uart0() -> Uart<'static> {
+    let regs = NonNull::new(UART0_BASE as *mut PL011Registers).expect("UART0 is not at 0");
+    // SAFETY: UART0_BASE is the PL011 of QEMU virt (virt.c VIRT_UART); the caller guarantees
+    // this is the only driver instance for it.
+    Uart::new(unsafe { UniqueMmioPointer::new(regs) })
+}

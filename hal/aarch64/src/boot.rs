@@ -1,0 +1,17 @@
+//! Boot flow shared by every AArch64 board.
+//!
+//! `aarch64-rt` (feature `el1`) provides the reset entry: it calls `enable_mmu` (our hook in
+//! [`crate::mmu`], a no-op on the cold-booting primary), sets CPACR_EL1.FPEN so FP/SIMD does
+//! not trap before any Rust runs, zeroes `.bss`, sets the boot stack and calls the board's
+//! `main(x0, x1, x2, x3)` registered with [`entry!`](crate::entry), x0 being the device tree
+//! pointer when a Linux-style loader started us.
+//!
+//! The board's `main` then calls [`early_init`] first thing, builds its identity map
+//! ([`crate::mmu::IdentityMap`]), and so on.
+
+/// What every core does first in Rust: point VBAR_EL1 at our vector table. Returns the
+/// exception level we run at.
+pub fn early_init() -> u8 {
+    crate::exceptions::install_vectors();
+    crate::cpu::current_el()
+}

@@ -1,0 +1,74 @@
+//! Starting secondary cores with PSCI `CPU_ON` through `aarch64-rt`'s `start_core`.
+//!
+//! Each secondary gets its own stack from a static array (in `.stack`, not loaded, not
+//! zeroed). `aarch64-rt`'s secondary entry calls our `enable_mmu` hook first (same tables as
+//! the primary, see [`crate::mmu`]), enables FP/SIMD, sets the stack and runs the closure,
+//! which installs the vector table and jumps to the board's per-core entry.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use aarch64_rt::Stack;
+use smccc::{Hvc, Smc};
+
+use crate::cpu::MAX_CPUS;
+use crate::psci::Conduit;
+
+/// Stack size of each secondary core, in 4 KiB pages.
+pub const SECONDARY_STACK_PAGES: usize = 16;
+
+#[unsafe(link_section = ".stack.dmasync_secondary")]
+static mut SECONDARY_STACKS: [Stack<SECONDARY_STACK_PAGES>; MAX_CPUS - 1] =
+    [const { Stack::new() }; MAX_CPUS - 1];
+
+/// Bit i set: the stack of logical core i has been handed out.
+static STACKS_USED: AtomicU32 = AtomicU32::new(0);
+
+/// Why a secondary could not be started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// Logical index 0 is the boot core, and indices must be below [`MAX_CPUS`].
+    BadIndex(usize),
+    /// That core was already started.
+    AlreadyStarted(usize),
+    /// The PSCI call failed.
+    Psci(smccc::psci::Error),
+}
+
+/// Starts the core with affinity `mpidr` as logical core `index` (1..MAX_CPUS). It runs
+/// `entry(index)` on its own stack with the MMU, caches and vectors set up like the primary's.
+///
+/// Requires the primary to have activated its identity map ([`crate::mmu::IdentityMap`]).
+pub fn start_secondary(
+    conduit: Conduit,
+    index: usize,
+    mpidr: u64,
+    entry: fn(usize) -> !,
+) -> Result<(), StartError> {
+    if index == 0 || index >= MAX_CPUS {
+        return Err(StartError::BadIndex(index));
+    }
+    let bit = 1u32 << index;
+    if STACKS_USED.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+        return Err(StartError::AlreadyStarted(index));
+    }
+    // SAFETY: index - 1 < MAX_CPUS - 1; the STACKS_USED bit makes this the only user of that
+    // stack, forever (the core never returns it).
+    let stack = unsafe { (&raw mut SECONDARY_STACKS).cast::<Stack<SECONDARY_STACK_PAGES>>().add(index - 1) };
+    let run = move || {
+        crate::exceptions::install_vectors();
+        entry(index)
+    };
+    // SAFETY: the stack is reserved for this core alone (above), lives forever, and is RAM
+    // mapped identically (normal, cacheable) in the primary's tables, which the secondary
+    // loads in `enable_mmu` before touching it.
+    let r = unsafe {
+        match conduit {
+            Conduit::Hvc => aarch64_rt::start_core::<Hvc, _, SECONDARY_STACK_PAGES>(mpidr, stack, run),
+            Conduit::Smc => aarch64_rt::start_core::<Smc, _, SECONDARY_STACK_PAGES>(mpidr, stack, run),
+        }
+    };
+    r.map_err(|e| {
+        STACKS_USED.fetch_and(!bit, Ordering::AcqRel);
+        StartError::Psci(e)
+    })
+}

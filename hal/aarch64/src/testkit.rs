@@ -1,0 +1,62 @@
+//! A tiny on-target test runner for `harness = false` test binaries.
+//!
+//! Prints, in plain text (doc/console-protocol.md), `test <case> ... ok` or
+//! `test <case> ... FAILED: <why>` per case, then `verdict: ok (<n> cases)` or
+//! `verdict: FAILED (<k> of <n> cases)`, and exits through semihosting with 0 or 1.
+
+use alloc::string::String;
+
+use crate::println;
+
+/// Why a case failed.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+/// The result of one case.
+pub type TestResult = Result<(), Failure>;
+
+/// A named test case.
+#[derive(Clone, Copy, Debug)]
+pub struct Test {
+    /// Name printed in `test <name> ... ok`.
+    pub name: &'static str,
+    /// The case.
+    pub run: fn() -> TestResult,
+}
+
+/// Fails the current case with a formatted reason unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)+) => {
+        if !$cond {
+            return Err($crate::testkit::Failure(alloc::format!($($arg)+)));
+        }
+    };
+}
+
+/// Prints an informational line inside a test (never a verdict).
+#[macro_export]
+macro_rules! test_info {
+    ($($arg:tt)+) => { $crate::println!("    info: {}", format_args!($($arg)+)) };
+}
+
+/// Runs every case in order, prints the verdict and exits (0: all passed, 1: any failed).
+pub fn run(tests: &[Test]) -> ! {
+    let mut failed = 0usize;
+    for t in tests {
+        match (t.run)() {
+            Ok(()) => println!("test {} ... ok", t.name),
+            Err(Failure(why)) => {
+                failed += 1;
+                println!("test {} ... FAILED: {}", t.name, why);
+            }
+        }
+    }
+    if failed == 0 {
+        println!("verdict: ok ({} cases)", tests.len());
+        crate::semihosting::exit(crate::exit_code::OK)
+    } else {
+        println!("verdict: FAILED ({} of {} cases)", failed, tests.len());
+        crate::semihosting::exit(crate::exit_code::TEST_FAILED)
+    }
+}

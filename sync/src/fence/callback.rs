@@ -1,0 +1,224 @@
+//! Intrusive callback nodes: queued on a fence without allocating, run by the signaller.
+
+use core::fmt;
+use core::marker::{PhantomData, PhantomPinned};
+use core::pin::Pin;
+use core::ptr;
+
+use super::{AlreadySignalled, FenceInner, FenceResult};
+use crate::platform::Platform;
+use crate::shim::Arc;
+use crate::shim::UnsafeCell;
+use crate::shim::atomic::{AtomicBool, AtomicU8, Ordering};
+
+pub(crate) const NODE_IDLE: u8 = 0;
+pub(crate) const NODE_QUEUED: u8 = 1;
+pub(crate) const NODE_RAN: u8 = 2;
+
+/// The link every waiter embeds first (`#[repr(C)]`), so the signaller can reach its
+/// owner from the node pointer.
+///
+/// `state`: IDLE (not queued) -> QUEUED (in a fence's list; set under the fence lock) ->
+/// either IDLE again (removed under the lock before the fence signalled) or RAN (set with
+/// Release by `run` as its very last access to the node, after which the owner may free
+/// or reuse it).
+#[repr(C)]
+pub(crate) struct Node {
+    pub(crate) prev: UnsafeCell<*const Node>,
+    pub(crate) next: UnsafeCell<*const Node>,
+    pub(crate) state: AtomicU8,
+    /// Called by the signaller with the fence outcome. Must mark the node `NODE_RAN`
+    /// (Release) as its last access to it.
+    pub(crate) run: unsafe fn(*const Node, FenceResult),
+}
+
+impl Node {
+    pub(crate) fn new(run: unsafe fn(*const Node, FenceResult)) -> Self {
+        Node {
+            prev: UnsafeCell::new(ptr::null()),
+            next: UnsafeCell::new(ptr::null()),
+            state: AtomicU8::new(NODE_IDLE),
+            run,
+        }
+    }
+
+    /// Marks the node done: the signaller's last access.
+    ///
+    /// # Safety
+    /// `node` must be valid; after this call the caller must not touch the node again.
+    pub(crate) unsafe fn mark_ran(node: *const Node) {
+        // SAFETY: valid per the contract.
+        unsafe { (*node).state.store(NODE_RAN, Ordering::Release) };
+    }
+}
+
+/// What [`FenceCallback::remove`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallbackRemoval {
+    /// It was queued and has been removed before running: it will not run.
+    Removed,
+    /// It already ran (the fence signalled); it has finished running.
+    AlreadyRan,
+    /// It was not queued on any fence.
+    NotQueued,
+}
+
+impl CallbackRemoval {
+    pub(crate) fn from_idle_state(st: u8) -> Self {
+        if st == NODE_RAN {
+            CallbackRemoval::AlreadyRan
+        } else {
+            CallbackRemoval::NotQueued
+        }
+    }
+}
+
+/// A caller-owned callback that can be queued on a [`Fence`](super::Fence) without
+/// allocating (an intrusive node, like Linux's `dma_fence_cb`).
+///
+/// Pin it (`core::pin::pin!` on the stack or `Box::pin`) and pass it to
+/// [`Fence::add_callback`](super::Fence::add_callback). It runs at most once per
+/// registration, in the signalling context — possibly an interrupt handler, so keep it
+/// short and non-blocking — with no fence lock held: it may take locks, add callbacks or
+/// signal other fences. It can be queued again after it ran or was removed. Dropping it
+/// removes it (waiting for a concurrently running invocation to finish, so the closure is
+/// never used after drop); so do not drop or remove it from inside its own invocation or
+/// from an interrupt handler that may have interrupted the signaller on the same core.
+#[repr(C)]
+pub struct FenceCallback<P: Platform, F: FnMut(FenceResult) + Send + 'static> {
+    node: Node,
+    /// The fence it was last queued on (keeps that fence alive for removal).
+    fence: Option<Arc<FenceInner<P>>>,
+    func: UnsafeCell<F>,
+    _pin: PhantomPinned,
+}
+
+// SAFETY: the closure is `Send`; the node is only touched under the fence lock or by the
+// signaller that owns it between detach and RAN.
+unsafe impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> Send for FenceCallback<P, F> {}
+// SAFETY: shared access (`&self`) exposes only atomic state reads.
+unsafe impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> Sync for FenceCallback<P, F> {}
+
+impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> fmt::Debug for FenceCallback<P, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FenceCallback")
+            .field("queued", &self.is_queued())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> FenceCallback<P, F> {
+    /// A callback that will call `func` with the fence's outcome.
+    pub fn new(func: F) -> Self {
+        FenceCallback {
+            node: Node::new(Self::run),
+            fence: None,
+            func: UnsafeCell::new(func),
+            _pin: PhantomPinned,
+        }
+    }
+
+    /// `true` while queued and not yet run.
+    pub fn is_queued(&self) -> bool {
+        self.node.state.load(Ordering::Acquire) == NODE_QUEUED
+    }
+
+    /// Removes the callback from the fence it was queued on. Reports whether it was
+    /// removed before running, already ran (and has finished), or was not queued.
+    pub fn remove(self: Pin<&mut Self>) -> CallbackRemoval {
+        // SAFETY: we only take the `fence` field out; nothing is moved.
+        let this = unsafe { self.get_unchecked_mut() };
+        let node = ptr::from_ref(&*this).cast::<Node>();
+        match this.fence.take() {
+            // SAFETY: the node is pinned and, if queued, queued on `fence`.
+            Some(fence) => unsafe { fence.remove_node(node) },
+            None => CallbackRemoval::from_idle_state(this.node.state.load(Ordering::Acquire)),
+        }
+    }
+
+    pub(crate) fn register(
+        mut self: Pin<&mut Self>,
+        fence: &Arc<FenceInner<P>>,
+    ) -> Result<(), AlreadySignalled> {
+        self.as_mut().remove();
+        // SAFETY: nothing is moved out; the node stays where it was pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let node = ptr::from_ref(&*this).cast::<Node>();
+        // SAFETY: pinned, not queued (removed above), and `Drop` removes it before the
+        // memory goes away; the pointer covers the whole struct, as `run` needs.
+        match unsafe { fence.add_node(node) } {
+            Ok(()) => {
+                this.fence = Some(fence.clone());
+                Ok(())
+            }
+            Err(result) => Err(AlreadySignalled { result }),
+        }
+    }
+
+    /// # Safety
+    /// `node` points to the `node` field of a live `FenceCallback<P, F>` (derived from a
+    /// pointer to the whole struct) that the calling signaller owns.
+    unsafe fn run(node: *const Node, result: FenceResult) {
+        let this = node.cast::<Self>();
+        // SAFETY: per the contract; the closure is only touched here while the node is
+        // detached and not yet RAN, and by nobody else (the owner waits for RAN).
+        unsafe {
+            (*this).func.with_mut(|f| (*f)(result));
+            Node::mark_ran(node);
+        }
+    }
+}
+
+impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> Drop for FenceCallback<P, F> {
+    fn drop(&mut self) {
+        if let Some(fence) = self.fence.take() {
+            let node = ptr::from_ref(&*self).cast::<Node>();
+            // SAFETY: pinned until now; if queued, queued on `fence`. After this returns
+            // the signaller no longer touches the node.
+            unsafe { fence.remove_node(node) };
+        }
+    }
+}
+
+/// The on-stack waiter of a blocking wait: wakes the parked context.
+#[repr(C)]
+pub(crate) struct ParkWaiter<P: Platform> {
+    node: Node,
+    woken: AtomicBool,
+    unparker: P::Unparker,
+    _pin: PhantomPinned,
+    _p: PhantomData<fn() -> P>,
+}
+
+impl<P: Platform> ParkWaiter<P> {
+    pub(crate) fn new() -> Self {
+        ParkWaiter {
+            node: Node::new(Self::run),
+            woken: AtomicBool::new(false),
+            unparker: P::unparker(),
+            _pin: PhantomPinned,
+            _p: PhantomData,
+        }
+    }
+
+    pub(crate) fn node_ptr(self: Pin<&Self>) -> *const Node {
+        ptr::from_ref(self.get_ref()).cast::<Node>()
+    }
+
+    pub(crate) fn woken(&self) -> bool {
+        self.woken.load(Ordering::Acquire)
+    }
+
+    /// # Safety
+    /// `node` is the node of a live, pinned `ParkWaiter<P>` owned by this signaller.
+    unsafe fn run(node: *const Node, _result: FenceResult) {
+        let this = node.cast::<Self>();
+        // SAFETY: the waiter cannot return (and free the node) before we mark it RAN, so
+        // the unparker is still valid while we use it.
+        unsafe {
+            (*this).woken.store(true, Ordering::Release);
+            P::unpark(&(*this).unparker);
+            Node::mark_ran(node);
+        }
+    }
+}

@@ -1,0 +1,707 @@
+//! Fences: one-shot completion events that CPUs, interrupt handlers and devices signal.
+//!
+//! A fence goes `pending -> signalled` exactly once, optionally carrying a [`FenceError`]
+//! that was set before signalling. The two ends are different types:
+//!
+//! - [`FenceProducer`] is the only handle that can signal (or set an error). It cannot be
+//!   cloned; `signal` consumes it, so signalling twice does not compile. Dropping it
+//!   unsignalled signals [`FenceError::Cancelled`], so nobody waits forever.
+//! - [`Fence`] is the shareable, waitable handle: non-blocking [`Fence::status`], blocking
+//!   [`Fence::wait_timeout`] (a zero timeout polls), intrusive callbacks
+//!   ([`FenceCallback`]), and a `Future` ([`Fence::wait_async`]).
+//!
+//! Fences live on timelines ([`FenceContext`], [`Timeline`]): within one context a later
+//! seqno implies the earlier ones. [`all_of`]/[`any_of`] aggregate fences;
+//! [`MemTimeline`] keeps the seqno in a DMA-visible word that hardware can poll.
+//!
+//! # Contexts
+//!
+//! Signalling takes the fence's internal spin lock (interrupts masked) for a few
+//! instructions, never allocates and never blocks, so it is allowed from an interrupt
+//! handler. Callbacks run in the signaller's context *after* that lock is released — see
+//! [`FenceCallback`] for why.
+
+mod aggregate;
+mod callback;
+mod future;
+mod mem;
+mod timeline;
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::ptr;
+use core::time::Duration;
+
+use crate::platform::{Instant, Platform};
+use crate::shim::Arc;
+use crate::shim::UnsafeCell;
+use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
+
+pub use aggregate::{all_of, any_of};
+pub use callback::{CallbackRemoval, FenceCallback};
+pub use future::FenceWait;
+pub use mem::MemTimeline;
+pub use timeline::{FenceContext, Timeline};
+
+use callback::{NODE_QUEUED, Node};
+
+/// Why a fence completed unsuccessfully. Set before signalling, reported with the status.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FenceError {
+    /// The work was cancelled; also what a [`FenceProducer`] dropped unsignalled reports.
+    Cancelled,
+    /// The work did not complete in time (watchdog / hang recovery force-completed it).
+    Timeout,
+    /// The device reported an error; the code is device specific.
+    DeviceError(u32),
+}
+
+/// The outcome of a signalled fence: `Ok(())` or the error set before signalling.
+pub type FenceResult = Result<(), FenceError>;
+
+/// Where a fence is: still pending, signalled successfully, or signalled with an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FenceStatus {
+    /// Not signalled yet.
+    Pending,
+    /// Signalled without error.
+    Ok,
+    /// Signalled with this error.
+    Err(FenceError),
+}
+
+impl FenceStatus {
+    /// `true` unless [`FenceStatus::Pending`].
+    pub const fn is_signalled(self) -> bool {
+        !matches!(self, FenceStatus::Pending)
+    }
+
+    /// The result if signalled, `None` while pending.
+    pub const fn result(self) -> Option<FenceResult> {
+        match self {
+            FenceStatus::Pending => None,
+            FenceStatus::Ok => Some(Ok(())),
+            FenceStatus::Err(e) => Some(Err(e)),
+        }
+    }
+
+    fn from_result(r: FenceResult) -> Self {
+        match r {
+            Ok(()) => FenceStatus::Ok,
+            Err(e) => FenceStatus::Err(e),
+        }
+    }
+}
+
+/// Returned by [`Fence::add_callback`] when the fence had already signalled: the callback
+/// was not queued and will not run; `result` is the fence's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlreadySignalled {
+    /// The outcome the fence signalled with.
+    pub result: FenceResult,
+}
+
+// ---- state word ---------------------------------------------------------------------------
+//
+// bit 0      LOCKED     the internal spin lock (guards `head` and every state change)
+// bit 1      SIGNALLED  one-way; set under the lock together with the final error bits
+// bits 8-15  error kind (0 = none)
+// bits 32-63 error payload (device error code)
+const LOCKED: u64 = 1;
+const SIGNALLED: u64 = 1 << 1;
+const ERR_MASK: u64 = 0xffff_ffff_0000_ff00;
+const ERR_KIND_SHIFT: u32 = 8;
+const ERR_CODE_SHIFT: u32 = 32;
+
+const fn encode_error(e: FenceError) -> u64 {
+    let (kind, code) = match e {
+        FenceError::Cancelled => (1u64, 0u32),
+        FenceError::Timeout => (2, 0),
+        FenceError::DeviceError(c) => (3, c),
+    };
+    (kind << ERR_KIND_SHIFT) | ((code as u64) << ERR_CODE_SHIFT)
+}
+
+const fn decode_result(state: u64) -> FenceResult {
+    let code = (state >> ERR_CODE_SHIFT) as u32;
+    match (state >> ERR_KIND_SHIFT) & 0xff {
+        0 => Ok(()),
+        1 => Err(FenceError::Cancelled),
+        2 => Err(FenceError::Timeout),
+        _ => Err(FenceError::DeviceError(code)),
+    }
+}
+
+/// `true` if a 32-bit memory seqno `word` has reached `seqno` (wrap-safe: valid while the
+/// two are less than 2^31 apart).
+pub(crate) const fn seqno32_passed(word: u32, seqno: u32) -> bool {
+    (word.wrapping_sub(seqno) as i32) >= 0
+}
+
+/// How often a blocked CPU waiter re-reads the memory word of a memory-backed fence.
+const MEM_POLL_PERIOD: Duration = Duration::from_micros(20);
+
+/// The shared part of a fence. One allocation per fence; handles are `Arc`s to it.
+pub(crate) struct FenceInner<P: Platform> {
+    state: AtomicU64,
+    /// Most recently added callback node; nodes are doubly linked through `Node::next`
+    /// towards older ones. Guarded by `LOCKED`; emptied for good when `SIGNALLED` is set.
+    head: UnsafeCell<*const Node>,
+    /// Nanoseconds of `P::now()` at signal; valid once `SIGNALLED` is seen with Acquire.
+    timestamp: AtomicU64,
+    context: u64,
+    seqno: u64,
+    /// Memory-backed fences: the DMA-visible word that reaches `seqno` when done.
+    mem: Option<&'static AtomicU32>,
+    _platform: PhantomData<fn() -> P>,
+}
+
+// SAFETY: `head` and the nodes it points to are only touched with the LOCKED bit held (or,
+// after SIGNALLED, only by the one signaller that detached them); everything else is atomic
+// or immutable.
+unsafe impl<P: Platform> Send for FenceInner<P> {}
+// SAFETY: as for Send: all shared mutation is atomic or serialised by the LOCKED bit.
+unsafe impl<P: Platform> Sync for FenceInner<P> {}
+
+/// Proof that the fence lock is held; `state` is the word to publish on unlock.
+struct Locked<'a, P: Platform> {
+    fence: &'a FenceInner<P>,
+    state: u64,
+    irq: usize,
+}
+
+impl<P: Platform> Drop for Locked<'_, P> {
+    fn drop(&mut self) {
+        // Release: publishes list/timestamp changes made under the lock (and SIGNALLED).
+        self.fence
+            .state
+            .store(self.state & !LOCKED, Ordering::Release);
+        P::interrupts_restore(self.irq);
+    }
+}
+
+impl<P: Platform> FenceInner<P> {
+    pub(crate) fn new(context: u64, seqno: u64, mem: Option<&'static AtomicU32>) -> Self {
+        FenceInner {
+            state: AtomicU64::new(0),
+            head: UnsafeCell::new(ptr::null()),
+            timestamp: AtomicU64::new(0),
+            context,
+            seqno,
+            mem,
+            _platform: PhantomData,
+        }
+    }
+
+    fn new_signalled(context: u64, seqno: u64, result: FenceResult) -> Self {
+        let f = Self::new(context, seqno, None);
+        f.timestamp.store(P::now().0, Ordering::Relaxed);
+        let err = match result {
+            Ok(()) => 0,
+            Err(e) => encode_error(e),
+        };
+        f.state.store(SIGNALLED | err, Ordering::Release);
+        f
+    }
+
+    /// Masks interrupts and spins until LOCKED is ours.
+    fn lock(&self) -> Locked<'_, P> {
+        let irq = P::interrupts_disable();
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & LOCKED == 0 {
+                match self.state.compare_exchange_weak(
+                    s,
+                    s | LOCKED,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        return Locked {
+                            fence: self,
+                            state: s,
+                            irq,
+                        };
+                    }
+                    Err(now) => s = now,
+                }
+            } else {
+                P::relax();
+                s = self.state.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The status without side effects (memory word not consulted).
+    fn peek(&self) -> FenceStatus {
+        let s = self.state.load(Ordering::Acquire);
+        if s & SIGNALLED != 0 {
+            FenceStatus::from_result(decode_result(s))
+        } else {
+            FenceStatus::Pending
+        }
+    }
+
+    /// `true` if this is a memory-backed fence whose word has reached its seqno.
+    fn mem_passed(&self) -> bool {
+        match self.mem {
+            Some(w) => seqno32_passed(w.load(Ordering::Acquire), self.seqno as u32),
+            None => false,
+        }
+    }
+
+    /// The status; a memory-backed fence whose word has passed is signalled here.
+    pub(crate) fn status(&self) -> FenceStatus {
+        let st = self.peek();
+        if st.is_signalled() || !self.mem_passed() {
+            return st;
+        }
+        self.signal(None);
+        self.peek()
+    }
+
+    /// Records `e` as the error the fence will signal with; `false` if already signalled.
+    pub(crate) fn set_error(&self, e: FenceError) -> bool {
+        let mut g = self.lock();
+        if g.state & SIGNALLED != 0 {
+            return false;
+        }
+        g.state = (g.state & !ERR_MASK) | encode_error(e);
+        true
+    }
+
+    /// Signals the fence (with `error` if given, else with the error set before, if any),
+    /// then runs the callbacks. `false` if it was already signalled. Never allocates or
+    /// blocks beyond the few instructions of the internal lock.
+    pub(crate) fn signal(&self, error: Option<FenceError>) -> bool {
+        if self.state.load(Ordering::Relaxed) & SIGNALLED != 0 {
+            return false;
+        }
+        if let Some(w) = self.mem {
+            // Hardware that polls the word must see completion even when the CPU signals
+            // (success or error): never move the word backwards.
+            let seq = self.seqno as u32;
+            let _ = w.fetch_update(Ordering::Release, Ordering::Relaxed, |cur| {
+                (!seqno32_passed(cur, seq)).then_some(seq)
+            });
+        }
+        let now = P::now();
+        let (head, result) = {
+            let mut g = self.lock();
+            if g.state & SIGNALLED != 0 {
+                return false;
+            }
+            if let Some(e) = error {
+                g.state = (g.state & !ERR_MASK) | encode_error(e);
+            }
+            g.state |= SIGNALLED;
+            self.timestamp.store(now.0, Ordering::Relaxed);
+            // SAFETY: we hold the lock, which guards `head`.
+            let head = self
+                .head
+                .with_mut(|h| unsafe { core::mem::replace(&mut *h, ptr::null()) });
+            (head, decode_result(g.state))
+            // Unlock here: SIGNALLED, the error and the timestamp become visible together.
+        };
+        // Callbacks run after the lock is dropped. Linux runs them under the fence lock;
+        // then a callback that takes another lock (or signals another fence whose waiter
+        // holds that lock) creates the lock inversion that bit dma_fence_array. Here a
+        // callback may take any lock, add callbacks or signal other fences.
+        // SAFETY: the nodes were detached under the lock; owners cannot free a QUEUED node
+        // of a signalled fence until it is marked RAN (see `remove_node`).
+        unsafe { run_detached(head, result) };
+        true
+    }
+
+    /// Queues `node`; `Err` (node untouched) if the fence is already signalled.
+    ///
+    /// # Safety
+    /// `node` must be valid, not queued on any fence, and stay valid and unmoved until it
+    /// is removed with [`FenceInner::remove_node`] or has been marked `NODE_RAN`.
+    pub(crate) unsafe fn add_node(&self, node: *const Node) -> Result<(), FenceResult> {
+        let g = self.lock();
+        if g.state & SIGNALLED != 0 {
+            return Err(decode_result(g.state));
+        }
+        // SAFETY: lock held and the fence not signalled; node contract passed on.
+        unsafe { self.link_locked(&g, node) };
+        drop(g);
+        Ok(())
+    }
+
+    /// Pushes `node` onto the list.
+    ///
+    /// # Safety
+    /// `g` is this fence's lock, the fence is not signalled, and `node` meets the contract
+    /// of [`FenceInner::add_node`].
+    unsafe fn link_locked(&self, g: &Locked<'_, P>, node: *const Node) {
+        debug_assert!(core::ptr::eq(g.fence, self) && g.state & SIGNALLED == 0);
+        // SAFETY: lock held: we own `head` and the links of every queued node; `node` is
+        // valid per the contract.
+        unsafe {
+            self.head.with_mut(|h| {
+                let old = *h;
+                (*node).next.with_mut(|n| *n = old);
+                (*node).prev.with_mut(|p| *p = ptr::null());
+                if !old.is_null() {
+                    (*old).prev.with_mut(|p| *p = node);
+                }
+                *h = node;
+            });
+            (*node).state.store(NODE_QUEUED, Ordering::Relaxed);
+        }
+    }
+
+    /// Unlinks `node` if it is still queued here. If the fence has signalled, waits until
+    /// the signaller has finished with the node (so it may be freed afterwards).
+    ///
+    /// # Safety
+    /// `node` must be valid and, if queued, queued on this fence.
+    pub(crate) unsafe fn remove_node(&self, node: *const Node) -> CallbackRemoval {
+        let g = self.lock();
+        if g.state & SIGNALLED == 0 {
+            // SAFETY: lock held and node valid; a queued node is in this fence's list.
+            let st = unsafe { (*node).state.load(Ordering::Relaxed) };
+            if st != NODE_QUEUED {
+                return CallbackRemoval::from_idle_state(st);
+            }
+            // SAFETY: as above: we own the links of all queued nodes while locked.
+            unsafe {
+                let prev = (*node).prev.with(|p| *p);
+                let next = (*node).next.with(|n| *n);
+                if prev.is_null() {
+                    self.head.with_mut(|h| *h = next);
+                } else {
+                    (*prev).next.with_mut(|n| *n = next);
+                }
+                if !next.is_null() {
+                    (*next).prev.with_mut(|p| *p = prev);
+                }
+                (*node).state.store(callback::NODE_IDLE, Ordering::Relaxed);
+            }
+            drop(g);
+            return CallbackRemoval::Removed;
+        }
+        drop(g);
+        // Signalled: a node still QUEUED belongs to the signaller until it is marked RAN.
+        loop {
+            // SAFETY: node valid per the contract.
+            let st = unsafe { (*node).state.load(Ordering::Acquire) };
+            if st != NODE_QUEUED {
+                return CallbackRemoval::from_idle_state(st);
+            }
+            P::relax();
+        }
+    }
+
+    /// Blocks until signalled or `deadline` passes. Returns the status at return.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> FenceStatus {
+        let st = self.status();
+        if st.is_signalled() {
+            return st;
+        }
+        if deadline.is_some_and(|d| P::now() >= d) {
+            return st;
+        }
+        let waiter = callback::ParkWaiter::<P>::new();
+        let waiter = core::pin::pin!(waiter);
+        let node = waiter.as_ref().node_ptr();
+        // SAFETY: the waiter is pinned on this stack frame and removed (waiting out a
+        // running callback) before the frame ends, below.
+        if unsafe { self.add_node(node) }.is_err() {
+            return self.peek();
+        }
+        loop {
+            if waiter.woken() || self.status().is_signalled() {
+                break;
+            }
+            let now = P::now();
+            if deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            let park_until = if self.mem.is_some() {
+                let poll = now.saturating_add(MEM_POLL_PERIOD);
+                Some(deadline.map_or(poll, |d| d.min(poll)))
+            } else {
+                deadline
+            };
+            P::park(park_until);
+        }
+        // SAFETY: node is ours and, if queued, queued on this fence.
+        unsafe { self.remove_node(node) };
+        self.peek()
+    }
+
+    fn timestamp(&self) -> Option<Instant> {
+        if self.state.load(Ordering::Acquire) & SIGNALLED != 0 {
+            Some(Instant(self.timestamp.load(Ordering::Relaxed)))
+        } else {
+            None
+        }
+    }
+}
+
+/// Runs a detached callback list oldest-first (FIFO), as Linux does.
+///
+/// # Safety
+/// `head` must be a list detached from a signalled fence under its lock; every node stays
+/// valid until its `run` marks it `NODE_RAN`, after which it is not touched again.
+unsafe fn run_detached(head: *const Node, result: FenceResult) {
+    if head.is_null() {
+        return;
+    }
+    // SAFETY: per the contract, every node in the list is valid until it has run.
+    unsafe {
+        let mut cur = head;
+        loop {
+            let next = (*cur).next.with(|n| *n);
+            if next.is_null() {
+                break;
+            }
+            cur = next;
+        }
+        while !cur.is_null() {
+            // Read the link before running: once run, the node may be freed or reused.
+            let prev = (*cur).prev.with(|p| *p);
+            let run = (*cur).run;
+            run(cur, result);
+            cur = prev;
+        }
+    }
+}
+
+impl<P: Platform> fmt::Debug for FenceInner<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fence")
+            .field("context", &self.context)
+            .field("seqno", &self.seqno)
+            .field("status", &self.peek())
+            .field("memory_backed", &self.mem.is_some())
+            .finish()
+    }
+}
+
+// ---- handles ------------------------------------------------------------------------------
+
+/// The shareable, waitable handle of a fence. Cheap to clone (a reference count).
+///
+/// It cannot signal: only the [`FenceProducer`] can.
+pub struct Fence<P: Platform> {
+    pub(crate) inner: Arc<FenceInner<P>>,
+}
+
+impl<P: Platform> Clone for Fence<P> {
+    fn clone(&self) -> Self {
+        Fence {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<P: Platform> fmt::Debug for Fence<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<P: Platform> Fence<P> {
+    /// A fence that is already signalled with `result`, on a fresh context (a "stub": for
+    /// "nothing to wait for"). Allocates.
+    pub fn signalled(result: FenceResult) -> Self {
+        Fence {
+            inner: Arc::new(FenceInner::new_signalled(
+                FenceContext::new().id(),
+                0,
+                result,
+            )),
+        }
+    }
+
+    /// Pending, Ok or Err. Never blocks. For a memory-backed fence this reads the memory
+    /// word and, if it has passed, signals the fence (running its callbacks here).
+    pub fn status(&self) -> FenceStatus {
+        self.inner.status()
+    }
+
+    /// `true` once signalled (with or without error). Never blocks.
+    pub fn is_signalled(&self) -> bool {
+        self.status().is_signalled()
+    }
+
+    /// Blocks until signalled or `timeout` elapses and returns the status then:
+    /// [`FenceStatus::Pending`] means the timeout expired. A zero timeout only polls.
+    pub fn wait_timeout(&self, timeout: Duration) -> FenceStatus {
+        if timeout.is_zero() {
+            return self.status();
+        }
+        self.inner
+            .wait_until(Some(P::now().saturating_add(timeout)))
+    }
+
+    /// Blocks until signalled or the platform clock reaches `deadline` (`None`: forever).
+    pub fn wait_until(&self, deadline: Option<Instant>) -> FenceStatus {
+        self.inner.wait_until(deadline)
+    }
+
+    /// Blocks until signalled and returns the outcome.
+    pub fn wait(&self) -> FenceResult {
+        loop {
+            if let Some(r) = self.inner.wait_until(None).result() {
+                return r;
+            }
+        }
+    }
+
+    /// Queues `cb` to run once when the fence signals, in the signalling context (possibly
+    /// an interrupt handler), after the fence's lock is released, oldest callback first.
+    ///
+    /// If the fence has already signalled, `cb` is not queued and does not run: the
+    /// outcome is returned in [`AlreadySignalled`]. A `cb` still queued on another fence
+    /// is removed from it first.
+    pub fn add_callback<F>(&self, cb: Pin<&mut FenceCallback<P, F>>) -> Result<(), AlreadySignalled>
+    where
+        F: FnMut(FenceResult) + Send + 'static,
+    {
+        cb.register(&self.inner)
+    }
+
+    /// A future that resolves to the outcome when the fence signals.
+    pub fn wait_async(&self) -> FenceWait<P> {
+        FenceWait::new(self.inner.clone())
+    }
+
+    /// When the fence signalled (platform clock at signal time); `None` while pending.
+    pub fn timestamp(&self) -> Option<Instant> {
+        self.inner.timestamp()
+    }
+
+    /// The timeline this fence belongs to.
+    pub fn context(&self) -> FenceContext {
+        FenceContext::from_id(self.inner.context)
+    }
+
+    /// The position on its timeline. Seqnos are `u64` and never wrap in practice (2^64
+    /// fences), so comparisons are plain `>` — no wrap-safe arithmetic as Linux's 32-bit
+    /// seqnos need (memory-backed fences compare their 32-bit *word* wrap-safely).
+    pub fn seqno(&self) -> u64 {
+        self.inner.seqno
+    }
+
+    /// `Some(true)` if `self` comes after `other` on the same timeline, `Some(false)` if
+    /// not, `None` if they are on different timelines (no order).
+    pub fn is_later(&self, other: &Fence<P>) -> Option<bool> {
+        (self.inner.context == other.inner.context).then(|| self.inner.seqno > other.inner.seqno)
+    }
+
+    /// The later of two fences of one timeline (it implies the other); `None` if they are
+    /// on different timelines.
+    pub fn later_of<'a>(a: &'a Fence<P>, b: &'a Fence<P>) -> Option<&'a Fence<P>> {
+        a.is_later(b).map(|a_later| if a_later { a } else { b })
+    }
+
+    /// `true` if both handles refer to the same fence.
+    pub fn ptr_eq(a: &Fence<P>, b: &Fence<P>) -> bool {
+        Arc::ptr_eq(&a.inner, &b.inner)
+    }
+
+    /// For a memory-backed fence: the word and the value it reaches (wrap-safe `>=`) when
+    /// the fence is done — what a device that waits by polling memory is programmed with.
+    pub fn memory_wait(&self) -> Option<(&'static AtomicU32, u32)> {
+        self.inner.mem.map(|w| (w, self.inner.seqno as u32))
+    }
+}
+
+/// The signalling end of a fence. Not `Clone`: exactly one producer per fence.
+///
+/// Dropping it unsignalled signals [`FenceError::Cancelled`] (a memory-backed fence whose
+/// word has already passed signals success instead), so waiters never hang on a producer
+/// that went away.
+///
+/// Signalling may drop the last reference and free the fence: an interrupt handler whose
+/// allocator must not run there keeps a [`Fence`] clone and drops it later.
+pub struct FenceProducer<P: Platform> {
+    inner: Arc<FenceInner<P>>,
+}
+
+impl<P: Platform> fmt::Debug for FenceProducer<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FenceProducer").field(&self.inner).finish()
+    }
+}
+
+impl<P: Platform> FenceProducer<P> {
+    /// A new pending fence at `seqno` on timeline `context`. Allocates (once, here: the
+    /// signal path never does). Take waiter handles with [`FenceProducer::fence`].
+    pub fn new(context: FenceContext, seqno: u64) -> Self {
+        FenceProducer {
+            inner: Arc::new(FenceInner::new(context.id(), seqno, None)),
+        }
+    }
+
+    pub(crate) fn from_inner(inner: FenceInner<P>) -> Self {
+        FenceProducer {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// A waitable handle to this producer's fence.
+    pub fn fence(&self) -> Fence<P> {
+        Fence {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Records the error the fence will signal with (the last one set wins). `false` if
+    /// the fence already signalled (a memory-backed fence can complete by itself).
+    pub fn set_error(&self, error: FenceError) -> bool {
+        self.inner.set_error(error)
+    }
+
+    /// The current status (a memory-backed fence may have completed through its word).
+    pub fn status(&self) -> FenceStatus {
+        self.inner.status()
+    }
+
+    /// Signals the fence: with the error set before, if any, else success. Runs the
+    /// callbacks in this context. Callable from interrupt handlers.
+    pub fn signal(self) {
+        self.inner.signal(None);
+    }
+
+    /// Sets `error` and signals.
+    pub fn signal_error(self, error: FenceError) {
+        self.inner.signal(Some(error));
+    }
+
+    /// The fence's timeline.
+    pub fn context(&self) -> FenceContext {
+        FenceContext::from_id(self.inner.context)
+    }
+
+    /// The fence's seqno.
+    pub fn seqno(&self) -> u64 {
+        self.inner.seqno
+    }
+}
+
+impl<P: Platform> Drop for FenceProducer<P> {
+    fn drop(&mut self) {
+        if self.inner.peek().is_signalled() {
+            return;
+        }
+        // Keep an error the producer already set; otherwise the work is cancelled — unless
+        // a memory-backed fence's device already reported completion through its word.
+        let error_set = self.inner.state.load(Ordering::Relaxed) & ERR_MASK != 0;
+        let error = if error_set || self.inner.mem_passed() {
+            None
+        } else {
+            Some(FenceError::Cancelled)
+        };
+        self.inner.signal(error);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;
