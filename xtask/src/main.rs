@@ -1,1 +1,59 @@
-fn main() {}
+//! `cargo xtask`: build, run and test dmasync firmware. See `cargo xtask --help` and
+//! doc/testing.md.
+
+mod boards;
+mod cargo;
+mod cli;
+mod console;
+mod decode;
+mod firmware;
+mod image;
+mod provision;
+mod qemu;
+mod report;
+mod run;
+mod steps;
+mod target_tests;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::boards::Boards;
+use crate::cli::{Cli, Cmd, TestArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> Result<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask is not inside a workspace")
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let root = workspace_root()?;
+    qemu::install_interrupt_handler()?;
+    let boards = Boards::load(&root)?;
+    match cli.command {
+        Cmd::Build(args) => {
+            firmware::build(&root, boards.get(&args.board.board)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run(args) => run::run(&root, boards.get(&args.board.board)?, &args),
+        Cmd::Test(args) => steps::test(&root, &boards, &args),
+        Cmd::Ci => steps::test(&root, &boards, &TestArgs::everything()),
+    }
+}

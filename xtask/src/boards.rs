@@ -1,0 +1,449 @@
+//! Board facts as data: `boards/<name>/board.toml`, parsed and validated.
+//!
+//! The schema is deliberately strict (`deny_unknown_fields`): a misspelt key is an error that
+//! names the file and the field, not a silently ignored setting.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// The bare-metal targets the workspace builds for (rust-toolchain.toml).
+pub const KNOWN_TARGETS: &[&str] = &["aarch64-unknown-none", "armv7a-none-eabi"];
+
+/// QEMU's default RAM size for the ARM machines we use when no `-m` is given.
+const DEFAULT_RAM_BYTES: u64 = 128 << 20;
+
+/// Options xtask adds itself; a board's `args` must not repeat or fight them.
+const RESERVED_QEMU_OPTIONS: &[(&str, &str)] = &[
+    ("-kernel", "xtask passes the image itself"),
+    ("-M", "use the `machine` key"),
+    ("-machine", "use the `machine` key"),
+    ("-nographic", "xtask uses -display none -serial stdio"),
+    ("-semihosting-config", "xtask enables semihosting itself"),
+    ("-semihosting", "xtask enables semihosting itself"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Emulated,
+    Hardware,
+}
+
+/// One board, as written in its board.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Board {
+    pub name: String,
+    pub summary: String,
+    pub tier: Tier,
+    /// Cargo package holding the firmware and its on-target tests.
+    pub package: String,
+    pub target: String,
+    /// The `[[bin]]` that `cargo xtask run` boots.
+    pub demo: String,
+    pub load_address: u64,
+    pub ram_base: u64,
+    pub qemu: QemuConfig,
+    /// Per-test expectations beyond "exit code 0", keyed by test binary name.
+    #[serde(default)]
+    pub tests: BTreeMap<String, TestExpectation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuConfig {
+    /// `qemu-system-aarch64` or `qemu-system-arm`.
+    pub binary: String,
+    pub machine: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default, rename = "variant")]
+    pub variants: Vec<VariantConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantConfig {
+    pub name: String,
+    /// Replaces `qemu.machine` when given.
+    pub machine: Option<String>,
+    /// Replaces `qemu.args` when given.
+    pub args: Option<Vec<String>>,
+    /// Lines every test must print under this variant.
+    #[serde(default)]
+    pub expect: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestExpectation {
+    #[serde(default)]
+    pub exit_code: i32,
+    #[serde(default)]
+    pub expect: Vec<String>,
+}
+
+/// A variant with the board defaults filled in: what one QEMU run of a test uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub name: String,
+    pub machine: String,
+    pub args: Vec<String>,
+    pub expect: Vec<String>,
+}
+
+impl Board {
+    /// Every variant, resolved. A board without `[[qemu.variant]]` has one, named "default".
+    pub fn variants(&self) -> Vec<Variant> {
+        if self.qemu.variants.is_empty() {
+            return vec![Variant {
+                name: "default".into(),
+                machine: self.qemu.machine.clone(),
+                args: self.qemu.args.clone(),
+                expect: Vec::new(),
+            }];
+        }
+        self.qemu
+            .variants
+            .iter()
+            .map(|v| Variant {
+                name: v.name.clone(),
+                machine: v
+                    .machine
+                    .clone()
+                    .unwrap_or_else(|| self.qemu.machine.clone()),
+                args: v.args.clone().unwrap_or_else(|| self.qemu.args.clone()),
+                expect: v.expect.clone(),
+            })
+            .collect()
+    }
+
+    /// What a test must do to pass: its own entry, or "exit 0, print nothing in particular".
+    pub fn expectation(&self, test: &str) -> TestExpectation {
+        self.tests.get(test).cloned().unwrap_or_default()
+    }
+
+    /// RAM as `[start, end)` for a QEMU argument list (its `-m`, else QEMU's 128 MiB).
+    pub fn ram_range(&self, args: &[String]) -> Result<RamRange> {
+        let size = ram_size_from_args(args)?.unwrap_or(DEFAULT_RAM_BYTES);
+        Ok(RamRange {
+            start: self.ram_base,
+            end: self.ram_base.saturating_add(size),
+        })
+    }
+
+    fn validate(&self, dir_name: &str) -> Result<()> {
+        if self.name != dir_name {
+            bail!(
+                "field `name`: '{}' must match its directory 'boards/{dir_name}'",
+                self.name
+            );
+        }
+        if !KNOWN_TARGETS.contains(&self.target.as_str()) {
+            bail!(
+                "field `target`: '{}' is not one of {}",
+                self.target,
+                KNOWN_TARGETS.join(", ")
+            );
+        }
+        for (field, value) in [
+            ("package", &self.package),
+            ("demo", &self.demo),
+            ("qemu.binary", &self.qemu.binary),
+            ("qemu.machine", &self.qemu.machine),
+        ] {
+            if value.trim().is_empty() {
+                bail!("field `{field}` is empty");
+            }
+        }
+        check_args("qemu.args", &self.qemu.args)?;
+        let mut seen = BTreeSet::new();
+        for (i, v) in self.qemu.variants.iter().enumerate() {
+            if v.name.trim().is_empty() {
+                bail!("field `qemu.variant[{i}].name` is empty");
+            }
+            if !seen.insert(v.name.as_str()) {
+                bail!("field `qemu.variant[{i}].name`: '{}' is used twice", v.name);
+            }
+            if let Some(args) = &v.args {
+                check_args(&format!("qemu.variant[{i}].args"), args)?;
+            }
+        }
+        for (test, exp) in &self.tests {
+            if !(0..=255).contains(&exp.exit_code) {
+                bail!(
+                    "field `tests.{test}.exit_code`: {} is not a process exit code (0..=255)",
+                    exp.exit_code
+                );
+            }
+        }
+        let ram = self.ram_range(&self.qemu.args)?;
+        if !ram.contains(self.load_address) {
+            bail!(
+                "field `load_address`: {:#x} is outside RAM {ram} (ram_base and qemu.args -m)",
+                self.load_address
+            );
+        }
+        Ok(())
+    }
+}
+
+fn check_args(field: &str, args: &[String]) -> Result<()> {
+    for arg in args {
+        if let Some((_, why)) = RESERVED_QEMU_OPTIONS.iter().find(|(opt, _)| arg == opt) {
+            bail!("field `{field}`: '{arg}' is not allowed here ({why})");
+        }
+    }
+    ram_size_from_args(args).with_context(|| format!("field `{field}`"))?;
+    Ok(())
+}
+
+/// RAM as a half-open address range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamRange {
+    pub start: u64,
+    pub end: u64,
+}
+
+impl RamRange {
+    pub fn contains(&self, addr: u64) -> bool {
+        (self.start..self.end).contains(&addr)
+    }
+}
+
+impl fmt::Display for RamRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:#x}..{:#x} ({} MiB)",
+            self.start,
+            self.end,
+            (self.end - self.start) >> 20
+        )
+    }
+}
+
+/// The size given by the last `-m` option, as QEMU reads it: `-m [size=]N[KMGT][,...]`,
+/// where a bare number means MiB.
+pub fn ram_size_from_args(args: &[String]) -> Result<Option<u64>> {
+    let mut size = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "-m" {
+            let Some(value) = it.next() else {
+                bail!("`-m` has no value");
+            };
+            size = Some(parse_qemu_mem_size(value)?);
+        }
+    }
+    Ok(size)
+}
+
+fn parse_qemu_mem_size(value: &str) -> Result<u64> {
+    let first = value.split(',').next().unwrap_or_default();
+    let text = first.strip_prefix("size=").unwrap_or(first);
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, suffix) = text.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .with_context(|| format!("`-m {value}`: expected a size like 128M or 1G"))?;
+    let shift = match suffix.to_ascii_uppercase().as_str() {
+        "" | "M" => 20,
+        "B" => 0,
+        "K" => 10,
+        "G" => 30,
+        "T" => 40,
+        _ => bail!("`-m {value}`: unknown size suffix '{suffix}'"),
+    };
+    number
+        .checked_mul(1 << shift)
+        .with_context(|| format!("`-m {value}`: size overflows"))
+}
+
+/// Parses one board.toml. Errors name the file and the offending field.
+pub fn parse_board(path: &Path, text: &str, dir_name: &str) -> Result<Board> {
+    let board: Board = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|span| {
+                let line_no = text[..span.start].matches('\n').count() + 1;
+                let line = text.lines().nth(line_no - 1).unwrap_or_default().trim();
+                format!(" line {line_no} (`{line}`)")
+            })
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "invalid board file {}{at}: {}",
+            path.display(),
+            e.message().trim()
+        )
+    })?;
+    board
+        .validate(dir_name)
+        .with_context(|| format!("invalid board file {}", path.display()))?;
+    Ok(board)
+}
+
+/// All boards of the workspace, sorted by name.
+#[derive(Debug)]
+pub struct Boards {
+    pub all: Vec<Board>,
+}
+
+impl Boards {
+    pub fn load(root: &Path) -> Result<Self> {
+        let dir = root.join("boards");
+        let mut files: Vec<(String, PathBuf)> = Vec::new();
+        for entry in std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot list boards in {}", dir.display()))?
+        {
+            let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
+            let file = entry.path().join("board.toml");
+            if file.is_file() {
+                files.push((entry.file_name().to_string_lossy().into_owned(), file));
+            }
+        }
+        files.sort();
+        let mut all = Vec::new();
+        for (dir_name, file) in files {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let shown = file.strip_prefix(root).unwrap_or(&file);
+            all.push(parse_board(shown, &text, &dir_name)?);
+        }
+        if all.is_empty() {
+            bail!("no boards/*/board.toml found under {}", root.display());
+        }
+        Ok(Boards { all })
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Board> {
+        self.all.iter().find(|b| b.name == name).with_context(|| {
+            format!(
+                "unknown board '{name}'; boards: {}",
+                self.all
+                    .iter()
+                    .map(|b| b.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VIRT: &str = include_str!("../../boards/qemu-virt/board.toml");
+
+    fn parse(text: &str) -> Result<Board> {
+        parse_board(Path::new("boards/qemu-virt/board.toml"), text, "qemu-virt")
+    }
+
+    fn err(text: &str) -> String {
+        format!(
+            "{:#}",
+            parse(text).expect_err("board.toml should be rejected")
+        )
+    }
+
+    #[test]
+    fn the_real_qemu_virt_board_parses() {
+        let board = parse(VIRT).expect("qemu-virt board.toml");
+        assert_eq!(board.package, "board-qemu-virt");
+        assert_eq!(board.tier, Tier::Emulated);
+        let variants = board.variants();
+        assert_eq!(variants.len(), 3);
+        // Variant 1 inherits everything, variant 2 replaces args, variant 3 the machine.
+        assert_eq!(variants[0].machine, "virt");
+        assert_eq!(variants[0].args, board.qemu.args);
+        assert!(variants[1].args.contains(&"cortex-a72".to_string()));
+        assert_eq!(variants[2].machine, "virt,gic-version=3");
+        assert_eq!(variants[2].args, board.qemu.args);
+        let abort = board.expectation("data_abort");
+        assert_eq!(abort.exit_code, 3);
+        assert!(abort.expect.contains(&"EC=0x25".to_string()));
+        assert_eq!(board.expectation("boot").exit_code, 0);
+        assert_eq!(
+            board.ram_range(&variants[1].args).unwrap().end,
+            0x4000_0000 + (512 << 20)
+        );
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let text = VIRT.replace("target = \"aarch64-unknown-none\"", "");
+        let e = err(&text);
+        assert!(e.contains("boards/qemu-virt/board.toml"), "{e}");
+        assert!(e.contains("missing field `target`"), "{e}");
+    }
+
+    #[test]
+    fn misspelt_field_is_named_with_its_line() {
+        let text = VIRT.replace("load_address =", "load_adress =");
+        let e = err(&text);
+        assert!(e.contains("unknown field `load_adress`"), "{e}");
+        assert!(e.contains("line "), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_shows_the_line() {
+        let text = VIRT.replace("ram_base = 0x4000_0000", "ram_base = \"low\"");
+        let e = err(&text);
+        assert!(e.contains("ram_base = \"low\""), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_field() {
+        let e = err(&VIRT.replace("target = \"aarch64-unknown-none\"", "target = \"x86\""));
+        assert!(e.contains("field `target`"), "{e}");
+        let e = err(&VIRT.replace("name = \"a72x4-512M\"", "name = \"a53x2-gicv2\""));
+        assert!(
+            e.contains("qemu.variant[1].name") && e.contains("twice"),
+            "{e}"
+        );
+        let e = err(&VIRT.replace("exit_code = 3", "exit_code = 300"));
+        assert!(e.contains("tests.data_abort.exit_code"), "{e}");
+        let e = err(&VIRT.replace("load_address = 0x4020_0000", "load_address = 0x1000"));
+        assert!(e.contains("field `load_address`"), "{e}");
+        let e = err(&VIRT.replace("\"-m\", \"128M\"]", "\"-m\", \"lots\"]"));
+        assert!(
+            e.contains("field `qemu.args`") && e.contains("-m lots"),
+            "{e}"
+        );
+        let e = err(&VIRT.replace("\"-smp\", \"2\",", "\"-kernel\", \"x\","));
+        assert!(e.contains("'-kernel' is not allowed"), "{e}");
+        let e = parse_board(Path::new("b.toml"), VIRT, "other").unwrap_err();
+        assert!(format!("{e:#}").contains("field `name`"));
+    }
+
+    #[test]
+    fn qemu_memory_sizes() {
+        let m = |v: &str| ram_size_from_args(&["-m".to_string(), v.to_string()]).unwrap();
+        assert_eq!(m("128M"), Some(128 << 20));
+        assert_eq!(m("512"), Some(512 << 20));
+        assert_eq!(m("1G"), Some(1 << 30));
+        assert_eq!(m("1g"), Some(1 << 30));
+        assert_eq!(m("size=2G,slots=2,maxmem=4G"), Some(2 << 30));
+        assert_eq!(ram_size_from_args(&[]).unwrap(), None);
+        let last_wins = ["-m", "128M", "-m", "256M"].map(String::from);
+        assert_eq!(ram_size_from_args(&last_wins).unwrap(), Some(256 << 20));
+        assert!(ram_size_from_args(&["-m".to_string()]).is_err());
+        assert!(ram_size_from_args(&["-m".to_string(), "12Q".to_string()]).is_err());
+    }
+
+    #[test]
+    fn unknown_board_lists_the_known_ones() {
+        let boards = Boards {
+            all: vec![parse(VIRT).unwrap()],
+        };
+        let e = format!("{:#}", boards.get("x").unwrap_err());
+        assert_eq!(e, "unknown board 'x'; boards: qemu-virt");
+    }
+}

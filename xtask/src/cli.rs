@@ -1,0 +1,132 @@
+//! Command-line interface (`cargo xtask --help`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// dmasync's build, run and test tool. Board facts come from boards/<board>/board.toml.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Build a board's firmware (bins and on-target test binaries) and check they fit in RAM.
+    Build(BuildArgs),
+    /// Build the board's demo and boot it in QEMU, showing its console with defmt decoded.
+    ///
+    /// Exits with the guest's semihosting exit code (0 = finished; see
+    /// doc/console-protocol.md for the others).
+    Run(RunArgs),
+    /// Run the checks and tests: fmt, clippy, host tests, loom, Miri, then every on-target
+    /// test under every QEMU variant of the board(s).
+    ///
+    /// Ends with one line `N passed, N failed` and exits non-zero if anything failed.
+    /// Giving a FILTER or --variant runs only the on-target tests.
+    Test(TestArgs),
+    /// Everything `test` runs, for every board (what CI runs).
+    Ci,
+}
+
+#[derive(Debug, Args)]
+pub struct BoardArg {
+    /// Board name: a directory under boards/ with a board.toml.
+    #[arg(long, default_value = "qemu-virt", value_name = "BOARD")]
+    pub board: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub board: BoardArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub board: BoardArg,
+    /// Kill QEMU after this many seconds (default: wait for the guest to exit or Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Boot this ELF instead of building the board's demo.
+    #[arg(long, value_name = "PATH")]
+    pub elf: Option<PathBuf>,
+    /// Extra QEMU arguments, after `--` (e.g. `-- -device virtio-gpu-device`).
+    #[arg(last = true, value_name = "QEMU_ARGS")]
+    pub qemu_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Only this board's on-target tests (default: every board).
+    #[arg(long, value_name = "BOARD")]
+    pub board: Option<String>,
+    /// Run only on-target tests whose name contains one of these.
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Only checks, host tests, loom and Miri: no QEMU.
+    #[arg(long, conflicts_with_all = ["target_only", "filters", "variant"])]
+    pub host_only: bool,
+    /// Only the on-target tests in QEMU.
+    #[arg(long)]
+    pub target_only: bool,
+    /// Only this QEMU variant (a `[[qemu.variant]]` name in board.toml).
+    #[arg(long, value_name = "NAME")]
+    pub variant: Option<String>,
+    /// Seconds before a hung on-target test is killed.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// Print every on-target test's console, not only the failing ones'.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+impl TestArgs {
+    /// What `cargo xtask ci` runs.
+    pub fn everything() -> Self {
+        TestArgs {
+            board: None,
+            filters: Vec::new(),
+            host_only: false,
+            target_only: false,
+            variant: None,
+            timeout: 30.0,
+            verbose: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_qemu_args_after_dashes() {
+        let cli = Cli::try_parse_from(["x", "run", "--timeout", "5", "--", "-d", "int"]).unwrap();
+        let Cmd::Run(args) = cli.command else {
+            panic!("expected run")
+        };
+        assert_eq!(args.board.board, "qemu-virt");
+        assert_eq!(args.qemu_args, vec!["-d", "int"]);
+    }
+
+    #[test]
+    fn host_only_conflicts_with_filters() {
+        assert!(Cli::try_parse_from(["x", "test", "--host-only", "boot"]).is_err());
+        let cli = Cli::try_parse_from(["x", "test", "boot", "timer", "--variant", "v"]).unwrap();
+        let Cmd::Test(args) = cli.command else {
+            panic!("expected test")
+        };
+        assert_eq!(args.filters, vec!["boot", "timer"]);
+        assert_eq!(args.timeout, 30.0);
+    }
+}

@@ -1,0 +1,117 @@
+//! defmt frames -> display lines, using the `.defmt` table of the image that produced them.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use defmt_decoder::{Encoding, Locations, Table};
+
+use crate::console::{FrameFormatter, malformed};
+
+/// Decoder for one image. Images without a `.defmt` section get `Defmt::none()`.
+pub struct Defmt {
+    table: Option<Table>,
+    locations: Locations,
+    /// Shortens file paths in locations to workspace-relative ones.
+    root: String,
+}
+
+impl Defmt {
+    /// Reads the table (and file:line locations, when the debug info has them) from an ELF.
+    pub fn from_elf(elf: &[u8], root: &Path) -> Result<Self> {
+        let table = Table::parse(elf).context("cannot read the image's defmt table")?;
+        if let Some(table) = &table
+            && table.encoding() != Encoding::Rzcobs
+        {
+            // Raw frames contain 0x00 bytes, which the console protocol uses as a delimiter.
+            bail!("the image uses defmt's raw encoding; the console protocol needs rzcobs");
+        }
+        // Locations are a nicety: without debug info we still print level and message.
+        let locations = table
+            .as_ref()
+            .and_then(|t| t.get_locations(elf).ok())
+            .unwrap_or_default();
+        Ok(Defmt {
+            table,
+            locations,
+            root: format!("{}/", root.display()),
+        })
+    }
+
+    /// For images that carry no defmt table, or whose table could not be read.
+    pub fn none() -> Self {
+        Defmt {
+            table: None,
+            locations: Locations::new(),
+            root: String::new(),
+        }
+    }
+
+    pub fn has_table(&self) -> bool {
+        self.table.is_some()
+    }
+
+    fn short_location(&self, index: u64) -> Option<String> {
+        let loc = self.locations.get(&index)?;
+        let file = loc.file.display().to_string();
+        let file = match file.strip_prefix(&self.root) {
+            Some(relative) => relative.to_string(),
+            // Outside the workspace (a dependency): the last two components say enough.
+            None => {
+                let parts: Vec<&str> = file.rsplitn(3, '/').collect();
+                parts[..parts.len().min(2)]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("/")
+            }
+        };
+        Some(format!("{file}:{}", loc.line))
+    }
+}
+
+impl FrameFormatter for Defmt {
+    fn format(&self, frame: &[u8]) -> String {
+        let Some(table) = &self.table else {
+            return malformed(frame.len());
+        };
+        // One stream decoder per frame: the console splitter has already found the frame's
+        // end, and a fresh decoder cannot carry garbage from a broken frame into the next.
+        let mut decoder = table.new_stream_decoder();
+        decoder.received(frame);
+        decoder.received(&[0]);
+        let Ok(decoded) = decoder.decode() else {
+            return malformed(frame.len());
+        };
+        let level = decoded
+            .level()
+            .map(|l| l.as_str().to_ascii_uppercase())
+            .unwrap_or_else(|| "PRINT".into());
+        let mut line = String::new();
+        if let Some(ts) = decoded.display_timestamp() {
+            line.push_str(&format!("{ts} "));
+        }
+        line.push_str(&format!("{level:<5} {}", decoded.display_message()));
+        if let Some(loc) = self.short_location(decoded.index()) {
+            line.push_str(&format!("  ({loc})"));
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_table_every_frame_is_reported_malformed() {
+        let d = Defmt::none();
+        assert!(!d.has_table());
+        assert_eq!(d.format(&[1, 2, 3]), "<malformed defmt frame, 3 bytes>");
+    }
+
+    #[test]
+    fn a_non_elf_is_an_error_not_a_panic() {
+        assert!(Defmt::from_elf(b"not an elf", Path::new("/w")).is_err());
+    }
+}

@@ -1,0 +1,427 @@
+//! Running QEMU: locating the binary, its command line, and one guest run with a timeout,
+//! console decoding and process-group hygiene (no QEMU outlives xtask).
+
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::boards::Variant;
+use crate::console::{Console, FrameFormatter};
+
+/// Oldest QEMU whose behaviour doc/boards.md and hardware.md were measured with.
+pub const MIN_VERSION: (u32, u32) = (10, 0);
+
+/// Where to look for QEMU instead of `PATH` (also the way to simulate a machine without it).
+pub const DIR_OVERRIDE_VAR: &str = "DMASYNC_QEMU_DIR";
+
+/// Finds `binary` in `$DMASYNC_QEMU_DIR` when set, else on `PATH`.
+pub fn locate(binary: &str) -> Option<PathBuf> {
+    let dirs: Vec<PathBuf> = match std::env::var_os(DIR_OVERRIDE_VAR) {
+        Some(dir) => vec![PathBuf::from(dir)],
+        None => std::env::split_paths(&std::env::var_os("PATH")?).collect(),
+    };
+    dirs.into_iter()
+        .map(|d| d.join(binary))
+        .find(|p| p.is_file())
+}
+
+/// `QEMU emulator version 10.0.2 (Debian ...)` -> (10, 0, 2).
+pub fn parse_version(output: &str) -> Option<(u32, u32, u32)> {
+    let first = output.lines().next()?;
+    let rest = first.split("version ").nth(1)?;
+    let word = rest.split_whitespace().next()?;
+    let mut nums = word.split('.').map(|n| {
+        n.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u32>()
+            .ok()
+    });
+    let major = nums.next()??;
+    let minor = nums.next().flatten().unwrap_or(0);
+    let patch = nums.next().flatten().unwrap_or(0);
+    Some((major, minor, patch))
+}
+
+/// Runs `<qemu> --version`.
+pub fn version_of(path: &Path) -> Result<(u32, u32, u32)> {
+    let out = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {} --version", path.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_version(&text).with_context(|| {
+        format!(
+            "cannot read a version from `{} --version`: {:?}",
+            path.display(),
+            text.lines().next().unwrap_or_default()
+        )
+    })
+}
+
+/// The full QEMU argument list for one image under one variant. `extra` goes last so a user
+/// can add devices or override options.
+pub fn command_line(variant: &Variant, kernel: &Path, extra: &[String]) -> Vec<String> {
+    let mut args = vec!["-M".to_string(), variant.machine.clone()];
+    args.extend(variant.args.iter().cloned());
+    for a in [
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-kernel",
+    ] {
+        args.push(a.to_string());
+    }
+    args.push(kernel.display().to_string());
+    args.extend(extra.iter().cloned());
+    args
+}
+
+/// How a QEMU run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// QEMU exited; with semihosting this is the guest's exit code.
+    Exited(i32),
+    /// QEMU was killed by a signal it did not get from us.
+    Signalled(i32),
+    /// The timeout expired; xtask killed the process group.
+    TimedOut(Duration),
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub ending: Ending,
+    pub lines: Vec<String>,
+    /// QEMU's own messages (bad options, missing files): not guest output.
+    pub stderr: Vec<String>,
+    pub first_output: Option<Duration>,
+    pub elapsed: Duration,
+}
+
+/// Process group of the QEMU that runs right now (0: none), for the Ctrl-C handler.
+static RUNNING_GROUP: AtomicI32 = AtomicI32::new(0);
+
+/// Installs the Ctrl-C handler: kill and reap the running QEMU group, then exit 130.
+pub fn install_interrupt_handler() -> Result<()> {
+    ctrlc::set_handler(|| {
+        let group = RUNNING_GROUP.swap(0, Ordering::SeqCst);
+        if group > 0 {
+            kill_group(group);
+            // SAFETY: waitpid on our own child's pid with a null status pointer is sound.
+            unsafe { libc::waitpid(group, std::ptr::null_mut(), 0) };
+        }
+        eprintln!("error: interrupted");
+        std::process::exit(130);
+    })
+    .context("cannot install the Ctrl-C handler")
+}
+
+fn kill_group(group: i32) {
+    // SAFETY: killpg has no memory-safety preconditions; a stale group gives ESRCH.
+    unsafe { libc::killpg(group, libc::SIGKILL) };
+}
+
+/// Owns a QEMU child and its process group; dropping it kills and reaps the group, so every
+/// early return (error, timeout) leaves nothing behind.
+struct GroupGuard {
+    child: Child,
+    group: i32,
+    reaped: bool,
+}
+
+impl GroupGuard {
+    fn spawn(mut cmd: Command) -> Result<Self> {
+        // Own process group: a terminal's Ctrl-C reaches xtask, which then kills the group.
+        cmd.process_group(0);
+        let child = cmd.spawn()?;
+        let group = i32::try_from(child.id()).context("child pid out of range")?;
+        RUNNING_GROUP.store(group, Ordering::SeqCst);
+        Ok(GroupGuard {
+            child,
+            group,
+            reaped: false,
+        })
+    }
+
+    fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        let status = self.child.try_wait().context("cannot wait for QEMU")?;
+        if status.is_some() {
+            self.reaped = true;
+            RUNNING_GROUP.store(0, Ordering::SeqCst);
+        }
+        Ok(status)
+    }
+
+    fn kill(&mut self) {
+        if !self.reaped {
+            kill_group(self.group);
+            let _ = self.child.wait();
+            self.reaped = true;
+            RUNNING_GROUP.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+enum Event {
+    Stdout(Vec<u8>),
+    StdoutClosed,
+    Stderr(Vec<u8>),
+    StderrClosed,
+}
+
+fn pump(mut from: impl Read, tx: mpsc::Sender<Event>, data: fn(Vec<u8>) -> Event, end: Event) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if tx.send(data(buf[..n].to_vec())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = tx.send(end);
+}
+
+/// Runs QEMU to the end, or until `timeout`. `on_line` sees each console line as it completes.
+pub fn run(
+    qemu: &Path,
+    args: &[String],
+    formatter: &dyn FrameFormatter,
+    timeout: Option<Duration>,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
+    let mut cmd = Command::new(qemu);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut guard =
+        GroupGuard::spawn(cmd).with_context(|| format!("cannot start {}", qemu.display()))?;
+    let (tx, rx) = mpsc::channel();
+    let stdout = guard.child.stdout.take().context("QEMU stdout not piped")?;
+    let stderr = guard.child.stderr.take().context("QEMU stderr not piped")?;
+    let tx_err = tx.clone();
+    std::thread::spawn(move || pump(stdout, tx, Event::Stdout, Event::StdoutClosed));
+    std::thread::spawn(move || pump(stderr, tx_err, Event::Stderr, Event::StderrClosed));
+
+    let deadline = timeout.map(|t| started + t);
+    let mut console = Console::new(formatter);
+    let mut stderr_bytes = Vec::new();
+    let mut first_output = None;
+    let mut open_streams = 2;
+    let mut timed_out = false;
+    while open_streams > 0 {
+        let event = match deadline {
+            Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                Ok(e) => e,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    timed_out = true;
+                    break;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(e) => e,
+                Err(_) => break,
+            },
+        };
+        match event {
+            Event::Stdout(bytes) => {
+                first_output.get_or_insert_with(|| started.elapsed());
+                for line in console.feed(&bytes) {
+                    on_line(&line);
+                }
+            }
+            Event::Stderr(bytes) => stderr_bytes.extend(bytes),
+            Event::StdoutClosed | Event::StderrClosed => open_streams -= 1,
+        }
+    }
+
+    // Both pipes closed: QEMU has exited or is about to; still bounded by the deadline.
+    let ending = loop {
+        if timed_out {
+            guard.kill();
+            break Ending::TimedOut(timeout.unwrap_or_default());
+        }
+        if let Some(status) = guard.try_wait()? {
+            break match (status.code(), status.signal()) {
+                (Some(code), _) => Ending::Exited(code),
+                (None, Some(sig)) => Ending::Signalled(sig),
+                (None, None) => bail!("QEMU ended with an unknown status {status:?}"),
+            };
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            timed_out = true;
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    for line in console.finish() {
+        on_line(&line);
+    }
+    Ok(Outcome {
+        ending,
+        lines: console.lines().to_vec(),
+        stderr: String::from_utf8_lossy(&stderr_bytes)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        first_output,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The meaning of a guest exit code (doc/console-protocol.md).
+pub fn exit_code_meaning(code: i32) -> &'static str {
+    match code {
+        0 => "passed / demo finished",
+        1 => "a test case failed (assertion in a test, verdict printed)",
+        2 => "panic (message printed in plain text)",
+        3 => "unexpected CPU exception (class, ESR, FAR, ELR printed)",
+        4 => "board set-up failed (no device tree, unsupported CPU count, ...)",
+        _ => "not a dmasync exit code (QEMU itself may have failed: see its messages)",
+    }
+}
+
+/// `exit code 3 (unexpected CPU exception ...)`.
+pub fn describe(ending: Ending) -> String {
+    match ending {
+        Ending::Exited(code) => format!("exit code {code} ({})", exit_code_meaning(code)),
+        Ending::Signalled(sig) => format!("QEMU died by signal {sig}"),
+        Ending::TimedOut(t) => format!("timed out after {} s; QEMU killed", t.as_secs_f32()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_from_real_banners() {
+        let debian = "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\n\
+                      Copyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers\n";
+        assert_eq!(parse_version(debian), Some((10, 0, 2)));
+        assert_eq!(
+            parse_version("QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u16)"),
+            Some((7, 2, 19))
+        );
+        assert_eq!(
+            parse_version("QEMU emulator version 9.2.50 (v9.2.0-1234-gabc)"),
+            Some((9, 2, 50))
+        );
+        assert_eq!(
+            parse_version("QEMU emulator version 11.0-rc1"),
+            Some((11, 0, 0))
+        );
+        assert_eq!(parse_version("something else"), None);
+        assert_eq!(parse_version(""), None);
+        assert!((10, 0, 2) >= (MIN_VERSION.0, MIN_VERSION.1, 0));
+        assert!((7, 2, 19) < (MIN_VERSION.0, MIN_VERSION.1, 0));
+    }
+
+    #[test]
+    fn command_line_order() {
+        let v = Variant {
+            name: "x".into(),
+            machine: "virt,gic-version=3".into(),
+            args: vec!["-m".into(), "128M".into()],
+            expect: vec![],
+        };
+        let args = command_line(&v, Path::new("/t/boot"), &["-d".into(), "int".into()]);
+        let joined = args.join(" ");
+        assert_eq!(
+            joined,
+            "-M virt,gic-version=3 -m 128M -display none -monitor none -serial stdio -no-reboot \
+             -semihosting-config enable=on,target=native -kernel /t/boot -d int"
+        );
+    }
+
+    #[test]
+    fn exit_codes_are_explained() {
+        assert!(describe(Ending::Exited(3)).contains("CPU exception"));
+        assert!(describe(Ending::Exited(42)).contains("not a dmasync exit code"));
+        assert!(describe(Ending::Signalled(9)).contains("signal 9"));
+        assert!(describe(Ending::TimedOut(Duration::from_secs(2))).contains("timed out"));
+    }
+
+    struct Plain;
+    impl FrameFormatter for Plain {
+        fn format(&self, frame: &[u8]) -> String {
+            format!("frame {}", frame.len())
+        }
+    }
+
+    /// The runner's process handling, with `sh` standing in for QEMU.
+    #[test]
+    fn run_collects_output_exit_code_and_kills_on_timeout() {
+        let sh = Path::new("/bin/sh");
+        let script = |s: &str| vec!["-c".to_string(), s.to_string()];
+        let mut seen = Vec::new();
+        let out = run(
+            sh,
+            &script("printf 'hello\\n\\377\\001\\002\\000'; echo oops >&2; exit 3"),
+            &Plain,
+            Some(Duration::from_secs(20)),
+            &mut |l| seen.push(l.to_string()),
+        )
+        .unwrap();
+        assert_eq!(out.ending, Ending::Exited(3));
+        assert_eq!(out.lines, vec!["hello", "frame 2"]);
+        assert_eq!(seen, out.lines);
+        assert_eq!(out.stderr, vec!["oops"]);
+        assert!(out.first_output.is_some());
+
+        // A hung guest: the whole group (sh and its sleeping child) is killed.
+        let pid_file = std::env::temp_dir().join(format!("xtask-qemu-test-{}", std::process::id()));
+        let out = run(
+            sh,
+            &script(&format!(
+                "sleep 30 & echo $! > {}; echo up; wait",
+                pid_file.display()
+            )),
+            &Plain,
+            Some(Duration::from_millis(500)),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(matches!(out.ending, Ending::TimedOut(_)));
+        assert_eq!(out.lines, vec!["up"]);
+        assert!(out.elapsed < Duration::from_secs(10));
+        assert_eq!(RUNNING_GROUP.load(Ordering::SeqCst), 0);
+        let sleeper = std::fs::read_to_string(&pid_file).unwrap();
+        let _ = std::fs::remove_file(&pid_file);
+        let stat = format!("/proc/{}/stat", sleeper.trim());
+        // The grandchild was killed; init reaps it shortly after.
+        let gone = (0..200).any(|_| {
+            let alive = std::fs::read_to_string(&stat)
+                .is_ok_and(|s| !s.contains(") Z ") && !s.contains(") X "));
+            if alive {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            !alive
+        });
+        assert!(gone, "the guest's child process survived the timeout");
+    }
+}

@@ -1,0 +1,337 @@
+//! `cargo xtask test`: the steps in order, each reported, none stopping the others.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::boards::{Board, Boards};
+use crate::cargo::{self, cargo};
+use crate::cli::TestArgs;
+use crate::report::{self, Counts, Section};
+use crate::target_tests::{self, Selection};
+
+const AARCH64: &str = "aarch64-unknown-none";
+const ARMV7: &str = "armv7a-none-eabi";
+/// Portable crates that must build for every bare-metal target.
+const PORTABLE_PACKAGES: &[&str] = &["dmasync", "dmasync-hal"];
+
+pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
+    let selected: Vec<&Board> = match &args.board {
+        Some(name) => vec![boards.get(name)?],
+        None => boards.all.iter().collect(),
+    };
+    let timeout = Duration::try_from_secs_f64(args.timeout)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .context("--timeout must be a positive number of seconds")?;
+    check_selection(root, &selected, args)?;
+
+    let narrowed = !args.filters.is_empty() || args.variant.is_some();
+    if narrowed && !args.target_only {
+        println!("note: FILTER/--variant given: running only the on-target tests");
+    }
+    let host_steps = !args.target_only && !narrowed;
+    let target_steps = !args.host_only;
+
+    let mut sections = Vec::new();
+    if host_steps {
+        sections.push(timed("checks", || checks(root, boards)));
+        sections.push(timed("host tests", || host_tests(root)));
+        sections.push(timed("loom", || loom(root)));
+        sections.push(timed("miri", || miri(root)));
+    }
+    if target_steps {
+        let sel = Selection {
+            filters: &args.filters,
+            variant: args.variant.as_deref(),
+            timeout,
+            verbose: args.verbose,
+        };
+        sections.push(timed("target tests", || {
+            let mut section = Section::new("target tests");
+            let mut qemus = BTreeMap::new();
+            for board in &selected {
+                target_tests::run_board(root, board, &sel, &mut qemus, &mut section);
+            }
+            section
+        }));
+    }
+
+    let (lines, ok) = report::summary(&sections);
+    println!();
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Unknown test names and variants are errors before anything slow runs.
+fn check_selection(root: &Path, boards: &[&Board], args: &TestArgs) -> Result<()> {
+    if let Some(variant) = &args.variant {
+        let known: Vec<String> = boards
+            .iter()
+            .flat_map(|b| b.variants())
+            .map(|v| v.name)
+            .collect();
+        if !known.contains(variant) {
+            bail!(
+                "unknown variant '{variant}'; variants: {}",
+                known.join(", ")
+            );
+        }
+    }
+    if args.filters.is_empty() {
+        return Ok(());
+    }
+    let mut names = Vec::new();
+    for board in boards {
+        names.extend(cargo::test_target_names(root, &board.package)?);
+    }
+    names.sort();
+    names.dedup();
+    for filter in &args.filters {
+        if !names.iter().any(|n| n.contains(filter.as_str())) {
+            let valid = if names.is_empty() {
+                "(none yet)".to_string()
+            } else {
+                names.join(", ")
+            };
+            bail!("no on-target test matches '{filter}'; tests: {valid}");
+        }
+    }
+    Ok(())
+}
+
+fn timed(name: &str, step: impl FnOnce() -> Section) -> Section {
+    println!("\n==> {name}");
+    let start = Instant::now();
+    let mut section = step();
+    let took = start.elapsed().as_secs_f64();
+    println!("==> {name}: done in {took:.1} s");
+    section.note(format!("took {took:.1} s"));
+    section
+}
+
+/// Runs one check command; one pass or one failure.
+fn check(section: &mut Section, what: &str, cmd: Command) {
+    match cargo::run_plain(cmd) {
+        Ok(true) => section.pass(),
+        Ok(false) => section.fail(format!("{what} failed")),
+        Err(e) => section.fail(format!("{what}: {e:#}")),
+    }
+}
+
+fn clippy(root: &Path, target: Option<&str>, packages: &[String]) -> Command {
+    let mut cmd = cargo(root);
+    cmd.arg("clippy");
+    match target {
+        Some(t) => {
+            cmd.args(["--target", t]);
+            for p in packages {
+                cmd.args(["-p", p]);
+            }
+        }
+        None => {
+            cmd.arg("--all-targets");
+        }
+    }
+    cmd.args(["--", "-D", "warnings"]);
+    cmd
+}
+
+fn checks(root: &Path, boards: &Boards) -> Section {
+    let mut s = Section::new("checks");
+    let mut fmt = cargo(root);
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    check(&mut s, "cargo fmt --check", fmt);
+    check(&mut s, "clippy (host)", clippy(root, None, &[]));
+    for target in [AARCH64, ARMV7] {
+        // Board packages of this architecture, then the portable crates.
+        let mut packages: Vec<String> = boards
+            .all
+            .iter()
+            .filter(|b| b.target == target)
+            .map(|b| b.package.clone())
+            .collect();
+        packages.extend(PORTABLE_PACKAGES.iter().map(|p| p.to_string()));
+        check(
+            &mut s,
+            &format!("clippy ({target})"),
+            clippy(root, Some(target), &packages),
+        );
+    }
+    s
+}
+
+fn counted(section: &mut Section, what: &str, cmd: Command) {
+    match cargo::run_echoing(cmd) {
+        Ok((ok, out)) => section.add_cargo_test(what, Counts::parse(&out), ok),
+        Err(e) => section.fail(format!("{what}: {e:#}")),
+    }
+}
+
+fn host_tests(root: &Path) -> Section {
+    let mut s = Section::new("host tests");
+    let mut cmd = cargo(root);
+    cmd.arg("test");
+    counted(&mut s, "cargo test", cmd);
+    s
+}
+
+/// `sync/tests/<prefix>*.rs` as test names, sorted.
+fn test_files(root: &Path, prefix: &str) -> Vec<String> {
+    let dir = root.join("sync/tests");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".rs")?;
+            stem.starts_with(prefix).then(|| stem.to_string())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn loom(root: &Path) -> Section {
+    let mut s = Section::new("loom");
+    let tests = test_files(root, "loom_");
+    if tests.is_empty() {
+        println!("note: no sync/tests/loom_*.rs yet; nothing to model-check");
+        s.note("no sync/tests/loom_*.rs yet");
+        return s;
+    }
+    // Keep the user's flags; add the cfg the loom shim switches on.
+    let rustflags = match std::env::var("RUSTFLAGS") {
+        Ok(f) if !f.trim().is_empty() => format!("{f} --cfg loom"),
+        _ => "--cfg loom".to_string(),
+    };
+    for test in tests {
+        let mut cmd = cargo(root);
+        cmd.env("RUSTFLAGS", &rustflags)
+            .env("LOOM_MAX_PREEMPTIONS", "2")
+            .env("CARGO_TARGET_DIR", target_subdir(root, "loom"))
+            .args(["test", "--release", "-p", "dmasync", "--test", &test]);
+        counted(&mut s, &test, cmd);
+    }
+    s
+}
+
+/// A separate target dir so a step's flags never invalidate the normal build.
+fn target_subdir(root: &Path, name: &str) -> PathBuf {
+    root.join("target").join(name)
+}
+
+fn miri(root: &Path) -> Section {
+    let mut s = Section::new("miri");
+    if let Err(e) = ensure_miri() {
+        s.fail(format!("{e:#}"));
+        return s;
+    }
+    let mut cmd = cargo(root);
+    cmd.env("CARGO_TARGET_DIR", target_subdir(root, "miri"))
+        .args(["+nightly", "miri", "test", "-p", "dmasync", "--lib"]);
+    for test in test_files(root, "miri_") {
+        cmd.args(["--test", &test]);
+    }
+    counted(&mut s, "cargo miri test", cmd);
+    s
+}
+
+/// Nightly with the miri component; installs the component when only it is missing.
+fn ensure_miri() -> Result<()> {
+    let list = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .context("Miri needs rustup with a nightly toolchain, and rustup cannot be run")?;
+    let has_nightly = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .any(|l| l.starts_with("nightly"));
+    if !has_nightly {
+        bail!(
+            "Miri needs the nightly toolchain, which is not installed: \
+             rustup toolchain install nightly --component miri,rust-src"
+        );
+    }
+    let miri_works = |quiet: bool| {
+        let mut cmd = Command::new("cargo");
+        cmd.env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO")
+            .args(["+nightly", "miri", "--version"]);
+        if quiet {
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+        }
+        cmd.status().is_ok_and(|s| s.success())
+    };
+    if miri_works(true) {
+        return Ok(());
+    }
+    let mut add = Command::new("rustup");
+    add.args([
+        "component",
+        "add",
+        "--toolchain",
+        "nightly",
+        "miri",
+        "rust-src",
+    ]);
+    if !cargo::run_plain(add)? || !miri_works(false) {
+        bail!(
+            "nightly has no working Miri, and `rustup component add miri rust-src` did not fix it"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_matching_files_are_steps() {
+        let dir = std::env::temp_dir().join(format!("xtask-steps-{}", std::process::id()));
+        let tests = dir.join("sync/tests");
+        std::fs::create_dir_all(&tests).unwrap();
+        for f in [
+            "loom_fence.rs",
+            "loom_ww.rs",
+            "fence.rs",
+            "loom_notes.txt",
+            "miri_x.rs",
+        ] {
+            std::fs::write(tests.join(f), "").unwrap();
+        }
+        assert_eq!(test_files(&dir, "loom_"), vec!["loom_fence", "loom_ww"]);
+        assert_eq!(test_files(&dir, "miri_"), vec!["miri_x"]);
+        assert!(test_files(Path::new("/nonexistent"), "loom_").is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn clippy_lines() {
+        let root = Path::new("/w");
+        let host = cargo::display(&clippy(root, None, &[]));
+        assert!(
+            host.ends_with("cargo clippy --all-targets -- -D warnings"),
+            "{host}"
+        );
+        let pk = vec!["board-qemu-virt".to_string(), "dmasync".to_string()];
+        let cross = cargo::display(&clippy(root, Some(AARCH64), &pk));
+        assert!(
+            cross.ends_with(
+                "cargo clippy --target aarch64-unknown-none -p board-qemu-virt -p dmasync -- -D warnings"
+            ),
+            "{cross}"
+        );
+    }
+}
