@@ -17,6 +17,11 @@ impl fmt::Debug for BusAddr {
     }
 }
 
+/// A bus master other than a CPU (a DMA engine, a 2D engine, a display controller),
+/// numbered by the board or the simulator that registers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceId(pub u16);
+
 /// Whether the device using a buffer sees the CPU caches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Coherency {

@@ -34,9 +34,12 @@ struct Logger;
 unsafe impl defmt::Logger for Logger {
     fn acquire() {
         let mut guard = CONSOLE.lock();
-        guard.write_bytes(&[FRAME_START]);
         let ConsoleState { sink, encoder } = &mut *guard;
+        // defmt's rzcobs encoder emits a 0x00 separator on its very first `start_frame`; it
+        // must go out before our 0xFF, in text mode, where the host ignores it. Otherwise the
+        // host would see an empty frame followed by the real frame's bytes as text.
         encoder.start_frame(|b| write_sink(sink, b));
+        write_sink(sink, &[FRAME_START]);
         // SAFETY: we hold the console lock, which serialises access to the slot.
         unsafe { *HELD.0.get() = Some(guard) };
     }

@@ -27,13 +27,14 @@
 //! - **lost write**: a write-back replaced newer DRAM data (a device's write), or an
 //!   invalidation discarded CPU data newer than DRAM.
 //!
-//! Every maintenance operation is counted by kind, calls, lines and bytes ([`SimStats`]).
+//! Every maintenance operation is counted by kind, calls, lines and bytes ([`SimStats`]),
+//! and [`minimum::MinimumMaintenance`] computes the least maintenance a sequence needs.
 
+pub mod minimum;
 mod model;
 
-pub use model::{
-    DeviceId, Eviction, Master, NonCoherentSim, SimConfig, SimStats, Violation, ViolationKind,
-};
+pub use crate::dma::DeviceId;
+pub use model::{Eviction, Master, NonCoherentSim, SimConfig, SimStats, Violation, ViolationKind};
 
 #[cfg(test)]
 mod tests;

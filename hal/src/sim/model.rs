@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::vec::Vec;
 
 use crate::cache::{CacheMaintenance, CacheOp, VirtRange};
-use crate::dma::{BusAddr, Coherency, DmaError, DmaMemory, DmaRegion};
+use crate::dma::{BusAddr, Coherency, DeviceId, DmaError, DmaMemory, DmaRegion};
 
 /// How a full CPU cache picks the line to evict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,10 +56,6 @@ impl Default for SimConfig {
         }
     }
 }
-
-/// A device (bus master) registered with [`NonCoherentSim::add_device`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceId(pub u16);
 
 /// Who accessed memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -368,6 +364,25 @@ impl NonCoherentSim {
         s.event += 1;
         s.fill(cpu, line);
         s.stats.speculative_fills += 1;
+    }
+
+    /// Evicts every dirty line overlapping `range` from whichever CPU cache holds it (a
+    /// write-back at the worst moment, as a capacity eviction may do at any time); clean
+    /// lines stay cached.
+    pub fn evict_dirty(&self, range: VirtRange) {
+        let mut s = self.lock();
+        let off = s.virt_off(range.start, range.len);
+        s.event += 1;
+        let ls = s.cfg.line_size;
+        for line in off / ls..(off + range.len).div_ceil(ls) {
+            if let Some(c) = s.holder_of(line)
+                && s.caches[c].lines[&line].dirty
+            {
+                s.write_back(c, line, "eviction");
+                s.remove_line(c, line);
+                s.stats.evictions += 1;
+            }
+        }
     }
 
     /// Every violation so far, oldest first.

@@ -1,0 +1,278 @@
+//! Cache maintenance derived from access types: which clean or invalidate each hand-over
+//! of a buffer needs, and nothing more.
+//!
+//! Agents fall on two sides of the coherency boundary:
+//! - the **cache side**: CPUs, and devices that snoop CPU caches (coherent devices);
+//! - the **memory side**: non-coherent devices, which read and write DRAM only.
+//!
+//! Per buffer, two line sets carry the history that matters:
+//! - `dirty`: lines the cache side may hold dirty (written on the cache side, not cleaned);
+//! - `stale`: lines the memory side wrote since the cache side last invalidated them, so a
+//!   cached copy (filled earlier, or speculatively at any time) may be old.
+//!
+//! Before an access on lines `R`:
+//!
+//! | next access | maintenance on `R` | then |
+//! |---|---|---|
+//! | cache side reads or writes | **invalidate** `stale ∩ R` | `stale -= R`; a write adds `R` to `dirty` |
+//! | memory side reads | **clean** `dirty ∩ R` | `dirty -= R` |
+//! | memory side writes | **clean** `dirty ∩ R` | `dirty -= R`, `stale += R` |
+//!
+//! So: clean before a device reads data a CPU wrote; invalidate before a CPU reads data a
+//! device wrote; nothing for read after read, CPU after CPU, or device after device on the
+//! same side. Two choices deserve a word:
+//! - The invalidate happens before the *cache side's* access, not before the device's
+//!   write: a CPU may speculatively refill lines while the device is still writing (the
+//!   reason Linux invalidates after a device-to-memory transfer), so only an invalidate
+//!   after the transfer is safe.
+//! - A cache-side *write* to stale lines also needs the invalidate: a partial write into a
+//!   stale cached line would later be written back whole, over the device's data.
+//!
+//! Buffers whose CPU mapping is uncached ([`Coherency::Coherent`] regions) never need
+//! maintenance. Ranges are rounded out to whole lines; a buffer owns whole lines (its
+//! [`DmaRegion`](dmasync_hal::dma::DmaRegion) is line-aligned), so rounding never reaches
+//! another buffer's bytes.
+
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use dmasync_hal::cache::{CacheOp, VirtRange};
+use dmasync_hal::dma::{Coherency, DeviceId};
+
+use super::lineset::LineSet;
+
+/// Who accesses a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Agent {
+    /// Any CPU core (cores are coherent with each other).
+    Cpu,
+    /// A bus master, with whether it snoops the CPU caches.
+    Device(DeviceId, Coherency),
+}
+
+/// How an agent accesses a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Only reads.
+    Read,
+    /// Only writes (may write fewer bytes than declared).
+    Write,
+    /// Reads and writes (e.g. alpha blending into a destination).
+    ReadWrite,
+}
+
+/// An access type: who, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Access {
+    /// Who.
+    pub agent: Agent,
+    /// How.
+    pub mode: Mode,
+}
+
+impl Access {
+    /// A CPU reads.
+    pub const CPU_READ: Access = Access {
+        agent: Agent::Cpu,
+        mode: Mode::Read,
+    };
+    /// A CPU writes.
+    pub const CPU_WRITE: Access = Access {
+        agent: Agent::Cpu,
+        mode: Mode::Write,
+    };
+    /// A CPU reads and writes.
+    pub const CPU_READ_WRITE: Access = Access {
+        agent: Agent::Cpu,
+        mode: Mode::ReadWrite,
+    };
+
+    /// A non-coherent device reads (the common case on the SoCs we target).
+    pub const fn dma_read(dev: DeviceId) -> Access {
+        Access {
+            agent: Agent::Device(dev, Coherency::NonCoherent),
+            mode: Mode::Read,
+        }
+    }
+    /// A non-coherent device writes.
+    pub const fn dma_write(dev: DeviceId) -> Access {
+        Access {
+            agent: Agent::Device(dev, Coherency::NonCoherent),
+            mode: Mode::Write,
+        }
+    }
+    /// A non-coherent device reads and writes.
+    pub const fn dma_read_write(dev: DeviceId) -> Access {
+        Access {
+            agent: Agent::Device(dev, Coherency::NonCoherent),
+            mode: Mode::ReadWrite,
+        }
+    }
+
+    /// True when the access may modify the buffer (it must then be exclusive).
+    pub const fn writes(&self) -> bool {
+        matches!(self.mode, Mode::Write | Mode::ReadWrite)
+    }
+
+    /// True when the access may read the buffer.
+    pub const fn reads(&self) -> bool {
+        matches!(self.mode, Mode::Read | Mode::ReadWrite)
+    }
+
+    /// True for CPUs and coherent devices: they see the CPU caches.
+    pub const fn on_cache_side(&self) -> bool {
+        matches!(
+            self.agent,
+            Agent::Cpu | Agent::Device(_, Coherency::Coherent)
+        )
+    }
+}
+
+/// The maintenance one access needs, in the order to perform it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Operations on CPU virtual ranges (whole lines).
+    pub ops: Vec<(CacheOp, VirtRange)>,
+}
+
+impl Plan {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+    /// Bytes covered by all operations.
+    pub fn bytes(&self) -> usize {
+        self.ops.iter().map(|(_, r)| r.len).sum()
+    }
+}
+
+/// A declared range that does not fit the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeError {
+    /// The declared range.
+    pub range: (usize, usize),
+    /// The buffer's length.
+    pub len: usize,
+}
+
+impl core::fmt::Display for RangeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (s, e) = self.range;
+        if s >= e {
+            write!(f, "declared range {s}..{e} is empty or reversed")
+        } else {
+            write!(
+                f,
+                "declared range {s}..{e} is outside the {}-byte buffer",
+                self.len
+            )
+        }
+    }
+}
+
+/// Per-buffer coherency state: derives the maintenance of each access from the ones before.
+#[derive(Clone, Debug)]
+pub struct CoherencyTracker {
+    virt: usize,
+    len: usize,
+    line: usize,
+    uncached: bool,
+    dirty: LineSet,
+    stale: LineSet,
+}
+
+impl CoherencyTracker {
+    /// Tracks a buffer of `len` bytes at CPU address `virt` (line-aligned, as a
+    /// `DmaRegion` is), whose CPU mapping is cached unless `coherency` is `Coherent`.
+    ///
+    /// A new buffer starts clean: nothing dirty, nothing stale (allocators hand out memory
+    /// with no cached lines pending).
+    pub fn new(virt: usize, len: usize, line: usize, coherency: Coherency) -> Self {
+        debug_assert!(line.is_power_of_two() && virt.is_multiple_of(line));
+        Self {
+            virt,
+            len,
+            line,
+            uncached: coherency == Coherency::Coherent,
+            dirty: LineSet::new(),
+            stale: LineSet::new(),
+        }
+    }
+
+    /// Buffer length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a zero-length buffer (never produced by a `DmaRegion`).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The maintenance needed before `access` to bytes `range` of the buffer (the whole
+    /// buffer when `None`), and the state update for it. The caller performs the plan's
+    /// operations, in order, before the access starts.
+    pub fn plan(
+        &mut self,
+        access: Access,
+        range: Option<Range<usize>>,
+    ) -> Result<Plan, RangeError> {
+        let bytes = range.unwrap_or(0..self.len);
+        if bytes.start >= bytes.end || bytes.end > self.len {
+            return Err(RangeError {
+                range: (bytes.start, bytes.end),
+                len: self.len,
+            });
+        }
+        let lines = bytes.start / self.line..bytes.end.div_ceil(self.line);
+        let mut plan = Plan::default();
+        if self.uncached {
+            return Ok(plan);
+        }
+        if access.on_cache_side() {
+            self.emit(&mut plan, CacheOp::Invalidate, Which::Stale, lines.clone());
+            self.stale.remove(lines.clone());
+            if access.writes() {
+                self.dirty.insert(lines);
+            }
+        } else {
+            self.emit(&mut plan, CacheOp::Clean, Which::Dirty, lines.clone());
+            self.dirty.remove(lines.clone());
+            if access.writes() {
+                self.stale.insert(lines);
+            }
+        }
+        Ok(plan)
+    }
+
+    fn emit(&self, plan: &mut Plan, op: CacheOp, which: Which, lines: Range<usize>) {
+        let set = match which {
+            Which::Dirty => &self.dirty,
+            Which::Stale => &self.stale,
+        };
+        for run in set.intersect(lines) {
+            let start = self.virt + run.start * self.line;
+            let end = (self.virt + run.end * self.line)
+                .min(self.virt + self.len.div_ceil(self.line) * self.line);
+            plan.ops.push((op, VirtRange::new(start, end - start)));
+        }
+    }
+
+    /// True when the cache side may hold dirty lines of this buffer.
+    pub fn may_be_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// True when cached copies of some lines may be stale.
+    pub fn may_be_stale(&self) -> bool {
+        !self.stale.is_empty()
+    }
+}
+
+enum Which {
+    Dirty,
+    Stale,
+}
+
+#[cfg(test)]
+mod tests;
