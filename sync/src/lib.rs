@@ -14,6 +14,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod fence;
+pub mod kds;
 pub mod platform;
 mod shim;
 mod spin;
