@@ -18,8 +18,10 @@ pub struct DtInfo {
     pub dtb: (usize, usize),
     /// Whether it came from x0 (Linux-style boot) or the RAM-base probe (ELF boot).
     pub from_x0: bool,
-    /// `/model`.
+    /// `/model` (QEMU virt: "linux,dummy-virt").
     pub model: &'static str,
+    /// First root `compatible` string (QEMU virt: "linux,dummy-virt", hw/arm/virt.c).
+    pub compatible: &'static str,
     /// First `/memory` region: base and size in bytes.
     pub ram: (usize, usize),
     /// MPIDR affinity of each CPU, in `/cpus` order (logical index = position).
@@ -131,6 +133,7 @@ fn be32_cells(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
 pub fn parse(fdt: &Fdt<'static>, dtb_addr: usize, from_x0: bool) -> Result<DtInfo, DtError> {
     let dtb = (dtb_addr, fdt.total_size());
     let model = fdt.root().model();
+    let compatible = fdt.root().compatible().first();
 
     // RAM: the first region of the first node with device_type = "memory".
     let mem = fdt
@@ -245,6 +248,7 @@ pub fn parse(fdt: &Fdt<'static>, dtb_addr: usize, from_x0: bool) -> Result<DtInf
         dtb,
         from_x0,
         model,
+        compatible,
         ram: (ram_base, ram_size),
         cpus,
         cpu_count,

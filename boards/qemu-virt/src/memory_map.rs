@@ -41,3 +41,19 @@ pub unsafe fn uart0() -> Uart<'static> {
     // this is the only driver instance for it.
     Uart::new(unsafe { UniqueMmioPointer::new(regs) })
 }
+
+/// GIC architecture revision from the distributor's peripheral ID register 2 (ArchRev,
+/// bits [7:4]): GICv2 has GICD_PIDR2 at 0xFE8, GICv3 at 0xFFE8 (Arm IHI 0048B 4.3.x,
+/// IHI 0069 12.9.x). Lets a test check the device tree against the hardware.
+pub fn gic_arch_revision(frames: &dmasync_aarch64::gic::GicFrames) -> u32 {
+    use dmasync_aarch64::gic::GicFrames;
+    let addr = match *frames {
+        GicFrames::V2 { gicd, .. } => gicd + 0xfe8,
+        GicFrames::V3 { gicd, .. } => gicd + 0xffe8,
+    };
+    // SAFETY: `frames` come from this machine's device tree and lie in the MMIO window mapped
+    // as device memory; PIDR2 is a read-only ID register without side effects, so this read
+    // cannot disturb the GIC driver that owns the frame.
+    let pidr2 = unsafe { core::ptr::read_volatile(addr as *const u32) };
+    (pidr2 >> 4) & 0xf
+}

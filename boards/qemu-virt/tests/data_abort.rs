@@ -1,0 +1,37 @@
+//! Data abort: a read of an address outside every mapping must produce the plain-text
+//! exception report and exit code 3 (board.toml `[tests.data_abort]`).
+//!
+//! Expected output, after the banner:
+//! ```text
+//! data_abort: reading unmapped address 0x100000000
+//! EXCEPTION on cpu 0: synchronous, current EL with SP_ELx
+//!   EC=0x25 (data abort from the current EL) ESR=0x96000005 FAR=0x100000000 ELR=0x... SPSR=0x...
+//!   translation fault, level 1, read
+//! ```
+//! If the read returns, the test prints a FAILED verdict and exits with 1.
+#![no_std]
+#![no_main]
+
+use board_qemu_virt::arch::{exit_code, println, semihosting};
+
+dmasync_aarch64::entry!(main, 40);
+
+/// Beyond RAM (which ends at most at 0x4000_0000 + the RAM size; 4 GiB is above every RAM
+/// size the test variants use) and above the MMIO window: not in the identity map.
+const UNMAPPED: usize = 0x1_0000_0000;
+
+fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
+    let board = board_qemu_virt::init(x0);
+    if board.idmap.is_mapped(UNMAPPED) {
+        println!("test data_abort ... FAILED: {UNMAPPED:#x} is mapped (RAM too large for this test)");
+        println!("verdict: FAILED (1 of 1 cases)");
+        semihosting::exit(exit_code::TEST_FAILED);
+    }
+    println!("data_abort: reading unmapped address {UNMAPPED:#x}");
+    // SAFETY: deliberately unsound: the address is not mapped, so the read faults and the
+    // exception handler reports and exits; it never returns a value to use.
+    let v = unsafe { core::ptr::read_volatile(UNMAPPED as *const u64) };
+    println!("test data_abort ... FAILED: reading {UNMAPPED:#x} returned {v:#x} instead of faulting");
+    println!("verdict: FAILED (1 of 1 cases)");
+    semihosting::exit(exit_code::TEST_FAILED)
+}
