@@ -22,8 +22,8 @@ use dmasync_aarch64::smp::{self, StartError};
 use dmasync_aarch64::timer::{self, PhysicalTimer};
 use dmasync_aarch64::{console, exit_code, heap, println, semihosting};
 
-pub use dmasync_aarch64 as arch;
 pub use devicetree::DtInfo;
+pub use dmasync_aarch64 as arch;
 
 /// Board name as in board.toml.
 pub const BOARD_NAME: &str = "qemu-virt";
@@ -141,12 +141,18 @@ pub fn init(x0: u64) -> Board {
     }
     for (what, addr) in gic_frame_addresses(&dt.gic) {
         if !memory_map::MMIO_WINDOW.contains(&addr) {
-            setup_failed(format_args!("{what} at {addr:#x} is outside the MMIO window"));
+            setup_failed(format_args!(
+                "{what} at {addr:#x} is outside the MMIO window"
+            ));
         }
     }
     let mut idmap = IdentityMap::new();
     let mapped = idmap
-        .map(memory_map::MMIO_WINDOW.start, memory_map::MMIO_WINDOW.end, mmu::DEVICE)
+        .map(
+            memory_map::MMIO_WINDOW.start,
+            memory_map::MMIO_WINDOW.end,
+            mmu::DEVICE,
+        )
         .and_then(|()| idmap.map(ram_base, ram_end, mmu::NORMAL_RW))
         .and_then(|()| idmap.map(text_start, text_stop, mmu::NORMAL_TEXT));
     if let Err(e) = mapped {

@@ -14,7 +14,12 @@ dmasync_aarch64::entry!(main, 40);
 fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     let b = board::init(x0);
     let hz = b.timer_hz();
-    defmt::info!("board {=str} ({=str}), EL{=u8}", board::BOARD_NAME, b.dt.model, b.el);
+    defmt::info!(
+        "board {=str} ({=str}), EL{=u8}",
+        board::BOARD_NAME,
+        b.dt.model,
+        b.el
+    );
     defmt::info!(
         "RAM {=usize:#x} + {=usize} MiB (device tree at {=usize:#x}, from {=str})",
         b.dt.ram.0,
@@ -37,7 +42,9 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     }
     let online = board::wait_for_secondaries(expected, hz);
     if online != expected {
-        board::setup_failed(format_args!("only {online} of {expected} secondaries reported in"));
+        board::setup_failed(format_args!(
+            "only {online} of {expected} secondaries reported in"
+        ));
     }
 
     // A few 10 ms ticks on the boot core.

@@ -22,15 +22,42 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     testkit::run(
         &board,
         &[
-            Test { name: "console_embedded_io", run: console_embedded_io },
-            Test { name: "el1_and_fp", run: el1_and_fp },
-            Test { name: "dt_found", run: dt_found },
-            Test { name: "dt_ram", run: dt_ram },
-            Test { name: "dt_cpus", run: dt_cpus },
-            Test { name: "dt_gic_matches_hardware", run: dt_gic_matches_hardware },
-            Test { name: "dt_timer", run: dt_timer },
-            Test { name: "psci_version", run: psci_version },
-            Test { name: "heap", run: heap_works },
+            Test {
+                name: "console_embedded_io",
+                run: console_embedded_io,
+            },
+            Test {
+                name: "el1_and_fp",
+                run: el1_and_fp,
+            },
+            Test {
+                name: "dt_found",
+                run: dt_found,
+            },
+            Test {
+                name: "dt_ram",
+                run: dt_ram,
+            },
+            Test {
+                name: "dt_cpus",
+                run: dt_cpus,
+            },
+            Test {
+                name: "dt_gic_matches_hardware",
+                run: dt_gic_matches_hardware,
+            },
+            Test {
+                name: "dt_timer",
+                run: dt_timer,
+            },
+            Test {
+                name: "psci_version",
+                run: psci_version,
+            },
+            Test {
+                name: "heap",
+                run: heap_works,
+            },
         ],
     )
 }
@@ -45,12 +72,24 @@ fn console_embedded_io(_: &Board) -> TestResult {
 }
 
 fn el1_and_fp(board: &Board) -> TestResult {
-    ensure!(board.el == 1, "running at EL{}, expected EL1 on plain virt", board.el);
-    ensure!(cpu::current_el() == 1, "CurrentEL says EL{}", cpu::current_el());
+    ensure!(
+        board.el == 1,
+        "running at EL{}, expected EL1 on plain virt",
+        board.el
+    );
+    ensure!(
+        cpu::current_el() == 1,
+        "CurrentEL says EL{}",
+        cpu::current_el()
+    );
     let cpacr: u64;
     // SAFETY: reading CPACR_EL1 at EL1 has no side effects.
     unsafe { core::arch::asm!("mrs {}, cpacr_el1", out(reg) cpacr, options(nomem, nostack)) };
-    ensure!((cpacr >> 20) & 3 == 3, "CPACR_EL1.FPEN = {:#b}, FP/SIMD would trap", (cpacr >> 20) & 3);
+    ensure!(
+        (cpacr >> 20) & 3 == 3,
+        "CPACR_EL1.FPEN = {:#b}, FP/SIMD would trap",
+        (cpacr >> 20) & 3
+    );
     // Some real floating point, through the FP registers.
     let x = core::hint::black_box(2.0f64);
     ensure!(x * 1.5 == 3.0, "FP arithmetic is wrong");
@@ -61,14 +100,21 @@ fn dt_found(board: &Board) -> TestResult {
     let (addr, size) = board.dt.dtb;
     test_info!(
         "device tree at {addr:#x}, {size} bytes, found via {}, model {:?}",
-        if board.dt.from_x0 { "x0" } else { "the RAM-base probe" },
+        if board.dt.from_x0 {
+            "x0"
+        } else {
+            "the RAM-base probe"
+        },
         board.dt.model
     );
     ensure!(
         addr == memory_map::DTB_PROBE_ADDRESS || board.dt.from_x0,
         "device tree at {addr:#x}, neither x0 nor the probe address"
     );
-    ensure!(size > 0x40 && size <= 2 << 20, "implausible device tree size {size}");
+    ensure!(
+        size > 0x40 && size <= 2 << 20,
+        "implausible device tree size {size}"
+    );
     ensure!(
         board.dt.compatible == "linux,dummy-virt",
         "root compatible {:?}, expected QEMU virt's \"linux,dummy-virt\"",
@@ -79,12 +125,25 @@ fn dt_found(board: &Board) -> TestResult {
 
 fn dt_ram(board: &Board) -> TestResult {
     let (base, size) = board.dt.ram;
-    ensure!(base == memory_map::RAM_BASE, "RAM base {base:#x}, expected {:#x}", memory_map::RAM_BASE);
-    ensure!(size >= 64 << 20 && size % (1 << 20) == 0, "RAM size {size:#x} is not whole MiB >= 64");
+    ensure!(
+        base == memory_map::RAM_BASE,
+        "RAM base {base:#x}, expected {:#x}",
+        memory_map::RAM_BASE
+    );
+    ensure!(
+        size >= 64 << 20 && size % (1 << 20) == 0,
+        "RAM size {size:#x} is not whole MiB >= 64"
+    );
     let (dtb, dtb_size) = board.dt.dtb;
-    ensure!(dtb >= base && dtb + dtb_size <= base + size, "device tree outside RAM");
+    ensure!(
+        dtb >= base && dtb + dtb_size <= base + size,
+        "device tree outside RAM"
+    );
     let (hs, hz) = board.heap;
-    ensure!(hs >= base && hs + hz <= base + size, "heap {hs:#x}+{hz:#x} outside RAM");
+    ensure!(
+        hs >= base && hs + hz <= base + size,
+        "heap {hs:#x}+{hz:#x} outside RAM"
+    );
     ensure!(dtb + dtb_size <= hs, "device tree overlaps the heap");
     Ok(())
 }
@@ -92,7 +151,11 @@ fn dt_ram(board: &Board) -> TestResult {
 fn dt_cpus(board: &Board) -> TestResult {
     let cpus = board.dt.cpu_mpidrs();
     ensure!(!cpus.is_empty(), "no CPUs");
-    ensure!(cpus.contains(&cpu::mpidr()), "boot core MPIDR {:#x} not in {cpus:x?}", cpu::mpidr());
+    ensure!(
+        cpus.contains(&cpu::mpidr()),
+        "boot core MPIDR {:#x} not in {cpus:x?}",
+        cpu::mpidr()
+    );
     for (i, a) in cpus.iter().enumerate() {
         ensure!(!cpus[i + 1..].contains(a), "MPIDR {a:#x} listed twice");
     }
@@ -117,7 +180,11 @@ fn dt_gic_matches_hardware(board: &Board) -> TestResult {
 fn dt_timer(board: &Board) -> TestResult {
     let id = board.dt.timer_intid;
     ensure!((16..32).contains(&id), "timer INTID {id} is not a PPI");
-    ensure!(timer::counter_frequency() > 1_000_000, "CNTFRQ_EL0 = {}", timer::counter_frequency());
+    ensure!(
+        timer::counter_frequency() > 1_000_000,
+        "CNTFRQ_EL0 = {}",
+        timer::counter_frequency()
+    );
     Ok(())
 }
 
@@ -129,10 +196,15 @@ fn psci_version(board: &Board) -> TestResult {
     match psci::version(conduit) {
         Ok((major, minor)) => {
             test_info!("PSCI {major}.{minor} via {}", conduit.name());
-            ensure!((major, minor) >= (0, 2), "PSCI {major}.{minor} has no CPU_ON function IDs");
+            ensure!(
+                (major, minor) >= (0, 2),
+                "PSCI {major}.{minor} has no CPU_ON function IDs"
+            );
             Ok(())
         }
-        Err(e) => Err(testkit::Failure(alloc::format!("PSCI_VERSION failed: {e:?}"))),
+        Err(e) => Err(testkit::Failure(alloc::format!(
+            "PSCI_VERSION failed: {e:?}"
+        ))),
     }
 }
 
@@ -140,8 +212,15 @@ fn heap_works(_: &Board) -> TestResult {
     let before = heap::used();
     let v: Vec<u32> = (0..10_000u32).collect();
     ensure!(heap::used() >= before + 40_000, "heap usage did not grow");
-    ensure!(v.iter().copied().map(u64::from).sum::<u64>() == 49_995_000, "heap data corrupted");
+    ensure!(
+        v.iter().copied().map(u64::from).sum::<u64>() == 49_995_000,
+        "heap data corrupted"
+    );
     drop(v);
-    ensure!(heap::used() == before, "heap leaked {} bytes", heap::used() - before);
+    ensure!(
+        heap::used() == before,
+        "heap leaked {} bytes",
+        heap::used() - before
+    );
     Ok(())
 }

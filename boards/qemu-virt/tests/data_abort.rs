@@ -23,7 +23,9 @@ const UNMAPPED: usize = 0x1_0000_0000;
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     let board = board_qemu_virt::init(x0);
     if board.idmap.is_mapped(UNMAPPED) {
-        println!("test data_abort ... FAILED: {UNMAPPED:#x} is mapped (RAM too large for this test)");
+        println!(
+            "test data_abort ... FAILED: {UNMAPPED:#x} is mapped (RAM too large for this test)"
+        );
         println!("verdict: FAILED (1 of 1 cases)");
         semihosting::exit(exit_code::TEST_FAILED);
     }
@@ -31,7 +33,9 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     // SAFETY: deliberately unsound: the address is not mapped, so the read faults and the
     // exception handler reports and exits; it never returns a value to use.
     let v = unsafe { core::ptr::read_volatile(UNMAPPED as *const u64) };
-    println!("test data_abort ... FAILED: reading {UNMAPPED:#x} returned {v:#x} instead of faulting");
+    println!(
+        "test data_abort ... FAILED: reading {UNMAPPED:#x} returned {v:#x} instead of faulting"
+    );
     println!("verdict: FAILED (1 of 1 cases)");
     semihosting::exit(exit_code::TEST_FAILED)
 }

@@ -51,9 +51,18 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     testkit::run(
         &board,
         &[
-            Test { name: "all_secondaries_report_in", run: all_secondaries_report_in },
-            Test { name: "secondary_timer_ticks", run: secondary_timer_ticks },
-            Test { name: "critical_section_across_cores", run: critical_section_across_cores },
+            Test {
+                name: "all_secondaries_report_in",
+                run: all_secondaries_report_in,
+            },
+            Test {
+                name: "secondary_timer_ticks",
+                run: secondary_timer_ticks,
+            },
+            Test {
+                name: "critical_section_across_cores",
+                run: critical_section_across_cores,
+            },
         ],
     )
 }
@@ -63,26 +72,44 @@ fn all_secondaries_report_in(board: &Board) -> TestResult {
     let expected = board.dt.cpu_count - 1;
     let t0 = timer::counter();
     let started = board_qemu_virt::start_secondaries(board, secondary);
-    ensure!(started == Ok(expected), "start_secondaries: {started:?}, expected Ok({expected})");
+    ensure!(
+        started == Ok(expected),
+        "start_secondaries: {started:?}, expected Ok({expected})"
+    );
     let online = board_qemu_virt::wait_for_secondaries(expected, 2 * hz);
-    ensure!(online == expected, "{online} of {expected} secondaries reported in within 2 s");
+    ensure!(
+        online == expected,
+        "{online} of {expected} secondaries reported in within 2 s"
+    );
     for (index, mpidr, at) in board_qemu_virt::reported_cores() {
         ensure!(
             board.dt.cpu_mpidrs().get(index) == Some(&mpidr),
             "cpu {index} reported MPIDR {mpidr:#x}, device tree says {:#x?}",
             board.dt.cpu_mpidrs().get(index)
         );
-        ensure!(mpidr != cpu::mpidr(), "a secondary reported the boot core's MPIDR");
-        test_info!("cpu {index} MPIDR {mpidr:#x} reported in after {} us", ticks_to_ns(at - t0, hz) / 1000);
+        ensure!(
+            mpidr != cpu::mpidr(),
+            "a secondary reported the boot core's MPIDR"
+        );
+        test_info!(
+            "cpu {index} MPIDR {mpidr:#x} reported in after {} us",
+            ticks_to_ns(at - t0, hz) / 1000
+        );
     }
     Ok(())
 }
 
 fn secondary_timer_ticks(board: &Board) -> TestResult {
     for (index, _, _) in board_qemu_virt::reported_cores() {
-        ensure!(ticks::count_on(index) >= 1, "cpu {index} took no timer tick");
+        ensure!(
+            ticks::count_on(index) >= 1,
+            "cpu {index} took no timer tick"
+        );
     }
-    ensure!(board_qemu_virt::reported_cores().count() == board.dt.cpu_count - 1, "cores missing");
+    ensure!(
+        board_qemu_virt::reported_cores().count() == board.dt.cpu_count - 1,
+        "cores missing"
+    );
     Ok(())
 }
 
@@ -95,9 +122,15 @@ fn critical_section_across_cores(board: &Board) -> TestResult {
     while DONE.load(Ordering::Acquire) < others && timer::counter() < give_up {
         core::hint::spin_loop();
     }
-    ensure!(DONE.load(Ordering::Acquire) == others, "secondaries did not finish within 10 s");
+    ensure!(
+        DONE.load(Ordering::Acquire) == others,
+        "secondaries did not finish within 10 s"
+    );
     let total = critical_section::with(|cs| SHARED.borrow(cs).get());
     let want = ROUNDS * (others as u64 + 1);
-    ensure!(total == want, "counter {total}, expected {want}: lost updates");
+    ensure!(
+        total == want,
+        "counter {total}, expected {want}: lost updates"
+    );
     Ok(())
 }

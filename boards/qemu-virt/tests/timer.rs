@@ -21,17 +21,32 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     testkit::run(
         &board,
         &[
-            Test { name: "monotonic_clock", run: monotonic_clock },
-            Test { name: "interrupt_not_before_deadline", run: interrupt_not_before_deadline },
-            Test { name: "periodic_ticks", run: periodic_ticks },
-            Test { name: "delay_never_early", run: delay_never_early },
+            Test {
+                name: "monotonic_clock",
+                run: monotonic_clock,
+            },
+            Test {
+                name: "interrupt_not_before_deadline",
+                run: interrupt_not_before_deadline,
+            },
+            Test {
+                name: "periodic_ticks",
+                run: periodic_ticks,
+            },
+            Test {
+                name: "delay_never_early",
+                run: delay_never_early,
+            },
         ],
     )
 }
 
 fn monotonic_clock(_: &Board) -> TestResult {
     let clock = GenericTimer;
-    ensure!(clock.frequency_hz() == timer::counter_frequency(), "frequency mismatch");
+    ensure!(
+        clock.frequency_hz() == timer::counter_frequency(),
+        "frequency mismatch"
+    );
     let mut last = clock.ticks();
     for _ in 0..10_000 {
         let t = clock.ticks();
@@ -41,7 +56,11 @@ fn monotonic_clock(_: &Board) -> TestResult {
     let a = clock.now_ns();
     GenericTimer.delay_us(10);
     let b = clock.now_ns();
-    ensure!(b >= a + 10_000, "now_ns advanced {} ns over a 10 us delay", b - a);
+    ensure!(
+        b >= a + 10_000,
+        "now_ns advanced {} ns over a 10 us delay",
+        b - a
+    );
     Ok(())
 }
 
@@ -58,13 +77,19 @@ fn interrupt_not_before_deadline(_: &Board) -> TestResult {
         if now >= deadline {
             break;
         }
-        ensure!(c == before, "tick delivered at or before counter {now}, deadline {deadline}");
+        ensure!(
+            c == before,
+            "tick delivered at or before counter {now}, deadline {deadline}"
+        );
     }
     let give_up = deadline + hz; // 1 s
     while ticks::count() == before && timer::counter() < give_up {
         cpu::wait_for_interrupt();
     }
-    ensure!(ticks::count() > before, "no timer interrupt within 1 s of the deadline");
+    ensure!(
+        ticks::count() > before,
+        "no timer interrupt within 1 s of the deadline"
+    );
     ensure!(!ticks::ever_early(), "the handler ran before CNTP_CVAL");
     test_info!(
         "delivered {} ns after the deadline (worst so far)",
@@ -87,9 +112,18 @@ fn periodic_ticks(_: &Board) -> TestResult {
     ticks::stop();
     let got = ticks::count() - before;
     ensure!(got >= 5, "only {got} ticks in 1 s at a 1 ms period");
-    ensure!(elapsed >= 5 * period, "5 ticks in {elapsed} counter ticks, less than 5 periods");
-    test_info!("5 ticks at 1 ms took {} us", ticks_to_ns(elapsed, hz) / 1000);
-    ensure!(!ticks::ever_early(), "a periodic tick ran before its deadline");
+    ensure!(
+        elapsed >= 5 * period,
+        "5 ticks in {elapsed} counter ticks, less than 5 periods"
+    );
+    test_info!(
+        "5 ticks at 1 ms took {} us",
+        ticks_to_ns(elapsed, hz) / 1000
+    );
+    ensure!(
+        !ticks::ever_early(),
+        "a periodic tick ran before its deadline"
+    );
     Ok(())
 }
 
@@ -100,21 +134,37 @@ fn delay_never_early(_: &Board) -> TestResult {
         let t0 = timer::counter();
         d.delay_ns(ns);
         let took = timer::counter() - t0;
-        ensure!(took >= ns_to_ticks(u64::from(ns), hz), "delay_ns({ns}) took {took} ticks");
-        test_info!("delay_ns({ns}): {} ns (overshoot {} ns)", ticks_to_ns(took, hz), ticks_to_ns(took, hz).saturating_sub(u64::from(ns)));
+        ensure!(
+            took >= ns_to_ticks(u64::from(ns), hz),
+            "delay_ns({ns}) took {took} ticks"
+        );
+        test_info!(
+            "delay_ns({ns}): {} ns (overshoot {} ns)",
+            ticks_to_ns(took, hz),
+            ticks_to_ns(took, hz).saturating_sub(u64::from(ns))
+        );
     }
     for us in [1u32, 7, 100, 2_000] {
         let t0 = timer::counter();
         d.delay_us(us);
         let took = timer::counter() - t0;
-        ensure!(took >= ns_to_ticks(u64::from(us) * 1_000, hz), "delay_us({us}) took {took} ticks");
+        ensure!(
+            took >= ns_to_ticks(u64::from(us) * 1_000, hz),
+            "delay_us({us}) took {took} ticks"
+        );
     }
     for ms in [1u32, 3] {
         let t0 = timer::counter();
         d.delay_ms(ms);
         let took = timer::counter() - t0;
-        ensure!(took >= ns_to_ticks(u64::from(ms) * 1_000_000, hz), "delay_ms({ms}) took {took} ticks");
-        test_info!("delay_ms({ms}): overshoot {} ns", ticks_to_ns(took, hz).saturating_sub(u64::from(ms) * 1_000_000));
+        ensure!(
+            took >= ns_to_ticks(u64::from(ms) * 1_000_000, hz),
+            "delay_ms({ms}) took {took} ticks"
+        );
+        test_info!(
+            "delay_ms({ms}): overshoot {} ns",
+            ticks_to_ns(took, hz).saturating_sub(u64::from(ms) * 1_000_000)
+        );
     }
     Ok(())
 }

@@ -144,5 +144,13 @@ pub unsafe fn invalidate(start: *mut u8, len: usize) {
 /// after code was written as data.
 pub fn invalidate_icache_all() {
     // SAFETY: invalidating the I-cache only costs refetches.
-    unsafe { asm!("dsb ish", "ic ialluis", "dsb ish", "isb", options(nostack, preserves_flags)) };
+    unsafe {
+        asm!(
+            "dsb ish",
+            "ic ialluis",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
 }

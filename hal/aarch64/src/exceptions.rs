@@ -251,7 +251,11 @@ fn report_and_exit(kind: &str, origin: &str, frame: &TrapFrame) -> ! {
         let mut con = crate::console::emergency();
         let _ = match crate::cpu::cpu_index() {
             Some(n) => writeln!(con, "EXCEPTION on cpu {n}: {kind}, {origin}"),
-            None => writeln!(con, "EXCEPTION on MPIDR {:#x}: {kind}, {origin}", crate::cpu::mpidr()),
+            None => writeln!(
+                con,
+                "EXCEPTION on MPIDR {:#x}: {kind}, {origin}",
+                crate::cpu::mpidr()
+            ),
         };
         let _ = writeln!(
             con,
@@ -263,7 +267,11 @@ fn report_and_exit(kind: &str, origin: &str, frame: &TrapFrame) -> ! {
         if matches!(ec, 0x20 | 0x21 | 0x24 | 0x25) {
             let (what, level) = fault_status(iss & 0x3f);
             let access = if matches!(ec, 0x24 | 0x25) {
-                if iss & (1 << 6) != 0 { ", write" } else { ", read" }
+                if iss & (1 << 6) != 0 {
+                    ", write"
+                } else {
+                    ", read"
+                }
             } else {
                 ", instruction fetch"
             };

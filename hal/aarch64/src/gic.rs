@@ -184,7 +184,9 @@ pub fn version() -> Option<GicVersion> {
 /// Registers `handler` for `intid` (replacing any previous one). Handlers run in IRQ context
 /// with IRQs masked and must not block.
 pub fn register_handler(intid: u32, handler: fn(u32)) -> Result<(), GicSetupError> {
-    let slot = HANDLERS.get(intid as usize).ok_or(GicSetupError::BadIntId(intid))?;
+    let slot = HANDLERS
+        .get(intid as usize)
+        .ok_or(GicSetupError::BadIntId(intid))?;
     slot.store(handler as usize, Ordering::Release);
     Ok(())
 }

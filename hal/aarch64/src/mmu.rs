@@ -16,11 +16,9 @@ use aarch64_cpu::registers::{
     ID_AA64MMFR0_EL1, MAIR_EL1, ReadWriteable, Readable, SCTLR_EL1, TCR_EL1, Writeable,
 };
 use aarch64_paging::descriptor::El1Attributes;
-use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
-use aarch64_paging::paging::{
-    Constraints, El1And0, MemoryRegion, PageTable, Translation, VaRange,
-};
 use aarch64_paging::descriptor::PhysicalAddress;
+use aarch64_paging::mair::{Mair, MairAttribute, NormalMemory};
+use aarch64_paging::paging::{Constraints, El1And0, MemoryRegion, PageTable, Translation, VaRange};
 use aarch64_paging::{MapError, Mapping};
 
 /// Attribute index 0: Device-nGnRE (MMIO). Index 1: Normal, inner and outer write-back
@@ -168,7 +166,10 @@ impl IdentityMap {
     pub fn new() -> Self {
         // Plain load + store, not a swap: this runs on the primary with the MMU off, where
         // exclusives are not usable (crate::cpu::atomics_ready).
-        assert!(!POOL_TAKEN.load(Ordering::Relaxed), "IdentityMap::new called twice");
+        assert!(
+            !POOL_TAKEN.load(Ordering::Relaxed),
+            "IdentityMap::new called twice"
+        );
         POOL_TAKEN.store(true, Ordering::Relaxed);
         let translation = StaticPoolTranslation { used: 0 };
         Self {
@@ -183,7 +184,12 @@ impl IdentityMap {
     }
 
     /// Maps `[start, end)` to itself with `attributes` (pages are rounded outwards).
-    pub fn map(&mut self, start: usize, end: usize, attributes: El1Attributes) -> Result<(), MapError> {
+    pub fn map(
+        &mut self,
+        start: usize,
+        end: usize,
+        attributes: El1Attributes,
+    ) -> Result<(), MapError> {
         self.mapping.map_range(
             &MemoryRegion::new(start, end),
             PhysicalAddress(start),
@@ -221,14 +227,16 @@ impl IdentityMap {
     /// off, before any secondary core is started.
     pub unsafe fn activate(&mut self) {
         let pa_range = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange);
-        let tcr = (64 - VA_BITS) // T0SZ
-            | (1 << 8) // IRGN0: write-back read/write-allocate
-            | (1 << 10) // ORGN0: write-back read/write-allocate
-            | (3 << 12) // SH0: inner shareable
-            | (0 << 14) // TG0: 4 KiB
-            | (1 << 23) // EPD1: no walks through TTBR1
-            | (2 << 30) // TG1: 4 KiB (a valid value even though TTBR1 is unused)
-            | (pa_range.min(5) << 32); // IPS: what the CPU supports, at most 48 bits
+        let tcr = (TCR_EL1::T0SZ.val(64 - VA_BITS)
+            + TCR_EL1::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+            + TCR_EL1::SH0::Inner
+            + TCR_EL1::TG0::KiB_4
+            + TCR_EL1::EPD1::DisableTTBR1Walks
+            + TCR_EL1::TG1::KiB_4 // a valid value even though TTBR1 walks are off
+            // IPS: what the CPU implements (ID_AA64MMFR0_EL1.PARange), at most 48 bits.
+            + TCR_EL1::IPS.val(pa_range.min(5)))
+        .value;
         // Tables were written with the MMU (and so the caches) off, straight to memory: drop
         // any stale lines an earlier boot stage may have left for them before walks become
         // cacheable (Linux does the same in head.S after building its early tables).

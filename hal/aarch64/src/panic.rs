@@ -12,7 +12,12 @@ fn panic(info: &PanicInfo) -> ! {
         let mut con = crate::console::emergency();
         let _ = match crate::cpu::cpu_index() {
             Some(n) => write!(con, "PANIC on cpu {n}: {}", info.message()),
-            None => write!(con, "PANIC on MPIDR {:#x}: {}", crate::cpu::mpidr(), info.message()),
+            None => write!(
+                con,
+                "PANIC on MPIDR {:#x}: {}",
+                crate::cpu::mpidr(),
+                info.message()
+            ),
         };
         let _ = match info.location() {
             Some(loc) => writeln!(con, " at {}:{}:{}", loc.file(), loc.line(), loc.column()),

@@ -53,7 +53,11 @@ pub fn start_secondary(
     }
     // SAFETY: index - 1 < MAX_CPUS - 1; the STACKS_USED bit makes this the only user of that
     // stack, forever (the core never returns it).
-    let stack = unsafe { (&raw mut SECONDARY_STACKS).cast::<Stack<SECONDARY_STACK_PAGES>>().add(index - 1) };
+    let stack = unsafe {
+        (&raw mut SECONDARY_STACKS)
+            .cast::<Stack<SECONDARY_STACK_PAGES>>()
+            .add(index - 1)
+    };
     let run = move || {
         crate::exceptions::install_vectors();
         entry(index)
@@ -63,8 +67,12 @@ pub fn start_secondary(
     // loads in `enable_mmu` before touching it.
     let r = unsafe {
         match conduit {
-            Conduit::Hvc => aarch64_rt::start_core::<Hvc, _, SECONDARY_STACK_PAGES>(mpidr, stack, run),
-            Conduit::Smc => aarch64_rt::start_core::<Smc, _, SECONDARY_STACK_PAGES>(mpidr, stack, run),
+            Conduit::Hvc => {
+                aarch64_rt::start_core::<Hvc, _, SECONDARY_STACK_PAGES>(mpidr, stack, run)
+            }
+            Conduit::Smc => {
+                aarch64_rt::start_core::<Smc, _, SECONDARY_STACK_PAGES>(mpidr, stack, run)
+            }
         }
     };
     r.map_err(|e| {

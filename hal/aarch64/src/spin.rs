@@ -61,7 +61,11 @@ impl<T> SpinLock<T> {
     pub fn lock(&self) -> SpinGuard<'_, T> {
         let saved = cpu::mask_irqs();
         if !cpu::atomics_ready() {
-            return SpinGuard { lock: self, saved, how: How::EarlyBoot };
+            return SpinGuard {
+                lock: self,
+                saved,
+                how: How::EarlyBoot,
+            };
         }
         let me = cpu::owner_token();
         loop {
@@ -69,7 +73,13 @@ impl<T> SpinLock<T> {
                 .owner
                 .compare_exchange_weak(FREE, me, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) => return SpinGuard { lock: self, saved, how: How::Acquired },
+                Ok(_) => {
+                    return SpinGuard {
+                        lock: self,
+                        saved,
+                        how: How::Acquired,
+                    };
+                }
                 Err(owner) if owner == me => {
                     cpu::restore_irqs(saved);
                     panic!("spin lock re-entered on the core that holds it");
@@ -96,7 +106,11 @@ impl<T> SpinLock<T> {
     pub unsafe fn lock_or_steal(&self, patience_ticks: u64) -> SpinGuard<'_, T> {
         let saved = cpu::mask_irqs();
         if !cpu::atomics_ready() {
-            return SpinGuard { lock: self, saved, how: How::EarlyBoot };
+            return SpinGuard {
+                lock: self,
+                saved,
+                how: How::EarlyBoot,
+            };
         }
         let me = cpu::owner_token();
         let start = crate::timer::counter();
@@ -105,14 +119,28 @@ impl<T> SpinLock<T> {
                 .owner
                 .compare_exchange_weak(FREE, me, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) => return SpinGuard { lock: self, saved, how: How::Acquired },
+                Ok(_) => {
+                    return SpinGuard {
+                        lock: self,
+                        saved,
+                        how: How::Acquired,
+                    };
+                }
                 Err(owner) if owner == me => {
-                    return SpinGuard { lock: self, saved, how: How::Stolen };
+                    return SpinGuard {
+                        lock: self,
+                        saved,
+                        how: How::Stolen,
+                    };
                 }
                 Err(_) => {
                     if crate::timer::counter().wrapping_sub(start) > patience_ticks {
                         self.owner.store(me, Ordering::Release);
-                        return SpinGuard { lock: self, saved, how: How::Stolen };
+                        return SpinGuard {
+                            lock: self,
+                            saved,
+                            how: How::Stolen,
+                        };
                     }
                     core::hint::spin_loop();
                 }
@@ -135,7 +163,9 @@ pub struct SpinGuard<'a, T> {
 
 impl<T> core::fmt::Debug for SpinGuard<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SpinGuard").field("how", &self.how).finish_non_exhaustive()
+        f.debug_struct("SpinGuard")
+            .field("how", &self.how)
+            .finish_non_exhaustive()
     }
 }
 

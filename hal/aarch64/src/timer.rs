@@ -1,7 +1,9 @@
 //! The Arm generic timer: the system counter as a monotonic clock, busy-wait delays, and the
 //! EL1 physical timer (CNTP_*) as an interrupt source (Arm ARM D11 "The Generic Timer").
 
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable};
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable,
+};
 use dmasync_hal::clock::{MonotonicClock, ns_to_ticks};
 
 /// Current value of the physical system counter. An `isb` first, so the read is not hoisted
