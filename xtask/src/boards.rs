@@ -340,7 +340,37 @@ impl Boards {
 mod tests {
     use super::*;
 
-    const VIRT: &str = include_str!("../../boards/qemu-virt/board.toml");
+    /// A fixed copy of the schema's first user, so these tests do not move when the board's
+    /// real expectations change (that file is checked by `every_workspace_board_parses`).
+    const VIRT: &str = r#"
+name = "qemu-virt"
+summary = "QEMU virt: aarch64 Cortex-A53/A72, GICv2/v3, PL011, PSCI over HVC"
+tier = "emulated"
+package = "board-qemu-virt"
+target = "aarch64-unknown-none"
+demo = "demo"
+load_address = 0x4020_0000
+ram_base = 0x4000_0000
+
+[qemu]
+binary = "qemu-system-aarch64"
+machine = "virt"
+args = ["-cpu", "cortex-a53", "-smp", "2", "-m", "128M"]
+
+[[qemu.variant]]
+name = "a53x2-gicv2"
+[[qemu.variant]]
+name = "a72x4-512M"
+args = ["-cpu", "cortex-a72", "-smp", "4", "-m", "512M"]
+expect = ["cpus=4"]
+[[qemu.variant]]
+name = "a53x2-gicv3"
+machine = "virt,gic-version=3"
+
+[tests.data_abort]
+exit_code = 3
+expect = ["EXCEPTION", "EC=0x25", "FAR=0x"]
+"#;
 
     fn parse(text: &str) -> Result<Board> {
         parse_board(Path::new("boards/qemu-virt/board.toml"), text, "qemu-virt")
@@ -364,6 +394,8 @@ mod tests {
         assert_eq!(variants[0].machine, "virt");
         assert_eq!(variants[0].args, board.qemu.args);
         assert!(variants[1].args.contains(&"cortex-a72".to_string()));
+        assert_eq!(variants[1].expect, vec!["cpus=4"]);
+        assert!(variants[0].expect.is_empty());
         assert_eq!(variants[2].machine, "virt,gic-version=3");
         assert_eq!(variants[2].args, board.qemu.args);
         let abort = board.expectation("data_abort");
@@ -374,6 +406,13 @@ mod tests {
             board.ram_range(&variants[1].args).unwrap().end,
             0x4000_0000 + (512 << 20)
         );
+    }
+
+    #[test]
+    fn every_workspace_board_parses() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let boards = Boards::load(root).unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(boards.get("qemu-virt").is_ok());
     }
 
     #[test]

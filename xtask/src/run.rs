@@ -77,6 +77,11 @@ pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
             println!("==> {}", qemu::describe(outcome.ending));
             Ok(ExitCode::SUCCESS)
         }
+        qemu::Ending::Exited(code) if outcome.lines.is_empty() && !outcome.stderr.is_empty() => {
+            bail!(
+                "QEMU exited with status {code} before the guest printed anything (its messages are above)"
+            )
+        }
         qemu::Ending::Exited(code) => {
             eprintln!("error: guest {}", qemu::describe(outcome.ending));
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))

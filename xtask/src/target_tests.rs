@@ -154,7 +154,9 @@ fn run_one(
             println!("    qemu: {line}");
         }
         let from = lines.len().saturating_sub(TAIL_LINES);
-        if !sel.verbose {
+        if lines.is_empty() {
+            println!("    (no console output)");
+        } else if !sel.verbose {
             println!("    last {} console lines:", lines.len() - from);
             for line in &lines[from..] {
                 println!("    | {line}");
@@ -187,12 +189,15 @@ fn run_one(
     let expectation = board.expectation(name);
     let mut expect = expectation.expect.clone();
     expect.extend(variant.expect.iter().cloned());
-    let why = judge(
+    let mut why = judge(
         outcome.ending,
         &outcome.lines,
         expectation.exit_code,
         &expect,
     );
+    if !why.is_empty() && outcome.lines.is_empty() && !outcome.stderr.is_empty() {
+        why.insert(0, "QEMU failed before the guest printed anything".into());
+    }
     if why.is_empty() {
         println!(
             "test {label} ... ok ({:.2} s)",
