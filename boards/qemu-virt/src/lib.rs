@@ -163,13 +163,18 @@ pub fn init(x0: u64) -> Board {
     // boot core, MMU off, no secondary started yet.
     unsafe { idmap.activate() };
 
-    // Heap after the image; whatever RAM is left stays free for later users.
-    let heap_start = image_end;
-    let heap_size = HEAP_MAX.min(ram_end - heap_start);
-    // SAFETY: [heap_start, +heap_size) is mapped RAM past the end of the image and its
-    // stacks, used by nothing else; called once.
+    // Heap after the image, and the RAM left over for later users, both keeping clear of
+    // the device tree (a boot loader may have put it anywhere in RAM; QEMU's Linux-style boot
+    // puts it at 64 MiB).
+    let dtb = page_range(dt.dtb.0, dt.dtb.0 + dt.dtb.1);
+    let (heap_start, heap_end) = carve(image_end..ram_end, &dtb, HEAP_MAX)
+        .unwrap_or_else(|| setup_failed(format_args!("no RAM left for the heap")));
+    let heap_size = heap_end - heap_start;
+    // SAFETY: [heap_start, heap_end) is mapped RAM past the end of the image and its stacks,
+    // clear of the device tree, used by nothing else; called once.
     unsafe { heap::init(heap_start, heap_size) };
-    let free_ram = (heap_start + heap_size, ram_end - (heap_start + heap_size));
+    let free_ram =
+        carve(heap_end..ram_end, &dtb, usize::MAX).map_or((heap_end, 0), |(s, e)| (s, e - s));
 
     // Interrupts: GIC from the device tree, timer PPI on this core.
     // SAFETY: the frames come from this machine's device tree, lie in the MMIO window mapped
@@ -191,6 +196,28 @@ pub fn init(x0: u64) -> Board {
     };
     board.print_banner();
     board
+}
+
+/// `[start, end)` widened to 4 KiB pages.
+fn page_range(start: usize, end: usize) -> core::ops::Range<usize> {
+    (start & !0xfff)..end.next_multiple_of(0x1000)
+}
+
+/// A piece of `within` that does not overlap `avoid`, at most `max` bytes: the lower piece if
+/// it holds `max` bytes (keeps the heap right after the image), else the larger one.
+fn carve(
+    within: core::ops::Range<usize>,
+    avoid: &core::ops::Range<usize>,
+    max: usize,
+) -> Option<(usize, usize)> {
+    let below = within.start..avoid.start.clamp(within.start, within.end);
+    let above = avoid.end.clamp(within.start, within.end)..within.end;
+    let best = if below.len() >= max.min(above.len()) {
+        below
+    } else {
+        above
+    };
+    (!best.is_empty()).then(|| (best.start, best.start + best.len().min(max)))
 }
 
 fn gic_frame_addresses(frames: &GicFrames) -> [(&'static str, usize); 2] {

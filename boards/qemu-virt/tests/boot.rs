@@ -144,7 +144,23 @@ fn dt_ram(board: &Board) -> TestResult {
         hs >= base && hs + hz <= base + size,
         "heap {hs:#x}+{hz:#x} outside RAM"
     );
-    ensure!(dtb + dtb_size <= hs, "device tree overlaps the heap");
+    ensure!(hz >= 1 << 20, "heap is only {hz} bytes");
+    let overlaps = |s: usize, len: usize| s < dtb + dtb_size && dtb < s + len;
+    ensure!(
+        !overlaps(hs, hz),
+        "device tree {dtb:#x}+{dtb_size:#x} overlaps the heap"
+    );
+    let (fs, fz) = board.free_ram;
+    ensure!(
+        !overlaps(fs, fz),
+        "device tree overlaps the free RAM {fs:#x}+{fz:#x}"
+    );
+    ensure!(fs >= hs + hz || fs + fz <= hs, "free RAM overlaps the heap");
+    test_info!(
+        "heap {hs:#x}+{} KiB, free RAM {fs:#x}+{} KiB",
+        hz >> 10,
+        fz >> 10
+    );
     Ok(())
 }
 

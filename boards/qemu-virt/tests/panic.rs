@@ -1,0 +1,57 @@
+//! Panic path under contention: cpu 1 panics while cpu 0 holds the console forever, in the
+//! middle of a defmt frame. The panic handler must take the console over after its bounded
+//! wait (100 ms), close the half-written frame with 0x00, print the panic in plain text and
+//! exit with code 2 (board.toml `[tests.panic]`).
+//!
+//! Expected output, after the banner:
+//! ```text
+//! panic: cpu 0 holds the console and never lets go
+//! <0xFF 0x12 0x34: a frame cut short; the host reports it as malformed>
+//! PANIC on cpu 1: deliberate panic while cpu 0 holds the console at boards/qemu-virt/tests/panic.rs:NN:MM
+//! ```
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use board_qemu_virt::arch::{console, exit_code, println, semihosting};
+
+dmasync_aarch64::entry!(main, 40);
+
+static HOLDING: AtomicBool = AtomicBool::new(false);
+
+fn panicker(index: usize) -> ! {
+    if index != 1 {
+        // Only cpu 1 panics, so the expected line is the same on every variant.
+        loop {
+            board_qemu_virt::arch::cpu::wait_for_interrupt_masked();
+        }
+    }
+    while !HOLDING.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    panic!("deliberate panic while cpu 0 holds the console");
+}
+
+fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
+    let board = board_qemu_virt::init(x0);
+    if board.dt.cpu_count < 2 {
+        println!("test panic ... FAILED: needs at least 2 CPUs");
+        println!("verdict: FAILED (1 of 1 cases)");
+        semihosting::exit(exit_code::TEST_FAILED);
+    }
+    if let Err(e) = board_qemu_virt::start_secondaries(&board, panicker) {
+        println!("test panic ... FAILED: starting secondaries: {e:?}");
+        println!("verdict: FAILED (1 of 1 cases)");
+        semihosting::exit(exit_code::TEST_FAILED);
+    }
+    console::with_console(|c| {
+        c.write_bytes(b"panic: cpu 0 holds the console and never lets go\n");
+        // Start a defmt frame and never finish it.
+        c.write_bytes(&[0xFF, 0x12, 0x34]);
+        HOLDING.store(true, Ordering::Release);
+        loop {
+            core::hint::spin_loop();
+        }
+    })
+}
