@@ -18,6 +18,7 @@ pub mod kds;
 pub mod platform;
 mod shim;
 mod spin;
+pub mod ww;
 
 pub use fence::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
 pub use platform::{Instant, Platform};

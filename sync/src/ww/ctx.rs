@@ -1,0 +1,354 @@
+//! The acquire context: one transaction's stamp, lock count and back-off state.
+
+use core::cell::Cell;
+use core::fmt;
+use core::marker::PhantomData;
+
+use super::mutex::{Requester, WwGuard, WwMutex};
+use super::{WwClass, WwError};
+use crate::platform::Platform;
+use crate::shim::UnsafeCell;
+use crate::shim::atomic::{AtomicBool, Ordering};
+
+/// The ticket dispenser for stamps: one for all classes (stamps only need to be unique and
+/// ordered within a class, which a global counter gives for free). Lower = older.
+///
+/// A plain `core` atomic rather than the loom shim's: it lives in a `static`, which loom's
+/// atomics cannot, and only the uniqueness of the values matters, not how loom interleaves
+/// the increments.
+static NEXT_STAMP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+
+/// The part of a context that other threads touch, through the address published in the
+/// mutexes it holds. The address doubles as the owner tag in the mutex's state word, hence
+/// the alignment (the low bits are flags).
+#[repr(align(8))]
+pub(crate) struct CtxCore<P: Platform> {
+    /// Immutable for the context's life; read by contenders to compare ages.
+    pub(crate) stamp: u64,
+    /// Wound-Wait: set by an older contender; checked at our next contention.
+    pub(crate) wounded: AtomicBool,
+    /// Set once, after `unparker` is written, so a wounder can wake us.
+    unparker_ready: AtomicBool,
+    /// Written once by the owner thread before `unparker_ready`, then only read.
+    unparker: UnsafeCell<Option<P::Unparker>>,
+}
+
+impl<P: Platform> CtxCore<P> {
+    /// Publishes the owner's unparker (first contention only) so wounders can wake it.
+    pub(crate) fn publish_unparker(&self) {
+        if !self.unparker_ready.load(Ordering::Relaxed) {
+            // SAFETY: only the owner thread writes, and only while `unparker_ready` is
+            // false; nobody reads before observing `unparker_ready == true` below.
+            self.unparker
+                .with_mut(|p| unsafe { *p = Some(P::unparker()) });
+        }
+        // SeqCst pairs with the wounder's SeqCst store of `wounded` then load of this flag:
+        // either the wounder sees us ready and unparks us, or we see the wound.
+        self.unparker_ready.store(true, Ordering::SeqCst);
+    }
+
+    /// Marks this context wounded and wakes it if it may be parked.
+    ///
+    /// Called by another context, under the spin lock of a mutex this context holds and
+    /// whose state word is pinned (waiters flag set), so the context cannot go away.
+    pub(crate) fn wound(&self) {
+        self.wounded.store(true, Ordering::SeqCst);
+        if self.unparker_ready.load(Ordering::SeqCst) {
+            self.unparker.with(|p| {
+                // SAFETY: `unparker_ready` is only set after the single write of
+                // `unparker` (SeqCst orders that write before this read); it is never
+                // written again.
+                if let Some(u) = unsafe { &*p } {
+                    P::unpark(u);
+                }
+            });
+        }
+    }
+}
+
+/// Debug aid: make the context return spurious [`WwError::Deadlock`]s, to exercise every
+/// back-off path in tests (Linux's `CONFIG_DEBUG_WW_MUTEX_SLOWPATH`).
+///
+/// Deterministic: the gap before each injected back-off is drawn from a xorshift generator
+/// seeded with `seed`, uniformly in `1..=bound` lock calls, where `bound` starts at
+/// `interval` and doubles after every injection (as Linux grows its interval), so a
+/// transaction of any size still completes after a few retries. Only lock calls made while
+/// the context holds at least one lock count (a context with no lock never gets
+/// `Deadlock`), and [`AcquireCtx::lock_slow`] / `try_lock` never inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlockInjection {
+    /// Initial upper bound of the gap between injections, in eligible lock calls (at
+    /// least 1); doubles after each injection.
+    pub interval: u32,
+    /// Seed of the gap generator.
+    pub seed: u64,
+}
+
+const BACKOFF: u8 = 1;
+const INJECT: u8 = 2;
+
+/// One transaction's acquire context (Linux's `ww_acquire_ctx`).
+///
+/// Create one per transaction on the thread that runs it, lock through it, and drop it
+/// when done. Its stamp is fixed at creation and kept across back-offs, so a transaction
+/// that retries with the same context ages and eventually wins.
+///
+/// Guards borrow the context, so the context cannot move or drop while it holds a lock.
+/// It is neither `Send` nor `Sync`: a transaction belongs to one thread.
+pub struct AcquireCtx<C: WwClass, P: Platform> {
+    core: CtxCore<P>,
+    acquired: Cell<usize>,
+    flags: Cell<u8>,
+    /// Address of the mutex we were told to back off from (0: none).
+    contended: Cell<usize>,
+    inject_interval: Cell<u32>,
+    inject_countdown: Cell<u32>,
+    inject_rng: Cell<u64>,
+    injected: Cell<u64>,
+    _marker: PhantomData<CtxMarker<C>>,
+}
+
+/// Carries the class and makes the context `!Send` and `!Sync`.
+type CtxMarker<C> = (fn() -> C, *const ());
+
+impl<C: WwClass, P: Platform> fmt::Debug for AcquireCtx<C, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcquireCtx")
+            .field("stamp", &self.core.stamp)
+            .field("wait_die", &C::WAIT_DIE)
+            .field("acquired", &self.acquired.get())
+            .field("must_back_off", &(self.flags.get() & BACKOFF != 0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: WwClass, P: Platform> Default for AcquireCtx<C, P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
+    /// Starts a transaction: takes the next stamp (younger than every earlier context).
+    pub fn new() -> Self {
+        let stamp = NEXT_STAMP.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        Self {
+            core: CtxCore {
+                stamp,
+                wounded: AtomicBool::new(false),
+                unparker_ready: AtomicBool::new(false),
+                unparker: UnsafeCell::new(None),
+            },
+            acquired: Cell::new(0),
+            flags: Cell::new(0),
+            contended: Cell::new(0),
+            inject_interval: Cell::new(0),
+            inject_countdown: Cell::new(0),
+            inject_rng: Cell::new(0),
+            injected: Cell::new(0),
+            _marker: PhantomData,
+        }
+    }
+
+    /// A context that injects spurious back-offs (see [`DeadlockInjection`]).
+    pub fn with_deadlock_injection(inject: DeadlockInjection) -> Self {
+        let ctx = Self::new();
+        let interval = inject.interval.max(1);
+        ctx.inject_interval.set(interval);
+        // xorshift64 must not start at 0.
+        ctx.inject_rng.set(inject.seed | 1);
+        ctx.inject_countdown.set(ctx.next_gap());
+        ctx.flags.set(INJECT);
+        ctx
+    }
+
+    /// This context's stamp (lower = older).
+    pub fn stamp(&self) -> u64 {
+        self.core.stamp
+    }
+
+    /// How many mutexes this context holds now.
+    pub fn acquired(&self) -> usize {
+        self.acquired.get()
+    }
+
+    /// Whether a `Deadlock` was returned and the context still holds locks (it must release
+    /// them all before locking again).
+    pub fn must_back_off(&self) -> bool {
+        self.flags.get() & BACKOFF != 0
+    }
+
+    /// Whether an older context wounded this one (Wound-Wait) since it last held nothing.
+    pub fn is_wounded(&self) -> bool {
+        self.core.wounded.load(Ordering::Relaxed)
+    }
+
+    /// How many back-offs [`DeadlockInjection`] has injected so far.
+    pub fn injected_backoffs(&self) -> u64 {
+        self.injected.get()
+    }
+
+    #[inline]
+    pub(crate) fn tag(&self) -> usize {
+        // Exposed: contenders turn the tag back into a pointer to read our stamp and wound
+        // us (see `WwMutex::step`).
+        (&self.core as *const CtxCore<P>).expose_provenance()
+    }
+
+    /// Locks `m` for this transaction.
+    ///
+    /// - `Ok(guard)`: locked; the guard gives access to the data and unlocks on drop.
+    /// - `Err(Deadlock)`: back off (see [`WwError::Deadlock`]). Never when this context
+    ///   holds no lock (unless called again after a `Deadlock` without releasing).
+    /// - `Err(Already)`: this context already holds `m`.
+    ///
+    /// May block (parks through `P`) while an older holder (or, in Wound-Wait, any holder
+    /// this context may not wound) has the mutex.
+    #[inline]
+    pub fn lock<'a, T>(&'a self, m: &'a WwMutex<T, C, P>) -> Result<WwGuard<'a, T, C, P>, WwError> {
+        if self.flags.get() == 0 && m.try_acquire_fast(self.tag()) {
+            self.acquired.set(self.acquired.get() + 1);
+            return Ok(WwGuard::new(m, self));
+        }
+        self.lock_contended(m)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_contended<'a, T>(
+        &'a self,
+        m: &'a WwMutex<T, C, P>,
+    ) -> Result<WwGuard<'a, T, C, P>, WwError> {
+        let flags = self.flags.get();
+        if flags & BACKOFF != 0 {
+            return Err(WwError::Deadlock);
+        }
+        if m.owner_tag() == self.tag() {
+            return Err(WwError::Already);
+        }
+        if flags & INJECT != 0 && self.acquired.get() > 0 && self.inject_tick() {
+            self.start_backoff(m.addr());
+            return Err(WwError::Deadlock);
+        }
+        self.lock_blocking(m)
+    }
+
+    fn lock_blocking<'a, T>(
+        &'a self,
+        m: &'a WwMutex<T, C, P>,
+    ) -> Result<WwGuard<'a, T, C, P>, WwError> {
+        let req = Requester {
+            tag: self.tag(),
+            ctx: Some(&self.core),
+            acquired: self.acquired.get(),
+            wait_die: C::WAIT_DIE,
+        };
+        match m.lock_slow_path(&req) {
+            Ok(()) => {
+                self.acquired.set(self.acquired.get() + 1);
+                Ok(WwGuard::new(m, self))
+            }
+            Err(WwError::Deadlock) => {
+                self.start_backoff(m.addr());
+                Err(WwError::Deadlock)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After a `Deadlock` and after dropping every guard: blocks until the contended mutex
+    /// is ours (Linux's `ww_mutex_lock_slow`). Cannot deadlock (the context holds nothing).
+    ///
+    /// Errors: [`WwError::LocksHeld`] if the context still holds a lock,
+    /// [`WwError::NotContended`] if `m` is not the mutex the last `Deadlock` was about.
+    pub fn lock_slow<'a, T>(
+        &'a self,
+        m: &'a WwMutex<T, C, P>,
+    ) -> Result<WwGuard<'a, T, C, P>, WwError> {
+        if self.acquired.get() != 0 {
+            return Err(WwError::LocksHeld);
+        }
+        if self.contended.get() == 0 || self.contended.get() != m.addr() {
+            return Err(WwError::NotContended);
+        }
+        let g = if m.try_acquire_fast(self.tag()) {
+            self.acquired.set(self.acquired.get() + 1);
+            WwGuard::new(m, self)
+        } else {
+            self.lock_blocking(m)?
+        };
+        self.contended.set(0);
+        Ok(g)
+    }
+
+    /// Locks `m` only if that needs no waiting. `Err(WouldBlock)` if someone else holds it,
+    /// `Err(Already)` if this context does, `Err(Deadlock)` if the context must back off
+    /// first. Never injects a back-off.
+    pub fn try_lock<'a, T>(
+        &'a self,
+        m: &'a WwMutex<T, C, P>,
+    ) -> Result<WwGuard<'a, T, C, P>, WwError> {
+        if self.flags.get() & BACKOFF != 0 {
+            return Err(WwError::Deadlock);
+        }
+        let req = Requester {
+            tag: self.tag(),
+            ctx: Some(&self.core),
+            acquired: self.acquired.get(),
+            wait_die: C::WAIT_DIE,
+        };
+        m.try_acquire(&req)?;
+        self.acquired.set(self.acquired.get() + 1);
+        Ok(WwGuard::new(m, self))
+    }
+
+    fn start_backoff(&self, mutex_addr: usize) {
+        self.contended.set(mutex_addr);
+        if self.acquired.get() > 0 {
+            self.flags.set(self.flags.get() | BACKOFF);
+        }
+    }
+
+    /// Bookkeeping after a guard unlocked its mutex.
+    #[inline]
+    pub(crate) fn released_one(&self) {
+        let n = self.acquired.get() - 1;
+        self.acquired.set(n);
+        if n == 0 {
+            self.released_all();
+        }
+    }
+
+    #[cold]
+    fn released_all(&self) {
+        self.flags.set(self.flags.get() & !BACKOFF);
+        // Nobody can wound us now: we hold no mutex whose state word names us.
+        self.core.wounded.store(false, Ordering::Relaxed);
+    }
+
+    fn next_gap(&self) -> u32 {
+        let mut x = self.inject_rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.inject_rng.set(x);
+        let interval = u64::from(self.inject_interval.get());
+        // `interval` >= 1, so the gap is in 1..=interval and fits in u32.
+        (x % interval) as u32 + 1
+    }
+
+    /// Counts one eligible lock call; true when this one must be a spurious back-off.
+    fn inject_tick(&self) -> bool {
+        let left = self.inject_countdown.get() - 1;
+        if left == 0 {
+            let bound = self.inject_interval.get();
+            self.inject_interval.set(bound.saturating_mul(2));
+            self.inject_countdown.set(self.next_gap());
+            self.injected.set(self.injected.get() + 1);
+            true
+        } else {
+            self.inject_countdown.set(left);
+            false
+        }
+    }
+}

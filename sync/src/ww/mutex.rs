@@ -1,0 +1,668 @@
+//! The wound/wait mutex: state word, waiter list, slow paths and guards.
+//!
+//! State word (`state`): 0 = free; otherwise the owner tag (the address of the holder's
+//! [`CtxCore`], or the address of [`NO_CTX`] for a plain lock) ORed with [`WAITERS`],
+//! which says the waiter list may be non-empty. The uncontended lock is one CAS 0 -> tag,
+//! the uncontended unlock one CAS tag -> 0. With `WAITERS` set both go to the slow path,
+//! which runs under the mutex's spin lock.
+//!
+//! Pinning: whoever sets `WAITERS` while the word names holder H does it under the spin
+//! lock; from then on H's unlock cannot finish without that spin lock, so H's context is
+//! alive (H holds the mutex, its guards borrow its context) for as long as the spin lock is
+//! held. That is what makes reading the holder's stamp and wounding it sound.
+//!
+//! Waiters are intrusive nodes on the waiting threads' stacks, linked under the spin lock:
+//! context waiters sorted by stamp (oldest first), plain waiters appended (FIFO). Unlock
+//! wakes only the head; wait-die wakes exactly the younger waiters that hold locks and
+//! must now die; wound-wait wakes only the holder it wounds.
+
+use core::cell::Cell;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::ptr;
+
+use super::ctx::{AcquireCtx, CtxCore};
+use super::{WwClass, WwError};
+use crate::platform::Platform;
+use crate::shim::UnsafeCell;
+use crate::shim::atomic::{AtomicUsize, Ordering};
+use crate::spin::SpinLock;
+
+/// Flag in the state word: the waiter list may be non-empty; unlock must take the slow path.
+const WAITERS: usize = 1;
+
+/// The owner tag of plain (context-less) locks: the address of this static, which is
+/// never a context's address.
+#[repr(align(8))]
+struct NoCtx(#[allow(dead_code)] u8);
+static NO_CTX: NoCtx = NoCtx(0);
+
+#[inline]
+fn no_ctx_tag() -> usize {
+    (&NO_CTX as *const NoCtx).addr()
+}
+
+/// A waiting lock request, on the waiter's stack while linked.
+struct Waiter<P: Platform> {
+    /// Next node; read and written only under the mutex's spin lock.
+    next: UnsafeCell<*const Waiter<P>>,
+    /// Owner tag of the waiting context; 0 for a plain waiter.
+    ctx: usize,
+    /// The waiting context's stamp (meaningless for plain waiters).
+    stamp: u64,
+    /// Whether the waiting context held other locks when it queued (they do not change
+    /// while it waits).
+    holds_locks: bool,
+    unparker: P::Unparker,
+}
+
+impl<P: Platform> Waiter<P> {
+    fn next(&self) -> *const Waiter<P> {
+        // SAFETY: only called under the spin lock, which serialises all access to `next`.
+        self.next.with(|p| unsafe { *p })
+    }
+
+    fn set_next(&self, n: *const Waiter<P>) {
+        // SAFETY: only called under the spin lock, which serialises all access to `next`.
+        self.next.with_mut(|p| unsafe { *p = n });
+    }
+}
+
+/// The waiter list: head of a singly linked list of [`Waiter`]s.
+struct WaitList<P: Platform> {
+    head: *const Waiter<P>,
+}
+
+// SAFETY: the list is only reached through the mutex's spin lock; the nodes it points to
+// stay alive and in place while linked (their owners unlink them before returning), and
+// the node contents other threads read (tags, stamps, unparkers) are `Send + Sync`.
+unsafe impl<P: Platform> Send for WaitList<P> {}
+
+impl<P: Platform> WaitList<P> {
+    /// Iterates the linked nodes.
+    ///
+    /// # Safety
+    /// The caller holds the spin lock protecting this list for the iterator's whole life.
+    unsafe fn iter(&self) -> impl Iterator<Item = &Waiter<P>> + '_ {
+        let mut cur = self.head;
+        core::iter::from_fn(move || {
+            if cur.is_null() {
+                return None;
+            }
+            // SAFETY: linked nodes are alive while the spin lock is held (caller's
+            // contract); `cur` is a linked node.
+            let n = unsafe { &*cur };
+            cur = n.next();
+            Some(n)
+        })
+    }
+
+    /// Links `node`: context waiters before the first younger context waiter, plain
+    /// waiters at the tail.
+    fn insert(&mut self, node: &Waiter<P>) {
+        let mut link: *const Waiter<P> = ptr::null();
+        let mut cur = self.head;
+        while !cur.is_null() {
+            // SAFETY: linked nodes are alive while we hold the spin lock (we are called
+            // from inside it).
+            let c = unsafe { &*cur };
+            if node.ctx != 0 && c.ctx != 0 && c.stamp > node.stamp {
+                break;
+            }
+            link = cur;
+            cur = c.next();
+        }
+        node.set_next(cur);
+        if link.is_null() {
+            self.head = node;
+        } else {
+            // SAFETY: as above, `link` is a linked node.
+            unsafe { &*link }.set_next(node);
+        }
+    }
+
+    /// Unlinks `node` (which must be linked).
+    fn remove(&mut self, node: &Waiter<P>) {
+        let target: *const Waiter<P> = node;
+        if self.head == target {
+            self.head = node.next();
+            return;
+        }
+        let mut cur = self.head;
+        while !cur.is_null() {
+            // SAFETY: linked nodes are alive while we hold the spin lock.
+            let c = unsafe { &*cur };
+            if c.next() == target {
+                c.set_next(node.next());
+                return;
+            }
+            cur = c.next();
+        }
+        debug_assert!(false, "ww waiter not linked");
+    }
+
+    fn has_other_than(&self, node: *const Waiter<P>) -> bool {
+        !self.head.is_null() && (self.head != node || !self.head_next_is_null())
+    }
+
+    fn head_next_is_null(&self) -> bool {
+        // SAFETY: head is a linked node (non-null checked by the caller) and we hold the
+        // spin lock.
+        unsafe { &*self.head }.next().is_null()
+    }
+}
+
+/// Who asks for the lock, as the slow path needs to know it.
+pub(crate) struct Requester<'c, P: Platform> {
+    pub(crate) tag: usize,
+    pub(crate) ctx: Option<&'c CtxCore<P>>,
+    pub(crate) acquired: usize,
+    pub(crate) wait_die: bool,
+}
+
+enum Step {
+    Acquired,
+    Already,
+    Die,
+    Park,
+}
+
+/// A mutex that can take part in deadlock-free multi-object locking.
+///
+/// Lock it through an [`AcquireCtx`] of the same class `C` ([`AcquireCtx::lock`]) to take
+/// part in a transaction, or on its own with [`WwMutex::lock`]. The data is reachable only
+/// through the returned guard. `P` is the platform used to sleep and wake.
+///
+/// Size: the data plus three words (state word, spin-lock flag, waiter-list head) — 24
+/// bytes on 64-bit targets for `WwMutex<()>`. No allocation, ever.
+pub struct WwMutex<T, C: WwClass, P: Platform> {
+    state: AtomicUsize,
+    waiters: SpinLock<WaitList<P>, P>,
+    _class: PhantomData<fn() -> C>,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the mutex hands out access to `T` to one holder at a time, so sharing it across
+// threads needs only `T: Send` (as for `std::sync::Mutex`).
+unsafe impl<T: Send, C: WwClass, P: Platform> Sync for WwMutex<T, C, P> {}
+// SAFETY: moving the mutex moves the `T` it owns; the waiter list is empty whenever the
+// mutex can be moved (nobody borrows it).
+unsafe impl<T: Send, C: WwClass, P: Platform> Send for WwMutex<T, C, P> {}
+
+impl<T, C: WwClass, P: Platform> fmt::Debug for WwMutex<T, C, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WwMutex")
+            .field("locked", &self.is_locked())
+            .field("wait_die", &C::WAIT_DIE)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Default, C: WwClass, P: Platform> Default for WwMutex<T, C, P> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
+    /// A new, unlocked mutex owning `value`.
+    #[cfg(not(loom))]
+    pub const fn new(value: T) -> Self {
+        Self {
+            state: AtomicUsize::new(0),
+            waiters: SpinLock::new(WaitList { head: ptr::null() }),
+            _class: PhantomData,
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// A new, unlocked mutex owning `value`.
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
+        Self {
+            state: AtomicUsize::new(0),
+            waiters: SpinLock::new(WaitList { head: ptr::null() }),
+            _class: PhantomData,
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// Whether someone holds the mutex now (a snapshot).
+    pub fn is_locked(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & !WAITERS != 0
+    }
+
+    /// Exclusive access without locking: `&mut self` proves nobody else can hold it.
+    pub fn get_mut(&mut self) -> &mut T {
+        // SAFETY: `&mut self` excludes every guard and every other access.
+        self.data.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// Locks without a context (Linux's `ww_mutex_lock(m, NULL)`): plain mutex semantics,
+    /// never fails, may block. Do not call it while the same thread holds locks of this
+    /// class through a context (that could deadlock, exactly as in Linux, where lockdep
+    /// forbids mixing).
+    pub fn lock(&self) -> WwMutexGuard<'_, T, C, P> {
+        if !self.try_acquire_fast(no_ctx_tag()) {
+            let req = Requester {
+                tag: no_ctx_tag(),
+                ctx: None,
+                acquired: 0,
+                wait_die: C::WAIT_DIE,
+            };
+            // A plain request never dies and cannot be `Already` (plain holders are not
+            // told apart).
+            let r = self.lock_slow_path(&req);
+            debug_assert!(r.is_ok());
+        }
+        WwMutexGuard {
+            mutex: self,
+            _data: PhantomData,
+        }
+    }
+
+    /// Locks without a context if that needs no waiting.
+    pub fn try_lock(&self) -> Option<WwMutexGuard<'_, T, C, P>> {
+        let req = Requester {
+            tag: no_ctx_tag(),
+            ctx: None,
+            acquired: 0,
+            wait_die: C::WAIT_DIE,
+        };
+        self.try_acquire(&req).ok()?;
+        Some(WwMutexGuard {
+            mutex: self,
+            _data: PhantomData,
+        })
+    }
+
+    /// Whether the waiters flag is set (tests wait for a waiter to queue).
+    #[cfg(test)]
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.state.load(Ordering::SeqCst) & WAITERS != 0
+    }
+
+    pub(crate) fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    pub(crate) fn owner_tag(&self) -> usize {
+        self.state.load(Ordering::Relaxed) & !WAITERS
+    }
+
+    #[inline]
+    pub(crate) fn try_acquire_fast(&self, tag: usize) -> bool {
+        self.state
+            .compare_exchange(0, tag, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Non-blocking acquisition for `try_lock`.
+    pub(crate) fn try_acquire(&self, req: &Requester<'_, P>) -> Result<(), WwError> {
+        match self
+            .state
+            .compare_exchange(0, req.tag, Ordering::Acquire, Ordering::Relaxed)
+        {
+            Ok(_) => return Ok(()),
+            Err(s) => {
+                let owner = s & !WAITERS;
+                if owner != 0 {
+                    return Err(if req.ctx.is_some() && owner == req.tag {
+                        WwError::Already
+                    } else {
+                        WwError::WouldBlock
+                    });
+                }
+            }
+        }
+        // Free, with waiters: take it under the spin lock so the waiters get checked.
+        let mut g = self.waiters.lock();
+        g.with(|list| {
+            let s = self.state.load(Ordering::Relaxed);
+            if s & !WAITERS != 0 {
+                return Err(WwError::WouldBlock);
+            }
+            let new = req.tag | if list.head.is_null() { 0 } else { WAITERS };
+            if self
+                .state
+                .compare_exchange(s, new, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                return Err(WwError::WouldBlock);
+            }
+            self.after_acquire(list, req);
+            Ok(())
+        })
+    }
+
+    /// The blocking path: waits (or returns `Deadlock` when the class says back off).
+    #[cold]
+    pub(crate) fn lock_slow_path(&self, req: &Requester<'_, P>) -> Result<(), WwError> {
+        // A short optimistic spin first: holders keep locks briefly, and sleeping costs far
+        // more than a few relax() rounds.
+        for _ in 0..SPIN_ROUNDS {
+            let s = self.state.load(Ordering::Relaxed);
+            if s == 0 {
+                if self.try_acquire_fast(req.tag) {
+                    return Ok(());
+                }
+            } else if s & WAITERS != 0 {
+                break;
+            }
+            P::relax();
+        }
+        if let Some(core) = req.ctx {
+            core.publish_unparker();
+        }
+        let node = Waiter {
+            next: UnsafeCell::new(ptr::null()),
+            ctx: if req.ctx.is_some() { req.tag } else { 0 },
+            stamp: req.ctx.map_or(0, |c| c.stamp),
+            holds_locks: req.acquired > 0,
+            unparker: P::unparker(),
+        };
+        let linked = Linked {
+            mutex: self,
+            node: &node,
+            linked: Cell::new(false),
+        };
+        loop {
+            let step = {
+                let mut g = self.waiters.lock();
+                g.with(|list| self.step(list, req, &linked))
+            };
+            match step {
+                Step::Acquired => return Ok(()),
+                Step::Already => return Err(WwError::Already),
+                Step::Die => return Err(WwError::Deadlock),
+                Step::Park => P::park(None),
+            }
+        }
+    }
+
+    /// One look at the mutex under the spin lock: acquire, give up, or queue and park.
+    fn step(
+        &self,
+        list: &mut WaitList<P>,
+        req: &Requester<'_, P>,
+        me: &Linked<'_, T, C, P>,
+    ) -> Step {
+        let node: *const Waiter<P> = me.node;
+        let owner = loop {
+            let s = self.state.load(Ordering::Relaxed);
+            let owner = s & !WAITERS;
+            if owner == 0 {
+                // Free: take it (barging is allowed; the checks below keep the classes'
+                // rules for everyone still waiting).
+                let others = list.has_other_than(if me.linked.get() { node } else { ptr::null() });
+                let new = req.tag | if others { WAITERS } else { 0 };
+                if self
+                    .state
+                    .compare_exchange(s, new, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
+                if me.linked.get() {
+                    list.remove(me.node);
+                    me.linked.set(false);
+                }
+                self.after_acquire(list, req);
+                return Step::Acquired;
+            }
+            if req.ctx.is_some() && owner == req.tag {
+                // Only on the first look (we cannot gain the lock while waiting for it).
+                debug_assert!(!me.linked.get());
+                self.fix_waiters_flag(list);
+                return Step::Already;
+            }
+            if s & WAITERS == 0
+                && self
+                    .state
+                    .compare_exchange(s, s | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            // Pinned: `owner` cannot unlock until we drop the spin lock.
+            break owner;
+        };
+        let holder = if owner == no_ctx_tag() {
+            None
+        } else {
+            // SAFETY: a tag other than NO_CTX is the address of the holder's `CtxCore`;
+            // the state word is pinned (WAITERS set, spin lock held), so the holder is
+            // still inside its transaction and its context is alive and in place.
+            Some(unsafe { &*ptr::with_exposed_provenance::<CtxCore<P>>(owner) })
+        };
+        if let Some(core) = req.ctx {
+            let must_die = if req.wait_die {
+                req.acquired > 0
+                    && (holder.is_some_and(|h| h.stamp < core.stamp)
+                        // SAFETY: we hold the spin lock.
+                        || unsafe { list.iter() }
+                            .any(|w| w.ctx != 0 && w.ctx != req.tag && w.stamp < core.stamp))
+            } else {
+                req.acquired > 0 && core.wounded.load(Ordering::SeqCst)
+            };
+            if must_die {
+                if me.linked.get() {
+                    list.remove(me.node);
+                    me.linked.set(false);
+                }
+                self.fix_waiters_flag(list);
+                return Step::Die;
+            }
+            if !req.wait_die
+                && let Some(h) = holder
+                && h.stamp > core.stamp
+            {
+                // Wound-Wait: an older requester wounds the younger holder.
+                h.wound();
+            }
+        }
+        if !me.linked.get() {
+            list.insert(me.node);
+            me.linked.set(true);
+            if req.wait_die && req.ctx.is_some() {
+                // Younger waiters that hold locks now have an older one ahead: they die.
+                // SAFETY: we hold the spin lock.
+                for w in unsafe { list.iter() } {
+                    if w.ctx != 0 && w.holds_locks && w.stamp > me.node.stamp {
+                        P::unpark(&w.unparker);
+                    }
+                }
+            }
+        }
+        Step::Park
+    }
+
+    /// Runs after `req` took the mutex under the spin lock, with `list` the remaining
+    /// waiters: tells the ones that must back off because of the new holder.
+    fn after_acquire(&self, list: &mut WaitList<P>, req: &Requester<'_, P>) {
+        let Some(core) = req.ctx else { return };
+        if req.wait_die {
+            // SAFETY: we hold the spin lock.
+            for w in unsafe { list.iter() } {
+                if w.ctx != 0 && w.holds_locks && w.stamp > core.stamp {
+                    P::unpark(&w.unparker);
+                }
+            }
+        } else {
+            // SAFETY: we hold the spin lock.
+            if unsafe { list.iter() }.any(|w| w.ctx != 0 && w.stamp < core.stamp) {
+                // An older context waits for us: we are wounded (noticed at our next
+                // contention).
+                core.wounded.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// After a waiter left without acquiring: clears `WAITERS` if nobody waits, and wakes
+    /// the new head if the mutex is free (so no waiter is stranded).
+    fn fix_waiters_flag(&self, list: &mut WaitList<P>) {
+        if list.head.is_null() {
+            self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+        } else if self.state.load(Ordering::Relaxed) & !WAITERS == 0 {
+            // SAFETY: head is linked and we hold the spin lock.
+            P::unpark(&unsafe { &*list.head }.unparker);
+        }
+    }
+
+    /// Releases the mutex held under `tag`.
+    #[inline]
+    pub(crate) fn unlock_tag(&self, tag: usize) {
+        if self
+            .state
+            .compare_exchange(tag, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.unlock_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unlock_slow(&self) {
+        let mut g = self.waiters.lock();
+        g.with(|list| {
+            let head = list.head;
+            let new = if head.is_null() { 0 } else { WAITERS };
+            self.state.store(new, Ordering::Release);
+            if !head.is_null() {
+                // Wake one: the head (oldest context, or first plain waiter).
+                // SAFETY: head is linked and we hold the spin lock.
+                P::unpark(&unsafe { &*head }.unparker);
+            }
+        });
+    }
+
+    /// Shared access to the data for a guard.
+    ///
+    /// # Safety
+    /// The caller holds the lock for at least `'a`.
+    unsafe fn data_ref(&self) -> &T {
+        // SAFETY: the caller holds the lock: no `&mut` to the data exists elsewhere.
+        self.data.with(|p| unsafe { &*p })
+    }
+
+    /// Exclusive access to the data for a guard.
+    ///
+    /// # Safety
+    /// The caller holds the lock for at least `'a` and has no other reference to the data.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn data_mut(&self) -> &mut T {
+        // SAFETY: the caller holds the lock exclusively and no other reference exists.
+        self.data.with_mut(|p| unsafe { &mut *p })
+    }
+}
+
+const SPIN_ROUNDS: u32 = 8;
+
+/// Keeps a waiter node's membership honest: unlinks it if the waiting function unwinds
+/// (a panicking `Platform::park`), so the list never points at a dead stack frame.
+struct Linked<'m, T, C: WwClass, P: Platform> {
+    mutex: &'m WwMutex<T, C, P>,
+    node: &'m Waiter<P>,
+    linked: Cell<bool>,
+}
+
+impl<T, C: WwClass, P: Platform> Drop for Linked<'_, T, C, P> {
+    fn drop(&mut self) {
+        if self.linked.get() {
+            let mut g = self.mutex.waiters.lock();
+            g.with(|list| {
+                list.remove(self.node);
+                self.mutex.fix_waiters_flag(list);
+            });
+        }
+    }
+}
+
+/// A lock held through an [`AcquireCtx`]; unlocks on drop. Borrows the context, so it
+/// cannot outlive it, and is not `Send` (the transaction stays on its thread).
+#[must_use = "dropping the guard unlocks the mutex at once"]
+pub struct WwGuard<'a, T, C: WwClass, P: Platform> {
+    mutex: &'a WwMutex<T, C, P>,
+    ctx: &'a AcquireCtx<C, P>,
+}
+
+impl<'a, T, C: WwClass, P: Platform> WwGuard<'a, T, C, P> {
+    pub(crate) fn new(mutex: &'a WwMutex<T, C, P>, ctx: &'a AcquireCtx<C, P>) -> Self {
+        Self { mutex, ctx }
+    }
+
+    /// The mutex this guard holds.
+    pub fn mutex(&self) -> &'a WwMutex<T, C, P> {
+        self.mutex
+    }
+}
+
+impl<T: fmt::Debug, C: WwClass, P: Platform> fmt::Debug for WwGuard<'_, T, C, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WwGuard")
+            .field("data", &**self)
+            .field("stamp", &self.ctx.stamp())
+            .finish()
+    }
+}
+
+impl<T, C: WwClass, P: Platform> Deref for WwGuard<'_, T, C, P> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock for its whole life; the reference borrows it.
+        unsafe { self.mutex.data_ref() }
+    }
+}
+
+impl<T, C: WwClass, P: Platform> DerefMut for WwGuard<'_, T, C, P> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock; `&mut self` makes this the only reference.
+        unsafe { self.mutex.data_mut() }
+    }
+}
+
+impl<T, C: WwClass, P: Platform> Drop for WwGuard<'_, T, C, P> {
+    fn drop(&mut self) {
+        self.mutex.unlock_tag(self.ctx.tag());
+        self.ctx.released_one();
+    }
+}
+
+/// A lock held without a context ([`WwMutex::lock`]); unlocks on drop.
+#[must_use = "dropping the guard unlocks the mutex at once"]
+pub struct WwMutexGuard<'a, T, C: WwClass, P: Platform> {
+    mutex: &'a WwMutex<T, C, P>,
+    /// `Sync` only if `T: Sync` (shared access to the guard is shared access to `T`).
+    _data: PhantomData<&'a mut T>,
+}
+
+impl<T: fmt::Debug, C: WwClass, P: Platform> fmt::Debug for WwMutexGuard<'_, T, C, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WwMutexGuard")
+            .field("data", &**self)
+            .finish()
+    }
+}
+
+impl<T, C: WwClass, P: Platform> Deref for WwMutexGuard<'_, T, C, P> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock for its whole life; the reference borrows it.
+        unsafe { self.mutex.data_ref() }
+    }
+}
+
+impl<T, C: WwClass, P: Platform> DerefMut for WwMutexGuard<'_, T, C, P> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock; `&mut self` makes this the only reference.
+        unsafe { self.mutex.data_mut() }
+    }
+}
+
+impl<T, C: WwClass, P: Platform> Drop for WwMutexGuard<'_, T, C, P> {
+    fn drop(&mut self) {
+        self.mutex.unlock_tag(no_ctx_tag());
+    }
+}

@@ -1,0 +1,9 @@
+// A context of one class cannot lock a mutex of another class.
+use dmasync::platform::StdPlatform;
+use dmasync::ww::{AcquireCtx, WaitDie, WoundWait, WwMutex};
+
+fn main() {
+    let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);
+    let ctx = AcquireCtx::<WoundWait, StdPlatform>::new();
+    let _g = ctx.lock(&m);
+}

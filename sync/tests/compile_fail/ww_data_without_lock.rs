@@ -1,0 +1,9 @@
+// The data of a shared mutex is reachable only through a guard.
+use dmasync::platform::StdPlatform;
+use dmasync::ww::{WaitDie, WwMutex};
+
+fn main() {
+    let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);
+    let r = &m;
+    let _x: u32 = *r;
+}

@@ -1,0 +1,13 @@
+// A guard borrows its acquire context: it cannot outlive it.
+use dmasync::platform::StdPlatform;
+use dmasync::ww::{AcquireCtx, WaitDie, WwMutex};
+
+fn main() {
+    let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);
+    let guard;
+    {
+        let ctx = AcquireCtx::<WaitDie, StdPlatform>::new();
+        guard = ctx.lock(&m).unwrap();
+    }
+    let _ = *guard;
+}

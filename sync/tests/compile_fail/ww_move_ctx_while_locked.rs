@@ -1,0 +1,13 @@
+// The context cannot move (its address is the owner tag in the mutexes it holds) while a
+// guard borrows it.
+use dmasync::platform::StdPlatform;
+use dmasync::ww::{AcquireCtx, WaitDie, WwMutex};
+
+fn main() {
+    let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);
+    let ctx = AcquireCtx::<WaitDie, StdPlatform>::new();
+    let g = ctx.lock(&m).unwrap();
+    let moved = ctx;
+    drop(g);
+    drop(moved);
+}
