@@ -161,6 +161,9 @@ impl GroupGuard {
         if status.is_some() {
             self.reaped = true;
             RUNNING_GROUP.store(0, Ordering::SeqCst);
+            // Anything QEMU left running in its group goes with it. The group id cannot have
+            // been reused yet: we reaped its leader a moment ago.
+            kill_group(self.group);
         }
         Ok(status)
     }
@@ -230,9 +233,10 @@ pub fn run(
     let mut console = Console::new(formatter);
     let mut stderr_bytes = Vec::new();
     let mut first_output = None;
-    let mut open_streams = 2;
+    let (mut stdout_open, mut stderr_open) = (true, true);
     let mut timed_out = false;
-    while open_streams > 0 {
+    // The console decides when the run is over: QEMU closes stdout when it exits.
+    while stdout_open {
         let event = match deadline {
             Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
                 Ok(e) => e,
@@ -255,11 +259,12 @@ pub fn run(
                 }
             }
             Event::Stderr(bytes) => stderr_bytes.extend(bytes),
-            Event::StdoutClosed | Event::StderrClosed => open_streams -= 1,
+            Event::StdoutClosed => stdout_open = false,
+            Event::StderrClosed => stderr_open = false,
         }
     }
 
-    // Both pipes closed: QEMU has exited or is about to; still bounded by the deadline.
+    // stdout closed: QEMU has exited or is about to; still bounded by the deadline.
     let ending = loop {
         if timed_out {
             guard.kill();
@@ -280,6 +285,15 @@ pub fn run(
     };
     for line in console.finish() {
         on_line(&line);
+    }
+    // QEMU's last messages; bounded, in case something else still holds the pipe.
+    let grace = Instant::now() + Duration::from_millis(500);
+    while stderr_open {
+        match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
+            Ok(Event::Stderr(bytes)) => stderr_bytes.extend(bytes),
+            Ok(Event::StderrClosed) | Err(_) => stderr_open = false,
+            Ok(_) => {}
+        }
     }
     Ok(Outcome {
         ending,
@@ -392,6 +406,18 @@ mod tests {
         assert_eq!(seen, out.lines);
         assert_eq!(out.stderr, vec!["oops"]);
         assert!(out.first_output.is_some());
+
+        // QEMU exits while something in its group still holds stderr: no waiting for it.
+        let out = run(
+            sh,
+            &script("sleep 20 >&2 & echo bye"),
+            &Plain,
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(out.ending, Ending::Exited(0));
+        assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
 
         // A hung guest: the whole group (sh and its sleeping child) is killed.
         let pid_file = std::env::temp_dir().join(format!("xtask-qemu-test-{}", std::process::id()));
