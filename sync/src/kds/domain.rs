@@ -112,7 +112,7 @@ impl<P: Platform> State<P> {
 
     /// The callback of `id` returned. Finishes a release requested meanwhile, handing back
     /// the removed entry for the caller to drop outside the lock.
-    fn mark_done(&mut self, id: RequestId) -> Option<Entry<Extra<P>>> {
+    fn mark_done(&mut self, id: RequestId) -> Option<Extra<P>> {
         let e = self.q.entry_mut(id).ok()?;
         e.extra.cb = CbState::Done;
         if let Some(c) = e.extra.canceller.take() {
@@ -161,10 +161,7 @@ fn on_granted<P: Platform>(
 }
 
 /// Removes request `id` from the queues (granting whoever that unblocks).
-fn remove_request<P: Platform>(
-    st: &mut State<P>,
-    id: RequestId,
-) -> Result<Entry<Extra<P>>, KdsError> {
+fn remove_request<P: Platform>(st: &mut State<P>, id: RequestId) -> Result<Extra<P>, KdsError> {
     let State {
         q,
         direct,
@@ -197,7 +194,7 @@ enum CancelStep<P: Platform> {
         outcome: CancelOutcome,
         // Dropped outside the lock: user closures and wakers.
         _callback: Option<Callback>,
-        _entry: Entry<Extra<P>>,
+        _extra: Extra<P>,
         after: After,
     },
     /// The callback is running; we registered to be unparked when it returns.
@@ -531,7 +528,7 @@ impl<P: Platform> KdsDomain<P> {
                             CancelOutcome::Dequeued
                         },
                         _callback: callback,
-                        _entry: entry,
+                        _extra: entry,
                         after: st.after(),
                     },
                     Err(err) => CancelStep::Refused(err),

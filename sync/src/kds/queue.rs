@@ -7,6 +7,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::mem;
 
 use super::{Access, KdsError, RequestId, Resource};
 
@@ -55,6 +56,9 @@ impl<X> Entry<X> {
 struct RequestSlot<X> {
     generation: u32,
     entry: Option<Entry<X>>,
+    /// The resource list of the slot's previous request, kept for reuse so that a steady
+    /// enqueue/release cycle does not allocate (and release never frees under the lock).
+    spare: Vec<u32>,
 }
 
 /// Resource and request tables of one domain.
@@ -167,31 +171,46 @@ impl<X> Queues<X> {
         Ok(self.queue(self.resource_index(r)?).len())
     }
 
-    /// Checks a request without changing anything: resources are this domain's, live, not
-    /// repeated, and not too many. Returns their indices in the request's order.
-    fn validate(&self, list: &[(Resource, Access)]) -> Result<Vec<u32>, KdsError> {
+    /// Checks a request without changing anything: not too many resources, each this
+    /// domain's and live, none repeated — checked in that order. Fills `indices` with their
+    /// indices in the request's order.
+    fn validate(
+        &self,
+        list: &[(Resource, Access)],
+        indices: &mut Vec<u32>,
+    ) -> Result<(), KdsError> {
         if list.len() > self.max_resources {
             return Err(KdsError::TooManyResources {
                 requested: list.len(),
                 max: self.max_resources,
             });
         }
-        let mut indices = Vec::with_capacity(list.len());
+        indices.clear();
         for &(r, _) in list {
             indices.push(self.resource_index(r)?);
         }
-        // Any repeat, not only adjacent ones (KDS checked the tail link only).
-        let mut sorted = indices.clone();
-        sorted.sort_unstable();
-        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        // Any repeat, not only adjacent ones (KDS checked the tail link only). Requests are
+        // short, so pairwise beats sorting a copy; long ones (a raised limit) are sorted.
+        let dup_index = if indices.len() <= 32 {
+            indices
+                .iter()
+                .enumerate()
+                .find(|&(i, x)| indices[i + 1..].contains(x))
+                .map(|(_, &x)| x)
+        } else {
+            let mut sorted = indices.clone();
+            sorted.sort_unstable();
+            sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+        };
+        if let Some(x) = dup_index {
             let dup = list
                 .iter()
                 .map(|&(r, _)| r)
-                .find(|r| r.index == w[0])
+                .find(|r| r.index == x)
                 .unwrap_or(list[0].0);
             return Err(KdsError::DuplicateResource(dup));
         }
-        Ok(indices)
+        Ok(())
     }
 
     /// Whether a link appended now to `index`'s queue would be granted at once: the queue is
@@ -215,31 +234,39 @@ impl<X> Queues<X> {
         only_if_granted: bool,
         extra: X,
     ) -> Result<RequestId, (KdsError, X)> {
-        let indices = match self.validate(list) {
-            Ok(i) => i,
-            Err(e) => return Err((e, extra)),
-        };
-        if only_if_granted
-            && !indices
-                .iter()
-                .zip(list)
-                .all(|(&i, &(_, a))| self.grantable_at_tail(i, a))
-        {
-            return Err((KdsError::WouldBlock, extra));
-        }
-        let slot_index = match self.free_requests.pop() {
-            Some(i) => i,
+        let slot_index = match self.free_requests.last() {
+            Some(&i) => i,
             None => match u32::try_from(self.requests.len()) {
                 Ok(i) => {
                     self.requests.push(RequestSlot {
                         generation: 0,
                         entry: None,
+                        spare: Vec::new(),
                     });
+                    self.free_requests.push(i);
                     i
                 }
                 Err(_) => return Err((KdsError::Exhausted, extra)),
             },
         };
+        let mut indices = mem::take(&mut self.requests[slot_index as usize].spare);
+        let checked = self.validate(list, &mut indices).and_then(|()| {
+            if only_if_granted
+                && !indices
+                    .iter()
+                    .zip(list)
+                    .all(|(&i, &(_, a))| self.grantable_at_tail(i, a))
+            {
+                Err(KdsError::WouldBlock)
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = checked {
+            self.requests[slot_index as usize].spare = indices;
+            return Err((e, extra));
+        }
+        self.free_requests.pop();
         let mut pending = 0;
         for (&index, &(_, access)) in indices.iter().zip(list) {
             let granted = self.grantable_at_tail(index, access);
@@ -273,6 +300,7 @@ impl<X> Queues<X> {
             Some(RequestSlot {
                 generation,
                 entry: Some(e),
+                ..
             }) if *generation == id.generation => Ok(e),
             _ => Err(KdsError::UnknownRequest(id)),
         }
@@ -283,6 +311,7 @@ impl<X> Queues<X> {
             Some(RequestSlot {
                 generation,
                 entry: Some(e),
+                ..
             }) if *generation == id.generation => Ok(e),
             _ => Err(KdsError::UnknownRequest(id)),
         }
@@ -298,13 +327,13 @@ impl<X> Queues<X> {
 
     /// Unlinks a request from every resource and grants whoever that unblocks.
     /// `on_granted` is called (under the caller's lock) once for each request whose last
-    /// link was just granted. Returns the removed entry, for the caller to drop outside its
-    /// lock.
+    /// link was just granted. Returns the removed request's `extra`, for the caller to drop
+    /// outside its lock; its resource list stays in the slot for reuse (nothing is freed).
     pub(crate) fn remove(
         &mut self,
         id: RequestId,
         mut on_granted: impl FnMut(RequestId, &mut Entry<X>),
-    ) -> Result<Entry<X>, KdsError> {
+    ) -> Result<X, KdsError> {
         self.entry(id)?;
         let slot = &mut self.requests[id.index as usize];
         let Some(entry) = slot.entry.take() else {
@@ -322,7 +351,8 @@ impl<X> Queues<X> {
             }
             self.regrant(res, &mut on_granted);
         }
-        Ok(entry)
+        self.requests[id.index as usize].spare = entry.resources;
+        Ok(entry.extra)
     }
 
     /// Re-applies the grant rule to one queue: a link is granted iff it is at the head, or
