@@ -182,6 +182,63 @@ pub unsafe trait DmaMemory {
     unsafe fn free(&self, region: DmaRegion);
 }
 
+/// How CPU code reaches the bytes of DMA memory.
+///
+/// On real hardware the bytes are at the region's virtual address ([`DirectMemory`]). The
+/// host simulator has no bytes there: its implementation routes every access through its
+/// cache model, so code above this trait runs unchanged against both.
+///
+/// # Safety
+///
+/// Implementors give `f` exactly the bytes `[virt, virt + len)` of the memory behind the
+/// region, and for `with_bytes_mut` make `f`'s writes the CPU's writes to those bytes.
+pub unsafe trait CpuMemory {
+    /// Runs `f` on the bytes `[virt, virt + len)` for reading.
+    ///
+    /// # Safety
+    ///
+    /// The range lies in a region from this memory's allocator, and no one writes it while
+    /// `f` runs (the caller holds a read lock on the buffer).
+    unsafe fn with_bytes<R>(&self, virt: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R;
+
+    /// Runs `f` on the bytes `[virt, virt + len)` for writing.
+    ///
+    /// # Safety
+    ///
+    /// The range lies in a region from this memory's allocator, and no one else reads or
+    /// writes it while `f` runs (the caller holds a write lock on the buffer).
+    unsafe fn with_bytes_mut<R>(
+        &self,
+        virt: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> R;
+}
+
+/// CPU access to DMA memory that is mapped at its virtual address (every real board).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DirectMemory;
+
+// SAFETY: the bytes of a region are at its virtual address; the caller's contract makes the
+// shared or exclusive slice valid for the duration of `f`.
+unsafe impl CpuMemory for DirectMemory {
+    unsafe fn with_bytes<R>(&self, virt: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        // SAFETY: `virt..virt+len` is mapped memory of a live region (DmaMemory contract) and
+        // nobody writes it while `f` runs (caller's contract).
+        f(unsafe { core::slice::from_raw_parts(virt as *const u8, len) })
+    }
+
+    unsafe fn with_bytes_mut<R>(
+        &self,
+        virt: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> R {
+        // SAFETY: as above, and the caller has exclusive access for the duration of `f`.
+        f(unsafe { core::slice::from_raw_parts_mut(virt as *mut u8, len) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -272,7 +272,7 @@ pub fn parse_board(path: &Path, text: &str, dir_name: &str) -> Result<Board> {
         let at = e
             .span()
             .map(|span| {
-                let line_no = text[..span.start].matches('\n').count() + 1;
+                let line_no = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
                 let line = text.lines().nth(line_no - 1).unwrap_or_default().trim();
                 format!(" line {line_no} (`{line}`)")
             })

@@ -34,7 +34,10 @@ pub mod minimum;
 mod model;
 
 pub use crate::dma::DeviceId;
-pub use model::{Eviction, Master, NonCoherentSim, SimConfig, SimStats, Violation, ViolationKind};
+pub use model::{
+    Eviction, Master, NonCoherentSim, SimConfig, SimStats, Violation, ViolationKind, current_cpu,
+    set_current_cpu,
+};
 
 #[cfg(test)]
 mod tests;

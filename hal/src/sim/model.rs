@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::vec::Vec;
 
 use crate::cache::{CacheMaintenance, CacheOp, VirtRange};
-use crate::dma::{BusAddr, Coherency, DeviceId, DmaError, DmaMemory, DmaRegion};
+use crate::dma::{BusAddr, Coherency, CpuMemory, DeviceId, DmaError, DmaMemory, DmaRegion};
 
 /// How a full CPU cache picks the line to evict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -841,5 +841,47 @@ unsafe impl DmaMemory for NonCoherentSim {
         let off = s.virt_off(region.virt(), region.len());
         s.uncached.retain(|&(o, _)| o != off);
         s.release(off, region.len());
+    }
+}
+
+std::thread_local! {
+    static CURRENT_CPU: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Declares which simulated CPU the calling host thread is, for accesses made through
+/// [`CpuMemory`] (code above the HAL does not name CPUs). Defaults to CPU 0.
+pub fn set_current_cpu(cpu: usize) {
+    CURRENT_CPU.with(|c| c.set(cpu));
+}
+
+/// The simulated CPU the calling host thread is.
+pub fn current_cpu() -> usize {
+    CURRENT_CPU.with(|c| c.get())
+}
+
+// SAFETY: reads go through `cpu_read` into a buffer handed to `f`; writes read the current
+// bytes the same way, let `f` modify them, then store every byte through `cpu_write`, so
+// the cache model sees exactly the CPU's view and its writes.
+unsafe impl CpuMemory for NonCoherentSim {
+    unsafe fn with_bytes<R>(&self, virt: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        let mut buf = std::vec![0u8; len];
+        self.cpu_read(current_cpu(), virt, &mut buf);
+        f(&buf)
+    }
+
+    unsafe fn with_bytes_mut<R>(
+        &self,
+        virt: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> R {
+        let cpu = current_cpu();
+        let mut buf = std::vec![0u8; len];
+        // Reading first keeps bytes `f` does not change; it also means a write access reads
+        // the lines it touches, as a CPU's write-allocate cache does.
+        self.cpu_read(cpu, virt, &mut buf);
+        let r = f(&mut buf);
+        self.cpu_write(cpu, virt, &buf);
+        r
     }
 }

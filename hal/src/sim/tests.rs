@@ -336,3 +336,39 @@ fn violations_explain_themselves() {
     assert!(text.contains("stale read by Device(DeviceId(0))"), "{text}");
     assert!(text.contains("written by Cpu(0)"), "{text}");
 }
+
+#[test]
+fn cpu_memory_routes_through_the_cache_model_of_the_current_cpu() {
+    use crate::dma::CpuMemory;
+    let Setup { sim, dev, virt } = setup();
+    set_current_cpu(1);
+    // SAFETY: simulator addresses of a live region; single-threaded test.
+    unsafe { sim.with_bytes_mut(virt, 4, |b| b.copy_from_slice(&[1, 2, 3, 4])) };
+    assert!(sim.is_dirty(virt), "the write sits in CPU 1's cache");
+    assert_eq!(sim.resident_lines(1), 1);
+    // SAFETY: as above.
+    let seen = unsafe { sim.with_bytes(virt, 4, |b| b.to_vec()) };
+    assert_eq!(seen, [1, 2, 3, 4]);
+    let mut got = [0u8; 4];
+    sim.device_read(dev, sim.virt_to_bus(virt), &mut got);
+    assert_eq!(
+        kinds(&sim.take_violations()),
+        ["stale read by device"],
+        "no clean: the device sees DRAM"
+    );
+    set_current_cpu(0);
+}
+
+#[test]
+fn direct_memory_gives_the_real_bytes() {
+    use crate::dma::{CpuMemory, DirectMemory};
+    let mut backing = [0u8; 16];
+    let virt = backing.as_mut_ptr() as usize;
+    // SAFETY: `backing` is live, exclusively ours, and 16 bytes long.
+    unsafe { DirectMemory.with_bytes_mut(virt + 4, 4, |b| b.fill(9)) };
+    // SAFETY: as above.
+    let sum: u32 =
+        unsafe { DirectMemory.with_bytes(virt, 16, |b| b.iter().map(|&x| u32::from(x)).sum()) };
+    assert_eq!(sum, 36);
+    assert_eq!(backing[4..8], [9; 4]);
+}
