@@ -20,7 +20,7 @@ use dmasync_aarch64::mmu::{self, IdentityMap};
 use dmasync_aarch64::psci::Conduit;
 use dmasync_aarch64::smp::{self, StartError};
 use dmasync_aarch64::timer::{self, PhysicalTimer};
-use dmasync_aarch64::{console, exit_code, heap, println, semihosting};
+use dmasync_aarch64::{console, exit_code, heap, println, semihosting, stacks};
 
 pub use devicetree::DtInfo;
 pub use dmasync_aarch64 as arch;
@@ -125,7 +125,8 @@ pub fn init(x0: u64) -> Board {
         .unwrap_or_else(|e| setup_failed(format_args!("{e}")));
     cpu::set_cpu_table(dt.cpu_mpidrs());
 
-    // Identity map: MMIO window as device, RAM as normal memory, our code read-only+exec.
+    // Identity map: MMIO window as device, RAM as normal memory except the stacks' guard
+    // pages, our code read-only+exec.
     let (ram_base, ram_size) = dt.ram;
     let ram_end = ram_base + ram_size;
     // Linker-provided symbols: only their addresses are used.
@@ -153,7 +154,9 @@ pub fn init(x0: u64) -> Board {
             memory_map::MMIO_WINDOW.end,
             mmu::DEVICE,
         )
-        .and_then(|()| idmap.map(ram_base, ram_end, mmu::NORMAL_RW))
+        .and_then(|()| {
+            idmap.map_with_holes(ram_base, ram_end, mmu::NORMAL_RW, stacks::guard_pages())
+        })
         .and_then(|()| idmap.map(text_start, text_stop, mmu::NORMAL_TEXT));
     if let Err(e) = mapped {
         setup_failed(format_args!("building the identity map failed: {e:?}"));

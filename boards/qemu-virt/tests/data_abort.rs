@@ -4,7 +4,7 @@
 //! Expected output, after the banner:
 //! ```text
 //! data_abort: reading unmapped address 0x100000000
-//! EXCEPTION on cpu 0: synchronous, current EL with SP_ELx
+//! EXCEPTION on cpu 0: synchronous, current EL with SP_EL0
 //!   EC=0x25 (data abort from the current EL) ESR=0x96000005 FAR=0x100000000 ELR=0x... SPSR=0x...
 //!   translation fault, level 1, read
 //! ```

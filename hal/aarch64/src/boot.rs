@@ -9,9 +9,11 @@
 //! The board's `main` then calls [`early_init`] first thing, builds its identity map
 //! ([`crate::mmu::IdentityMap`]), and so on.
 
-/// What every core does first in Rust: point VBAR_EL1 at our vector table. Returns the
-/// exception level we run at.
+/// What the boot core does first in Rust: point VBAR_EL1 at our vector table and move to
+/// SP_EL0 with a separate exception stack ([`crate::stacks`]). Returns the exception level we
+/// run at. Secondaries do the same in [`crate::smp::start_secondary`].
 pub fn early_init() -> u8 {
     crate::exceptions::install_vectors();
+    crate::stacks::use_separate_exception_stack(0);
     crate::cpu::current_el()
 }

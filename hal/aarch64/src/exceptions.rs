@@ -280,6 +280,23 @@ fn report_and_exit(kind: &str, origin: &str, frame: &TrapFrame) -> ! {
                 None => writeln!(con, "  {what}{access}"),
             };
         }
+        if matches!(ec, 0x24 | 0x25) {
+            match crate::stacks::guard_page_owner(far as usize) {
+                Some(None) => {
+                    let _ = writeln!(
+                        con,
+                        "  stack overflow: FAR is in the boot core's stack guard page"
+                    );
+                }
+                Some(Some(i)) => {
+                    let _ = writeln!(
+                        con,
+                        "  stack overflow: FAR is in cpu {i}'s stack guard page"
+                    );
+                }
+                None => {}
+            }
+        }
         let _ = writeln!(
             con,
             "  x0={:#x} x1={:#x} x2={:#x} x3={:#x} lr={:#x}",

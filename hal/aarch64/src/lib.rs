@@ -9,6 +9,7 @@
 //! - [`cache`]: clean / invalidate / clean+invalidate by VA (`dc` by `CTR_EL0.DminLine`).
 //! - [`console`], [`logger`]: the one UART shared by plain text and defmt frames.
 //! - [`spin`], [`critical_section_impl`]: SMP-safe locks that mask IRQs.
+//! - [`stacks`]: threads on SP_EL0, exceptions on per-core SP_EL1 stacks, guard pages.
 //! - [`timer`]: generic timer as `MonotonicClock` and `DelayNs`.
 //! - [`gic`]: GICv2/GICv3 via `arm-gic`, IRQ dispatch table.
 //! - [`psci`], [`smp`]: secondary cores via PSCI `CPU_ON`.
@@ -33,6 +34,7 @@ pub mod psci;
 pub mod semihosting;
 pub mod smp;
 pub mod spin;
+pub mod stacks;
 pub mod testkit;
 pub mod timer;
 

@@ -198,6 +198,36 @@ impl IdentityMap {
         )
     }
 
+    /// Maps `[start, end)` like [`map`](Self::map), except the 4 KiB pages starting at each
+    /// address in `holes` (guard pages), which stay unmapped.
+    pub fn map_with_holes(
+        &mut self,
+        start: usize,
+        end: usize,
+        attributes: El1Attributes,
+        holes: impl Iterator<Item = usize>,
+    ) -> Result<(), MapError> {
+        let mut sorted = [0usize; 16];
+        let mut n = 0;
+        for h in holes.filter(|h| (start..end).contains(h)) {
+            assert!(n < sorted.len(), "too many holes");
+            sorted[n] = h & !0xfff;
+            n += 1;
+        }
+        sorted[..n].sort_unstable();
+        let mut from = start;
+        for &h in &sorted[..n] {
+            if h > from {
+                self.map(from, h, attributes)?;
+            }
+            from = from.max(h + 0x1000);
+        }
+        if from < end {
+            self.map(from, end, attributes)?;
+        }
+        Ok(())
+    }
+
     /// Whether `addr` is mapped (walks the tables).
     pub fn is_mapped(&self, addr: usize) -> bool {
         let mut mapped = false;

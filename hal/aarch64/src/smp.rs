@@ -16,9 +16,21 @@ use crate::psci::Conduit;
 /// Stack size of each secondary core, in 4 KiB pages.
 pub const SECONDARY_STACK_PAGES: usize = 16;
 
+/// A secondary's stack with an (unmapped) guard page below it. The guard cannot be the
+/// stack's own lowest page: `aarch64_rt::start_core` stores the entry closure there.
+#[repr(C, align(4096))]
+struct GuardedStack {
+    guard: [u8; crate::stacks::GUARD_PAGE],
+    stack: Stack<SECONDARY_STACK_PAGES>,
+}
+
 #[unsafe(link_section = ".stack.dmasync_secondary")]
-static mut SECONDARY_STACKS: [Stack<SECONDARY_STACK_PAGES>; MAX_CPUS - 1] =
-    [const { Stack::new() }; MAX_CPUS - 1];
+static mut SECONDARY_STACKS: [GuardedStack; MAX_CPUS - 1] = [const {
+    GuardedStack {
+        guard: [0; crate::stacks::GUARD_PAGE],
+        stack: Stack::new(),
+    }
+}; MAX_CPUS - 1];
 
 /// Bit i set: the stack of logical core i has been handed out.
 static STACKS_USED: AtomicU32 = AtomicU32::new(0);
@@ -52,14 +64,16 @@ pub fn start_secondary(
         return Err(StartError::AlreadyStarted(index));
     }
     // SAFETY: index - 1 < MAX_CPUS - 1; the STACKS_USED bit makes this the only user of that
-    // stack, forever (the core never returns it).
+    // stack, forever (the core never returns it). Only a raw pointer is formed.
     let stack = unsafe {
-        (&raw mut SECONDARY_STACKS)
-            .cast::<Stack<SECONDARY_STACK_PAGES>>()
-            .add(index - 1)
+        &raw mut (*(&raw mut SECONDARY_STACKS)
+            .cast::<GuardedStack>()
+            .add(index - 1))
+        .stack
     };
     let run = move || {
         crate::exceptions::install_vectors();
+        crate::stacks::use_separate_exception_stack(index);
         entry(index)
     };
     // SAFETY: the stack is reserved for this core alone (above), lives forever, and is RAM
@@ -79,4 +93,11 @@ pub fn start_secondary(
         STACKS_USED.fetch_and(!bit, Ordering::AcqRel);
         StartError::Psci(e)
     })
+}
+
+/// (logical index, guard page address) of every secondary stack: the lowest page, which the
+/// board leaves out of its identity map so an overflow faults instead of corrupting memory.
+pub fn secondary_stack_guards() -> impl Iterator<Item = (usize, usize)> {
+    let base = (&raw const SECONDARY_STACKS) as usize;
+    (1..MAX_CPUS).map(move |i| (i, base + (i - 1) * core::mem::size_of::<GuardedStack>()))
 }
