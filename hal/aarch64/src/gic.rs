@@ -201,6 +201,10 @@ pub fn enable_private(intid: u32, priority: u8) -> Result<(), GicSetupError> {
     let mut guard = GIC.lock();
     match guard.as_mut().ok_or(GicSetupError::NotInitialised)? {
         Driver::V2(gic) => {
+            // Known arm-gic 0.10 limitation: GicV2::set_interrupt_priority writes the whole
+            // 32-bit GICD_IPRIORITYR word, so the three other INTIDs sharing it get priority
+            // 0. Harmless while every interrupt we enable uses the same priority and no other
+            // one shares its word; GICv3 uses byte accesses and is not affected.
             gic.set_interrupt_priority(id, priority);
             gic.enable_interrupt(id, true)
                 .map_err(|_| GicSetupError::CannotEnable(intid))?;
