@@ -16,9 +16,11 @@ extern crate std;
 pub mod fence;
 pub mod kds;
 pub mod platform;
+pub mod resv;
 mod shim;
 mod spin;
 pub mod ww;
 
 pub use fence::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
 pub use platform::{Instant, Platform};
+pub use resv::{ReservationObject, Usage};

@@ -252,6 +252,12 @@ impl<P: Platform> FenceInner<P> {
         }
     }
 
+    /// Done (signalled, or a memory word that has passed) without signalling anything:
+    /// safe to call under another lock.
+    pub(crate) fn is_done_quietly(&self) -> bool {
+        self.peek().is_signalled() || self.mem_passed()
+    }
+
     /// The status; a memory-backed fence whose word has passed is signalled here.
     pub(crate) fn status(&self) -> FenceStatus {
         let st = self.peek();
@@ -484,6 +490,13 @@ impl<P: Platform> fmt::Debug for FenceInner<P> {
 }
 
 // ---- handles ------------------------------------------------------------------------------
+
+/// Bytes of one fence's shared allocation (state, callback list head, timestamp, context,
+/// seqno, memory word pointer, and the two reference counts of the `Arc`). The handles
+/// themselves are one pointer each.
+pub const fn shared_size<P: Platform>() -> usize {
+    core::mem::size_of::<FenceInner<P>>() + 2 * core::mem::size_of::<usize>()
+}
 
 /// The shareable, waitable handle of a fence. Cheap to clone (a reference count).
 ///

@@ -1,0 +1,474 @@
+//! Reservation objects: per-buffer fence slots by usage, published under a ww-mutex.
+//!
+//! A [`ReservationObject`] is what every shared buffer carries (Linux's `dma_resv`): a
+//! wound/wait mutex of the Wait-Die class (so a submission can lock many buffers without
+//! deadlock, see [`crate::ww`]) plus the fences of the work that uses the buffer, each
+//! tagged with a [`Usage`]. Ordering lives in the fences; the lock is held only to publish
+//! them.
+//!
+//! Writers (lock held) [`ResvGuard::reserve`] slots — the only step that can fail — and
+//! then, past the point of no return, [`FenceSlot::add`] fences, which cannot fail. A fence
+//! replaces an older one of the same timeline. Readers need no lock: [`ReservationObject::
+//! test_signalled`], [`ReservationObject::wait_timeout`], [`ReservationObject::fences`] and
+//! [`ReservationObject::aggregate`] take a snapshot under a short internal spin lock and
+//! wait outside it.
+//!
+//! Storage is a fixed array of `N` slots (const generic, default 8): no allocation on any
+//! path, and "reserve" fails cleanly when the buffer has `N` unsignalled fences from
+//! different timelines (signalled ones are pruned to make room).
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use core::time::Duration;
+//! use dmasync::fence::Timeline;
+//! use dmasync::platform::StdPlatform;
+//! use dmasync::resv::{ReservationObject, Usage};
+//!
+//! let buf: ReservationObject<StdPlatform> = ReservationObject::new();
+//! let engine = Timeline::<StdPlatform>::new();
+//! let job = engine.next_fence();
+//! {
+//!     let guard = buf.lock();
+//!     let [slot] = guard.reserve::<1>().expect("room for one fence");
+//!     // ... submit the job; from here on nothing may fail ...
+//!     slot.add(&job.fence(), Usage::Write);
+//! }
+//! // A reader must wait for writers: Usage::for_access(false) == Usage::Write.
+//! assert!(!buf.test_signalled(Usage::for_access(false)));
+//! job.signal();
+//! assert!(buf.wait_timeout(Usage::Read, Duration::from_secs(1)).is_signalled());
+//! # }
+//! ```
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use crate::fence::{Fence, FenceStatus, all_of};
+use crate::platform::{Instant, Platform};
+use crate::spin::SpinLock;
+use crate::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwGuard, WwMutex, WwMutexGuard};
+
+/// How a fence uses the buffer. Ordered `Kernel < Write < Read < Bookkeep`; asking for a
+/// usage means that class **and all below it**.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Usage {
+    /// Memory management (migration, clears): everybody waits for these.
+    Kernel,
+    /// Implicitly synchronised writers.
+    Write,
+    /// Implicitly synchronised readers (readers do not wait for each other).
+    Read,
+    /// Not part of implicit sync (explicitly synced work, page-table updates): only memory
+    /// management waits for these.
+    Bookkeep,
+}
+
+impl Usage {
+    /// The implicit-sync rule: a new **write** must wait for readers and writers
+    /// ([`Usage::Read`]); a new **read** waits for writers only ([`Usage::Write`]).
+    pub const fn for_access(write: bool) -> Usage {
+        if write { Usage::Read } else { Usage::Write }
+    }
+}
+
+/// Why [`ResvGuard::reserve`] failed.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResvError {
+    /// Not enough free slots even after dropping signalled fences: the object holds
+    /// `capacity` slots in total.
+    NoSpace {
+        /// The object's slot count `N`.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for ResvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResvError::NoSpace { capacity } => {
+                write!(f, "no free fence slot (capacity {capacity})")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ResvError {}
+
+/// The ww-mutex payload of a reservation object. Holding `&mut ResvLock` proves the lock
+/// is held; a [`LockSet`] of many buffers hands these out (see
+/// [`ReservationObject::locked_in`]).
+#[derive(Debug, Default)]
+pub struct ResvLock {
+    _private: (),
+}
+
+struct Entry<P: Platform> {
+    fence: Fence<P>,
+    usage: Usage,
+}
+
+struct Slots<P: Platform, const N: usize> {
+    entries: [Option<Entry<P>>; N],
+    /// Slots promised to outstanding [`FenceSlot`]s.
+    reserved: usize,
+}
+
+impl<P: Platform, const N: usize> Slots<P, N> {
+    fn used(&self) -> usize {
+        self.entries.iter().filter(|e| e.is_some()).count()
+    }
+}
+
+/// A buffer's reservation object: a Wait-Die ww-mutex plus up to `N` fences by usage.
+pub struct ReservationObject<P: Platform, const N: usize = 8> {
+    ww: WwMutex<ResvLock, WaitDie, P>,
+    slots: SpinLock<Slots<P, N>, P>,
+}
+
+impl<P: Platform, const N: usize> fmt::Debug for ReservationObject<P, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (used, reserved) = {
+            let mut g = self.slots.lock();
+            g.with(|s| (s.used(), s.reserved))
+        };
+        f.debug_struct("ReservationObject")
+            .field("locked", &self.ww.is_locked())
+            .field("fences", &used)
+            .field("reserved", &reserved)
+            .field("capacity", &N)
+            .finish()
+    }
+}
+
+impl<P: Platform, const N: usize> Default for ReservationObject<P, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Fences moved out of the slots, dropped after the spin lock is released (a drop may
+/// free a fence; keep that out of the interrupts-masked section).
+type Evicted<P, const N: usize> = [Option<Fence<P>>; N];
+
+impl<P: Platform, const N: usize> ReservationObject<P, N> {
+    /// An unlocked object with no fences.
+    pub fn new() -> Self {
+        ReservationObject {
+            ww: WwMutex::new(ResvLock::default()),
+            slots: SpinLock::new(Slots {
+                entries: [const { None }; N],
+                reserved: 0,
+            }),
+        }
+    }
+
+    /// The number of fence slots.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// The ww-mutex, for locking many buffers with an [`AcquireCtx`] or a [`LockSet`].
+    pub fn ww_mutex(&self) -> &WwMutex<ResvLock, WaitDie, P> {
+        &self.ww
+    }
+
+    /// Locks this object alone (no acquire context); may block, never fails.
+    pub fn lock(&self) -> ResvGuard<'_, P, N> {
+        ResvGuard {
+            resv: self,
+            _hold: Hold::Plain(self.ww.lock()),
+        }
+    }
+
+    /// Locks without waiting, or `None` if someone holds it.
+    pub fn try_lock(&self) -> Option<ResvGuard<'_, P, N>> {
+        Some(ResvGuard {
+            resv: self,
+            _hold: Hold::Plain(self.ww.try_lock()?),
+        })
+    }
+
+    /// Locks as part of the transaction `ctx` (see [`AcquireCtx::lock`]): `Deadlock` means
+    /// back off, `Already` means `ctx` holds it already.
+    pub fn lock_in<'a>(
+        &'a self,
+        ctx: &'a AcquireCtx<WaitDie, P>,
+    ) -> Result<ResvGuard<'a, P, N>, WwError> {
+        Ok(ResvGuard {
+            resv: self,
+            _hold: Hold::Ctx(ctx.lock(&self.ww)?),
+        })
+    }
+
+    /// After a `Deadlock` and releasing everything: blocks for this object (see
+    /// [`AcquireCtx::lock_slow`]).
+    pub fn lock_slow_in<'a>(
+        &'a self,
+        ctx: &'a AcquireCtx<WaitDie, P>,
+    ) -> Result<ResvGuard<'a, P, N>, WwError> {
+        Ok(ResvGuard {
+            resv: self,
+            _hold: Hold::Ctx(ctx.lock_slow(&self.ww)?),
+        })
+    }
+
+    /// The writer view of this object if `set` holds its lock (`None` otherwise). For
+    /// submissions that lock all their buffers with [`LockSet::lock_all`].
+    pub fn locked_in<'s>(
+        &'s self,
+        set: &'s mut LockSet<'_, ResvLock, WaitDie, P>,
+    ) -> Option<ResvGuard<'s, P, N>> {
+        let proof = set.get_mut(&self.ww)?;
+        Some(ResvGuard {
+            resv: self,
+            _hold: Hold::Borrowed(proof),
+        })
+    }
+
+    /// `true` if every fence of `usage` (and the classes below it) has signalled. No lock
+    /// needed; never blocks. (A memory-backed fence counts as signalled once its word has
+    /// passed.)
+    pub fn test_signalled(&self, usage: Usage) -> bool {
+        let mut g = self.slots.lock();
+        g.with(|s| {
+            s.entries
+                .iter()
+                .flatten()
+                .filter(|e| e.usage <= usage)
+                .all(|e| e.fence.inner.is_done_quietly())
+        })
+    }
+
+    /// Waits for every fence of `usage` (and below) with one overall `timeout` (zero:
+    /// poll). Returns [`FenceStatus::Pending`] if the timeout expired, else `Ok`, or the
+    /// first error found (in slot order) if any fence failed.
+    pub fn wait_timeout(&self, usage: Usage, timeout: Duration) -> FenceStatus {
+        if timeout.is_zero() {
+            return self
+                .fences(usage)
+                .fold(FenceStatus::Ok, |acc, (f, _)| combine(acc, f.status()));
+        }
+        self.wait_until(usage, Some(P::now().saturating_add(timeout)))
+    }
+
+    /// Like [`ReservationObject::wait_timeout`] with an absolute deadline (`None`: forever).
+    pub fn wait_until(&self, usage: Usage, deadline: Option<Instant>) -> FenceStatus {
+        self.fences(usage).fold(FenceStatus::Ok, |acc, (f, _)| {
+            if acc == FenceStatus::Pending {
+                return acc;
+            }
+            combine(acc, f.wait_until(deadline))
+        })
+    }
+
+    /// A snapshot of the fences of `usage` (and below), with their usage, in slot order.
+    /// Includes signalled fences that were not yet pruned.
+    pub fn fences(&self, usage: Usage) -> ResvFences<P, N> {
+        let mut out: [Option<(Fence<P>, Usage)>; N] = [const { None }; N];
+        let mut g = self.slots.lock();
+        g.with(|s| {
+            let wanted = s.entries.iter().flatten().filter(|e| e.usage <= usage);
+            for (slot, e) in out.iter_mut().zip(wanted) {
+                *slot = Some((e.fence.clone(), e.usage));
+            }
+        });
+        drop(g);
+        ResvFences {
+            items: out,
+            next: 0,
+        }
+    }
+
+    /// One fence for everything of `usage` (and below): a signalled stub if there is
+    /// nothing, the fence itself if there is one, else an [`all_of`] aggregate (which
+    /// allocates). Do not add it back to a reservation object; add its parts.
+    pub fn aggregate(&self, usage: Usage) -> Fence<P> {
+        let mut fences = self.fences(usage);
+        let first = match fences.next() {
+            None => return Fence::signalled(Ok(())),
+            Some((f, _)) => f,
+        };
+        match fences.next() {
+            None => first,
+            Some((second, _)) => {
+                let rest: alloc::vec::Vec<Fence<P>> = fences.map(|(f, _)| f).collect();
+                all_of([&first, &second].into_iter().chain(rest.iter()))
+            }
+        }
+    }
+
+    fn reserve_k(&self, k: usize) -> Result<(), ResvError> {
+        let mut evicted: Evicted<P, N> = [const { None }; N];
+        let mut g = self.slots.lock();
+        let r = g.with(|s| {
+            if s.used() + s.reserved + k > N {
+                // Make room: signalled fences no longer order anything.
+                for (slot, out) in s.entries.iter_mut().zip(evicted.iter_mut()) {
+                    if slot
+                        .as_ref()
+                        .is_some_and(|e| e.fence.inner.is_done_quietly())
+                    {
+                        *out = slot.take().map(|e| e.fence);
+                    }
+                }
+            }
+            if s.used() + s.reserved + k > N {
+                return Err(ResvError::NoSpace { capacity: N });
+            }
+            s.reserved += k;
+            Ok(())
+        });
+        drop(g);
+        drop(evicted);
+        r
+    }
+
+    fn add(&self, fence: &Fence<P>, usage: Usage) {
+        let new = fence.clone();
+        let mut g = self.slots.lock();
+        let old = g.with(|s| {
+            debug_assert!(s.reserved > 0);
+            s.reserved -= 1;
+            // Same timeline, and the old entry is not in a lower (more widely waited-for)
+            // class: the new fence implies the old one, so it takes its place. Also reuse
+            // the slot of a fence that already signalled.
+            let ctx = new.context();
+            let replace = s.entries.iter().position(|e| {
+                e.as_ref().is_some_and(|e| {
+                    (e.fence.context() == ctx && e.usage >= usage && e.fence.seqno() <= new.seqno())
+                        || e.fence.inner.is_done_quietly()
+                })
+            });
+            // The reservation guarantees a free slot when nothing is replaced:
+            // used + reserved <= N holds under this lock, and we held one reservation.
+            let idx = replace
+                .or_else(|| s.entries.iter().position(Option::is_none))
+                .unwrap_or(0);
+            s.entries[idx].replace(Entry { fence: new, usage })
+        });
+        drop(g);
+        drop(old);
+    }
+}
+
+fn combine(acc: FenceStatus, next: FenceStatus) -> FenceStatus {
+    match (acc, next) {
+        (FenceStatus::Pending, _) | (_, FenceStatus::Pending) => FenceStatus::Pending,
+        (FenceStatus::Err(e), _) => FenceStatus::Err(e),
+        (FenceStatus::Ok, n) => n,
+    }
+}
+
+// The guards are held for their `Drop` (unlock) and the borrow for its lifetime.
+#[allow(dead_code)]
+enum Hold<'a, P: Platform> {
+    Plain(WwMutexGuard<'a, ResvLock, WaitDie, P>),
+    Ctx(WwGuard<'a, ResvLock, WaitDie, P>),
+    Borrowed(&'a mut ResvLock),
+}
+
+/// Proof that a reservation object's ww-mutex is held: the writer side. Dropping it
+/// unlocks (unless it borrows a [`LockSet`]'s lock, which the set releases).
+#[must_use = "dropping the guard unlocks the reservation object"]
+pub struct ResvGuard<'a, P: Platform, const N: usize = 8> {
+    resv: &'a ReservationObject<P, N>,
+    _hold: Hold<'a, P>,
+}
+
+impl<P: Platform, const N: usize> fmt::Debug for ResvGuard<'_, P, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ResvGuard").field(self.resv).finish()
+    }
+}
+
+impl<'a, P: Platform, const N: usize> ResvGuard<'a, P, N> {
+    /// The object this guard holds.
+    pub fn object(&self) -> &'a ReservationObject<P, N> {
+        self.resv
+    }
+
+    /// Reserves `K` slots and returns one token per slot. Fails only with
+    /// [`ResvError::NoSpace`]. Adding through a token cannot fail; an unused token gives
+    /// its slot back when dropped. Tokens borrow the guard: a reservation is only valid
+    /// while the lock is held (Linux checks this at unlock in debug builds; here it does
+    /// not compile).
+    pub fn reserve<const K: usize>(&self) -> Result<[FenceSlot<'_, P, N>; K], ResvError> {
+        self.resv.reserve_k(K)?;
+        Ok(core::array::from_fn(|_| FenceSlot {
+            resv: self.resv,
+            _guard: PhantomData,
+        }))
+    }
+
+    /// Reserves one slot (call repeatedly for a count known only at run time).
+    pub fn reserve_one(&self) -> Result<FenceSlot<'_, P, N>, ResvError> {
+        self.resv.reserve_k(1)?;
+        Ok(FenceSlot {
+            resv: self.resv,
+            _guard: PhantomData,
+        })
+    }
+}
+
+/// One reserved fence slot of a locked reservation object. [`FenceSlot::add`] consumes it
+/// and cannot fail.
+#[must_use = "an unused slot is given back when dropped"]
+pub struct FenceSlot<'g, P: Platform, const N: usize = 8> {
+    resv: &'g ReservationObject<P, N>,
+    /// Ties the slot to the guard's borrow, so it cannot outlive the lock.
+    _guard: PhantomData<&'g mut ()>,
+}
+
+impl<P: Platform, const N: usize> fmt::Debug for FenceSlot<'_, P, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FenceSlot")
+    }
+}
+
+impl<P: Platform, const N: usize> FenceSlot<'_, P, N> {
+    /// Publishes `fence` with `usage`. If a fence of the same timeline with the same or a
+    /// higher usage is there and `fence` is not older, `fence` replaces it (the later fence
+    /// implies the earlier); a signalled fence's slot is reused; otherwise it takes the
+    /// reserved free slot. Cannot fail.
+    pub fn add(self, fence: &Fence<P>, usage: Usage) {
+        let resv = self.resv;
+        core::mem::forget(self);
+        resv.add(fence, usage);
+    }
+}
+
+impl<P: Platform, const N: usize> Drop for FenceSlot<'_, P, N> {
+    fn drop(&mut self) {
+        let mut g = self.resv.slots.lock();
+        g.with(|s| s.reserved -= 1);
+    }
+}
+
+/// A snapshot of a reservation object's fences: yields `(fence, usage)`.
+pub struct ResvFences<P: Platform, const N: usize = 8> {
+    items: [Option<(Fence<P>, Usage)>; N],
+    next: usize,
+}
+
+impl<P: Platform, const N: usize> fmt::Debug for ResvFences<P, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.items[self.next..].iter().flatten())
+            .finish()
+    }
+}
+
+impl<P: Platform, const N: usize> Iterator for ResvFences<P, N> {
+    type Item = (Fence<P>, Usage);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.items.get_mut(self.next)?.take();
+        self.next += 1;
+        item
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

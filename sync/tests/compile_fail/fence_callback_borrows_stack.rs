@@ -1,0 +1,14 @@
+// A callback may run after its creator's stack frame is gone (e.g. a leaked Box::pin),
+// so it must own what it uses ('static).
+use core::pin::pin;
+use dmasync::fence::{FenceCallback, FenceContext};
+use dmasync::platform::StdPlatform;
+use dmasync::FenceProducer;
+
+fn main() {
+    let p = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);
+    let mut hits = 0u32;
+    let cb = pin!(FenceCallback::new(|_r| hits += 1));
+    p.fence().add_callback(cb).unwrap();
+    p.signal();
+}

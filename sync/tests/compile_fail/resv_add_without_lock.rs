@@ -1,0 +1,11 @@
+// Fences are added only through a slot reserved under the lock; the object itself has
+// no way to add one.
+use dmasync::platform::StdPlatform;
+use dmasync::resv::{ReservationObject, Usage};
+use dmasync::fence::Timeline;
+
+fn main() {
+    let resv: ReservationObject<StdPlatform> = ReservationObject::new();
+    let t = Timeline::<StdPlatform>::new();
+    resv.add(&t.next_fence().fence(), Usage::Write);
+}

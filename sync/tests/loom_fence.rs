@@ -1,0 +1,143 @@
+//! Loom model checks of the fence state machine: signal vs add/remove callback vs wait vs
+//! poll, and aggregate completion from two signallers.
+//!
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+//!  cargo test --release -p dmasync --test loom_fence`
+#![cfg(loom)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Wake, Waker};
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+use dmasync::fence::{CallbackRemoval, FenceCallback, FenceContext, all_of};
+use dmasync::platform::LoomPlatform as P;
+use dmasync::{FenceError, FenceProducer, FenceStatus};
+
+fn producer() -> FenceProducer<P> {
+    FenceProducer::new(FenceContext::new(), 1)
+}
+
+/// The add-callback/signal race never loses a callback and never runs one that was
+/// reported as "already signalled".
+#[test]
+fn add_callback_vs_signal() {
+    loom::model(|| {
+        let p = producer();
+        let f = p.fence();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let signaller = thread::spawn(move || p.signal_error(FenceError::Timeout));
+        let r = ran.clone();
+        let mut cb = pin!(FenceCallback::new(move |res| {
+            assert_eq!(res, Err(FenceError::Timeout));
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        let queued = f.add_callback(cb.as_mut()).is_ok();
+        signaller.join().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), usize::from(queued));
+        assert_eq!(f.status(), FenceStatus::Err(FenceError::Timeout));
+    });
+}
+
+/// Removing races signalling: `Removed` means it never runs, `AlreadyRan` means it has
+/// finished running by the time remove returns.
+#[test]
+fn remove_callback_vs_signal() {
+    loom::model(|| {
+        let p = producer();
+        let f = p.fence();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let mut cb = pin!(FenceCallback::new(move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        f.add_callback(cb.as_mut()).unwrap();
+        let signaller = thread::spawn(move || p.signal());
+        let outcome = cb.as_mut().remove();
+        let ran_at_remove = ran.load(Ordering::SeqCst);
+        signaller.join().unwrap();
+        match outcome {
+            CallbackRemoval::Removed => assert_eq!(ran.load(Ordering::SeqCst), 0),
+            CallbackRemoval::AlreadyRan => assert_eq!(ran_at_remove, 1),
+            CallbackRemoval::NotQueued => panic!("was queued"),
+        }
+    });
+}
+
+/// A blocking wait racing the signal never misses the wake-up (loom reports a deadlock
+/// if the waiter parks forever).
+#[test]
+fn blocking_wait_vs_signal() {
+    loom::model(|| {
+        let p = producer();
+        let f = p.fence();
+        let waiter = thread::spawn(move || f.wait());
+        p.signal();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    });
+}
+
+/// Dropping the producer releases a blocked waiter with `Cancelled`.
+#[test]
+fn blocking_wait_vs_producer_drop() {
+    loom::model(|| {
+        let p = producer();
+        let f = p.fence();
+        let dropper = thread::spawn(move || drop(p));
+        assert_eq!(f.wait(), Err(FenceError::Cancelled));
+        dropper.join().unwrap();
+    });
+}
+
+struct CountWaker(AtomicUsize);
+impl Wake for CountWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A poll that returns Pending is always followed by a wake once the fence signals.
+#[test]
+fn future_poll_vs_signal() {
+    loom::model(|| {
+        let p = producer();
+        let f = p.fence();
+        let count = std::sync::Arc::new(CountWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let signaller = thread::spawn(move || p.signal());
+        let mut fut = pin!(f.wait_async());
+        let first = fut.as_mut().poll(&mut Context::from_waker(&waker));
+        signaller.join().unwrap();
+        if first.is_pending() {
+            assert_eq!(count.0.load(Ordering::SeqCst), 1, "lost wake-up");
+            assert_eq!(
+                fut.as_mut().poll(&mut Context::from_waker(&waker)),
+                Poll::Ready(Ok(()))
+            );
+        }
+    });
+}
+
+/// An all-of aggregate signalled by two threads completes exactly once, with the error.
+#[test]
+fn aggregate_two_signallers() {
+    loom::model(|| {
+        let (a, b) = (producer(), producer());
+        let agg = all_of([&a.fence(), &b.fence()]);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let mut cb = pin!(FenceCallback::new(move |res| {
+            assert_eq!(res, Err(FenceError::DeviceError(2)));
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        agg.add_callback(cb.as_mut()).unwrap();
+        let t = thread::spawn(move || b.signal_error(FenceError::DeviceError(2)));
+        a.signal();
+        t.join().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert_eq!(agg.status(), FenceStatus::Err(FenceError::DeviceError(2)));
+    });
+}

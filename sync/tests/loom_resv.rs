@@ -1,0 +1,64 @@
+//! Loom model checks of reservation objects: publishing a fence vs lock-free readers.
+//!
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+//!  cargo test --release -p dmasync --test loom_resv`
+#![cfg(loom)]
+
+use core::time::Duration;
+
+use loom::thread;
+
+use dmasync::fence::{FenceContext, Timeline};
+use dmasync::platform::LoomPlatform as P;
+use dmasync::resv::{ReservationObject, Usage};
+use dmasync::{FenceProducer, FenceStatus};
+
+/// A reader testing the object while a writer adds a pending fence sees either nothing
+/// or the whole fence — once it saw the fence, it keeps seeing it.
+#[test]
+fn add_vs_test() {
+    loom::model(|| {
+        let resv = loom::sync::Arc::new(ReservationObject::<P, 2>::new());
+        let p = FenceProducer::<P>::new(FenceContext::new(), 1);
+        let f = p.fence();
+        let r = resv.clone();
+        let writer = thread::spawn(move || {
+            let g = r.lock();
+            let [slot] = g.reserve::<1>().unwrap();
+            slot.add(&f, Usage::Write);
+        });
+        let idle = resv.test_signalled(Usage::Read);
+        let listed = resv.fences(Usage::Write).count();
+        if !idle {
+            assert_eq!(listed, 1, "a fence seen pending must stay listed");
+        }
+        writer.join().unwrap();
+        assert!(!resv.test_signalled(Usage::Write));
+        p.signal();
+        assert!(resv.test_signalled(Usage::Bookkeep));
+    });
+}
+
+/// Adding a fence races its signal: afterwards the object is idle either way.
+#[test]
+fn add_vs_signal() {
+    loom::model(|| {
+        let resv = loom::sync::Arc::new(ReservationObject::<P, 2>::new());
+        let t = Timeline::<P>::new();
+        let p = t.next_fence();
+        let f = p.fence();
+        let r = resv.clone();
+        let writer = thread::spawn(move || {
+            let g = r.lock();
+            let [slot] = g.reserve::<1>().unwrap();
+            slot.add(&f, Usage::Read);
+        });
+        p.signal();
+        writer.join().unwrap();
+        assert!(resv.test_signalled(Usage::Read));
+        assert_eq!(
+            resv.wait_timeout(Usage::Read, Duration::ZERO),
+            FenceStatus::Ok
+        );
+    });
+}
