@@ -220,6 +220,11 @@ fn loom(root: &Path) -> Section {
         cmd.env("RUSTFLAGS", &rustflags)
             .env("LOOM_MAX_PREEMPTIONS", "2")
             .env("CARGO_TARGET_DIR", target_subdir(root, "loom"))
+            // The release profile is tuned for firmware images (fat LTO, one codegen unit,
+            // full debug info); for a host model checker that only makes the build slow.
+            .env("CARGO_PROFILE_RELEASE_LTO", "off")
+            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
             .args(["test", "--release", "-p", "dmasync", "--test", &test]);
         counted(&mut s, &test, cmd);
     }
