@@ -8,7 +8,7 @@ use super::mutex::{Requester, WwGuard, WwMutex};
 use super::{WwClass, WwError};
 use crate::platform::Platform;
 use crate::shim::UnsafeCell;
-use crate::shim::atomic::{AtomicBool, Ordering};
+use crate::shim::atomic::{AtomicU8, Ordering};
 
 /// The ticket dispenser for stamps: one for all classes (stamps only need to be unique and
 /// ordered within a class, which a global counter gives for free). Lower = older.
@@ -25,26 +25,50 @@ static NEXT_STAMP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64
 pub(crate) struct CtxCore<P: Platform> {
     /// Immutable for the context's life; read by contenders to compare ages.
     pub(crate) stamp: u64,
-    /// Wound-Wait: set by an older contender; checked at our next contention.
-    pub(crate) wounded: AtomicBool,
-    /// Set once, after `unparker` is written, so a wounder can wake us.
-    unparker_ready: AtomicBool,
-    /// Written once by the owner thread before `unparker_ready`, then only read.
+    /// [`WOUNDED`] | [`READY`]. One word for both, so the wound/park handshake needs no
+    /// SeqCst: all read-modify-writes of one location are totally ordered, so either the
+    /// wounder's `fetch_or(WOUNDED)` sees `READY` (and unparks us) or our
+    /// `fetch_or(READY)` comes after it and our next look sees `WOUNDED`.
+    wake: AtomicU8,
+    /// Written once by the owner thread before it sets `READY`, then only read.
     unparker: UnsafeCell<Option<P::Unparker>>,
 }
 
+/// Wound-Wait: an older contender wounded us; we back off at our next contention.
+const WOUNDED: u8 = 1;
+/// `unparker` is written: a wounder may use it.
+const READY: u8 = 2;
+
 impl<P: Platform> CtxCore<P> {
     /// Publishes the owner's unparker (first contention only) so wounders can wake it.
+    /// Called by the owner before it first queues on a mutex.
     pub(crate) fn publish_unparker(&self) {
-        if !self.unparker_ready.load(Ordering::Relaxed) {
-            // SAFETY: only the owner thread writes, and only while `unparker_ready` is
-            // false; nobody reads before observing `unparker_ready == true` below.
+        if self.wake.load(Ordering::Relaxed) & READY == 0 {
+            // SAFETY: only the owner thread writes, and only while `READY` is clear;
+            // nobody reads `unparker` before observing `READY` (Release below, Acquire in
+            // `wound`).
             self.unparker
                 .with_mut(|p| unsafe { *p = Some(P::unparker()) });
+            self.wake.fetch_or(READY, Ordering::AcqRel);
         }
-        // SeqCst pairs with the wounder's SeqCst store of `wounded` then load of this flag:
-        // either the wounder sees us ready and unparks us, or we see the wound.
-        self.unparker_ready.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether an older context wounded us.
+    pub(crate) fn is_wounded(&self) -> bool {
+        self.wake.load(Ordering::Acquire) & WOUNDED != 0
+    }
+
+    /// The owner marks itself wounded (an older context waits for a lock it just took).
+    pub(crate) fn wound_self(&self) {
+        self.wake.fetch_or(WOUNDED, Ordering::Relaxed);
+    }
+
+    /// The owner clears the wound once it holds nothing (no one can wound it then).
+    pub(crate) fn heal(&self) {
+        let v = self.wake.load(Ordering::Relaxed);
+        if v & WOUNDED != 0 {
+            self.wake.fetch_and(!WOUNDED, Ordering::Relaxed);
+        }
     }
 
     /// Marks this context wounded and wakes it if it may be parked.
@@ -52,12 +76,12 @@ impl<P: Platform> CtxCore<P> {
     /// Called by another context, under the spin lock of a mutex this context holds and
     /// whose state word is pinned (waiters flag set), so the context cannot go away.
     pub(crate) fn wound(&self) {
-        self.wounded.store(true, Ordering::SeqCst);
-        if self.unparker_ready.load(Ordering::SeqCst) {
+        let prev = self.wake.fetch_or(WOUNDED, Ordering::AcqRel);
+        if prev & READY != 0 {
             self.unparker.with(|p| {
-                // SAFETY: `unparker_ready` is only set after the single write of
-                // `unparker` (SeqCst orders that write before this read); it is never
-                // written again.
+                // SAFETY: `READY` is set only after the single write of `unparker`, and
+                // our AcqRel read of it synchronises with that Release; `unparker` is
+                // never written again.
                 if let Some(u) = unsafe { &*p } {
                     P::unpark(u);
                 }
@@ -135,8 +159,7 @@ impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
         Self {
             core: CtxCore {
                 stamp,
-                wounded: AtomicBool::new(false),
-                unparker_ready: AtomicBool::new(false),
+                wake: AtomicU8::new(0),
                 unparker: UnsafeCell::new(None),
             },
             acquired: Cell::new(0),
@@ -180,7 +203,7 @@ impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
 
     /// Whether an older context wounded this one (Wound-Wait) since it last held nothing.
     pub fn is_wounded(&self) -> bool {
-        self.core.wounded.load(Ordering::Relaxed)
+        self.core.is_wounded()
     }
 
     /// How many back-offs [`DeadlockInjection`] has injected so far.
@@ -323,7 +346,7 @@ impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
     fn released_all(&self) {
         self.flags.set(self.flags.get() & !BACKOFF);
         // Nobody can wound us now: we hold no mutex whose state word names us.
-        self.core.wounded.store(false, Ordering::Relaxed);
+        self.core.heal();
     }
 
     fn next_gap(&self) -> u32 {

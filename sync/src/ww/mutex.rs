@@ -291,10 +291,15 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
         self.state.load(Ordering::Relaxed) & !WAITERS
     }
 
+    /// The fast path: one CAS 0 -> tag.
+    ///
+    /// AcqRel, not just Acquire: the release half publishes the holder's context (its
+    /// stamp and flags, written when it was created) to contenders, which read the tag
+    /// with Acquire and then look at the context through it.
     #[inline]
     pub(crate) fn try_acquire_fast(&self, tag: usize) -> bool {
         self.state
-            .compare_exchange(0, tag, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, tag, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     }
 
@@ -302,7 +307,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
     pub(crate) fn try_acquire(&self, req: &Requester<'_, P>) -> Result<(), WwError> {
         match self
             .state
-            .compare_exchange(0, req.tag, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, req.tag, Ordering::AcqRel, Ordering::Relaxed)
         {
             Ok(_) => return Ok(()),
             Err(s) => {
@@ -326,7 +331,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
             let new = req.tag | if list.head.is_null() { 0 } else { WAITERS };
             if self
                 .state
-                .compare_exchange(s, new, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(s, new, Ordering::AcqRel, Ordering::Relaxed)
                 .is_err()
             {
                 return Err(WwError::WouldBlock);
@@ -390,7 +395,9 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
     ) -> Step {
         let node: *const Waiter<P> = me.node;
         let owner = loop {
-            let s = self.state.load(Ordering::Relaxed);
+            // Acquire: if the word names a holder, its context's creation happens-before
+            // our look at it (pairs with the AcqRel of the holder's acquiring CAS).
+            let s = self.state.load(Ordering::Acquire);
             let owner = s & !WAITERS;
             if owner == 0 {
                 // Free: take it (barging is allowed; the checks below keep the classes'
@@ -399,7 +406,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
                 let new = req.tag | if others { WAITERS } else { 0 };
                 if self
                     .state
-                    .compare_exchange(s, new, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(s, new, Ordering::AcqRel, Ordering::Relaxed)
                     .is_err()
                 {
                     continue;
@@ -420,7 +427,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
             if s & WAITERS == 0
                 && self
                     .state
-                    .compare_exchange(s, s | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .compare_exchange(s, s | WAITERS, Ordering::Acquire, Ordering::Relaxed)
                     .is_err()
             {
                 continue;
@@ -444,7 +451,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
                         || unsafe { list.iter() }
                             .any(|w| w.ctx != 0 && w.ctx != req.tag && w.stamp < core.stamp))
             } else {
-                req.acquired > 0 && core.wounded.load(Ordering::SeqCst)
+                req.acquired > 0 && core.is_wounded()
             };
             if must_die {
                 if me.linked.get() {
@@ -494,7 +501,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
             if unsafe { list.iter() }.any(|w| w.ctx != 0 && w.stamp < core.stamp) {
                 // An older context waits for us: we are wounded (noticed at our next
                 // contention).
-                core.wounded.store(true, Ordering::SeqCst);
+                core.wound_self();
             }
         }
     }
@@ -558,7 +565,9 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
     }
 }
 
-const SPIN_ROUNDS: u32 = 8;
+/// Optimistic spin before queueing (one round under loom, to keep the model small while
+/// still checking the path).
+const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 8 };
 
 /// Keeps a waiter node's membership honest: unlinks it if the waiting function unwinds
 /// (a panicking `Platform::park`), so the list never points at a dead stack frame.
