@@ -202,6 +202,28 @@ pub unsafe trait CacheMaintenance {
     }
 }
 
+// SAFETY: forwards every operation unchanged to an implementation that upholds the contract.
+unsafe impl<T: CacheMaintenance + ?Sized> CacheMaintenance for &T {
+    fn line_size(&self) -> usize {
+        (**self).line_size()
+    }
+    fn is_coherent(&self) -> bool {
+        (**self).is_coherent()
+    }
+    unsafe fn clean(&self, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).clean(range) }
+    }
+    unsafe fn invalidate(&self, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).invalidate(range) }
+    }
+    unsafe fn clean_invalidate(&self, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).clean_invalidate(range) }
+    }
+}
+
 /// Maintenance for a coherent system: every operation is only a memory barrier, because
 /// the interconnect keeps device views and CPU caches coherent.
 #[derive(Clone, Copy, Debug)]

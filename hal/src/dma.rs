@@ -215,6 +215,23 @@ pub unsafe trait CpuMemory {
     ) -> R;
 }
 
+// SAFETY: forwards unchanged to an implementation that upholds the contract.
+unsafe impl<T: CpuMemory + ?Sized> CpuMemory for &T {
+    unsafe fn with_bytes<R>(&self, virt: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).with_bytes(virt, len, f) }
+    }
+    unsafe fn with_bytes_mut<R>(
+        &self,
+        virt: usize,
+        len: usize,
+        f: impl FnOnce(&mut [u8]) -> R,
+    ) -> R {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).with_bytes_mut(virt, len, f) }
+    }
+}
+
 /// CPU access to DMA memory that is mapped at its virtual address (every real board).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DirectMemory;

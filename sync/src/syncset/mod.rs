@@ -4,7 +4,16 @@
 //! through guards, and unlocks; the cache maintenance each access needs is derived from the
 //! access before it ([`policy`]).
 
+mod buffer;
+mod domain;
+mod error;
+mod holder;
 mod lineset;
 pub mod policy;
+mod set;
 
+pub use buffer::SyncBuffer;
+pub use domain::{SyncConfig, SyncDomain, SyncStats};
+pub use error::SyncError;
 pub use policy::{Access, Agent, CoherencyTracker, Mode, Plan, RangeError};
+pub use set::{CpuRead, CpuWrite, DmaAccess, Locked, SyncSet};

@@ -1,0 +1,256 @@
+//! A sync domain: the cache, the CPU view of memory and the policies that a group of
+//! buffers and sync sets share, plus the watchdog's view of every holder.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{CpuMemory, DmaRegion};
+
+use crate::platform::Platform;
+use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::spin::SpinLock;
+
+use super::buffer::SyncBuffer;
+use super::holder::Holder;
+use super::set::SyncSet;
+use super::{Access, SyncError};
+
+static NEXT_DOMAIN: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
+
+/// Policies of a domain.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncConfig {
+    /// How long a holder may keep its buffers before the watchdog takes them back
+    /// (dmabuf-sync's forced unlock). Default 5 s.
+    pub hold_deadline: Duration,
+    /// The most buffers one sync set may register. Default 64.
+    pub max_buffers: usize,
+    /// While waiting for previous users, a locker checks deadlines this often, so an
+    /// overdue holder is expired even without a separate watchdog. Default 50 ms.
+    pub watchdog_poll: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            hold_deadline: Duration::from_secs(5),
+            max_buffers: 64,
+            watchdog_poll: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Counters, all monotonic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Successful locks.
+    pub locks: u64,
+    /// Locks that found a buffer still in use and had to wait.
+    pub contended: u64,
+    /// Wound/wait back-offs while taking the buffers' reservation locks.
+    pub backoffs: u64,
+    /// Cache maintenance calls issued.
+    pub cache_ops: u64,
+    /// Bytes covered by those calls.
+    pub cache_bytes: u64,
+    /// Buffer accesses that needed no maintenance at all.
+    pub cache_ops_avoided: u64,
+    /// Holders the watchdog expired.
+    pub expired: u64,
+    /// Locks that failed because a previous user ended with an error.
+    pub predecessor_errors: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) locks: AtomicU64,
+    pub(crate) contended: AtomicU64,
+    pub(crate) backoffs: AtomicU64,
+    pub(crate) cache_ops: AtomicU64,
+    pub(crate) cache_bytes: AtomicU64,
+    pub(crate) cache_ops_avoided: AtomicU64,
+    pub(crate) expired: AtomicU64,
+    pub(crate) predecessor_errors: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A set that is waiting for its buffers, for the debug dump.
+#[derive(Debug, Clone)]
+pub(crate) struct Waiter {
+    pub(crate) set_id: u64,
+    pub(crate) buffers: Vec<(&'static str, Access)>,
+}
+
+/// Buffers and sync sets that share one cache, one CPU view of memory and one watchdog.
+pub struct SyncDomain<P: Platform, C: CacheMaintenance, M: CpuMemory> {
+    pub(crate) id: u32,
+    pub(crate) cache: C,
+    pub(crate) memory: M,
+    pub(crate) config: SyncConfig,
+    pub(crate) holders: SpinLock<Vec<Arc<Holder<P>>>, P>,
+    pub(crate) waiters: SpinLock<Vec<Waiter>, P>,
+    pub(crate) counters: Counters,
+    next_buffer: AtomicU32,
+    pub(crate) next_set: AtomicU64,
+    _platform: PhantomData<fn() -> P>,
+}
+
+impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncDomain<P, C, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncDomain")
+            .field("id", &self.id)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
+    /// A domain maintaining caches with `cache` and reaching bytes through `memory`.
+    pub fn new(cache: C, memory: M, config: SyncConfig) -> Self {
+        Self {
+            id: NEXT_DOMAIN.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
+            cache,
+            memory,
+            config,
+            holders: SpinLock::new(Vec::new()),
+            waiters: SpinLock::new(Vec::new()),
+            counters: Counters::default(),
+            next_buffer: AtomicU32::new(1),
+            next_set: AtomicU64::new(1),
+            _platform: PhantomData,
+        }
+    }
+
+    /// The domain's policies.
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
+    }
+
+    /// The cache maintenance this domain performs (e.g. to read the simulator's counters).
+    pub fn cache(&self) -> &C {
+        &self.cache
+    }
+
+    /// Makes `region` a shared buffer of this domain, named for errors and dumps.
+    ///
+    /// Fails with [`SyncError::BadRange`] if the region is not a whole number of this
+    /// domain's cache lines (maintenance would reach a neighbour's bytes).
+    pub fn buffer(
+        &self,
+        name: &'static str,
+        region: DmaRegion,
+    ) -> Result<SyncBuffer<P>, SyncError> {
+        let line = self.cache.line_size();
+        if !region.virt().is_multiple_of(line) || !region.len().is_multiple_of(line) {
+            return Err(SyncError::BadRange {
+                buffer: name,
+                range: (0, region.len()),
+                len: region.len(),
+            });
+        }
+        let id = self.next_buffer.fetch_add(1, Ordering::Relaxed);
+        Ok(SyncBuffer::new(self.id, id, name, region, line))
+    }
+
+    /// An empty sync set of this domain.
+    pub fn set(&self) -> SyncSet<'_, P, C, M> {
+        SyncSet::new(self)
+    }
+
+    /// The watchdog: expires every holder past its deadline and returns how many. Call it
+    /// from a periodic timer or a housekeeping thread; lockers that wait also call it.
+    pub fn check_deadlines(&self) -> usize {
+        let now = P::now();
+        let holders: Vec<Arc<Holder<P>>> = {
+            let mut g = self.holders.lock();
+            g.with(|h| {
+                h.retain(|x| !x.is_finished());
+                h.clone()
+            })
+        };
+        let expired = holders.iter().filter(|h| h.expire_if_overdue(now)).count();
+        Counters::add(&self.counters.expired, expired as u64);
+        expired
+    }
+
+    pub(crate) fn register_holder(&self, h: Arc<Holder<P>>) {
+        let mut g = self.holders.lock();
+        g.with(|v| {
+            v.retain(|x| !x.is_finished());
+            v.push(h);
+        });
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> SyncStats {
+        let c = &self.counters;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SyncStats {
+            locks: r(&c.locks),
+            contended: r(&c.contended),
+            backoffs: r(&c.backoffs),
+            cache_ops: r(&c.cache_ops),
+            cache_bytes: r(&c.cache_bytes),
+            cache_ops_avoided: r(&c.cache_ops_avoided),
+            expired: r(&c.expired),
+            predecessor_errors: r(&c.predecessor_errors),
+        }
+    }
+
+    /// Who holds and who waits for which buffers, with access types — one line each.
+    pub fn dump(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        let now = P::now();
+        let holders: Vec<Arc<Holder<P>>> = {
+            let mut g = self.holders.lock();
+            g.with(|h| h.iter().filter(|x| !x.is_finished()).cloned().collect())
+        };
+        let waiters: Vec<Waiter> = {
+            let mut g = self.waiters.lock();
+            g.with(|w| w.clone())
+        };
+        writeln!(
+            out,
+            "sync domain {}: {} holder(s), {} waiter(s)",
+            self.id,
+            holders.len(),
+            waiters.len()
+        )?;
+        for h in &holders {
+            let left = h.deadline.as_nanos() as i128 - now.as_nanos() as i128;
+            write!(out, "  set {} holds", h.set_id)?;
+            for (name, access) in &h.buffers {
+                write!(out, " {name}:{}", access_name(access))?;
+            }
+            writeln!(out, " (deadline in {} ms)", left / 1_000_000)?;
+        }
+        for w in &waiters {
+            write!(out, "  set {} waits for", w.set_id)?;
+            for (name, access) in &w.buffers {
+                write!(out, " {name}:{}", access_name(access))?;
+            }
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+}
+
+fn access_name(a: &Access) -> &'static str {
+    use super::{Agent, Mode};
+    match (a.agent, a.mode) {
+        (Agent::Cpu, Mode::Read) => "cpu-read",
+        (Agent::Cpu, Mode::Write) => "cpu-write",
+        (Agent::Cpu, Mode::ReadWrite) => "cpu-read-write",
+        (Agent::Device(..), Mode::Read) => "dma-read",
+        (Agent::Device(..), Mode::Write) => "dma-write",
+        (Agent::Device(..), Mode::ReadWrite) => "dma-read-write",
+    }
+}

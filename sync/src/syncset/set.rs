@@ -1,0 +1,639 @@
+//! Sync sets: register buffers with an access type, lock them all at once, access them
+//! through guards, unlock.
+//!
+//! Locking follows the design Linux converged on rather than dmabuf-sync's long-held locks:
+//! the buffers' reservation locks (wound/wait, so any set of buffers locks without deadlock)
+//! are held only long enough to publish this set's fences and to plan the cache
+//! maintenance; the ordering itself lives in the fences:
+//!
+//! 1. lock every buffer's reservation object (a [`LockSet`]: back-off and retry are
+//!    automatic);
+//! 2. per buffer: note the fences this access must wait for (a writer waits for readers and
+//!    writers, a reader for writers: [`Usage::for_access`]); reserve slots; plan the
+//!    maintenance from the previous accesses ([`CoherencyTracker`]); publish this set's
+//!    `done` fence (as a reader or a writer) and, when there is maintenance to do, its
+//!    `ready` fence as [`Usage::Kernel`] — so a later reader, which does not wait for this
+//!    reader's access, still waits for the clean or invalidate this reader performs;
+//! 3. unlock the reservation objects; wait for the noted fences (checking the watchdog
+//!    while waiting, so an overdue holder cannot block us forever);
+//! 4. perform the planned maintenance, signal `ready`, hand out guards;
+//! 5. unlock: signal `done` (at once, or when the device finishes with
+//!    [`Locked::unlock_after`]).
+//!
+//! Readers never exclude each other; a writer excludes everybody.
+//!
+//! Errors travel to the lockers that *waited* for the failed work: a lock that found a
+//! previous user still running, and saw it end with an error (a device error, or the
+//! watchdog's `Timeout`), fails with [`SyncError::Predecessor`]. A lock taken after such a
+//! failure had completed does not inherit it — the failure is history, and reporting it
+//! again would make the buffer unusable until the old fence is pruned.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use core::fmt;
+use core::ops::Range;
+
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId};
+
+use crate::fence::{Fence, FenceCallback, FenceResult, FenceStatus, Timeline};
+use crate::platform::Platform;
+use crate::resv::Usage;
+use crate::ww::{AcquireCtx, LockSet, WaitDie, WwError};
+
+use super::SyncError;
+use super::buffer::SyncBuffer;
+use super::domain::{Counters, SyncDomain, Waiter};
+use super::holder::Holder;
+use super::policy::{Access, Agent};
+
+struct Entry<'d, P: Platform> {
+    buf: &'d SyncBuffer<P>,
+    access: Access,
+    range: Range<usize>,
+}
+
+/// A task's group of buffers with their access types. Lock with [`SyncSet::lock`].
+pub struct SyncSet<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> {
+    domain: &'d SyncDomain<P, C, M>,
+    id: u64,
+    entries: Vec<Entry<'d, P>>,
+    ready: Timeline<P>,
+    done: Timeline<P>,
+}
+
+impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncSet<'_, P, C, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut l = f.debug_map();
+        for e in &self.entries {
+            l.entry(&e.buf.name, &(e.access, &e.range));
+        }
+        l.finish()
+    }
+}
+
+impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
+    pub(crate) fn new(domain: &'d SyncDomain<P, C, M>) -> Self {
+        let id = domain
+            .next_set
+            .fetch_add(1, crate::shim::atomic::Ordering::Relaxed);
+        Self {
+            domain,
+            id,
+            entries: Vec::new(),
+            ready: Timeline::new(),
+            done: Timeline::new(),
+        }
+    }
+
+    /// Registers `buf` for `access` to the whole buffer.
+    pub fn add(&mut self, buf: &'d SyncBuffer<P>, access: Access) -> Result<(), SyncError> {
+        self.add_range(buf, access, 0..buf.len())
+    }
+
+    /// Registers `buf` for `access` to bytes `range` only: maintenance covers just the
+    /// cache lines of that range, and guards give just those bytes.
+    pub fn add_range(
+        &mut self,
+        buf: &'d SyncBuffer<P>,
+        access: Access,
+        range: Range<usize>,
+    ) -> Result<(), SyncError> {
+        if buf.domain != self.domain.id {
+            return Err(SyncError::ForeignBuffer { buffer: buf.name });
+        }
+        if range.start >= range.end || range.end > buf.len() {
+            return Err(SyncError::BadRange {
+                buffer: buf.name,
+                range: (range.start, range.end),
+                len: buf.len(),
+            });
+        }
+        if self.entries.iter().any(|e| e.buf.id == buf.id) {
+            return Err(SyncError::Duplicate { buffer: buf.name });
+        }
+        if self.entries.len() >= self.domain.config.max_buffers {
+            return Err(SyncError::TooManyBuffers {
+                max: self.domain.config.max_buffers,
+            });
+        }
+        self.entries.push(Entry { buf, access, range });
+        Ok(())
+    }
+
+    /// Removes `buf` from the set.
+    pub fn remove(&mut self, buf: &SyncBuffer<P>) -> Result<(), SyncError> {
+        let i = self.position(buf)?;
+        self.entries.remove(i);
+        Ok(())
+    }
+
+    /// Removes every buffer.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Number of registered buffers.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no buffer is registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn position(&self, buf: &SyncBuffer<P>) -> Result<usize, SyncError> {
+        self.entries
+            .iter()
+            .position(|e| e.buf.id == buf.id)
+            .ok_or(SyncError::NotRegistered { buffer: buf.name })
+    }
+
+    /// Locks every registered buffer for its access: waits for the previous users it must
+    /// wait for, performs the cache maintenance the access needs, and returns the guards'
+    /// source. Waiting is bounded by the previous holders' deadlines (the watchdog).
+    pub fn lock(&mut self) -> Result<Locked<'_, 'd, P, C, M>, SyncError> {
+        if self.entries.is_empty() {
+            return Err(SyncError::Empty);
+        }
+        let domain = self.domain;
+        let ready = self.ready.next_fence();
+        let done = self.done.next_fence();
+        let ready_fence = ready.fence();
+        let done_fence = done.fence();
+
+        // Steps 1 and 2: publish under the reservation locks.
+        let ctx: AcquireCtx<WaitDie, P> = AcquireCtx::new();
+        let mut waits: Vec<(usize, Fence<P>)> = Vec::new();
+        let mut plans = Vec::with_capacity(self.entries.len());
+        let mut congested: Option<SyncError> = None;
+        {
+            let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
+            let entries = &self.entries;
+            locks
+                .lock_all(|s| {
+                    for e in entries {
+                        s.lock(e.buf.resv.ww_mutex())?;
+                    }
+                    Ok::<(), WwError>(())
+                })
+                // `add` rejects duplicates, so only back-offs happen, and `lock_all` absorbs those.
+                .map_err(|_| SyncError::Duplicate {
+                    buffer: "(reservation lock)",
+                })?;
+            Counters::add(&domain.counters.backoffs, locks.rollbacks());
+
+            // All slots first: a failure here leaves nothing published.
+            for e in entries {
+                let g = e
+                    .buf
+                    .resv
+                    .locked_in(&mut locks)
+                    .ok_or(SyncError::NotRegistered { buffer: e.buf.name })?;
+                drop(
+                    g.reserve::<2>()
+                        .map_err(|_| SyncError::Congested { buffer: e.buf.name })?,
+                );
+            }
+            // Past the point of no return. The locks are still held, so nobody added fences
+            // since the check above and the reservations below succeed; should one fail all
+            // the same, the buffers published so far go through the normal path (wait,
+            // maintenance, release) and the lock reports `Congested`.
+            for (i, e) in entries.iter().enumerate() {
+                let Some(g) = e.buf.resv.locked_in(&mut locks) else {
+                    break;
+                };
+                let Ok([ready_slot, done_slot]) = g.reserve::<2>() else {
+                    congested = Some(SyncError::Congested { buffer: e.buf.name });
+                    break;
+                };
+                for (f, _) in e.buf.resv.fences(Usage::for_access(e.access.writes())) {
+                    if !f.is_signalled() {
+                        waits.push((i, f));
+                    }
+                }
+                // The range was validated by `add_range`, so planning cannot fail.
+                let plan = {
+                    let mut t = e.buf.tracker.lock();
+                    t.with(|t| t.plan(e.access, Some(e.range.clone())))
+                }
+                .unwrap_or_default();
+                done_slot.add(
+                    &done_fence,
+                    if e.access.writes() {
+                        Usage::Write
+                    } else {
+                        Usage::Read
+                    },
+                );
+                if plan.is_empty() {
+                    drop(ready_slot);
+                } else {
+                    ready_slot.add(&ready_fence, Usage::Kernel);
+                }
+                plans.push(plan);
+            }
+        }
+
+        // Step 3: wait for the previous users, outside every lock.
+        let mut failure: Option<SyncError> = congested;
+        if !waits.is_empty() {
+            Counters::add(&domain.counters.contended, 1);
+            self.set_waiting(true);
+            for (i, f) in &waits {
+                // Every fence is waited for, even after a failure: our maintenance must not
+                // run before all previous users are done.
+                if let Err(e) = self.wait_for(f)
+                    && failure.is_none()
+                {
+                    failure = Some(SyncError::Predecessor {
+                        buffer: self.entries[*i].buf.name,
+                        error: e,
+                    });
+                }
+            }
+            self.set_waiting(false);
+        }
+
+        // Step 4: maintenance, in plan order. Even when a predecessor failed we perform
+        // it: the trackers already count on it, and a clean or invalidate is always safe.
+        for plan in &plans {
+            if plan.is_empty() {
+                Counters::add(&domain.counters.cache_ops_avoided, 1);
+            }
+            for &(op, range) in &plan.ops {
+                // SAFETY: `range` lies inside a buffer of this domain, whose region comes
+                // from a `DmaMemory` allocator (mapped normal memory); every previous user
+                // whose data this maintenance moves has finished (step 3), and the partial-
+                // line rule of `CacheMaintenance` keeps bytes outside the range intact.
+                unsafe { domain.cache.perform(op, range) };
+                Counters::add(&domain.counters.cache_ops, 1);
+                Counters::add(&domain.counters.cache_bytes, range.len as u64);
+            }
+        }
+        ready.signal();
+
+        if let Some(err) = failure {
+            // We touched nothing: release at once, successfully, so nobody behind us
+            // inherits an error that is not theirs.
+            done.signal();
+            Counters::add(&domain.counters.predecessor_errors, 1);
+            return Err(err);
+        }
+
+        // Step 5: we hold the buffers until unlock or the deadline.
+        let deadline = P::now().saturating_add(domain.config.hold_deadline);
+        let names = self
+            .entries
+            .iter()
+            .map(|e| (e.buf.name, e.access))
+            .collect();
+        let holder = Holder::new(self.id, deadline, names, done);
+        domain.register_holder(holder.clone());
+        Counters::add(&domain.counters.locks, 1);
+        let borrows = (0..self.entries.len()).map(|_| Cell::new(0)).collect();
+        Ok(Locked {
+            set: self,
+            holder,
+            borrows,
+            done: done_fence,
+            released: false,
+            _not_sync: core::marker::PhantomData,
+        })
+    }
+
+    /// Waits for a previous user's fence; every `watchdog_poll` runs the watchdog, so a
+    /// holder past its deadline is expired and its fence completes (with `Timeout`).
+    fn wait_for(&self, f: &Fence<P>) -> FenceResult {
+        loop {
+            let deadline = P::now().saturating_add(self.domain.config.watchdog_poll);
+            match f.wait_until(Some(deadline)) {
+                FenceStatus::Ok => return Ok(()),
+                FenceStatus::Err(e) => return Err(e),
+                FenceStatus::Pending => {
+                    self.domain.check_deadlines();
+                }
+            }
+        }
+    }
+
+    fn set_waiting(&self, waiting: bool) {
+        let mut g = self.domain.waiters.lock();
+        g.with(|w| {
+            w.retain(|x| x.set_id != self.id);
+            if waiting {
+                w.push(Waiter {
+                    set_id: self.id,
+                    buffers: self
+                        .entries
+                        .iter()
+                        .map(|e| (e.buf.name, e.access))
+                        .collect(),
+                });
+            }
+        });
+    }
+}
+
+/// A locked sync set: the source of guards. Dropping it unlocks (like [`Locked::unlock`],
+/// ignoring the result).
+pub struct Locked<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> {
+    set: &'s mut SyncSet<'d, P, C, M>,
+    holder: Arc<Holder<P>>,
+    /// Per entry: readers (> 0) or one writer (-1) currently borrowing it.
+    borrows: Vec<Cell<isize>>,
+    done: Fence<P>,
+    released: bool,
+    /// Guards borrow per-entry cells: a locked set stays on one thread at a time.
+    _not_sync: core::marker::PhantomData<Cell<()>>,
+}
+
+impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for Locked<'_, '_, P, C, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Locked")
+            .field("set", &self.set)
+            .field("holder", &self.holder)
+            .finish()
+    }
+}
+
+impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C, M> {
+    fn entry(&self, buf: &SyncBuffer<P>) -> Result<(usize, &Entry<'d, P>), SyncError> {
+        let i = self.set.position(buf)?;
+        Ok((i, &self.set.entries[i]))
+    }
+
+    /// Read access for the CPU to `buf`, registered with a CPU access that reads.
+    pub fn cpu_read(&self, buf: &SyncBuffer<P>) -> Result<CpuRead<'_, 'd, P, M>, SyncError> {
+        let (i, e) = self.entry(buf)?;
+        if e.access.agent != Agent::Cpu || !e.access.reads() {
+            return Err(SyncError::WrongAccess {
+                buffer: buf.name,
+                wanted: "CPU read",
+            });
+        }
+        self.holder.enter()?;
+        self.holder.leave();
+        let b = &self.borrows[i];
+        if b.get() < 0 {
+            return Err(SyncError::GuardBusy { buffer: buf.name });
+        }
+        b.set(b.get() + 1);
+        Ok(CpuRead {
+            view: self.view(i),
+            borrow: b,
+        })
+    }
+
+    /// Write access for the CPU to `buf`, registered with a CPU access that writes.
+    pub fn cpu_write(&self, buf: &SyncBuffer<P>) -> Result<CpuWrite<'_, 'd, P, M>, SyncError> {
+        let (i, e) = self.entry(buf)?;
+        if e.access.agent != Agent::Cpu || !e.access.writes() {
+            return Err(SyncError::WrongAccess {
+                buffer: buf.name,
+                wanted: "CPU write",
+            });
+        }
+        self.holder.enter()?;
+        self.holder.leave();
+        let b = &self.borrows[i];
+        if b.get() != 0 {
+            return Err(SyncError::GuardBusy { buffer: buf.name });
+        }
+        b.set(-1);
+        Ok(CpuWrite {
+            view: self.view(i),
+            borrow: b,
+        })
+    }
+
+    /// Device access to `buf` for `device`, registered with that device's access: gives the
+    /// bus address, never the bytes.
+    pub fn dma(
+        &self,
+        buf: &SyncBuffer<P>,
+        device: DeviceId,
+    ) -> Result<DmaAccess<'_, 'd, P>, SyncError> {
+        let (_, e) = self.entry(buf)?;
+        match e.access.agent {
+            Agent::Device(d, _) if d == device => {}
+            _ => {
+                return Err(SyncError::WrongAccess {
+                    buffer: buf.name,
+                    wanted: "this device's DMA",
+                });
+            }
+        }
+        self.holder.enter()?;
+        self.holder.leave();
+        Ok(DmaAccess {
+            holder: &self.holder,
+            buf: e.buf,
+            range: e.range.clone(),
+            access: e.access,
+        })
+    }
+
+    fn view(&self, i: usize) -> View<'_, 'd, P, M> {
+        let e = &self.set.entries[i];
+        View {
+            holder: &self.holder,
+            memory: &self.set.domain.memory,
+            buf: e.buf,
+            range: e.range.clone(),
+        }
+    }
+
+    /// This lock's `done` fence: signals when the holder releases (or is expired).
+    pub fn done_fence(&self) -> Fence<P> {
+        self.done.clone()
+    }
+
+    /// Releases the buffers now. `Err(Expired)` if the watchdog took them back first —
+    /// whatever was written since may be lost, and the task must know.
+    pub fn unlock(mut self) -> Result<(), SyncError> {
+        self.released = true;
+        self.holder.release(Ok(()))
+    }
+
+    /// Releases the buffers when `work` signals (with its result): for devices still
+    /// reading or writing them when the CPU side is done. The watchdog still applies: if
+    /// `work` is not done by the holder's deadline, waiters are released with `Timeout`.
+    pub fn unlock_after(mut self, work: &Fence<P>) -> Result<(), SyncError> {
+        self.released = true;
+        if self.holder.is_finished() {
+            return Err(SyncError::Expired);
+        }
+        let weak = Arc::downgrade(&self.holder);
+        let func: Box<dyn FnMut(FenceResult) + Send> = Box::new(move |r| {
+            if let Some(h) = weak.upgrade() {
+                // A device error travels to the waiters; `Expired` here means the watchdog
+                // already released them.
+                let _ = h.release(r);
+            }
+        });
+        let mut cb = Box::pin(FenceCallback::new(func));
+        match work.add_callback(cb.as_mut()) {
+            Ok(()) => {
+                // The holder keeps the callback node alive (the domain keeps the holder)
+                // until it runs or the holder is expired and pruned, which unhooks it.
+                let mut g = self.holder.completion.lock();
+                g.with(|c| *c = Some(cb));
+                Ok(())
+            }
+            Err(already) => {
+                // The work finished already: its result is the release's.
+                let _ = self.holder.release(already.result);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<P: Platform, C: CacheMaintenance, M: CpuMemory> Drop for Locked<'_, '_, P, C, M> {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = self.holder.release(Ok(()));
+        }
+    }
+}
+
+struct View<'l, 'd, P: Platform, M: CpuMemory> {
+    holder: &'l Holder<P>,
+    memory: &'d M,
+    buf: &'d SyncBuffer<P>,
+    range: Range<usize>,
+}
+
+impl<P: Platform, M: CpuMemory> View<'_, '_, P, M> {
+    fn virt(&self) -> usize {
+        self.buf.region.virt() + self.range.start
+    }
+}
+
+/// CPU read access to one buffer's declared bytes. Gives `&[u8]` only, for the duration of
+/// a closure, so the watchdog can never take the buffer back mid-read.
+pub struct CpuRead<'l, 'd, P: Platform, M: CpuMemory> {
+    view: View<'l, 'd, P, M>,
+    borrow: &'l Cell<isize>,
+}
+
+impl<P: Platform, M: CpuMemory> CpuRead<'_, '_, P, M> {
+    /// Runs `f` on the bytes. `Err(Expired)` once the watchdog took the buffer back.
+    pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, SyncError> {
+        let v = &self.view;
+        v.holder.enter()?;
+        // SAFETY: the range is inside the buffer's region (checked at registration); the
+        // set holds the buffer for a reading access, so no writer runs concurrently, and
+        // the watchdog cannot release it while this use is entered.
+        let r = unsafe { v.memory.with_bytes(v.virt(), v.range.len(), f) };
+        v.holder.leave();
+        Ok(r)
+    }
+
+    /// The declared byte range within the buffer.
+    pub fn range(&self) -> Range<usize> {
+        self.view.range.clone()
+    }
+}
+
+impl<P: Platform, M: CpuMemory> Drop for CpuRead<'_, '_, P, M> {
+    fn drop(&mut self) {
+        self.borrow.set(self.borrow.get() - 1);
+    }
+}
+
+impl<P: Platform, M: CpuMemory> fmt::Debug for CpuRead<'_, '_, P, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpuRead")
+            .field("buffer", &self.view.buf.name)
+            .field("range", &self.view.range)
+            .finish()
+    }
+}
+
+/// CPU write access to one buffer's declared bytes.
+pub struct CpuWrite<'l, 'd, P: Platform, M: CpuMemory> {
+    view: View<'l, 'd, P, M>,
+    borrow: &'l Cell<isize>,
+}
+
+impl<P: Platform, M: CpuMemory> CpuWrite<'_, '_, P, M> {
+    /// Runs `f` on the bytes for writing. `Err(Expired)` once the watchdog took the buffer
+    /// back: nothing is written then.
+    pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, SyncError> {
+        let v = &self.view;
+        v.holder.enter()?;
+        // SAFETY: as for `CpuRead::with`, and the set holds the buffer exclusively (a
+        // writing access), and this guard is the only one for the buffer (borrow flag).
+        let r = unsafe { v.memory.with_bytes_mut(v.virt(), v.range.len(), f) };
+        v.holder.leave();
+        Ok(r)
+    }
+
+    /// Runs `f` on the bytes for reading (a write access may read what it wrote).
+    pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, SyncError> {
+        let v = &self.view;
+        v.holder.enter()?;
+        // SAFETY: as for `with_mut`; reading is a subset of the exclusive access held.
+        let r = unsafe { v.memory.with_bytes(v.virt(), v.range.len(), f) };
+        v.holder.leave();
+        Ok(r)
+    }
+
+    /// The declared byte range within the buffer.
+    pub fn range(&self) -> Range<usize> {
+        self.view.range.clone()
+    }
+}
+
+impl<P: Platform, M: CpuMemory> Drop for CpuWrite<'_, '_, P, M> {
+    fn drop(&mut self) {
+        self.borrow.set(0);
+    }
+}
+
+impl<P: Platform, M: CpuMemory> fmt::Debug for CpuWrite<'_, '_, P, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpuWrite")
+            .field("buffer", &self.view.buf.name)
+            .field("range", &self.view.range)
+            .finish()
+    }
+}
+
+/// Device access to one buffer: its bus address and length, never its bytes.
+pub struct DmaAccess<'l, 'd, P: Platform> {
+    holder: &'l Holder<P>,
+    buf: &'d SyncBuffer<P>,
+    range: Range<usize>,
+    access: Access,
+}
+
+impl<P: Platform> DmaAccess<'_, '_, P> {
+    /// Bus address and length of the declared range, for programming the device.
+    /// `Err(Expired)` once the watchdog took the buffer back.
+    pub fn bus_range(&self) -> Result<(BusAddr, usize), SyncError> {
+        self.holder.enter()?;
+        self.holder.leave();
+        let bus = self.buf.region.bus().0 + self.range.start as u64;
+        Ok((BusAddr(bus), self.range.len()))
+    }
+
+    /// The access this guard grants.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+}
+
+impl<P: Platform> fmt::Debug for DmaAccess<'_, '_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DmaAccess")
+            .field("buffer", &self.buf.name)
+            .field("access", &self.access)
+            .finish()
+    }
+}
