@@ -43,7 +43,7 @@ pub unsafe fn uart0() -> Uart<'static> {
 }
 
 /// GIC architecture revision from the distributor's peripheral ID register 2 (ArchRev,
-/// bits [7:4]): GICv2 has GICD_PIDR2 at 0xFE8, GICv3 at 0xFFE8 (Arm IHI 0048B 4.3.x,
+/// bits 7:4): GICv2 has GICD_PIDR2 at 0xFE8, GICv3 at 0xFFE8 (Arm IHI 0048B 4.3.x,
 /// IHI 0069 12.9.x). Lets a test check the device tree against the hardware.
 pub fn gic_arch_revision(frames: &dmasync_aarch64::gic::GicFrames) -> u32 {
     use dmasync_aarch64::gic::GicFrames;

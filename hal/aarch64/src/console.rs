@@ -1,7 +1,7 @@
 //! The console: one byte sink (the board's UART) shared by plain text and defmt frames,
 //! behind one IRQ-masking spin lock so lines and frames from several cores never interleave.
 //!
-//! The board installs its UART once with [`install`]. Plain text goes through [`println!`]
+//! The board installs its UART once with [`install`]. Plain text goes through [`println!`](crate::println)
 //! (one lock acquisition per line) or through the [`Console`] handle, which implements
 //! `embedded_io::Write` and `core::fmt::Write`. Panic and exception reports use
 //! [`emergency`], which never waits forever (doc/console-protocol.md).

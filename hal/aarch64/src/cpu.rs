@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// Most cores this crate supports (stacks, tables, redistributor lookup).
 pub const MAX_CPUS: usize = 8;
 
-/// The affinity fields of MPIDR_EL1 (Aff3 in [39:32], Aff2..Aff0 in [23:0]), which is also
+/// The affinity fields of MPIDR_EL1 (Aff3 in bits 39:32, Aff2..Aff0 in bits 23:0), which is also
 /// the form the device tree's `/cpus/cpu@N/reg` and PSCI `CPU_ON` use.
 pub const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
 

@@ -5,7 +5,7 @@
 //! only known once the device tree has been read.
 //!
 //! Secondary cores turn the MMU on with the same tables before their first stack access: the
-//! primary records TTBR0/TCR/MAIR/SCTLR in [`BOOT_MMU`] (cleaned to the Point of Coherency,
+//! primary records TTBR0/TCR/MAIR/SCTLR in `BOOT_MMU` (cleaned to the Point of Coherency,
 //! because the secondary reads it with its MMU off), and `aarch64-rt`'s secondary entry calls
 //! the `enable_mmu` symbol defined here before anything else.
 
