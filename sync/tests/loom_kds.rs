@@ -161,6 +161,44 @@ fn cancel_queued_exclusive_races_head_release() {
     });
 }
 
+/// Release while the request's callback runs on a worker: release returns at once, the
+/// resources pass on only when the callback has returned (finished by the worker), and the
+/// next owner's callback never overlaps it.
+#[test]
+fn release_races_running_callback() {
+    loom::model(|| {
+        let d = domain();
+        let r = d.new_resource().unwrap();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let i1 = inside.clone();
+        let b = d
+            .enqueue(
+                &[(r, X)],
+                Completion::deferred(move |_| {
+                    i1.fetch_add(1, Ordering::SeqCst);
+                    i1.fetch_sub(1, Ordering::SeqCst);
+                }),
+            )
+            .unwrap();
+        let overlaps = Arc::new(AtomicUsize::new(0));
+        let (i2, o2) = (inside.clone(), overlaps.clone());
+        let c = d
+            .enqueue(
+                &[(r, X)],
+                Completion::direct(move |_| {
+                    o2.fetch_add(i2.load(Ordering::SeqCst), Ordering::SeqCst);
+                }),
+            )
+            .unwrap();
+        let t = thread::spawn(move || d.work_queue().run_one());
+        b.release().unwrap();
+        t.join().unwrap();
+        assert!(c.is_granted());
+        assert_eq!(overlaps.load(Ordering::SeqCst), 0);
+        assert_eq!(d.queue_len(r), Ok(1));
+    });
+}
+
 /// A blocked waiter is never lost: loom reports a deadlock if the unpark could be missed.
 #[test]
 fn blocking_wait_races_release() {
