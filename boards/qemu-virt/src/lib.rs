@@ -119,6 +119,14 @@ pub fn init(x0: u64) -> Board {
         console::install(slot.as_mut().expect("just stored"));
     }
 
+    if el != 1 {
+        // aarch64-rt is built for EL1 (CPACR_EL1, *_EL1 vectors and translation regime).
+        setup_failed(format_args!(
+            "running at EL{el}, but this firmware supports EL1 only \
+             (QEMU virt without virtualization=on / secure=on)"
+        ));
+    }
+
     let (fdt, dtb_addr, from_x0) =
         devicetree::locate(x0).unwrap_or_else(|e| setup_failed(format_args!("{e}")));
     let dt = devicetree::parse(&fdt, dtb_addr, from_x0)
