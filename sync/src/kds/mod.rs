@@ -72,7 +72,7 @@
 //!
 //! Double release is a compile error:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0382
 //! use dmasync::kds::{Access, Completion, KdsDomain};
 //! use dmasync::platform::StdPlatform;
 //! let domain = KdsDomain::<StdPlatform>::new();
@@ -84,7 +84,7 @@
 //!
 //! and so is using a request after cancelling it:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0382
 //! use dmasync::kds::{Access, Completion, KdsDomain};
 //! use dmasync::platform::StdPlatform;
 //! let domain = KdsDomain::<StdPlatform>::new();
