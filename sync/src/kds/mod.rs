@@ -6,7 +6,7 @@
 //! head, or it is shared and every link ahead of it is shared: shared requests behind a shared
 //! head run together, and a shared request never overtakes a queued exclusive one. A request
 //! is granted when all its links are; then its completion fires — a callback run directly or
-//! deferred to the domain's [`WorkQueue`], a [`Future`](core::future::Future)
+//! deferred to the domain's [`WorkQueue`], a `Future`
 //! ([`Request::granted`]), or a blocking wait with timeout ([`Request::wait`]). Releasing a
 //! request unlinks it everywhere and grants whoever that unblocks.
 //!
