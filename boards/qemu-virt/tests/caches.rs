@@ -3,7 +3,7 @@
 //! where it must survive. (QEMU models no caches, so this proves the instruction sequences
 //! and the partial-line rule, not coherency; that is the host simulator's job.)
 //!
-//! Expected output: `test <case> ... ok` per case, `verdict: ok (6 cases)`; exit code 0.
+//! Expected output: `test <case> ... ok` per case, `verdict: ok (7 cases)`; exit code 0.
 #![no_std]
 #![no_main]
 
@@ -42,6 +42,10 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
             Test {
                 name: "invalidate_partial_lines_keep_neighbours",
                 run: invalidate_partial,
+            },
+            Test {
+                name: "hal_cache_maintenance_trait",
+                run: hal_trait,
             },
             Test {
                 name: "large_and_empty_ranges",
@@ -151,6 +155,37 @@ fn invalidate_partial(_: &Board) -> TestResult {
     ensure!(
         buf[a + line + 3] == pattern(a + line + 3),
         "one-line invalidate lost cleaned data"
+    );
+    Ok(())
+}
+
+fn hal_trait(_: &Board) -> TestResult {
+    use dmasync_hal::cache::{CacheMaintenance, CacheOp, VirtRange};
+    let dc = cache::DataCache;
+    ensure!(
+        dc.line_size() == cache::dcache_line_size(),
+        "line size differs"
+    );
+    ensure!(
+        !dc.is_coherent(),
+        "AArch64 by-VA maintenance must not claim coherency"
+    );
+    let line = dc.line_size();
+    let mut buf = vec![0u8; 5 * line];
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = pattern(i);
+    }
+    let r = VirtRange::new(buf.as_ptr() as usize + 3, 3 * line + 1);
+    // SAFETY: inside `buf`; everything is cleaned before the invalidating operations.
+    unsafe {
+        for op in CacheOp::ALL {
+            dc.perform(CacheOp::Clean, r);
+            dc.perform(op, r);
+        }
+    }
+    ensure!(
+        buf.iter().enumerate().all(|(i, &b)| b == pattern(i)),
+        "trait operations changed cleaned data"
     );
     Ok(())
 }

@@ -15,8 +15,12 @@
 //!   (`dc ivac`). A buffer that a device writes should still be line-aligned and
 //!   line-sized: the neighbour written back by `civac` could overwrite what the device put in
 //!   the shared line.
+//!
+//! [`DataCache`] offers the same operations as the HAL's `CacheMaintenance` trait.
 
 use core::arch::asm;
+
+use dmasync_hal::cache::{CacheMaintenance, VirtRange};
 
 /// The smallest data-cache line size in bytes, from `CTR_EL0.DminLine` (log2 of words).
 #[inline]
@@ -116,25 +120,18 @@ pub unsafe fn invalidate(start: *mut u8, len: usize) {
         return;
     }
     let line = dcache_line_size();
-    let s = start as usize;
-    let e = s + len;
-    let first_full = s.next_multiple_of(line);
-    let last_full_end = e & !(line - 1);
+    // The same cut the host simulator proves the sync layer against.
+    let split = VirtRange::new(start as usize, len).split_lines(line);
     // SAFETY: the caller guarantees mapping; partial end lines get clean+invalidate so
     // neighbouring data survives, only lines entirely inside the range are discarded, which
     // the caller accepted.
     unsafe {
-        if first_full >= last_full_end {
-            // No whole line inside: the range lies in one or two partial lines.
-            by_line(Op::CleanInvalidate, s, e, line);
-        } else {
-            if s != first_full {
-                by_line(Op::CleanInvalidate, s, first_full, line);
-            }
-            by_line(Op::Invalidate, first_full, last_full_end, line);
-            if e != last_full_end {
-                by_line(Op::CleanInvalidate, last_full_end, e, line);
-            }
+        if let Some(head) = split.head {
+            by_line(Op::CleanInvalidate, head, head + 1, line);
+        }
+        by_line(Op::Invalidate, split.body.start, split.body.end(), line);
+        if let Some(tail) = split.tail {
+            by_line(Op::CleanInvalidate, tail, tail + 1, line);
         }
     }
     dsb_sy();
@@ -153,4 +150,34 @@ pub fn invalidate_icache_all() {
             options(nostack, preserves_flags)
         )
     };
+}
+
+/// The calling core's data cache as the HAL's [`CacheMaintenance`] (by VA to the Point of
+/// Coherency, `CTR_EL0.DminLine` granule, `dsb sy` on completion).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DataCache;
+
+// SAFETY: each method performs exactly the named operation on every line overlapping the
+// range and completes it with `dsb sy`; `invalidate` cleans+invalidates partial end lines
+// (the split is `VirtRange::split_lines`, shared with the simulator).
+unsafe impl CacheMaintenance for DataCache {
+    fn line_size(&self) -> usize {
+        dcache_line_size()
+    }
+
+    unsafe fn clean(&self, range: VirtRange) {
+        // SAFETY: the trait's contract (mapped normal memory) is `clean`'s.
+        unsafe { clean(range.start as *const u8, range.len) }
+    }
+
+    unsafe fn invalidate(&self, range: VirtRange) {
+        // SAFETY: the trait's contract (mapped, no data in it that must survive) is
+        // `invalidate`'s.
+        unsafe { invalidate(range.start as *mut u8, range.len) }
+    }
+
+    unsafe fn clean_invalidate(&self, range: VirtRange) {
+        // SAFETY: the trait's contract (mapped normal memory) is `clean_invalidate`'s.
+        unsafe { clean_invalidate(range.start as *const u8, range.len) }
+    }
 }
