@@ -17,3 +17,49 @@ pub use domain::{SyncConfig, SyncDomain, SyncStats};
 pub use error::SyncError;
 pub use policy::{Access, Agent, CoherencyTracker, Mode, Plan, RangeError};
 pub use set::{CpuRead, CpuWrite, DmaAccess, Locked, SyncSet};
+
+/// The holder protocol, exposed only to the loom model checks (`--cfg loom`).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_seam {
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+
+    use crate::fence::{FenceProducer, FenceResult};
+    use crate::platform::{Instant, Platform};
+
+    use super::SyncError;
+    use super::holder::Holder;
+
+    /// A holder with no buffers, for modelling expiry vs use vs unlock.
+    pub struct HolderModel<P: Platform>(Arc<Holder<P>>);
+
+    impl<P: Platform> HolderModel<P> {
+        /// A holder due at `deadline` whose release signals `done`.
+        pub fn new(deadline: Instant, done: FenceProducer<P>) -> Self {
+            Self(Holder::new(1, deadline, Vec::new(), done))
+        }
+        /// A guard use starts.
+        pub fn enter(&self) -> Result<(), SyncError> {
+            self.0.enter()
+        }
+        /// A guard use ends.
+        pub fn leave(&self) {
+            self.0.leave()
+        }
+        /// The watchdog at `now`.
+        pub fn expire_if_overdue(&self, now: Instant) -> bool {
+            self.0.expire_if_overdue(now)
+        }
+        /// Unlock.
+        pub fn release(&self, r: FenceResult) -> Result<(), SyncError> {
+            self.0.release(r)
+        }
+    }
+
+    impl<P: Platform> Clone for HolderModel<P> {
+        fn clone(&self) -> Self {
+            Self(self.0.clone())
+        }
+    }
+}

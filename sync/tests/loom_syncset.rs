@@ -1,0 +1,88 @@
+//! Loom model checks of the sync-set holder protocol: the watchdog's expiry racing a guard
+//! use in progress and the holder's own unlock.
+//!
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+//!  cargo test --release -p dmasync --test loom_syncset`
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::thread;
+
+use dmasync::fence::FenceContext;
+use dmasync::platform::{Instant, LoomPlatform as P};
+use dmasync::syncset::SyncError;
+use dmasync::syncset::loom_seam::HolderModel;
+use dmasync::{FenceError, FenceProducer, FenceStatus};
+
+fn holder() -> (HolderModel<P>, dmasync::Fence<P>) {
+    let done = FenceProducer::new(FenceContext::new(), 1);
+    let fence = done.fence();
+    // Deadline at time zero: always overdue, so every interleaving may expire it.
+    (HolderModel::new(Instant(0), done), fence)
+}
+
+/// Waiters are never released while a guard use is in progress, expiry always completes
+/// (by the watchdog or by the last use leaving), and a use that starts after the expiry
+/// began is refused.
+#[test]
+fn expiry_never_releases_waiters_during_a_guard_use() {
+    loom::model(|| {
+        let (h, done) = holder();
+        let in_use = Arc::new(AtomicBool::new(false));
+        let user = {
+            let (h, in_use, done) = (h.clone(), in_use.clone(), done.clone());
+            thread::spawn(move || {
+                if h.enter().is_ok() {
+                    in_use.store(true, Ordering::SeqCst);
+                    // While we are inside, the waiters must still be waiting.
+                    assert!(!done.is_signalled(), "released during a guard use");
+                    in_use.store(false, Ordering::SeqCst);
+                    h.leave();
+                    true
+                } else {
+                    false
+                }
+            })
+        };
+        let watchdog = {
+            let h = h.clone();
+            thread::spawn(move || h.expire_if_overdue(Instant(1)))
+        };
+        let entered = user.join().unwrap();
+        assert!(
+            watchdog.join().unwrap(),
+            "an overdue holder is always expired"
+        );
+        assert_eq!(
+            done.status(),
+            FenceStatus::Err(FenceError::Timeout),
+            "expiry completed"
+        );
+        assert!(!in_use.load(Ordering::SeqCst));
+        assert_eq!(h.enter(), Err(SyncError::Expired), "no access after expiry");
+        let _ = entered;
+    });
+}
+
+/// Unlock and expiry race: exactly one wins, and the holder learns which.
+#[test]
+fn unlock_vs_expiry_exactly_one_wins() {
+    loom::model(|| {
+        let (h, done) = holder();
+        let watchdog = {
+            let h = h.clone();
+            thread::spawn(move || h.expire_if_overdue(Instant(1)))
+        };
+        let unlocked = h.release(Ok(()));
+        let expired = watchdog.join().unwrap();
+        match unlocked {
+            Ok(()) => assert_eq!(done.status(), FenceStatus::Ok),
+            Err(e) => {
+                assert_eq!(e, SyncError::Expired);
+                assert!(expired);
+                assert_eq!(done.status(), FenceStatus::Err(FenceError::Timeout));
+            }
+        }
+    });
+}
