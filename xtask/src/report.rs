@@ -92,7 +92,7 @@ impl Section {
         }
         if !success && counts.failed == 0 {
             self.fail(format!(
-                "{what}: command failed before reporting a failing test"
+                "{what}: failed, but no test case did (a build error, a crash or a Miri report; see its output)"
             ));
         }
         if success && counts.summaries == 0 {
