@@ -192,7 +192,7 @@ extern "C" fn exception_entry(kind: u64, frame: &mut TrapFrame) {
             return;
         }
     }
-    report_and_exit(KIND_NAMES[class], ORIGIN_NAMES[origin], frame);
+    report_and_exit(class, ORIGIN_NAMES[origin], frame);
 }
 
 /// Name of an ESR_ELx.EC value (Arm ARM D19.2.43, "ESR_EL1, Exception Syndrome Register").
@@ -242,7 +242,11 @@ fn fault_status(fsc: u64) -> (&'static str, Option<u64>) {
     }
 }
 
-fn report_and_exit(kind: &str, origin: &str, frame: &TrapFrame) -> ! {
+fn report_and_exit(class: usize, origin: &str, frame: &TrapFrame) -> ! {
+    let kind = KIND_NAMES[class];
+    // Only synchronous exceptions and SErrors have a syndrome; for IRQ/FIQ ESR_EL1 and
+    // FAR_EL1 still hold an earlier exception's values.
+    let has_syndrome = class == 0 || class == 3;
     let esr = ESR_EL1.get();
     let far = FAR_EL1.get();
     let ec = (esr >> 26) & 0x3f;
@@ -257,14 +261,22 @@ fn report_and_exit(kind: &str, origin: &str, frame: &TrapFrame) -> ! {
                 crate::cpu::mpidr()
             ),
         };
-        let _ = writeln!(
-            con,
-            "  EC={ec:#x} ({}) ESR={esr:#x} FAR={far:#x} ELR={:#x} SPSR={:#x}",
-            ec_name(ec),
-            frame.elr,
-            frame.spsr
-        );
-        if matches!(ec, 0x20 | 0x21 | 0x24 | 0x25) {
+        let _ = if has_syndrome {
+            writeln!(
+                con,
+                "  EC={ec:#x} ({}) ESR={esr:#x} FAR={far:#x} ELR={:#x} SPSR={:#x}",
+                ec_name(ec),
+                frame.elr,
+                frame.spsr
+            )
+        } else {
+            writeln!(
+                con,
+                "  (asynchronous: no syndrome; no handler installed) ELR={:#x} SPSR={:#x}",
+                frame.elr, frame.spsr
+            )
+        };
+        if has_syndrome && matches!(ec, 0x20 | 0x21 | 0x24 | 0x25) {
             let (what, level) = fault_status(iss & 0x3f);
             let access = if matches!(ec, 0x24 | 0x25) {
                 if iss & (1 << 6) != 0 {
@@ -280,7 +292,7 @@ fn report_and_exit(kind: &str, origin: &str, frame: &TrapFrame) -> ! {
                 None => writeln!(con, "  {what}{access}"),
             };
         }
-        if matches!(ec, 0x24 | 0x25) {
+        if has_syndrome && matches!(ec, 0x24 | 0x25) {
             match crate::stacks::guard_page_owner(far as usize) {
                 Some(None) => {
                     let _ = writeln!(
