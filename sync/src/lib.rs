@@ -19,6 +19,7 @@ pub mod platform;
 pub mod resv;
 mod shim;
 mod spin;
+pub mod syncset;
 pub mod ww;
 
 pub use fence::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
