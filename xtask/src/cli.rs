@@ -6,7 +6,18 @@ use clap::{Args, Parser, Subcommand};
 
 /// dmasync's build, run and test tool. Board facts come from boards/<board>/board.toml.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, propagate_version = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  \
+        cargo xtask run                                boot the demo of the default board (qemu-virt)\n  \
+        cargo xtask test                               everything CI runs\n  \
+        cargo xtask test timer --variant a53x2-gicv3   one on-target test under one variant\n\n\
+        Environment: DMASYNC_QEMU_DIR=<dir> takes QEMU from <dir> instead of PATH.\n\
+        More: doc/testing.md"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,
