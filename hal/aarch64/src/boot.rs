@@ -15,5 +15,6 @@
 pub fn early_init() -> u8 {
     crate::exceptions::install_vectors();
     crate::stacks::use_separate_exception_stack(0);
+    crate::platform::enable_event_stream();
     crate::cpu::current_el()
 }

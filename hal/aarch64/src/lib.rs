@@ -14,6 +14,7 @@
 //! - [`gic`]: GICv2/GICv3 via `arm-gic`, IRQ dispatch table.
 //! - [`psci`], [`smp`]: secondary cores via PSCI `CPU_ON`.
 //! - [`semihosting`]: `SYS_EXIT` with an exit code (the test verdict).
+//! - [`platform`]: `dmasync`'s `Platform` (WFE/SEV, generic timer, event stream).
 //! - [`testkit`]: the tiny on-target test runner.
 #![no_std]
 
@@ -30,6 +31,7 @@ pub mod heap;
 pub mod logger;
 pub mod mmu;
 pub mod panic;
+pub mod platform;
 pub mod psci;
 pub mod semihosting;
 pub mod smp;

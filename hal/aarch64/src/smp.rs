@@ -74,6 +74,7 @@ pub fn start_secondary(
     let run = move || {
         crate::exceptions::install_vectors();
         crate::stacks::use_separate_exception_stack(index);
+        crate::platform::enable_event_stream();
         entry(index)
     };
     // SAFETY: the stack is reserved for this core alone (above), lives forever, and is RAM
