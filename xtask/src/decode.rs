@@ -110,6 +110,81 @@ mod tests {
         assert_eq!(d.format(&[1, 2, 3]), "<malformed defmt frame, 3 bytes>");
     }
 
+    /// A one-entry table, as defmt-decoder would read it from an image's `.defmt` section.
+    fn decoder(root: &str) -> Defmt {
+        let table: Table = serde_json::from_value(serde_json::json!({
+            "timestamp": null,
+            "entries": {"1": {"string": {"tag": "Info", "string": "temperature {=u8} C"},
+                              "raw_symbol": "x"}},
+            "bitflags": {},
+            "encoding": "Rzcobs"
+        }))
+        .expect("table");
+        Defmt {
+            table: Some(table),
+            locations: Locations::new(),
+            root: root.into(),
+        }
+    }
+
+    /// rzcobs for frames shorter than 7 bytes: the bytes that are not zero, then a byte whose
+    /// low bits mark where the zeros were (high bits set past the end).
+    fn rzcobs_short(frame: &[u8]) -> Vec<u8> {
+        assert!(frame.len() < 7);
+        let mut out: Vec<u8> = frame.iter().copied().filter(|&b| b != 0).collect();
+        let zeros = frame
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == 0)
+            .fold(0u8, |m, (i, _)| m | 1 << i);
+        out.push((zeros | (0xFF << frame.len())) & 0x7F);
+        out
+    }
+
+    #[test]
+    fn frames_decode_to_level_message_and_location() {
+        // Entry 1 (u16 LE), then the u8 argument.
+        let frame = rzcobs_short(&[0x01, 0x00, 42]);
+        assert_eq!(frame, vec![0x01, 42, 0x7a]);
+        let mut d = decoder("/w/");
+        assert_eq!(d.format(&frame), "INFO  temperature 42 C");
+
+        d.locations.insert(
+            1,
+            defmt_decoder::Location {
+                file: "/w/boards/b/src/main.rs".into(),
+                line: 17,
+                module: "main".into(),
+            },
+        );
+        assert_eq!(
+            d.format(&frame),
+            "INFO  temperature 42 C  (boards/b/src/main.rs:17)"
+        );
+        let mut outside = decoder("/w/");
+        outside.locations = d.locations.clone();
+        if let Some(loc) = outside.locations.get_mut(&1) {
+            loc.file = "/home/u/.cargo/registry/defmt-1.0/src/lib.rs".into();
+        }
+        assert_eq!(
+            outside.format(&frame),
+            "INFO  temperature 42 C  (src/lib.rs:17)"
+        );
+    }
+
+    #[test]
+    fn undecodable_frames_are_reported_not_fatal() {
+        let d = decoder("/w/");
+        // Entry 5 is not in the table.
+        assert_eq!(
+            d.format(&rzcobs_short(&[0x05, 0x00, 42])),
+            "<malformed defmt frame, 3 bytes>"
+        );
+        // Too short for even the entry index.
+        assert_eq!(d.format(&[0x7f]), "<malformed defmt frame, 1 bytes>");
+        assert_eq!(d.format(&[]), "<malformed defmt frame, 0 bytes>");
+    }
+
     #[test]
     fn a_non_elf_is_an_error_not_a_panic() {
         assert!(Defmt::from_elf(b"not an elf", Path::new("/w")).is_err());
