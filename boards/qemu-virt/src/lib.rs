@@ -73,20 +73,24 @@ impl Board {
         self.dt.gic.version()
     }
 
-    /// The plain-text banner xtask matches per QEMU variant (board.toml `expect`).
+    /// The plain-text banner xtask matches per QEMU variant (board.toml `expect`); `init`
+    /// prints it as soon as the device tree has been read.
     pub fn print_banner(&self) {
-        println!(
-            "{BOARD_NAME}: EL{} cpus={} ram={:#x}+{}MiB gic={} psci={} timer={}Hz intid={}",
-            self.el,
-            self.dt.cpu_count,
-            self.dt.ram.0,
-            self.dt.ram.1 >> 20,
-            self.gic_version().name(),
-            self.dt.psci.map_or("none", Conduit::name),
-            self.timer_hz(),
-            self.dt.timer_intid,
-        );
+        print_banner(self.el, &self.dt);
     }
+}
+
+fn print_banner(el: u8, dt: &DtInfo) {
+    println!(
+        "{BOARD_NAME}: EL{el} cpus={} ram={:#x}+{}MiB gic={} psci={} timer={}Hz intid={}",
+        dt.cpu_count,
+        dt.ram.0,
+        dt.ram.1 >> 20,
+        dt.gic.version().name(),
+        dt.psci.map_or("none", Conduit::name),
+        timer::counter_frequency(),
+        dt.timer_intid,
+    );
 }
 
 /// Prints a plain-text set-up error and exits with code 4.
@@ -132,6 +136,8 @@ pub fn init(x0: u64) -> Board {
     let dt = devicetree::parse(&fdt, dtb_addr, from_x0)
         .unwrap_or_else(|e| setup_failed(format_args!("{e}")));
     cpu::set_cpu_table(dt.cpu_mpidrs());
+    // The banner as early as it can be complete: what the device tree says.
+    print_banner(el, &dt);
 
     // Identity map: MMIO window as device, RAM as normal memory except the stacks' guard
     // pages, our code read-only+exec.
@@ -205,7 +211,6 @@ pub fn init(x0: u64) -> Board {
         free_ram,
         idmap,
     };
-    board.print_banner();
     board
 }
 
