@@ -203,15 +203,14 @@ pub fn init(x0: u64) -> Board {
         .unwrap_or_else(|e| setup_failed(format_args!("timer interrupt set-up failed: {e:?}")));
     cpu::enable_irqs();
 
-    let board = Board {
+    Board {
         dt,
         el,
         boot_ticks: (t_entry, timer::counter()),
         heap: (heap_start, heap_size),
         free_ram,
         idmap,
-    };
-    board
+    }
 }
 
 /// `[start, end)` widened to 4 KiB pages.
