@@ -1,0 +1,98 @@
+//! Sync-set benchmarks (criterion; `cargo bench -p dmasync --features std --bench syncset`).
+//!
+//! Uncontended lock + unlock of a sync set of N = 1, 4, 16 buffers (CPU write access,
+//! registered once, locked and unlocked each iteration), against the sync core's acquire
+//! context alone: a fresh `AcquireCtx` and `LockSet` locking the same buffers' reservation
+//! ww-mutexes, then unlocking them — step 1 of `SyncSet::lock`, without the fences, the
+//! coherency plan and the holder.
+//!
+//! The domain uses `CoherentNoop` and `DirectMemory` over real host memory (leaked,
+//! 64-byte-aligned allocations), so the simulator's cost is not measured.
+//!
+//! Measurement times are short on purpose: the machine has 2 cores shared with other
+//! builds, so compare ratios within one run, not absolute times across runs.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use dmasync::platform::StdPlatform;
+use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
+use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
+use dmasync_hal::cache::CoherentNoop;
+use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+
+const LINE: usize = 64;
+const BUFFER_BYTES: usize = 4096;
+
+type Domain = SyncDomain<StdPlatform, CoherentNoop, DirectMemory>;
+
+#[repr(C, align(64))]
+struct Block([u8; BUFFER_BYTES]);
+
+/// A region over leaked host memory (`DirectMemory` reaches it at its address).
+fn host_region() -> DmaRegion {
+    let block: &'static mut [Block] = Vec::leak(vec![Block([0; BUFFER_BYTES])]);
+    let virt = block.as_mut_ptr() as usize;
+    DmaRegion::new(
+        virt,
+        BusAddr(virt as u64),
+        BUFFER_BYTES,
+        Coherency::NonCoherent,
+        LINE,
+    )
+    .expect("aligned host memory")
+}
+
+fn lock_unlock_n(c: &mut Criterion, n: usize) {
+    let mut g = c.benchmark_group("syncset_uncontended");
+    g.warm_up_time(Duration::from_millis(300));
+    g.measurement_time(Duration::from_secs(1));
+    let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(
+        CoherentNoop { line_size: LINE },
+        DirectMemory,
+        SyncConfig::default(),
+    )));
+    let bufs: &'static [SyncBuffer<StdPlatform>] = Vec::leak(
+        (0..n)
+            .map(|_| domain.buffer("buf", host_region()).expect("aligned"))
+            .collect(),
+    );
+
+    g.bench_function(BenchmarkId::new("acquire_ctx_lockset", n), |b| {
+        b.iter(|| {
+            let ctx: AcquireCtx<WaitDie, StdPlatform> = AcquireCtx::new();
+            let mut locks = LockSet::with_capacity(&ctx, n);
+            locks
+                .lock_all(|s| {
+                    for buf in black_box(bufs) {
+                        s.lock(buf.reservation().ww_mutex())?;
+                    }
+                    Ok::<(), WwError>(())
+                })
+                .expect("uncontended");
+            drop(locks);
+        })
+    });
+
+    let mut set = domain.set();
+    for buf in bufs {
+        set.add(buf, Access::CPU_WRITE).expect("registers");
+    }
+    g.bench_function(BenchmarkId::new("syncset_lock_unlock", n), |b| {
+        b.iter(|| {
+            let locked = black_box(&mut set).lock().expect("uncontended");
+            locked.unlock().expect("held");
+        })
+    });
+    g.finish();
+}
+
+fn uncontended(c: &mut Criterion) {
+    for n in [1, 4, 16] {
+        lock_unlock_n(c, n);
+    }
+}
+
+criterion_group!(benches, uncontended);
+criterion_main!(benches);
