@@ -187,7 +187,6 @@ fn wait_die_younger_holding_locks_dies_on_older_holder() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore)] // blocks on a thread; covered by loom
 fn wait_die_older_waits_for_younger() {
     let a = WdMutex::new(0u32);
     let b = WdMutex::new(0u32);
@@ -218,7 +217,6 @@ fn wait_die_older_waits_for_younger() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore)] // blocks on a thread; covered by loom
 fn context_without_locks_waits_instead_of_dying() {
     let a = WdMutex::new(0u32);
     let old = WdCtx::new();
@@ -240,7 +238,6 @@ fn context_without_locks_waits_instead_of_dying() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore)] // blocks on a thread; covered by loom
 fn wait_die_queued_younger_is_woken_to_die_when_older_queues_ahead() {
     let a = WdMutex::new(());
     let b = WdMutex::new(());
@@ -277,7 +274,6 @@ fn wait_die_queued_younger_is_woken_to_die_when_older_queues_ahead() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore)] // blocks on a thread; covered by loom
 fn wound_wait_older_wounds_younger_holder() {
     let a = WwoMutex::new(0u32);
     let b = WwoMutex::new(0u32);
@@ -311,7 +307,6 @@ fn wound_wait_older_wounds_younger_holder() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore)] // blocks on a thread; covered by loom
 fn wound_wait_younger_requester_waits_for_older_holder() {
     let a = WwoMutex::new(0u32);
     let b = WwoMutex::new(0u32);
@@ -335,7 +330,6 @@ fn wound_wait_younger_requester_waits_for_older_holder() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore)] // blocks on a thread; covered by loom
 fn wound_wait_wakes_a_wounded_sleeper() {
     // Young holds `a` and sleeps on `c` (held plain). Old requests `a`: it wounds young,
     // whose sleep on `c` must end in Deadlock even though `c` stays held.
