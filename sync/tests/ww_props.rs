@@ -31,6 +31,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The guards a context holds, with the index of each mutex.
+type Held<'a, C> = Vec<(usize, WwGuard<'a, u32, C, StdPlatform>)>;
+
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Holder {
     Free,
@@ -47,7 +50,7 @@ fn check_model<C: WwClass>(ops: &[Op]) -> Result<(), TestCaseError> {
         AcquireCtx::<C, StdPlatform>::new(),
     ];
     prop_assert!(ctxs[0].stamp() < ctxs[1].stamp());
-    let mut guards: [Vec<(usize, WwGuard<'_, u32, C, StdPlatform>)>; 2] = [Vec::new(), Vec::new()];
+    let mut guards: [Held<'_, C>; 2] = [Vec::new(), Vec::new()];
     let mut holder = [Holder::Free; K];
     let mut backoff = [false; 2];
     let mut contended: [Option<usize>; 2] = [None; 2];
