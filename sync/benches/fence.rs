@@ -132,6 +132,33 @@ fn signal_one_callback(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The same list, plus the signal timestamp a fence records (same functionality).
+    g.bench_function("std_mutex_boxed_callback_list_timestamped", |b| {
+        b.iter_batched(
+            || {
+                let h = hits.clone();
+                type Stamped = (Option<std::time::Instant>, Vec<BoxedCb>);
+                let list: Arc<Mutex<Stamped>> = Arc::new(Mutex::new((None, Vec::with_capacity(1))));
+                list.lock().unwrap().1.push(Box::new(move |_| {
+                    h.fetch_add(1, Ordering::Relaxed);
+                }));
+                list
+            },
+            |list| {
+                let now = std::time::Instant::now();
+                let cbs = {
+                    let mut g = list.lock().unwrap();
+                    g.0 = Some(now);
+                    std::mem::take(&mut g.1)
+                };
+                for cb in cbs {
+                    cb(Ok(()));
+                }
+                list
+            },
+            BatchSize::SmallInput,
+        )
+    });
     g.bench_function("std_mutex_condvar", |b| {
         b.iter_batched(
             flag,
@@ -245,6 +272,14 @@ fn wake_round_trip(c: &mut Criterion) {
     g.finish();
 }
 
+/// What the signal timestamp costs: one read of the platform clock.
+fn clock_read(c: &mut Criterion) {
+    use dmasync::Platform;
+    c.bench_function("clock_read/StdPlatform_now", |b| {
+        b.iter(|| black_box(P::now()))
+    });
+}
+
 fn sizes(_c: &mut Criterion) {
     eprintln!(
         "sizes: Fence handle {} B, FenceProducer {} B, fence allocation {} B (incl. 2 refcounts), \
@@ -260,6 +295,7 @@ fn sizes(_c: &mut Criterion) {
 criterion_group!(
     benches,
     sizes,
+    clock_read,
     signal_no_waiter,
     signal_one_callback,
     wake_round_trip

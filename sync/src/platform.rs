@@ -42,6 +42,8 @@ impl Instant {
 ///   handlers.
 pub trait Platform: 'static {
     /// Wakes one parked execution context (a thread, or a core sleeping in WFE).
+    /// Cloning it must not allocate or block either: a fence clones its waiter's unparker
+    /// on the signalling path.
     type Unparker: Clone + Send + Sync + 'static;
 
     /// The handle that wakes the calling context.

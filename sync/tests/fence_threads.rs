@@ -14,6 +14,9 @@ use dmasync::fence::{
     CallbackRemoval, FenceCallback, FenceContext, MemTimeline, Timeline, all_of, any_of,
 };
 use dmasync::platform::StdPlatform as P;
+
+/// Iterations of the race loops (Miri runs a few: it checks each for data races).
+const ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
 use dmasync::{Fence, FenceError, FenceProducer, FenceStatus};
 
 fn producer() -> FenceProducer<P> {
@@ -61,7 +64,7 @@ fn a_producer_dropped_on_another_thread_releases_waiters() {
 
 #[test]
 fn add_callback_racing_signal_never_loses_a_callback() {
-    for _ in 0..300 {
+    for _ in 0..ROUNDS {
         let p = producer();
         let f = p.fence();
         let ran = Arc::new(AtomicUsize::new(0));
@@ -97,7 +100,7 @@ fn add_callback_racing_signal_never_loses_a_callback() {
 
 #[test]
 fn remove_racing_signal_agrees_with_what_ran() {
-    for _ in 0..300 {
+    for _ in 0..ROUNDS {
         let p = producer();
         let f = p.fence();
         let ran = Arc::new(AtomicBool::new(false));
@@ -131,7 +134,7 @@ fn remove_racing_signal_agrees_with_what_ran() {
 
 #[test]
 fn timed_waits_racing_signal_are_consistent() {
-    for i in 0..200 {
+    for i in 0..ROUNDS {
         let p = producer();
         let f = p.fence();
         let t = thread::spawn(move || {
@@ -168,7 +171,7 @@ fn block_on<F: Future>(fut: F) -> F::Output {
 
 #[test]
 fn futures_resolve_when_another_thread_signals() {
-    for _ in 0..100 {
+    for _ in 0..ROUNDS {
         let p = producer();
         let f = p.fence();
         let t = thread::spawn(move || p.signal_error(FenceError::Timeout));
@@ -208,7 +211,7 @@ fn memory_fences_complete_from_a_device_thread_writing_the_word() {
 
 #[test]
 fn aggregates_signalled_from_many_threads() {
-    for round in 0..50 {
+    for round in 0..ROUNDS.min(50) {
         let t = Timeline::<P>::new();
         let producers: Vec<_> = (0..6).map(|_| t.next_fence()).collect();
         let fences: Vec<_> = producers.iter().map(|p| p.fence()).collect();

@@ -213,12 +213,18 @@ impl<P: Platform> ParkWaiter<P> {
     /// `node` is the node of a live, pinned `ParkWaiter<P>` owned by this signaller.
     unsafe fn run(node: *const Node, _result: FenceResult) {
         let this = node.cast::<Self>();
-        // SAFETY: the waiter cannot return (and free the node) before we mark it RAN, so
-        // the unparker is still valid while we use it.
-        unsafe {
+        // Release the node *before* waking: the woken waiter then never has to wait for
+        // us in `remove_node` (spinning there while this thread is descheduled cost more
+        // than the wake-up itself). The unparker is cloned first because the waiter may
+        // return and free the node as soon as it is marked.
+        // SAFETY: the waiter cannot return before the node is marked RAN, so the fields
+        // are valid until `mark_ran`; after it we only use our clone.
+        let unparker = unsafe {
+            let u = (*this).unparker.clone();
             (*this).woken.store(true, Ordering::Release);
-            P::unpark(&(*this).unparker);
             Node::mark_ran(node);
-        }
+            u
+        };
+        P::unpark(&unparker);
     }
 }

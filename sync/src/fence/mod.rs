@@ -423,15 +423,19 @@ impl<P: Platform> FenceInner<P> {
             if waiter.woken() || self.status().is_signalled() {
                 break;
             }
-            let now = P::now();
-            if deadline.is_some_and(|d| now >= d) {
+            // Read the clock only when there is a deadline to check or a word to poll.
+            let now = (deadline.is_some() || self.mem.is_some()).then(P::now);
+            if let (Some(d), Some(now)) = (deadline, now)
+                && now >= d
+            {
                 break;
             }
-            let park_until = if self.mem.is_some() {
-                let poll = now.saturating_add(MEM_POLL_PERIOD);
-                Some(deadline.map_or(poll, |d| d.min(poll)))
-            } else {
-                deadline
+            let park_until = match (self.mem, now) {
+                (Some(_), Some(now)) => {
+                    let poll = now.saturating_add(MEM_POLL_PERIOD);
+                    Some(deadline.map_or(poll, |d| d.min(poll)))
+                }
+                _ => deadline,
             };
             P::park(park_until);
         }
@@ -623,6 +627,26 @@ impl<P: Platform> Fence<P> {
     /// the fence is done — what a device that waits by polling memory is programmed with.
     pub fn memory_wait(&self) -> Option<(&'static AtomicU32, u32)> {
         self.inner.mem.map(|w| (w, self.inner.seqno as u32))
+    }
+}
+
+/// `fence.await` resolves to the outcome (see [`FenceWait`]).
+impl<P: Platform> core::future::IntoFuture for Fence<P> {
+    type Output = FenceResult;
+    type IntoFuture = FenceWait<P>;
+
+    fn into_future(self) -> FenceWait<P> {
+        FenceWait::new(self.inner)
+    }
+}
+
+/// `(&fence).await` resolves to the outcome without consuming the handle.
+impl<P: Platform> core::future::IntoFuture for &Fence<P> {
+    type Output = FenceResult;
+    type IntoFuture = FenceWait<P>;
+
+    fn into_future(self) -> FenceWait<P> {
+        self.wait_async()
     }
 }
 

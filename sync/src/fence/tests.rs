@@ -554,3 +554,22 @@ fn fence_handles_are_small() {
     // The shared allocation, including the two reference counts.
     assert!(core::mem::size_of::<FenceInner<P>>() + 2 * core::mem::size_of::<usize>() <= 64);
 }
+
+#[test]
+fn fences_can_be_awaited_directly() {
+    use core::future::{Future, IntoFuture};
+    use core::task::{Context, Poll};
+    let w = Arc::new(AtomicUsize::new(0));
+    let waker = counting_waker(w.clone());
+    let p = producer();
+    let f = p.fence();
+    let mut by_ref = pin!((&f).into_future());
+    let mut by_value = pin!(f.clone().into_future());
+    let mut cx = Context::from_waker(&waker);
+    assert_eq!(by_ref.as_mut().poll(&mut cx), Poll::Pending);
+    assert_eq!(by_value.as_mut().poll(&mut cx), Poll::Pending);
+    p.signal();
+    assert_eq!(w.load(Ordering::SeqCst), 2);
+    assert_eq!(by_ref.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+    assert_eq!(by_value.as_mut().poll(&mut cx), Poll::Ready(Ok(())));
+}
