@@ -40,7 +40,7 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         Ok(n) => defmt::info!("started {=usize} secondary cores", n),
         Err(e) => board::setup_failed(format_args!("starting secondaries: {e:?}")),
     }
-    let online = board::wait_for_secondaries(expected, hz);
+    let online = board::wait_for_secondaries(expected, board::SECONDARIES_PATIENCE_S * hz);
     if online != expected {
         board::setup_failed(format_args!(
             "only {online} of {expected} secondaries reported in"
@@ -50,7 +50,7 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     // A few 10 ms ticks on the boot core.
     ticks::start_periodic(hz / 100);
     while ticks::count() < 5 {
-        cpu::wait_for_interrupt();
+        cpu::wait_for_event();
     }
     ticks::stop();
     defmt::info!(

@@ -76,10 +76,11 @@ fn all_secondaries_report_in(board: &Board) -> TestResult {
         started == Ok(expected),
         "start_secondaries: {started:?}, expected Ok({expected})"
     );
-    let online = board_qemu_virt::wait_for_secondaries(expected, 2 * hz);
+    let patience = board_qemu_virt::SECONDARIES_PATIENCE_S;
+    let online = board_qemu_virt::wait_for_secondaries(expected, patience * hz);
     ensure!(
         online == expected,
-        "{online} of {expected} secondaries reported in within 2 s"
+        "{online} of {expected} secondaries reported in within {patience} s"
     );
     for (index, mpidr, at) in board_qemu_virt::reported_cores() {
         ensure!(

@@ -81,7 +81,10 @@ fn signalled_by_other_core(board: &Board) -> TestResult {
     ensure!(started.is_ok(), "starting secondaries: {started:?}");
     let n = board.dt.cpu_count - 1;
     ensure!(
-        board_qemu_virt::wait_for_secondaries(n, 2 * timer::counter_frequency()) == n,
+        board_qemu_virt::wait_for_secondaries(
+            n,
+            board_qemu_virt::SECONDARIES_PATIENCE_S * timer::counter_frequency()
+        ) == n,
         "secondaries did not report in"
     );
     let producer = Producer::new(FenceContext::new(), 1);
@@ -89,7 +92,7 @@ fn signalled_by_other_core(board: &Board) -> TestResult {
     let hz = timer::counter_frequency();
     let t0 = timer::counter();
     *FOR_CORE.lock() = Some(producer);
-    let status = fence.wait_timeout(Duration::from_secs(2));
+    let status = fence.wait_timeout(Duration::from_secs(5));
     let took = timer::counter() - t0;
     ensure!(
         status == FenceStatus::Ok,
@@ -114,7 +117,7 @@ fn signalled_from_irq(board: &Board) -> TestResult {
     *FOR_IRQ.lock() = Some(producer);
     let hz = timer::counter_frequency();
     let deadline = PhysicalTimer.arm_in(ns_to_ticks(3_000_000, hz));
-    let status = fence.wait_timeout(Duration::from_secs(2));
+    let status = fence.wait_timeout(Duration::from_secs(5));
     let now = timer::counter();
     ensure!(
         status == FenceStatus::Ok,

@@ -82,13 +82,15 @@ fn interrupt_not_before_deadline(_: &Board) -> TestResult {
             "tick delivered at or before counter {now}, deadline {deadline}"
         );
     }
-    let give_up = deadline + hz; // 1 s
+    // Generous bounds: they only catch a lost interrupt; QEMU's timer callbacks can lag the
+    // guest counter on a loaded host.
+    let give_up = deadline + 5 * hz;
     while ticks::count() == before && timer::counter() < give_up {
-        cpu::wait_for_interrupt();
+        cpu::wait_for_event();
     }
     ensure!(
         ticks::count() > before,
-        "no timer interrupt within 1 s of the deadline"
+        "no timer interrupt within 5 s of the deadline"
     );
     ensure!(!ticks::ever_early(), "the handler ran before CNTP_CVAL");
     test_info!(
@@ -104,14 +106,14 @@ fn periodic_ticks(_: &Board) -> TestResult {
     let before = ticks::count();
     let start = timer::counter();
     ticks::start_periodic(period);
-    let give_up = start + hz;
+    let give_up = start + 5 * hz;
     while ticks::count() < before + 5 && timer::counter() < give_up {
-        cpu::wait_for_interrupt();
+        cpu::wait_for_event();
     }
     let elapsed = timer::counter() - start;
     ticks::stop();
     let got = ticks::count() - before;
-    ensure!(got >= 5, "only {got} ticks in 1 s at a 1 ms period");
+    ensure!(got >= 5, "only {got} ticks in 5 s at a 1 ms period");
     ensure!(
         elapsed >= 5 * period,
         "5 ticks in {elapsed} counter ticks, less than 5 periods"

@@ -93,6 +93,15 @@ pub fn wait_for_interrupt() {
     aarch64_cpu::asm::wfi();
 }
 
+/// Sleeps until an event: an interrupt, an SEV from another core, or the timer event stream
+/// ([`crate::platform::enable_event_stream`], every ~100 us). Use this, not
+/// [`wait_for_interrupt`], in a wait that has a deadline: WFI sleeps until an interrupt that
+/// may never come, so the deadline would never be checked.
+#[inline]
+pub fn wait_for_event() {
+    aarch64_cpu::asm::wfe();
+}
+
 /// Masks interrupts and sleeps: the end of the line for a core with nothing left to do.
 pub fn wait_for_interrupt_masked() {
     mask_irqs();
