@@ -17,6 +17,14 @@ const AARCH64: &str = "aarch64-unknown-none";
 const ARMV7: &str = "armv7a-none-eabi";
 /// Portable crates that must build for every bare-metal target.
 const PORTABLE_PACKAGES: &[&str] = &["dmasync", "dmasync-hal"];
+/// Architecture glue per bare-metal target: linted with the boards, test binaries included.
+fn arch_packages(target: &str) -> &'static [&'static str] {
+    match target {
+        AARCH64 => &["dmasync-aarch64"],
+        ARMV7 => &["dmasync-armv7a"],
+        _ => &[],
+    }
+}
 
 pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
     let selected: Vec<&Board> = match &args.board {
@@ -128,7 +136,10 @@ fn check(section: &mut Section, what: &str, cmd: Command) {
     }
 }
 
-fn clippy(root: &Path, target: Option<&str>, packages: &[String]) -> Command {
+/// `cargo clippy -D warnings`: on the host for every target of the default members; for a
+/// bare-metal target for `packages`, with their test binaries too when `all_targets` (board
+/// and architecture crates, whose tests are `no_std`; the portable crates' tests need std).
+fn clippy(root: &Path, target: Option<&str>, packages: &[String], all_targets: bool) -> Command {
     let mut cmd = cargo(root);
     cmd.arg("clippy");
     match target {
@@ -136,6 +147,9 @@ fn clippy(root: &Path, target: Option<&str>, packages: &[String]) -> Command {
             cmd.args(["--target", t]);
             for p in packages {
                 cmd.args(["-p", p]);
+            }
+            if all_targets {
+                cmd.arg("--all-targets");
             }
         }
         None => {
@@ -151,20 +165,31 @@ fn checks(root: &Path, boards: &Boards) -> Section {
     let mut fmt = cargo(root);
     fmt.args(["fmt", "--all", "--", "--check"]);
     check(&mut s, "cargo fmt --check", fmt);
-    check(&mut s, "clippy (host)", clippy(root, None, &[]));
+    check(&mut s, "clippy (host)", clippy(root, None, &[], true));
     for target in [AARCH64, ARMV7] {
-        // Board packages of this architecture, then the portable crates.
-        let mut packages: Vec<String> = boards
+        // Board packages of this architecture and its glue, test binaries included ...
+        let mut firmware: Vec<String> = boards
             .all
             .iter()
             .filter(|b| b.target == target)
             .map(|b| b.package.clone())
             .collect();
+        firmware.extend(arch_packages(target).iter().map(|p| p.to_string()));
+        // ... then the portable crates, whose libraries must build without std.
+        let mut packages = firmware.clone();
         packages.extend(PORTABLE_PACKAGES.iter().map(|p| p.to_string()));
+        let has_tests = boards.all.iter().any(|b| b.target == target);
+        if has_tests {
+            check(
+                &mut s,
+                &format!("clippy ({target}, firmware and tests)"),
+                clippy(root, Some(target), &firmware, true),
+            );
+        }
         check(
             &mut s,
             &format!("clippy ({target})"),
-            clippy(root, Some(target), &packages),
+            clippy(root, Some(target), &packages, false),
         );
     }
     s
@@ -325,18 +350,24 @@ mod tests {
     #[test]
     fn clippy_lines() {
         let root = Path::new("/w");
-        let host = cargo::display(&clippy(root, None, &[]));
+        let host = cargo::display(&clippy(root, None, &[], true));
         assert!(
             host.ends_with("cargo clippy --all-targets -- -D warnings"),
             "{host}"
         );
         let pk = vec!["board-qemu-virt".to_string(), "dmasync".to_string()];
-        let cross = cargo::display(&clippy(root, Some(AARCH64), &pk));
+        let cross = cargo::display(&clippy(root, Some(AARCH64), &pk, false));
         assert!(
             cross.ends_with(
                 "cargo clippy --target aarch64-unknown-none -p board-qemu-virt -p dmasync -- -D warnings"
             ),
             "{cross}"
         );
+        let tests = cargo::display(&clippy(root, Some(AARCH64), &pk[..1], true));
+        assert!(
+            tests.ends_with("cargo clippy --target aarch64-unknown-none -p board-qemu-virt --all-targets -- -D warnings"),
+            "{tests}"
+        );
+        assert_eq!(arch_packages(ARMV7), ["dmasync-armv7a"]);
     }
 }
