@@ -47,6 +47,27 @@ fn floor<const N: usize>(locks: &[BareLock; N]) {
     }
 }
 
+/// What any lock that must notice sleeping waiters at unlock pays at least: an atomic
+/// read-modify-write to release as well (parking_lot and Linux's mutex do the same).
+fn floor_rmw<const N: usize>(locks: &[BareLock; N]) {
+    for l in locks {
+        while l
+            .word
+            .compare_exchange(0, 8, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {}
+    }
+    for l in locks {
+        // SAFETY: we hold the word.
+        unsafe { *l.data.get() += 1 };
+    }
+    for l in locks {
+        let _ = l
+            .word
+            .compare_exchange(8, 0, Ordering::Release, Ordering::Relaxed);
+    }
+}
+
 fn ctx_fresh<const N: usize>(ms: &[Wd<u64>; N]) {
     let ctx = AcquireCtx::<WaitDie, StdPlatform>::new();
     let mut gs: [_; N] = core::array::from_fn(|i| ctx.lock(&ms[i]).unwrap());
@@ -72,6 +93,9 @@ fn uncontended_n<const N: usize>(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("floor_cas_store", N), |b| {
         b.iter(|| floor(black_box(&bare)))
+    });
+    g.bench_function(BenchmarkId::new("floor_cas_cas", N), |b| {
+        b.iter(|| floor_rmw(black_box(&bare)))
     });
     let ms: [Wd<u64>; N] = core::array::from_fn(|_| WwMutex::new(0));
     g.bench_function(BenchmarkId::new("ctx_reused", N), |b| {

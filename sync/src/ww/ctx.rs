@@ -119,6 +119,12 @@ const INJECT: u8 = 2;
 ///
 /// Guards borrow the context, so the context cannot move or drop while it holds a lock.
 /// It is neither `Send` nor `Sync`: a transaction belongs to one thread.
+///
+/// Leaking a guard (`mem::forget`, a reference cycle) leaks its lock, as with any mutex.
+/// Because the mutex then still names this context as its holder (contenders read its stamp
+/// and may wound it through that address), dropping a context that still counts held locks
+/// **never returns**: the thread parks forever instead of freeing memory other threads may
+/// still read. Unwinding is fine: guards are dropped before the context they borrow.
 pub struct AcquireCtx<C: WwClass, P: Platform> {
     core: CtxCore<P>,
     acquired: Cell<usize>,
@@ -143,6 +149,18 @@ impl<C: WwClass, P: Platform> fmt::Debug for AcquireCtx<C, P> {
             .field("acquired", &self.acquired.get())
             .field("must_back_off", &(self.flags.get() & BACKOFF != 0))
             .finish_non_exhaustive()
+    }
+}
+
+impl<C: WwClass, P: Platform> Drop for AcquireCtx<C, P> {
+    fn drop(&mut self) {
+        if self.acquired.get() != 0 {
+            // Only reachable if a guard was leaked: its mutex still publishes our address
+            // and contenders may dereference it, so this memory must stay valid forever.
+            loop {
+                P::park(None);
+            }
+        }
     }
 }
 
