@@ -141,3 +141,38 @@ fn aggregate_two_signallers() {
         assert_eq!(agg.status(), FenceStatus::Err(FenceError::DeviceError(2)));
     });
 }
+
+/// A timed wait racing the signal returns either Pending (timed out first) or Ok, and
+/// leaves no waiter behind (the signaller never touches a freed stack node).
+#[test]
+fn timed_wait_vs_signal() {
+    loom::model(|| {
+        let p = producer();
+        let f = p.fence();
+        let waiter = thread::spawn(move || f.wait_timeout(core::time::Duration::from_micros(3)));
+        p.signal();
+        let st = waiter.join().unwrap();
+        assert!(st == FenceStatus::Pending || st == FenceStatus::Ok);
+    });
+}
+
+/// Dropping a queued callback while the fence is being signalled: the closure either
+/// never runs or has finished before the drop returns (never runs on freed memory).
+#[test]
+fn callback_drop_vs_signal() {
+    loom::model(|| {
+        let p = producer();
+        let f = p.fence();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let mut cb = Box::pin(FenceCallback::new(move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        f.add_callback(cb.as_mut()).unwrap();
+        let signaller = thread::spawn(move || p.signal());
+        drop(cb);
+        let after_drop = ran.load(Ordering::SeqCst);
+        signaller.join().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), after_drop, "ran after its drop");
+    });
+}

@@ -62,3 +62,35 @@ fn add_vs_signal() {
         );
     });
 }
+
+/// Replacing a fence of the same timeline races a reader's snapshot: the reader sees the
+/// old or the new fence, never an empty object (the later fence implies the earlier).
+#[test]
+fn replace_vs_snapshot() {
+    loom::model(|| {
+        let resv = loom::sync::Arc::new(ReservationObject::<P, 2>::new());
+        let t = Timeline::<P>::new();
+        let (p1, p2) = (t.next_fence(), t.next_fence());
+        {
+            let g = resv.lock();
+            let [slot] = g.reserve::<1>().unwrap();
+            slot.add(&p1.fence(), Usage::Write);
+        }
+        let f2 = p2.fence();
+        let r = resv.clone();
+        let writer = thread::spawn(move || {
+            let g = r.lock();
+            let [slot] = g.reserve::<1>().unwrap();
+            slot.add(&f2, Usage::Write);
+        });
+        let seen: Vec<u64> = resv.fences(Usage::Write).map(|(f, _)| f.seqno()).collect();
+        assert!(seen == [1] || seen == [2], "{seen:?}");
+        assert!(!resv.test_signalled(Usage::Write));
+        writer.join().unwrap();
+        let seen: Vec<u64> = resv.fences(Usage::Write).map(|(f, _)| f.seqno()).collect();
+        assert_eq!(seen, [2]);
+        p1.signal();
+        p2.signal();
+        assert!(resv.test_signalled(Usage::Write));
+    });
+}
