@@ -14,6 +14,27 @@
 //! seqno implies the earlier ones. [`all_of`]/[`any_of`] aggregate fences;
 //! [`MemTimeline`] keeps the seqno in a DMA-visible word that hardware can poll.
 //!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use core::pin::pin;
+//! use core::time::Duration;
+//! use dmasync::fence::{FenceCallback, FenceStatus, Timeline};
+//! use dmasync::platform::StdPlatform;
+//! use dmasync::FenceError;
+//!
+//! let engine = Timeline::<StdPlatform>::new();
+//! let job = engine.next_fence(); // the producer: the driver keeps it
+//! let done = job.fence(); // waiters get clones of this
+//! let mut on_done = pin!(FenceCallback::new(|r| assert_eq!(r, Err(FenceError::DeviceError(3)))));
+//! done.add_callback(on_done.as_mut()).unwrap();
+//! assert_eq!(done.wait_timeout(Duration::ZERO), FenceStatus::Pending); // zero = poll
+//! // In the engine's interrupt handler:
+//! job.signal_error(FenceError::DeviceError(3));
+//! assert_eq!(done.wait(), Err(FenceError::DeviceError(3)));
+//! assert!(done.timestamp().is_some());
+//! # }
+//! ```
+//!
 //! # Contexts
 //!
 //! Signalling takes the fence's internal spin lock (interrupts masked) for a few
