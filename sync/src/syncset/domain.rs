@@ -227,7 +227,7 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
         for h in &holders {
             let left = h.deadline.as_nanos() as i128 - now.as_nanos() as i128;
             write!(out, "  set {} holds", h.set_id)?;
-            for (name, access) in &h.buffers {
+            for (name, access) in h.buffers.iter() {
                 write!(out, " {name}:{}", access_name(access))?;
             }
             writeln!(out, " (deadline in {} ms)", left / 1_000_000)?;

@@ -16,7 +16,6 @@
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::pin::Pin;
 
 use crate::fence::{FenceCallback, FenceError, FenceProducer, FenceResult};
@@ -28,6 +27,10 @@ use super::policy::Access;
 
 const EXPIRING: u32 = 1 << 31;
 const USERS: u32 = EXPIRING - 1;
+
+/// The buffers a holder holds, with their access types (for the debug dump). Shared with
+/// the sync set, which builds it once per registration change, not once per lock.
+pub(crate) type HeldBuffers = Arc<[(&'static str, Access)]>;
 
 pub(crate) type Completion<P> = Pin<Box<FenceCallback<P, Box<dyn FnMut(FenceResult) + Send>>>>;
 
@@ -45,7 +48,7 @@ pub(crate) enum Outcome {
 pub(crate) struct Holder<P: Platform> {
     pub(crate) set_id: u64,
     pub(crate) deadline: Instant,
-    pub(crate) buffers: Vec<(&'static str, Access)>,
+    pub(crate) buffers: HeldBuffers,
     state: AtomicU32,
     done: SpinLock<Option<FenceProducer<P>>, P>,
     outcome: SpinLock<Outcome, P>,
@@ -67,7 +70,7 @@ impl<P: Platform> Holder<P> {
     pub(crate) fn new(
         set_id: u64,
         deadline: Instant,
-        buffers: Vec<(&'static str, Access)>,
+        buffers: HeldBuffers,
         done: FenceProducer<P>,
     ) -> Arc<Self> {
         Arc::new(Self {

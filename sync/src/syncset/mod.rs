@@ -37,7 +37,7 @@ pub mod loom_seam {
     impl<P: Platform> HolderModel<P> {
         /// A holder due at `deadline` whose release signals `done`.
         pub fn new(deadline: Instant, done: FenceProducer<P>) -> Self {
-            Self(Holder::new(1, deadline, Vec::new(), done))
+            Self(Holder::new(1, deadline, Arc::from(Vec::new()), done))
         }
         /// A guard use starts.
         pub fn enter(&self) -> Result<(), SyncError> {

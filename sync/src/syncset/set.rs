@@ -38,7 +38,7 @@ use core::ops::Range;
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId};
 
-use crate::fence::{Fence, FenceCallback, FenceResult, FenceStatus, Timeline};
+use crate::fence::{Fence, FenceCallback, FenceProducer, FenceResult, FenceStatus, Timeline};
 use crate::platform::Platform;
 use crate::resv::Usage;
 use crate::ww::{AcquireCtx, LockSet, WaitDie, WwError};
@@ -46,8 +46,8 @@ use crate::ww::{AcquireCtx, LockSet, WaitDie, WwError};
 use super::SyncError;
 use super::buffer::SyncBuffer;
 use super::domain::{Counters, SyncDomain, Waiter};
-use super::holder::Holder;
-use super::policy::{Access, Agent};
+use super::holder::{HeldBuffers, Holder};
+use super::policy::{Access, Agent, Plan};
 
 struct Entry<'d, P: Platform> {
     buf: &'d SyncBuffer<P>,
@@ -61,6 +61,11 @@ pub struct SyncSet<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> {
     id: u64,
     entries: Vec<Entry<'d, P>>,
     ready: Timeline<P>,
+    /// Names and access types of `entries` for the holder (the debug dump); built on the
+    /// first lock after a registration change and shared by every lock until the next.
+    held: Option<HeldBuffers>,
+    /// The per-buffer plans of the last lock, kept so a lock does not allocate them anew.
+    plans: Vec<Plan>,
     done: Timeline<P>,
 }
 
@@ -84,6 +89,8 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
             id,
             entries: Vec::new(),
             ready: Timeline::new(),
+            held: None,
+            plans: Vec::new(),
             done: Timeline::new(),
         }
     }
@@ -120,6 +127,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
             });
         }
         self.entries.push(Entry { buf, access, range });
+        self.held = None;
         Ok(())
     }
 
@@ -127,12 +135,14 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
     pub fn remove(&mut self, buf: &SyncBuffer<P>) -> Result<(), SyncError> {
         let i = self.position(buf)?;
         self.entries.remove(i);
+        self.held = None;
         Ok(())
     }
 
     /// Removes every buffer.
     pub fn clear(&mut self) {
         self.entries.clear();
+        self.held = None;
     }
 
     /// Number of registered buffers.
@@ -160,19 +170,23 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
             return Err(SyncError::Empty);
         }
         let domain = self.domain;
-        let ready = self.ready.next_fence();
         let done = self.done.next_fence();
-        let ready_fence = ready.fence();
         let done_fence = done.fence();
+        // The `ready` fence exists only when some buffer needs maintenance: it is published
+        // only then, and a lock with nothing to clean or invalidate (the common case of a
+        // CPU or a device using a buffer again) need not create and signal it.
+        let mut ready: Option<(FenceProducer<P>, Fence<P>)> = None;
 
         // Steps 1 and 2: publish under the reservation locks.
         let ctx: AcquireCtx<WaitDie, P> = AcquireCtx::new();
         let mut waits: Vec<(usize, Fence<P>)> = Vec::new();
-        let mut plans = Vec::with_capacity(self.entries.len());
+        let mut plans = core::mem::take(&mut self.plans);
+        plans.clear();
         let mut congested: Option<SyncError> = None;
         {
             let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
             let entries = &self.entries;
+            let ready_timeline = &self.ready;
             locks
                 .lock_all(|s| {
                     for e in entries {
@@ -210,9 +224,14 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
                     congested = Some(SyncError::Congested { buffer: e.buf.name });
                     break;
                 };
-                for (f, _) in e.buf.resv.fences(Usage::for_access(e.access.writes())) {
-                    if !f.is_signalled() {
-                        waits.push((i, f));
+                let usage = Usage::for_access(e.access.writes());
+                // Uncontended, every earlier fence has signalled: check that under the slot
+                // lock, without a snapshot of the slots (a clone and a drop of every fence).
+                if !e.buf.resv.test_signalled(usage) {
+                    for (f, _) in e.buf.resv.fences(usage) {
+                        if !f.is_signalled() {
+                            waits.push((i, f));
+                        }
                     }
                 }
                 // The range was validated by `add_range`, so planning cannot fail.
@@ -232,7 +251,12 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
                 if plan.is_empty() {
                     drop(ready_slot);
                 } else {
-                    ready_slot.add(&ready_fence, Usage::Kernel);
+                    let (_, f) = ready.get_or_insert_with(|| {
+                        let p = ready_timeline.next_fence();
+                        let f = p.fence();
+                        (p, f)
+                    });
+                    ready_slot.add(f, Usage::Kernel);
                 }
                 plans.push(plan);
             }
@@ -260,9 +284,10 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
 
         // Step 4: maintenance, in plan order. Even when a predecessor failed we perform
         // it: the trackers already count on it, and a clean or invalidate is always safe.
+        let (mut avoided, mut ops, mut bytes) = (0u64, 0u64, 0u64);
         for plan in &plans {
             if plan.is_empty() {
-                Counters::add(&domain.counters.cache_ops_avoided, 1);
+                avoided += 1;
             }
             for &(op, range) in &plan.ops {
                 // SAFETY: `range` lies inside a buffer of this domain, whose region comes
@@ -270,11 +295,19 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
                 // whose data this maintenance moves has finished (step 3), and the partial-
                 // line rule of `CacheMaintenance` keeps bytes outside the range intact.
                 unsafe { domain.cache.perform(op, range) };
-                Counters::add(&domain.counters.cache_ops, 1);
-                Counters::add(&domain.counters.cache_bytes, range.len as u64);
+                ops += 1;
+                bytes += range.len as u64;
             }
         }
-        ready.signal();
+        Counters::add(&domain.counters.cache_ops_avoided, avoided);
+        if ops > 0 {
+            Counters::add(&domain.counters.cache_ops, ops);
+            Counters::add(&domain.counters.cache_bytes, bytes);
+        }
+        if let Some((r, _)) = ready {
+            r.signal();
+        }
+        self.plans = plans;
 
         if let Some(err) = failure {
             // We touched nothing: release at once, successfully, so nobody behind us
@@ -286,11 +319,18 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
 
         // Step 5: we hold the buffers until unlock or the deadline.
         let deadline = P::now().saturating_add(domain.config.hold_deadline);
-        let names = self
-            .entries
-            .iter()
-            .map(|e| (e.buf.name, e.access))
-            .collect();
+        let names = match &self.held {
+            Some(h) => h.clone(),
+            None => {
+                let h: HeldBuffers = self
+                    .entries
+                    .iter()
+                    .map(|e| (e.buf.name, e.access))
+                    .collect();
+                self.held = Some(h.clone());
+                h
+            }
+        };
         let holder = Holder::new(self.id, deadline, names, done);
         domain.register_holder(holder.clone());
         Counters::add(&domain.counters.locks, 1);
