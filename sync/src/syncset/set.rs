@@ -66,7 +66,6 @@ pub struct SyncSet<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> {
     held: Option<HeldBuffers>,
     /// The per-buffer plans of the last lock, kept so a lock does not allocate them anew.
     plans: Vec<Plan>,
-    done: Timeline<P>,
 }
 
 impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncSet<'_, P, C, M> {
@@ -91,7 +90,6 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
             ready: Timeline::new(),
             held: None,
             plans: Vec::new(),
-            done: Timeline::new(),
         }
     }
 
@@ -158,7 +156,8 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
     fn position(&self, buf: &SyncBuffer<P>) -> Result<usize, SyncError> {
         self.entries
             .iter()
-            .position(|e| e.buf.id == buf.id)
+            // Buffer ids are per domain: a foreign buffer may share a registered one's id.
+            .position(|e| e.buf.id == buf.id && e.buf.domain == buf.domain)
             .ok_or(SyncError::NotRegistered { buffer: buf.name })
     }
 
@@ -170,7 +169,11 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
             return Err(SyncError::Empty);
         }
         let domain = self.domain;
-        let done = self.done.next_fence();
+        // A fresh context per lock: a set's holders may end out of order (a device still
+        // finishing after `unlock_after` while the set is locked again), and fences of one
+        // timeline must signal in seqno order, or a reservation object lets a later `done`
+        // replace an earlier, still pending one.
+        let done = Timeline::<P>::new().next_fence();
         let done_fence = done.fence();
         // The `ready` fence exists only when some buffer needs maintenance: it is published
         // only then, and a lock with nothing to clean or invalidate (the common case of a
