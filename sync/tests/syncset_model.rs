@@ -31,6 +31,13 @@
 //! `check_deadlines` to expire exactly the held holders of `short`. Nothing else calls the
 //! watchdog in one thread, so no expiry happens behind the model's back.
 //!
+//! Steering: operations name buffers mostly by "one that fits" (a buffer of the set's
+//! domain for `add`, a registered one otherwise), `GuardFit` asks for the guard the
+//! registration allows, and an operation that needs a locked (or unlocked) set goes to the
+//! next set in that state; the rest of the time names are arbitrary, so every invalid
+//! case still comes up. Without that, most steps fail early with `NotRegistered` or
+//! `WrongAccess` and sequences rarely reach guards in use or expiry.
+//!
 //! Not expressible, hence not generated: mutating or re-locking a locked set, unlocking
 //! with a guard alive (the borrow checker rejects them; `tests/compile_fail` covers some),
 //! and `Congested` (a buffer's reservation holds 8 fences; with at most 3 sets per domain
@@ -158,6 +165,13 @@ enum Op {
         buf: Pick,
         dev: u8,
     },
+    /// The guard that matches the buffer's registration (`write`: a CPU write guard when
+    /// the registration allows both).
+    GuardFit {
+        set: usize,
+        buf: Pick,
+        write: bool,
+    },
     UseGuard {
         k: usize,
         how: GuardUse,
@@ -212,7 +226,9 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (set.clone(), buf.clone()).prop_map(|(set, buf)| Op::CpuRead { set, buf }),
         4 => (set.clone(), buf.clone()).prop_map(|(set, buf)| Op::CpuWrite { set, buf }),
         4 => (set.clone(), buf.clone(), 0u8..4).prop_map(|(set, buf, dev)| Op::Dma { set, buf, dev }),
-        8 => (0usize..8, prop_oneof![Just(GuardUse::Read), any::<u8>().prop_map(GuardUse::Write)], 0usize..2)
+        6 => (set.clone(), buf.clone(), any::<bool>())
+            .prop_map(|(set, buf, write)| Op::GuardFit { set, buf, write }),
+        12 => (0usize..8, prop_oneof![Just(GuardUse::Read), any::<u8>().prop_map(GuardUse::Write)], 0usize..2)
             .prop_map(|(k, how, cpu)| Op::UseGuard { k, how, cpu }),
         3 => (0usize..8).prop_map(|k| Op::DropGuard { k }),
         5 => set.clone().prop_map(|set| Op::Unlock { set }),
@@ -474,10 +490,32 @@ impl<'a> Harness<'a> {
                 Some(set) => Op::Clear { set },
                 None => return Ok(()),
             },
-            Op::Lock { set } => match self.pick_set(set, false) {
+            // Mostly a set with buffers: `Empty` only when every unlocked set is empty.
+            Op::Lock { set } => match (0..SETS.len())
+                .map(|i| (set + i) % SETS.len())
+                .find(|&i| self.sets[i].locked.is_none() && !self.sets[i].entries.is_empty())
+                .or_else(|| self.pick_set(set, false))
+            {
                 Some(set) => Op::Lock { set },
                 None => return Ok(()),
             },
+            Op::GuardFit { set, buf, write } => {
+                let Some(set) = self.pick_set(set, true) else {
+                    return Ok(());
+                };
+                let b = self.resolve(set, buf, false);
+                let Some(e) = self.sets[set].entries.iter().find(|e| e.buf == b) else {
+                    return Ok(());
+                };
+                let buf = Pick::Any(b);
+                match e.access.agent {
+                    Agent::Device(..) => Op::Dma { set, buf, dev: 0 },
+                    Agent::Cpu if e.access.writes() && (write || !e.access.reads()) => {
+                        Op::CpuWrite { set, buf }
+                    }
+                    Agent::Cpu => Op::CpuRead { set, buf },
+                }
+            }
             Op::CpuRead { set, buf } => match self.pick_set(set, true) {
                 Some(set) => Op::CpuRead { set, buf },
                 None => return Ok(()),
@@ -591,6 +629,7 @@ impl<'a> Harness<'a> {
                 self.guard(op, set, buf)?
             }
             Op::UseGuard { k, how, cpu } => self.use_guard(k, how, cpu)?,
+            Op::GuardFit { .. } => unreachable!("redirected above"),
             Op::DropGuard { k } => {
                 if !self.guards.is_empty() {
                     let k = k % self.guards.len();
