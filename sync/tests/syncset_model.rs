@@ -27,6 +27,9 @@
 //! - in `long`, such a lock would wait for seconds: the model skips the step (it is not
 //!   performed). Expiry there is only checked not to happen early (`check_deadlines` = 0).
 //!
+//! A guard use may run the watchdog inside its closure: every held holder of `short`
+//! expires, but the in-use holder's `done` stays pending until the use returns.
+//!
 //! The explicit watchdog step sleeps 2 ms (twice the `short` deadline) and then expects
 //! `check_deadlines` to expire exactly the held holders of `short`. Nothing else calls the
 //! watchdog in one thread, so no expiry happens behind the model's back.
@@ -132,6 +135,9 @@ fn pick() -> impl Strategy<Value = Pick> + Clone {
 enum GuardUse {
     Read,
     Write(u8),
+    /// A CPU read during which the `short` domain's watchdog runs (after its deadline):
+    /// the expiry of a holder whose guard is in use completes only when the use ends.
+    Watchdog,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -228,7 +234,11 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (set.clone(), buf.clone(), 0u8..4).prop_map(|(set, buf, dev)| Op::Dma { set, buf, dev }),
         6 => (set.clone(), buf.clone(), any::<bool>())
             .prop_map(|(set, buf, write)| Op::GuardFit { set, buf, write }),
-        12 => (0usize..8, prop_oneof![Just(GuardUse::Read), any::<u8>().prop_map(GuardUse::Write)], 0usize..2)
+        12 => (0usize..8, prop_oneof![
+            4 => Just(GuardUse::Read),
+            4 => any::<u8>().prop_map(GuardUse::Write),
+            1 => Just(GuardUse::Watchdog),
+        ], 0usize..2)
             .prop_map(|(k, how, cpu)| Op::UseGuard { k, how, cpu }),
         3 => (0usize..8).prop_map(|k| Op::DropGuard { k }),
         5 => set.clone().prop_map(|set| Op::Unlock { set }),
@@ -941,6 +951,11 @@ impl<'a> Harness<'a> {
         let k = k % self.guards.len();
         let h = self.sets[self.guards[k].set].locked.as_ref().unwrap().1;
         let live = self.holders[h].outcome == Outcome::Held;
+        if let (GuardUse::Watchdog, RealGuard::Read(_) | RealGuard::Write(_)) =
+            (how, &self.guards[k].real)
+        {
+            return self.use_during_watchdog(k, h, live);
+        }
         let sim = self.sim;
         let g = &mut self.guards[k];
         let name = BUFFERS[g.buf].0;
@@ -965,7 +980,7 @@ impl<'a> Harness<'a> {
                 }
                 prop_assert_eq!(got, Ok(want), "CPU read of '{}'", name);
             }
-            (RealGuard::Write(w), GuardUse::Read) => {
+            (RealGuard::Write(w), GuardUse::Read | GuardUse::Watchdog) => {
                 let got = w.with(|b| b.to_vec());
                 if !live {
                     return dead("CPU read", got.map(|_| ()));
@@ -1006,6 +1021,29 @@ impl<'a> Harness<'a> {
             let (b, r) = (g.buf, g.range.clone());
             self.bytes[b][r].fill(stamp);
         }
+        Ok(())
+    }
+
+    fn use_during_watchdog(&mut self, k: usize, h: usize, live: bool) -> Result<(), TestCaseError> {
+        let short = self.domains[SHORT];
+        let done = self.holders[h].done.clone();
+        // Inside the use: the watchdog expires every held holder of `short` (all overdue
+        // after the sleep), but this holder's waiters are not released while it is in use.
+        let inside = |_: &[u8]| {
+            thread::sleep(Duration::from_millis(2));
+            (short.check_deadlines(), done.is_signalled())
+        };
+        let got = match &self.guards[k].real {
+            RealGuard::Read(r) => r.with(inside),
+            RealGuard::Write(w) => w.with(inside),
+            RealGuard::Dma(_) => unreachable!(),
+        };
+        if !live {
+            prop_assert_eq!(got, Err(SyncError::Expired), "use after expiry");
+            return Ok(());
+        }
+        let n = self.expire_all(SHORT);
+        prop_assert_eq!(got, Ok((n, false)), "watchdog during a guard use");
         Ok(())
     }
 
