@@ -273,17 +273,26 @@ fn readers_share_and_a_writer_excludes_everybody() {
         .buffer("shared", sim.alloc(LINE, Coherency::NonCoherent).unwrap())
         .unwrap();
     let inside = AtomicUsize::new(0);
+    let readers_locked = AtomicUsize::new(0); // only ever increases
     let writer_inside = AtomicBool::new(false);
     let both_readers = Barrier::new(2);
     thread::scope(|s| {
         for cpu in 0..2 {
-            let (d, buf, inside, both, w) = (&d, &buf, &inside, &both_readers, &writer_inside);
+            let (d, buf, inside, both, w, locked) = (
+                &d,
+                &buf,
+                &inside,
+                &both_readers,
+                &writer_inside,
+                &readers_locked,
+            );
             s.spawn(move || {
                 set_current_cpu(cpu);
                 let mut set = d.set();
                 set.add(buf, Access::CPU_READ).unwrap();
                 let l = set.lock().unwrap();
                 inside.fetch_add(1, Ordering::SeqCst);
+                locked.fetch_add(1, Ordering::SeqCst);
                 both.wait(); // both readers hold the buffer at the same time
                 assert!(!w.load(Ordering::SeqCst));
                 thread::sleep(Duration::from_millis(20));
@@ -291,10 +300,13 @@ fn readers_share_and_a_writer_excludes_everybody() {
                 l.unlock().unwrap();
             });
         }
-        let (d, buf, inside, w) = (&d, &buf, &inside, &writer_inside);
+        let (d, buf, inside, w, locked) = (&d, &buf, &inside, &writer_inside, &readers_locked);
         s.spawn(move || {
             set_current_cpu(2);
-            while inside.load(Ordering::SeqCst) == 0 {
+            // Lock only once both readers hold the buffer: a writer that published its fence
+            // between the two readers' locks would make the second reader wait for it while
+            // the first waits at the barrier for the second.
+            while locked.load(Ordering::SeqCst) < 2 {
                 thread::yield_now();
             }
             let mut set = d.set();

@@ -102,6 +102,14 @@ impl<P: Platform> Holder<P> {
         }
     }
 
+    /// `Err(Expired)` once the watchdog has started taking the buffers back: checked before
+    /// handing out a guard or a bus address.
+    pub(crate) fn ensure_live(&self) -> Result<(), super::SyncError> {
+        self.enter()?;
+        self.leave();
+        Ok(())
+    }
+
     /// A guard use ends; the last one out completes a pending expiry.
     pub(crate) fn leave(&self) {
         let prev = self.state.fetch_sub(1, Ordering::AcqRel);

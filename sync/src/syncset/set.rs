@@ -418,8 +418,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
                 wanted: "CPU read",
             });
         }
-        self.holder.enter()?;
-        self.holder.leave();
+        self.holder.ensure_live()?;
         let b = &self.borrows[i];
         if b.get() < 0 {
             return Err(SyncError::GuardBusy { buffer: buf.name });
@@ -440,8 +439,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
                 wanted: "CPU write",
             });
         }
-        self.holder.enter()?;
-        self.holder.leave();
+        self.holder.ensure_live()?;
         let b = &self.borrows[i];
         if b.get() != 0 {
             return Err(SyncError::GuardBusy { buffer: buf.name });
@@ -470,8 +468,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
                 });
             }
         }
-        self.holder.enter()?;
-        self.holder.leave();
+        self.holder.ensure_live()?;
         Ok(DmaAccess {
             holder: &self.holder,
             buf: e.buf,
@@ -551,9 +548,48 @@ struct View<'l, 'd, P: Platform, M: CpuMemory> {
     range: Range<usize>,
 }
 
+/// One guard use in progress; leaving on drop keeps the count right even if the user's
+/// closure unwinds (host tests), so a pending expiry can always complete.
+struct Use<'a, P: Platform>(&'a Holder<P>);
+
+impl<'a, P: Platform> Use<'a, P> {
+    fn enter(holder: &'a Holder<P>) -> Result<Self, SyncError> {
+        holder.enter()?;
+        Ok(Self(holder))
+    }
+}
+
+impl<P: Platform> Drop for Use<'_, P> {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
 impl<P: Platform, M: CpuMemory> View<'_, '_, P, M> {
     fn virt(&self) -> usize {
         self.buf.region.virt() + self.range.start
+    }
+
+    /// Runs `f` on the declared bytes for reading, as one guard use.
+    fn read<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, SyncError> {
+        let _use = Use::enter(self.holder)?;
+        // SAFETY: the range is inside the buffer's region (checked at registration); the
+        // set holds the buffer for an access that reads (shared with readers only, or
+        // exclusive), so no writer runs concurrently, and the watchdog cannot release it
+        // while this use is entered.
+        Ok(unsafe { self.memory.with_bytes(self.virt(), self.range.len(), f) })
+    }
+
+    /// Runs `f` on the declared bytes for writing, as one guard use.
+    ///
+    /// # Safety
+    ///
+    /// The set holds the buffer for a writing access (exclusive) and the caller is the only
+    /// guard of the buffer (its borrow flag says so).
+    unsafe fn write<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, SyncError> {
+        let _use = Use::enter(self.holder)?;
+        // SAFETY: as for `read`, plus exclusivity from the caller's contract.
+        Ok(unsafe { self.memory.with_bytes_mut(self.virt(), self.range.len(), f) })
     }
 }
 
@@ -567,14 +603,7 @@ pub struct CpuRead<'l, 'd, P: Platform, M: CpuMemory> {
 impl<P: Platform, M: CpuMemory> CpuRead<'_, '_, P, M> {
     /// Runs `f` on the bytes. `Err(Expired)` once the watchdog took the buffer back.
     pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, SyncError> {
-        let v = &self.view;
-        v.holder.enter()?;
-        // SAFETY: the range is inside the buffer's region (checked at registration); the
-        // set holds the buffer for a reading access, so no writer runs concurrently, and
-        // the watchdog cannot release it while this use is entered.
-        let r = unsafe { v.memory.with_bytes(v.virt(), v.range.len(), f) };
-        v.holder.leave();
-        Ok(r)
+        self.view.read(f)
     }
 
     /// The declared byte range within the buffer.
@@ -608,23 +637,14 @@ impl<P: Platform, M: CpuMemory> CpuWrite<'_, '_, P, M> {
     /// Runs `f` on the bytes for writing. `Err(Expired)` once the watchdog took the buffer
     /// back: nothing is written then.
     pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, SyncError> {
-        let v = &self.view;
-        v.holder.enter()?;
-        // SAFETY: as for `CpuRead::with`, and the set holds the buffer exclusively (a
-        // writing access), and this guard is the only one for the buffer (borrow flag).
-        let r = unsafe { v.memory.with_bytes_mut(v.virt(), v.range.len(), f) };
-        v.holder.leave();
-        Ok(r)
+        // SAFETY: `cpu_write` handed out this guard only for a writing access and only with
+        // the buffer's borrow flag free, which it set to "writer" until the guard drops.
+        unsafe { self.view.write(f) }
     }
 
     /// Runs `f` on the bytes for reading (a write access may read what it wrote).
     pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, SyncError> {
-        let v = &self.view;
-        v.holder.enter()?;
-        // SAFETY: as for `with_mut`; reading is a subset of the exclusive access held.
-        let r = unsafe { v.memory.with_bytes(v.virt(), v.range.len(), f) };
-        v.holder.leave();
-        Ok(r)
+        self.view.read(f)
     }
 
     /// The declared byte range within the buffer.
@@ -660,8 +680,7 @@ impl<P: Platform> DmaAccess<'_, '_, P> {
     /// Bus address and length of the declared range, for programming the device.
     /// `Err(Expired)` once the watchdog took the buffer back.
     pub fn bus_range(&self) -> Result<(BusAddr, usize), SyncError> {
-        self.holder.enter()?;
-        self.holder.leave();
+        self.holder.ensure_live()?;
         let bus = self.buf.region.bus().0 + self.range.start as u64;
         Ok((BusAddr(bus), self.range.len()))
     }
