@@ -14,7 +14,7 @@
 use dmasync_hal::cache::{CacheMaintenance, VirtRange};
 
 /// Per-line maintenance of the inner (L1) data cache, by virtual address, to the point of
-/// coherency. Implemented with CP15 on target ([`Cp15L1`]) and by a recording fake in tests.
+/// coherency. Implemented with CP15 on target (`Cp15L1`, armv7 builds only) and by a recording fake in tests.
 ///
 /// # Safety
 ///
