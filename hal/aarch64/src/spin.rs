@@ -59,38 +59,13 @@ impl<T> SpinLock<T> {
     ///
     /// If the calling core already holds it (that would deadlock).
     pub fn lock(&self) -> SpinGuard<'_, T> {
-        let saved = cpu::mask_irqs();
-        if !cpu::atomics_ready() {
-            return SpinGuard {
-                lock: self,
-                saved,
-                how: How::EarlyBoot,
-            };
-        }
-        let me = cpu::owner_token();
-        loop {
-            match self
-                .owner
-                .compare_exchange_weak(FREE, me, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => {
-                    return SpinGuard {
-                        lock: self,
-                        saved,
-                        how: How::Acquired,
-                    };
-                }
-                Err(owner) if owner == me => {
-                    cpu::restore_irqs(saved);
-                    panic!("spin lock re-entered on the core that holds it");
-                }
-                Err(_) => {
-                    while self.owner.load(Ordering::Relaxed) != FREE {
-                        core::hint::spin_loop();
-                    }
-                }
+        self.acquire(|owner, me, saved| {
+            if owner == me {
+                cpu::restore_irqs(saved);
+                panic!("spin lock re-entered on the core that holds it");
             }
-        }
+            None
+        })
     }
 
     /// Like [`lock`](Self::lock), but for paths that must make progress whatever state the
@@ -104,6 +79,24 @@ impl<T> SpinLock<T> {
     /// still be using `T` (for a UART: some bytes interleave) and must not return to code that
     /// relies on the lock afterwards (the callers end the program).
     pub unsafe fn lock_or_steal(&self, patience_ticks: u64) -> SpinGuard<'_, T> {
+        let start = crate::timer::counter();
+        self.acquire(|owner, me, _| {
+            if owner == me {
+                return Some(How::Stolen);
+            }
+            if crate::timer::counter().wrapping_sub(start) > patience_ticks {
+                self.owner.store(me, Ordering::Release);
+                return Some(How::Stolen);
+            }
+            None
+        })
+    }
+
+    /// Masks IRQs and takes the lock; while another owner holds it, `contended(owner, me,
+    /// saved_mask)` decides: `None` keeps spinning, `Some(how)` ends the wait with a guard of
+    /// that kind. Before the MMU is on only the primary runs and exclusives may not work, so
+    /// the lock is not touched at all then.
+    fn acquire(&self, mut contended: impl FnMut(u64, u64, u64) -> Option<How>) -> SpinGuard<'_, T> {
         let saved = cpu::mask_irqs();
         if !cpu::atomics_ready() {
             return SpinGuard {
@@ -113,7 +106,6 @@ impl<T> SpinLock<T> {
             };
         }
         let me = cpu::owner_token();
-        let start = crate::timer::counter();
         loop {
             match self
                 .owner
@@ -126,23 +118,18 @@ impl<T> SpinLock<T> {
                         how: How::Acquired,
                     };
                 }
-                Err(owner) if owner == me => {
-                    return SpinGuard {
-                        lock: self,
-                        saved,
-                        how: How::Stolen,
-                    };
-                }
-                Err(_) => {
-                    if crate::timer::counter().wrapping_sub(start) > patience_ticks {
-                        self.owner.store(me, Ordering::Release);
-                        return SpinGuard {
-                            lock: self,
-                            saved,
-                            how: How::Stolen,
-                        };
+                Err(owner) => {
+                    // Wait with plain loads (no bus-locking CAS) until the owner changes.
+                    while self.owner.load(Ordering::Relaxed) == owner {
+                        if let Some(how) = contended(owner, me, saved) {
+                            return SpinGuard {
+                                lock: self,
+                                saved,
+                                how,
+                            };
+                        }
+                        core::hint::spin_loop();
                     }
-                    core::hint::spin_loop();
                 }
             }
         }
