@@ -64,12 +64,6 @@ pub enum SyncError {
         /// How the previous work ended.
         error: FenceError,
     },
-    /// The previous holders did not finish before this lock attempt's timeout; the attempt
-    /// was released without touching the buffers.
-    Timeout {
-        /// The buffer whose predecessors were still busy.
-        buffer: &'static str,
-    },
     /// The watchdog took the buffers from this holder after its deadline: its guards no
     /// longer give access and waiters were released with a timeout error.
     Expired,
@@ -120,9 +114,6 @@ impl fmt::Display for SyncError {
                     f,
                     "the previous user of buffer '{buffer}' ended with {error:?}"
                 )
-            }
-            SyncError::Timeout { buffer } => {
-                write!(f, "timed out waiting for the previous users of '{buffer}'")
             }
             SyncError::Expired => write!(
                 f,

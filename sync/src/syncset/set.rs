@@ -344,7 +344,6 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
             borrows,
             done: done_fence,
             released: false,
-            _not_sync: core::marker::PhantomData,
         })
     }
 
@@ -386,12 +385,11 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
 pub struct Locked<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> {
     set: &'s mut SyncSet<'d, P, C, M>,
     holder: Arc<Holder<P>>,
-    /// Per entry: readers (> 0) or one writer (-1) currently borrowing it.
+    /// Per entry: readers (> 0) or one writer (-1) currently borrowing it. The cells also
+    /// keep a locked set on one thread at a time (`Locked` is not `Sync`).
     borrows: Vec<Cell<isize>>,
     done: Fence<P>,
     released: bool,
-    /// Guards borrow per-entry cells: a locked set stays on one thread at a time.
-    _not_sync: core::marker::PhantomData<Cell<()>>,
 }
 
 impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for Locked<'_, '_, P, C, M> {
