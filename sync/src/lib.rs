@@ -2,7 +2,10 @@
 //!
 //! Ordering and exclusion are separate, as Linux learned: [`fence`] says *when* work is
 //! done, [`ww`] (wound/wait mutexes) says *who* may touch a set of buffers now, and
-//! [`resv`] (reservation objects) ties the two together per buffer.
+//! [`resv`] (reservation objects) ties the two together per buffer. On top of them,
+//! [`syncset`] lets a task lock a group of buffers by access type and performs exactly the
+//! cache maintenance each access needs, and [`kds`] queues requests over many resources in
+//! FIFO order (ARM's KDS, without its bugs).
 //! See `doc/sync-model.md` for the model and how it differs from Linux and KDS.
 #![no_std]
 #![warn(missing_docs)]
