@@ -148,9 +148,19 @@ impl Platform for LoomPlatform {
     }
 
     fn now() -> Instant {
-        // Not a modelled location: a plain counter of calls, 1 us per call.
-        static TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-        Instant(TICKS.fetch_add(1_000, core::sync::atomic::Ordering::Relaxed))
+        // Not a modelled location: a counter of calls, 1 us per call. It is per OS thread,
+        // not process-wide: loom runs every thread of a model on its test's OS thread, and
+        // tests run in parallel, so a shared counter would let other tests' calls change how
+        // much time passes inside a model — loom then aborts with "unexpected exploration
+        // state" (the model is not deterministic). Only differences between calls matter.
+        std::thread_local! {
+            static TICKS: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+        }
+        TICKS.with(|t| {
+            let now = t.get() + 1_000;
+            t.set(now);
+            Instant(now)
+        })
     }
 
     fn relax() {
