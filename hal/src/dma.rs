@@ -256,6 +256,48 @@ unsafe impl CpuMemory for DirectMemory {
     }
 }
 
+/// How a bus master reaches memory by bus address: the data path of a software device (the
+/// software 2D engine, a test DMA engine), or of a simulated one.
+///
+/// A real non-coherent master reads and writes DRAM only. An implementation for a software
+/// engine running on a CPU core must behave the same (see the board's implementation:
+/// it cleans and invalidates around each access), or the cache policy derived for a
+/// non-coherent device would be wrong for it.
+///
+/// # Safety
+///
+/// Implementors read and write exactly the bytes `[bus, bus + len)` of the memory behind a
+/// region, as the device `dev` would.
+pub unsafe trait DeviceMemory {
+    /// Device `dev` reads `out.len()` bytes at `bus`.
+    ///
+    /// # Safety
+    ///
+    /// The range lies in a region from this memory's allocator that `dev` may read now
+    /// (the caller holds a lock on the buffer for `dev`'s read access).
+    unsafe fn device_read(&self, dev: DeviceId, bus: BusAddr, out: &mut [u8]);
+
+    /// Device `dev` writes `data` at `bus`.
+    ///
+    /// # Safety
+    ///
+    /// The range lies in a region from this memory's allocator that `dev` may write now
+    /// (the caller holds a lock on the buffer for `dev`'s write access).
+    unsafe fn device_write(&self, dev: DeviceId, bus: BusAddr, data: &[u8]);
+}
+
+// SAFETY: forwards unchanged to an implementation that upholds the contract.
+unsafe impl<T: DeviceMemory + ?Sized> DeviceMemory for &T {
+    unsafe fn device_read(&self, dev: DeviceId, bus: BusAddr, out: &mut [u8]) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).device_read(dev, bus, out) }
+    }
+    unsafe fn device_write(&self, dev: DeviceId, bus: BusAddr, data: &[u8]) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { (**self).device_write(dev, bus, data) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

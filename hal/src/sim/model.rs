@@ -7,7 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::vec::Vec;
 
 use crate::cache::{CacheMaintenance, CacheOp, VirtRange};
-use crate::dma::{BusAddr, Coherency, CpuMemory, DeviceId, DmaError, DmaMemory, DmaRegion};
+use crate::dma::{
+    BusAddr, Coherency, CpuMemory, DeviceId, DeviceMemory, DmaError, DmaMemory, DmaRegion,
+};
 
 /// How a full CPU cache picks the line to evict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -883,5 +885,16 @@ unsafe impl CpuMemory for NonCoherentSim {
         let r = f(&mut buf);
         self.cpu_write(cpu, virt, &buf);
         r
+    }
+}
+
+// SAFETY: both go straight to the model's device paths, which read and write the modelled
+// DRAM (or snoop, for coherent devices) at exactly `[bus, bus + len)`.
+unsafe impl DeviceMemory for NonCoherentSim {
+    unsafe fn device_read(&self, dev: DeviceId, bus: BusAddr, out: &mut [u8]) {
+        NonCoherentSim::device_read(self, dev, bus, out);
+    }
+    unsafe fn device_write(&self, dev: DeviceId, bus: BusAddr, data: &[u8]) {
+        NonCoherentSim::device_write(self, dev, bus, data);
     }
 }
