@@ -27,6 +27,9 @@
 #![no_std]
 #![warn(missing_docs)]
 
+#[cfg(feature = "soft")]
+extern crate alloc;
+
 #[cfg(feature = "std")]
 extern crate std;
 
@@ -34,6 +37,8 @@ pub mod display;
 pub mod dma;
 pub mod error;
 pub mod gfx2d;
+#[cfg(feature = "soft")]
+pub mod soft;
 pub mod surface;
 
 pub use display::{DisplayControl, DisplayFlip, DisplayMode, FlipFences};

@@ -1,0 +1,15 @@
+//! Software devices: the machinery a device implemented by a CPU core needs (a command
+//! queue with fences, a worker loop, hang injection and reset), and the software DMA
+//! engine and display built on it. The software 2D engine (`drivers/soft2d`) uses the same
+//! queue.
+//!
+//! A software device is a bus master like any other: buffers are registered for it as a
+//! non-coherent device, and it reaches memory only through
+//! [`DeviceMemory`](dmasync_hal::dma::DeviceMemory) by bus address. On the host simulator
+//! that is the simulated DRAM; on a board it is an implementation that cleans and
+//! invalidates the CPU cache around each access, so the cache policy derived for a
+//! non-coherent device is right for it.
+
+pub mod queue;
+
+pub use queue::{ABANDONED, JobQueue, RunGuard, Step, Ticket};
