@@ -11,6 +11,7 @@ extern crate alloc;
 pub mod devicetree;
 pub mod memory_map;
 pub mod ticks;
+pub mod watchdog;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,0 +1,229 @@
+//! The sync-set watchdog on the board: a periodic `check_deadlines` for every registered
+//! sync domain, so a holder past its deadline is expired even when nobody waits in `lock`.
+//!
+//! It runs from the **EL1 virtual timer** interrupt of the core that calls [`start`] (cpu 0
+//! in the demo and the tests). The virtual timer (CNTV_*, Arm ARM D11) is a separate
+//! comparator from the physical one that [`crate::ticks`] owns, so the watchdog and the tick
+//! counter never fight over a deadline or a handler. Its PPI comes from the device tree (the
+//! third entry of the arch timer's `interrupts`; Linux
+//! Documentation/devicetree/bindings/timer/arm,arch_timer.yaml), INTID 27 on QEMU virt.
+//!
+//! Why interrupt context is safe for `SyncDomain::check_deadlines`: everything it locks (the
+//! domain's holder list, a holder's state, the heap for the snapshot of the holder list) is a
+//! spin lock that masks interrupts, so the interrupted code on this core never holds one;
+//! the expiry signals the holder's `done` fence with `Timeout`, and fence signalling, with
+//! its callbacks, is specified to work from interrupt handlers (it never blocks; callbacks
+//! must not block). A holder whose guard is in use on the interrupted core is only marked:
+//! the guard use completes the expiry when it ends.
+//!
+//! ```ignore
+//! static DOMAIN: ... = ...;             // a `&'static SyncDomain`
+//! board_qemu_virt::watchdog::start(&board, domain)?;
+//! ```
+//!
+//! [`poll`] runs the same check from a main loop, for code that prefers no interrupt.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::time::Duration;
+
+use dmasync::Platform;
+use dmasync::syncset::SyncDomain;
+use dmasync_aarch64::gic::{self, GicSetupError};
+use dmasync_aarch64::spin::SpinLock;
+use dmasync_aarch64::timer;
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::clock::ns_to_ticks;
+use dmasync_hal::dma::CpuMemory;
+
+use crate::{Board, devicetree};
+
+/// Interrupt priority of the watchdog (below the tick's, so ticks are never delayed by it).
+pub const WATCHDOG_PRIORITY: u8 = 0xa0;
+
+/// What the watchdog can check: a sync domain, whatever its platform, cache and memory.
+pub trait Watched: Sync {
+    /// Expires every overdue holder; returns how many.
+    fn check_deadlines(&self) -> usize;
+    /// How often the domain wants its deadlines checked.
+    fn poll_period(&self) -> Duration;
+}
+
+impl<P, C, M> Watched for SyncDomain<P, C, M>
+where
+    P: Platform,
+    C: CacheMaintenance + Sync,
+    M: CpuMemory + Sync,
+    SyncDomain<P, C, M>: Sync,
+{
+    fn check_deadlines(&self) -> usize {
+        SyncDomain::check_deadlines(self)
+    }
+
+    fn poll_period(&self) -> Duration {
+        self.config().watchdog_poll
+    }
+}
+
+/// Why the watchdog could not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchdogError {
+    /// The device tree has no usable virtual-timer interrupt (third arch-timer PPI).
+    NoVirtualTimerInterrupt,
+    /// Already running on another core (one core runs the watchdog).
+    OtherCore(usize),
+    /// A period of zero ticks, or one too long for the counter.
+    BadPeriod(Duration),
+    /// Registering or enabling the interrupt failed.
+    Gic(GicSetupError),
+}
+
+impl core::fmt::Display for WatchdogError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WatchdogError::NoVirtualTimerInterrupt => f.write_str(
+                "the device tree's arch timer lists no virtual-timer interrupt (third PPI)",
+            ),
+            WatchdogError::OtherCore(c) => write!(f, "the watchdog already runs on cpu {c}"),
+            WatchdogError::BadPeriod(d) => write!(f, "watchdog period {d:?} is not usable"),
+            WatchdogError::Gic(e) => write!(f, "watchdog interrupt set-up failed: {e:?}"),
+        }
+    }
+}
+
+static DOMAINS: SpinLock<Vec<&'static dyn Watched>> = SpinLock::new(Vec::new());
+/// Period in counter ticks (0: not running).
+static PERIOD: AtomicU64 = AtomicU64::new(0);
+/// Core running the watchdog, + 1 (0: none).
+static CORE: AtomicU32 = AtomicU32::new(0);
+static RUNS: AtomicU64 = AtomicU64::new(0);
+static EXPIRED: AtomicU64 = AtomicU64::new(0);
+
+/// Registers `domain` and makes sure the watchdog runs on this core, every
+/// `domain.config().watchdog_poll` (the shortest period of all registered domains).
+/// Registering more domains later is fine; registering one twice checks it twice.
+pub fn start(board: &Board, domain: &'static dyn Watched) -> Result<(), WatchdogError> {
+    let me = dmasync_aarch64::cpu::cpu_index().unwrap_or(0);
+    match CORE.load(Ordering::Acquire) {
+        0 => {}
+        c if c as usize - 1 == me => {}
+        c => return Err(WatchdogError::OtherCore(c as usize - 1)),
+    }
+    let hz = timer::counter_frequency();
+    let period_d = domain.poll_period();
+    let period = u64::try_from(period_d.as_nanos())
+        .ok()
+        .map(|ns| ns_to_ticks(ns, hz))
+        .filter(|&t| t > 0 && t < u64::MAX / 4)
+        .ok_or(WatchdogError::BadPeriod(period_d))?;
+    let intid = virtual_timer_intid(board).ok_or(WatchdogError::NoVirtualTimerInterrupt)?;
+    DOMAINS.lock().push(domain);
+    let old = PERIOD.load(Ordering::Relaxed);
+    PERIOD.store(
+        if old == 0 { period } else { old.min(period) },
+        Ordering::Relaxed,
+    );
+    if CORE
+        .compare_exchange(0, me as u32 + 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        disarm();
+        gic::register_handler(intid, on_virtual_timer).map_err(WatchdogError::Gic)?;
+        gic::enable_private(intid, WATCHDOG_PRIORITY).map_err(WatchdogError::Gic)?;
+        arm_in(PERIOD.load(Ordering::Relaxed));
+    }
+    Ok(())
+}
+
+/// Stops the periodic check (on the core running it) and forgets every domain.
+pub fn stop() {
+    PERIOD.store(0, Ordering::Relaxed);
+    disarm();
+    DOMAINS.lock().clear();
+    CORE.store(0, Ordering::Release);
+}
+
+/// Runs the check once for every registered domain, now, from the caller's context (a main
+/// loop that prefers polling to the interrupt, or a test). Returns how many holders expired.
+pub fn poll() -> usize {
+    let n: usize = DOMAINS.lock().iter().map(|d| d.check_deadlines()).sum();
+    RUNS.fetch_add(1, Ordering::Relaxed);
+    EXPIRED.fetch_add(n as u64, Ordering::Relaxed);
+    n
+}
+
+/// How many checks have run (interrupt and [`poll`]).
+pub fn runs() -> u64 {
+    RUNS.load(Ordering::Relaxed)
+}
+
+/// How many holders the watchdog (interrupt and [`poll`]) has expired.
+pub fn expired() -> u64 {
+    EXPIRED.load(Ordering::Relaxed)
+}
+
+/// CNTV_CTL_EL0: ENABLE bit 0, IMASK bit 1 (Arm ARM D19, "CNTV_CTL_EL0").
+const CTL_ENABLE: u64 = 1;
+const CTL_IMASK: u64 = 2;
+
+/// Fires the virtual timer `period` ticks from now (virtual counter, CNTVCT_EL0).
+fn arm_in(period: u64) {
+    let now: u64;
+    // SAFETY: reading the virtual counter has no side effect; `isb` keeps the read in order.
+    unsafe {
+        core::arch::asm!("isb", "mrs {}, cntvct_el0", out(reg) now, options(nomem, nostack, preserves_flags))
+    };
+    let cval = now.saturating_add(period);
+    // SAFETY: CNTV_CVAL_EL0 / CNTV_CTL_EL0 are this core's virtual timer, owned by this
+    // module alone (ticks uses the physical timer).
+    unsafe {
+        core::arch::asm!(
+            "msr cntv_cval_el0, {cval}",
+            "msr cntv_ctl_el0, {ctl}",
+            "isb",
+            cval = in(reg) cval,
+            ctl = in(reg) CTL_ENABLE,
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
+/// Stops the virtual timer (its interrupt deasserts).
+fn disarm() {
+    // SAFETY: as in `arm_in`: this core's virtual timer, owned by this module.
+    unsafe {
+        core::arch::asm!("msr cntv_ctl_el0, {}", "isb", in(reg) CTL_IMASK, options(nostack, preserves_flags))
+    };
+}
+
+fn on_virtual_timer(_intid: u32) {
+    let period = PERIOD.load(Ordering::Relaxed);
+    if period == 0 {
+        disarm();
+        return;
+    }
+    // Re-arm first (deasserts the level-sensitive PPI), relative to now: a late interrupt
+    // does not cause a burst of catch-up checks.
+    arm_in(period);
+    poll();
+}
+
+/// The virtual timer's INTID: third (type, number, flags) triple of the arch timer's
+/// `interrupts` in the device tree the board booted with (still in RAM: init keeps the heap
+/// and free RAM clear of it).
+fn virtual_timer_intid(board: &Board) -> Option<u32> {
+    let (fdt, _, _) = devicetree::locate(board.dt.dtb.0 as u64).ok()?;
+    let node = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])?;
+    let irqs = node.property("interrupts")?.value;
+    let cell = |i: usize| {
+        irqs.get(i * 4..i * 4 + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    // Triples: secure phys, non-secure phys, virtual, hypervisor. GIC binding: type 1 = PPI
+    // (INTID 16 + n), 0 = SPI (INTID 32 + n).
+    match (cell(6)?, cell(7)?) {
+        (1, n) => Some(16 + n),
+        (0, n) => Some(32 + n),
+        _ => None,
+    }
+}

@@ -1,0 +1,608 @@
+//! SMP stress: every core the variant has (4 on a72x4-512M, 2 elsewhere) runs a seeded plan of
+//! random multi-buffer transactions against shared buffers, through all three ways dmasync
+//! offers to take several buffers at once:
+//!
+//! - **sync sets** (`SyncSet::lock`: wound/wait reservation locks, then fences) over a pool of
+//!   `SyncBuffer`s, CPU read or read-write per buffer, bytes touched through the guards;
+//! - **`LockSet`** over a pool of wound/wait mutexes (Wait-Die, locked in random order, so
+//!   contention produces real back-offs);
+//! - **KDS** (`KdsDomain::enqueue`, shared or exclusive per resource) over a pool of raw buffers.
+//!
+//! The oracle, per pool and buffer: atomic reader and writer counters checked on entry to and
+//! exit from every critical section (a writer sees no one else, a reader sees no writer), and
+//! the content: a writer first checks the buffer still holds the last committed stamp, then
+//! stamps every word with its transaction id and commits that stamp; a reader checks every
+//! word equals the last committed stamp. Afterwards every core's completed counts must equal
+//! its planned counts (the plan is replayed from the seed on cpu 0).
+//!
+//! The test is bounded by counts, never by time: the plan is fixed by the seed, only the
+//! interleaving varies from run to run, and the verdict does not depend on it. Figures
+//! (transactions per core, KDS waits, back-offs, contended locks) are printed as `info:`.
+//!
+//! Expected output: `test <case> ... ok` per case, then `verdict: ok (4 cases)`; exit code 0.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::time::Duration;
+
+use board_qemu_virt::Board;
+use board_qemu_virt::arch::cache::DataCache;
+use board_qemu_virt::arch::cpu::{self, MAX_CPUS};
+use board_qemu_virt::arch::platform::Aarch64Platform;
+use board_qemu_virt::arch::spin::SpinLock;
+use board_qemu_virt::arch::testkit::{self, Test, TestResult};
+use board_qemu_virt::arch::{ensure, test_info, timer};
+use dmasync::kds::{self, Completion, KdsDomain, Resource};
+use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
+use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwMutex};
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::clock::ticks_to_ns;
+use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+
+dmasync_aarch64::entry!(main, 40);
+
+type P = Aarch64Platform;
+type Domain = SyncDomain<P, DataCache, DirectMemory>;
+
+/// Buffers per pool.
+const BUFFERS: usize = 8;
+/// Bytes per buffer (a whole number of cache lines on every Cortex-A).
+const BUF_BYTES: usize = 256;
+/// Most buffers one transaction takes.
+const MAX_PICK: usize = 4;
+/// Transactions each core runs.
+const TXNS_PER_CORE: u32 = 400;
+/// Seed of the plan; core `i` uses `SEED ^ (i + 1) * GOLDEN`.
+const SEED: u64 = 0x5eed_d3a5_7e55_0001;
+/// Bound on any single wait, far above what a transaction needs: only a hang reaches it.
+const WAIT_LIMIT: Duration = Duration::from_secs(20);
+/// How long cpu 0 waits for the others to finish their plans (xtask kills at 30 s).
+const FINISH_PATIENCE_S: u64 = 25;
+
+/// The three ways of taking several buffers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mech {
+    SyncSet = 0,
+    LockSet = 1,
+    Kds = 2,
+}
+const MECHS: [Mech; 3] = [Mech::SyncSet, Mech::LockSet, Mech::Kds];
+const MECH_NAMES: [&str; 3] = ["sync-set", "lock-set", "kds"];
+
+/// xorshift64*: small, seedable, good enough to pick subsets.
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed | 1)
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// One planned transaction: mechanism and (buffer, writes) picks in locking order.
+struct Txn {
+    mech: Mech,
+    picks: Vec<(usize, bool)>,
+}
+
+/// The plan generator for one core: the same sequence on every run and when replayed.
+struct Plan(Rng);
+
+impl Plan {
+    fn for_core(core: usize) -> Self {
+        Plan(Rng::new(
+            SEED ^ (core as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        ))
+    }
+    fn next(&mut self) -> Txn {
+        let r = &mut self.0;
+        // Half KDS (queued), half wound/wait (sync sets and bare lock sets, a quarter each).
+        let mech = match r.below(4) {
+            0 => Mech::SyncSet,
+            1 => Mech::LockSet,
+            _ => Mech::Kds,
+        };
+        let n = 1 + r.below(MAX_PICK as u64) as usize;
+        let mut picks: Vec<(usize, bool)> = Vec::with_capacity(n);
+        while picks.len() < n {
+            let b = r.below(BUFFERS as u64) as usize;
+            if picks.iter().all(|&(x, _)| x != b) {
+                picks.push((b, r.below(2) == 0));
+            }
+        }
+        Txn { mech, picks }
+    }
+}
+
+/// Per-buffer oracle state of one pool.
+struct Oracle {
+    readers: [AtomicU32; BUFFERS],
+    writers: [AtomicU32; BUFFERS],
+    /// The stamp every word of the buffer must hold (0: never written).
+    committed: [AtomicU64; BUFFERS],
+}
+
+impl Oracle {
+    const fn new() -> Self {
+        Self {
+            readers: [const { AtomicU32::new(0) }; BUFFERS],
+            writers: [const { AtomicU32::new(0) }; BUFFERS],
+            committed: [const { AtomicU64::new(0) }; BUFFERS],
+        }
+    }
+
+    fn enter(&self, mech: Mech, b: usize, write: bool) {
+        if write {
+            let w = self.writers[b].fetch_add(1, Ordering::SeqCst) + 1;
+            let r = self.readers[b].load(Ordering::SeqCst);
+            if w != 1 || r != 0 {
+                violation(mech, b, "writer entered", w, r);
+            }
+        } else {
+            self.readers[b].fetch_add(1, Ordering::SeqCst);
+            let w = self.writers[b].load(Ordering::SeqCst);
+            if w != 0 {
+                violation(mech, b, "reader entered", w, 0);
+            }
+        }
+    }
+
+    fn leave(&self, mech: Mech, b: usize, write: bool) {
+        if write {
+            let w = self.writers[b].load(Ordering::SeqCst);
+            let r = self.readers[b].load(Ordering::SeqCst);
+            if w != 1 || r != 0 {
+                violation(mech, b, "writer leaving", w, r);
+            }
+            self.writers[b].fetch_sub(1, Ordering::SeqCst);
+        } else {
+            let w = self.writers[b].load(Ordering::SeqCst);
+            if w != 0 {
+                violation(mech, b, "reader leaving", w, 0);
+            }
+            self.readers[b].fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A reader's check: every word holds the committed stamp.
+    fn check(&self, mech: Mech, b: usize, bytes: &[u8]) {
+        let want = self.committed[b].load(Ordering::Relaxed);
+        if let Some(bad) = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
+            .find(|&w| w != want)
+        {
+            content_error(mech, b, want, bad);
+        }
+    }
+
+    /// A writer's turn: check the old content, stamp every word, commit the stamp.
+    fn stamp(&self, mech: Mech, b: usize, bytes: &mut [u8], stamp: u64) {
+        self.check(mech, b, bytes);
+        for c in bytes.chunks_exact_mut(8) {
+            c.copy_from_slice(&stamp.to_ne_bytes());
+        }
+        self.committed[b].store(stamp, Ordering::Relaxed);
+    }
+}
+
+static SS_ORACLE: Oracle = Oracle::new();
+static WW_ORACLE: Oracle = Oracle::new();
+static KDS_ORACLE: Oracle = Oracle::new();
+
+static VIOLATIONS: AtomicU64 = AtomicU64::new(0);
+static CONTENT_ERRORS: AtomicU64 = AtomicU64::new(0);
+static TXN_ERRORS: AtomicU64 = AtomicU64::new(0);
+/// The first thing that went wrong, in words.
+static FIRST_PROBLEM: SpinLock<Option<String>> = SpinLock::new(None);
+
+fn note(what: String) {
+    let mut g = FIRST_PROBLEM.lock();
+    if g.is_none() {
+        *g = Some(what);
+    }
+}
+
+fn violation(mech: Mech, b: usize, what: &str, writers: u32, readers: u32) {
+    VIOLATIONS.fetch_add(1, Ordering::Relaxed);
+    note(alloc::format!(
+        "{} buffer {b}: {what} with {writers} writer(s) and {readers} reader(s) inside",
+        MECH_NAMES[mech as usize]
+    ));
+}
+
+fn content_error(mech: Mech, b: usize, want: u64, got: u64) {
+    CONTENT_ERRORS.fetch_add(1, Ordering::Relaxed);
+    note(alloc::format!(
+        "{} buffer {b}: word {got:#x}, committed stamp {want:#x}",
+        MECH_NAMES[mech as usize]
+    ));
+}
+
+/// Raw buffers for the KDS pool: reached only while a granted request holds them.
+#[repr(C, align(64))]
+struct KdsBuf(UnsafeCell<[u8; BUF_BYTES]>);
+// SAFETY: every access goes through a granted KDS request naming this buffer's resource:
+// exclusive requests alone, shared requests only with other shared ones (the queue's
+// guarantee, which the oracle checks).
+unsafe impl Sync for KdsBuf {}
+
+static KDS_BUFS: [KdsBuf; BUFFERS] = [const { KdsBuf(UnsafeCell::new([0; BUF_BYTES])) }; BUFFERS];
+static KDS: KdsDomain<P> = KdsDomain::new();
+
+static WW_BUFS: [WwMutex<[u8; BUF_BYTES], WaitDie, P>; BUFFERS] =
+    [const { WwMutex::new([0; BUF_BYTES]) }; BUFFERS];
+
+/// What cpu 0 builds before the others start: the sync domain, its buffers, KDS resources.
+struct World {
+    domain: &'static Domain,
+    bufs: Vec<SyncBuffer<P>>,
+    resources: Vec<Resource>,
+    /// Cores taking part (all the variant has).
+    cores: usize,
+}
+
+static WORLD: AtomicPtr<World> = AtomicPtr::new(core::ptr::null_mut());
+static GO: AtomicBool = AtomicBool::new(false);
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
+static ARRIVED: AtomicUsize = AtomicUsize::new(0);
+
+/// Per core and mechanism: transactions completed.
+static DONE: [[AtomicU32; 3]; MAX_CPUS] = [const { [const { AtomicU32::new(0) }; 3] }; MAX_CPUS];
+/// Per core: KDS requests that were not granted at enqueue and had to wait.
+static KDS_WAITS: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
+/// Per core: lock-set back-offs.
+static WW_BACKOFFS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Spins a little inside a critical section, so overlapping transactions really overlap.
+fn dwell(rng: &mut Rng) {
+    for _ in 0..rng.below(2048) {
+        core::hint::spin_loop();
+    }
+}
+
+fn run_txn(world: &World, core: usize, n: u32, txn: &Txn, rng: &mut Rng) -> Result<(), String> {
+    // Unique, never 0 (0 is the initial content).
+    let stamp = ((core as u64 + 1) << 32) | u64::from(n + 1);
+    match txn.mech {
+        Mech::SyncSet => {
+            let o = &SS_ORACLE;
+            let mut set = world.domain.set();
+            for &(b, w) in &txn.picks {
+                let access = if w {
+                    Access::CPU_READ_WRITE
+                } else {
+                    Access::CPU_READ
+                };
+                set.add(&world.bufs[b], access)
+                    .map_err(|e| alloc::format!("add: {e}"))?;
+            }
+            let locked = set.lock().map_err(|e| alloc::format!("lock: {e}"))?;
+            for &(b, w) in &txn.picks {
+                o.enter(txn.mech, b, w);
+                let buf = &world.bufs[b];
+                let r = if w {
+                    locked
+                        .cpu_write(buf)
+                        .and_then(|mut g| g.with_mut(|bytes| o.stamp(txn.mech, b, bytes, stamp)))
+                } else {
+                    locked
+                        .cpu_read(buf)
+                        .and_then(|g| g.with(|bytes| o.check(txn.mech, b, bytes)))
+                };
+                dwell(rng);
+                o.leave(txn.mech, b, w);
+                r.map_err(|e| alloc::format!("guard: {e}"))?;
+            }
+            locked.unlock().map_err(|e| alloc::format!("unlock: {e}"))
+        }
+        Mech::LockSet => {
+            let o = &WW_ORACLE;
+            let ctx: AcquireCtx<WaitDie, P> = AcquireCtx::new();
+            let mut set = LockSet::with_capacity(&ctx, txn.picks.len());
+            set.lock_all(|s| {
+                for &(b, _) in &txn.picks {
+                    s.lock(&WW_BUFS[b])?;
+                }
+                Ok::<(), WwError>(())
+            })
+            .map_err(|e| alloc::format!("lock_all: {e}"))?;
+            WW_BACKOFFS[core].fetch_add(set.rollbacks(), Ordering::Relaxed);
+            for &(b, w) in &txn.picks {
+                let data = set
+                    .get_mut(&WW_BUFS[b])
+                    .ok_or_else(|| alloc::format!("buffer {b} missing from the lock set"))?;
+                o.enter(txn.mech, b, w);
+                if w {
+                    o.stamp(txn.mech, b, data, stamp);
+                } else {
+                    o.check(txn.mech, b, data);
+                }
+                dwell(rng);
+                o.leave(txn.mech, b, w);
+            }
+            drop(set);
+            Ok(())
+        }
+        Mech::Kds => {
+            let o = &KDS_ORACLE;
+            let list: Vec<(Resource, kds::Access)> = txn
+                .picks
+                .iter()
+                .map(|&(b, w)| {
+                    let a = if w {
+                        kds::Access::Exclusive
+                    } else {
+                        kds::Access::Shared
+                    };
+                    (world.resources[b], a)
+                })
+                .collect();
+            let mut req = KDS
+                .enqueue(&list, Completion::None)
+                .map_err(|e| alloc::format!("enqueue: {e}"))?;
+            if !req.is_granted() {
+                KDS_WAITS[core].fetch_add(1, Ordering::Relaxed);
+                req.wait(Some(WAIT_LIMIT))
+                    .map_err(|e| alloc::format!("wait: {e}"))?;
+            }
+            for &(b, w) in &txn.picks {
+                o.enter(txn.mech, b, w);
+                let cell = KDS_BUFS[b].0.get();
+                if w {
+                    // SAFETY: the granted request holds buffer b exclusively: nobody else
+                    // reaches its bytes until `release` below.
+                    o.stamp(txn.mech, b, unsafe { &mut *cell }, stamp);
+                } else {
+                    // SAFETY: the granted request holds buffer b shared: only other shared
+                    // holders, which only read, reach its bytes until `release` below.
+                    o.check(txn.mech, b, unsafe { &*cell });
+                }
+                dwell(rng);
+                o.leave(txn.mech, b, w);
+            }
+            req.release()
+                .map_err(|r| alloc::format!("release: {}", r.error))
+        }
+    }
+}
+
+/// Runs core `core`'s whole plan; failures are counted and noted, never fatal.
+fn worker(core: usize) {
+    // SAFETY: cpu 0 stored a leaked (never freed) `World` before setting GO, which every
+    // caller has observed with Acquire.
+    let world = unsafe { &*WORLD.load(Ordering::Acquire) };
+    let mut plan = Plan::for_core(core);
+    let mut rng = Rng::new(SEED.rotate_left(17) ^ core as u64);
+    // Start together, so the plans overlap from the first transaction.
+    ARRIVED.fetch_add(1, Ordering::AcqRel);
+    while ARRIVED.load(Ordering::Acquire) < world.cores {
+        core::hint::spin_loop();
+    }
+    for n in 0..TXNS_PER_CORE {
+        let txn = plan.next();
+        match run_txn(world, core, n, &txn, &mut rng) {
+            Ok(()) => {
+                DONE[core][txn.mech as usize].fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                TXN_ERRORS.fetch_add(1, Ordering::Relaxed);
+                note(alloc::format!(
+                    "cpu {core} transaction {n} ({}): {e}",
+                    MECH_NAMES[txn.mech as usize]
+                ));
+            }
+        }
+    }
+    FINISHED.fetch_add(1, Ordering::AcqRel);
+}
+
+fn secondary(index: usize) -> ! {
+    board_qemu_virt::secondary_bring_up(index);
+    while !GO.load(Ordering::Acquire) {
+        cpu::wait_for_event();
+    }
+    worker(index);
+    loop {
+        cpu::wait_for_interrupt();
+    }
+}
+
+fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
+    let board = board_qemu_virt::init(x0);
+    testkit::run(
+        &board,
+        &[
+            Test {
+                name: "secondaries_start",
+                run: secondaries_start,
+            },
+            Test {
+                name: "every_core_finishes_its_plan",
+                run: every_core_finishes,
+            },
+            Test {
+                name: "oracle_exclusion_and_content",
+                run: oracle_clean,
+            },
+            Test {
+                name: "completed_counts_match_plan",
+                run: counts_match_plan,
+            },
+        ],
+    )
+}
+
+fn secondaries_start(board: &Board) -> TestResult {
+    let expected = board.dt.cpu_count - 1;
+    let started = board_qemu_virt::start_secondaries(board, secondary);
+    ensure!(
+        started == Ok(expected),
+        "start_secondaries: {started:?}, expected Ok({expected})"
+    );
+    let patience = board_qemu_virt::SECONDARIES_PATIENCE_S;
+    let online =
+        board_qemu_virt::wait_for_secondaries(expected, patience * timer::counter_frequency());
+    ensure!(
+        online == expected,
+        "{online} of {expected} secondaries reported in within {patience} s"
+    );
+    Ok(())
+}
+
+fn build_world(cores: usize) -> Result<World, String> {
+    let cache = DataCache;
+    let line = cache.line_size();
+    let config = SyncConfig {
+        // Far above any transaction: the stress is about exclusion, not expiry.
+        hold_deadline: WAIT_LIMIT,
+        ..SyncConfig::default()
+    };
+    let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(cache, DirectMemory, config)));
+    let layout = core::alloc::Layout::from_size_align(BUF_BYTES, line.max(64))
+        .map_err(|e| alloc::format!("buffer layout: {e}"))?;
+    let names = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
+    let mut bufs = Vec::with_capacity(BUFFERS);
+    for name in names {
+        // SAFETY: the layout has a non-zero size. The memory is leaked: the buffers live as
+        // long as the program.
+        let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
+        if p.is_null() {
+            return Err("heap exhausted allocating a buffer".into());
+        }
+        // The identity map makes the bus address the CPU address.
+        let region = DmaRegion::new(
+            p as usize,
+            BusAddr(p as u64),
+            BUF_BYTES,
+            Coherency::Coherent,
+            line,
+        )
+        .map_err(|e| alloc::format!("region {name}: {e}"))?;
+        bufs.push(
+            domain
+                .buffer(name, region)
+                .map_err(|e| alloc::format!("buffer {name}: {e}"))?,
+        );
+    }
+    let resources = (0..BUFFERS)
+        .map(|_| KDS.new_resource())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| alloc::format!("KDS resource: {e}"))?;
+    Ok(World {
+        domain,
+        bufs,
+        resources,
+        cores,
+    })
+}
+
+fn every_core_finishes(board: &Board) -> TestResult {
+    let world = build_world(board.dt.cpu_count).map_err(testkit::Failure)?;
+    let world: &'static World = Box::leak(Box::new(world));
+    WORLD.store((world as *const World).cast_mut(), Ordering::Release);
+    let hz = timer::counter_frequency();
+    let t0 = timer::counter();
+    GO.store(true, Ordering::Release);
+    aarch64_sev();
+    worker(0);
+    let cores = board.dt.cpu_count;
+    let give_up = timer::counter() + FINISH_PATIENCE_S * hz;
+    while FINISHED.load(Ordering::Acquire) < cores && timer::counter() < give_up {
+        core::hint::spin_loop();
+    }
+    let took = timer::counter() - t0;
+    let finished = FINISHED.load(Ordering::Acquire);
+    ensure!(
+        finished == cores,
+        "{finished} of {cores} cores finished their plan within {FINISH_PATIENCE_S} s"
+    );
+    let s = world.domain.stats();
+    test_info!(
+        "{cores} cores x {TXNS_PER_CORE} transactions over {BUFFERS} buffers per pool in {} ms",
+        ticks_to_ns(took, hz) / 1_000_000
+    );
+    test_info!(
+        "sync sets: {} locks, {} contended (waited for a previous user), {} wound/wait back-offs, {} expired",
+        s.locks,
+        s.contended,
+        s.backoffs,
+        s.expired
+    );
+    Ok(())
+}
+
+fn oracle_clean(_: &Board) -> TestResult {
+    let v = VIOLATIONS.load(Ordering::Relaxed);
+    let c = CONTENT_ERRORS.load(Ordering::Relaxed);
+    let e = TXN_ERRORS.load(Ordering::Relaxed);
+    let first = FIRST_PROBLEM.lock().clone().unwrap_or_default();
+    ensure!(
+        v == 0 && c == 0 && e == 0,
+        "{v} exclusion violation(s), {c} content error(s), {e} failed transaction(s); first: {first}"
+    );
+    Ok(())
+}
+
+fn counts_match_plan(board: &Board) -> TestResult {
+    let mut total = [0u32; 3];
+    for core in 0..board.dt.cpu_count {
+        let mut planned = [0u32; 3];
+        let mut plan = Plan::for_core(core);
+        for _ in 0..TXNS_PER_CORE {
+            planned[plan.next().mech as usize] += 1;
+        }
+        let done: [u32; 3] = core::array::from_fn(|m| DONE[core][m].load(Ordering::Relaxed));
+        test_info!(
+            "cpu {core}: sync-set {}/{}, lock-set {}/{} ({} back-offs), kds {}/{} ({} waited)",
+            done[0],
+            planned[0],
+            done[1],
+            planned[1],
+            WW_BACKOFFS[core].load(Ordering::Relaxed),
+            done[2],
+            planned[2],
+            KDS_WAITS[core].load(Ordering::Relaxed)
+        );
+        for m in MECHS {
+            let i = m as usize;
+            ensure!(
+                done[i] == planned[i],
+                "cpu {core} completed {} of {} planned {} transactions",
+                done[i],
+                planned[i],
+                MECH_NAMES[i]
+            );
+            total[i] += done[i];
+        }
+    }
+    ensure!(
+        total.iter().all(|&t| t > 0),
+        "a mechanism ran no transaction at all: {total:?}"
+    );
+    Ok(())
+}
+
+/// Wakes secondaries parked in WFE waiting for GO.
+fn aarch64_sev() {
+    // SAFETY: `sev` only sets every core's event register.
+    unsafe { core::arch::asm!("dsb ish", "sev", options(nostack, preserves_flags)) };
+}
