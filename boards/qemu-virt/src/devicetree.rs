@@ -34,12 +34,27 @@ pub struct DtInfo {
     pub psci: Option<Conduit>,
     /// INTID of the EL1 physical (non-secure) timer interrupt.
     pub timer_intid: u32,
+    /// virtio-mmio slots (`virtio,mmio`): register base and size, in device-tree order
+    /// (QEMU virt lists the 32 slots from the highest address down).
+    pub virtio_mmio: [(usize, usize); MAX_VIRTIO_MMIO],
+    /// Number of valid entries in `virtio_mmio`.
+    pub virtio_mmio_count: usize,
+    /// QEMU's fw_cfg registers (`qemu,fw-cfg-mmio`): base and size.
+    pub fw_cfg: Option<(usize, usize)>,
 }
+
+/// Most virtio-mmio slots recorded (QEMU virt has 32, hw/arm/virt.c `NUM_VIRTIO_TRANSPORTS`).
+pub const MAX_VIRTIO_MMIO: usize = 32;
 
 impl DtInfo {
     /// The valid part of `cpus`.
     pub fn cpu_mpidrs(&self) -> &[u64] {
         &self.cpus[..self.cpu_count]
+    }
+
+    /// The valid part of `virtio_mmio`.
+    pub fn virtio_mmio_slots(&self) -> &[(usize, usize)] {
+        &self.virtio_mmio[..self.virtio_mmio_count]
     }
 }
 
@@ -89,6 +104,10 @@ const GIC_COMPATIBLE: &[&str] = &[
 ];
 const PSCI_COMPATIBLE: &[&str] = &["arm,psci-1.0", "arm,psci-0.2", "arm,psci"];
 const TIMER_COMPATIBLE: &[&str] = &["arm,armv8-timer", "arm,armv7-timer"];
+/// Linux Documentation/devicetree/bindings/virtio/mmio.yaml.
+const VIRTIO_MMIO_COMPATIBLE: &str = "virtio,mmio";
+/// Linux Documentation/devicetree/bindings/firmware/qemu,fw-cfg-mmio.yaml.
+const FW_CFG_COMPATIBLE: &str = "qemu,fw-cfg-mmio";
 
 /// Reads a big-endian u32 (the FDT byte order) at `addr`.
 ///
@@ -160,6 +179,9 @@ pub fn parse(fdt: &Fdt<'static>, dtb_addr: usize, from_x0: bool) -> Result<DtInf
     let mut gic_node = None;
     let mut psci_node = None;
     let mut timer_node = None;
+    let mut virtio_mmio = [(0usize, 0usize); MAX_VIRTIO_MMIO];
+    let mut virtio_mmio_count = 0usize;
+    let mut fw_cfg = None;
     for n in root.children() {
         if mem.is_none() && n.property("device_type").and_then(|p| p.as_str()) == Some("memory") {
             mem = Some(n);
@@ -172,6 +194,17 @@ pub fn parse(fdt: &Fdt<'static>, dtb_addr: usize, from_x0: bool) -> Result<DtInf
                     psci_node = Some(n);
                 } else if TIMER_COMPATIBLE.contains(&c) && timer_node.is_none() {
                     timer_node = Some(n);
+                } else if c == VIRTIO_MMIO_COMPATIBLE && virtio_mmio_count < MAX_VIRTIO_MMIO {
+                    if let Some(r) = n.reg().and_then(|mut r| r.next()) {
+                        virtio_mmio[virtio_mmio_count] =
+                            (r.starting_address as usize, r.size.unwrap_or(0));
+                        virtio_mmio_count += 1;
+                    }
+                } else if c == FW_CFG_COMPATIBLE && fw_cfg.is_none() {
+                    fw_cfg = n
+                        .reg()
+                        .and_then(|mut r| r.next())
+                        .map(|r| (r.starting_address as usize, r.size.unwrap_or(0)));
                 }
             }
         }
@@ -300,5 +333,8 @@ pub fn parse(fdt: &Fdt<'static>, dtb_addr: usize, from_x0: bool) -> Result<DtInf
         gic,
         psci,
         timer_intid,
+        virtio_mmio,
+        virtio_mmio_count,
+        fw_cfg,
     })
 }

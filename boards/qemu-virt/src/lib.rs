@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod devicetree;
+pub mod display;
 pub mod memory_map;
 pub mod ticks;
 pub mod watchdog;

@@ -57,3 +57,66 @@ pub fn gic_arch_revision(frames: &dmasync_aarch64::gic::GicFrames) -> u32 {
     let pidr2 = unsafe { core::ptr::read_volatile(addr as *const u32) };
     (pidr2 >> 4) & 0xf
 }
+
+/// virtio-mmio magic value, "virt" little-endian (virtio spec 1.2 §4.2.2, MagicValue at 0x000).
+pub const VIRTIO_MMIO_MAGIC: u32 = 0x7472_6976;
+/// virtio device ID of a GPU (virtio spec 1.2 §5: 16).
+pub const VIRTIO_ID_GPU: u32 = 16;
+
+/// Whether `[base, base + size)` lies in the MMIO window (mapped as device memory by `init`).
+fn in_mmio_window(base: usize, size: usize) -> bool {
+    size > 0
+        && MMIO_WINDOW.contains(&base)
+        && base
+            .checked_add(size)
+            .is_some_and(|end| end <= MMIO_WINDOW.end)
+}
+
+/// The device ID in a virtio-mmio slot (0: empty slot), or `None` if the slot is outside the
+/// MMIO window, too small or does not carry the virtio magic value.
+pub fn virtio_mmio_device_id(base: usize, size: usize) -> Option<u32> {
+    if !in_mmio_window(base, size) || size < 0x100 {
+        return None;
+    }
+    // SAFETY: the slot comes from this machine's device tree and lies in the MMIO window
+    // mapped as device memory; MagicValue (0x000) and DeviceID (0x008) are read-only
+    // registers without side effects (virtio spec 1.2 §4.2.2).
+    let (magic, id) = unsafe {
+        (
+            core::ptr::read_volatile(base as *const u32),
+            core::ptr::read_volatile((base + 8) as *const u32),
+        )
+    };
+    (magic == VIRTIO_MMIO_MAGIC).then_some(id)
+}
+
+/// The register block of a virtio-mmio slot, for `dmasync_virtio_gpu::VirtioGpu::new`.
+/// `None` if the slot is outside the MMIO window.
+///
+/// # Safety
+///
+/// Call at most once per slot: the driver given the pointer must be its only user.
+pub unsafe fn virtio_mmio(
+    base: usize,
+    size: usize,
+) -> Option<NonNull<virtio_drivers::transport::mmio::VirtIOHeader>> {
+    if !in_mmio_window(base, size) {
+        return None;
+    }
+    NonNull::new(base as *mut virtio_drivers::transport::mmio::VirtIOHeader)
+}
+
+/// QEMU's fw_cfg registers (`qemu,fw-cfg-mmio`, virt.c `VIRT_FW_CFG`: 0x0902_0000 + 0x18).
+/// `None` if the block is outside the MMIO window or smaller than the DMA register's end.
+///
+/// # Safety
+///
+/// Call once: the returned driver must be the only user of fw_cfg.
+pub unsafe fn fw_cfg(base: usize, size: usize) -> Option<dmasync_ramfb::fw_cfg::MmioFwCfg> {
+    if !in_mmio_window(base, size) || size < 0x18 {
+        return None;
+    }
+    // SAFETY: the block comes from the device tree, lies in the MMIO window mapped as
+    // device memory and holds the three registers; the caller makes this the only user.
+    Some(unsafe { dmasync_ramfb::fw_cfg::MmioFwCfg::new(base) })
+}

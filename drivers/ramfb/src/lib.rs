@@ -1,0 +1,420 @@
+//! QEMU's ramfb as a dmasync display: a framebuffer in guest RAM, configured by writing a
+//! big-endian `RAMFBCfg` {addr u64, fourcc, flags, width, height, stride} to the fw_cfg file
+//! "etc/ramfb" with a fw_cfg DMA write (QEMU hw/display/ramfb.c; U-Boot and EDK II's
+//! QemuRamfbDxe configure it the same way).
+//!
+//! # When the device reads a framebuffer
+//!
+//! On each config write QEMU maps the new address and builds a display surface over guest
+//! RAM (`ramfb_fw_cfg_write`); the console switches to it at its next display update
+//! (`ramfb_display_update`) and from then on reads the buffer at every refresh. The
+//! previous surface is dropped at that switch. So a flip's buffer is read for as long as it
+//! is on screen, and the previous one until the console's next update after the write
+//! (one refresh interval; nothing a guest can observe). This driver signals the previous
+//! buffer's `released` when the config write has completed, which is the last point the
+//! guest can know about.
+//!
+//! # What QEMU accepts
+//!
+//! ramfb has no preferred mode of its own (the board supplies one) and gives no feedback:
+//! a config it does not like is silently ignored and the old frame stays. QEMU 10 ignores
+//! width or height under 16, width over 16000 or height over 12000 (`VBE_DISPI_MAX_XRES`/
+//! `_YRES`, hw/display/bochs-vbe.h), an unknown fourcc, and a buffer it cannot map whole.
+//! [`Ramfb::set_mode`](DisplayControl::set_mode) refuses the same sizes up front, and every
+//! flip's framebuffer is checked against the mode, so nothing QEMU would drop is written.
+#![no_std]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod fw_cfg;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use core::cell::{RefCell, UnsafeCell};
+use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use dmasync::Platform;
+use dmasync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceStatus, Timeline};
+use dmasync::syncset::Locked;
+use dmasync_engine::surface::{BusSurface, Need, resolve};
+use dmasync_engine::{
+    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, Rejected,
+    Surface, SurfaceDesc,
+};
+use dmasync_hal::cache::{CacheMaintenance, VirtRange};
+use dmasync_hal::dma::{CpuMemory, DeviceId};
+
+use fw_cfg::{FwCfgError, FwCfgIo};
+
+/// The fw_cfg file ramfb listens on.
+pub const RAMFB_FILE: &str = "etc/ramfb";
+/// Bytes of `RAMFBCfg`.
+pub const CFG_LEN: usize = 28;
+/// Smallest width/height QEMU's ramfb accepts.
+pub const MIN_SIDE: u32 = 16;
+/// Largest width (`VBE_DISPI_MAX_XRES`).
+pub const MAX_WIDTH: u32 = 16000;
+/// Largest height (`VBE_DISPI_MAX_YRES`).
+pub const MAX_HEIGHT: u32 = 12000;
+
+/// DRM fourcc of a pixel format (include/uapi/drm/drm_fourcc.h: `XR24`, `AR24`).
+pub const fn fourcc(format: PixelFormat) -> u32 {
+    let c = match format {
+        PixelFormat::Xrgb8888 => *b"XR24",
+        PixelFormat::Argb8888 => *b"AR24",
+    };
+    u32::from_le_bytes(c)
+}
+
+/// Encodes `RAMFBCfg` (packed, big-endian) for `fb`.
+pub fn encode_config(fb: &BusSurface) -> [u8; CFG_LEN] {
+    let mut b = [0u8; CFG_LEN];
+    b[0..8].copy_from_slice(&fb.bus.0.to_be_bytes());
+    b[8..12].copy_from_slice(&fourcc(fb.format).to_be_bytes());
+    b[12..16].copy_from_slice(&0u32.to_be_bytes());
+    b[16..20].copy_from_slice(&fb.width.to_be_bytes());
+    b[20..24].copy_from_slice(&fb.height.to_be_bytes());
+    b[24..28].copy_from_slice(&(fb.stride as u32).to_be_bytes());
+    b
+}
+
+/// Whether QEMU's ramfb takes a mode of this size.
+pub fn mode_accepted(width: u32, height: u32) -> bool {
+    (MIN_SIDE..=MAX_WIDTH).contains(&width) && (MIN_SIDE..=MAX_HEIGHT).contains(&height)
+}
+
+/// Checks a framebuffer surface against the mode; ramfb takes any stride that holds a row.
+pub fn check_framebuffer(
+    mode: &DisplayMode,
+    buffer: &'static str,
+    fb: &SurfaceDesc,
+    buffer_len: usize,
+) -> Result<(), EngineError> {
+    let row = mode.width as usize * mode.format.bytes_per_pixel();
+    let need = if fb.stride >= row {
+        fb.stride * (mode.height as usize - 1) + row
+    } else {
+        mode.framebuffer_bytes()
+    };
+    let have_buf = buffer_len.saturating_sub(fb.offset);
+    if fb.width < mode.width || fb.height < mode.height || have_buf < need {
+        return Err(EngineError::FramebufferTooSmall {
+            buffer,
+            need,
+            have: fb.span_bytes().unwrap_or(0).min(have_buf),
+        });
+    }
+    if fb.width != mode.width || fb.height != mode.height {
+        return Err(EngineError::BadSurface {
+            buffer,
+            why: "framebuffer size differs from the display mode",
+        });
+    }
+    if fb.format != mode.format {
+        return Err(EngineError::BadSurface {
+            buffer,
+            why: "framebuffer pixel format differs from the display mode",
+        });
+    }
+    if u32::try_from(fb.stride).is_err() {
+        return Err(EngineError::BadSurface {
+            buffer,
+            why: "stride does not fit RAMFBCfg's 32 bits",
+        });
+    }
+    Ok(())
+}
+
+/// What the driver needs from the platform for its DMA descriptor: bus addresses and
+/// cache maintenance.
+///
+/// # Safety
+///
+/// `bus_of(virt)` is the address at which the fw_cfg device reaches the byte the CPU
+/// reaches at `virt` (heap memory), and `cache()` maintains the caches the CPU uses for it.
+pub unsafe trait DmaPlatform: 'static {
+    /// Cache maintenance for normal memory.
+    type Cache: CacheMaintenance;
+    /// The cache maintenance handle.
+    fn cache() -> Self::Cache;
+    /// Bus address of CPU address `virt`.
+    fn bus_of(virt: usize) -> u64;
+}
+
+/// The DMA access structure and the config it points at, in lines of their own.
+#[repr(C, align(256))]
+struct DmaBlock {
+    access: [u8; 16],
+    cfg: [u8; CFG_LEN],
+    _pad: [u8; 256 - 16 - CFG_LEN],
+}
+
+struct Hw<I: FwCfgIo, D: DmaPlatform> {
+    io: I,
+    select: u16,
+    block: Box<DmaBlock>,
+    _d: core::marker::PhantomData<D>,
+}
+
+impl<I: FwCfgIo, D: DmaPlatform> Hw<I, D> {
+    /// Writes `cfg` to etc/ramfb with one DMA transfer and checks its outcome.
+    fn write_config(&mut self, cfg: [u8; CFG_LEN]) -> Result<(), FwCfgError> {
+        let virt = &*self.block as *const DmaBlock as usize;
+        let cfg_bus = D::bus_of(virt + 16);
+        self.block.cfg = cfg;
+        self.block.access =
+            fw_cfg::dma_access(fw_cfg::write_control(self.select), CFG_LEN as u32, cfg_bus);
+        let range = VirtRange::new(virt, core::mem::size_of::<DmaBlock>());
+        // SAFETY: the block is our own heap allocation, whole cache lines (256-byte aligned
+        // and sized); cleaning makes the descriptor and config what the device reads.
+        unsafe { D::cache().clean(range) };
+        self.io.start_dma(D::bus_of(virt));
+        // SAFETY: as above; the device wrote the control word, so drop any cached copy
+        // before reading it (the lines are clean: nothing is lost).
+        unsafe { D::cache().clean_invalidate(range) };
+        // SAFETY: reading our own allocation; volatile because the device wrote it.
+        let ctl = unsafe { core::ptr::read_volatile(virt as *const [u8; 4]) };
+        fw_cfg::dma_outcome(u32::from_be_bytes(ctl))
+    }
+}
+
+struct Pending<P: Platform> {
+    fb: BusSurface,
+    in_fence: Option<Fence<P>>,
+    presented: FenceProducer<P>,
+    released: FenceProducer<P>,
+}
+
+/// Flip queue and mode: touched by `flip` (any core) under a short critical section.
+struct Shared<P: Platform> {
+    mode: Option<DisplayMode>,
+    pending: VecDeque<Pending<P>>,
+}
+
+/// The device side, reached only by the holder of the [`TryLock`] (`service`).
+struct State<P: Platform, I: FwCfgIo, D: DmaPlatform> {
+    hw: Hw<I, D>,
+    /// The release fence of the frame on screen.
+    on_screen: Option<FenceProducer<P>>,
+}
+
+/// A lock that is tried, never waited for: one servicer at a time, others return at once.
+struct TryLock<T> {
+    busy: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only by the one caller that won `busy` (Acquire/Release); it
+// moves between cores, hence `T: Send`.
+unsafe impl<T: Send> Sync for TryLock<T> {}
+
+impl<T> TryLock<T> {
+    const fn new(value: T) -> Self {
+        Self {
+            busy: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        if self
+            .busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(&self.busy);
+        // SAFETY: we won `busy`, so no other reference to the value exists until `_unlock`
+        // drops.
+        Some(f(unsafe { &mut *self.value.get() }))
+    }
+}
+
+/// QEMU's ramfb as a dmasync display.
+pub struct Ramfb<P: Platform, I: FwCfgIo, D: DmaPlatform> {
+    device: DeviceId,
+    preferred: DisplayMode,
+    presented: Timeline<P>,
+    shared: critical_section::Mutex<RefCell<Shared<P>>>,
+    state: TryLock<State<P, I, D>>,
+}
+
+impl<P: Platform, I: FwCfgIo, D: DmaPlatform> fmt::Debug for Ramfb<P, I, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ramfb")
+            .field("device", &self.device)
+            .field("preferred", &self.preferred)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform, I: FwCfgIo, D: DmaPlatform> Ramfb<P, I, D> {
+    /// Finds "etc/ramfb" behind `io` (after checking the fw_cfg signature and DMA feature).
+    /// `preferred` is the board's mode (ramfb has none of its own); `device` is the
+    /// bus-master id framebuffers are locked for. Nothing is shown until the first flip.
+    pub fn new(mut io: I, preferred: DisplayMode, device: DeviceId) -> Result<Self, FwCfgError> {
+        fw_cfg::probe(&mut io)?;
+        let file = fw_cfg::find_file(&mut io, RAMFB_FILE)?;
+        Ok(Self {
+            device,
+            preferred,
+            presented: Timeline::new(),
+            shared: critical_section::Mutex::new(RefCell::new(Shared {
+                mode: None,
+                pending: VecDeque::new(),
+            })),
+            state: TryLock::new(State {
+                hw: Hw {
+                    io,
+                    select: file.select,
+                    block: Box::new(DmaBlock {
+                        access: [0; 16],
+                        cfg: [0; CFG_LEN],
+                        _pad: [0; 256 - 16 - CFG_LEN],
+                    }),
+                    _d: core::marker::PhantomData,
+                },
+                on_screen: None,
+            }),
+        })
+    }
+
+    /// Flips queued and not yet presented.
+    pub fn pending_flips(&self) -> usize {
+        self.with_shared(|s| s.pending.len())
+    }
+
+    fn with_shared<R>(&self, f: impl FnOnce(&mut Shared<P>) -> R) -> R {
+        critical_section::with(|cs| f(&mut self.shared.borrow_ref_mut(cs)))
+    }
+
+    /// Takes the head flip if its in-fence has signalled (with its result).
+    fn next_ready(&self) -> Option<(Pending<P>, Result<(), FenceError>)> {
+        self.with_shared(|s| {
+            let ready = match &s.pending.front()?.in_fence {
+                None => Ok(()),
+                Some(f) => match f.status() {
+                    FenceStatus::Pending => return None,
+                    FenceStatus::Ok => Ok(()),
+                    FenceStatus::Err(e) => Err(e),
+                },
+            };
+            s.pending.pop_front().map(|p| (p, ready))
+        })
+    }
+}
+
+impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<P, I, D> {
+    fn preferred_mode(&self) -> DisplayMode {
+        self.preferred
+    }
+
+    fn mode(&self) -> Option<DisplayMode> {
+        self.with_shared(|s| s.mode)
+    }
+
+    /// Refuses what QEMU's ramfb would ignore: a side under 16, over 16000 x 12000.
+    fn set_mode(&mut self, mode: DisplayMode) -> Result<(), EngineError> {
+        if !mode_accepted(mode.width, mode.height) {
+            return Err(EngineError::ModeRefused {
+                width: mode.width,
+                height: mode.height,
+            });
+        }
+        self.with_shared(|s| s.mode = Some(mode));
+        Ok(())
+    }
+
+    /// Writes the config of each queued flip whose in-fence has signalled, in order.
+    /// Returns 0 at once if another core is servicing.
+    fn service(&self) -> usize {
+        self.state
+            .try_with(|s| {
+                let mut presented = 0;
+                while let Some((flip, ready)) = self.next_ready() {
+                    if let Err(e) = ready {
+                        // The frame's producer failed: it never goes on screen.
+                        flip.presented.signal_error(e);
+                        flip.released.signal_error(e);
+                        continue;
+                    }
+                    match s.hw.write_config(encode_config(&flip.fb)) {
+                        Ok(()) => {
+                            let prev = s.on_screen.replace(flip.released);
+                            flip.presented.signal();
+                            if let Some(prev) = prev {
+                                prev.signal();
+                            }
+                            presented += 1;
+                        }
+                        Err(e) => {
+                            let code = match e {
+                                FwCfgError::DmaStuck(c) => c,
+                                _ => fw_cfg::DMA_CTL_ERROR,
+                            };
+                            flip.presented.signal_error(FenceError::DeviceError(code));
+                            flip.released.signal_error(FenceError::DeviceError(code));
+                        }
+                    }
+                }
+                presented
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayFlip<P> for Ramfb<P, I, D> {
+    fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        fb: Surface<'_, P>,
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        let Some(mode) = self.mode() else {
+            return Err(Rejected::new(EngineError::NoMode, locked));
+        };
+        if let Err(e) = check_framebuffer(&mode, fb.buffer.name(), &fb.desc, fb.buffer.len()) {
+            return Err(Rejected::new(e, locked));
+        }
+        let bus = match resolve(&locked, self.device, &fb, Need::Read) {
+            Ok(b) => b,
+            Err(e) => return Err(Rejected::new(e, locked)),
+        };
+        let presented = self.presented.next_fence();
+        // Release fences can signal out of order (a failed flip releases its buffer while an
+        // earlier frame stays on screen): a context each.
+        let released = FenceProducer::new(FenceContext::new(), 1);
+        let fences = FlipFences {
+            presented: presented.fence(),
+            released: released.fence(),
+        };
+        if locked.unlock_after(&fences.released).is_err() {
+            // The watchdog took the buffers back after `resolve`: nothing is queued.
+            released.signal_error(FenceError::Cancelled);
+            presented.signal_error(FenceError::Cancelled);
+            return Ok(fences);
+        }
+        self.with_shared(|s| {
+            s.pending.push_back(Pending {
+                fb: bus,
+                in_fence: in_fence.cloned(),
+                presented,
+                released,
+            })
+        });
+        Ok(fences)
+    }
+}

@@ -1,0 +1,633 @@
+//! virtio-gpu (2D) as a dmasync display: mode set-up, scanout of dmasync-managed
+//! framebuffers, page flips that wait on an in-fence, and a release fence for the buffer a
+//! flip replaces.
+//!
+//! Which parts of `virtio-drivers` this uses, and why (doc/boards.md has the long form):
+//! its [`MmioTransport`] (virtio-mmio register block, feature negotiation, status) and its
+//! [`VirtQueue`] (split virtqueue), with a [`Hal`](virtio_drivers::Hal) whose share/unshare
+//! run dmasync's cache maintenance ([`hal::CacheHal`]). Not its `VirtIOGpu`: that driver
+//! allocates one framebuffer of its own and scans it out, while a dmasync display scans out
+//! whichever buffer a flip names — one virtio-gpu resource per framebuffer, backed
+//! (ATTACH_BACKING) by the buffer's own bus address. The GPU command layer
+//! ([`protocol`]) is ours.
+//!
+//! # When the device reads a framebuffer
+//!
+//! QEMU's 2D virtio-gpu (hw/display/virtio-gpu.c) keeps a host-side pixman image per
+//! resource. The guest's backing pages are read only by TRANSFER_TO_HOST_2D, which copies
+//! them into that image; SET_SCANOUT and RESOURCE_FLUSH show the host image. So a flip's
+//! buffer is read exactly once, during the flip's transfer, in [`DisplayControl::service`].
+//! The display contract is stricter than that: [`FlipFences::released`] signals when the
+//! *next* flip has been presented (or failed to be queued behind it). Holding the buffer
+//! until then keeps the on-screen frame and the buffer's contents the same thing, as a
+//! scanout engine that reads memory every refresh (ramfb, real controllers) needs anyway.
+//!
+//! # Flip sequence
+//!
+//! `flip` validates and queues; `service` (never a fence callback: virtqueue commands block)
+//! presents the queued flips in order once their in-fences have signalled:
+//! find or create the buffer's resource (RESOURCE_CREATE_2D + ATTACH_BACKING),
+//! TRANSFER_TO_HOST_2D, SET_SCANOUT, RESOURCE_FLUSH. Then `presented` signals, and the
+//! previous frame's `released`. Any error response leaves the previous frame on screen and
+//! signals the flip's fences with `FenceError::DeviceError(code)`.
+#![no_std]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod hal;
+pub mod protocol;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::cell::{RefCell, UnsafeCell};
+use core::fmt;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use dmasync::Platform;
+use dmasync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceStatus, Timeline};
+use dmasync::syncset::Locked;
+use dmasync_engine::surface::{BusSurface, Need, resolve};
+use dmasync_engine::{
+    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, Rejected,
+    Surface,
+};
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{CpuMemory, DeviceId};
+use virtio_drivers::device::common::Feature;
+use virtio_drivers::queue::VirtQueue;
+use virtio_drivers::transport::mmio::{MmioError, MmioTransport, VirtIOHeader};
+use virtio_drivers::transport::{DeviceType, Transport};
+
+use hal::{CacheHal, DmaPlatform};
+use protocol::{GpuRect, RespError};
+
+/// Control queue index (virtio spec 1.2 §5.7.2: 0 controlq, 1 cursorq).
+const CONTROLQ: u16 = 0;
+/// Descriptors in our control queue: one request and one response in flight.
+const QUEUE_SIZE: usize = 4;
+/// The scanout this driver drives.
+const SCANOUT: u32 = 0;
+/// QEMU's SET_SCANOUT refuses rectangles narrower or lower than 16 pixels
+/// (hw/display/virtio-gpu.c, `virtio_gpu_set_scanout`: `r->width < 16 || r->height < 16`).
+pub const MIN_MODE_SIDE: u32 = 16;
+/// Resources kept for recently flipped framebuffers (each holds a host-side copy).
+const MAX_RESOURCES: usize = 4;
+/// Offset of `num_scanouts` in the device configuration (spec §5.7.4).
+const CONFIG_NUM_SCANOUTS: usize = 8;
+
+/// Why the device could not be brought up or a command failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpuError {
+    /// The virtio-mmio register block is not usable.
+    Mmio(&'static str),
+    /// The virtio-mmio slot holds another device type.
+    NotAGpu(u32),
+    /// virtio-drivers' transport or queue failed.
+    Virtio(&'static str),
+    /// The device answered a command with an error or an unexpected response.
+    Response {
+        /// The command (`VIRTIO_GPU_CMD_*`).
+        command: u32,
+        /// What came back.
+        error: RespError,
+    },
+    /// The device reports no enabled scanout 0.
+    NoScanout,
+}
+
+impl fmt::Display for GpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Mmio(why) => write!(f, "virtio-mmio: {why}"),
+            Self::NotAGpu(id) => write!(f, "virtio-mmio device ID {id} is not a GPU (16)"),
+            Self::Virtio(why) => write!(f, "virtio: {why}"),
+            Self::Response { command, error } => {
+                write!(f, "command {command:#x}: {}", error.name())?;
+                if let RespError::Unexpected(t) | RespError::Device(t) = error {
+                    write!(f, " (response type {t:#x})")?;
+                }
+                Ok(())
+            }
+            Self::NoScanout => f.write_str("virtio-gpu: scanout 0 is not enabled"),
+        }
+    }
+}
+
+fn mmio_error(e: MmioError) -> GpuError {
+    GpuError::Mmio(match e {
+        MmioError::BadMagic(_) => "bad magic value (not a virtio-mmio device)",
+        MmioError::UnsupportedVersion(_) => "unsupported virtio-mmio version",
+        MmioError::InvalidDeviceID(_) => "no device, or an unknown device ID, in this slot",
+        MmioError::MmioRegionTooSmall => "register region too small",
+    })
+}
+
+fn virtio_error(e: virtio_drivers::Error) -> GpuError {
+    use virtio_drivers::Error as E;
+    GpuError::Virtio(match e {
+        E::QueueFull => "virtqueue full",
+        E::NotReady => "device not ready",
+        E::WrongToken => "device used an unexpected descriptor chain",
+        E::AlreadyUsed => "virtqueue already in use",
+        E::InvalidParam => "invalid parameter (queue size beyond the device's maximum?)",
+        E::DmaError => "DMA memory allocation failed",
+        E::IoError => "I/O error",
+        E::Unsupported => "request not supported",
+        E::ConfigSpaceTooSmall => "device configuration space too small",
+        E::ConfigSpaceMissing => "device has no configuration space",
+        _ => "virtio-drivers error",
+    })
+}
+
+/// A page-aligned command buffer (whole cache lines, so maintenance touches nothing else).
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+
+/// The device and its control queue.
+struct Hw<D: DmaPlatform> {
+    transport: MmioTransport<'static>,
+    queue: VirtQueue<CacheHal<D>, QUEUE_SIZE>,
+    req: Box<Page>,
+    resp: Box<Page>,
+}
+
+impl<D: DmaPlatform> Hw<D> {
+    /// Sends `req`, waits for the response, checks it is `expected`; returns the response.
+    fn command(
+        &mut self,
+        req: &protocol::Request,
+        resp_len: usize,
+        expected: u32,
+    ) -> Result<&[u8], GpuError> {
+        let bytes = req.as_bytes();
+        self.req.0[..bytes.len()].copy_from_slice(bytes);
+        self.resp.0[..resp_len].fill(0);
+        let used = self
+            .queue
+            .add_notify_wait_pop(
+                &[&self.req.0[..bytes.len()]],
+                &mut [&mut self.resp.0[..resp_len]],
+                &mut self.transport,
+            )
+            .map_err(virtio_error)? as usize;
+        let resp = &self.resp.0[..used.min(resp_len)];
+        protocol::check_response(resp, expected).map_err(|error| GpuError::Response {
+            command: req.command(),
+            error,
+        })?;
+        Ok(resp)
+    }
+
+    fn nodata(&mut self, req: protocol::Request) -> Result<(), GpuError> {
+        self.command(&req, protocol::HDR_LEN, protocol::RESP_OK_NODATA)
+            .map(|_| ())
+    }
+}
+
+/// A host resource backed by one framebuffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Resource {
+    id: u32,
+    fb: BusSurface,
+}
+
+struct Pending<P: Platform> {
+    fb: BusSurface,
+    in_fence: Option<Fence<P>>,
+    presented: FenceProducer<P>,
+    released: FenceProducer<P>,
+}
+
+struct OnScreen<P: Platform> {
+    resource: u32,
+    released: FenceProducer<P>,
+}
+
+/// Flip queue and mode: touched by `flip` (any core) under a short critical section.
+struct Shared<P: Platform> {
+    mode: Option<DisplayMode>,
+    pending: VecDeque<Pending<P>>,
+}
+
+/// The device side: touched only by whoever holds the [`TryLock`] (`service`, `set_mode`),
+/// never inside a critical section, since every command waits for the device.
+struct State<P: Platform, D: DmaPlatform> {
+    hw: Hw<D>,
+    on_screen: Option<OnScreen<P>>,
+    resources: Vec<Resource>,
+    next_id: u32,
+}
+
+impl<P: Platform, D: DmaPlatform> State<P, D> {
+    fn new_id(&mut self) -> u32 {
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.next_id
+    }
+
+    /// The resource showing `fb`, created and backed if needed.
+    fn resource_for(&mut self, fb: BusSurface) -> Result<u32, GpuError> {
+        if let Some(r) = self.resources.iter().find(|r| r.fb == fb) {
+            return Ok(r.id);
+        }
+        if self.resources.len() >= MAX_RESOURCES {
+            let on_screen = self.on_screen.as_ref().map(|s| s.resource);
+            if let Some(i) = self.resources.iter().position(|r| Some(r.id) != on_screen) {
+                let old = self.resources.remove(i);
+                self.hw.nodata(protocol::resource_detach_backing(old.id))?;
+                self.hw.nodata(protocol::resource_unref(old.id))?;
+            }
+        }
+        let id = self.new_id();
+        self.hw.nodata(protocol::resource_create_2d(
+            id,
+            gpu_format(fb.format),
+            fb.width,
+            fb.height,
+        ))?;
+        let len = fb.stride * fb.height as usize;
+        if let Err(e) = self
+            .hw
+            .nodata(protocol::resource_attach_backing(id, fb.bus.0, len as u32))
+        {
+            let _ = self.hw.nodata(protocol::resource_unref(id));
+            return Err(e);
+        }
+        self.resources.push(Resource { id, fb });
+        Ok(id)
+    }
+
+    /// Puts `fb` on screen: transfer into its resource, switch the scanout, flush.
+    fn present(&mut self, fb: BusSurface) -> Result<u32, GpuError> {
+        let id = self.resource_for(fb)?;
+        let rect = GpuRect::full(fb.width, fb.height);
+        self.hw.nodata(protocol::transfer_to_host_2d(id, rect, 0))?;
+        self.hw.nodata(protocol::set_scanout(SCANOUT, id, rect))?;
+        if let Err(e) = self.hw.nodata(protocol::resource_flush(id, rect)) {
+            // Put the previous frame back so what is on screen stays what the fences say.
+            let prev = self.on_screen.as_ref().map(|s| s.resource);
+            if let Some(r) = self.resources.iter().find(|r| Some(r.id) == prev).copied() {
+                let prect = GpuRect::full(r.fb.width, r.fb.height);
+                let _ = self.hw.nodata(protocol::set_scanout(SCANOUT, r.id, prect));
+                let _ = self.hw.nodata(protocol::resource_flush(r.id, prect));
+            }
+            return Err(e);
+        }
+        Ok(id)
+    }
+}
+
+fn gpu_format(f: PixelFormat) -> u32 {
+    match f {
+        PixelFormat::Xrgb8888 => protocol::FORMAT_B8G8R8X8_UNORM,
+        PixelFormat::Argb8888 => protocol::FORMAT_B8G8R8A8_UNORM,
+    }
+}
+
+/// Checks a framebuffer surface against the current mode (before the sync-set check, so a
+/// too-small buffer is named as such). virtio-gpu 2D resources are tightly packed: QEMU's
+/// transfer copies rows at the resource's own stride, so the framebuffer must be too.
+pub fn check_framebuffer(
+    mode: &DisplayMode,
+    buffer: &'static str,
+    fb: &dmasync_engine::SurfaceDesc,
+    buffer_len: usize,
+) -> Result<(), EngineError> {
+    let need = mode.framebuffer_bytes();
+    let have_rows = fb.width.min(mode.width) as usize
+        * fb.height.min(mode.height) as usize
+        * fb.format.bytes_per_pixel();
+    let have_buf = buffer_len.saturating_sub(fb.offset);
+    if fb.width < mode.width || fb.height < mode.height || have_buf < need {
+        return Err(EngineError::FramebufferTooSmall {
+            buffer,
+            need,
+            have: have_rows.min(have_buf),
+        });
+    }
+    if fb.width != mode.width || fb.height != mode.height {
+        return Err(EngineError::BadSurface {
+            buffer,
+            why: "framebuffer size differs from the display mode",
+        });
+    }
+    if fb.format != mode.format {
+        return Err(EngineError::BadSurface {
+            buffer,
+            why: "framebuffer pixel format differs from the display mode",
+        });
+    }
+    if fb.stride != mode.width as usize * fb.format.bytes_per_pixel() {
+        return Err(EngineError::BadSurface {
+            buffer,
+            why: "virtio-gpu scans out tightly packed rows (stride = width * 4)",
+        });
+    }
+    Ok(())
+}
+
+/// A virtio-gpu device as a dmasync display.
+pub struct VirtioGpu<P: Platform, D: DmaPlatform> {
+    device: DeviceId,
+    preferred: DisplayMode,
+    presented: Timeline<P>,
+    shared: critical_section::Mutex<RefCell<Shared<P>>>,
+    state: TryLock<State<P, D>>,
+}
+
+/// A lock that is tried, never waited for: one servicer at a time, others return at once.
+struct TryLock<T> {
+    busy: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only by the one caller that won `busy` (Acquire/Release), or
+// through `&mut self`; it moves between cores, hence `T: Send`.
+unsafe impl<T: Send> Sync for TryLock<T> {}
+
+impl<T> TryLock<T> {
+    const fn new(value: T) -> Self {
+        Self {
+            busy: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        if self
+            .busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(&self.busy);
+        // SAFETY: we won `busy`, so no other reference to the value exists until `_unlock`
+        // drops.
+        Some(f(unsafe { &mut *self.value.get() }))
+    }
+
+    fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+}
+
+impl<P: Platform, D: DmaPlatform> fmt::Debug for VirtioGpu<P, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VirtioGpu")
+            .field("device", &self.device)
+            .field("preferred", &self.preferred)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform, D: DmaPlatform> VirtioGpu<P, D> {
+    /// Brings up the virtio-gpu device whose virtio-mmio registers are at `regs`: feature
+    /// negotiation (VERSION_1 only), the control queue, GET_DISPLAY_INFO for the preferred
+    /// mode. `device` is the bus-master id framebuffers are locked for.
+    ///
+    /// # Safety
+    ///
+    /// `regs` points to a virtio-mmio register block of `size` bytes, mapped as device memory
+    /// for the rest of the program, and nothing else drives that device.
+    pub unsafe fn new(
+        regs: NonNull<VirtIOHeader>,
+        size: usize,
+        device: DeviceId,
+    ) -> Result<Self, GpuError> {
+        // SAFETY: the caller's contract is `MmioTransport::new`'s.
+        let mut transport = unsafe { MmioTransport::new(regs, size) }.map_err(mmio_error)?;
+        if transport.device_type() != DeviceType::GPU {
+            return Err(GpuError::NotAGpu(transport.device_type() as u32));
+        }
+        // Neither indirect descriptors nor event-idx: one command at a time, polled.
+        transport.begin_init(Feature::VERSION_1);
+        let scanouts: u32 = transport
+            .read_config_space(CONFIG_NUM_SCANOUTS)
+            .map_err(virtio_error)?;
+        if scanouts == 0 {
+            return Err(GpuError::NoScanout);
+        }
+        let queue = VirtQueue::new(&mut transport, CONTROLQ, false, false).map_err(virtio_error)?;
+        transport.finish_init();
+        let mut hw = Hw {
+            transport,
+            queue,
+            req: Box::new(Page([0; 4096])),
+            resp: Box::new(Page([0; 4096])),
+        };
+        let resp = hw.command(
+            &protocol::get_display_info(),
+            protocol::DISPLAY_INFO_LEN,
+            protocol::RESP_OK_DISPLAY_INFO,
+        )?;
+        let info = protocol::parse_display_info(resp).map_err(|error| GpuError::Response {
+            command: protocol::CMD_GET_DISPLAY_INFO,
+            error,
+        })?;
+        let s0 = info[SCANOUT as usize];
+        if !s0.enabled || s0.rect.width == 0 || s0.rect.height == 0 {
+            return Err(GpuError::NoScanout);
+        }
+        Ok(Self {
+            device,
+            preferred: DisplayMode {
+                width: s0.rect.width,
+                height: s0.rect.height,
+                format: PixelFormat::Xrgb8888,
+            },
+            presented: Timeline::new(),
+            shared: critical_section::Mutex::new(RefCell::new(Shared {
+                mode: None,
+                pending: VecDeque::new(),
+            })),
+            state: TryLock::new(State {
+                hw,
+                on_screen: None,
+                resources: Vec::new(),
+                next_id: 0,
+            }),
+        })
+    }
+
+    /// Flips queued and not yet presented.
+    pub fn pending_flips(&self) -> usize {
+        self.with_shared(|s| s.pending.len())
+    }
+
+    fn with_shared<R>(&self, f: impl FnOnce(&mut Shared<P>) -> R) -> R {
+        critical_section::with(|cs| f(&mut self.shared.borrow_ref_mut(cs)))
+    }
+
+    /// Takes the head flip if its in-fence has signalled (with its result).
+    fn next_ready(&self) -> Option<(Pending<P>, Result<(), FenceError>)> {
+        self.with_shared(|s| {
+            let ready = match &s.pending.front()?.in_fence {
+                None => Ok(()),
+                Some(f) => match f.status() {
+                    FenceStatus::Pending => return None,
+                    FenceStatus::Ok => Ok(()),
+                    FenceStatus::Err(e) => Err(e),
+                },
+            };
+            s.pending.pop_front().map(|p| (p, ready))
+        })
+    }
+}
+
+impl<P: Platform, D: DmaPlatform> DisplayControl for VirtioGpu<P, D> {
+    fn preferred_mode(&self) -> DisplayMode {
+        self.preferred
+    }
+
+    fn mode(&self) -> Option<DisplayMode> {
+        self.with_shared(|s| s.mode)
+    }
+
+    /// Refuses (with [`EngineError::ModeRefused`]) what QEMU's virtio-gpu refuses: a side
+    /// under 16 pixels (SET_SCANOUT's rectangle check), and a resource the device will not
+    /// create (probed with RESOURCE_CREATE_2D + RESOURCE_UNREF: QEMU answers
+    /// ERR_OUT_OF_MEMORY past its `max_hostmem`, 256 MiB by default).
+    fn set_mode(&mut self, mode: DisplayMode) -> Result<(), EngineError> {
+        let refused = EngineError::ModeRefused {
+            width: mode.width,
+            height: mode.height,
+        };
+        if mode.width < MIN_MODE_SIDE || mode.height < MIN_MODE_SIDE {
+            return Err(refused);
+        }
+        if mode
+            .width
+            .checked_mul(mode.height)
+            .and_then(|p| p.checked_mul(4))
+            .is_none()
+        {
+            return Err(refused);
+        }
+        let s = self.state.get_mut();
+        {
+            let id = s.new_id();
+            match s.hw.nodata(protocol::resource_create_2d(
+                id,
+                gpu_format(mode.format),
+                mode.width,
+                mode.height,
+            )) {
+                Ok(()) => {
+                    s.hw.nodata(protocol::resource_unref(id)).map_err(|_| {
+                        EngineError::Device("virtio-gpu: probe resource unref failed")
+                    })?;
+                    self.with_shared(|sh| sh.mode = Some(mode));
+                    Ok(())
+                }
+                Err(GpuError::Response {
+                    error: RespError::Device(_),
+                    ..
+                }) => Err(refused),
+                Err(_) => Err(EngineError::Device("virtio-gpu: control queue failed")),
+            }
+        }
+    }
+
+    /// Presents queued flips in order while their in-fences have signalled. Returns 0 at
+    /// once if another core is servicing.
+    fn service(&self) -> usize {
+        self.state
+            .try_with(|s| {
+                let mut presented = 0;
+                while let Some((flip, ready)) = self.next_ready() {
+                    if let Err(e) = ready {
+                        // The frame's producer failed: it never goes on screen.
+                        flip.presented.signal_error(e);
+                        flip.released.signal_error(e);
+                        continue;
+                    }
+                    match s.present(flip.fb) {
+                        Ok(resource) => {
+                            let prev = s.on_screen.replace(OnScreen {
+                                resource,
+                                released: flip.released,
+                            });
+                            flip.presented.signal();
+                            if let Some(prev) = prev {
+                                prev.released.signal();
+                            }
+                            presented += 1;
+                        }
+                        Err(e) => {
+                            let code = match e {
+                                GpuError::Response { error, .. } => error.code(),
+                                _ => 0,
+                            };
+                            flip.presented.signal_error(FenceError::DeviceError(code));
+                            flip.released.signal_error(FenceError::DeviceError(code));
+                        }
+                    }
+                }
+                presented
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl<P: Platform, D: DmaPlatform> DisplayFlip<P> for VirtioGpu<P, D> {
+    fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        fb: Surface<'_, P>,
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        let Some(mode) = self.mode() else {
+            return Err(Rejected::new(EngineError::NoMode, locked));
+        };
+        if let Err(e) = check_framebuffer(&mode, fb.buffer.name(), &fb.desc, fb.buffer.len()) {
+            return Err(Rejected::new(e, locked));
+        }
+        let bus = match resolve(&locked, self.device, &fb, Need::Read) {
+            Ok(b) => b,
+            Err(e) => return Err(Rejected::new(e, locked)),
+        };
+        if u32::try_from(bus.stride * bus.height as usize).is_err() {
+            return Err(Rejected::new(
+                EngineError::Unsupported("framebuffer larger than 4 GiB"),
+                locked,
+            ));
+        }
+        let presented = self.presented.next_fence();
+        // Release fences signal out of order when a flip fails while an earlier frame is
+        // still on screen, so each gets a context of its own (no "later implies earlier").
+        let released = FenceProducer::new(FenceContext::new(), 1);
+        let fences = FlipFences {
+            presented: presented.fence(),
+            released: released.fence(),
+        };
+        if let Err(e) = locked.unlock_after(&fences.released) {
+            // The watchdog took the buffers back between resolve and here: nothing queued.
+            released.signal_error(FenceError::Cancelled);
+            presented.signal_error(FenceError::Cancelled);
+            let _ = e;
+            return Ok(fences);
+        }
+        self.with_shared(|s| {
+            s.pending.push_back(Pending {
+                fb: bus,
+                in_fence: in_fence.cloned(),
+                presented,
+                released,
+            })
+        });
+        Ok(fences)
+    }
+}
