@@ -20,7 +20,7 @@ use core::time::Duration;
 use board_qemu_virt::arch::cache::DataCache;
 use board_qemu_virt::arch::platform::Aarch64Platform;
 use board_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
-use board_qemu_virt::arch::{ensure, println, test_info};
+use board_qemu_virt::arch::{console, ensure, println, test_info};
 use board_qemu_virt::display::{self, DISPLAY_DEVICE, Display};
 use board_qemu_virt::{Board, setup_failed};
 use dmasync::fence::{FenceContext, FenceError, FenceProducer, FenceStatus};
@@ -301,6 +301,16 @@ fn preferred_mode_is_set(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+/// Asks the host (xtask) for a screendump of frame B (all green) and waits for it; without
+/// a host that answers (QEMU started by hand) the test carries on after the time-out.
+fn screendump(ctx: &Ctx, frame: u32) {
+    let m = mode(ctx);
+    if let Err(e) = console::request_screendump(frame, m.width, m.height, console::HOST_ACK_TIMEOUT)
+    {
+        test_info!("screendump {frame} not taken: {e}");
+    }
+}
+
 fn status(f: &Fence<P>) -> FenceStatus {
     f.status()
 }
@@ -371,6 +381,7 @@ fn two_fenced_flips(ctx: &Ctx) -> TestResult {
     // A's lock went with its release: the CPU can write A again at once.
     fill(ctx, ctx.fb[0], RED)?;
     *ctx.on_screen.borrow_mut() = Some(b.released);
+    screendump(ctx, 1);
     Ok(())
 }
 
@@ -504,5 +515,7 @@ fn failed_in_fence(ctx: &Ctx) -> TestResult {
         "display: on screen fb=B color={:#010x} {}x{}",
         GREEN, m.width, m.height
     );
+    // After every refusal the screen must still show B.
+    screendump(ctx, 2);
     Ok(())
 }
