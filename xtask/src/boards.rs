@@ -85,6 +85,28 @@ pub struct TestExpectation {
     pub exit_code: i32,
     #[serde(default)]
     pub expect: Vec<String>,
+    /// What happens to the screendumps the test asks for: `"save"` (default) or
+    /// `"compare-reference"` (each must equal the reference renderer's frame).
+    #[serde(default)]
+    pub screendump: ScreendumpCheck,
+}
+
+/// board.toml's spelling of [`crate::screendump::Check`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScreendumpCheck {
+    #[default]
+    Save,
+    CompareReference,
+}
+
+impl From<ScreendumpCheck> for crate::screendump::Check {
+    fn from(c: ScreendumpCheck) -> Self {
+        match c {
+            ScreendumpCheck::Save => crate::screendump::Check::Save,
+            ScreendumpCheck::CompareReference => crate::screendump::Check::CompareReference,
+        }
+    }
 }
 
 /// A variant with the board defaults filled in: what one QEMU run of a test uses.
@@ -460,6 +482,27 @@ expect = ["EXCEPTION", "EC=0x25", "FAR=0x"]
         assert!(e.contains("'-kernel' is not allowed"), "{e}");
         let e = parse_board(Path::new("b.toml"), VIRT, "other").unwrap_err();
         assert!(format!("{e:#}").contains("field `name`"));
+    }
+
+    #[test]
+    fn screendump_key_is_checked() {
+        assert_eq!(
+            parse(VIRT).unwrap().expectation("data_abort").screendump,
+            ScreendumpCheck::Save
+        );
+        let text = format!("{VIRT}\n[tests.screenshot]\nscreendump = \"compare-reference\"\n");
+        let board = parse(&text).unwrap();
+        assert_eq!(
+            board.expectation("screenshot").screendump,
+            ScreendumpCheck::CompareReference
+        );
+        let bad = format!("{VIRT}\n[tests.screenshot]\nscreendump = \"compare\"\n");
+        let e = err(&bad);
+        assert!(e.contains("unknown variant `compare`"), "{e}");
+        assert!(e.contains("compare-reference"), "{e}");
+        assert!(e.contains("screendump = \"compare\""), "{e}");
+        let bad = format!("{VIRT}\n[tests.screenshot]\nscreendumps = \"save\"\n");
+        assert!(err(&bad).contains("unknown field `screendumps`"));
     }
 
     #[test]

@@ -65,6 +65,15 @@ pub struct RunArgs {
     /// Boot this ELF instead of building the board's demo.
     #[arg(long, value_name = "PATH")]
     pub elf: Option<PathBuf>,
+    /// Frames the demo renders; reaches the guest as the kernel command line `frames=N`
+    /// (QEMU `-append`, the device tree's /chosen/bootargs). Default: the demo's own.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub frames: Option<u32>,
+    /// Show the board's display in a QEMU window (gtk, else sdl). Needs a display device
+    /// in the board's QEMU command line, a graphical session and QEMU's UI modules
+    /// (Debian: qemu-system-gui).
+    #[arg(long)]
+    pub gui: bool,
     /// Extra QEMU arguments, after `--` (e.g. `-- -device virtio-gpu-device`).
     #[arg(last = true, value_name = "QEMU_ARGS")]
     pub qemu_args: Vec<String>,
@@ -128,6 +137,28 @@ mod tests {
         };
         assert_eq!(args.board.board, "qemu-virt");
         assert_eq!(args.qemu_args, vec!["-d", "int"]);
+    }
+
+    #[test]
+    fn run_flags() {
+        let cli =
+            Cli::try_parse_from(["x", "run", "--frames", "12", "--gui", "--board", "b"]).unwrap();
+        let Cmd::Run(args) = cli.command else {
+            panic!("expected run")
+        };
+        assert_eq!(args.frames, Some(12));
+        assert!(args.gui);
+        assert_eq!(args.board.board, "b");
+        let cli = Cli::try_parse_from(["x", "run"]).unwrap();
+        let Cmd::Run(args) = cli.command else {
+            panic!("expected run")
+        };
+        assert_eq!((args.frames, args.gui), (None, false));
+        for bad in ["0", "many", "4294967296"] {
+            let e = Cli::try_parse_from(["x", "run", "--frames", bad]).unwrap_err();
+            assert!(e.to_string().contains("--frames"), "{bad}: {e}");
+        }
+        assert!(Cli::try_parse_from(["x", "run", "--frames", "-3"]).is_err());
     }
 
     #[test]

@@ -8,10 +8,14 @@ mod console;
 mod decode;
 mod firmware;
 mod image;
+mod pixels;
 mod provision;
 mod qemu;
+mod qmp;
+mod reference;
 mod report;
 mod run;
+mod screendump;
 mod steps;
 mod target_tests;
 

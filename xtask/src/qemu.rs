@@ -1,10 +1,10 @@
 //! Running QEMU: locating the binary, its command line, and one guest run with a timeout,
 //! console decoding and process-group hygiene (no QEMU outlives xtask).
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::boards::Variant;
 use crate::console::{Console, FrameFormatter};
+use crate::screendump::{self, Screendumps};
 
 /// Oldest QEMU whose behaviour doc/boards.md and hardware.md were measured with.
 pub const MIN_VERSION: (u32, u32) = (10, 0);
@@ -69,11 +70,20 @@ pub fn version_of(path: &Path) -> Result<(u32, u32, u32)> {
 /// The full QEMU argument list for one image under one variant. `extra` goes last so a user
 /// can add devices or override options.
 pub fn command_line(variant: &Variant, kernel: &Path, extra: &[String]) -> Vec<String> {
+    command_line_with_display(variant, kernel, "none", extra)
+}
+
+/// [`command_line`] with a display backend other than `none` (`gtk`, `sdl`: a window).
+pub fn command_line_with_display(
+    variant: &Variant,
+    kernel: &Path,
+    display: &str,
+    extra: &[String],
+) -> Vec<String> {
     let mut args = vec!["-M".to_string(), variant.machine.clone()];
     args.extend(variant.args.iter().cloned());
+    args.extend(["-display".to_string(), display.to_string()]);
     for a in [
-        "-display",
-        "none",
         "-monitor",
         "none",
         "-serial",
@@ -207,6 +217,8 @@ fn pump(mut from: impl Read, tx: mpsc::Sender<Event>, data: fn(Vec<u8>) -> Event
 }
 
 /// Runs QEMU to the end, or until `timeout`. `on_line` sees each console line as it completes.
+/// For runs that serve no screendumps (`run` and `test` use [`run_with_screendumps`]).
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn run(
     qemu: &Path,
     args: &[String],
@@ -214,14 +226,31 @@ pub fn run(
     timeout: Option<Duration>,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<Outcome> {
+    run_with_screendumps(qemu, args, formatter, timeout, None, on_line)
+}
+
+/// [`run`], also serving the guest's screendump requests (doc/console-protocol.md): on each
+/// `dmasync-screendump ...` line `dumps` takes and saves the screendump, then the guest gets
+/// its acknowledgement byte on the UART (QEMU's stdin, which `-serial stdio` connects to the
+/// guest's receive side). `args` must give QEMU the QMP socket `dumps` uses.
+pub fn run_with_screendumps(
+    qemu: &Path,
+    args: &[String],
+    formatter: &dyn FrameFormatter,
+    timeout: Option<Duration>,
+    mut dumps: Option<&mut Screendumps<'_>>,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
     let mut cmd = Command::new(qemu);
     cmd.args(args)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
     let mut guard =
         GroupGuard::spawn(cmd).with_context(|| format!("cannot start {}", qemu.display()))?;
+    // The guest's UART receive side; kept open for the whole run (EOF is not a byte).
+    let mut guest_rx = guard.child.stdin.take();
     let (tx, rx) = mpsc::channel();
     let stdout = guard.child.stdout.take().context("QEMU stdout not piped")?;
     let stderr = guard.child.stderr.take().context("QEMU stderr not piped")?;
@@ -256,6 +285,9 @@ pub fn run(
                 first_output.get_or_insert_with(|| started.elapsed());
                 for line in console.feed(&bytes) {
                     on_line(&line);
+                    if let Some(dumps) = dumps.as_deref_mut() {
+                        serve_screendump(dumps, &line, guest_rx.as_mut());
+                    }
                 }
             }
             Event::Stderr(bytes) => stderr_bytes.extend(bytes),
@@ -305,6 +337,24 @@ pub fn run(
         first_output,
         elapsed: started.elapsed(),
     })
+}
+
+/// Handles one console line: when it is a screendump request, take the dump and acknowledge.
+/// A malformed request is recorded and acknowledged too, so the guest never waits in vain.
+fn serve_screendump(dumps: &mut Screendumps<'_>, line: &str, guest_rx: Option<&mut ChildStdin>) {
+    let Some(request) = screendump::parse_request(line) else {
+        return;
+    };
+    match request {
+        Ok(request) => {
+            dumps.serve(request);
+        }
+        Err(why) => dumps.bad_request(why),
+    }
+    if let Some(rx) = guest_rx {
+        // QEMU gone: the run is ending anyway and its exit status tells why.
+        let _ = rx.write_all(&[screendump::ACK]).and_then(|()| rx.flush());
+    }
 }
 
 /// The meaning of a guest exit code (doc/console-protocol.md).

@@ -15,6 +15,8 @@ use crate::firmware::Image;
 use crate::provision::{self, Qemu};
 use crate::qemu::{self, Ending};
 use crate::report::Section;
+use crate::screendump::{self, Screendumps};
+use crate::{qmp, reference};
 
 /// Console lines shown for a failing test.
 const TAIL_LINES: usize = 25;
@@ -174,19 +176,42 @@ fn run_one(
     }
     let bytes = std::fs::read(&artifact.path).map_err(|e| e.to_string())?;
     let defmt = Defmt::from_elf(&bytes, root).unwrap_or_else(|_| Defmt::none());
-    let args = qemu::command_line(variant, &artifact.path, &[]);
+    let expectation = board.expectation(name);
+    // A private directory per run: QEMU's QMP socket and its raw screendumps.
+    let scratch = tempfile::Builder::new()
+        .prefix("xtask-qemu-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let socket = scratch.path().join("qmp.sock");
+    let args = qemu::command_line(variant, &artifact.path, &qmp::qemu_args(&socket));
+    let check = screendump::Check::from(expectation.screendump);
+    let mut dumps = Screendumps::new(
+        socket,
+        scratch.path().to_path_buf(),
+        screendump::screenshot_dir(root),
+        format!("{}-{name}-{}", board.name, variant.name),
+        check,
+        reference::renderer(check),
+    )
+    .map_err(|e| format!("{e:#}"))?;
     if sel.verbose {
         println!("$ {} {}", qemu.path.display(), args.join(" "));
     }
     let verbose = sel.verbose;
-    let outcome = qemu::run(&qemu.path, &args, &defmt, Some(sel.timeout), &mut |line| {
-        if verbose {
-            println!("    | {line}");
-        }
-    })
+    let outcome = qemu::run_with_screendumps(
+        &qemu.path,
+        &args,
+        &defmt,
+        Some(sel.timeout),
+        Some(&mut dumps),
+        &mut |line| {
+            if verbose {
+                println!("    | {line}");
+            }
+        },
+    )
     .map_err(|e| format!("{e:#}"))?;
 
-    let expectation = board.expectation(name);
     let mut expect = expectation.expect.clone();
     expect.extend(variant.expect.iter().cloned());
     let mut why = judge(
@@ -195,6 +220,22 @@ fn run_one(
         expectation.exit_code,
         &expect,
     );
+    why.extend(dumps.problems());
+    let print_screenshots = || {
+        for taken in &dumps.taken {
+            if let Some(path) = &taken.path {
+                let checked = match (check, &taken.problem) {
+                    (screendump::Check::CompareReference, None) => " (equals the reference)",
+                    _ => "",
+                };
+                println!(
+                    "    screenshot of frame {}: {}{checked}",
+                    taken.request.frame,
+                    path.strip_prefix(root).unwrap_or(path).display()
+                );
+            }
+        }
+    };
     if !why.is_empty() && outcome.lines.is_empty() && !outcome.stderr.is_empty() {
         why.insert(0, "QEMU failed before the guest printed anything".into());
     }
@@ -203,9 +244,12 @@ fn run_one(
             "test {label} ... ok ({:.2} s)",
             outcome.elapsed.as_secs_f64()
         );
+        print_screenshots();
         Ok(())
     } else {
-        fail(why, &outcome.lines, &outcome.stderr)
+        let verdict = fail(why, &outcome.lines, &outcome.stderr);
+        print_screenshots();
+        verdict
     }
 }
 
