@@ -10,6 +10,12 @@
 //! invalidates the CPU cache around each access, so the cache policy derived for a
 //! non-coherent device is right for it.
 
+mod device;
+mod display;
+mod dma;
 pub mod queue;
 
+pub use device::{job_access, resolve_span};
+pub use display::{MODE_CHANGED, SoftDisplay};
+pub use dma::SoftDma;
 pub use queue::{ABANDONED, JobQueue, RunGuard, Step, Ticket};

@@ -45,6 +45,8 @@ const POLL: Duration = Duration::from_millis(1);
 const IDLE: u64 = 0;
 const BUSY: u64 = 1;
 const CANCELLED: u64 = 2;
+/// Busy, and a reset waits for the access to end: no further access may start.
+const BUSY_CANCEL: u64 = 3;
 
 struct Queued<J, P: Platform> {
     seq: u64,
@@ -70,6 +72,8 @@ struct State<J, P: Platform> {
 pub enum Step {
     /// Nothing to run: the queue is empty, stalled, or another worker runs a job.
     Idle,
+    /// The oldest job waits for its in-fence ([`JobQueue::run_ready`] only).
+    Waiting,
     /// A job ended and its fence signalled with this result: `Ok` when it ran, the
     /// in-fence's error when that failed (the job did not run), or the executor's error.
     Completed(FenceResult),
@@ -112,8 +116,20 @@ impl RunGuard<'_> {
             return None;
         }
         let r = f();
-        // Only this worker moves the word away from BUSY.
-        self.run.store(idle, Ordering::Release);
+        // Leave: back to idle, or, if a reset asked meanwhile, to cancelled (which lets the
+        // reset go on). Only the worker moves the word away from BUSY or BUSY_CANCEL.
+        if self
+            .run
+            .compare_exchange(
+                self.seq << 2 | BUSY,
+                idle,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            self.run.store(self.seq << 2 | CANCELLED, Ordering::Release);
+        }
         Some(r)
     }
 
@@ -240,19 +256,26 @@ impl<J, P: Platform> JobQueue<J, P> {
         });
         let mut n = 0;
         if let Some((seq, done)) = running {
-            // Shut the job's access gate, waiting out an access in progress.
+            // Shut the job's access gate: no new access may start, and one in progress
+            // is waited out (it is bounded: a row, a chunk).
+            let word = |phase| seq << 2 | phase;
             loop {
-                match self.run.compare_exchange_weak(
-                    seq << 2 | IDLE,
-                    seq << 2 | CANCELLED,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => break,
-                    Err(w) if w == seq << 2 | BUSY || w == seq << 2 | IDLE => P::relax(),
-                    // Cancelled already, or the word moved on to another job.
-                    Err(_) => break,
+                let cur = self.run.load(Ordering::Acquire);
+                if cur >> 2 != seq || cur == word(CANCELLED) {
+                    // The worker moved on to another job, or the gate is shut.
+                    break;
                 }
+                let next = match cur & 3 {
+                    IDLE => word(CANCELLED),
+                    BUSY => word(BUSY_CANCEL),
+                    _ => {
+                        P::relax();
+                        continue;
+                    }
+                };
+                let _ = self
+                    .run
+                    .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire);
             }
             done.signal_error(FenceError::DeviceError(ABANDONED));
             n += 1;
@@ -285,9 +308,43 @@ impl<J, P: Platform> JobQueue<J, P> {
         stop: &AtomicBool,
         exec: impl FnOnce(&J, &RunGuard<'_>) -> FenceResult,
     ) -> Step {
+        self.run_inner(stop, false, exec)
+    }
+
+    /// Like [`JobQueue::run_one`], but never waits: when the oldest job's in-fence has not
+    /// signalled yet, returns [`Step::Waiting`] and leaves it queued. For devices serviced
+    /// from a loop that must not block (a display's vblank).
+    pub fn run_ready(&self, exec: impl FnOnce(&J, &RunGuard<'_>) -> FenceResult) -> Step {
+        self.run_inner(&AtomicBool::new(false), true, exec)
+    }
+
+    fn run_inner(
+        &self,
+        stop: &AtomicBool,
+        only_ready: bool,
+        exec: impl FnOnce(&J, &RunGuard<'_>) -> FenceResult,
+    ) -> Step {
+        // Only the head's in-fence is looked at here, outside the critical section:
+        // checking a fence may signal it (a memory-backed one) and run its callbacks.
+        let mut ready_seq = None;
+        if only_ready {
+            let head = critical_section::with(|cs| {
+                let s = self.state.borrow(cs).borrow();
+                s.queue.front().map(|q| (q.seq, q.in_fence.clone()))
+            });
+            match head {
+                None => return Step::Idle,
+                Some((_, Some(f))) if !f.is_signalled() => return Step::Waiting,
+                Some((seq, _)) => ready_seq = Some(seq),
+            }
+        }
         let taken = critical_section::with(|cs| {
             let mut s = self.state.borrow(cs).borrow_mut();
             if s.stalled || s.running.is_some() {
+                return None;
+            }
+            if ready_seq.is_some() && s.queue.front().map(|q| q.seq) != ready_seq {
+                // A reset replaced the head meanwhile; the caller looks again.
                 return None;
             }
             let q = s.queue.pop_front()?;
@@ -398,7 +455,7 @@ impl<J, P: Platform> JobQueue<J, P> {
     pub fn run(&self, stop: &AtomicBool, mut exec: impl FnMut(&J, &RunGuard<'_>) -> FenceResult) {
         while !stop.load(Ordering::Acquire) {
             match self.run_one(stop, &mut exec) {
-                Step::Idle => self.park_idle(Duration::from_millis(10)),
+                Step::Idle | Step::Waiting => self.park_idle(Duration::from_millis(10)),
                 Step::Completed(_) | Step::Abandoned | Step::Deferred => {}
             }
         }
