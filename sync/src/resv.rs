@@ -119,6 +119,42 @@ impl<P: Platform, const N: usize> Slots<P, N> {
     fn used(&self) -> usize {
         self.entries.iter().filter(|e| e.is_some()).count()
     }
+
+    /// Room for `k` more reservations without pruning.
+    fn fits(&self, k: usize) -> bool {
+        self.used() + self.reserved + k <= N
+    }
+
+    /// Where [`FenceSlot::add`] puts `fence`: the slot of a fence it implies (same
+    /// timeline, not newer, and not in a lower — more widely waited-for — class), or of a
+    /// fence that already signalled, else a free slot; never `skip`. `None`: no room.
+    fn place(&self, fence: &Fence<P>, usage: Usage, skip: Option<usize>) -> Option<usize> {
+        let ctx = fence.context();
+        let seqno = fence.seqno();
+        let usable = |i: usize| skip != Some(i);
+        self.entries
+            .iter()
+            .enumerate()
+            .position(|(i, e)| {
+                usable(i)
+                    && e.as_ref().is_some_and(|e| {
+                        (e.fence.context() == ctx && e.usage >= usage && e.fence.seqno() <= seqno)
+                            || e.fence.inner.is_done_quietly()
+                    })
+            })
+            .or_else(|| {
+                // A free slot, unless outstanding reservations are promised all of them.
+                let free = self.entries.iter().filter(|e| e.is_none()).count()
+                    - usize::from(skip.is_some_and(|i| self.entries[i].is_none()));
+                if free <= self.reserved {
+                    return None;
+                }
+                self.entries
+                    .iter()
+                    .enumerate()
+                    .position(|(i, e)| usable(i) && e.is_none())
+            })
+    }
 }
 
 /// A buffer's reservation object: a Wait-Die ww-mutex plus up to `N` fences by usage.
@@ -300,21 +336,24 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
     }
 
     fn reserve_k(&self, k: usize) -> Result<(), ResvError> {
-        let mut evicted: Evicted<P, N> = [const { None }; N];
         let mut g = self.slots.lock();
+        // Common case: room without pruning, so no eviction array to build and drop.
+        if g.with(|s| s.fits(k)) {
+            g.with(|s| s.reserved += k);
+            return Ok(());
+        }
+        let mut evicted: Evicted<P, N> = [const { None }; N];
         let r = g.with(|s| {
-            if s.used() + s.reserved + k > N {
-                // Make room: signalled fences no longer order anything.
-                for (slot, out) in s.entries.iter_mut().zip(evicted.iter_mut()) {
-                    if slot
-                        .as_ref()
-                        .is_some_and(|e| e.fence.inner.is_done_quietly())
-                    {
-                        *out = slot.take().map(|e| e.fence);
-                    }
+            // Make room: signalled fences no longer order anything.
+            for (slot, out) in s.entries.iter_mut().zip(evicted.iter_mut()) {
+                if slot
+                    .as_ref()
+                    .is_some_and(|e| e.fence.inner.is_done_quietly())
+                {
+                    *out = slot.take().map(|e| e.fence);
                 }
             }
-            if s.used() + s.reserved + k > N {
+            if !s.fits(k) {
                 return Err(ResvError::NoSpace { capacity: N });
             }
             s.reserved += k;
@@ -331,25 +370,101 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
         let old = g.with(|s| {
             debug_assert!(s.reserved > 0);
             s.reserved -= 1;
-            // Same timeline, and the old entry is not in a lower (more widely waited-for)
-            // class: the new fence implies the old one, so it takes its place. Also reuse
-            // the slot of a fence that already signalled.
-            let ctx = new.context();
-            let replace = s.entries.iter().position(|e| {
-                e.as_ref().is_some_and(|e| {
-                    (e.fence.context() == ctx && e.usage >= usage && e.fence.seqno() <= new.seqno())
-                        || e.fence.inner.is_done_quietly()
-                })
-            });
             // The reservation guarantees a free slot when nothing is replaced:
             // used + reserved <= N holds under this lock, and we held one reservation.
-            let idx = replace
-                .or_else(|| s.entries.iter().position(Option::is_none))
-                .unwrap_or(0);
+            let idx = s.place(&new, usage, None).unwrap_or(0);
             s.entries[idx].replace(Entry { fence: new, usage })
         });
         drop(g);
         drop(old);
+    }
+
+    /// The sync sets' fast path: one slot-lock section that does what `reserve`, a check of
+    /// the earlier fences and `add` do in several. Returns whether some fence of
+    /// `wait_for` (or a class below it) is still pending, then publishes `done` with
+    /// `done_usage` and, if given, `ready` with [`Usage::Kernel`], by the rules of
+    /// [`FenceSlot::add`]. All or nothing: `Err(NoSpace)` publishes neither.
+    ///
+    /// The caller's transaction holds this object's ww-mutex (so nobody else reserves or
+    /// adds meanwhile), exactly as for [`ResvGuard::reserve`]; `ready` must not be on
+    /// `done`'s timeline. The fences' earlier users are not snapshotted here (that would
+    /// clone every fence): on `Ok(true)` take [`ReservationObject::fences`] while still
+    /// holding the ww-mutex and skip the two fences just published.
+    pub(crate) fn publish_locked(
+        &self,
+        wait_for: Usage,
+        done: &Fence<P>,
+        done_usage: Usage,
+        ready: Option<&Fence<P>>,
+    ) -> Result<bool, ResvError> {
+        debug_assert!(
+            self.ww.is_locked(),
+            "publish_locked needs the ww-mutex held"
+        );
+        let done_new = done.clone();
+        let ready_new = ready.cloned();
+        let mut g = self.slots.lock();
+        let r = g.with(|s| {
+            let pending = s
+                .entries
+                .iter()
+                .flatten()
+                .any(|e| e.usage <= wait_for && !e.fence.inner.is_done_quietly());
+            // Outstanding tokens of our own transaction (none in the sync sets) keep their
+            // room: place only into slots that leave `reserved` of them free.
+            let Some(i_done) = s.place(&done_new, done_usage, None) else {
+                return Err(ResvError::NoSpace { capacity: N });
+            };
+            let i_ready = match &ready_new {
+                Some(f) => match s.place(f, Usage::Kernel, Some(i_done)) {
+                    Some(i) => Some(i),
+                    None => return Err(ResvError::NoSpace { capacity: N }),
+                },
+                None => None,
+            };
+            let old_done = s.entries[i_done].replace(Entry {
+                fence: done_new,
+                usage: done_usage,
+            });
+            let old_ready = match (i_ready, ready_new) {
+                (Some(i), Some(fence)) => s.entries[i].replace(Entry {
+                    fence,
+                    usage: Usage::Kernel,
+                }),
+                _ => None,
+            };
+            Ok((pending, old_done, old_ready))
+        });
+        drop(g);
+        // Replaced fences are dropped outside the spin lock (a drop may free).
+        r.map(|(pending, _old_done, _old_ready)| pending)
+    }
+
+    /// Takes back what [`ReservationObject::publish_locked`] published (`fences`, matched
+    /// by identity), for a sync-set lock that fails on a later buffer. Fences those two
+    /// replaced stay gone: they had signalled, or were implied by the new one, which the
+    /// caller signals before it returns.
+    pub(crate) fn unpublish_locked(&self, fences: [Option<&Fence<P>>; 2]) {
+        debug_assert!(
+            self.ww.is_locked(),
+            "unpublish_locked needs the ww-mutex held"
+        );
+        let mut out: [Option<Entry<P>>; 2] = [None, None];
+        let mut g = self.slots.lock();
+        g.with(|s| {
+            let mut n = 0;
+            for slot in s.entries.iter_mut() {
+                let ours = slot
+                    .as_ref()
+                    .is_some_and(|e| fences.iter().flatten().any(|f| Fence::ptr_eq(&e.fence, f)));
+                if ours && n < out.len() {
+                    out[n] = slot.take();
+                    n += 1;
+                }
+            }
+        });
+        drop(g);
+        drop(out);
     }
 }
 

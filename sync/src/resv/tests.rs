@@ -283,3 +283,120 @@ fn size_of_a_reservation_object() {
     let sz = core::mem::size_of::<Resv>();
     assert!(sz <= 4 * 64, "{sz}");
 }
+
+/// The sync sets' fused publish: reports a pending earlier fence of the asked class only,
+/// adds `done` and `ready` by the rules of `FenceSlot::add`, and is all or nothing.
+#[test]
+fn publish_locked_reports_pending_and_adds_both_or_neither() {
+    let r: Resv<4> = Resv::new();
+    let (reader, writer) = (Timeline::<P>::new(), Timeline::<P>::new());
+    let rd = reader.next_fence();
+    let rd_ctx = rd.context().id();
+    add(&r, &rd.fence(), Usage::Read);
+    let set_ready = Timeline::<P>::new();
+    let old_ready = set_ready.next_fence();
+    add(&r, &old_ready.fence(), Usage::Kernel);
+    old_ready.signal();
+
+    let g = r.lock();
+    // A new reader waits for writers only: the pending reader does not count.
+    let done = Timeline::<P>::new().next_fence();
+    assert_eq!(
+        r.publish_locked(Usage::Write, &done.fence(), Usage::Read, None),
+        Ok(false)
+    );
+    // A new writer waits for readers too.
+    let done2 = Timeline::<P>::new().next_fence();
+    let ready2 = set_ready.next_fence();
+    assert_eq!(
+        r.publish_locked(
+            Usage::Read,
+            &done2.fence(),
+            Usage::Write,
+            Some(&ready2.fence())
+        ),
+        Ok(true)
+    );
+    drop(g);
+    // `ready2` took the slot of the signalled `old_ready` (same timeline): reader, done,
+    // done2, ready2 — four slots, the capacity.
+    let mut got = listed(&r, Usage::Bookkeep);
+    got.sort();
+    let mut want = std::vec![
+        (rd_ctx, 1, Usage::Read),
+        (done.context().id(), 1, Usage::Read),
+        (done2.context().id(), 1, Usage::Write),
+        (set_ready.context().id(), 2, Usage::Kernel),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+
+    // Full of pending fences: neither fence goes in, nothing changes.
+    let g = r.lock();
+    let done3 = writer.next_fence();
+    let ready3 = set_ready.next_fence();
+    assert_eq!(
+        r.publish_locked(
+            Usage::Read,
+            &done3.fence(),
+            Usage::Write,
+            Some(&ready3.fence())
+        ),
+        Err(ResvError::NoSpace { capacity: 4 })
+    );
+    drop(g);
+    let mut again = listed(&r, Usage::Bookkeep);
+    again.sort();
+    assert_eq!(again, want);
+
+    // One slot free (a fence signalled): `done` alone fits, `done` + `ready` do not.
+    rd.signal();
+    let g = r.lock();
+    assert_eq!(
+        r.publish_locked(
+            Usage::Read,
+            &done3.fence(),
+            Usage::Write,
+            Some(&ready3.fence())
+        )
+        .map_err(|_| ()),
+        Ok(true),
+        "the signalled reader's slot and ready2's (same timeline, older) make room"
+    );
+    drop(g);
+    assert!(
+        listed(&r, Usage::Bookkeep)
+            .iter()
+            .all(|&(c, _, _)| c != rd_ctx)
+    );
+}
+
+/// Taking back what a failed sync-set lock published leaves the other fences alone.
+#[test]
+fn unpublish_locked_removes_exactly_the_given_fences() {
+    let r: Resv = Resv::new();
+    let other = Timeline::<P>::new().next_fence();
+    add(&r, &other.fence(), Usage::Write);
+    let done = Timeline::<P>::new().next_fence();
+    let ready = Timeline::<P>::new().next_fence();
+    let g = r.lock();
+    assert_eq!(
+        r.publish_locked(
+            Usage::Read,
+            &done.fence(),
+            Usage::Write,
+            Some(&ready.fence())
+        ),
+        Ok(true)
+    );
+    assert_eq!(listed(&r, Usage::Bookkeep).len(), 3);
+    r.unpublish_locked([Some(&done.fence()), Some(&ready.fence())]);
+    drop(g);
+    assert_eq!(
+        listed(&r, Usage::Bookkeep),
+        std::vec![(other.context().id(), 1, Usage::Write)]
+    );
+    // Nothing is left reserved behind the caller's back: seven more adds fit.
+    let g = r.lock();
+    assert!(g.reserve::<7>().is_ok());
+}

@@ -6,7 +6,7 @@ use dmasync_hal::dma::DmaRegion;
 
 use crate::platform::Platform;
 use crate::resv::{ReservationObject, Usage};
-use crate::spin::SpinLock;
+use crate::shim::UnsafeCell;
 
 use super::policy::CoherencyTracker;
 
@@ -19,9 +19,19 @@ pub struct SyncBuffer<P: Platform> {
     pub(crate) name: &'static str,
     pub(crate) region: DmaRegion,
     pub(crate) resv: ReservationObject<P>,
-    /// Changed only while `resv` is locked; the spin lock only makes that access safe Rust.
-    pub(crate) tracker: SpinLock<CoherencyTracker, P>,
+    /// Read and changed only while `resv`'s ww-mutex is held (see [`SyncBuffer::tracker`]).
+    tracker: TrackerCell,
 }
+
+/// The coherency state of one buffer, owned by whoever holds the buffer's reservation
+/// ww-mutex: that lock (acquire on lock, release on unlock) orders every access, so no
+/// second lock is needed.
+struct TrackerCell(UnsafeCell<CoherencyTracker>);
+
+// SAFETY: the tracker is only reached through `SyncBuffer::tracker`, whose contract (the
+// caller holds the buffer's reservation ww-mutex) serialises all access across threads;
+// `CoherencyTracker` itself is `Send`.
+unsafe impl Sync for TrackerCell {}
 
 impl<P: Platform> fmt::Debug for SyncBuffer<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,13 +57,26 @@ impl<P: Platform> SyncBuffer<P> {
             name,
             region,
             resv: ReservationObject::new(),
-            tracker: SpinLock::new(CoherencyTracker::new(
+            tracker: TrackerCell(UnsafeCell::new(CoherencyTracker::new(
                 region.virt(),
                 region.len(),
                 line,
                 region.coherency(),
-            )),
+            ))),
         }
+    }
+
+    /// Runs `f` on the buffer's coherency tracker.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread holds this buffer's reservation ww-mutex (`self.resv`) for the
+    /// whole call, and `f` does not call `tracker` on the same buffer.
+    pub(crate) unsafe fn tracker<R>(&self, f: impl FnOnce(&mut CoherencyTracker) -> R) -> R {
+        debug_assert!(self.resv.ww_mutex().is_locked());
+        // SAFETY: the ww-mutex held by the caller excludes every other access (the
+        // contract above), and the reference does not outlive `f`.
+        self.tracker.0.with_mut(|t| f(unsafe { &mut *t }))
     }
 
     /// The name given at creation.

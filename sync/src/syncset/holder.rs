@@ -20,7 +20,7 @@ use core::pin::Pin;
 
 use crate::fence::{FenceCallback, FenceError, FenceProducer, FenceResult};
 use crate::platform::{Instant, Platform};
-use crate::shim::atomic::{AtomicU32, Ordering};
+use crate::shim::atomic::{AtomicU8, AtomicU32, Ordering};
 use crate::spin::SpinLock;
 
 use super::policy::Access;
@@ -36,6 +36,7 @@ pub(crate) type Completion<P> = Pin<Box<FenceCallback<P, Box<dyn FnMut(FenceResu
 
 /// How a holder's done fence was (or will be) signalled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Outcome {
     /// Still held.
     Held,
@@ -51,7 +52,8 @@ pub(crate) struct Holder<P: Platform> {
     pub(crate) buffers: HeldBuffers,
     state: AtomicU32,
     done: SpinLock<Option<FenceProducer<P>>, P>,
-    outcome: SpinLock<Outcome, P>,
+    /// An [`Outcome`], written once (by whoever takes `done`) before the fence signals.
+    outcome: AtomicU8,
     /// The callback that signals `done` when the device finishes (`unlock_after`).
     pub(crate) completion: SpinLock<Option<Completion<P>>, P>,
 }
@@ -79,7 +81,7 @@ impl<P: Platform> Holder<P> {
             buffers,
             state: AtomicU32::new(0),
             done: SpinLock::new(Some(done)),
-            outcome: SpinLock::new(Outcome::Held),
+            outcome: AtomicU8::new(Outcome::Held as u8),
             completion: SpinLock::new(None),
         })
     }
@@ -153,10 +155,9 @@ impl<P: Platform> Holder<P> {
         let Some(producer) = producer else {
             return false;
         };
-        {
-            let mut g = self.outcome.lock();
-            g.with(|o| *o = outcome);
-        }
+        // Release: whoever sees the outcome also sees everything before it (as the spin
+        // lock that held it before did); only the taker of `done` writes it.
+        self.outcome.store(outcome as u8, Ordering::Release);
         match result {
             Ok(()) => producer.signal(),
             Err(e) => producer.signal_error(e),
@@ -165,8 +166,11 @@ impl<P: Platform> Holder<P> {
     }
 
     pub(crate) fn outcome(&self) -> Outcome {
-        let mut g = self.outcome.lock();
-        g.with(|o| *o)
+        match self.outcome.load(Ordering::Acquire) {
+            x if x == Outcome::Held as u8 => Outcome::Held,
+            x if x == Outcome::Released as u8 => Outcome::Released,
+            _ => Outcome::Expired,
+        }
     }
 
     /// True once the done fence has been signalled (by anyone).

@@ -224,7 +224,7 @@ impl CoherencyTracker {
                 len: self.len,
             });
         }
-        let lines = bytes.start / self.line..bytes.end.div_ceil(self.line);
+        let lines = self.lines(&bytes);
         let mut plan = Plan::default();
         if self.uncached {
             return Ok(plan);
@@ -243,6 +243,34 @@ impl CoherencyTracker {
             }
         }
         Ok(plan)
+    }
+
+    /// Whether [`CoherencyTracker::plan`] for the same access would return any operation,
+    /// without changing the state (a sync set decides from it, before it commits to the
+    /// lock, whether to publish a `ready` fence). `false` for a range `plan` rejects.
+    pub fn needs_maintenance(&self, access: Access, range: Option<Range<usize>>) -> bool {
+        let bytes = range.unwrap_or(0..self.len);
+        if self.uncached || bytes.start >= bytes.end || bytes.end > self.len {
+            return false;
+        }
+        let lines = self.lines(&bytes);
+        let set = if access.on_cache_side() {
+            &self.stale
+        } else {
+            &self.dirty
+        };
+        set.intersect(lines).next().is_some()
+    }
+
+    /// The line indices covering `bytes` (shifts, not divisions, on the lock path when the
+    /// line size is a power of two, as cache lines are).
+    fn lines(&self, bytes: &Range<usize>) -> Range<usize> {
+        if !self.line.is_power_of_two() {
+            return bytes.start / self.line..bytes.end.div_ceil(self.line);
+        }
+        let shift = self.line.trailing_zeros();
+        let partial = bytes.end & (self.line - 1) != 0;
+        bytes.start >> shift..(bytes.end >> shift) + usize::from(partial)
     }
 
     fn emit(&self, plan: &mut Plan, op: CacheOp, which: Which, lines: Range<usize>) {

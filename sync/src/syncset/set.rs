@@ -33,6 +33,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::fmt;
+use core::marker::PhantomData;
 use core::ops::Range;
 
 use dmasync_hal::cache::CacheMaintenance;
@@ -66,7 +67,20 @@ pub struct SyncSet<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> {
     held: Option<HeldBuffers>,
     /// The per-buffer plans of the last lock, kept so a lock does not allocate them anew.
     plans: Vec<Plan>,
+    /// Per entry, while locked: readers (> 0) or one writer (-1) currently borrowing it.
+    /// Kept across locks (reset by each) so a lock does not allocate them.
+    borrows: Borrows,
 }
+
+/// The guards' borrow flags. Only a [`Locked`] (which is not `Sync`, and holds the set
+/// mutably borrowed) reads or changes them, and [`SyncSet::lock`] resets them through
+/// `&mut self`; a shared `&SyncSet` never reaches them.
+struct Borrows(Vec<Cell<isize>>);
+
+// SAFETY: the cells are touched only through `&mut SyncSet` or through the one `Locked`
+// that borrows the set mutably; `Locked` is not `Sync`, so they are never accessed from two
+// threads at once. Sharing `&SyncSet` (or `&Borrows`) gives no access to them.
+unsafe impl Sync for Borrows {}
 
 impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncSet<'_, P, C, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,6 +104,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
             ready: Timeline::new(),
             held: None,
             plans: Vec::new(),
+            borrows: Borrows(Vec::new()),
         }
     }
 
@@ -185,11 +200,9 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
         let mut waits: Vec<(usize, Fence<P>)> = Vec::new();
         let mut plans = core::mem::take(&mut self.plans);
         plans.clear();
-        let mut congested: Option<SyncError> = None;
         {
             let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
             let entries = &self.entries;
-            let ready_timeline = &self.ready;
             locks
                 .lock_all(|s| {
                     for e in entries {
@@ -201,72 +214,86 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
                 .map_err(|_| SyncError::Duplicate {
                     buffer: "(reservation lock)",
                 })?;
-            Counters::add(&domain.counters.backoffs, locks.rollbacks());
+            if locks.rollbacks() > 0 {
+                Counters::add(&domain.counters.backoffs, locks.rollbacks());
+            }
 
-            // All slots first: a failure here leaves nothing published.
-            for e in entries {
-                let g = e
+            // Step 2a, one slot-lock section per buffer: note whether an earlier user is
+            // still running, publish `done` (as a reader or a writer) and, when the buffer
+            // needs maintenance, `ready` as `Kernel`. All or nothing: if a buffer has no
+            // room, what the earlier buffers got is taken back and the trackers are
+            // untouched (they change only in step 2b).
+            for (i, e) in entries.iter().enumerate() {
+                let wait_for = Usage::for_access(e.access.writes());
+                // SAFETY: `locks` holds every registered buffer's ww-mutex, this one's
+                // included, and the closure does not reach the tracker again.
+                let needs = unsafe {
+                    e.buf
+                        .tracker(|t| t.needs_maintenance(e.access, Some(e.range.clone())))
+                };
+                if needs && ready.is_none() {
+                    let p = self.ready.next_fence();
+                    let f = p.fence();
+                    ready = Some((p, f));
+                }
+                let ready_fence = if needs {
+                    ready.as_ref().map(|(_, f)| f)
+                } else {
+                    None
+                };
+                let done_usage = if e.access.writes() {
+                    Usage::Write
+                } else {
+                    Usage::Read
+                };
+                match e
                     .buf
                     .resv
-                    .locked_in(&mut locks)
-                    .ok_or(SyncError::NotRegistered { buffer: e.buf.name })?;
-                drop(
-                    g.reserve::<2>()
-                        .map_err(|_| SyncError::Congested { buffer: e.buf.name })?,
-                );
-            }
-            // Past the point of no return. The locks are still held, so nobody added fences
-            // since the check above and the reservations below succeed; should one fail all
-            // the same, the buffers published so far go through the normal path (wait,
-            // maintenance, release) and the lock reports `Congested`.
-            for (i, e) in entries.iter().enumerate() {
-                let Some(g) = e.buf.resv.locked_in(&mut locks) else {
-                    break;
-                };
-                let Ok([ready_slot, done_slot]) = g.reserve::<2>() else {
-                    congested = Some(SyncError::Congested { buffer: e.buf.name });
-                    break;
-                };
-                let usage = Usage::for_access(e.access.writes());
-                // Uncontended, every earlier fence has signalled: check that under the slot
-                // lock, without a snapshot of the slots (a clone and a drop of every fence).
-                if !e.buf.resv.test_signalled(usage) {
-                    for (f, _) in e.buf.resv.fences(usage) {
-                        if !f.is_signalled() {
-                            waits.push((i, f));
+                    .publish_locked(wait_for, &done_fence, done_usage, ready_fence)
+                {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        // Contended: note the pending fences now, while no one else can
+                        // add any (waiting for a later user could deadlock).
+                        for (f, _) in e.buf.resv.fences(wait_for) {
+                            let ours = Fence::ptr_eq(&f, &done_fence)
+                                || ready.as_ref().is_some_and(|(_, r)| Fence::ptr_eq(&f, r));
+                            if !ours && !f.is_signalled() {
+                                waits.push((i, f));
+                            }
                         }
                     }
+                    Err(_) => {
+                        let ready_fence = ready.as_ref().map(|(_, f)| f);
+                        for e in &entries[..i] {
+                            e.buf
+                                .resv
+                                .unpublish_locked([Some(&done_fence), ready_fence]);
+                        }
+                        drop(locks);
+                        // A lock-free reader may have seen the fences meanwhile: complete
+                        // them (we touched nothing).
+                        if let Some((r, _)) = ready {
+                            r.signal();
+                        }
+                        done.signal();
+                        self.plans = plans;
+                        return Err(SyncError::Congested { buffer: e.buf.name });
+                    }
                 }
-                // The range was validated by `add_range`, so planning cannot fail.
-                let plan = {
-                    let mut t = e.buf.tracker.lock();
-                    t.with(|t| t.plan(e.access, Some(e.range.clone())))
-                }
-                .unwrap_or_default();
-                done_slot.add(
-                    &done_fence,
-                    if e.access.writes() {
-                        Usage::Write
-                    } else {
-                        Usage::Read
-                    },
-                );
-                if plan.is_empty() {
-                    drop(ready_slot);
-                } else {
-                    let (_, f) = ready.get_or_insert_with(|| {
-                        let p = ready_timeline.next_fence();
-                        let f = p.fence();
-                        (p, f)
-                    });
-                    ready_slot.add(f, Usage::Kernel);
-                }
+            }
+            // Step 2b: plan the maintenance (and record the access) from the trackers.
+            for e in entries {
+                // SAFETY: as above, `locks` holds this buffer's ww-mutex. The range was
+                // validated by `add_range`, so planning cannot fail.
+                let plan = unsafe { e.buf.tracker(|t| t.plan(e.access, Some(e.range.clone()))) }
+                    .unwrap_or_default();
                 plans.push(plan);
             }
         }
 
         // Step 3: wait for the previous users, outside every lock.
-        let mut failure: Option<SyncError> = congested;
+        let mut failure: Option<SyncError> = None;
         if !waits.is_empty() {
             Counters::add(&domain.counters.contended, 1);
             self.set_waiting(true);
@@ -337,12 +364,16 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
         let holder = Holder::new(self.id, deadline, names, done);
         domain.register_holder(holder.clone());
         Counters::add(&domain.counters.locks, 1);
-        let borrows = (0..self.entries.len()).map(|_| Cell::new(0)).collect();
+        // No guard is alive (they borrow the previous `Locked`, which borrowed the set).
+        self.borrows.0.clear();
+        self.borrows
+            .0
+            .resize_with(self.entries.len(), || Cell::new(0));
         Ok(Locked {
             set: self,
             holder,
-            borrows,
             done: done_fence,
+            _not_sync: PhantomData,
             released: false,
         })
     }
@@ -385,10 +416,10 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
 pub struct Locked<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> {
     set: &'s mut SyncSet<'d, P, C, M>,
     holder: Arc<Holder<P>>,
-    /// Per entry: readers (> 0) or one writer (-1) currently borrowing it. The cells also
-    /// keep a locked set on one thread at a time (`Locked` is not `Sync`).
-    borrows: Vec<Cell<isize>>,
     done: Fence<P>,
+    /// Keeps a locked set on one thread at a time: the guards' borrow flags (in the set)
+    /// are plain cells.
+    _not_sync: PhantomData<Cell<()>>,
     released: bool,
 }
 
@@ -417,7 +448,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
             });
         }
         self.holder.ensure_live()?;
-        let b = &self.borrows[i];
+        let b = &self.set.borrows.0[i];
         if b.get() < 0 {
             return Err(SyncError::GuardBusy { buffer: buf.name });
         }
@@ -438,7 +469,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
             });
         }
         self.holder.ensure_live()?;
-        let b = &self.borrows[i];
+        let b = &self.set.borrows.0[i];
         if b.get() != 0 {
             return Err(SyncError::GuardBusy { buffer: buf.name });
         }
@@ -697,3 +728,6 @@ impl<P: Platform> fmt::Debug for DmaAccess<'_, '_, P> {
             .finish()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;

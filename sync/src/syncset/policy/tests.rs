@@ -217,3 +217,67 @@ fn bad_ranges_are_rejected_and_change_nothing() {
     );
     assert_eq!(msg, "declared range 0..300 is outside the 256-byte buffer");
 }
+
+/// `needs_maintenance` predicts exactly whether `plan` returns operations, and changes
+/// nothing (the sync set relies on it to decide, before committing, whether to publish its
+/// `ready` fence).
+#[test]
+fn needs_maintenance_predicts_the_plan_without_changing_state() {
+    let accesses = [
+        Access::CPU_READ,
+        Access::CPU_WRITE,
+        Access::CPU_READ_WRITE,
+        Access::dma_read(DEV),
+        Access::dma_write(DEV),
+        Access::dma_read_write(OTHER_DEV),
+    ];
+    let ranges = [
+        None,
+        Some(0..1),
+        Some(LINE - 1..LINE + 1),
+        Some(2 * LINE..WHOLE),
+    ];
+    // Every pair of a first access and a second, over every range: the first sets up the
+    // state, the second is predicted then planned.
+    for first in accesses {
+        for r1 in ranges.clone() {
+            for next in accesses {
+                for r2 in ranges.clone() {
+                    let mut t = tracker();
+                    t.plan(first, r1.clone()).unwrap();
+                    let before = t.clone();
+                    let predicted = t.needs_maintenance(next, r2.clone());
+                    assert_eq!(
+                        (t.may_be_dirty(), t.may_be_stale()),
+                        (before.may_be_dirty(), before.may_be_stale())
+                    );
+                    let plan = t.plan(next, r2.clone()).unwrap();
+                    assert_eq!(
+                        predicted,
+                        !plan.is_empty(),
+                        "{first:?} {r1:?} then {next:?} {r2:?}: plan {plan:?}"
+                    );
+                }
+            }
+        }
+    }
+    // Rejected ranges and uncached buffers need nothing.
+    let t = tracker();
+    assert!(!t.needs_maintenance(Access::CPU_READ, Some(3..3)));
+    assert!(!t.needs_maintenance(Access::CPU_READ, Some(0..WHOLE + 1)));
+    let mut u = CoherencyTracker::new(BASE, WHOLE, LINE, Coherency::Coherent);
+    u.plan(Access::dma_write(DEV), None).unwrap();
+    assert!(!u.needs_maintenance(Access::CPU_READ, None));
+}
+
+/// A line size that is not a power of two (not a real cache, but `new` accepts it in
+/// release builds) still rounds ranges out to whole lines.
+#[test]
+#[cfg(not(debug_assertions))]
+fn odd_line_sizes_round_like_powers_of_two() {
+    let mut t = CoherencyTracker::new(0, 96 * 4, 96, Coherency::NonCoherent);
+    t.plan(Access::CPU_WRITE, Some(100..101)).unwrap();
+    let plan = t.plan(Access::dma_read(DEV), None).unwrap();
+    assert_eq!(plan.ops.len(), 1);
+    assert_eq!((plan.ops[0].1.start, plan.ops[0].1.len), (96, 96));
+}
