@@ -200,21 +200,33 @@ pub fn dma_outcome(control: u32) -> Result<(), FwCfgError> {
     }
 }
 
+/// An in-memory fw_cfg for host tests: items by key, a byte cursor, and DMA writes
+/// recorded per key. Bus addresses are host pointers (identity, as on QEMU virt).
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fake {
+    extern crate std;
+
+    use alloc::sync::Arc;
     use alloc::vec;
     use alloc::vec::Vec;
+    use std::sync::Mutex;
 
-    /// A fw_cfg model: items by key, a byte cursor, and DMA writes recorded per key. Bus
-    /// addresses are host pointers (identity), as on QEMU virt.
-    #[derive(Default)]
-    pub(crate) struct FakeFwCfg {
+    use super::*;
+
+    /// What the device saw, shared with the test.
+    #[derive(Default, Debug)]
+    pub struct Log {
+        /// (key, bytes) of every DMA write that succeeded.
+        pub writes: Vec<(u16, Vec<u8>)>,
+        /// Make the next DMA transfers fail with the ERROR bit.
+        pub fail_dma: bool,
+    }
+
+    pub struct FakeFwCfg {
         pub items: Vec<(u16, Vec<u8>)>,
         pub selected: Option<u16>,
         pub cursor: usize,
-        pub writes: Vec<(u16, Vec<u8>)>,
-        pub fail_dma: bool,
+        pub log: Arc<Mutex<Log>>,
     }
 
     impl FakeFwCfg {
@@ -234,7 +246,9 @@ mod tests {
                     (KEY_ID, id.to_le_bytes().to_vec()),
                     (KEY_FILE_DIR, dir),
                 ],
-                ..Self::default()
+                selected: None,
+                cursor: 0,
+                log: Arc::default(),
             }
         }
     }
@@ -262,19 +276,26 @@ mod tests {
             let control = u32::from_be_bytes([a[0], a[1], a[2], a[3]]);
             let len = u32::from_be_bytes([a[4], a[5], a[6], a[7]]) as usize;
             let addr = u64::from_be_bytes(a[8..16].try_into().unwrap()) as usize;
-            let mut done = 0u32;
-            if self.fail_dma || control & DMA_CTL_WRITE == 0 || control & DMA_CTL_SELECT == 0 {
-                done = DMA_CTL_ERROR;
-            } else {
-                let key = (control >> 16) as u16;
-                // SAFETY: test-only: the descriptor names the driver's own live buffer.
-                let data = unsafe { core::slice::from_raw_parts(addr as *const u8, len) };
-                self.writes.push((key, data.to_vec()));
-            }
+            let mut log = self.log.lock().unwrap();
+            let done =
+                if log.fail_dma || control & DMA_CTL_WRITE == 0 || control & DMA_CTL_SELECT == 0 {
+                    DMA_CTL_ERROR
+                } else {
+                    // SAFETY: test-only: the descriptor names the driver's own live buffer.
+                    let data = unsafe { core::slice::from_raw_parts(addr as *const u8, len) };
+                    log.writes.push(((control >> 16) as u16, data.to_vec()));
+                    0
+                };
             // SAFETY: as above.
             unsafe { (access as *mut [u8; 4]).write(done.to_be_bytes()) };
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::FakeFwCfg;
+    use super::*;
 
     #[test]
     fn probe_checks_signature_and_dma() {

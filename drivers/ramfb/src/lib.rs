@@ -418,3 +418,294 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayFlip<P> for Ramfb<P, I, D> 
         Ok(fences)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    use dmasync::fence::FenceResult;
+    use dmasync::platform::StdPlatform;
+    use dmasync::syncset::{Access, SyncBuffer, SyncDomain};
+    use dmasync_hal::cache::CoherentNoop;
+    use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+
+    use super::fw_cfg::fake::FakeFwCfg;
+    use super::*;
+
+    const LINE: usize = 64;
+    const DEV: DeviceId = DeviceId(9);
+    const MODE: DisplayMode = DisplayMode {
+        width: 32,
+        height: 16,
+        format: PixelFormat::Xrgb8888,
+    };
+
+    struct HostDma;
+    // SAFETY: host tests: bus addresses are the host pointers, and the memory is coherent.
+    unsafe impl DmaPlatform for HostDma {
+        type Cache = CoherentNoop;
+        fn cache() -> CoherentNoop {
+            CoherentNoop { line_size: LINE }
+        }
+        fn bus_of(virt: usize) -> u64 {
+            virt as u64
+        }
+    }
+
+    type Domain = SyncDomain<StdPlatform, CoherentNoop, DirectMemory>;
+    type Display = Ramfb<StdPlatform, FakeFwCfg, HostDma>;
+
+    #[repr(C, align(64))]
+    struct Line([u8; LINE]);
+
+    /// A buffer of `len` bytes in leaked, line-aligned host memory.
+    fn buffer(domain: &Domain, name: &'static str, len: usize) -> SyncBuffer<StdPlatform> {
+        let lines: Vec<Line> = (0..len.div_ceil(LINE)).map(|_| Line([0; LINE])).collect();
+        let mem = Box::leak(lines.into_boxed_slice());
+        let virt = mem.as_ptr() as usize;
+        let region = DmaRegion::new(
+            virt,
+            BusAddr(virt as u64),
+            len,
+            Coherency::NonCoherent,
+            LINE,
+        )
+        .unwrap();
+        domain.buffer(name, region).unwrap()
+    }
+
+    fn setup() -> (
+        Display,
+        std::sync::Arc<std::sync::Mutex<fw_cfg::fake::Log>>,
+        Domain,
+    ) {
+        let io =
+            FakeFwCfg::with_files(&[("etc/acpi/rsdp", 0x22, 36), (RAMFB_FILE, 0x2b, 28)], true);
+        let log = io.log.clone();
+        let d = Display::new(io, MODE, DEV).unwrap();
+        let domain = Domain::new(
+            CoherentNoop { line_size: LINE },
+            DirectMemory,
+            dmasync::syncset::SyncConfig::default(),
+        );
+        (d, log, domain)
+    }
+
+    fn flip(
+        d: &Display,
+        domain: &Domain,
+        buf: &SyncBuffer<StdPlatform>,
+        access: Access,
+        desc: SurfaceDesc,
+        in_fence: Option<&Fence<StdPlatform>>,
+    ) -> Result<FlipFences<StdPlatform>, EngineError> {
+        let mut set = domain.set();
+        set.add(buf, access).unwrap();
+        let locked = set.lock().unwrap();
+        d.flip(locked, Surface::new(buf, desc), in_fence)
+            .map_err(|r| {
+                r.returned.unlock().unwrap();
+                r.error
+            })
+    }
+
+    const FULL: SurfaceDesc = SurfaceDesc::packed(32, 16, PixelFormat::Xrgb8888);
+
+    #[test]
+    fn config_is_big_endian_with_the_xr24_fourcc() {
+        let fb = BusSurface {
+            bus: dmasync_hal::dma::BusAddr(0x4123_4000),
+            width: 640,
+            height: 480,
+            stride: 2560,
+            format: PixelFormat::Xrgb8888,
+        };
+        let c = encode_config(&fb);
+        assert_eq!(c[..8], [0, 0, 0, 0, 0x41, 0x23, 0x40, 0x00]);
+        assert_eq!(&c[8..12], b"42RX"); // 'XR24' little-endian code, stored big-endian
+        assert_eq!(c[12..16], [0; 4]);
+        assert_eq!(c[16..20], 640u32.to_be_bytes());
+        assert_eq!(c[20..24], 480u32.to_be_bytes());
+        assert_eq!(c[24..28], 2560u32.to_be_bytes());
+        assert_eq!(fourcc(PixelFormat::Argb8888), 0x3432_5241);
+    }
+
+    #[test]
+    fn modes_qemu_ignores_are_refused_and_leave_the_mode() {
+        let (mut d, log, _) = setup();
+        for (w, h) in [(15, 480), (640, 15), (16001, 480), (640, 12001), (0, 0)] {
+            let m = DisplayMode {
+                width: w,
+                height: h,
+                format: PixelFormat::Xrgb8888,
+            };
+            assert_eq!(
+                d.set_mode(m),
+                Err(EngineError::ModeRefused {
+                    width: w,
+                    height: h
+                })
+            );
+            assert_eq!(d.mode(), None);
+        }
+        d.set_mode(MODE).unwrap();
+        assert!(d.set_mode(DisplayMode { width: 8, ..MODE }).is_err());
+        assert_eq!(d.mode(), Some(MODE));
+        assert!(
+            log.lock().unwrap().writes.is_empty(),
+            "set_mode wrote a config"
+        );
+    }
+
+    #[test]
+    fn flips_wait_for_the_in_fence_and_release_the_previous_frame() {
+        let (mut d, log, domain) = setup();
+        let a = buffer(&domain, "A", MODE.framebuffer_bytes());
+        let b = buffer(&domain, "B", MODE.framebuffer_bytes());
+        assert_eq!(
+            flip(&d, &domain, &a, Access::dma_read(DEV), FULL, None).unwrap_err(),
+            EngineError::NoMode
+        );
+        d.set_mode(MODE).unwrap();
+
+        let in_a = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);
+        let fa = flip(
+            &d,
+            &domain,
+            &a,
+            Access::dma_read(DEV),
+            FULL,
+            Some(&in_a.fence()),
+        )
+        .unwrap();
+        assert_eq!(d.service(), 0);
+        assert!(
+            log.lock().unwrap().writes.is_empty(),
+            "written before the in-fence"
+        );
+        in_a.signal();
+        assert_eq!(d.service(), 1);
+        assert_eq!(fa.presented.status(), FenceStatus::Ok);
+        assert_eq!(fa.released.status(), FenceStatus::Pending);
+        {
+            let log = log.lock().unwrap();
+            assert_eq!(log.writes.len(), 1);
+            assert_eq!(
+                log.writes[0].0, 0x2b,
+                "wrote another fw_cfg item than etc/ramfb"
+            );
+            assert_eq!(
+                log.writes[0].1,
+                encode_config(&BusSurface {
+                    bus: a.region().bus(),
+                    width: 32,
+                    height: 16,
+                    stride: 128,
+                    format: PixelFormat::Xrgb8888
+                })
+            );
+        }
+
+        let fb = flip(&d, &domain, &b, Access::dma_read(DEV), FULL, None).unwrap();
+        assert_eq!(fa.released.status(), FenceStatus::Pending);
+        assert_eq!(d.service(), 1);
+        assert_eq!(fb.presented.status(), FenceStatus::Ok);
+        assert_eq!(fa.released.status(), FenceStatus::Ok);
+        assert_eq!(fb.released.status(), FenceStatus::Pending);
+        // A is free again: a CPU writer gets it at once.
+        let mut set = domain.set();
+        set.add(&a, Access::CPU_WRITE).unwrap();
+        set.lock().unwrap().unlock().unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_previous_frame() {
+        let (mut d, log, domain) = setup();
+        d.set_mode(MODE).unwrap();
+        let a = buffer(&domain, "A", MODE.framebuffer_bytes());
+        let b = buffer(&domain, "B", MODE.framebuffer_bytes());
+        let fa = flip(&d, &domain, &a, Access::dma_read(DEV), FULL, None).unwrap();
+        assert_eq!(d.service(), 1);
+        log.lock().unwrap().fail_dma = true;
+        let fb = flip(&d, &domain, &b, Access::dma_read(DEV), FULL, None).unwrap();
+        assert_eq!(d.service(), 0);
+        let err = FenceStatus::Err(FenceError::DeviceError(fw_cfg::DMA_CTL_ERROR));
+        assert_eq!(fb.presented.status(), err);
+        assert_eq!(fb.released.status(), err);
+        assert_eq!(
+            fa.released.status(),
+            FenceStatus::Pending,
+            "A left the screen"
+        );
+        assert_eq!(log.lock().unwrap().writes.len(), 1);
+        // A failed in-fence cancels its flip the same way, with the in-fence's error.
+        log.lock().unwrap().fail_dma = false;
+        let bad = Fence::<StdPlatform>::signalled(FenceResult::Err(FenceError::Timeout));
+        let fc = flip(&d, &domain, &b, Access::dma_read(DEV), FULL, Some(&bad)).unwrap();
+        assert_eq!(d.service(), 0);
+        assert_eq!(fc.presented.status(), FenceStatus::Err(FenceError::Timeout));
+        assert_eq!(fa.released.status(), FenceStatus::Pending);
+    }
+
+    #[test]
+    fn bad_framebuffers_are_refused_by_name_and_nothing_is_queued() {
+        let (mut d, log, domain) = setup();
+        d.set_mode(MODE).unwrap();
+        let small = buffer(&domain, "small", MODE.framebuffer_bytes() / 2);
+        let a = buffer(&domain, "A", MODE.framebuffer_bytes());
+        let e = flip(&d, &domain, &small, Access::dma_read(DEV), FULL, None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                EngineError::FramebufferTooSmall {
+                    buffer: "small",
+                    need: 2048,
+                    have: 1024
+                }
+            ),
+            "{e:?}"
+        );
+        let half = SurfaceDesc::packed(16, 16, PixelFormat::Xrgb8888);
+        let e = flip(&d, &domain, &a, Access::dma_read(DEV), half, None).unwrap_err();
+        assert!(
+            matches!(e, EngineError::FramebufferTooSmall { buffer: "A", .. }),
+            "{e:?}"
+        );
+        let e = flip(&d, &domain, &a, Access::CPU_READ, FULL, None).unwrap_err();
+        assert_eq!(
+            e,
+            EngineError::NotLockedFor {
+                buffer: "A",
+                wanted: "read"
+            }
+        );
+        let e = flip(&d, &domain, &a, Access::dma_read(DeviceId(10)), FULL, None).unwrap_err();
+        assert!(
+            matches!(e, EngineError::NotLockedFor { buffer: "A", .. }),
+            "{e:?}"
+        );
+        let argb = SurfaceDesc::packed(32, 16, PixelFormat::Argb8888);
+        let e = flip(&d, &domain, &a, Access::dma_read(DEV), argb, None).unwrap_err();
+        assert!(
+            matches!(e, EngineError::BadSurface { buffer: "A", .. }),
+            "{e:?}"
+        );
+        assert_eq!(d.pending_flips(), 0);
+        assert_eq!(d.service(), 0);
+        assert!(log.lock().unwrap().writes.is_empty());
+    }
+
+    #[test]
+    fn missing_ramfb_or_dma_is_reported() {
+        let io = FakeFwCfg::with_files(&[("etc/acpi/rsdp", 0x22, 36)], true);
+        assert_eq!(
+            Display::new(io, MODE, DEV).unwrap_err(),
+            FwCfgError::NoSuchFile("etc/ramfb")
+        );
+        let io = FakeFwCfg::with_files(&[(RAMFB_FILE, 0x2b, 28)], false);
+        assert_eq!(Display::new(io, MODE, DEV).unwrap_err(), FwCfgError::NoDma);
+    }
+}
