@@ -9,7 +9,7 @@ use core::sync::atomic::AtomicBool;
 use dmasync::Platform;
 use dmasync::fence::{Fence, FenceError, FenceResult};
 use dmasync::syncset::Locked;
-use dmasync_engine::soft::{ABANDONED, JobQueue, RunGuard, Step};
+use dmasync_engine::soft::{JobQueue, RunGuard, Step, job_access};
 use dmasync_engine::surface::{BusSurface, Need, resolve};
 use dmasync_engine::{
     Caps2d, Color, Engine2d, Engine2dControl, EngineError, Op2d, PixelFormat, Point, Rect,
@@ -351,14 +351,6 @@ impl<P: Platform, D: DeviceMemory> fmt::Debug for Worker<'_, P, D> {
     }
 }
 
-/// Why a job stopped early.
-enum Stop {
-    /// A reset abandoned it.
-    Abandoned,
-    /// The watchdog expired the submitting set: the buffers are no longer the engine's.
-    Expired,
-}
-
 impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
     /// Takes the oldest submission, waits for its in-fence (an in-fence error fails the
     /// submission with that error, unexecuted), runs its commands in order and signals its
@@ -382,31 +374,24 @@ impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
 
     fn exec(&mut self, job: &Job<P>, guard: &RunGuard<'_>) -> FenceResult {
         for cmd in &job.cmds {
-            let r = match *cmd {
-                Cmd::Fill { dst, rect, color } => self.fill(job, guard, dst, rect, color),
+            match *cmd {
+                Cmd::Fill { dst, rect, color } => self.fill(job, guard, dst, rect, color)?,
                 Cmd::Copy {
                     dst,
                     to,
                     src,
                     from,
                     blend,
-                } => self.two(job, guard, dst, to, src, from, blend),
-            };
-            match r {
-                Ok(()) => {}
-                Err(Stop::Abandoned) => return Err(FenceError::DeviceError(ABANDONED)),
-                Err(Stop::Expired) => return Err(FenceError::Timeout),
+                } => self.two(job, guard, dst, to, src, from, blend)?,
             }
         }
         Ok(())
     }
 
-    /// One bounded burst of accesses for `job`, unless it was abandoned or its set expired.
-    fn access(job: &Job<P>, guard: &RunGuard<'_>, f: impl FnOnce()) -> Result<(), Stop> {
-        if job.lock_done.is_signalled() {
-            return Err(Stop::Expired);
-        }
-        guard.access(f).ok_or(Stop::Abandoned)
+    /// One bounded burst of accesses for `job`, unless a reset abandoned it or the
+    /// watchdog expired its set (`job_access`).
+    fn access(job: &Job<P>, guard: &RunGuard<'_>, f: impl FnOnce()) -> FenceResult {
+        job_access(guard, &job.lock_done, f)
     }
 
     fn read(&self, at: BusAddr, out: &mut [u8]) {
@@ -434,7 +419,7 @@ impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
         dst: BusSurface,
         rect: Rect,
         color: Color,
-    ) -> Result<(), Stop> {
+    ) -> FenceResult {
         let w = rect.w as usize * 4;
         let mut row = core::mem::take(&mut self.dst);
         render::fill_row(&mut row[..w], color);
@@ -459,7 +444,7 @@ impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
         src: BusSurface,
         from: Rect,
         blend: Option<u8>,
-    ) -> Result<(), Stop> {
+    ) -> FenceResult {
         if from.is_empty() {
             return Ok(());
         }
