@@ -420,6 +420,9 @@ impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
         rect: Rect,
         color: Color,
     ) -> FenceResult {
+        if rect.is_empty() {
+            return Ok(());
+        }
         let w = rect.w as usize * 4;
         let mut row = core::mem::take(&mut self.dst);
         render::fill_row(&mut row[..w], color);

@@ -12,6 +12,48 @@
 //!   and queues it; a [`Worker`] executes queued jobs through
 //!   [`DeviceMemory`](dmasync_hal::dma::DeviceMemory), row by row.
 //!
+//! A binary that runs the engine needs a `critical-section` implementation (the boards
+//! provide one; host programs and tests enable `critical-section`'s `std` feature). Using
+//! only [`render`] needs none.
+//!
+//! ```
+//! use dmasync::platform::StdPlatform;
+//! use dmasync::syncset::{Access, SyncConfig, SyncDomain};
+//! use dmasync_engine::{Color, Engine2d, Op2d, PixelFormat, Rect, Surface, SurfaceDesc};
+//! use dmasync_hal::dma::{Coherency, DmaMemory};
+//! use dmasync_hal::sim::{NonCoherentSim, SimConfig};
+//! use dmasync_soft2d::{Soft2dConfig, SoftEngine2d, Step};
+//!
+//! let sim = NonCoherentSim::new(SimConfig::default());
+//! let g2d = sim.add_device("soft2d", Coherency::NonCoherent);
+//! let domain = SyncDomain::<StdPlatform, _, _>::new(&sim, &sim, SyncConfig::default());
+//! let engine = SoftEngine2d::new(g2d, &sim, Soft2dConfig::default());
+//! let frame = domain
+//!     .buffer("frame", sim.alloc(8 * 8 * 4, Coherency::NonCoherent).unwrap())
+//!     .unwrap();
+//!
+//! // Lock the frame for the engine's write, submit, and let a worker run the job (here
+//! // on this thread; on qemu-virt a secondary core runs `engine.run(&stop)`).
+//! let mut set = domain.set();
+//! set.add(&frame, Access::dma_write(g2d)).unwrap();
+//! let fill = Op2d::Fill {
+//!     dst: Surface::new(&frame, SurfaceDesc::packed(8, 8, PixelFormat::Xrgb8888)),
+//!     rect: Rect::new(2, 2, 4, 4),
+//!     color: Color(0xFF00_80FF),
+//! };
+//! let done = engine.submit(set.lock().unwrap(), &[fill], None).map_err(|r| r.error).unwrap();
+//! assert_eq!(engine.run_one(), Step::Completed(Ok(())));
+//! assert_eq!(done.wait(), Ok(()));
+//!
+//! // The CPU reads the result through a sync set (the set derives the invalidate).
+//! let mut read = domain.set();
+//! read.add(&frame, Access::CPU_READ).unwrap();
+//! let locked = read.lock().unwrap();
+//! let px = locked.cpu_read(&frame).unwrap().with(|b| b[(2 * 8 + 2) * 4..][..4].to_vec()).unwrap();
+//! assert_eq!(px, [0xFF, 0x80, 0x00, 0xFF]);
+//! assert!(sim.violations().is_empty());
+//! ```
+//!
 //! The engine is declared to the sync framework as a **non-coherent** bus master: it
 //! reaches memory only through `DeviceMemory` by bus address, and the board's
 //! implementation cleans and invalidates the CPU cache around each access, so the
