@@ -179,7 +179,8 @@ impl<J, P: Platform> JobQueue<J, P> {
         self.capacity
     }
 
-    /// Jobs accepted and not yet completed (queued plus running).
+    /// Jobs accepted and not yet completed (queued plus running, plus places reserved by
+    /// submissions in progress).
     pub fn pending(&self) -> usize {
         critical_section::with(|cs| {
             let s = self.state.borrow(cs).borrow();
@@ -246,12 +247,12 @@ impl<J, P: Platform> JobQueue<J, P> {
     /// When it returns, the worker makes no further memory access for an abandoned job.
     /// It waits for an access in progress ([`RunGuard::access`]), which is bounded.
     pub fn reset(&self) -> usize {
+        // Storage for the jobs to come, allocated outside the critical section.
+        let fresh = VecDeque::with_capacity(self.capacity);
         let (running, queued, worker) = critical_section::with(|cs| {
             let mut s = self.state.borrow(cs).borrow_mut();
             s.stalled = false;
-            let queued = core::mem::take(&mut s.queue);
-            // Keep the preallocated storage for the next jobs.
-            s.queue.reserve(self.capacity);
+            let queued = core::mem::replace(&mut s.queue, fresh);
             (s.running.take(), queued, s.worker.clone())
         });
         let mut n = 0;
