@@ -40,6 +40,9 @@ pub enum Cmd {
     Test(TestArgs),
     /// Everything `test` runs, for every board (what CI runs).
     Ci,
+    /// Build the board's on-target benchmarks (boards/<board>/benches) and run each under
+    /// QEMU -icount (deterministic instruction counts), several times to show determinism.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +105,21 @@ pub struct TestArgs {
     /// Print every on-target test's console, not only the failing ones'.
     #[arg(long, short)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub board: BoardArg,
+    /// Run only benchmarks whose name contains one of these.
+    #[arg(value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Runs per benchmark; every run must print the same figures.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub runs: u32,
+    /// Seconds before a hung benchmark run is killed.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    pub timeout: f64,
 }
 
 impl TestArgs {

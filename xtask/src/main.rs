@@ -1,6 +1,7 @@
 //! `cargo xtask`: build, run and test dmasync firmware. See `cargo xtask --help` and
 //! doc/testing.md.
 
+mod bench;
 mod boards;
 mod cargo;
 mod cli;
@@ -59,5 +60,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Run(args) => run::run(&root, boards.get(&args.board.board)?, &args),
         Cmd::Test(args) => steps::test(&root, &boards, &args),
         Cmd::Ci => steps::test(&root, &boards, &TestArgs::everything()),
+        Cmd::Bench(args) => bench::bench(
+            &root,
+            boards.get(&args.board.board)?,
+            &args.filters,
+            args.runs,
+            args.timeout,
+        ),
     }
 }

@@ -1,0 +1,309 @@
+//! On-target benchmark: instructions per dmasync operation, counted by the PMU under QEMU
+//! `-icount shift=0` (deterministic: the same image gives the same counts on every run).
+//! Run it with `cargo xtask bench`; it is not an on-target test (a `[[bench]]` target, which
+//! `cargo xtask test` does not build).
+//!
+//! The counter is PMU event counter 0 programmed with event 0x08 `INST_RETIRED` (Arm ARM
+//! D13, "PMU events"). QEMU's TCG PMU implements that event only in precise icount mode
+//! (target/arm: `instructions_supported()` is `icount_enabled() == ICOUNT_PRECISE`, counting
+//! `icount_get_raw()`), and says so in PMCEID0_EL0 bit 8, which the image checks: without
+//! `-icount` it prints why it cannot measure and exits with code 4.
+//!
+//! Every case runs `ITERS` times between two counter reads, interrupts masked; the image
+//! prints `bench <case>: <instructions> instructions over <iters> iterations` per case, and
+//! the per-operation figure. Baselines measured in the same run: an empty loop, the acquire
+//! context alone, and the acquire context + `LockSet` over the same buffers' reservation
+//! locks (step 1 of `SyncSet::lock`, the host benchmark's baseline); `fence_forget` for the
+//! signal loop's own cost.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec::Vec;
+use core::hint::black_box;
+
+use board_qemu_virt::arch::cache::DataCache;
+use board_qemu_virt::arch::platform::Aarch64Platform;
+use board_qemu_virt::arch::{cpu, exit_code, println, semihosting};
+use dmasync::fence::FenceContext;
+use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
+use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
+use dmasync::{Fence, FenceProducer};
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+
+dmasync_aarch64::entry!(main, 40);
+
+type P = Aarch64Platform;
+type Domain = SyncDomain<P, DataCache, DirectMemory>;
+
+/// Iterations per case.
+const ITERS: u32 = 1000;
+const BUF_BYTES: usize = 4096;
+
+/// PMCR_EL0: E (enable, bit 0), P (reset event counters, bit 1).
+const PMCR_E: u64 = 1;
+const PMCR_P: u64 = 2;
+/// The architectural event number of INST_RETIRED.
+const INST_RETIRED: u64 = 0x08;
+
+/// Programs event counter 0 to count retired instructions at EL0 and EL1 and starts it.
+/// `false` when the PMU does not implement INST_RETIRED (QEMU without `-icount`).
+fn pmu_start() -> bool {
+    let ceid0: u64;
+    // SAFETY: reading PMCEID0_EL0 has no side effect; the PMU registers are accessible at
+    // EL1 (we run at EL1; MDCR_EL2 traps are off without a hypervisor).
+    unsafe {
+        core::arch::asm!("mrs {}, pmceid0_el0", out(reg) ceid0, options(nomem, nostack, preserves_flags))
+    };
+    if ceid0 & (1 << INST_RETIRED) == 0 {
+        return false;
+    }
+    let pmcr: u64;
+    // SAFETY: this image owns the PMU; the writes select counter 0's event (filter bits 0:
+    // count EL0 and EL1), enable counter 0, then enable and reset the event counters.
+    unsafe {
+        core::arch::asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack, preserves_flags));
+        core::arch::asm!(
+            "msr pmevtyper0_el0, {ev}",
+            "msr pmcntenset_el0, {en}",
+            "msr pmcr_el0, {cr}",
+            "isb",
+            ev = in(reg) INST_RETIRED,
+            en = in(reg) 1u64,
+            cr = in(reg) pmcr | PMCR_E | PMCR_P,
+            options(nostack, preserves_flags)
+        );
+    }
+    true
+}
+
+/// Event counter 0 (32 bits in PMUv3 before v3p5; regions here stay far below 2^32).
+#[inline(always)]
+fn instructions() -> u32 {
+    let v: u64;
+    // SAFETY: reading PMEVCNTR0_EL0 has no side effect; `isb` keeps it in program order.
+    unsafe {
+        core::arch::asm!("isb", "mrs {}, pmevcntr0_el0", out(reg) v, options(nomem, nostack, preserves_flags))
+    };
+    v as u32
+}
+
+/// Instructions for `ITERS` runs of `f`, interrupts masked.
+fn measure(mut f: impl FnMut()) -> u64 {
+    let saved = cpu::mask_irqs();
+    let t0 = instructions();
+    for _ in 0..ITERS {
+        f();
+    }
+    let t1 = instructions();
+    cpu::restore_irqs(saved);
+    u64::from(t1.wrapping_sub(t0))
+}
+
+/// Prints one case; returns instructions per iteration in tenths.
+fn report(name: &str, total: u64) -> u64 {
+    let tenths = (total * 10 + u64::from(ITERS) / 2) / u64::from(ITERS);
+    println!(
+        "bench {name}: {total} instructions over {ITERS} iterations = {}.{} per iteration",
+        tenths / 10,
+        tenths % 10
+    );
+    tenths
+}
+
+fn ratio(name: &str, op: u64, base: u64) {
+    let r100 = (op * 100 + base / 2) / base.max(1);
+    println!("ratio {name}: {}.{:02}x", r100 / 100, r100 % 100);
+}
+
+fn buffers(domain: &'static Domain, n: usize) -> Vec<SyncBuffer<P>> {
+    let line = DataCache.line_size();
+    let names = ["b0", "b1", "b2", "b3"];
+    (0..n)
+        .map(|i| {
+            let layout = core::alloc::Layout::from_size_align(BUF_BYTES, line.max(64))
+                .unwrap_or_else(|e| board_qemu_virt::setup_failed(format_args!("layout: {e}")));
+            // SAFETY: non-zero size; leaked, the buffers live as long as the program.
+            let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
+            if p.is_null() {
+                board_qemu_virt::setup_failed(format_args!("heap exhausted"));
+            }
+            // The identity map makes the bus address the CPU address.
+            let region = DmaRegion::new(
+                p as usize,
+                BusAddr(p as u64),
+                BUF_BYTES,
+                Coherency::Coherent,
+                line,
+            )
+            .unwrap_or_else(|e| board_qemu_virt::setup_failed(format_args!("region: {e}")));
+            domain
+                .buffer(names[i], region)
+                .unwrap_or_else(|e| board_qemu_virt::setup_failed(format_args!("buffer: {e}")))
+        })
+        .collect()
+}
+
+fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
+    let _board = board_qemu_virt::init(x0);
+    if !pmu_start() {
+        println!(
+            "bench: the PMU does not count INST_RETIRED (PMCEID0_EL0 bit 8 clear): run under \
+             QEMU -icount shift=0 (cargo xtask bench)"
+        );
+        semihosting::exit(exit_code::SETUP_FAILED);
+    }
+    let domain: &'static Domain = alloc::boxed::Box::leak(alloc::boxed::Box::new(SyncDomain::new(
+        DataCache,
+        DirectMemory,
+        SyncConfig::default(),
+    )));
+    let bufs: &'static [SyncBuffer<P>] = alloc::vec::Vec::leak(buffers(domain, 4));
+
+    let empty = report("empty", measure(|| black_box(())));
+    let ctx = report(
+        "acquire_ctx",
+        measure(|| {
+            black_box(AcquireCtx::<WaitDie, P>::new());
+        }),
+    );
+
+    let mut lockset = [0u64; 2];
+    let mut syncset = [0u64; 2];
+    for (k, n) in [1usize, 4].into_iter().enumerate() {
+        let mine = &bufs[..n];
+        let base = measure(|| {
+            let ctx: AcquireCtx<WaitDie, P> = AcquireCtx::new();
+            let mut s = LockSet::with_capacity(&ctx, n);
+            let r = s.lock_all(|s| {
+                for b in mine {
+                    s.lock(b.reservation().ww_mutex())?;
+                }
+                Ok::<(), WwError>(())
+            });
+            black_box(r).ok();
+        });
+        lockset[k] = report(
+            if n == 1 {
+                "acquire_ctx_lockset_1"
+            } else {
+                "acquire_ctx_lockset_4"
+            },
+            base,
+        );
+        let mut set = domain.set();
+        for b in mine {
+            if let Err(e) = set.add(b, Access::CPU_WRITE) {
+                board_qemu_virt::setup_failed(format_args!("add: {e}"));
+            }
+        }
+        // One lock outside the measurement: the first lock builds the set's name list.
+        if let Err(e) = set.lock().and_then(|l| l.unlock()) {
+            board_qemu_virt::setup_failed(format_args!("warm-up lock: {e}"));
+        }
+        let mut failures = 0u32;
+        let total = measure(|| {
+            if set.lock().and_then(|l| l.unlock()).is_err() {
+                failures += 1;
+            }
+        });
+        if failures > 0 {
+            board_qemu_virt::setup_failed(format_args!("{failures} uncontended locks failed"));
+        }
+        syncset[k] = report(
+            if n == 1 {
+                "syncset_lock_unlock_1"
+            } else {
+                "syncset_lock_unlock_4"
+            },
+            total,
+        );
+    }
+
+    // Fence signal: producers made beforehand (each with its fence handle kept, as a waiter
+    // would); the loop pops and signals. Its own cost is the same loop that forgets instead.
+    let make = || -> (Vec<FenceProducer<P>>, Vec<Fence<P>>) {
+        let c = FenceContext::new();
+        let p: Vec<FenceProducer<P>> = (1..=u64::from(ITERS))
+            .map(|s| FenceProducer::new(c, s))
+            .collect();
+        let f = p.iter().map(FenceProducer::fence).collect();
+        (p, f)
+    };
+    let (mut ps, fs) = make();
+    let forget = report(
+        "fence_forget",
+        measure(|| {
+            if let Some(p) = ps.pop() {
+                core::mem::forget(black_box(p));
+            }
+        }),
+    );
+    drop(fs);
+    let (mut ps, fs) = make();
+    let signal = report(
+        "fence_signal",
+        measure(|| {
+            if let Some(p) = ps.pop() {
+                p.signal();
+            }
+        }),
+    );
+    if !fs.iter().all(Fence::is_signalled) {
+        board_qemu_virt::setup_failed(format_args!("a measured fence did not signal"));
+    }
+    let done = FenceProducer::<P>::new(FenceContext::new(), 1);
+    let fence = done.fence();
+    done.signal();
+    let wait = report(
+        "fence_wait_signalled",
+        measure(|| {
+            black_box(fence.wait()).ok();
+        }),
+    );
+
+    // Per-operation figures (tenths of an instruction) and ratios against the baselines.
+    let per = |x: u64, base: u64| x.saturating_sub(base);
+    println!(
+        "result syncset_lock_unlock_1: {} instructions/op",
+        per(syncset[0], empty) / 10
+    );
+    println!(
+        "result syncset_lock_unlock_4: {} instructions/op",
+        per(syncset[1], empty) / 10
+    );
+    println!(
+        "result acquire_ctx_lockset_1: {} instructions/op",
+        per(lockset[0], empty) / 10
+    );
+    println!(
+        "result acquire_ctx_lockset_4: {} instructions/op",
+        per(lockset[1], empty) / 10
+    );
+    println!(
+        "result acquire_ctx: {} instructions/op",
+        per(ctx, empty) / 10
+    );
+    println!(
+        "result fence_signal: {} instructions/op",
+        per(signal, forget) / 10
+    );
+    println!(
+        "result fence_wait_signalled: {} instructions/op",
+        per(wait, empty) / 10
+    );
+    ratio(
+        "syncset_lock_unlock_1 / acquire_ctx_lockset_1",
+        per(syncset[0], empty),
+        per(lockset[0], empty),
+    );
+    ratio(
+        "syncset_lock_unlock_4 / acquire_ctx_lockset_4",
+        per(syncset[1], empty),
+        per(lockset[1], empty),
+    );
+    println!("bench: done");
+    semihosting::exit(exit_code::OK)
+}

@@ -1,0 +1,186 @@
+//! `cargo xtask bench`: on-target benchmarks, counted in instructions under QEMU `-icount`.
+//!
+//! Builds the board's `[[bench]]` targets (`boards/<board>/benches/*.rs`, firmware images that
+//! print `bench <case>: ...`, `result <case>: N instructions/op` and `ratio ...` lines), boots
+//! each one under QEMU with `-icount shift=0` (precise, deterministic instruction counting:
+//! the PMU's INST_RETIRED event counts exactly the guest's instructions) the given number of
+//! times, prints its figures, and checks that every run printed the same figures. Not part of
+//! `cargo xtask test`.
+
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::boards::{Board, Variant};
+use crate::cargo::{self, Artifact};
+use crate::decode::Defmt;
+use crate::qemu::{self, Ending};
+use crate::{firmware, provision};
+
+/// QEMU options for deterministic instruction counting: one instruction per virtual
+/// nanosecond, precise mode (what QEMU's PMU needs for INST_RETIRED).
+pub const ICOUNT_ARGS: [&str; 2] = ["-icount", "shift=0"];
+
+/// Lines of a benchmark's output that carry figures (the rest is boot chatter).
+fn figures(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.starts_with("bench ") || l.starts_with("result ") || l.starts_with("ratio "))
+        .cloned()
+        .collect()
+}
+
+/// `cargo build --release -p <package> --target <target> --benches`: the bench images.
+fn build_benches(root: &Path, board: &Board) -> Result<Vec<Artifact>> {
+    let mut cmd = cargo::cargo(root);
+    cmd.args([
+        "build",
+        "--release",
+        "-p",
+        &board.package,
+        "--target",
+        &board.target,
+        "--benches",
+        "--message-format=json-render-diagnostics",
+    ]);
+    println!("$ {}", cargo::display(&cmd));
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", cargo::display(&cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "building the benchmarks of {} failed (compiler messages above)",
+            board.package
+        );
+    }
+    Ok(
+        cargo::artifacts_from_json(&String::from_utf8_lossy(&out.stdout))
+            .into_iter()
+            .filter(|a| a.kind == "bench")
+            .collect(),
+    )
+}
+
+pub fn bench(
+    root: &Path,
+    board: &Board,
+    filters: &[String],
+    runs: u32,
+    timeout: f64,
+) -> Result<ExitCode> {
+    if runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    let timeout = Duration::try_from_secs_f64(timeout)
+        .context("--timeout must be a positive number of seconds")?;
+    let all = build_benches(root, board)?;
+    if all.is_empty() {
+        bail!(
+            "board {} has no [[bench]] targets (boards/{}/benches/*.rs)",
+            board.name,
+            board.name
+        );
+    }
+    let chosen: Vec<&Artifact> = all
+        .iter()
+        .filter(|a| filters.is_empty() || filters.iter().any(|f| a.name.contains(f.as_str())))
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = all.iter().map(|a| a.name.as_str()).collect();
+        bail!(
+            "no benchmark of {} matches {:?}; there are: {}",
+            board.name,
+            filters,
+            names.join(", ")
+        );
+    }
+    let qemu_bin = provision::ensure(&board.qemu.binary)?;
+    // The board's default machine shape, plus icount.
+    let variant = Variant {
+        name: "default".into(),
+        machine: board.qemu.machine.clone(),
+        args: board.qemu.args.clone(),
+        expect: Vec::new(),
+    };
+    let extra: Vec<String> = ICOUNT_ARGS.iter().map(|s| s.to_string()).collect();
+    let mut failed = false;
+    for art in chosen {
+        let image = firmware::Image::read(art)?;
+        image.check_fits(board.ram_range(&variant.args)?)?;
+        let bytes = std::fs::read(&art.path)
+            .with_context(|| format!("cannot read {}", art.path.display()))?;
+        let defmt = Defmt::from_elf(&bytes, root).unwrap_or_else(|_| Defmt::none());
+        let args = qemu::command_line(&variant, &art.path, &extra);
+        println!("==> bench {} on {} ({} runs)", art.name, board.name, runs);
+        println!("$ {} {}", qemu_bin.path.display(), args.join(" "));
+        let mut first: Option<Vec<String>> = None;
+        for run in 1..=runs {
+            let outcome = qemu::run(&qemu_bin.path, &args, &defmt, Some(timeout), &mut |_| {})?;
+            let got = figures(&outcome.lines);
+            if outcome.ending != Ending::Exited(0) || got.is_empty() {
+                failed = true;
+                println!(
+                    "bench {} run {run}: {}; last lines:",
+                    art.name,
+                    qemu::describe(outcome.ending)
+                );
+                for l in outcome.lines.iter().rev().take(10).rev() {
+                    println!("    | {l}");
+                }
+                for l in &outcome.stderr {
+                    println!("    qemu: {l}");
+                }
+                break;
+            }
+            match &first {
+                None => {
+                    for l in &got {
+                        println!("    {l}");
+                    }
+                    first = Some(got);
+                }
+                Some(f) if *f == got => println!("    run {run}: the same figures (deterministic)"),
+                Some(f) => {
+                    failed = true;
+                    println!("    run {run}: figures DIFFER from run 1:");
+                    for (a, b) in f.iter().zip(&got).filter(|(a, b)| a != b) {
+                        println!("      run 1: {a}\n      run {run}: {b}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_keep_only_bench_result_and_ratio_lines() {
+        let lines: Vec<String> = [
+            "qemu-virt: EL1 cpus=2",
+            "bench empty: 2002 instructions over 1000 iterations = 2.0 per iteration",
+            "INFO something  (file:1)",
+            "result fence_signal: 119 instructions/op",
+            "ratio a / b: 5.17x",
+            "bench: done",
+        ]
+        .map(String::from)
+        .into();
+        // Only figures: not the banner, not defmt lines, not the closing `bench: done`.
+        assert_eq!(
+            figures(&lines),
+            vec![lines[1].clone(), lines[3].clone(), lines[4].clone()]
+        );
+    }
+}
