@@ -314,3 +314,81 @@ fn every_refused_flip_leaves_the_previous_frame_on_screen() {
     assert_eq!(disp.presented(), 1);
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+#[test]
+fn a_flip_whose_in_fence_fails_or_whose_mode_changed_never_reaches_the_screen() {
+    use dmasync::fence::FenceError;
+    use dmasync_engine::soft::MODE_CHANGED;
+
+    let sim = sim();
+    let d = SyncDomain::new(&sim, &sim, SyncConfig::default());
+    let mut disp = SoftDisplay::new(SCANOUT, &sim, MODE, &[SMALL], 4);
+    disp.set_mode(MODE).unwrap();
+    let desc = SurfaceDesc::packed(8, 6, X);
+    let shown = buffer(&d, &sim, "shown", MODE.framebuffer_bytes());
+    let bad = buffer(&d, &sim, "bad", MODE.framebuffer_bytes());
+    cpu_write(&d, &shown, &frame(3));
+    cpu_write(&d, &bad, &frame(11));
+    let mut s = d.set();
+    s.add(&shown, Access::dma_read(SCANOUT)).unwrap();
+    let on = disp
+        .flip(s.lock().unwrap(), Surface::new(&shown, desc), None)
+        .map_err(|r| r.error)
+        .unwrap();
+    assert_eq!(disp.service(), 1);
+
+    // The renderer failed: the flip fails with its error; the previous frame stays.
+    let render = Timeline::new().next_fence();
+    let mut s = d.set();
+    s.add(&bad, Access::dma_read(SCANOUT)).unwrap();
+    let failed = disp
+        .flip(
+            s.lock().unwrap(),
+            Surface::new(&bad, desc),
+            Some(&render.fence()),
+        )
+        .map_err(|r| r.error)
+        .unwrap();
+    render.signal_error(FenceError::DeviceError(5));
+    assert_eq!(disp.service(), 0);
+    assert_eq!(
+        failed.presented.status(),
+        FenceStatus::Err(FenceError::DeviceError(5))
+    );
+    assert_eq!(
+        failed.released.status(),
+        FenceStatus::Err(FenceError::Cancelled)
+    );
+    assert_eq!(disp.screen().unwrap().1, frame(3));
+    assert_eq!(
+        on.released.status(),
+        FenceStatus::Pending,
+        "still on screen"
+    );
+    // The buffer is free again for the CPU.
+    cpu_write(&d, &bad, &frame(13));
+
+    // A flip queued before a mode change fails with MODE_CHANGED when serviced.
+    let mut s = d.set();
+    s.add(&bad, Access::dma_read(SCANOUT)).unwrap();
+    let stale = disp
+        .flip(s.lock().unwrap(), Surface::new(&bad, desc), None)
+        .map_err(|r| r.error)
+        .unwrap();
+    disp.set_mode(SMALL).unwrap();
+    assert_eq!(
+        on.released.status(),
+        FenceStatus::Ok,
+        "a mode set releases the screen"
+    );
+    assert_eq!(disp.service(), 0);
+    assert_eq!(
+        stale.presented.status(),
+        FenceStatus::Err(FenceError::DeviceError(MODE_CHANGED))
+    );
+    assert_eq!(
+        disp.screen().unwrap(),
+        (SMALL, vec![0; SMALL.framebuffer_bytes()])
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
