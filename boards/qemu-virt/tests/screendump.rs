@@ -1,8 +1,10 @@
 //! The screendump protocol end to end (doc/console-protocol.md): the guest asks for a
 //! screendump and waits; xtask takes it through QMP, saves the PNG and acknowledges with one
-//! byte on the UART. Nothing here drives a display, so QEMU shows its 640x480 placeholder
-//! console ("Guest has not initialized the display"); what it shows is not judged here (the
-//! demo's screenshot test compares pixels), only that the host served the request: the
+//! byte on the UART. Nothing here drives the display, so QEMU shows its 640x480 placeholder
+//! ("Display output is not active.", the same for virtio-gpu and ramfb; a machine without
+//! any display device would show a 640x384 text console instead, and xtask would fail the
+//! run for the size). What it shows is not judged here (pixel comparisons belong to tests
+//! with `screendump = "compare-reference"`), only that the host served the request: the
 //! acknowledgement arrives, and xtask fails the run if the dump failed or was not 640x480.
 //!
 //! Expected output: the marker line, `test <case> ... ok` for both cases, then
