@@ -122,7 +122,7 @@ pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
                 path.strip_prefix(root).unwrap_or(path).display()
             );
         }
-        None if problems.is_empty() => {
+        None if problems.is_empty() && !outcome.lines.is_empty() => {
             println!("==> no screenshot: the guest asked for none");
         }
         None => {}
