@@ -8,8 +8,11 @@
 
 extern crate alloc;
 
+pub mod demo;
 pub mod devicetree;
 pub mod display;
+pub mod dma_pool;
+pub mod engine;
 pub mod memory_map;
 pub mod ticks;
 pub mod watchdog;

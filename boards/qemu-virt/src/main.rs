@@ -1,11 +1,19 @@
-//! The demo: boots the board, starts every core, takes a few timer ticks, logs what it found
-//! (defmt, info level) and exits 0.
+//! The demo: the seed pipeline on qemu-virt. Per frame the CPU draws an overlay, the
+//! software 2D engine on CPU 1 composites the scene into the back buffer, the display
+//! flips to it once the engine's fence signals, and the CPU reads back a checksum band —
+//! every access through dmasync sync sets (doc/architecture.md, "The demo pipeline").
+//!
+//! Runs `frames=N` frames from the kernel command line (`cargo xtask run --frames N`;
+//! default 60), logs each frame (defmt), prints the totals, asks the host for a screendump
+//! of the last frame and exits 0 when every frame completed with the reference checksum.
 #![no_std]
 #![no_main]
 
-use board_qemu_virt::arch::{cpu, exit_code, semihosting, timer};
-use board_qemu_virt::{self as board, ticks};
-use dmasync_hal::clock::ticks_to_ns;
+use core::time::Duration;
+
+use board_qemu_virt::arch::{console, exit_code, println, semihosting};
+use board_qemu_virt::{self as board, demo};
+use dmasync_demo::{Options, Pipeline, Totals, args};
 
 // 40 pages (160 KiB) of boot stack. (aarch64-rt's one-argument form calls `entry!` unqualified,
 // so the two-argument form is used through our re-export.)
@@ -13,58 +21,52 @@ dmasync_aarch64::entry!(main, 40);
 
 fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     let b = board::init(x0);
-    let hz = b.timer_hz();
+    let args = args::parse(demo::bootargs(&b))
+        .unwrap_or_else(|e| board::setup_failed(format_args!("{e}")));
     defmt::info!(
-        "board {=str} ({=str}), EL{=u8}",
+        "board {=str} ({=str}), EL{=u8}, {=usize} CPUs, GIC {=str}; demo: {=u32} frames",
         board::BOARD_NAME,
         b.dt.model,
-        b.el
-    );
-    defmt::info!(
-        "RAM {=usize:#x} + {=usize} MiB (device tree at {=usize:#x}, from {=str})",
-        b.dt.ram.0,
-        b.dt.ram.1 >> 20,
-        b.dt.dtb.0,
-        if b.dt.from_x0 { "x0" } else { "RAM-base probe" }
-    );
-    defmt::info!(
-        "{=usize} CPUs, GIC {=str}, timer {=u64} Hz on INTID {=u32}",
+        b.el,
         b.dt.cpu_count,
         b.gic_version().name(),
-        hz,
-        b.dt.timer_intid
+        args.frames
     );
 
-    let expected = b.dt.cpu_count - 1;
-    match board::start_secondaries(&b, board::secondary_idle) {
-        Ok(n) => defmt::info!("started {=usize} secondary cores", n),
-        Err(e) => board::setup_failed(format_args!("starting secondaries: {e:?}")),
-    }
-    let online = board::wait_for_secondaries(expected, board::SECONDARIES_PATIENCE_S * hz);
-    if online != expected {
-        board::setup_failed(format_args!(
-            "only {online} of {expected} secondaries reported in"
-        ));
-    }
-
-    // A few 10 ms ticks on the boot core.
-    ticks::start_periodic(hz / 100);
-    while ticks::count() < 5 {
-        cpu::wait_for_event();
-    }
-    ticks::stop();
+    let pool = demo::dma_pool(&b);
+    let domain = demo::domain(Duration::from_secs(2));
+    let engine = demo::start_engine(&b);
+    demo::start_watchdog(&b, domain);
+    let (display, mode) = demo::open_display(&b);
     defmt::info!(
-        "{=u64} timer ticks at 10 ms, worst lateness {=u64} ns",
-        ticks::count(),
-        ticks_to_ns(ticks::max_lateness(), hz)
+        "DMA pool: {=usize} KiB free; software 2D engine on cpu {=usize}",
+        pool.free_bytes() / 1024,
+        demo::ENGINE_CPU
     );
+    let pipeline = Pipeline::new(domain, pool, mode, Options::default())
+        .unwrap_or_else(|e| board::setup_failed(format_args!("demo pipeline: {e}")));
 
-    let (t0, t1) = b.boot_ticks;
-    defmt::info!(
-        "boot: entered main at {=u64} us, board ready at {=u64} us, now {=u64} us",
-        ticks_to_ns(t0, hz) / 1000,
-        ticks_to_ns(t1, hz) / 1000,
-        ticks_to_ns(timer::counter(), hz) / 1000
-    );
-    semihosting::exit(exit_code::OK)
+    let mut totals = Totals::default();
+    for frame in 0..args.frames {
+        let r = pipeline.run_frame(engine, &display, frame);
+        demo::log_frame(&r);
+        totals.add(&r);
+        if frame + 1 == args.frames && r.ok() {
+            // The last frame is on screen: let the host take its screenshot.
+            let _ = console::request_screendump(
+                frame,
+                mode.width,
+                mode.height,
+                console::HOST_ACK_TIMEOUT,
+            );
+        }
+    }
+    demo::print_totals(&totals);
+    if totals.failed == 0 {
+        println!("demo: all {} frames correct", totals.frames);
+        semihosting::exit(exit_code::OK)
+    } else {
+        println!("demo: {} of {} frames failed", totals.failed, totals.frames);
+        semihosting::exit(exit_code::TEST_FAILED)
+    }
 }

@@ -1,0 +1,226 @@
+//! The seed pipeline demo on qemu-virt, shared by the `demo` binary and the on-target tests
+//! that run it (`screenshot`, `hung_engine`): DMA memory, the sync domain, the software 2D
+//! engine on CPU 1, the display, and the per-frame log.
+
+use alloc::boxed::Box;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::time::Duration;
+
+use dmasync::syncset::{SyncConfig, SyncDomain};
+use dmasync_demo::{FrameReport, Totals};
+use dmasync_engine::{DisplayControl, DisplayMode, PixelFormat};
+use dmasync_hal::dma::{DeviceId, DirectMemory};
+use dmasync_soft2d::{Soft2dConfig, SoftEngine2d};
+
+use crate::arch::cache::DataCache;
+use crate::arch::platform::Aarch64Platform;
+use crate::arch::{cpu, println};
+use crate::display::{self, Display};
+use crate::dma_pool::DmaPool;
+use crate::engine::CpuAsDeviceMemory;
+use crate::{Board, setup_failed};
+
+/// The platform every demo type is instantiated with.
+pub type P = Aarch64Platform;
+/// The demo's sync domain: the boot core's data cache, CPU bytes at their virtual address.
+pub type Domain = SyncDomain<P, DataCache, DirectMemory>;
+/// The 2D engine: the software engine, run by [`ENGINE_CPU`].
+pub type Engine = SoftEngine2d<P, CpuAsDeviceMemory>;
+
+/// The bus-master number of the 2D engine in sync sets.
+pub const ENGINE_DEVICE: DeviceId = DeviceId(0x2D);
+/// The logical core that runs the 2D engine.
+pub const ENGINE_CPU: usize = 1;
+
+static ENGINE: AtomicPtr<Engine> = AtomicPtr::new(ptr::null_mut());
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The entry of every secondary core: bring-up, then CPU 1 runs the engine's worker loop
+/// (parking in WFE while the queue is empty; a submission's SEV wakes it) and the others
+/// idle.
+fn secondary_entry(index: usize) -> ! {
+    crate::secondary_bring_up(index);
+    if index == ENGINE_CPU {
+        let engine = ENGINE.load(Ordering::Acquire);
+        // SAFETY: `start_engine` stored a pointer to a leaked (hence 'static) engine before
+        // it started this core, and never changes it afterwards.
+        if let Some(engine) = unsafe { engine.as_ref() } {
+            defmt::info!("cpu {=usize}: 2D engine worker running", index);
+            engine.run(&STOP);
+        }
+    }
+    loop {
+        cpu::wait_for_interrupt();
+    }
+}
+
+/// Creates the software engine, starts every secondary core and waits until they
+/// reported in; CPU 1 runs the engine. Exits with the set-up code on failure.
+pub fn start_engine(board: &Board) -> &'static Engine {
+    if board.dt.cpu_count <= ENGINE_CPU {
+        setup_failed(format_args!(
+            "the software 2D engine needs a second core; the device tree lists {}",
+            board.dt.cpu_count
+        ));
+    }
+    let engine: &'static Engine = Box::leak(Box::new(SoftEngine2d::new(
+        ENGINE_DEVICE,
+        CpuAsDeviceMemory,
+        Soft2dConfig {
+            max_width: 2048,
+            max_height: 2048,
+            ..Soft2dConfig::default()
+        },
+    )));
+    ENGINE.store(ptr::from_ref(engine).cast_mut(), Ordering::Release);
+    let expected = board.dt.cpu_count - 1;
+    if let Err(e) = crate::start_secondaries(board, secondary_entry) {
+        setup_failed(format_args!("starting secondaries: {e:?}"));
+    }
+    let online =
+        crate::wait_for_secondaries(expected, crate::SECONDARIES_PATIENCE_S * board.timer_hz());
+    if online != expected {
+        setup_failed(format_args!(
+            "only {online} of {expected} secondaries reported in"
+        ));
+    }
+    engine
+}
+
+/// DMA memory for the frame buffers: the RAM the heap left free.
+pub fn dma_pool(board: &Board) -> &'static DmaPool {
+    let (start, len) = board.free_ram;
+    // SAFETY: `free_ram` is identity-mapped normal RAM after the image and heap, clear of the
+    // device tree, that `init` handed to nobody else; only this pool uses it from now on
+    // (called once per program).
+    Box::leak(Box::new(unsafe { DmaPool::new(start, len) }))
+}
+
+/// The demo's sync domain with `hold_deadline` (how long a holder, e.g. the engine's set,
+/// may keep buffers before the watchdog takes them back).
+pub fn domain(hold_deadline: Duration) -> &'static Domain {
+    Box::leak(Box::new(SyncDomain::new(
+        DataCache,
+        DirectMemory,
+        SyncConfig {
+            hold_deadline,
+            ..SyncConfig::default()
+        },
+    )))
+}
+
+/// The mode the demo asks for: VGA-sized, small enough for TCG to composite quickly.
+pub const DEMO_MODE: DisplayMode = DisplayMode {
+    width: 640,
+    height: 480,
+    format: PixelFormat::Xrgb8888,
+};
+
+/// Opens the machine's display (virtio-gpu or ramfb, whichever QEMU has) and sets
+/// [`DEMO_MODE`], or the display's preferred mode if it refuses that one. Exits with the
+/// set-up code when there is no display or no mode can be set.
+pub fn open_display(board: &Board) -> (Display, DisplayMode) {
+    let mut d = display::open(&board.dt).unwrap_or_else(|e| setup_failed(format_args!("{e}")));
+    let mode = match d.set_mode(DEMO_MODE) {
+        Ok(()) => DEMO_MODE,
+        Err(first) => {
+            let preferred = d.preferred_mode();
+            d.set_mode(preferred).unwrap_or_else(|e| {
+                setup_failed(format_args!(
+                    "display {}: mode {}x{} refused ({first}), preferred mode refused too ({e})",
+                    d.backend(),
+                    DEMO_MODE.width,
+                    DEMO_MODE.height
+                ))
+            });
+            preferred
+        }
+    };
+    defmt::info!(
+        "display: {=str}, mode {=u32}x{=u32}",
+        d.backend(),
+        mode.width,
+        mode.height
+    );
+    (d, mode)
+}
+
+/// Starts the board's periodic sync-set watchdog for `domain` on this core, so a holder
+/// past its deadline (a hung engine's set) is expired even when nobody waits in `lock`.
+pub fn start_watchdog(board: &Board, domain: &'static Domain) {
+    crate::watchdog::start(board, domain)
+        .unwrap_or_else(|e| setup_failed(format_args!("sync-set watchdog: {e}")));
+}
+
+/// The kernel command line (`/chosen/bootargs`), empty when there is none.
+pub fn bootargs(board: &Board) -> &'static str {
+    // SAFETY: the device tree was validated by `init` at this address, lies in RAM that
+    // nothing overwrites (the heap and the DMA pool keep clear of it), and lives forever.
+    match unsafe { fdt::Fdt::from_ptr(board.dt.dtb.0 as *const u8) } {
+        Ok(fdt) => fdt.chosen().bootargs().unwrap_or(""),
+        Err(_) => "",
+    }
+}
+
+fn us(ns: u64) -> u64 {
+    ns / 1000
+}
+
+/// Logs one frame: a defmt line when it went well, plain text for errors and mismatches
+/// (the verdict must never depend on the decoder).
+pub fn log_frame(r: &FrameReport) {
+    defmt::info!(
+        "frame {=u32} buf {=usize}: {=u64} us (wait {=u64} us), engine {=u64} us, present {=u64} us, cache ops {=u64} ({=u64} B), avoided {=u64}, backoffs {=u64}, checksum {=u32:#010x}",
+        r.frame,
+        r.buffer,
+        us(r.frame_ns),
+        us(r.wait_ns),
+        us(r.engine_ns.unwrap_or(0)),
+        us(r.present_ns.unwrap_or(0)),
+        r.sync.cache_ops,
+        r.sync.cache_bytes,
+        r.sync.cache_ops_avoided,
+        r.sync.backoffs,
+        r.checksum.unwrap_or(0)
+    );
+    if let Some(e) = &r.error {
+        println!("frame {}: FAILED: {e}", r.frame);
+    }
+    if let (Some(got), Some(want)) = (r.checksum, r.expected)
+        && got != want
+    {
+        println!(
+            "frame {}: checksum MISMATCH: read back {got:#010x}, reference {want:#010x}",
+            r.frame
+        );
+    }
+}
+
+/// Prints the run's totals in plain text.
+pub fn print_totals(t: &Totals) {
+    println!(
+        "demo totals: {} frames, {} ok, {} failed ({} checksum mismatches, {} engine resets)",
+        t.frames, t.ok, t.failed, t.mismatches, t.engine_resets
+    );
+    println!(
+        "demo timing: mean frame {} us, max {} us, waiting {} us in all; fence latency: submit->engine done mean {} us, flip->presented mean {} us",
+        us(t.frame_ns / u64::from(t.frames.max(1))),
+        us(t.max_frame_ns),
+        us(t.wait_ns),
+        us(Totals::mean(t.engine_ns)),
+        us(Totals::mean(t.present_ns)),
+    );
+    let s = &t.sync;
+    println!(
+        "demo sync: {} locks ({} waited), {} back-offs, cache ops issued {} ({} bytes), avoided {}, expired holders {}, predecessor errors {}",
+        s.locks,
+        s.contended,
+        s.backoffs,
+        s.cache_ops,
+        s.cache_bytes,
+        s.cache_ops_avoided,
+        s.expired,
+        s.predecessor_errors
+    );
+}
