@@ -2,7 +2,8 @@
 //! preferred mode is set, two dmasync-managed framebuffers (filled by the CPU through sync
 //! sets, then locked for the display's read) are flipped behind in-fences, and presented /
 //! released fences signal in order; every bad input is refused with its error while the
-//! previous frame stays on screen.
+//! previous frame stays on screen; on virtio-gpu, a device error response (ATTACH_BACKING of
+//! memory QEMU cannot map) fails the flip with `DeviceError` and the previous frame stays.
 //!
 //! Expected output: `display: backend=<virtio-gpu|ramfb> preferred=<W>x<H>`, then
 //! `test <case> ... ok` per case, the on-screen marker
@@ -48,6 +49,8 @@ struct Ctx {
     fb: [&'static SyncBuffer<P>; 2],
     /// A buffer a quarter of the mode's size.
     small: &'static SyncBuffer<P>,
+    /// A full-size buffer at a bus address with no RAM behind it (never touched by the CPU).
+    no_ram: &'static SyncBuffer<P>,
     /// `released` of the frame on screen, kept to check it stays pending.
     on_screen: RefCell<Option<Fence<P>>>,
 }
@@ -95,6 +98,10 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
                 run: refused_mode_keeps_mode,
             },
             Test {
+                name: "device_error_keeps_the_previous_frame",
+                run: device_error,
+            },
+            Test {
                 name: "failed_in_fence_cancels_the_flip",
                 run: failed_in_fence,
             },
@@ -136,11 +143,32 @@ fn make_ctx(board: &Board, display: Display) -> Ctx {
     };
     let fb = [buffer("A", fb_len), buffer("B", fb_len)];
     let small = buffer("small", small_len);
+    // 4 GiB: above RAM in every variant (at most 512 MiB from 0x4000_0000) and below QEMU
+    // virt's high MMIO; nothing answers there, so a device cannot map it. It is not in the
+    // identity map either: the CPU never touches it (a fresh buffer locked for a device's
+    // read needs no cache maintenance).
+    let no_ram_at = 0x1_0000_0000usize;
+    let no_ram = Box::leak(Box::new(
+        domain
+            .buffer(
+                "no-ram",
+                DmaRegion::new(
+                    no_ram_at,
+                    BusAddr(no_ram_at as u64),
+                    fb_len,
+                    Coherency::NonCoherent,
+                    line,
+                )
+                .unwrap_or_else(|e| setup_failed(format_args!("display test region: {e}"))),
+            )
+            .unwrap_or_else(|e| setup_failed(format_args!("display test buffer: {e}"))),
+    ));
     Ctx {
         display: RefCell::new(display),
         domain,
         fb,
         small,
+        no_ram,
         on_screen: RefCell::new(None),
     }
 }
@@ -481,6 +509,39 @@ fn refused_mode_keeps_mode(ctx: &Ctx) -> TestResult {
             "a refused mode replaced the current one"
         );
     }
+    previous_frame_stays(ctx)
+}
+
+/// virtio-gpu answers ATTACH_BACKING of memory it cannot map with an error response: the
+/// flip fails with `DeviceError(code)` and the previous frame stays. (ramfb gives no
+/// feedback at all — QEMU silently ignores a config it cannot map — so there the case only
+/// says so.)
+fn device_error(ctx: &Ctx) -> TestResult {
+    if ctx.display.borrow().backend() != "virtio-gpu" {
+        test_info!("ramfb reports no device errors; nothing to provoke");
+        return Ok(());
+    }
+    let f = flip(
+        ctx,
+        ctx.no_ram,
+        Access::dma_read(DISPLAY_DEVICE),
+        full(ctx),
+        None,
+    )
+    .map_err(fail)?;
+    let presented = ctx.display.borrow().service();
+    ensure!(presented == 0, "a flip of unbacked memory was presented");
+    let st = status(&f.presented);
+    ensure!(
+        matches!(st, FenceStatus::Err(FenceError::DeviceError(code)) if code >= 0x1200),
+        "presented fence of the failed flip: {st:?}"
+    );
+    ensure!(
+        status(&f.released) == st,
+        "released fence of the failed flip: {:?}",
+        status(&f.released)
+    );
+    test_info!("device error: {st:?}");
     previous_frame_stays(ctx)
 }
 
