@@ -6,7 +6,7 @@
 //! address at +16 (64 bits, big-endian; writing the low word at +20 starts the transfer).
 //! Item keys: signature 0x0000 ("QEMU"), id 0x0001 (bit 1: DMA interface), file directory
 //! 0x0019. The directory is a big-endian count followed by 64-byte entries {be32 size,
-//! be16 select, be16 reserved, name[56]} (docs/specs/fw_cfg.rst in QEMU).
+//! be16 select, be16 reserved, `name[56]`} (docs/specs/fw_cfg.rst in QEMU).
 //!
 //! A DMA transfer is described by `FWCfgDmaAccess` {be32 control, be32 length, be64 address}
 //! in guest memory; control bits ERROR 0x01, READ 0x02, SKIP 0x04, SELECT 0x08 (key in the
