@@ -35,6 +35,8 @@
 
 extern crate alloc;
 
+#[cfg(test)]
+mod fake;
 pub mod hal;
 pub mod protocol;
 
@@ -147,14 +149,14 @@ fn virtio_error(e: virtio_drivers::Error) -> GpuError {
 struct Page([u8; 4096]);
 
 /// The device and its control queue.
-struct Hw<D: DmaPlatform> {
-    transport: MmioTransport<'static>,
+struct Hw<D: DmaPlatform, T: Transport> {
+    transport: T,
     queue: VirtQueue<CacheHal<D>, QUEUE_SIZE>,
     req: Box<Page>,
     resp: Box<Page>,
 }
 
-impl<D: DmaPlatform> Hw<D> {
+impl<D: DmaPlatform, T: Transport> Hw<D, T> {
     /// Sends `req`, waits for the response, checks it is `expected`; returns the response.
     fn command(
         &mut self,
@@ -214,14 +216,14 @@ struct Shared<P: Platform> {
 
 /// The device side: touched only by whoever holds the [`TryLock`] (`service`, `set_mode`),
 /// never inside a critical section, since every command waits for the device.
-struct State<P: Platform, D: DmaPlatform> {
-    hw: Hw<D>,
+struct State<P: Platform, D: DmaPlatform, T: Transport> {
+    hw: Hw<D, T>,
     on_screen: Option<OnScreen<P>>,
     resources: Vec<Resource>,
     next_id: u32,
 }
 
-impl<P: Platform, D: DmaPlatform> State<P, D> {
+impl<P: Platform, D: DmaPlatform, T: Transport> State<P, D, T> {
     fn new_id(&mut self) -> u32 {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.next_id
@@ -328,13 +330,14 @@ pub fn check_framebuffer(
     Ok(())
 }
 
-/// A virtio-gpu device as a dmasync display.
-pub struct VirtioGpu<P: Platform, D: DmaPlatform> {
+/// A virtio-gpu device as a dmasync display. `T` is the virtio transport: virtio-mmio on
+/// the boards, an in-memory device model in the host tests.
+pub struct VirtioGpu<P: Platform, D: DmaPlatform, T: Transport = MmioTransport<'static>> {
     device: DeviceId,
     preferred: DisplayMode,
     presented: Timeline<P>,
     shared: critical_section::Mutex<RefCell<Shared<P>>>,
-    state: TryLock<State<P, D>>,
+    state: TryLock<State<P, D, T>>,
 }
 
 /// A lock that is tried, never waited for: one servicer at a time, others return at once.
@@ -380,7 +383,7 @@ impl<T> TryLock<T> {
     }
 }
 
-impl<P: Platform, D: DmaPlatform> fmt::Debug for VirtioGpu<P, D> {
+impl<P: Platform, D: DmaPlatform, T: Transport> fmt::Debug for VirtioGpu<P, D, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VirtioGpu")
             .field("device", &self.device)
@@ -390,9 +393,8 @@ impl<P: Platform, D: DmaPlatform> fmt::Debug for VirtioGpu<P, D> {
 }
 
 impl<P: Platform, D: DmaPlatform> VirtioGpu<P, D> {
-    /// Brings up the virtio-gpu device whose virtio-mmio registers are at `regs`: feature
-    /// negotiation (VERSION_1 only), the control queue, GET_DISPLAY_INFO for the preferred
-    /// mode. `device` is the bus-master id framebuffers are locked for.
+    /// Brings up the virtio-gpu device whose virtio-mmio registers are at `regs` (see
+    /// [`VirtioGpu::with_transport`]).
     ///
     /// # Safety
     ///
@@ -404,7 +406,16 @@ impl<P: Platform, D: DmaPlatform> VirtioGpu<P, D> {
         device: DeviceId,
     ) -> Result<Self, GpuError> {
         // SAFETY: the caller's contract is `MmioTransport::new`'s.
-        let mut transport = unsafe { MmioTransport::new(regs, size) }.map_err(mmio_error)?;
+        let transport = unsafe { MmioTransport::new(regs, size) }.map_err(mmio_error)?;
+        Self::with_transport(transport, device)
+    }
+}
+
+impl<P: Platform, D: DmaPlatform, T: Transport> VirtioGpu<P, D, T> {
+    /// Brings up the virtio-gpu behind `transport`: feature negotiation (VERSION_1 only),
+    /// the control queue, GET_DISPLAY_INFO for the preferred mode. `device` is the
+    /// bus-master id framebuffers are locked for.
+    pub fn with_transport(mut transport: T, device: DeviceId) -> Result<Self, GpuError> {
         if transport.device_type() != DeviceType::GPU {
             return Err(GpuError::NotAGpu(transport.device_type() as u32));
         }
@@ -483,7 +494,7 @@ impl<P: Platform, D: DmaPlatform> VirtioGpu<P, D> {
     }
 }
 
-impl<P: Platform, D: DmaPlatform> DisplayControl for VirtioGpu<P, D> {
+impl<P: Platform, D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<P, D, T> {
     fn preferred_mode(&self) -> DisplayMode {
         self.preferred
     }
@@ -578,7 +589,7 @@ impl<P: Platform, D: DmaPlatform> DisplayControl for VirtioGpu<P, D> {
     }
 }
 
-impl<P: Platform, D: DmaPlatform> DisplayFlip<P> for VirtioGpu<P, D> {
+impl<P: Platform, D: DmaPlatform, T: Transport> DisplayFlip<P> for VirtioGpu<P, D, T> {
     fn device(&self) -> DeviceId {
         self.device
     }
@@ -629,5 +640,340 @@ impl<P: Platform, D: DmaPlatform> DisplayFlip<P> for VirtioGpu<P, D> {
             })
         });
         Ok(fences)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    use dmasync::platform::StdPlatform;
+    use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
+    use dmasync_engine::SurfaceDesc;
+    use dmasync_hal::cache::CoherentNoop;
+    use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+
+    use super::fake::FakeGpu;
+    use super::protocol::*;
+    use super::*;
+
+    const LINE: usize = 64;
+    const DEV: DeviceId = DeviceId(3);
+    const MODE: DisplayMode = DisplayMode {
+        width: 16,
+        height: 16,
+        format: PixelFormat::Xrgb8888,
+    };
+    const FULL: SurfaceDesc = SurfaceDesc::packed(16, 16, PixelFormat::Xrgb8888);
+
+    struct HostDma;
+    // SAFETY: host tests: bus addresses are host pointers and the memory is coherent.
+    unsafe impl DmaPlatform for HostDma {
+        type Cache = CoherentNoop;
+        fn cache() -> CoherentNoop {
+            CoherentNoop { line_size: LINE }
+        }
+        fn bus_of(virt: usize) -> u64 {
+            virt as u64
+        }
+        fn virt_of(bus: u64) -> usize {
+            bus as usize
+        }
+    }
+
+    type Gpu = VirtioGpu<StdPlatform, HostDma, FakeGpu>;
+    type Domain = SyncDomain<StdPlatform, CoherentNoop, DirectMemory>;
+    type Model = std::sync::Arc<std::sync::Mutex<fake::Model>>;
+
+    #[repr(C, align(64))]
+    struct Line([u8; LINE]);
+
+    /// A framebuffer of the mode's size, every pixel `color`, in leaked host memory.
+    fn buffer(domain: &Domain, name: &'static str, color: u32) -> SyncBuffer<StdPlatform> {
+        let len = MODE.framebuffer_bytes();
+        let lines: Vec<Line> = (0..len / LINE).map(|_| Line([0; LINE])).collect();
+        let mem = Box::leak(lines.into_boxed_slice());
+        for l in mem.iter_mut() {
+            for px in l.0.chunks_exact_mut(4) {
+                px.copy_from_slice(&color.to_le_bytes());
+            }
+        }
+        let virt = mem.as_ptr() as usize;
+        let region = DmaRegion::new(
+            virt,
+            BusAddr(virt as u64),
+            len,
+            Coherency::NonCoherent,
+            LINE,
+        )
+        .unwrap();
+        domain.buffer(name, region).unwrap()
+    }
+
+    fn setup() -> (Gpu, Model, Domain) {
+        let t = FakeGpu::new((1024, 768));
+        let model = t.model.clone();
+        let gpu = Gpu::with_transport(t, DEV).unwrap();
+        let domain = Domain::new(
+            CoherentNoop { line_size: LINE },
+            DirectMemory,
+            SyncConfig::default(),
+        );
+        (gpu, model, domain)
+    }
+
+    fn flip(
+        gpu: &Gpu,
+        domain: &Domain,
+        buf: &SyncBuffer<StdPlatform>,
+        in_fence: Option<&Fence<StdPlatform>>,
+    ) -> Result<FlipFences<StdPlatform>, EngineError> {
+        let mut set = domain.set();
+        set.add(buf, Access::dma_read(DEV)).unwrap();
+        let locked = set.lock().unwrap();
+        gpu.flip(locked, Surface::new(buf, FULL), in_fence)
+            .map_err(|r| {
+                r.returned.unlock().unwrap();
+                r.error
+            })
+    }
+
+    fn take_commands(model: &Model) -> Vec<u32> {
+        core::mem::take(&mut model.lock().unwrap().commands)
+    }
+
+    #[test]
+    fn bring_up_reads_the_preferred_mode() {
+        let (gpu, model, _) = setup();
+        assert_eq!(
+            gpu.preferred_mode(),
+            DisplayMode {
+                width: 1024,
+                height: 768,
+                format: PixelFormat::Xrgb8888
+            }
+        );
+        assert_eq!(gpu.mode(), None);
+        assert_eq!(take_commands(&model), [CMD_GET_DISPLAY_INFO]);
+    }
+
+    #[test]
+    fn set_mode_probes_the_device_and_refuses_what_it_refuses() {
+        let (mut gpu, model, _) = setup();
+        take_commands(&model);
+        // Under 16 pixels: refused before asking (QEMU's SET_SCANOUT would refuse it).
+        let r = gpu.set_mode(DisplayMode { width: 8, ..MODE });
+        assert_eq!(
+            r,
+            Err(EngineError::ModeRefused {
+                width: 8,
+                height: 16
+            })
+        );
+        assert!(take_commands(&model).is_empty());
+        // Past max_hostmem: the device answers ERR_OUT_OF_MEMORY.
+        let big = DisplayMode {
+            width: 16384,
+            height: 16384,
+            format: PixelFormat::Xrgb8888,
+        };
+        assert_eq!(
+            gpu.set_mode(big),
+            Err(EngineError::ModeRefused {
+                width: 16384,
+                height: 16384
+            })
+        );
+        assert_eq!(take_commands(&model), [CMD_RESOURCE_CREATE_2D]);
+        assert_eq!(gpu.mode(), None);
+        gpu.set_mode(MODE).unwrap();
+        assert_eq!(
+            take_commands(&model),
+            [CMD_RESOURCE_CREATE_2D, CMD_RESOURCE_UNREF]
+        );
+        assert!(
+            model.lock().unwrap().resources.is_empty(),
+            "probe resource left"
+        );
+        assert_eq!(gpu.mode(), Some(MODE));
+        assert!(gpu.set_mode(big).is_err());
+        assert_eq!(
+            gpu.mode(),
+            Some(MODE),
+            "a refused mode replaced the current one"
+        );
+    }
+
+    #[test]
+    fn flips_create_once_transfer_scan_out_and_release_in_order() {
+        let (mut gpu, model, domain) = setup();
+        gpu.set_mode(MODE).unwrap();
+        let a = buffer(&domain, "A", 0x00ff_0000);
+        let b = buffer(&domain, "B", 0x0000_ff00);
+        take_commands(&model);
+
+        let in_a = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);
+        let fa = flip(&gpu, &domain, &a, Some(&in_a.fence())).unwrap();
+        assert_eq!(gpu.service(), 0, "presented before the in-fence");
+        assert!(take_commands(&model).is_empty());
+        in_a.signal();
+        assert_eq!(gpu.service(), 1);
+        assert_eq!(
+            take_commands(&model),
+            [
+                CMD_RESOURCE_CREATE_2D,
+                CMD_RESOURCE_ATTACH_BACKING,
+                CMD_TRANSFER_TO_HOST_2D,
+                CMD_SET_SCANOUT,
+                CMD_RESOURCE_FLUSH
+            ]
+        );
+        let res_a = model.lock().unwrap().scanout;
+        assert_eq!(
+            model.lock().unwrap().resources[&res_a].backing,
+            Some((a.region().bus().0, 1024))
+        );
+        assert_eq!(fa.presented.status(), FenceStatus::Ok);
+        assert_eq!(fa.released.status(), FenceStatus::Pending);
+
+        let fb = flip(&gpu, &domain, &b, None).unwrap();
+        assert_eq!(gpu.service(), 1);
+        let res_b = model.lock().unwrap().scanout;
+        assert_ne!(res_a, res_b);
+        assert_eq!(fb.presented.status(), FenceStatus::Ok);
+        assert_eq!(fa.released.status(), FenceStatus::Ok);
+        assert_eq!(fb.released.status(), FenceStatus::Pending);
+        take_commands(&model);
+
+        // A again: its resource is reused, the transfer picks up its (new) contents.
+        let fa2 = flip(&gpu, &domain, &a, None).unwrap();
+        assert_eq!(gpu.service(), 1);
+        assert_eq!(
+            take_commands(&model),
+            [CMD_TRANSFER_TO_HOST_2D, CMD_SET_SCANOUT, CMD_RESOURCE_FLUSH]
+        );
+        assert_eq!(model.lock().unwrap().scanout, res_a);
+        assert_eq!(fb.released.status(), FenceStatus::Ok);
+        assert_eq!(fa2.released.status(), FenceStatus::Pending);
+        let transfers = model.lock().unwrap().transfers.clone();
+        assert_eq!(
+            transfers,
+            [
+                (res_a, 0x00ff_0000),
+                (res_b, 0x0000_ff00),
+                (res_a, 0x00ff_0000)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_error_response_fails_the_flip_and_keeps_the_previous_frame() {
+        let (mut gpu, model, domain) = setup();
+        gpu.set_mode(MODE).unwrap();
+        let a = buffer(&domain, "A", 1);
+        let b = buffer(&domain, "B", 2);
+        let fa = flip(&gpu, &domain, &a, None).unwrap();
+        assert_eq!(gpu.service(), 1);
+        let res_a = model.lock().unwrap().scanout;
+
+        for cmd in [CMD_SET_SCANOUT, CMD_RESOURCE_FLUSH, CMD_TRANSFER_TO_HOST_2D] {
+            model.lock().unwrap().fail_next = Some((cmd, RESP_ERR_INVALID_PARAMETER));
+            let fb = flip(&gpu, &domain, &b, None).unwrap();
+            assert_eq!(gpu.service(), 0);
+            let err = FenceStatus::Err(FenceError::DeviceError(RESP_ERR_INVALID_PARAMETER));
+            assert_eq!(fb.presented.status(), err, "failing {cmd:#x}");
+            assert_eq!(fb.released.status(), err);
+            assert_eq!(
+                model.lock().unwrap().scanout,
+                res_a,
+                "scanout left A when {cmd:#x} failed"
+            );
+            assert_eq!(fa.released.status(), FenceStatus::Pending);
+        }
+
+        // Backing the device cannot map: ERR_UNSPEC at ATTACH_BACKING, the resource goes.
+        model.lock().unwrap().unmappable_from = 0;
+        let c = buffer(&domain, "C", 3);
+        let fc = flip(&gpu, &domain, &c, None).unwrap();
+        assert_eq!(gpu.service(), 0);
+        assert_eq!(
+            fc.presented.status(),
+            FenceStatus::Err(FenceError::DeviceError(RESP_ERR_UNSPEC))
+        );
+        assert_eq!(model.lock().unwrap().scanout, res_a);
+        assert_eq!(model.lock().unwrap().resources.len(), 2, "A and B only");
+    }
+
+    #[test]
+    fn resources_are_bounded_and_the_one_on_screen_is_never_evicted() {
+        let (mut gpu, model, domain) = setup();
+        gpu.set_mode(MODE).unwrap();
+        let bufs: Vec<_> = (0..7).map(|i| buffer(&domain, "fb", i)).collect();
+        for b in &bufs {
+            flip(&gpu, &domain, b, None).unwrap();
+            assert_eq!(gpu.service(), 1);
+            let m = model.lock().unwrap();
+            assert!(
+                m.resources.len() <= MAX_RESOURCES,
+                "{} resources",
+                m.resources.len()
+            );
+            assert!(m.resources.contains_key(&m.scanout));
+            assert_eq!(
+                m.resources[&m.scanout].backing.unwrap().0,
+                b.region().bus().0
+            );
+        }
+    }
+
+    #[test]
+    fn bad_framebuffers_are_refused_and_nothing_reaches_the_device() {
+        let (mut gpu, model, domain) = setup();
+        let a = buffer(&domain, "A", 1);
+        assert_eq!(
+            flip(&gpu, &domain, &a, None).unwrap_err(),
+            EngineError::NoMode
+        );
+        gpu.set_mode(MODE).unwrap();
+        take_commands(&model);
+        let mut set = domain.set();
+        set.add(&a, Access::CPU_READ).unwrap();
+        let r = gpu.flip(set.lock().unwrap(), Surface::new(&a, FULL), None);
+        let r = r.unwrap_err();
+        assert_eq!(
+            r.error,
+            EngineError::NotLockedFor {
+                buffer: "A",
+                wanted: "read"
+            }
+        );
+        r.returned.unlock().unwrap();
+        let mut set = domain.set();
+        set.add(&a, Access::dma_read(DEV)).unwrap();
+        let padded = SurfaceDesc {
+            stride: 128,
+            ..SurfaceDesc::packed(16, 8, PixelFormat::Xrgb8888)
+        };
+        let r = gpu.flip(set.lock().unwrap(), Surface::new(&a, padded), None);
+        let r = r.unwrap_err();
+        assert!(
+            matches!(
+                r.error,
+                EngineError::FramebufferTooSmall {
+                    buffer: "A",
+                    need: 1024,
+                    ..
+                }
+            ),
+            "{:?}",
+            r.error
+        );
+        r.returned.unlock().unwrap();
+        assert_eq!(gpu.pending_flips(), 0);
+        assert_eq!(gpu.service(), 0);
+        assert!(take_commands(&model).is_empty());
     }
 }
