@@ -1,10 +1,18 @@
 //! Sync-set benchmarks (criterion; `cargo bench -p dmasync --features std --bench syncset`).
 //!
 //! Uncontended lock + unlock of a sync set of N = 1, 4, 16 buffers (CPU write access,
-//! registered once, locked and unlocked each iteration), against the sync core's acquire
-//! context alone: a fresh `AcquireCtx` and `LockSet` locking the same buffers' reservation
-//! ww-mutexes, then unlocking them — step 1 of `SyncSet::lock`, without the fences, the
-//! coherency plan and the holder.
+//! registered once, locked and unlocked each iteration), against two baselines on the sync
+//! core alone, in the same run:
+//!
+//! - `acquire_ctx_lockset` (the target's baseline): a fresh `AcquireCtx` and `LockSet`
+//!   locking the same buffers' reservation ww-mutexes, then unlocking them — step 1 of
+//!   `SyncSet::lock`, without the fences, the coherency plan and the holder;
+//! - `acquire_ctx_publish`: what a driver that uses the sync core directly does for one
+//!   job on the same buffers — a new fence on a fresh timeline, the same lock, per buffer
+//!   `reserve::<1>` and `add` of the fence as a writer, unlock, and the fence signalled at
+//!   the end of the job. A sync set publishes (and signals) such a fence too; the difference
+//!   to this baseline is the sync-set layer itself (maintenance planning, holder and
+//!   watchdog registration, deadline, guards).
 //!
 //! The domain uses `CoherentNoop` and `DirectMemory` over real host memory (leaked,
 //! 64-byte-aligned allocations), so the simulator's cost is not measured.
@@ -16,7 +24,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use dmasync::fence::Timeline;
 use dmasync::platform::StdPlatform;
+use dmasync::resv::Usage;
 use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
 use dmasync_hal::cache::CoherentNoop;
@@ -72,6 +82,37 @@ fn lock_unlock_n(c: &mut Criterion, n: usize) {
                 })
                 .expect("uncontended");
             drop(locks);
+        })
+    });
+
+    // A separate group of buffers, so the fences this baseline leaves behind do not sit
+    // in the sync set's reservation slots.
+    let pub_bufs: &'static [SyncBuffer<StdPlatform>] = Vec::leak(
+        (0..n)
+            .map(|_| domain.buffer("pub", host_region()).expect("aligned"))
+            .collect(),
+    );
+    g.bench_function(BenchmarkId::new("acquire_ctx_publish", n), |b| {
+        b.iter(|| {
+            let job = Timeline::<StdPlatform>::new().next_fence();
+            let fence = job.fence();
+            let ctx: AcquireCtx<WaitDie, StdPlatform> = AcquireCtx::new();
+            let mut locks = LockSet::with_capacity(&ctx, n);
+            locks
+                .lock_all(|s| {
+                    for buf in black_box(pub_bufs) {
+                        s.lock(buf.reservation().ww_mutex())?;
+                    }
+                    Ok::<(), WwError>(())
+                })
+                .expect("uncontended");
+            for buf in pub_bufs {
+                let g = buf.reservation().locked_in(&mut locks).expect("locked");
+                let [slot] = g.reserve::<1>().expect("room");
+                slot.add(&fence, Usage::Write);
+            }
+            drop(locks);
+            job.signal();
         })
     });
 
