@@ -512,6 +512,9 @@ impl<P: Platform, D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<P, 
             width: mode.width,
             height: mode.height,
         };
+        // Checked before asking the device: besides SET_SCANOUT's own minimum, some QEMU
+        // versions divide by the height in RESOURCE_CREATE_2D (QEMU gitlab issue 1744), so
+        // a zero size must never reach it.
         if mode.width < MIN_MODE_SIDE || mode.height < MIN_MODE_SIDE {
             return Err(refused);
         }
