@@ -160,3 +160,40 @@ fn a_worker_parked_on_an_empty_queue_runs_work_submitted_from_another_thread() {
     });
     assert_eq!(ran.load(Ordering::Relaxed), 20);
 }
+
+#[test]
+fn no_access_of_an_abandoned_job_lands_after_reset_returns() {
+    // Many rounds of a worker hammering accesses while the main thread resets: whatever
+    // the interleaving, the access count is frozen once `reset` has returned.
+    let q = Queue::new(2);
+    for round in 0..200u32 {
+        let accesses = AtomicUsize::new(0);
+        let fence = q.push(round, None).unwrap();
+        thread::scope(|s| {
+            let worker = s.spawn(|| {
+                q.run_one(&AtomicBool::new(false), |_, g| {
+                    while g
+                        .access(|| {
+                            // Give a reset every chance to slip in mid-access.
+                            thread::yield_now();
+                            accesses.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .is_some()
+                    {}
+                    Ok(())
+                })
+            });
+            while accesses.load(Ordering::SeqCst) < 1 + (round as usize % 7) * 10 {
+                thread::yield_now();
+            }
+            assert_eq!(q.reset(), 1);
+            let frozen = accesses.load(Ordering::SeqCst);
+            assert_eq!(worker.join().unwrap(), Step::Abandoned);
+            assert_eq!(accesses.load(Ordering::SeqCst), frozen, "round {round}");
+        });
+        assert_eq!(
+            fence.status(),
+            FenceStatus::Err(FenceError::DeviceError(ABANDONED))
+        );
+    }
+}
