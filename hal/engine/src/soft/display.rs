@@ -45,6 +45,11 @@ struct Screen<P: Platform> {
 /// A display controller modelled in software: bus master `device`, scanning out through
 /// `D`. It accepts the modes it is built with (anything else is refused, and the mode and
 /// the screen stay as they were).
+///
+/// The set a flip hands over stays held while its framebuffer is on screen (it is released
+/// with [`FlipFences::released`]), so the domain's watchdog applies to it: a frame kept on
+/// screen longer than `SyncConfig::hold_deadline` is expired like any other holder. Flip
+/// at least that often, or give scanout buffers a domain whose deadline fits.
 pub struct SoftDisplay<P: Platform, D: DeviceMemory> {
     device: DeviceId,
     memory: D,
