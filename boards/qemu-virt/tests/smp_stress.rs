@@ -321,6 +321,10 @@ fn run_txn(world: &World, core: usize, n: u32, txn: &Txn, rng: &mut Rng) -> Resu
             set.lock_all(|s| {
                 for &(b, _) in &txn.picks {
                     s.lock(&WW_BUFS[b])?;
+                    // Work between locks (as a driver validating each object does): widens
+                    // the window in which a younger context holds some locks and meets an
+                    // older holder, which is what makes Wait-Die back off.
+                    dwell(rng);
                 }
                 Ok::<(), WwError>(())
             })
