@@ -114,7 +114,8 @@ pub struct BenchArgs {
     /// Run only benchmarks whose name contains one of these.
     #[arg(value_name = "FILTER")]
     pub filters: Vec<String>,
-    /// Runs per benchmark; every run must print the same figures.
+    /// Runs per benchmark; runs must agree within 0.1 % unless the image says it waits for a
+    /// device (doc/testing.md).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub runs: u32,
     /// Seconds before a hung benchmark run is killed.
