@@ -197,3 +197,31 @@ fn no_access_of_an_abandoned_job_lands_after_reset_returns() {
         );
     }
 }
+
+#[test]
+fn reset_abandons_a_job_waiting_for_its_in_fence() {
+    let q = Queue::new(2);
+    let gate = Timeline::<StdPlatform>::new().next_fence();
+    let f = q.push(1, Some(&gate.fence())).unwrap();
+    let ran = AtomicBool::new(false);
+    thread::scope(|s| {
+        let worker = s.spawn(|| {
+            q.run_one(&AtomicBool::new(false), |_, _| {
+                ran.store(true, Ordering::Relaxed);
+                Ok(())
+            })
+        });
+        // Wait until the worker took the job (it then waits for the gate).
+        while q.run_ready(|_, _| Ok(())) != Step::Idle {
+            thread::yield_now();
+        }
+        assert_eq!(q.reset(), 1);
+        assert_eq!(worker.join().unwrap(), Step::Abandoned);
+    });
+    gate.signal();
+    assert!(!ran.load(Ordering::Relaxed), "an abandoned job never runs");
+    assert_eq!(
+        f.status(),
+        FenceStatus::Err(FenceError::DeviceError(ABANDONED))
+    );
+}
