@@ -706,3 +706,67 @@ fn a_job_whose_set_expired_never_touches_the_buffers() {
     assert!(cpu_read(&d, &frame).iter().all(|&b| b == 0));
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+#[test]
+fn submitters_on_several_threads_share_one_worker() {
+    let sim = sim();
+    let d = domain(&sim, SyncConfig::default());
+    let engine = engine(
+        &sim,
+        Soft2dConfig {
+            queue_depth: 3,
+            ..Soft2dConfig::default()
+        },
+    );
+    let bufs: Vec<Buffer> = ["t0", "t1", "t2", "t3"]
+        .iter()
+        .map(|n| buffer(&d, &sim, n, 16 * 16 * 4))
+        .collect();
+    let desc = SurfaceDesc::packed(16, 16, X);
+    with_worker(&engine, || {
+        std::thread::scope(|s| {
+            for (t, buf) in bufs.iter().enumerate() {
+                let (d, engine) = (&d, &engine);
+                s.spawn(move || {
+                    dmasync_hal::sim::set_current_cpu(t % 2);
+                    for i in 0..20u32 {
+                        let op = [Op2d::Fill {
+                            dst: Surface::new(buf, desc),
+                            rect: Rect::new(i % 16, 0, 1, 16),
+                            color: Color(0xFF00_0000 | (t as u32) << 8 | i),
+                        }];
+                        // A full queue gives the set back: submit it again.
+                        let mut set = d.set();
+                        set.add(buf, Access::dma_write(G2D)).unwrap();
+                        let mut locked = set.lock().unwrap();
+                        let fence = loop {
+                            match engine.submit(locked, &op, None) {
+                                Ok(f) => break f,
+                                Err(r) => {
+                                    assert_eq!(r.error, EngineError::QueueFull);
+                                    locked = r.returned;
+                                    std::thread::yield_now();
+                                }
+                            }
+                        };
+                        assert_eq!(fence.wait(), Ok(()));
+                    }
+                });
+            }
+        });
+    });
+    assert_eq!(engine.pending(), 0);
+    for (t, buf) in bufs.iter().enumerate() {
+        let got = cpu_read(&d, buf);
+        for x in 0..16usize {
+            // Column x was last filled by i = x + 16 when that exists (i < 20), else i = x.
+            let i = if x + 16 < 20 { x + 16 } else { x } as u8;
+            assert_eq!(
+                &got[x * 4..x * 4 + 4],
+                &[i, t as u8, 0, 0xFF],
+                "t{t} column {x}"
+            );
+        }
+    }
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}
