@@ -1,0 +1,94 @@
+//! The demo's frames on screen equal the host reference renderer's, pixel for pixel: the
+//! seed pipeline (CPU overlay, software 2D engine on CPU 1, display flip, checksum read-back)
+//! runs frames 0..=4 exactly as the demo does; after frames 1 and 4 are on screen the guest
+//! asks for a screendump (doc/console-protocol.md). board.toml gives this test
+//! `screendump = "compare-reference"`, so xtask compares each dump with
+//! `dmasync_demo::reference::try_reference_frame(N, W, H)` on the host and fails the verdict,
+//! naming the frame and the differing pixels, if they differ (doc/testing.md).
+//!
+//! Expected output: `dmasync-screendump frame=1 ...` and `frame=4 ...` markers,
+//! `test frames_on_screen_for_comparison ... ok`, `verdict: ok (1 cases)`; exit code 0.
+#![no_std]
+#![no_main]
+
+use core::time::Duration;
+
+use board_qemu_virt::arch::console;
+use board_qemu_virt::arch::testkit::{self, Test, TestResult};
+use board_qemu_virt::arch::{ensure, test_info};
+use board_qemu_virt::display::Display;
+use board_qemu_virt::{self as board, Board, demo};
+use dmasync_demo::{Options, Pipeline};
+use dmasync_engine::DisplayMode;
+
+dmasync_aarch64::entry!(main, 40);
+
+/// The frames whose screendumps the host compares.
+const DUMPED: [u32; 2] = [1, 4];
+
+struct Ctx {
+    pipeline:
+        Pipeline<'static, demo::P, board::arch::cache::DataCache, dmasync_hal::dma::DirectMemory>,
+    engine: &'static demo::Engine,
+    display: Display,
+    mode: DisplayMode,
+}
+
+fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
+    let b: Board = board::init(x0);
+    let pool = demo::dma_pool(&b);
+    let domain = demo::domain(Duration::from_secs(2));
+    let engine = demo::start_engine(&b);
+    demo::start_watchdog(&b, domain);
+    let (display, mode) = demo::open_display(&b);
+    let pipeline = Pipeline::new(domain, pool, mode, Options::default())
+        .unwrap_or_else(|e| board::setup_failed(format_args!("demo pipeline: {e}")));
+    let ctx = Ctx {
+        pipeline,
+        engine,
+        display,
+        mode,
+    };
+    testkit::run(
+        &ctx,
+        &[Test {
+            name: "frames_on_screen_for_comparison",
+            run: frames_on_screen_for_comparison,
+        }],
+    )
+}
+
+fn frames_on_screen_for_comparison(ctx: &Ctx) -> TestResult {
+    let last = DUMPED[DUMPED.len() - 1];
+    for frame in 0..=last {
+        let r = ctx.pipeline.run_frame(ctx.engine, &ctx.display, frame);
+        demo::log_frame(&r);
+        ensure!(
+            r.ok(),
+            "frame {frame} did not complete correctly (error {:?}, checksum {:?}, reference {:?})",
+            r.error,
+            r.checksum,
+            r.expected
+        );
+        if DUMPED.contains(&frame) {
+            // The frame stays on screen until the host has taken (and compared) its dump.
+            let acked = console::request_screendump(
+                frame,
+                ctx.mode.width,
+                ctx.mode.height,
+                console::HOST_ACK_TIMEOUT,
+            );
+            ensure!(
+                acked.is_ok(),
+                "frame {frame}: the host did not take the screendump: {}",
+                acked.unwrap_err()
+            );
+            test_info!(
+                "frame {frame} ({}x{}) dumped by the host",
+                ctx.mode.width,
+                ctx.mode.height
+            );
+        }
+    }
+    Ok(())
+}
