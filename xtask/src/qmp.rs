@@ -66,8 +66,8 @@ impl Qmp {
         let stream = loop {
             match UnixStream::connect(socket) {
                 Ok(s) => break s,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
+                // Not there yet (QEMU still starting): try again shortly.
+                Err(_) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err(e) => {
