@@ -217,8 +217,8 @@ fn pump(mut from: impl Read, tx: mpsc::Sender<Event>, data: fn(Vec<u8>) -> Event
 }
 
 /// Runs QEMU to the end, or until `timeout`. `on_line` sees each console line as it completes.
-/// For runs that serve no screendumps (`run` and `test` use [`run_with_screendumps`]).
-#[cfg_attr(not(test), allow(dead_code))]
+/// For runs that serve no screendumps (`bench`; `run` and `test` use
+/// [`run_with_screendumps`]).
 pub fn run(
     qemu: &Path,
     args: &[String],
