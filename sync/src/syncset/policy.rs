@@ -217,57 +217,6 @@ impl CoherencyTracker {
         access: Access,
         range: Option<Range<usize>>,
     ) -> Result<Plan, RangeError> {
-        let plan = self.preview(access, range.clone())?;
-        self.record(access, range)?;
-        Ok(plan)
-    }
-
-    /// The maintenance [`CoherencyTracker::plan`] would return, without the state update
-    /// (a sync set plans every buffer before it commits to the lock, then records).
-    pub(crate) fn preview(
-        &self,
-        access: Access,
-        range: Option<Range<usize>>,
-    ) -> Result<Plan, RangeError> {
-        let lines = self.checked_lines(range)?;
-        let mut plan = Plan::default();
-        if self.uncached {
-            return Ok(plan);
-        }
-        if access.on_cache_side() {
-            self.emit(&mut plan, CacheOp::Invalidate, Which::Stale, lines);
-        } else {
-            self.emit(&mut plan, CacheOp::Clean, Which::Dirty, lines);
-        }
-        Ok(plan)
-    }
-
-    /// The state update of [`CoherencyTracker::plan`] alone: records `access` as done
-    /// (after the maintenance [`CoherencyTracker::preview`] gave).
-    pub(crate) fn record(
-        &mut self,
-        access: Access,
-        range: Option<Range<usize>>,
-    ) -> Result<(), RangeError> {
-        let lines = self.checked_lines(range)?;
-        if self.uncached {
-            return Ok(());
-        }
-        if access.on_cache_side() {
-            self.stale.remove(lines.clone());
-            if access.writes() {
-                self.dirty.insert(lines);
-            }
-        } else {
-            self.dirty.remove(lines.clone());
-            if access.writes() {
-                self.stale.insert(lines);
-            }
-        }
-        Ok(())
-    }
-
-    fn checked_lines(&self, range: Option<Range<usize>>) -> Result<Range<usize>, RangeError> {
         let bytes = range.unwrap_or(0..self.len);
         if bytes.start >= bytes.end || bytes.end > self.len {
             return Err(RangeError {
@@ -275,7 +224,42 @@ impl CoherencyTracker {
                 len: self.len,
             });
         }
-        Ok(self.lines(&bytes))
+        let lines = self.lines(&bytes);
+        let mut plan = Plan::default();
+        if self.uncached {
+            return Ok(plan);
+        }
+        if access.on_cache_side() {
+            self.emit(&mut plan, CacheOp::Invalidate, Which::Stale, lines.clone());
+            self.stale.remove(lines.clone());
+            if access.writes() {
+                self.dirty.insert(lines);
+            }
+        } else {
+            self.emit(&mut plan, CacheOp::Clean, Which::Dirty, lines.clone());
+            self.dirty.remove(lines.clone());
+            if access.writes() {
+                self.stale.insert(lines);
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Whether [`CoherencyTracker::plan`] for the same access would return any operation,
+    /// without changing the state (a sync set decides from it, before it commits to the
+    /// lock, whether to publish a `ready` fence). `false` for a range `plan` rejects.
+    pub fn needs_maintenance(&self, access: Access, range: Option<Range<usize>>) -> bool {
+        let bytes = range.unwrap_or(0..self.len);
+        if self.uncached || bytes.start >= bytes.end || bytes.end > self.len {
+            return false;
+        }
+        let lines = self.lines(&bytes);
+        let set = if access.on_cache_side() {
+            &self.stale
+        } else {
+            &self.dirty
+        };
+        set.intersect(lines).next().is_some()
     }
 
     /// The line indices covering `bytes` (shifts, not divisions, on the lock path when the

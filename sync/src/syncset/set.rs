@@ -226,15 +226,11 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
             for (i, e) in entries.iter().enumerate() {
                 let wait_for = Usage::for_access(e.access.writes());
                 // SAFETY: `locks` holds every registered buffer's ww-mutex, this one's
-                // included, and the closure does not reach the tracker again. The range
-                // was validated by `add_range`, so planning cannot fail.
-                let plan = unsafe {
+                // included, and the closure does not reach the tracker again.
+                let needs = unsafe {
                     e.buf
-                        .tracker(|t| t.preview(e.access, Some(e.range.clone())))
-                }
-                .unwrap_or_default();
-                let needs = !plan.is_empty();
-                plans.push(plan);
+                        .tracker(|t| t.needs_maintenance(e.access, Some(e.range.clone())))
+                };
                 if needs && ready.is_none() {
                     let p = self.ready.next_fence();
                     let f = p.fence();
@@ -286,13 +282,13 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
                     }
                 }
             }
-            // Step 2b: committed; the trackers record the accesses (their maintenance is
-            // in `plans`, performed in step 4).
+            // Step 2b: plan the maintenance (and record the access) from the trackers.
             for e in entries {
-                // SAFETY: as above, `locks` holds this buffer's ww-mutex.
-                let recorded =
-                    unsafe { e.buf.tracker(|t| t.record(e.access, Some(e.range.clone()))) };
-                debug_assert!(recorded.is_ok(), "ranges are validated by `add_range`");
+                // SAFETY: as above, `locks` holds this buffer's ww-mutex. The range was
+                // validated by `add_range`, so planning cannot fail.
+                let plan = unsafe { e.buf.tracker(|t| t.plan(e.access, Some(e.range.clone()))) }
+                    .unwrap_or_default();
+                plans.push(plan);
             }
         }
 
