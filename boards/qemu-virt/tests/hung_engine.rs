@@ -1,0 +1,110 @@
+//! A hung 2D engine: the software engine on CPU 1 stops completing commands mid-run. With a
+//! short hold deadline, the next user of the frame it was rendering (the display's lock)
+//! gets the watchdog's timeout, the engine's buffers are taken back, the demo loop reports
+//! the hang, resets the engine and goes on; later frames are correct again (CPU read-back
+//! checksums equal the reference renderer's, and the last one is compared on screen by the
+//! host: board.toml `screendump = "compare-reference"`).
+//!
+//! Expected output: `test <case> ... ok`, `verdict: ok (1 cases)`; exit code 0.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::format;
+use core::time::Duration;
+
+use board_qemu_virt::arch::console;
+use board_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
+use board_qemu_virt::arch::{ensure, test_info};
+use board_qemu_virt::{Board, demo};
+use dmasync::FenceError;
+use dmasync_demo::{FrameError, Options, Pipeline, Totals};
+use dmasync_engine::Engine2dControl;
+
+dmasync_aarch64::entry!(main, 40);
+
+/// How long a holder may keep its buffers: the engine's set is taken back this long after
+/// it locked them.
+/// (The display also holds the frame on screen for a frame or two; the deadline must
+/// leave room for that on a loaded host, or its set would be expired as well.)
+const HOLD: Duration = Duration::from_secs(1);
+const HUNG_FRAME: u32 = 2;
+const FRAMES: u32 = 7;
+
+fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
+    let board = board_qemu_virt::init(x0);
+    testkit::run(
+        &board,
+        &[Test {
+            name: "hung_engine_times_out_is_reset_and_the_demo_goes_on",
+            run: hung_engine,
+        }],
+    )
+}
+
+fn hung_engine(board: &Board) -> TestResult {
+    let pool = demo::dma_pool(board);
+    let domain = demo::domain(HOLD);
+    let engine = demo::start_engine(board);
+    demo::start_watchdog(board, domain);
+    let (display, mode) = demo::open_display(board);
+    let pipeline = Pipeline::new(domain, pool, mode, Options::default())
+        .map_err(|e| Failure(format!("demo pipeline: {e}")))?;
+    let mut totals = Totals::default();
+    for frame in 0..FRAMES {
+        if frame == HUNG_FRAME {
+            engine.set_stalled(true);
+            test_info!("frame {frame}: the 2D engine stops completing commands");
+        }
+        let r = pipeline.run_frame(engine, &display, frame);
+        demo::log_frame(&r);
+        totals.add(&r);
+        if frame == HUNG_FRAME {
+            ensure!(
+                r.error
+                    == Some(FrameError::EngineHung {
+                        error: FenceError::Timeout,
+                        abandoned: 1
+                    }),
+                "frame {frame}: expected the hang to be reported as a timeout with one \
+                 abandoned submission, got {:?}",
+                r.error
+            );
+            ensure!(r.sync.expired >= 1, "no holder was expired: {:?}", r.sync);
+            ensure!(!engine.is_stalled(), "the reset did not clear the stall");
+            ensure!(
+                engine.pending() == 0,
+                "{} submissions still queued",
+                engine.pending()
+            );
+            if let Some(e) = &r.error {
+                test_info!("frame {frame}: reported: {e}");
+            }
+        } else {
+            ensure!(
+                r.ok(),
+                "frame {frame}: {:?} (checksum {:?}, reference {:?})",
+                r.error,
+                r.checksum,
+                r.expected
+            );
+        }
+    }
+    ensure!(
+        totals.failed == 1 && totals.engine_resets == 1,
+        "{} failed frames, {} engine resets",
+        totals.failed,
+        totals.engine_resets
+    );
+    let last = FRAMES - 1;
+    // The frame after the recovery, on screen: the host compares it with the reference.
+    let acked =
+        console::request_screendump(last, mode.width, mode.height, console::HOST_ACK_TIMEOUT);
+    ensure!(
+        acked.is_ok(),
+        "frame {last}: the host did not take the screendump"
+    );
+    demo::print_totals(&totals);
+    Ok(())
+}
