@@ -136,6 +136,27 @@ impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> FenceCallback<P, F> {
         }
     }
 
+    /// Like [`Self::remove`], but never waits: `None` while the fence's signaller is
+    /// still running (or about to run) this callback.
+    pub(crate) fn try_remove(self: Pin<&mut Self>) -> Option<CallbackRemoval> {
+        // SAFETY: we only touch the `fence` field; nothing is moved.
+        let this = unsafe { self.get_unchecked_mut() };
+        let node = ptr::from_ref(&*this).cast::<Node>();
+        match &this.fence {
+            Some(fence) => {
+                // SAFETY: the node is pinned and, if queued, queued on `fence`.
+                let r = unsafe { fence.try_remove_node(node) };
+                if r.is_some() {
+                    this.fence = None;
+                }
+                r
+            }
+            None => Some(CallbackRemoval::from_idle_state(
+                this.node.state.load(Ordering::Acquire),
+            )),
+        }
+    }
+
     pub(crate) fn register(
         mut self: Pin<&mut Self>,
         fence: &Arc<FenceInner<P>>,

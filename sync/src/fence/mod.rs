@@ -387,14 +387,37 @@ impl<P: Platform> FenceInner<P> {
     /// # Safety
     /// `node` must be valid and, if queued, queued on this fence.
     pub(crate) unsafe fn remove_node(&self, node: *const Node) -> CallbackRemoval {
-        let g = self.lock();
-        if g.state & SIGNALLED == 0 {
-            // SAFETY: lock held and node valid; a queued node is in this fence's list.
-            let st = unsafe { (*node).state.load(Ordering::Relaxed) };
+        // SAFETY: the caller's contract.
+        if let Some(r) = unsafe { self.try_remove_node(node) } {
+            return r;
+        }
+        // Signalled: a node still QUEUED belongs to the signaller until it is marked RAN.
+        loop {
+            // SAFETY: node valid per the contract.
+            let st = unsafe { (*node).state.load(Ordering::Acquire) };
             if st != NODE_QUEUED {
                 return CallbackRemoval::from_idle_state(st);
             }
-            // SAFETY: as above: we own the links of all queued nodes while locked.
+            P::relax();
+        }
+    }
+
+    /// Like [`Self::remove_node`], but never waits: `None` when the fence has signalled
+    /// and its signaller has not yet finished running the node. For owners that must not
+    /// wait — e.g. one that may be running inside that very callback.
+    ///
+    /// # Safety
+    /// As for `remove_node`.
+    pub(crate) unsafe fn try_remove_node(&self, node: *const Node) -> Option<CallbackRemoval> {
+        let g = self.lock();
+        // SAFETY: node valid per the contract.
+        let st = unsafe { (*node).state.load(Ordering::Acquire) };
+        if g.state & SIGNALLED == 0 {
+            if st != NODE_QUEUED {
+                return Some(CallbackRemoval::from_idle_state(st));
+            }
+            // SAFETY: lock held and node valid; a queued node of an unsignalled fence is
+            // in this fence's list, whose links we own while locked.
             unsafe {
                 let prev = (*node).prev.with(|p| *p);
                 let next = (*node).next.with(|n| *n);
@@ -409,17 +432,13 @@ impl<P: Platform> FenceInner<P> {
                 (*node).state.store(callback::NODE_IDLE, Ordering::Relaxed);
             }
             drop(g);
-            return CallbackRemoval::Removed;
+            return Some(CallbackRemoval::Removed);
         }
         drop(g);
-        // Signalled: a node still QUEUED belongs to the signaller until it is marked RAN.
-        loop {
-            // SAFETY: node valid per the contract.
-            let st = unsafe { (*node).state.load(Ordering::Acquire) };
-            if st != NODE_QUEUED {
-                return CallbackRemoval::from_idle_state(st);
-            }
-            P::relax();
+        if st == NODE_QUEUED {
+            None
+        } else {
+            Some(CallbackRemoval::from_idle_state(st))
         }
     }
 

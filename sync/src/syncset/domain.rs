@@ -173,7 +173,7 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
         let holders: Vec<Arc<Holder<P>>> = {
             let mut g = self.holders.lock();
             g.with(|h| {
-                h.retain(|x| !x.is_finished());
+                h.retain(|x| !x.is_reclaimable());
                 h.clone()
             })
         };
@@ -185,7 +185,7 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
     pub(crate) fn register_holder(&self, h: Arc<Holder<P>>) {
         let mut g = self.holders.lock();
         g.with(|v| {
-            v.retain(|x| !x.is_finished());
+            v.retain(|x| !x.is_reclaimable());
             v.push(h);
         });
     }

@@ -173,6 +173,22 @@ impl<P: Platform> Holder<P> {
         }
     }
 
+    /// True when the domain may drop its reference: the holder has finished, and its
+    /// completion callback (if any) is no longer queued or running — unhooked here if its
+    /// fence is still pending. While the callback runs, the domain's reference keeps the
+    /// holder alive, so the callback's own reference is never the last one: dropping the
+    /// holder drops the callback node, which must never happen inside that callback.
+    pub(crate) fn is_reclaimable(&self) -> bool {
+        if !self.is_finished() {
+            return false;
+        }
+        let mut g = self.completion.lock();
+        g.with(|c| match c {
+            Some(cb) => cb.as_mut().try_remove().is_some(),
+            None => true,
+        })
+    }
+
     /// True once the done fence has been signalled (by anyone).
     pub(crate) fn is_finished(&self) -> bool {
         self.outcome() != Outcome::Held

@@ -544,15 +544,20 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
                 let _ = h.release(r);
             }
         });
-        let mut cb = Box::pin(FenceCallback::new(func));
-        match work.add_callback(cb.as_mut()) {
-            Ok(()) => {
-                // The holder keeps the callback node alive (the domain keeps the holder)
-                // until it runs or the holder is expired and pruned, which unhooks it.
-                let mut g = self.holder.completion.lock();
-                g.with(|c| *c = Some(cb));
-                Ok(())
-            }
+        // The node goes into the holder *before* it is queued: once queued it may run at
+        // once on another core and finish the holder, and the domain must then find the
+        // node there, still running, and keep the holder (see `Holder::is_reclaimable`) —
+        // else the callback's own reference could be the last one, and dropping the holder
+        // inside the callback would free the node that is running.
+        let queued = {
+            let mut g = self.holder.completion.lock();
+            g.with(|c| {
+                let cb = c.insert(Box::pin(FenceCallback::new(func)));
+                work.add_callback(cb.as_mut())
+            })
+        };
+        match queued {
+            Ok(()) => Ok(()),
             Err(already) => {
                 // The work finished already: its result is the release's.
                 let _ = self.holder.release(already.result);

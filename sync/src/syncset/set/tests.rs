@@ -99,3 +99,69 @@ fn a_congested_lock_publishes_nothing_and_plans_nothing() {
     locked.unlock().unwrap();
     assert_eq!(done.status(), FenceStatus::Ok);
 }
+
+/// Regression: the device-completion callback of `unlock_after` releases the holder; if the
+/// domain dropped its reference to the finished holder while that callback still ran, the
+/// callback's own reference was the last, and dropping the holder inside the callback freed
+/// (and waited for) the very callback node that was running: a hang (found by the demo's
+/// host pipeline test, 1 run in 3). Made deterministic here: a callback on the set's `done`
+/// fence — which runs inside the completion callback — runs the domain's pruning.
+#[test]
+#[cfg_attr(miri, ignore)] // uses a thread and a timeout to turn the old hang into a failure
+fn completion_callback_never_drops_its_own_holder() {
+    use core::pin::Pin;
+    use std::boxed::Box;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let region = DmaRegion::new(
+        0x10_0000,
+        BusAddr(0x10_0000),
+        4 * LINE,
+        Coherency::NonCoherent,
+        LINE,
+    )
+    .unwrap();
+    let d: &'static SyncDomain<P, CoherentNoop, DirectMemory> =
+        Box::leak(Box::new(SyncDomain::new(
+            CoherentNoop { line_size: LINE },
+            DirectMemory,
+            SyncConfig::default(),
+        )));
+    let a: &'static SyncBuffer<P> = Box::leak(Box::new(d.buffer("a", region).unwrap()));
+    let dev = DeviceId(3);
+
+    let job = crate::fence::Timeline::<P>::new().next_fence();
+    let mut set = d.set();
+    set.add(a, Access::dma_write(dev)).unwrap();
+    let locked = set.lock().unwrap();
+    let done = locked.done_fence();
+    let prune: Box<dyn FnMut(FenceResult) + Send> = Box::new(move |_| {
+        d.check_deadlines();
+    });
+    let mut on_done: Pin<Box<FenceCallback<P, _>>> = Box::pin(FenceCallback::new(prune));
+    done.add_callback(on_done.as_mut()).unwrap();
+    locked.unlock_after(&job.fence()).unwrap();
+    drop(set);
+
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        job.signal();
+        let _ = tx.send(());
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "signalling the device's fence hung: the completion callback dropped its own holder"
+    );
+    assert_eq!(done.status(), FenceStatus::Ok);
+    // Once the callback has finished, the next pruning lets the holder go.
+    d.check_deadlines();
+    let listed = {
+        let mut g = d.holders.lock();
+        g.with(|h| h.len())
+    };
+    assert_eq!(
+        listed, 0,
+        "the finished holder is still listed after its callback ran"
+    );
+}
