@@ -85,39 +85,15 @@ pub fn mode_accepted(width: u32, height: u32) -> bool {
     (MIN_SIDE..=MAX_WIDTH).contains(&width) && (MIN_SIDE..=MAX_HEIGHT).contains(&height)
 }
 
-/// Checks a framebuffer surface against the mode; ramfb takes any stride that holds a row.
+/// Checks a framebuffer surface against the mode; ramfb takes any stride that holds a row
+/// and fits RAMFBCfg's 32 bits.
 pub fn check_framebuffer(
     mode: &DisplayMode,
     buffer: &'static str,
     fb: &SurfaceDesc,
     buffer_len: usize,
 ) -> Result<(), EngineError> {
-    let row = mode.width as usize * mode.format.bytes_per_pixel();
-    let need = if fb.stride >= row {
-        fb.stride * (mode.height as usize - 1) + row
-    } else {
-        mode.framebuffer_bytes()
-    };
-    let have_buf = buffer_len.saturating_sub(fb.offset);
-    if fb.width < mode.width || fb.height < mode.height || have_buf < need {
-        return Err(EngineError::FramebufferTooSmall {
-            buffer,
-            need,
-            have: fb.span_bytes().unwrap_or(0).min(have_buf),
-        });
-    }
-    if fb.width != mode.width || fb.height != mode.height {
-        return Err(EngineError::BadSurface {
-            buffer,
-            why: "framebuffer size differs from the display mode",
-        });
-    }
-    if fb.format != mode.format {
-        return Err(EngineError::BadSurface {
-            buffer,
-            why: "framebuffer pixel format differs from the display mode",
-        });
-    }
+    mode.check_framebuffer(buffer, fb, buffer_len)?;
     if u32::try_from(fb.stride).is_err() {
         return Err(EngineError::BadSurface {
             buffer,

@@ -297,30 +297,7 @@ pub fn check_framebuffer(
     fb: &dmasync_engine::SurfaceDesc,
     buffer_len: usize,
 ) -> Result<(), EngineError> {
-    let need = mode.framebuffer_bytes();
-    let have_rows = fb.width.min(mode.width) as usize
-        * fb.height.min(mode.height) as usize
-        * fb.format.bytes_per_pixel();
-    let have_buf = buffer_len.saturating_sub(fb.offset);
-    if fb.width < mode.width || fb.height < mode.height || have_buf < need {
-        return Err(EngineError::FramebufferTooSmall {
-            buffer,
-            need,
-            have: have_rows.min(have_buf),
-        });
-    }
-    if fb.width != mode.width || fb.height != mode.height {
-        return Err(EngineError::BadSurface {
-            buffer,
-            why: "framebuffer size differs from the display mode",
-        });
-    }
-    if fb.format != mode.format {
-        return Err(EngineError::BadSurface {
-            buffer,
-            why: "framebuffer pixel format differs from the display mode",
-        });
-    }
+    mode.check_framebuffer(buffer, fb, buffer_len)?;
     if fb.stride != mode.width as usize * fb.format.bytes_per_pixel() {
         return Err(EngineError::BadSurface {
             buffer,
@@ -967,7 +944,8 @@ mod tests {
                 r.error,
                 EngineError::FramebufferTooSmall {
                     buffer: "A",
-                    need: 1024,
+                    // 16 rows at the surface's 128-byte stride.
+                    need: 1984,
                     ..
                 }
             ),

@@ -7,7 +7,7 @@ use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
 
 use crate::error::{EngineError, Rejected};
-use crate::surface::{PixelFormat, Surface};
+use crate::surface::{PixelFormat, Surface, SurfaceDesc};
 
 /// A display mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,6 +24,49 @@ impl DisplayMode {
     /// Bytes a tightly packed framebuffer for this mode needs.
     pub fn framebuffer_bytes(&self) -> usize {
         self.width as usize * self.height as usize * self.format.bytes_per_pixel()
+    }
+
+    /// Checks a framebuffer surface (`fb` inside `buffer`, `buffer_len` bytes) against this
+    /// mode — the part of a flip's validation every display shares; drivers add their own
+    /// limits (a packed stride, a register width) after it:
+    ///
+    /// - an inconsistent description (zero size, stride under a row): `BadSurface`;
+    /// - fewer pixels than the mode, or fewer bytes in the buffer than the surface needs at
+    ///   its stride: `FramebufferTooSmall` with both sizes;
+    /// - a surface larger than the mode, or of another pixel format: `BadSurface`.
+    pub fn check_framebuffer(
+        &self,
+        buffer: &'static str,
+        fb: &SurfaceDesc,
+        buffer_len: usize,
+    ) -> Result<(), EngineError> {
+        fb.check()
+            .map_err(|why| EngineError::BadSurface { buffer, why })?;
+        let row = self.width as usize * self.format.bytes_per_pixel();
+        let need = (fb.stride.max(row))
+            .saturating_mul(self.height.saturating_sub(1) as usize)
+            .saturating_add(row);
+        let have_buf = buffer_len.saturating_sub(fb.offset);
+        if fb.width < self.width || fb.height < self.height || have_buf < need {
+            return Err(EngineError::FramebufferTooSmall {
+                buffer,
+                need,
+                have: fb.span_bytes().unwrap_or(0).min(have_buf),
+            });
+        }
+        if fb.width != self.width || fb.height != self.height {
+            return Err(EngineError::BadSurface {
+                buffer,
+                why: "framebuffer size differs from the display mode",
+            });
+        }
+        if fb.format != self.format {
+            return Err(EngineError::BadSurface {
+                buffer,
+                why: "framebuffer pixel format differs from the display mode",
+            });
+        }
+        Ok(())
     }
 }
 

@@ -273,7 +273,10 @@ fn every_refused_flip_leaves_the_previous_frame_on_screen() {
         &next,
         Access::dma_read(SCANOUT),
         SurfaceDesc::packed(8, 6, PixelFormat::Argb8888),
-        EngineError::Unsupported("framebuffer pixel format differs from the display mode's"),
+        EngineError::BadSurface {
+            buffer: "next",
+            why: "framebuffer pixel format differs from the display mode",
+        },
     );
     refuse(
         &next,

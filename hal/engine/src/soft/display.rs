@@ -235,30 +235,7 @@ impl<P: Platform, D: DeviceMemory> DisplayFlip<P> for SoftDisplay<P, D> {
     ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
         let check = || {
             let mode = self.mode.ok_or(EngineError::NoMode)?;
-            let buffer = fb.buffer.name();
-            let d = &fb.desc;
-            if d.format != mode.format {
-                return Err(EngineError::Unsupported(
-                    "framebuffer pixel format differs from the display mode's",
-                ));
-            }
-            if d.width < mode.width || d.height < mode.height {
-                return Err(EngineError::FramebufferTooSmall {
-                    buffer,
-                    need: mode.framebuffer_bytes(),
-                    have: d.width as usize * d.height as usize * d.format.bytes_per_pixel(),
-                });
-            }
-            if d.width != mode.width || d.height != mode.height {
-                return Err(EngineError::Unsupported(
-                    "framebuffer larger than the display mode",
-                ));
-            }
-            let need = d.span_bytes().unwrap_or(usize::MAX);
-            let have = fb.buffer.len().saturating_sub(d.offset);
-            if need > have {
-                return Err(EngineError::FramebufferTooSmall { buffer, need, have });
-            }
+            mode.check_framebuffer(fb.buffer.name(), &fb.desc, fb.buffer.len())?;
             let bus = resolve(&locked, self.device, &fb, Need::Read)?;
             Ok((bus, mode))
         };
