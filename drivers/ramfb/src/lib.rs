@@ -36,12 +36,12 @@ use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use dmasync::Platform;
-use dmasync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceStatus, Timeline};
+use dmasync::fence::{Fence, FenceError, FenceProducer, FenceStatus, Timeline};
 use dmasync::syncset::Locked;
-use dmasync_engine::surface::{BusSurface, Need, resolve};
+use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
-    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, Rejected,
-    Surface, SurfaceDesc,
+    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, QueuedFlip,
+    Rejected, Surface, SurfaceDesc, accept_flip,
 };
 use dmasync_hal::cache::{CacheMaintenance, VirtRange};
 use dmasync_hal::dma::{CpuMemory, DeviceId};
@@ -156,17 +156,10 @@ impl<I: FwCfgIo, D: DmaPlatform> Hw<I, D> {
     }
 }
 
-struct Pending<P: Platform> {
-    fb: BusSurface,
-    in_fence: Option<Fence<P>>,
-    presented: FenceProducer<P>,
-    released: FenceProducer<P>,
-}
-
 /// Flip queue and mode: touched by `flip` (any core) under a short critical section.
 struct Shared<P: Platform> {
     mode: Option<DisplayMode>,
-    pending: VecDeque<Pending<P>>,
+    pending: VecDeque<QueuedFlip<P>>,
 }
 
 /// The device side, reached only by the holder of the [`TryLock`] (`service`).
@@ -274,7 +267,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> Ramfb<P, I, D> {
     }
 
     /// Takes the head flip if its in-fence has signalled (with its result).
-    fn next_ready(&self) -> Option<(Pending<P>, Result<(), FenceError>)> {
+    fn next_ready(&self) -> Option<(QueuedFlip<P>, Result<(), FenceError>)> {
         self.with_shared(|s| {
             let ready = match &s.pending.front()?.in_fence {
                 None => Ok(()),
@@ -359,38 +352,18 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayFlip<P> for Ramfb<P, I, D> 
         fb: Surface<'_, P>,
         in_fence: Option<&Fence<P>>,
     ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
-        let Some(mode) = self.mode() else {
-            return Err(Rejected::new(EngineError::NoMode, locked));
-        };
-        if let Err(e) = check_framebuffer(&mode, fb.buffer.name(), &fb.desc, fb.buffer.len()) {
-            return Err(Rejected::new(e, locked));
+        let (fences, queued) = accept_flip(
+            locked,
+            self.device,
+            &fb,
+            in_fence,
+            self.mode(),
+            |mode| check_framebuffer(mode, fb.buffer.name(), &fb.desc, fb.buffer.len()),
+            || self.presented.next_fence(),
+        )?;
+        if let Some(flip) = queued {
+            self.with_shared(|s| s.pending.push_back(flip));
         }
-        let bus = match resolve(&locked, self.device, &fb, Need::Read) {
-            Ok(b) => b,
-            Err(e) => return Err(Rejected::new(e, locked)),
-        };
-        let presented = self.presented.next_fence();
-        // Release fences can signal out of order (a failed flip releases its buffer while an
-        // earlier frame stays on screen): a context each.
-        let released = FenceProducer::new(FenceContext::new(), 1);
-        let fences = FlipFences {
-            presented: presented.fence(),
-            released: released.fence(),
-        };
-        if locked.unlock_after(&fences.released).is_err() {
-            // The watchdog took the buffers back after `resolve`: nothing is queued.
-            released.signal_error(FenceError::Cancelled);
-            presented.signal_error(FenceError::Cancelled);
-            return Ok(fences);
-        }
-        self.with_shared(|s| {
-            s.pending.push_back(Pending {
-                fb: bus,
-                in_fence: in_fence.cloned(),
-                presented,
-                released,
-            })
-        });
         Ok(fences)
     }
 }
@@ -402,7 +375,7 @@ mod tests {
     use alloc::boxed::Box;
     use alloc::vec::Vec;
 
-    use dmasync::fence::FenceResult;
+    use dmasync::fence::{FenceContext, FenceResult};
     use dmasync::platform::StdPlatform;
     use dmasync::syncset::{Access, SyncBuffer, SyncDomain};
     use dmasync_hal::cache::CoherentNoop;

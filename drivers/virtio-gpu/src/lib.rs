@@ -49,12 +49,12 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use dmasync::Platform;
-use dmasync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceStatus, Timeline};
+use dmasync::fence::{Fence, FenceError, FenceProducer, FenceStatus, Timeline};
 use dmasync::syncset::Locked;
-use dmasync_engine::surface::{BusSurface, Need, resolve};
+use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
-    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, Rejected,
-    Surface,
+    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, QueuedFlip,
+    Rejected, Surface, accept_flip,
 };
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
@@ -196,13 +196,6 @@ struct Resource {
     fb: BusSurface,
 }
 
-struct Pending<P: Platform> {
-    fb: BusSurface,
-    in_fence: Option<Fence<P>>,
-    presented: FenceProducer<P>,
-    released: FenceProducer<P>,
-}
-
 struct OnScreen<P: Platform> {
     resource: u32,
     released: FenceProducer<P>,
@@ -211,7 +204,7 @@ struct OnScreen<P: Platform> {
 /// Flip queue and mode: touched by `flip` (any core) under a short critical section.
 struct Shared<P: Platform> {
     mode: Option<DisplayMode>,
-    pending: VecDeque<Pending<P>>,
+    pending: VecDeque<QueuedFlip<P>>,
 }
 
 /// The device side: touched only by whoever holds the [`TryLock`] (`service`, `set_mode`),
@@ -456,7 +449,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> VirtioGpu<P, D, T> {
     }
 
     /// Takes the head flip if its in-fence has signalled (with its result).
-    fn next_ready(&self) -> Option<(Pending<P>, Result<(), FenceError>)> {
+    fn next_ready(&self) -> Option<(QueuedFlip<P>, Result<(), FenceError>)> {
         self.with_shared(|s| {
             let ready = match &s.pending.front()?.in_fence {
                 None => Ok(()),
@@ -580,45 +573,24 @@ impl<P: Platform, D: DmaPlatform, T: Transport> DisplayFlip<P> for VirtioGpu<P, 
         fb: Surface<'_, P>,
         in_fence: Option<&Fence<P>>,
     ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
-        let Some(mode) = self.mode() else {
-            return Err(Rejected::new(EngineError::NoMode, locked));
-        };
-        if let Err(e) = check_framebuffer(&mode, fb.buffer.name(), &fb.desc, fb.buffer.len()) {
-            return Err(Rejected::new(e, locked));
+        let (fences, queued) = accept_flip(
+            locked,
+            self.device,
+            &fb,
+            in_fence,
+            self.mode(),
+            |mode| {
+                check_framebuffer(mode, fb.buffer.name(), &fb.desc, fb.buffer.len())?;
+                if u32::try_from(fb.desc.stride * fb.desc.height as usize).is_err() {
+                    return Err(EngineError::Unsupported("framebuffer larger than 4 GiB"));
+                }
+                Ok(())
+            },
+            || self.presented.next_fence(),
+        )?;
+        if let Some(flip) = queued {
+            self.with_shared(|s| s.pending.push_back(flip));
         }
-        let bus = match resolve(&locked, self.device, &fb, Need::Read) {
-            Ok(b) => b,
-            Err(e) => return Err(Rejected::new(e, locked)),
-        };
-        if u32::try_from(bus.stride * bus.height as usize).is_err() {
-            return Err(Rejected::new(
-                EngineError::Unsupported("framebuffer larger than 4 GiB"),
-                locked,
-            ));
-        }
-        let presented = self.presented.next_fence();
-        // Release fences signal out of order when a flip fails while an earlier frame is
-        // still on screen, so each gets a context of its own (no "later implies earlier").
-        let released = FenceProducer::new(FenceContext::new(), 1);
-        let fences = FlipFences {
-            presented: presented.fence(),
-            released: released.fence(),
-        };
-        if let Err(e) = locked.unlock_after(&fences.released) {
-            // The watchdog took the buffers back between resolve and here: nothing queued.
-            released.signal_error(FenceError::Cancelled);
-            presented.signal_error(FenceError::Cancelled);
-            let _ = e;
-            return Ok(fences);
-        }
-        self.with_shared(|s| {
-            s.pending.push_back(Pending {
-                fb: bus,
-                in_fence: in_fence.cloned(),
-                presented,
-                released,
-            })
-        });
         Ok(fences)
     }
 }
@@ -795,7 +767,7 @@ mod tests {
         let b = buffer(&domain, "B", 0x0000_ff00);
         take_commands(&model);
 
-        let in_a = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);
+        let in_a = FenceProducer::<StdPlatform>::new(dmasync::fence::FenceContext::new(), 1);
         let fa = flip(&gpu, &domain, &a, Some(&in_a.fence())).unwrap();
         assert_eq!(gpu.service(), 0, "presented before the in-fence");
         assert!(take_commands(&model).is_empty());

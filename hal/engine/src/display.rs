@@ -1,13 +1,13 @@
 //! The display controller: mode set-up (control path) separate from page flip (data path).
 
 use dmasync::Platform;
-use dmasync::fence::Fence;
+use dmasync::fence::{Fence, FenceContext, FenceError, FenceProducer};
 use dmasync::syncset::Locked;
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
 
 use crate::error::{EngineError, Rejected};
-use crate::surface::{PixelFormat, Surface, SurfaceDesc};
+use crate::surface::{BusSurface, Need, PixelFormat, Surface, SurfaceDesc, resolve};
 
 /// A display mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -118,4 +118,68 @@ pub trait DisplayFlip<P: Platform>: DisplayControl {
         fb: Surface<'_, P>,
         in_fence: Option<&Fence<P>>,
     ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>>;
+}
+
+/// An accepted flip, as a driver that queues flips itself keeps it until it is presented.
+#[derive(Debug)]
+pub struct QueuedFlip<P: Platform> {
+    /// The framebuffer as the scanout engine addresses it.
+    pub fb: BusSurface,
+    /// Wait for this before scanning out.
+    pub in_fence: Option<Fence<P>>,
+    /// Signal when the framebuffer is on screen.
+    pub presented: FenceProducer<P>,
+    /// Signal when the display no longer reads the framebuffer (the flip's set is released
+    /// with it).
+    pub released: FenceProducer<P>,
+}
+
+/// The front half of [`DisplayFlip::flip`] that every display driver shares: checks that a
+/// mode is set, the driver's own `limits` (start with [`DisplayMode::check_framebuffer`]),
+/// and the lock (`fb` registered in `locked` for `device`'s read, inside the registered
+/// range); then makes the fences — `presented` from the driver's timeline
+/// (`next_presented`, called only once the flip is accepted), `released` on a context of
+/// its own, as releases can signal out of order when a flip fails while an earlier frame
+/// stays on screen — and hands the set to `unlock_after(released)`.
+///
+/// Returns the caller's fences and the flip to queue, or `None` to queue when the watchdog
+/// took the set back after the checks (both fences then signal `Cancelled`). A refusal
+/// gives the set back in [`Rejected`].
+#[allow(clippy::type_complexity)]
+pub fn accept_flip<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory>(
+    locked: Locked<'s, 'd, P, C, M>,
+    device: DeviceId,
+    fb: &Surface<'_, P>,
+    in_fence: Option<&Fence<P>>,
+    mode: Option<DisplayMode>,
+    limits: impl FnOnce(&DisplayMode) -> Result<(), EngineError>,
+    next_presented: impl FnOnce() -> FenceProducer<P>,
+) -> Result<(FlipFences<P>, Option<QueuedFlip<P>>), Rejected<Locked<'s, 'd, P, C, M>>> {
+    let checked = mode
+        .ok_or(EngineError::NoMode)
+        .and_then(|mode| limits(&mode))
+        .and_then(|()| resolve(&locked, device, fb, Need::Read));
+    let bus = match checked {
+        Ok(bus) => bus,
+        Err(e) => return Err(Rejected::new(e, locked)),
+    };
+    let presented = next_presented();
+    let released = FenceProducer::new(FenceContext::new(), 1);
+    let fences = FlipFences {
+        presented: presented.fence(),
+        released: released.fence(),
+    };
+    if locked.unlock_after(&fences.released).is_err() {
+        // The watchdog took the buffers back between the checks and here: nothing queued.
+        released.signal_error(FenceError::Cancelled);
+        presented.signal_error(FenceError::Cancelled);
+        return Ok((fences, None));
+    }
+    let flip = QueuedFlip {
+        fb: bus,
+        in_fence: in_fence.cloned(),
+        presented,
+        released,
+    };
+    Ok((fences, Some(flip)))
 }

@@ -41,7 +41,7 @@ pub mod gfx2d;
 pub mod soft;
 pub mod surface;
 
-pub use display::{DisplayControl, DisplayFlip, DisplayMode, FlipFences};
+pub use display::{DisplayControl, DisplayFlip, DisplayMode, FlipFences, QueuedFlip, accept_flip};
 pub use dma::{DmaEngine, Span};
 pub use error::{EngineError, Rejected};
 pub use gfx2d::{Caps2d, Color, Engine2d, Engine2dControl, Op2d};
