@@ -31,9 +31,8 @@ pub mod fw_cfg;
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use core::cell::{RefCell, UnsafeCell};
+use core::cell::RefCell;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use dmasync::Platform;
 use dmasync::fence::{Fence, FenceError, FenceProducer, FenceStatus, Timeline};
@@ -162,50 +161,11 @@ struct Shared<P: Platform> {
     pending: VecDeque<QueuedFlip<P>>,
 }
 
-/// The device side, reached only by the holder of the [`TryLock`] (`service`).
+/// The device side, reached only by the holder of the device lock (`state`) (`service`).
 struct State<P: Platform, I: FwCfgIo, D: DmaPlatform> {
     hw: Hw<I, D>,
     /// The release fence of the frame on screen.
     on_screen: Option<FenceProducer<P>>,
-}
-
-/// A lock that is tried, never waited for: one servicer at a time, others return at once.
-struct TryLock<T> {
-    busy: AtomicBool,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: the value is reached only by the one caller that won `busy` (Acquire/Release); it
-// moves between cores, hence `T: Send`.
-unsafe impl<T: Send> Sync for TryLock<T> {}
-
-impl<T> TryLock<T> {
-    const fn new(value: T) -> Self {
-        Self {
-            busy: AtomicBool::new(false),
-            value: UnsafeCell::new(value),
-        }
-    }
-
-    fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        if self
-            .busy
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return None;
-        }
-        struct Unlock<'a>(&'a AtomicBool);
-        impl Drop for Unlock<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        let _unlock = Unlock(&self.busy);
-        // SAFETY: we won `busy`, so no other reference to the value exists until `_unlock`
-        // drops.
-        Some(f(unsafe { &mut *self.value.get() }))
-    }
 }
 
 /// QEMU's ramfb as a dmasync display.
@@ -214,7 +174,7 @@ pub struct Ramfb<P: Platform, I: FwCfgIo, D: DmaPlatform> {
     preferred: DisplayMode,
     presented: Timeline<P>,
     shared: critical_section::Mutex<RefCell<Shared<P>>>,
-    state: TryLock<State<P, I, D>>,
+    state: spin::Mutex<State<P, I, D>>,
 }
 
 impl<P: Platform, I: FwCfgIo, D: DmaPlatform> fmt::Debug for Ramfb<P, I, D> {
@@ -241,7 +201,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> Ramfb<P, I, D> {
                 mode: None,
                 pending: VecDeque::new(),
             })),
-            state: TryLock::new(State {
+            state: spin::Mutex::new(State {
                 hw: Hw {
                     io,
                     select: file.select,
@@ -307,7 +267,9 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<P, I, D> 
     /// Returns 0 at once if another core is servicing.
     fn service(&self) -> usize {
         self.state
-            .try_with(|s| {
+            .try_lock()
+            .map(|mut state| {
+                let s = &mut *state;
                 let mut presented = 0;
                 while let Some((flip, ready)) = self.next_ready() {
                     if let Err(e) = ready {

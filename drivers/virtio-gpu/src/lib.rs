@@ -43,10 +43,9 @@ pub mod protocol;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::cell::{RefCell, UnsafeCell};
+use core::cell::RefCell;
 use core::fmt;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use dmasync::Platform;
 use dmasync::fence::{Fence, FenceError, FenceProducer, FenceStatus, Timeline};
@@ -207,7 +206,7 @@ struct Shared<P: Platform> {
     pending: VecDeque<QueuedFlip<P>>,
 }
 
-/// The device side: touched only by whoever holds the [`TryLock`] (`service`, `set_mode`),
+/// The device side: touched only by whoever holds the device lock (`state`) (`service`, `set_mode`),
 /// never inside a critical section, since every command waits for the device.
 struct State<P: Platform, D: DmaPlatform, T: Transport> {
     hw: Hw<D, T>,
@@ -307,50 +306,7 @@ pub struct VirtioGpu<P: Platform, D: DmaPlatform, T: Transport = MmioTransport<'
     preferred: DisplayMode,
     presented: Timeline<P>,
     shared: critical_section::Mutex<RefCell<Shared<P>>>,
-    state: TryLock<State<P, D, T>>,
-}
-
-/// A lock that is tried, never waited for: one servicer at a time, others return at once.
-struct TryLock<T> {
-    busy: AtomicBool,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: the value is reached only by the one caller that won `busy` (Acquire/Release), or
-// through `&mut self`; it moves between cores, hence `T: Send`.
-unsafe impl<T: Send> Sync for TryLock<T> {}
-
-impl<T> TryLock<T> {
-    const fn new(value: T) -> Self {
-        Self {
-            busy: AtomicBool::new(false),
-            value: UnsafeCell::new(value),
-        }
-    }
-
-    fn try_with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        if self
-            .busy
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return None;
-        }
-        struct Unlock<'a>(&'a AtomicBool);
-        impl Drop for Unlock<'_> {
-            fn drop(&mut self) {
-                self.0.store(false, Ordering::Release);
-            }
-        }
-        let _unlock = Unlock(&self.busy);
-        // SAFETY: we won `busy`, so no other reference to the value exists until `_unlock`
-        // drops.
-        Some(f(unsafe { &mut *self.value.get() }))
-    }
-
-    fn get_mut(&mut self) -> &mut T {
-        self.value.get_mut()
-    }
+    state: spin::Mutex<State<P, D, T>>,
 }
 
 impl<P: Platform, D: DmaPlatform, T: Transport> fmt::Debug for VirtioGpu<P, D, T> {
@@ -430,7 +386,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> VirtioGpu<P, D, T> {
                 mode: None,
                 pending: VecDeque::new(),
             })),
-            state: TryLock::new(State {
+            state: spin::Mutex::new(State {
                 hw,
                 on_screen: None,
                 resources: Vec::new(),
@@ -525,7 +481,9 @@ impl<P: Platform, D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<P, 
     /// once if another core is servicing.
     fn service(&self) -> usize {
         self.state
-            .try_with(|s| {
+            .try_lock()
+            .map(|mut state| {
+                let s = &mut *state;
                 let mut presented = 0;
                 while let Some((flip, ready)) = self.next_ready() {
                     if let Err(e) = ready {
