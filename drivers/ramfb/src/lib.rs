@@ -30,16 +30,14 @@ extern crate alloc;
 pub mod fw_cfg;
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
-use core::cell::RefCell;
 use core::fmt;
 
 use dmasync::Platform;
-use dmasync::fence::{Fence, FenceError, FenceProducer, FenceStatus, Timeline};
+use dmasync::fence::{Fence, FenceError, FenceProducer, Timeline};
 use dmasync::syncset::Locked;
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
-    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, QueuedFlip,
+    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, FlipQueue, PixelFormat,
     Rejected, Surface, SurfaceDesc, accept_flip,
 };
 use dmasync_hal::cache::{CacheMaintenance, VirtRange};
@@ -155,12 +153,6 @@ impl<I: FwCfgIo, D: DmaPlatform> Hw<I, D> {
     }
 }
 
-/// Flip queue and mode: touched by `flip` (any core) under a short critical section.
-struct Shared<P: Platform> {
-    mode: Option<DisplayMode>,
-    pending: VecDeque<QueuedFlip<P>>,
-}
-
 /// The device side, reached only by the holder of the device lock (`state`) (`service`).
 struct State<P: Platform, I: FwCfgIo, D: DmaPlatform> {
     hw: Hw<I, D>,
@@ -173,7 +165,7 @@ pub struct Ramfb<P: Platform, I: FwCfgIo, D: DmaPlatform> {
     device: DeviceId,
     preferred: DisplayMode,
     presented: Timeline<P>,
-    shared: critical_section::Mutex<RefCell<Shared<P>>>,
+    flips: FlipQueue<P>,
     state: spin::Mutex<State<P, I, D>>,
 }
 
@@ -197,10 +189,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> Ramfb<P, I, D> {
             device,
             preferred,
             presented: Timeline::new(),
-            shared: critical_section::Mutex::new(RefCell::new(Shared {
-                mode: None,
-                pending: VecDeque::new(),
-            })),
+            flips: FlipQueue::new(),
             state: spin::Mutex::new(State {
                 hw: Hw {
                     io,
@@ -219,26 +208,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> Ramfb<P, I, D> {
 
     /// Flips queued and not yet presented.
     pub fn pending_flips(&self) -> usize {
-        self.with_shared(|s| s.pending.len())
-    }
-
-    fn with_shared<R>(&self, f: impl FnOnce(&mut Shared<P>) -> R) -> R {
-        critical_section::with(|cs| f(&mut self.shared.borrow_ref_mut(cs)))
-    }
-
-    /// Takes the head flip if its in-fence has signalled (with its result).
-    fn next_ready(&self) -> Option<(QueuedFlip<P>, Result<(), FenceError>)> {
-        self.with_shared(|s| {
-            let ready = match &s.pending.front()?.in_fence {
-                None => Ok(()),
-                Some(f) => match f.status() {
-                    FenceStatus::Pending => return None,
-                    FenceStatus::Ok => Ok(()),
-                    FenceStatus::Err(e) => Err(e),
-                },
-            };
-            s.pending.pop_front().map(|p| (p, ready))
-        })
+        self.flips.len()
     }
 }
 
@@ -248,7 +218,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<P, I, D> 
     }
 
     fn mode(&self) -> Option<DisplayMode> {
-        self.with_shared(|s| s.mode)
+        self.flips.mode()
     }
 
     /// Refuses what QEMU's ramfb would ignore: a side under 16, over 16000 x 12000.
@@ -259,7 +229,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<P, I, D> 
                 height: mode.height,
             });
         }
-        self.with_shared(|s| s.mode = Some(mode));
+        self.flips.set_mode(mode);
         Ok(())
     }
 
@@ -271,7 +241,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<P, I, D> 
             .map(|mut state| {
                 let s = &mut *state;
                 let mut presented = 0;
-                while let Some((flip, ready)) = self.next_ready() {
+                while let Some((flip, ready)) = self.flips.next_ready() {
                     if let Err(e) = ready {
                         // The frame's producer failed: it never goes on screen.
                         flip.presented.signal_error(e);
@@ -324,7 +294,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayFlip<P> for Ramfb<P, I, D> 
             || self.presented.next_fence(),
         )?;
         if let Some(flip) = queued {
-            self.with_shared(|s| s.pending.push_back(flip));
+            self.flips.push(flip);
         }
         Ok(fences)
     }
@@ -337,7 +307,7 @@ mod tests {
     use alloc::boxed::Box;
     use alloc::vec::Vec;
 
-    use dmasync::fence::{FenceContext, FenceResult};
+    use dmasync::fence::{FenceContext, FenceResult, FenceStatus};
     use dmasync::platform::StdPlatform;
     use dmasync::syncset::{Access, SyncBuffer, SyncDomain};
     use dmasync_hal::cache::CoherentNoop;

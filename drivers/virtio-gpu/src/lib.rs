@@ -41,18 +41,16 @@ pub mod hal;
 pub mod protocol;
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 use core::fmt;
 use core::ptr::NonNull;
 
 use dmasync::Platform;
-use dmasync::fence::{Fence, FenceError, FenceProducer, FenceStatus, Timeline};
+use dmasync::fence::{Fence, FenceError, FenceProducer, Timeline};
 use dmasync::syncset::Locked;
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
-    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, QueuedFlip,
+    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, FlipQueue, PixelFormat,
     Rejected, Surface, accept_flip,
 };
 use dmasync_hal::cache::CacheMaintenance;
@@ -200,12 +198,6 @@ struct OnScreen<P: Platform> {
     released: FenceProducer<P>,
 }
 
-/// Flip queue and mode: touched by `flip` (any core) under a short critical section.
-struct Shared<P: Platform> {
-    mode: Option<DisplayMode>,
-    pending: VecDeque<QueuedFlip<P>>,
-}
-
 /// The device side: touched only by whoever holds the device lock (`state`) (`service`, `set_mode`),
 /// never inside a critical section, since every command waits for the device.
 struct State<P: Platform, D: DmaPlatform, T: Transport> {
@@ -305,7 +297,7 @@ pub struct VirtioGpu<P: Platform, D: DmaPlatform, T: Transport = MmioTransport<'
     device: DeviceId,
     preferred: DisplayMode,
     presented: Timeline<P>,
-    shared: critical_section::Mutex<RefCell<Shared<P>>>,
+    flips: FlipQueue<P>,
     state: spin::Mutex<State<P, D, T>>,
 }
 
@@ -382,10 +374,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> VirtioGpu<P, D, T> {
                 format: PixelFormat::Xrgb8888,
             },
             presented: Timeline::new(),
-            shared: critical_section::Mutex::new(RefCell::new(Shared {
-                mode: None,
-                pending: VecDeque::new(),
-            })),
+            flips: FlipQueue::new(),
             state: spin::Mutex::new(State {
                 hw,
                 on_screen: None,
@@ -397,26 +386,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> VirtioGpu<P, D, T> {
 
     /// Flips queued and not yet presented.
     pub fn pending_flips(&self) -> usize {
-        self.with_shared(|s| s.pending.len())
-    }
-
-    fn with_shared<R>(&self, f: impl FnOnce(&mut Shared<P>) -> R) -> R {
-        critical_section::with(|cs| f(&mut self.shared.borrow_ref_mut(cs)))
-    }
-
-    /// Takes the head flip if its in-fence has signalled (with its result).
-    fn next_ready(&self) -> Option<(QueuedFlip<P>, Result<(), FenceError>)> {
-        self.with_shared(|s| {
-            let ready = match &s.pending.front()?.in_fence {
-                None => Ok(()),
-                Some(f) => match f.status() {
-                    FenceStatus::Pending => return None,
-                    FenceStatus::Ok => Ok(()),
-                    FenceStatus::Err(e) => Err(e),
-                },
-            };
-            s.pending.pop_front().map(|p| (p, ready))
-        })
+        self.flips.len()
     }
 }
 
@@ -426,7 +396,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<P, 
     }
 
     fn mode(&self) -> Option<DisplayMode> {
-        self.with_shared(|s| s.mode)
+        self.flips.mode()
     }
 
     /// Refuses (with [`EngineError::ModeRefused`]) what QEMU's virtio-gpu refuses: a side
@@ -465,7 +435,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<P, 
                     s.hw.nodata(protocol::resource_unref(id)).map_err(|_| {
                         EngineError::Device("virtio-gpu: probe resource unref failed")
                     })?;
-                    self.with_shared(|sh| sh.mode = Some(mode));
+                    self.flips.set_mode(mode);
                     Ok(())
                 }
                 Err(GpuError::Response {
@@ -485,7 +455,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<P, 
             .map(|mut state| {
                 let s = &mut *state;
                 let mut presented = 0;
-                while let Some((flip, ready)) = self.next_ready() {
+                while let Some((flip, ready)) = self.flips.next_ready() {
                     if let Err(e) = ready {
                         // The frame's producer failed: it never goes on screen.
                         flip.presented.signal_error(e);
@@ -547,7 +517,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> DisplayFlip<P> for VirtioGpu<P, 
             || self.presented.next_fence(),
         )?;
         if let Some(flip) = queued {
-            self.with_shared(|s| s.pending.push_back(flip));
+            self.flips.push(flip);
         }
         Ok(fences)
     }
@@ -560,6 +530,7 @@ mod tests {
     use alloc::boxed::Box;
     use alloc::vec::Vec;
 
+    use dmasync::fence::FenceStatus;
     use dmasync::platform::StdPlatform;
     use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
     use dmasync_engine::SurfaceDesc;

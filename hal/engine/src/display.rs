@@ -1,7 +1,10 @@
 //! The display controller: mode set-up (control path) separate from page flip (data path).
 
+use alloc::collections::VecDeque;
+use core::cell::RefCell;
+
 use dmasync::Platform;
-use dmasync::fence::{Fence, FenceContext, FenceError, FenceProducer};
+use dmasync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceResult, FenceStatus};
 use dmasync::syncset::Locked;
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
@@ -182,4 +185,87 @@ pub fn accept_flip<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory>(
         released,
     };
     Ok((fences, Some(flip)))
+}
+
+/// The state a display driver shares between `flip` (any core) and its servicer: the mode
+/// and the accepted flips in order, under a short critical section.
+pub struct FlipQueue<P: Platform> {
+    inner: critical_section::Mutex<RefCell<FlipQueueState<P>>>,
+}
+
+struct FlipQueueState<P: Platform> {
+    mode: Option<DisplayMode>,
+    pending: VecDeque<QueuedFlip<P>>,
+}
+
+impl<P: Platform> core::fmt::Debug for FlipQueue<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FlipQueue")
+            .field("mode", &self.mode())
+            .field("pending", &self.len())
+            .finish()
+    }
+}
+
+impl<P: Platform> Default for FlipQueue<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Platform> FlipQueue<P> {
+    /// No mode, nothing queued.
+    pub const fn new() -> Self {
+        Self {
+            inner: critical_section::Mutex::new(RefCell::new(FlipQueueState {
+                mode: None,
+                pending: VecDeque::new(),
+            })),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut FlipQueueState<P>) -> R) -> R {
+        critical_section::with(|cs| f(&mut self.inner.borrow_ref_mut(cs)))
+    }
+
+    /// The mode set now.
+    pub fn mode(&self) -> Option<DisplayMode> {
+        self.with(|s| s.mode)
+    }
+
+    /// Records the mode the device now scans out.
+    pub fn set_mode(&self, mode: DisplayMode) {
+        self.with(|s| s.mode = Some(mode));
+    }
+
+    /// Queues an accepted flip behind the earlier ones.
+    pub fn push(&self, flip: QueuedFlip<P>) {
+        self.with(|s| s.pending.push_back(flip));
+    }
+
+    /// Flips queued and not yet taken.
+    pub fn len(&self) -> usize {
+        self.with(|s| s.pending.len())
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the oldest flip once its in-fence has signalled, with the in-fence's result;
+    /// `None` while it is still pending (flips are presented in order) or nothing is queued.
+    pub fn next_ready(&self) -> Option<(QueuedFlip<P>, FenceResult)> {
+        self.with(|s| {
+            let ready = match &s.pending.front()?.in_fence {
+                None => Ok(()),
+                Some(f) => match f.status() {
+                    FenceStatus::Pending => return None,
+                    FenceStatus::Ok => Ok(()),
+                    FenceStatus::Err(e) => Err(e),
+                },
+            };
+            s.pending.pop_front().map(|p| (p, ready))
+        })
+    }
 }

@@ -27,7 +27,6 @@
 #![no_std]
 #![warn(missing_docs)]
 
-#[cfg(feature = "soft")]
 extern crate alloc;
 
 #[cfg(feature = "std")]
@@ -41,7 +40,9 @@ pub mod gfx2d;
 pub mod soft;
 pub mod surface;
 
-pub use display::{DisplayControl, DisplayFlip, DisplayMode, FlipFences, QueuedFlip, accept_flip};
+pub use display::{
+    DisplayControl, DisplayFlip, DisplayMode, FlipFences, FlipQueue, QueuedFlip, accept_flip,
+};
 pub use dma::{DmaEngine, Span};
 pub use error::{EngineError, Rejected};
 pub use gfx2d::{Caps2d, Color, Engine2d, Engine2dControl, Op2d};
