@@ -17,7 +17,7 @@ pub mod memory_map;
 pub mod ticks;
 pub mod watchdog;
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use dmasync_aarch64::cpu::{self, MAX_CPUS};
 use dmasync_aarch64::gic::{self, GicFrames, GicVersion};
@@ -259,15 +259,29 @@ static REPORTED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS]
 /// Counter value at which each core reported in.
 static REPORTED_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
+/// How far each secondary got in [`secondary_bring_up`], so a core that never reports in
+/// can be named with the step it is stuck in ([`BRING_UP_STEPS`]).
+static BRING_UP: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
+/// What a [`BRING_UP`] value means.
+const BRING_UP_STEPS: [&str; 4] = [
+    "never entered its bring-up (PSCI CPU_ON, or the core's MMU and stack set-up)",
+    "setting up its GIC CPU interface",
+    "enabling its timer interrupt",
+    "waiting for its first timer tick",
+];
+
 /// What a secondary does first (called by [`start_secondaries`]' entry): its GIC CPU
 /// interface, its timer interrupt, one timer tick to prove both, then it reports in.
 pub fn secondary_bring_up(index: usize) {
+    BRING_UP[index].store(1, Ordering::Relaxed);
     if let Err(e) = gic::init_secondary() {
         panic!("cpu {index}: GIC CPU interface set-up failed: {e:?}");
     }
+    BRING_UP[index].store(2, Ordering::Relaxed);
     if let Err(e) = ticks::enable_on_this_core() {
         panic!("cpu {index}: timer interrupt set-up failed: {e:?}");
     }
+    BRING_UP[index].store(3, Ordering::Relaxed);
     cpu::enable_irqs();
     let before = ticks::count_on(index);
     let hz = timer::counter_frequency();
@@ -338,11 +352,26 @@ pub fn reported_cores() -> impl Iterator<Item = (usize, u64, u64)> {
 }
 
 /// Waits up to `timeout_ticks` for `expected` secondaries to report in; returns how many did.
+/// On a time-out, prints each started core that did not report in with the bring-up step it
+/// is stuck in.
 pub fn wait_for_secondaries(expected: usize, timeout_ticks: u64) -> usize {
     let start = timer::counter();
     loop {
         let n = reported_cores().count();
-        if n >= expected || timer::counter().wrapping_sub(start) > timeout_ticks {
+        if n >= expected {
+            return n;
+        }
+        if timer::counter().wrapping_sub(start) > timeout_ticks {
+            let me = cpu::cpu_index().unwrap_or(0);
+            for i in (0..=expected.min(MAX_CPUS - 1)).filter(|&i| i != me) {
+                if REPORTED[i].load(Ordering::Acquire) == 0 {
+                    let step = BRING_UP[i].load(Ordering::Relaxed) as usize;
+                    println!(
+                        "cpu {i} did not report in: {}",
+                        BRING_UP_STEPS.get(step).copied().unwrap_or("unknown step")
+                    );
+                }
+            }
             return n;
         }
         core::hint::spin_loop();
