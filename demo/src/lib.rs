@@ -4,7 +4,7 @@
 //! - [`scene`]: what frame N shows — the overlay the CPU draws and the commands the 2D
 //!   engine composites — as a deterministic function of N and the mode size.
 //! - [`reference`](mod@reference): the oracle: [`reference_frame`] computes frame N's exact pixels with the
-//!   software engine's own renderer (`dmasync_soft2d::render`), which is the code the
+//!   software engine's own renderer (`dmasync_soft::render`), which is the code the
 //!   engine runs; the on-target screenshot test compares QEMU's screendump with it.
 //! - [`pipeline`]: the loop, generic over the 2D engine, the display and the sync domain's
 //!   cache and memory types: triple buffering, per-frame statistics, hang recovery.

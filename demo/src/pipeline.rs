@@ -25,14 +25,14 @@
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use dmasync::Platform;
-use dmasync::fence::{Fence, FenceError, FenceStatus};
-use dmasync::syncset::{Access, SyncBuffer, SyncDomain, SyncError, SyncStats};
 use dmasync_engine::{
     DisplayFlip, DisplayMode, Engine2d, EngineError, Op2d, PixelFormat, Surface, SurfaceDesc,
 };
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{Coherency, CpuMemory, DmaError, DmaMemory};
+use dmasync_sync::Platform;
+use dmasync_sync::fence::{Fence, FenceError, FenceStatus};
+use dmasync_sync::syncset::{Access, SyncBuffer, SyncDomain, SyncError, SyncStats};
 
 use crate::scene::{self, OVERLAY_BYTES, OVERLAY_H, OVERLAY_W, SceneOp};
 
@@ -277,7 +277,7 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> core::fmt::Debug for Pipeli
     }
 }
 
-fn elapsed<P: Platform>(since: dmasync::Instant) -> u64 {
+fn elapsed<P: Platform>(since: dmasync_sync::Instant) -> u64 {
     P::now().saturating_duration_since(since).as_nanos() as u64
 }
 
@@ -514,7 +514,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
     }
 }
 
-fn fence_latency<P: Platform>(f: &Fence<P>, since: dmasync::Instant) -> Option<u64> {
+fn fence_latency<P: Platform>(f: &Fence<P>, since: dmasync_sync::Instant) -> Option<u64> {
     f.timestamp()
         .map(|t| t.saturating_duration_since(since).as_nanos() as u64)
 }

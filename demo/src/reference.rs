@@ -1,12 +1,12 @@
 //! The oracle: frame N's exact pixels, computed on the CPU with the software engine's own
-//! renderer (`dmasync_soft2d::render`, the code the engine runs on qemu-virt) and the same
+//! renderer (`dmasync_soft::render`, the code the engine runs on qemu-virt) and the same
 //! overlay drawing code the demo's CPU stage runs.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
 use dmasync_engine::{EngineError, PixelFormat, SurfaceDesc};
-use dmasync_soft2d::render;
+use dmasync_soft::render;
 
 use crate::scene::{self, OVERLAY_BYTES, OVERLAY_H, OVERLAY_W, SceneOp};
 

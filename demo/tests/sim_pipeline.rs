@@ -8,15 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use dmasync::FenceError;
-use dmasync::platform::StdPlatform;
-use dmasync::syncset::{SyncConfig, SyncDomain};
 use dmasync_demo::{FrameError, Options, Pipeline, SetupError, Stage, Totals, reference_frame};
-use dmasync_engine::soft::SoftDisplay;
 use dmasync_engine::{DisplayControl, DisplayMode, EngineError, PixelFormat};
 use dmasync_hal::dma::{Coherency, DeviceId};
-use dmasync_hal::sim::{Eviction, NonCoherentSim, SimConfig};
-use dmasync_soft2d::{Soft2dConfig, SoftEngine2d};
+use dmasync_sim::{Eviction, NonCoherentSim, SimConfig};
+use dmasync_soft::SoftDisplay;
+use dmasync_soft::{Soft2dConfig, SoftEngine2d};
+use dmasync_sync::FenceError;
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::syncset::{SyncConfig, SyncDomain};
 
 type Domain<'s> = SyncDomain<StdPlatform, &'s NonCoherentSim, &'s NonCoherentSim>;
 type Engine<'s> = SoftEngine2d<StdPlatform, &'s NonCoherentSim>;

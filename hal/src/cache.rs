@@ -1,12 +1,12 @@
 //! Data-cache maintenance by virtual address: the layer under every DMA hand-over.
 //!
 //! Named `CacheMaintenance`, not "fence": in dmasync a `Fence` is a completion object
-//! (`dmasync::fence`); this is about moving bytes between a CPU's cache and memory.
+//! (`dmasync_sync::fence`); this is about moving bytes between a CPU's cache and memory.
 //!
 //! Implementations: AArch64 (`dc cvac/ivac/civac` by `CTR_EL0.DminLine`, then `dsb`) in
-//! `hal/aarch64`, ARMv7-A (CP15 by MVA plus the PL310 outer cache) in `hal/armv7a`,
+//! `arch/aarch64`, ARMv7-A (CP15 by MVA plus the PL310 outer cache) in `arch/armv7a` and `drivers/pl310`,
 //! [`CoherentNoop`] for devices on a coherent interconnect, and the host's non-coherent
-//! memory simulator (`crate::sim`), which is what proves the policy above it correct:
+//! memory simulator (`dmasync-sim`), which is what proves the policy above it correct:
 //! QEMU models no caches, so a missing clean or invalidate never fails there.
 
 use core::fmt;
@@ -250,6 +250,37 @@ unsafe impl CacheMaintenance for CoherentNoop {
     unsafe fn clean_invalidate(&self, _range: VirtRange) {
         core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// Per-line maintenance of an outer cache (a level shared by the cores, beyond the
+/// architecture's own caches, such as the Arm PL310), by physical address.
+///
+/// # Safety
+///
+/// Implementors perform exactly the named operation on the line holding `pa`.
+pub unsafe trait OuterCache {
+    /// Line size in bytes.
+    fn line_size(&self) -> usize;
+    /// Clean the line holding `pa`.
+    ///
+    /// # Safety
+    ///
+    /// `pa` is memory the caller may maintain.
+    unsafe fn clean_line(&self, pa: u64);
+    /// Invalidate the line holding `pa`.
+    ///
+    /// # Safety
+    ///
+    /// No dirty data in the line may need to survive.
+    unsafe fn invalidate_line(&self, pa: u64);
+    /// Clean and invalidate the line holding `pa`.
+    ///
+    /// # Safety
+    ///
+    /// `pa` is memory the caller may maintain.
+    unsafe fn clean_invalidate_line(&self, pa: u64);
+    /// Wait until all operations have completed (the PL310 CACHE_SYNC).
+    fn sync(&self);
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! Portable HAL traits shared by drivers, boards and the sync framework.
 //!
-//! `no_std`, nothing hardware-specific: architecture glue lives in `hal/aarch64` (and later
-//! `hal/armv7a`), register-level drivers in `drivers/`. With the `sim` feature (host only)
-//! the crate also carries the non-coherent memory simulator that proves cache maintenance
-//! correct where QEMU cannot.
+//! `no_std`, depends on nothing of dmasync's, nothing hardware-specific: the bottom layer.
+//! Architecture glue lives in `arch/` (crates `dmasync-aarch64`, `dmasync-armv7a`),
+//! register-level drivers in `drivers/`, and the non-coherent memory simulator that proves
+//! cache maintenance correct where QEMU cannot in `sim/` (crate `dmasync-sim`, host only).
 #![no_std]
 #![warn(missing_docs)]
 
@@ -13,5 +13,3 @@ extern crate std;
 pub mod cache;
 pub mod clock;
 pub mod dma;
-#[cfg(feature = "sim")]
-pub mod sim;

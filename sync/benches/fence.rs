@@ -18,10 +18,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use dmasync::fence::{FenceCallback, FenceContext, Timeline};
-use dmasync::platform::StdPlatform as P;
-use dmasync::resv::ReservationObject;
-use dmasync::{Fence, FenceProducer, FenceResult};
+use dmasync_sync::fence::{FenceCallback, FenceContext, Timeline};
+use dmasync_sync::platform::StdPlatform as P;
+use dmasync_sync::resv::ReservationObject;
+use dmasync_sync::{Fence, FenceProducer, FenceResult};
 
 type Flag = Arc<(Mutex<bool>, Condvar)>;
 
@@ -274,7 +274,7 @@ fn wake_round_trip(c: &mut Criterion) {
 
 /// What the signal timestamp costs: one read of the platform clock.
 fn clock_read(c: &mut Criterion) {
-    use dmasync::Platform;
+    use dmasync_sync::Platform;
     c.bench_function("clock_read/StdPlatform_now", |b| {
         b.iter(|| black_box(P::now()))
     });
@@ -286,7 +286,7 @@ fn sizes(_c: &mut Criterion) {
          ReservationObject<_, 8> {} B, ReservationObject<_, 4> {} B",
         std::mem::size_of::<Fence<P>>(),
         std::mem::size_of::<FenceProducer<P>>(),
-        dmasync::fence::shared_size::<P>(),
+        dmasync_sync::fence::shared_size::<P>(),
         std::mem::size_of::<ReservationObject<P, 8>>(),
         std::mem::size_of::<ReservationObject<P, 4>>(),
     );

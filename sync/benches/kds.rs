@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dmasync::kds::{Access, Completion, KdsDomain, Resource};
-use dmasync::platform::StdPlatform;
+use dmasync_sync::kds::{Access, Completion, KdsDomain, Resource};
+use dmasync_sync::platform::StdPlatform;
 
 /// The baseline: per-resource owner counts (-1 = exclusive) behind one mutex.
 struct CounterTable(Mutex<Vec<isize>>);

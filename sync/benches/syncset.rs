@@ -24,13 +24,13 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use dmasync::fence::Timeline;
-use dmasync::platform::StdPlatform;
-use dmasync::resv::Usage;
-use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
-use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
 use dmasync_hal::cache::CoherentNoop;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_sync::fence::Timeline;
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::resv::Usage;
+use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
 
 const LINE: usize = 64;
 const BUFFER_BYTES: usize = 4096;

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
 
 type Wd<T> = WwMutex<T, WaitDie, StdPlatform>;
 
@@ -138,7 +138,7 @@ fn uncontended(c: &mut Criterion) {
         size_of::<Wd<()>>(),
         size_of::<Wd<u64>>(),
         size_of::<AcquireCtx<WaitDie, StdPlatform>>(),
-        size_of::<dmasync::ww::WwGuard<'static, u64, WaitDie, StdPlatform>>(),
+        size_of::<dmasync_sync::ww::WwGuard<'static, u64, WaitDie, StdPlatform>>(),
         size_of::<parking_lot::Mutex<()>>(),
     );
     uncontended_n::<1>(c);

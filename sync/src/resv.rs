@@ -20,9 +20,9 @@
 //! ```
 //! # #[cfg(feature = "std")] {
 //! use core::time::Duration;
-//! use dmasync::fence::Timeline;
-//! use dmasync::platform::StdPlatform;
-//! use dmasync::resv::{ReservationObject, Usage};
+//! use dmasync_sync::fence::Timeline;
+//! use dmasync_sync::platform::StdPlatform;
+//! use dmasync_sync::resv::{ReservationObject, Usage};
 //!
 //! let buf: ReservationObject<StdPlatform> = ReservationObject::new();
 //! let engine = Timeline::<StdPlatform>::new();

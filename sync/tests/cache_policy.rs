@@ -10,11 +10,11 @@
 //! 3. negative control: the same sequences with maintenance off produce violations, which
 //!    proves the simulator can see what the policy prevents.
 
-use dmasync::syncset::{Access, Agent, CoherencyTracker, Mode};
 use dmasync_hal::cache::{CacheMaintenance, CacheOp};
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory, DmaRegion};
-use dmasync_hal::sim::minimum::{MinimumMaintenance, Needed, Side};
-use dmasync_hal::sim::{Eviction, NonCoherentSim, SimConfig, Violation};
+use dmasync_sim::minimum::{MinimumMaintenance, Needed, Side};
+use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, Violation};
+use dmasync_sync::syncset::{Access, Agent, CoherencyTracker, Mode};
 use proptest::prelude::*;
 
 const LINE: usize = 64;

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 
-use dmasync::fence::{
+use dmasync_sync::fence::{
     AlreadySignalled, CallbackRemoval, FenceCallback, FenceContext, Timeline, all_of, any_of,
 };
-use dmasync::platform::StdPlatform as P;
-use dmasync::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
+use dmasync_sync::platform::StdPlatform as P;
+use dmasync_sync::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
 
 #[derive(Clone, Debug)]
 enum Op {

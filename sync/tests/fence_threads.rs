@@ -10,14 +10,14 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
-use dmasync::fence::{
+use dmasync_sync::fence::{
     CallbackRemoval, FenceCallback, FenceContext, MemTimeline, Timeline, all_of, any_of,
 };
-use dmasync::platform::StdPlatform as P;
+use dmasync_sync::platform::StdPlatform as P;
 
 /// Iterations of the race loops (Miri runs a few: it checks each for data races).
 const ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
-use dmasync::{Fence, FenceError, FenceProducer, FenceStatus};
+use dmasync_sync::{Fence, FenceError, FenceProducer, FenceStatus};
 
 fn producer() -> FenceProducer<P> {
     FenceProducer::new(FenceContext::new(), 1)

@@ -7,8 +7,8 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dmasync::kds::{Access, CancelOutcome, Completion, KdsDomain};
-use dmasync::platform::StdPlatform;
+use dmasync_sync::kds::{Access, CancelOutcome, Completion, KdsDomain};
+use dmasync_sync::platform::StdPlatform;
 
 struct Counting;
 

@@ -9,15 +9,15 @@
 //! (release before grant, stale or foreign resources, repeats, too many resources, removing a
 //! busy resource, stale request ids) must each return the predicted `Err` and change nothing.
 //! Double release and use after cancel do not compile (see the `compile_fail` doctests in
-//! `dmasync::kds`), so the only way to name a gone request here is a stale `RequestId`.
+//! `dmasync_sync::kds`), so the only way to name a gone request here is a stale `RequestId`.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dmasync::kds::{
+use dmasync_sync::kds::{
     Access, CancelOutcome, Completion, KdsDomain, KdsError, Request, RequestId, Resource,
 };
-use dmasync::platform::StdPlatform;
+use dmasync_sync::platform::StdPlatform;
 use proptest::prelude::*;
 
 const MAX: usize = 4;

@@ -13,9 +13,9 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use dmasync::fence::{CallbackRemoval, FenceCallback, FenceContext, all_of};
-use dmasync::platform::LoomPlatform as P;
-use dmasync::{FenceError, FenceProducer, FenceStatus};
+use dmasync_sync::fence::{CallbackRemoval, FenceCallback, FenceContext, all_of};
+use dmasync_sync::platform::LoomPlatform as P;
+use dmasync_sync::{FenceError, FenceProducer, FenceStatus};
 
 fn producer() -> FenceProducer<P> {
     FenceProducer::new(FenceContext::new(), 1)

@@ -4,8 +4,8 @@
 //!       cargo test --release -p dmasync --test loom_kds`
 #![cfg(loom)]
 
-use dmasync::kds::{Access, CancelOutcome, Completion, KdsDomain};
-use dmasync::platform::LoomPlatform;
+use dmasync_sync::kds::{Access, CancelOutcome, Completion, KdsDomain};
+use dmasync_sync::platform::LoomPlatform;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;

@@ -8,10 +8,10 @@ use core::time::Duration;
 
 use loom::thread;
 
-use dmasync::fence::{FenceContext, Timeline};
-use dmasync::platform::LoomPlatform as P;
-use dmasync::resv::{ReservationObject, Usage};
-use dmasync::{FenceProducer, FenceStatus};
+use dmasync_sync::fence::{FenceContext, Timeline};
+use dmasync_sync::platform::LoomPlatform as P;
+use dmasync_sync::resv::{ReservationObject, Usage};
+use dmasync_sync::{FenceProducer, FenceStatus};
 
 /// A reader testing the object while a writer adds a pending fence sees either nothing
 /// or the whole fence — once it saw the fence, it keeps seeing it.

@@ -9,13 +9,13 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 
-use dmasync::fence::FenceContext;
-use dmasync::platform::{Instant, LoomPlatform as P};
-use dmasync::syncset::SyncError;
-use dmasync::syncset::loom_seam::HolderModel;
-use dmasync::{FenceError, FenceProducer, FenceStatus};
+use dmasync_sync::fence::FenceContext;
+use dmasync_sync::platform::{Instant, LoomPlatform as P};
+use dmasync_sync::syncset::SyncError;
+use dmasync_sync::syncset::loom_seam::HolderModel;
+use dmasync_sync::{FenceError, FenceProducer, FenceStatus};
 
-fn holder() -> (HolderModel<P>, dmasync::Fence<P>) {
+fn holder() -> (HolderModel<P>, dmasync_sync::Fence<P>) {
     let done = FenceProducer::new(FenceContext::new(), 1);
     let fence = done.fence();
     // Deadline at time zero: always overdue, so every interleaving may expire it.

@@ -15,8 +15,8 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
 
-use dmasync::platform::LoomPlatform;
-use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
+use dmasync_sync::platform::LoomPlatform;
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
 
 type M<C> = WwMutex<UnsafeCell<usize>, C, LoomPlatform>;
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use dmasync::fence::Timeline;
-use dmasync::platform::StdPlatform as P;
-use dmasync::resv::{ReservationObject, ResvError, Usage};
-use dmasync::{FenceProducer, FenceStatus};
+use dmasync_sync::fence::Timeline;
+use dmasync_sync::platform::StdPlatform as P;
+use dmasync_sync::resv::{ReservationObject, ResvError, Usage};
+use dmasync_sync::{FenceProducer, FenceStatus};
 
 fn usage() -> impl Strategy<Value = Usage> {
     prop_oneof![
@@ -51,7 +51,7 @@ proptest! {
         // Per timeline: producers not yet signalled, oldest first.
         let mut pending: Vec<std::collections::VecDeque<FenceProducer<P>>> =
             (0..4).map(|_| Default::default()).collect();
-        let mut last: Vec<Option<dmasync::Fence<P>>> = vec![None; 4];
+        let mut last: Vec<Option<dmasync_sync::Fence<P>>> = vec![None; 4];
         // Everything ever added: (timeline, seqno, usage).
         let mut added: Vec<(usize, u64, Usage)> = Vec::new();
         let mut signalled_upto = [0u64; 4];

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use dmasync::fence::{FenceError, Timeline};
-use dmasync::platform::StdPlatform;
-use dmasync::syncset::{Access, SyncConfig, SyncDomain, SyncError};
 use dmasync_hal::cache::CacheOp;
 use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
-use dmasync_hal::sim::{Eviction, NonCoherentSim, SimConfig, set_current_cpu};
+use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, set_current_cpu};
+use dmasync_sync::fence::{FenceError, Timeline};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain, SyncError};
 
 type Domain<'s> = SyncDomain<StdPlatform, &'s NonCoherentSim, &'s NonCoherentSim>;
 

@@ -54,14 +54,14 @@ use std::ops::Range;
 use std::thread;
 use std::time::Duration;
 
-use dmasync::fence::{Fence, FenceError, FenceProducer, FenceStatus, Timeline};
-use dmasync::platform::StdPlatform;
-use dmasync::syncset::{
+use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaError, DmaMemory, DmaRegion};
+use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, set_current_cpu};
+use dmasync_sync::fence::{Fence, FenceError, FenceProducer, FenceStatus, Timeline};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::syncset::{
     Access, Agent, CpuRead, CpuWrite, DmaAccess, Locked, SyncBuffer, SyncConfig, SyncDomain,
     SyncError, SyncSet,
 };
-use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaError, DmaMemory, DmaRegion};
-use dmasync_hal::sim::{Eviction, NonCoherentSim, SimConfig, set_current_cpu};
 use proptest::prelude::*;
 
 type P = StdPlatform;

@@ -4,8 +4,8 @@
 //! duplicates, with injected back-offs) must end holding exactly the distinct objects.
 #![cfg(not(any(loom, miri)))]
 
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{
     AcquireCtx, DeadlockInjection, LockSet, WaitDie, WoundWait, WwClass, WwError, WwGuard, WwMutex,
 };
 use proptest::prelude::*;

@@ -20,8 +20,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
 
 fn secs_from_env(var: &str, default: u64) -> Duration {
     Duration::from_secs_f64(

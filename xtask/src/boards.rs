@@ -368,7 +368,7 @@ mod tests {
 name = "qemu-virt"
 summary = "QEMU virt: aarch64 Cortex-A53/A72, GICv2/v3, PL011, PSCI over HVC"
 tier = "emulated"
-package = "board-qemu-virt"
+package = "dmasync-qemu-virt"
 target = "aarch64-unknown-none"
 demo = "demo"
 load_address = 0x4020_0000
@@ -408,7 +408,7 @@ expect = ["EXCEPTION", "EC=0x25", "FAR=0x"]
     #[test]
     fn the_real_qemu_virt_board_parses() {
         let board = parse(VIRT).expect("qemu-virt board.toml");
-        assert_eq!(board.package, "board-qemu-virt");
+        assert_eq!(board.package, "dmasync-qemu-virt");
         assert_eq!(board.tier, Tier::Emulated);
         let variants = board.variants();
         assert_eq!(variants.len(), 3);

@@ -196,14 +196,14 @@ not json
     #[test]
     fn test_targets_from_metadata() {
         let meta = serde_json::json!({"packages": [
-            {"name": "board-qemu-virt", "targets": [
+            {"name": "dmasync-qemu-virt", "targets": [
                 {"name": "demo", "kind": ["bin"]},
                 {"name": "timer", "kind": ["test"]},
                 {"name": "boot", "kind": ["test"]}
             ]}
         ]});
         assert_eq!(
-            test_targets_in_metadata(&meta, "board-qemu-virt").unwrap(),
+            test_targets_in_metadata(&meta, "dmasync-qemu-virt").unwrap(),
             vec!["boot", "timer"]
         );
         assert!(test_targets_in_metadata(&meta, "nope").is_err());
@@ -213,7 +213,10 @@ not json
     fn commands_display_with_their_environment() {
         let mut cmd = Command::new("cargo");
         cmd.env("RUSTFLAGS", "--cfg loom")
-            .args(["test", "-p", "dmasync"]);
-        assert_eq!(display(&cmd), "RUSTFLAGS=--cfg loom cargo test -p dmasync");
+            .args(["test", "-p", "dmasync-sync"]);
+        assert_eq!(
+            display(&cmd),
+            "RUSTFLAGS=--cfg loom cargo test -p dmasync-sync"
+        );
     }
 }

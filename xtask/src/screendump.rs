@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use crate::pixels::{self, Comparison, Rgb};
 use crate::qmp::Qmp;
 
-/// The marker's first word, as the guest prints it (hal/aarch64 console::SCREENDUMP_MARKER).
+/// The marker's first word, as the guest prints it (arch/aarch64 console::SCREENDUMP_MARKER).
 pub const MARKER: &str = "dmasync-screendump";
 
 /// The byte the host sends once a frame has been dumped (ASCII ACK; the guest accepts any).

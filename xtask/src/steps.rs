@@ -16,7 +16,13 @@ use crate::target_tests::{self, Selection};
 const AARCH64: &str = "aarch64-unknown-none";
 const ARMV7: &str = "armv7a-none-eabi";
 /// Portable crates that must build for every bare-metal target.
-const PORTABLE_PACKAGES: &[&str] = &["dmasync", "dmasync-hal"];
+const PORTABLE_PACKAGES: &[&str] = &[
+    "dmasync-hal",
+    "dmasync-sync",
+    "dmasync-engine",
+    "dmasync-soft",
+    "dmasync-pl310",
+];
 /// Architecture glue per bare-metal target: linted with the boards, test binaries included.
 fn arch_packages(target: &str) -> &'static [&'static str] {
     match target {
@@ -250,7 +256,7 @@ fn loom(root: &Path) -> Section {
             .env("CARGO_PROFILE_RELEASE_LTO", "off")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
             .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
-            .args(["test", "--release", "-p", "dmasync", "--test", &test]);
+            .args(["test", "--release", "-p", "dmasync-sync", "--test", &test]);
         counted(&mut s, &test, cmd);
     }
     s
@@ -269,7 +275,7 @@ fn miri(root: &Path) -> Section {
     }
     let mut cmd = cargo(root);
     cmd.env("CARGO_TARGET_DIR", target_subdir(root, "miri"))
-        .args(["+nightly", "miri", "test", "-p", "dmasync", "--lib"]);
+        .args(["+nightly", "miri", "test", "-p", "dmasync-sync", "--lib"]);
     for test in test_files(root, "miri_") {
         cmd.args(["--test", &test]);
     }
@@ -355,17 +361,17 @@ mod tests {
             host.ends_with("cargo clippy --all-targets -- -D warnings"),
             "{host}"
         );
-        let pk = vec!["board-qemu-virt".to_string(), "dmasync".to_string()];
+        let pk = vec!["dmasync-qemu-virt".to_string(), "dmasync-sync".to_string()];
         let cross = cargo::display(&clippy(root, Some(AARCH64), &pk, false));
         assert!(
             cross.ends_with(
-                "cargo clippy --target aarch64-unknown-none -p board-qemu-virt -p dmasync -- -D warnings"
+                "cargo clippy --target aarch64-unknown-none -p dmasync-qemu-virt -p dmasync-sync -- -D warnings"
             ),
             "{cross}"
         );
         let tests = cargo::display(&clippy(root, Some(AARCH64), &pk[..1], true));
         assert!(
-            tests.ends_with("cargo clippy --target aarch64-unknown-none -p board-qemu-virt --all-targets -- -D warnings"),
+            tests.ends_with("cargo clippy --target aarch64-unknown-none -p dmasync-qemu-virt --all-targets -- -D warnings"),
             "{tests}"
         );
         assert_eq!(arch_packages(ARMV7), ["dmasync-armv7a"]);

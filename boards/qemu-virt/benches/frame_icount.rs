@@ -16,10 +16,10 @@
 
 use core::time::Duration;
 
-use board_qemu_virt::arch::{exit_code, println, semihosting, timer};
-use board_qemu_virt::{self as board, demo};
 use dmasync_demo::{Options, Pipeline};
 use dmasync_hal::clock::ticks_to_ns;
+use dmasync_qemu_virt::arch::{exit_code, println, semihosting, timer};
+use dmasync_qemu_virt::{self as board, demo};
 
 #[path = "support/pmu.rs"]
 mod pmu;

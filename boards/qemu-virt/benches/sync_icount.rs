@@ -23,15 +23,15 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::hint::black_box;
 
-use board_qemu_virt::arch::cache::DataCache;
-use board_qemu_virt::arch::platform::Aarch64Platform;
-use board_qemu_virt::arch::{cpu, exit_code, println, semihosting};
-use dmasync::fence::FenceContext;
-use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
-use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
-use dmasync::{Fence, FenceProducer};
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_qemu_virt::arch::cache::DataCache;
+use dmasync_qemu_virt::arch::platform::Aarch64Platform;
+use dmasync_qemu_virt::arch::{cpu, exit_code, println, semihosting};
+use dmasync_sync::fence::FenceContext;
+use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
+use dmasync_sync::{Fence, FenceProducer};
 
 #[path = "support/pmu.rs"]
 mod pmu;
@@ -79,11 +79,11 @@ fn buffers(domain: &'static Domain, n: usize) -> Vec<SyncBuffer<P>> {
     (0..n)
         .map(|i| {
             let layout = core::alloc::Layout::from_size_align(BUF_BYTES, line.max(64))
-                .unwrap_or_else(|e| board_qemu_virt::setup_failed(format_args!("layout: {e}")));
+                .unwrap_or_else(|e| dmasync_qemu_virt::setup_failed(format_args!("layout: {e}")));
             // SAFETY: non-zero size; leaked, the buffers live as long as the program.
             let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
             if p.is_null() {
-                board_qemu_virt::setup_failed(format_args!("heap exhausted"));
+                dmasync_qemu_virt::setup_failed(format_args!("heap exhausted"));
             }
             // The identity map makes the bus address the CPU address.
             let region = DmaRegion::new(
@@ -93,16 +93,16 @@ fn buffers(domain: &'static Domain, n: usize) -> Vec<SyncBuffer<P>> {
                 Coherency::Coherent,
                 line,
             )
-            .unwrap_or_else(|e| board_qemu_virt::setup_failed(format_args!("region: {e}")));
+            .unwrap_or_else(|e| dmasync_qemu_virt::setup_failed(format_args!("region: {e}")));
             domain
                 .buffer(names[i], region)
-                .unwrap_or_else(|e| board_qemu_virt::setup_failed(format_args!("buffer: {e}")))
+                .unwrap_or_else(|e| dmasync_qemu_virt::setup_failed(format_args!("buffer: {e}")))
         })
         .collect()
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let _board = board_qemu_virt::init(x0);
+    let _board = dmasync_qemu_virt::init(x0);
     if !pmu::start() {
         println!(
             "bench: the PMU does not count INST_RETIRED (PMCEID0_EL0 bit 8 clear): run under \
@@ -151,12 +151,12 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         let mut set = domain.set();
         for b in mine {
             if let Err(e) = set.add(b, Access::CPU_WRITE) {
-                board_qemu_virt::setup_failed(format_args!("add: {e}"));
+                dmasync_qemu_virt::setup_failed(format_args!("add: {e}"));
             }
         }
         // One lock outside the measurement: the first lock builds the set's name list.
         if let Err(e) = set.lock().and_then(|l| l.unlock()) {
-            board_qemu_virt::setup_failed(format_args!("warm-up lock: {e}"));
+            dmasync_qemu_virt::setup_failed(format_args!("warm-up lock: {e}"));
         }
         let mut failures = 0u32;
         let total = measure(|| {
@@ -165,7 +165,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
             }
         });
         if failures > 0 {
-            board_qemu_virt::setup_failed(format_args!("{failures} uncontended locks failed"));
+            dmasync_qemu_virt::setup_failed(format_args!("{failures} uncontended locks failed"));
         }
         syncset[k] = report(
             if n == 1 {
@@ -207,7 +207,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         }),
     );
     if !fs.iter().all(Fence::is_signalled) {
-        board_qemu_virt::setup_failed(format_args!("a measured fence did not signal"));
+        dmasync_qemu_virt::setup_failed(format_args!("a measured fence did not signal"));
     }
     let done = FenceProducer::<P>::new(FenceContext::new(), 1);
     let fence = done.fence();

@@ -7,11 +7,11 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use core::time::Duration;
 
-use dmasync::syncset::{SyncConfig, SyncDomain};
 use dmasync_demo::{FrameReport, Totals};
 use dmasync_engine::{DisplayControl, DisplayMode, PixelFormat};
 use dmasync_hal::dma::{DeviceId, DirectMemory};
-use dmasync_soft2d::{Soft2dConfig, SoftEngine2d};
+use dmasync_soft::{Soft2dConfig, SoftEngine2d};
+use dmasync_sync::syncset::{SyncConfig, SyncDomain};
 
 use crate::arch::cache::DataCache;
 use crate::arch::platform::Aarch64Platform;

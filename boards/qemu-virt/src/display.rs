@@ -14,8 +14,6 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use dmasync::fence::Fence;
-use dmasync::syncset::Locked;
 use dmasync_engine::{
     DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, Rejected,
     Surface,
@@ -24,6 +22,8 @@ use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
 use dmasync_ramfb::Ramfb;
 use dmasync_ramfb::fw_cfg::{FwCfgError, MmioFwCfg};
+use dmasync_sync::fence::Fence;
+use dmasync_sync::syncset::Locked;
 use dmasync_virtio_gpu::{GpuError, VirtioGpu};
 
 use crate::arch::cache::DataCache;

@@ -1,4 +1,4 @@
-//! The 2D engine of qemu-virt: the software engine (`dmasync_soft2d::SoftEngine2d`) running
+//! The 2D engine of qemu-virt: the software engine (`dmasync_soft::SoftEngine2d`) running
 //! on CPU 1, and the memory path it uses as a bus master.
 //!
 //! ## Why a CPU core must behave like a non-coherent master here

@@ -11,9 +11,9 @@
 
 use core::time::Duration;
 
-use board_qemu_virt::arch::{console, exit_code, println, semihosting};
-use board_qemu_virt::{self as board, demo};
 use dmasync_demo::{Options, Pipeline, Totals, args};
+use dmasync_qemu_virt::arch::{console, exit_code, println, semihosting};
+use dmasync_qemu_virt::{self as board, demo};
 
 // 40 pages (160 KiB) of boot stack. (aarch64-rt's one-argument form calls `entry!` unqualified,
 // so the two-argument form is used through our re-export.)

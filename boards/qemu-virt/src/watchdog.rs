@@ -18,7 +18,7 @@
 //!
 //! ```ignore
 //! static DOMAIN: ... = ...;             // a `&'static SyncDomain`
-//! board_qemu_virt::watchdog::start(&board, domain)?;
+//! dmasync_qemu_virt::watchdog::start(&board, domain)?;
 //! ```
 //!
 //! [`poll`] runs the same check from a main loop, for code that prefers no interrupt.
@@ -27,14 +27,14 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
-use dmasync::Platform;
-use dmasync::syncset::SyncDomain;
 use dmasync_aarch64::gic::{self, GicSetupError};
 use dmasync_aarch64::spin::SpinLock;
 use dmasync_aarch64::timer;
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::clock::ns_to_ticks;
 use dmasync_hal::dma::CpuMemory;
+use dmasync_sync::Platform;
+use dmasync_sync::syncset::SyncDomain;
 
 use crate::{Board, devicetree};
 

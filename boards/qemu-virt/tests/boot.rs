@@ -10,15 +10,15 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use board_qemu_virt::arch::testkit::{self, Test, TestResult};
-use board_qemu_virt::arch::{console, cpu, ensure, heap, psci, test_info, timer};
-use board_qemu_virt::{Board, memory_map};
 use dmasync_aarch64::gic::GicVersion;
+use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
+use dmasync_qemu_virt::arch::{console, cpu, ensure, heap, psci, test_info, timer};
+use dmasync_qemu_virt::{Board, memory_map};
 
 dmasync_aarch64::entry!(main, 40);
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     testkit::run(
         &board,
         &[

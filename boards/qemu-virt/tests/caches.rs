@@ -11,15 +11,15 @@ extern crate alloc;
 
 use alloc::vec;
 
-use board_qemu_virt::Board;
-use board_qemu_virt::arch::testkit::{self, Test, TestResult};
-use board_qemu_virt::arch::{cache, ensure, mmu, test_info, timer};
 use dmasync_hal::clock::ticks_to_ns;
+use dmasync_qemu_virt::Board;
+use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
+use dmasync_qemu_virt::arch::{cache, ensure, mmu, test_info, timer};
 
 dmasync_aarch64::entry!(main, 40);
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     testkit::run(
         &board,
         &[

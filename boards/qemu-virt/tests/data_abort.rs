@@ -12,7 +12,7 @@
 #![no_std]
 #![no_main]
 
-use board_qemu_virt::arch::{exit_code, println, semihosting};
+use dmasync_qemu_virt::arch::{exit_code, println, semihosting};
 
 dmasync_aarch64::entry!(main, 40);
 
@@ -21,7 +21,7 @@ dmasync_aarch64::entry!(main, 40);
 const UNMAPPED: usize = 0x1_0000_0000;
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     if board.idmap.is_mapped(UNMAPPED) {
         println!(
             "test data_abort ... FAILED: {UNMAPPED:#x} is mapped (RAM too large for this test)"

@@ -13,13 +13,13 @@
 
 use core::time::Duration;
 
-use board_qemu_virt::arch::console;
-use board_qemu_virt::arch::testkit::{self, Test, TestResult};
-use board_qemu_virt::arch::{ensure, test_info};
-use board_qemu_virt::display::Display;
-use board_qemu_virt::{self as board, Board, demo};
 use dmasync_demo::{Options, Pipeline};
 use dmasync_engine::DisplayMode;
+use dmasync_qemu_virt::arch::console;
+use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
+use dmasync_qemu_virt::arch::{ensure, test_info};
+use dmasync_qemu_virt::display::Display;
+use dmasync_qemu_virt::{self as board, Board, demo};
 
 dmasync_aarch64::entry!(main, 40);
 

@@ -18,21 +18,21 @@ use alloc::boxed::Box;
 use core::cell::RefCell;
 use core::time::Duration;
 
-use board_qemu_virt::arch::cache::DataCache;
-use board_qemu_virt::arch::platform::Aarch64Platform;
-use board_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
-use board_qemu_virt::arch::{console, ensure, println, test_info};
-use board_qemu_virt::display::{self, DISPLAY_DEVICE, Display};
-use board_qemu_virt::{Board, setup_failed};
-use dmasync::fence::{FenceContext, FenceError, FenceProducer, FenceStatus};
-use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
-use dmasync::{Fence, FenceResult};
 use dmasync_engine::{
     DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, Surface,
     SurfaceDesc,
 };
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_qemu_virt::arch::cache::DataCache;
+use dmasync_qemu_virt::arch::platform::Aarch64Platform;
+use dmasync_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
+use dmasync_qemu_virt::arch::{console, ensure, println, test_info};
+use dmasync_qemu_virt::display::{self, DISPLAY_DEVICE, Display};
+use dmasync_qemu_virt::{Board, setup_failed};
+use dmasync_sync::fence::{FenceContext, FenceError, FenceProducer, FenceStatus};
+use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
+use dmasync_sync::{Fence, FenceResult};
 
 dmasync_aarch64::entry!(main, 40);
 
@@ -56,7 +56,7 @@ struct Ctx {
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     let display = display::open(&board.dt).unwrap_or_else(|e| setup_failed(format_args!("{e}")));
     let pref = display.preferred_mode();
     println!(

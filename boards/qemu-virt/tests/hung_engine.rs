@@ -14,13 +14,13 @@ extern crate alloc;
 use alloc::format;
 use core::time::Duration;
 
-use board_qemu_virt::arch::console;
-use board_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
-use board_qemu_virt::arch::{ensure, test_info};
-use board_qemu_virt::{Board, demo};
-use dmasync::FenceError;
 use dmasync_demo::{FrameError, Options, Pipeline, Totals};
 use dmasync_engine::Engine2dControl;
+use dmasync_qemu_virt::arch::console;
+use dmasync_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
+use dmasync_qemu_virt::arch::{ensure, test_info};
+use dmasync_qemu_virt::{Board, demo};
+use dmasync_sync::FenceError;
 
 dmasync_aarch64::entry!(main, 40);
 
@@ -33,7 +33,7 @@ const HUNG_FRAME: u32 = 2;
 const FRAMES: u32 = 7;
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     testkit::run(
         &board,
         &[Test {

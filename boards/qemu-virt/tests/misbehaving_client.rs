@@ -1,5 +1,5 @@
 //! A misbehaving client: a task on cpu 1 locks buffers and never unlocks. The board's
-//! periodic watchdog (`board_qemu_virt::watchdog`, the virtual-timer interrupt on cpu 0) —
+//! periodic watchdog (`dmasync_qemu_virt::watchdog`, the virtual-timer interrupt on cpu 0) —
 //! not a waiter — takes them back at the hold deadline; another core then gets them; the
 //! misbehaving task's next guard use and its late unlock both say `Expired`; well-behaved
 //! users of other buffers are not disturbed.
@@ -19,19 +19,19 @@ use alloc::string::String;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use core::time::Duration;
 
-use board_qemu_virt::Board;
-use board_qemu_virt::arch::cache::DataCache;
-use board_qemu_virt::arch::cpu;
-use board_qemu_virt::arch::platform::Aarch64Platform;
-use board_qemu_virt::arch::spin::SpinLock;
-use board_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
-use board_qemu_virt::arch::{ensure, test_info, timer};
-use board_qemu_virt::watchdog;
-use dmasync::FenceError;
-use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain, SyncError};
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::clock::ticks_to_ns;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_qemu_virt::Board;
+use dmasync_qemu_virt::arch::cache::DataCache;
+use dmasync_qemu_virt::arch::cpu;
+use dmasync_qemu_virt::arch::platform::Aarch64Platform;
+use dmasync_qemu_virt::arch::spin::SpinLock;
+use dmasync_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
+use dmasync_qemu_virt::arch::{ensure, test_info, timer};
+use dmasync_qemu_virt::watchdog;
+use dmasync_sync::FenceError;
+use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain, SyncError};
 
 dmasync_aarch64::entry!(main, 40);
 
@@ -153,7 +153,7 @@ fn misbehave(world: &World) -> Result<(), String> {
 }
 
 fn secondary(index: usize) -> ! {
-    board_qemu_virt::secondary_bring_up(index);
+    dmasync_qemu_virt::secondary_bring_up(index);
     if index == 1 {
         while WORLD.load(Ordering::Acquire).is_null() {
             cpu::wait_for_event();
@@ -170,7 +170,7 @@ fn secondary(index: usize) -> ! {
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     testkit::run(
         &board,
         &[
@@ -258,11 +258,12 @@ fn watchdog_starts(board: &Board) -> TestResult {
         watchdog::expired()
     );
     WORLD.store(Box::into_raw(Box::new(world)), Ordering::Release);
-    let started = board_qemu_virt::start_secondaries(board, secondary);
+    let started = dmasync_qemu_virt::start_secondaries(board, secondary);
     ensure!(started.is_ok(), "starting secondaries: {started:?}");
     let n = board.dt.cpu_count - 1;
     ensure!(
-        board_qemu_virt::wait_for_secondaries(n, board_qemu_virt::SECONDARIES_PATIENCE_S * hz) == n,
+        dmasync_qemu_virt::wait_for_secondaries(n, dmasync_qemu_virt::SECONDARIES_PATIENCE_S * hz)
+            == n,
         "secondaries did not report in"
     );
     Ok(())

@@ -14,7 +14,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use board_qemu_virt::arch::{console, exit_code, println, semihosting};
+use dmasync_qemu_virt::arch::{console, exit_code, println, semihosting};
 
 dmasync_aarch64::entry!(main, 40);
 
@@ -24,7 +24,7 @@ fn panicker(index: usize) -> ! {
     if index != 1 {
         // Only cpu 1 panics, so the expected line is the same on every variant.
         loop {
-            board_qemu_virt::arch::cpu::wait_for_interrupt_masked();
+            dmasync_qemu_virt::arch::cpu::wait_for_interrupt_masked();
         }
     }
     while !HOLDING.load(Ordering::Acquire) {
@@ -34,13 +34,13 @@ fn panicker(index: usize) -> ! {
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     if board.dt.cpu_count < 2 {
         println!("test panic ... FAILED: needs at least 2 CPUs");
         println!("verdict: FAILED (1 of 1 cases)");
         semihosting::exit(exit_code::TEST_FAILED);
     }
-    if let Err(e) = board_qemu_virt::start_secondaries(&board, panicker) {
+    if let Err(e) = dmasync_qemu_virt::start_secondaries(&board, panicker) {
         println!("test panic ... FAILED: starting secondaries: {e:?}");
         println!("verdict: FAILED (1 of 1 cases)");
         semihosting::exit(exit_code::TEST_FAILED);

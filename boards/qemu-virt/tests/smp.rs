@@ -10,11 +10,11 @@
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use board_qemu_virt::arch::testkit::{self, Test, TestResult};
-use board_qemu_virt::arch::{cpu, ensure, test_info, timer};
-use board_qemu_virt::{Board, ticks};
 use critical_section::Mutex;
 use dmasync_hal::clock::ticks_to_ns;
+use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
+use dmasync_qemu_virt::arch::{cpu, ensure, test_info, timer};
+use dmasync_qemu_virt::{Board, ticks};
 
 dmasync_aarch64::entry!(main, 40);
 
@@ -35,7 +35,7 @@ fn hammer() {
 }
 
 fn secondary(index: usize) -> ! {
-    board_qemu_virt::secondary_bring_up(index);
+    dmasync_qemu_virt::secondary_bring_up(index);
     while !GO.load(Ordering::Acquire) {
         core::hint::spin_loop();
     }
@@ -47,7 +47,7 @@ fn secondary(index: usize) -> ! {
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     testkit::run(
         &board,
         &[
@@ -71,18 +71,18 @@ fn all_secondaries_report_in(board: &Board) -> TestResult {
     let hz = timer::counter_frequency();
     let expected = board.dt.cpu_count - 1;
     let t0 = timer::counter();
-    let started = board_qemu_virt::start_secondaries(board, secondary);
+    let started = dmasync_qemu_virt::start_secondaries(board, secondary);
     ensure!(
         started == Ok(expected),
         "start_secondaries: {started:?}, expected Ok({expected})"
     );
-    let patience = board_qemu_virt::SECONDARIES_PATIENCE_S;
-    let online = board_qemu_virt::wait_for_secondaries(expected, patience * hz);
+    let patience = dmasync_qemu_virt::SECONDARIES_PATIENCE_S;
+    let online = dmasync_qemu_virt::wait_for_secondaries(expected, patience * hz);
     ensure!(
         online == expected,
         "{online} of {expected} secondaries reported in within {patience} s"
     );
-    for (index, mpidr, at) in board_qemu_virt::reported_cores() {
+    for (index, mpidr, at) in dmasync_qemu_virt::reported_cores() {
         ensure!(
             board.dt.cpu_mpidrs().get(index) == Some(&mpidr),
             "cpu {index} reported MPIDR {mpidr:#x}, device tree says {:#x?}",
@@ -101,14 +101,14 @@ fn all_secondaries_report_in(board: &Board) -> TestResult {
 }
 
 fn secondary_timer_ticks(board: &Board) -> TestResult {
-    for (index, _, _) in board_qemu_virt::reported_cores() {
+    for (index, _, _) in dmasync_qemu_virt::reported_cores() {
         ensure!(
             ticks::count_on(index) >= 1,
             "cpu {index} took no timer tick"
         );
     }
     ensure!(
-        board_qemu_virt::reported_cores().count() == board.dt.cpu_count - 1,
+        dmasync_qemu_virt::reported_cores().count() == board.dt.cpu_count - 1,
         "cores missing"
     );
     Ok(())

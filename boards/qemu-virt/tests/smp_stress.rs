@@ -32,19 +32,19 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use core::time::Duration;
 
-use board_qemu_virt::Board;
-use board_qemu_virt::arch::cache::DataCache;
-use board_qemu_virt::arch::cpu::{self, MAX_CPUS};
-use board_qemu_virt::arch::platform::Aarch64Platform;
-use board_qemu_virt::arch::spin::SpinLock;
-use board_qemu_virt::arch::testkit::{self, Test, TestResult};
-use board_qemu_virt::arch::{ensure, test_info, timer};
-use dmasync::kds::{self, Completion, KdsDomain, Resource};
-use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
-use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwMutex};
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::clock::ticks_to_ns;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_qemu_virt::Board;
+use dmasync_qemu_virt::arch::cache::DataCache;
+use dmasync_qemu_virt::arch::cpu::{self, MAX_CPUS};
+use dmasync_qemu_virt::arch::platform::Aarch64Platform;
+use dmasync_qemu_virt::arch::spin::SpinLock;
+use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
+use dmasync_qemu_virt::arch::{ensure, test_info, timer};
+use dmasync_sync::kds::{self, Completion, KdsDomain, Resource};
+use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwMutex};
 
 dmasync_aarch64::entry!(main, 40);
 
@@ -420,7 +420,7 @@ fn worker(core: usize) {
 }
 
 fn secondary(index: usize) -> ! {
-    board_qemu_virt::secondary_bring_up(index);
+    dmasync_qemu_virt::secondary_bring_up(index);
     while !GO.load(Ordering::Acquire) {
         cpu::wait_for_event();
     }
@@ -431,7 +431,7 @@ fn secondary(index: usize) -> ! {
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     testkit::run(
         &board,
         &[
@@ -457,14 +457,14 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
 
 fn secondaries_start(board: &Board) -> TestResult {
     let expected = board.dt.cpu_count - 1;
-    let started = board_qemu_virt::start_secondaries(board, secondary);
+    let started = dmasync_qemu_virt::start_secondaries(board, secondary);
     ensure!(
         started == Ok(expected),
         "start_secondaries: {started:?}, expected Ok({expected})"
     );
-    let patience = board_qemu_virt::SECONDARIES_PATIENCE_S;
+    let patience = dmasync_qemu_virt::SECONDARIES_PATIENCE_S;
     let online =
-        board_qemu_virt::wait_for_secondaries(expected, patience * timer::counter_frequency());
+        dmasync_qemu_virt::wait_for_secondaries(expected, patience * timer::counter_frequency());
     ensure!(
         online == expected,
         "{online} of {expected} secondaries reported in within {patience} s"

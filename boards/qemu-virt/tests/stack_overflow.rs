@@ -13,7 +13,7 @@
 #![no_std]
 #![no_main]
 
-use board_qemu_virt::arch::{exit_code, println, semihosting, timer};
+use dmasync_qemu_virt::arch::{exit_code, println, semihosting, timer};
 
 dmasync_aarch64::entry!(main, 40);
 
@@ -39,18 +39,18 @@ fn overflower(index: usize) -> ! {
         semihosting::exit(exit_code::TEST_FAILED);
     }
     loop {
-        board_qemu_virt::arch::cpu::wait_for_interrupt_masked();
+        dmasync_qemu_virt::arch::cpu::wait_for_interrupt_masked();
     }
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     if board.dt.cpu_count < 2 {
         println!("test stack_overflow ... FAILED: needs at least 2 CPUs");
         println!("verdict: FAILED (1 of 1 cases)");
         semihosting::exit(exit_code::TEST_FAILED);
     }
-    if let Err(e) = board_qemu_virt::start_secondaries(&board, overflower) {
+    if let Err(e) = dmasync_qemu_virt::start_secondaries(&board, overflower) {
         println!("test stack_overflow ... FAILED: starting secondaries: {e:?}");
         println!("verdict: FAILED (1 of 1 cases)");
         semihosting::exit(exit_code::TEST_FAILED);

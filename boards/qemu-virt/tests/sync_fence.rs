@@ -11,15 +11,15 @@ extern crate alloc;
 
 use core::time::Duration;
 
-use board_qemu_virt::arch::platform::Aarch64Platform;
-use board_qemu_virt::arch::spin::SpinLock;
-use board_qemu_virt::arch::testkit::{self, Test, TestResult};
-use board_qemu_virt::arch::timer::{self, GenericTimer, PhysicalTimer};
-use board_qemu_virt::arch::{cpu, ensure, gic, test_info};
-use board_qemu_virt::{Board, ticks};
-use dmasync::fence::FenceContext;
-use dmasync::{FenceProducer, FenceStatus};
 use dmasync_hal::clock::{ns_to_ticks, ticks_to_ns};
+use dmasync_qemu_virt::arch::platform::Aarch64Platform;
+use dmasync_qemu_virt::arch::spin::SpinLock;
+use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
+use dmasync_qemu_virt::arch::timer::{self, GenericTimer, PhysicalTimer};
+use dmasync_qemu_virt::arch::{cpu, ensure, gic, test_info};
+use dmasync_qemu_virt::{Board, ticks};
+use dmasync_sync::fence::FenceContext;
+use dmasync_sync::{FenceProducer, FenceStatus};
 use embedded_hal::delay::DelayNs;
 
 dmasync_aarch64::entry!(main, 40);
@@ -31,7 +31,7 @@ static FOR_CORE: SpinLock<Option<Producer>> = SpinLock::new(None);
 static FOR_IRQ: SpinLock<Option<Producer>> = SpinLock::new(None);
 
 fn secondary(index: usize) -> ! {
-    board_qemu_virt::secondary_bring_up(index);
+    dmasync_qemu_virt::secondary_bring_up(index);
     if index != 1 {
         loop {
             cpu::wait_for_interrupt();
@@ -55,7 +55,7 @@ fn timer_signals_fence(_intid: u32) {
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     testkit::run(
         &board,
         &[
@@ -77,13 +77,13 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
 
 fn signalled_by_other_core(board: &Board) -> TestResult {
     ensure!(board.dt.cpu_count >= 2, "needs a second core");
-    let started = board_qemu_virt::start_secondaries(board, secondary);
+    let started = dmasync_qemu_virt::start_secondaries(board, secondary);
     ensure!(started.is_ok(), "starting secondaries: {started:?}");
     let n = board.dt.cpu_count - 1;
     ensure!(
-        board_qemu_virt::wait_for_secondaries(
+        dmasync_qemu_virt::wait_for_secondaries(
             n,
-            board_qemu_virt::SECONDARIES_PATIENCE_S * timer::counter_frequency()
+            dmasync_qemu_virt::SECONDARIES_PATIENCE_S * timer::counter_frequency()
         ) == n,
         "secondaries did not report in"
     );

@@ -7,17 +7,17 @@
 #![no_std]
 #![no_main]
 
-use board_qemu_virt::arch::testkit::{self, Test, TestResult};
-use board_qemu_virt::arch::timer::{self, GenericTimer, PhysicalTimer};
-use board_qemu_virt::arch::{cpu, ensure, test_info};
-use board_qemu_virt::{Board, ticks};
 use dmasync_hal::clock::{MonotonicClock, ns_to_ticks, ticks_to_ns};
+use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
+use dmasync_qemu_virt::arch::timer::{self, GenericTimer, PhysicalTimer};
+use dmasync_qemu_virt::arch::{cpu, ensure, test_info};
+use dmasync_qemu_virt::{Board, ticks};
 use embedded_hal::delay::DelayNs;
 
 dmasync_aarch64::entry!(main, 40);
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = board_qemu_virt::init(x0);
+    let board = dmasync_qemu_virt::init(x0);
     testkit::run(
         &board,
         &[

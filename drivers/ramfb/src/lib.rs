@@ -32,9 +32,6 @@ pub mod fw_cfg;
 use alloc::boxed::Box;
 use core::fmt;
 
-use dmasync::Platform;
-use dmasync::fence::{Fence, FenceError, FenceProducer, Timeline};
-use dmasync::syncset::Locked;
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
     DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, FlipQueue, PixelFormat,
@@ -42,6 +39,9 @@ use dmasync_engine::{
 };
 use dmasync_hal::cache::{CacheMaintenance, VirtRange};
 use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_sync::Platform;
+use dmasync_sync::fence::{Fence, FenceError, FenceProducer, Timeline};
+use dmasync_sync::syncset::Locked;
 
 use fw_cfg::{FwCfgError, FwCfgIo};
 
@@ -307,11 +307,11 @@ mod tests {
     use alloc::boxed::Box;
     use alloc::vec::Vec;
 
-    use dmasync::fence::{FenceContext, FenceResult, FenceStatus};
-    use dmasync::platform::StdPlatform;
-    use dmasync::syncset::{Access, SyncBuffer, SyncDomain};
     use dmasync_hal::cache::CoherentNoop;
     use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+    use dmasync_sync::fence::{FenceContext, FenceResult, FenceStatus};
+    use dmasync_sync::platform::StdPlatform;
+    use dmasync_sync::syncset::{Access, SyncBuffer, SyncDomain};
 
     use super::fw_cfg::fake::FakeFwCfg;
     use super::*;
@@ -370,7 +370,7 @@ mod tests {
         let domain = Domain::new(
             CoherentNoop { line_size: LINE },
             DirectMemory,
-            dmasync::syncset::SyncConfig::default(),
+            dmasync_sync::syncset::SyncConfig::default(),
         );
         (d, log, domain)
     }

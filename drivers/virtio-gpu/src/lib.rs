@@ -45,9 +45,6 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 
-use dmasync::Platform;
-use dmasync::fence::{Fence, FenceError, FenceProducer, Timeline};
-use dmasync::syncset::Locked;
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
     DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, FlipQueue, PixelFormat,
@@ -55,6 +52,9 @@ use dmasync_engine::{
 };
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_sync::Platform;
+use dmasync_sync::fence::{Fence, FenceError, FenceProducer, Timeline};
+use dmasync_sync::syncset::Locked;
 use virtio_drivers::device::common::Feature;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::mmio::{MmioError, MmioTransport, VirtIOHeader};
@@ -530,12 +530,12 @@ mod tests {
     use alloc::boxed::Box;
     use alloc::vec::Vec;
 
-    use dmasync::fence::FenceStatus;
-    use dmasync::platform::StdPlatform;
-    use dmasync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
     use dmasync_engine::SurfaceDesc;
     use dmasync_hal::cache::CoherentNoop;
     use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+    use dmasync_sync::fence::FenceStatus;
+    use dmasync_sync::platform::StdPlatform;
+    use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 
     use super::fake::FakeGpu;
     use super::protocol::*;
@@ -696,7 +696,7 @@ mod tests {
         let b = buffer(&domain, "B", 0x0000_ff00);
         take_commands(&model);
 
-        let in_a = FenceProducer::<StdPlatform>::new(dmasync::fence::FenceContext::new(), 1);
+        let in_a = FenceProducer::<StdPlatform>::new(dmasync_sync::fence::FenceContext::new(), 1);
         let fa = flip(&gpu, &domain, &a, Some(&in_a.fence())).unwrap();
         assert_eq!(gpu.service(), 0, "presented before the in-fence");
         assert!(take_commands(&model).is_empty());

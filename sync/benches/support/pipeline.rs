@@ -19,12 +19,12 @@
 
 use std::ops::Range;
 
-use dmasync::platform::StdPlatform;
-use dmasync::syncset::{Access, Mode, SyncConfig, SyncDomain};
 use dmasync_hal::cache::{CacheMaintenance, CacheOp, VirtRange};
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory, DmaRegion};
-use dmasync_hal::sim::minimum::{MinimumMaintenance, Side};
-use dmasync_hal::sim::{Eviction, NonCoherentSim, SimConfig, Violation, set_current_cpu};
+use dmasync_sim::minimum::{MinimumMaintenance, Side};
+use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, Violation, set_current_cpu};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::syncset::{Access, Mode, SyncConfig, SyncDomain};
 
 /// Cache line of the simulated SoC.
 pub const LINE: usize = 64;
@@ -108,7 +108,7 @@ impl Step {
     fn access(&self) -> Access {
         match (self.who, self.mode) {
             (Who::Cpu(_), mode) => Access {
-                agent: dmasync::syncset::Agent::Cpu,
+                agent: dmasync_sync::syncset::Agent::Cpu,
                 mode,
             },
             (Who::Dev(d), Mode::Read) => Access::dma_read(d),

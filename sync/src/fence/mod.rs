@@ -18,9 +18,9 @@
 //! # #[cfg(feature = "std")] {
 //! use core::pin::pin;
 //! use core::time::Duration;
-//! use dmasync::fence::{FenceCallback, FenceStatus, Timeline};
-//! use dmasync::platform::StdPlatform;
-//! use dmasync::FenceError;
+//! use dmasync_sync::fence::{FenceCallback, FenceStatus, Timeline};
+//! use dmasync_sync::platform::StdPlatform;
+//! use dmasync_sync::FenceError;
 //!
 //! let engine = Timeline::<StdPlatform>::new();
 //! let job = engine.next_fence(); // the producer: the driver keeps it

@@ -54,8 +54,8 @@
 //!   generation and answered with an `Err`.
 //!
 //! ```
-//! use dmasync::kds::{Access, Completion, KdsDomain};
-//! use dmasync::platform::StdPlatform;
+//! use dmasync_sync::kds::{Access, Completion, KdsDomain};
+//! use dmasync_sync::platform::StdPlatform;
 //!
 //! let domain = KdsDomain::<StdPlatform>::new();
 //! let (fb, tex) = (domain.new_resource().unwrap(), domain.new_resource().unwrap());
@@ -73,8 +73,8 @@
 //! Double release is a compile error:
 //!
 //! ```compile_fail,E0382
-//! use dmasync::kds::{Access, Completion, KdsDomain};
-//! use dmasync::platform::StdPlatform;
+//! use dmasync_sync::kds::{Access, Completion, KdsDomain};
+//! use dmasync_sync::platform::StdPlatform;
 //! let domain = KdsDomain::<StdPlatform>::new();
 //! let r = domain.new_resource().unwrap();
 //! let req = domain.enqueue(&[(r, Access::Shared)], Completion::None).unwrap();
@@ -85,8 +85,8 @@
 //! and so is using a request after cancelling it:
 //!
 //! ```compile_fail,E0382
-//! use dmasync::kds::{Access, Completion, KdsDomain};
-//! use dmasync::platform::StdPlatform;
+//! use dmasync_sync::kds::{Access, Completion, KdsDomain};
+//! use dmasync_sync::platform::StdPlatform;
 //! let domain = KdsDomain::<StdPlatform>::new();
 //! let r = domain.new_resource().unwrap();
 //! let req = domain.enqueue(&[(r, Access::Shared)], Completion::None).unwrap();

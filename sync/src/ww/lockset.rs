@@ -21,8 +21,8 @@ use crate::platform::Platform;
 ///
 /// ```
 /// # #[cfg(feature = "std")] {
-/// use dmasync::platform::StdPlatform;
-/// use dmasync::ww::{AcquireCtx, LockSet, WoundWait, WwError, WwMutex};
+/// use dmasync_sync::platform::StdPlatform;
+/// use dmasync_sync::ww::{AcquireCtx, LockSet, WoundWait, WwError, WwMutex};
 ///
 /// let objs: Vec<WwMutex<u64, WoundWait, StdPlatform>> = (0..4).map(WwMutex::new).collect();
 /// let ctx = AcquireCtx::new();

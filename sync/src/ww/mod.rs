@@ -26,8 +26,8 @@
 //!
 //! ```
 //! # #[cfg(feature = "std")] {
-//! use dmasync::platform::StdPlatform;
-//! use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwMutex};
+//! use dmasync_sync::platform::StdPlatform;
+//! use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwMutex};
 //!
 //! let bufs: [WwMutex<u32, WaitDie, StdPlatform>; 3] =
 //!     [WwMutex::new(1), WwMutex::new(2), WwMutex::new(3)];
@@ -39,7 +39,7 @@
 //!     for b in &bufs {
 //!         s.lock(b)?;
 //!     }
-//!     Ok::<_, dmasync::ww::WwError>(())
+//!     Ok::<_, dmasync_sync::ww::WwError>(())
 //! })
 //! .unwrap();
 //! let sum: u32 = set.iter_mut().map(|v| *v).sum();
@@ -68,7 +68,7 @@ use core::fmt;
 ///
 /// ```
 /// struct ScanoutClass;
-/// impl dmasync::ww::WwClass for ScanoutClass {
+/// impl dmasync_sync::ww::WwClass for ScanoutClass {
 ///     const WAIT_DIE: bool = true;
 /// }
 /// ```

@@ -1,9 +1,9 @@
 // A callback may run after its creator's stack frame is gone (e.g. a leaked Box::pin),
 // so it must own what it uses ('static).
 use core::pin::pin;
-use dmasync::fence::{FenceCallback, FenceContext};
-use dmasync::platform::StdPlatform;
-use dmasync::FenceProducer;
+use dmasync_sync::fence::{FenceCallback, FenceContext};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::FenceProducer;
 
 fn main() {
     let p = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);

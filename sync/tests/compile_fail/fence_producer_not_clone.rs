@@ -1,7 +1,7 @@
 // There is exactly one producer per fence.
-use dmasync::fence::FenceContext;
-use dmasync::platform::StdPlatform;
-use dmasync::FenceProducer;
+use dmasync_sync::fence::FenceContext;
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::FenceProducer;
 
 fn main() {
     let p = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);

@@ -1,7 +1,7 @@
 // The shareable `Fence` handle has no way to signal: only the producer does.
-use dmasync::fence::FenceContext;
-use dmasync::platform::StdPlatform;
-use dmasync::FenceProducer;
+use dmasync_sync::fence::FenceContext;
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::FenceProducer;
 
 fn main() {
     let p = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);

@@ -1,8 +1,8 @@
 // Fences are added only through a slot reserved under the lock; the object itself has
 // no way to add one.
-use dmasync::platform::StdPlatform;
-use dmasync::resv::{ReservationObject, Usage};
-use dmasync::fence::Timeline;
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::resv::{ReservationObject, Usage};
+use dmasync_sync::fence::Timeline;
 
 fn main() {
     let resv: ReservationObject<StdPlatform> = ReservationObject::new();

@@ -1,7 +1,7 @@
 // A reserved slot is only valid while the reservation object stays locked.
-use dmasync::platform::StdPlatform;
-use dmasync::resv::{ReservationObject, Usage};
-use dmasync::fence::Timeline;
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::resv::{ReservationObject, Usage};
+use dmasync_sync::fence::Timeline;
 
 fn main() {
     let resv: ReservationObject<StdPlatform> = ReservationObject::new();

@@ -1,6 +1,6 @@
 // A DMA guard gives a bus address, never the bytes.
-use dmasync::platform::StdPlatform;
-use dmasync::syncset::{Access, SyncConfig, SyncDomain};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain};
 use dmasync_hal::cache::CoherentNoop;
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DirectMemory, DmaRegion};
 

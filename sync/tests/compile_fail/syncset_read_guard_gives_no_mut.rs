@@ -1,6 +1,6 @@
 // A CPU-read guard gives `&[u8]` only: asking it for `&mut` does not compile.
-use dmasync::platform::StdPlatform;
-use dmasync::syncset::{Access, SyncConfig, SyncDomain};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain};
 use dmasync_hal::cache::CoherentNoop;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 

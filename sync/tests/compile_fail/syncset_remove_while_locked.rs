@@ -1,6 +1,6 @@
 // The set cannot change while it is locked: `lock` borrows it until unlock.
-use dmasync::platform::StdPlatform;
-use dmasync::syncset::{Access, SyncConfig, SyncDomain};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain};
 use dmasync_hal::cache::CoherentNoop;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 

@@ -1,6 +1,6 @@
 // A context of one class cannot lock a mutex of another class.
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{AcquireCtx, WaitDie, WoundWait, WwMutex};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{AcquireCtx, WaitDie, WoundWait, WwMutex};
 
 fn main() {
     let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);

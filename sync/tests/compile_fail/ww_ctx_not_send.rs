@@ -1,6 +1,6 @@
 // An acquire context belongs to the thread running the transaction.
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{AcquireCtx, WaitDie};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{AcquireCtx, WaitDie};
 
 fn main() {
     let ctx = AcquireCtx::<WaitDie, StdPlatform>::new();

@@ -1,6 +1,6 @@
 // The data of a shared mutex is reachable only through a guard.
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{WaitDie, WwMutex};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{WaitDie, WwMutex};
 
 fn main() {
     let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);

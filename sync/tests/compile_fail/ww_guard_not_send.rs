@@ -1,7 +1,7 @@
 // A guard taken through a context cannot move to another thread (it would unlock there
 // and update the context from two threads).
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{AcquireCtx, WaitDie, WwMutex};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{AcquireCtx, WaitDie, WwMutex};
 
 static M: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);
 

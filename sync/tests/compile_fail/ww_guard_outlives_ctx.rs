@@ -1,6 +1,6 @@
 // A guard borrows its acquire context: it cannot outlive it.
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{AcquireCtx, WaitDie, WwMutex};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{AcquireCtx, WaitDie, WwMutex};
 
 fn main() {
     let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);

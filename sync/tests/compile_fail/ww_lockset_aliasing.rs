@@ -1,6 +1,6 @@
 // Two data references out of one LockSet at once would alias: the borrow checker refuses.
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwMutex};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwMutex};
 
 fn main() {
     let a: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);

@@ -1,6 +1,6 @@
 // Data obtained from a LockSet cannot be used after the set (and its locks) is gone.
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwMutex};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwMutex};
 
 fn main() {
     let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);

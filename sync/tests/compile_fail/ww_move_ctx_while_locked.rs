@@ -1,7 +1,7 @@
 // The context cannot move (its address is the owner tag in the mutexes it holds) while a
 // guard borrows it.
-use dmasync::platform::StdPlatform;
-use dmasync::ww::{AcquireCtx, WaitDie, WwMutex};
+use dmasync_sync::platform::StdPlatform;
+use dmasync_sync::ww::{AcquireCtx, WaitDie, WwMutex};
 
 fn main() {
     let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);

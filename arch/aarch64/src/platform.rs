@@ -1,0 +1,73 @@
+//! dmasync's [`Platform`] on AArch64: cores park in WFE and are woken by SEV; time is the
+//! generic timer.
+//!
+//! `park` relies on the event register (Arm ARM D1.6.1 "Wait for Event"): an SEV issued after
+//! the waiter published itself sets every core's event register, so a WFE that comes later
+//! returns at once and no wake-up is lost. A deadline is honoured through the generic timer's
+//! event stream (CNTKCTL_EL1.EVNTEN), which generates an event about every 100 us on each
+//! core that called [`enable_event_stream`], so a parked core re-checks its deadline at
+//! least that often. SEV wakes every core; `park` may return spuriously, which the
+//! primitives allow.
+
+use dmasync_hal::clock::ticks_to_ns;
+use dmasync_sync::platform::{Instant, Platform};
+
+use crate::{cpu, timer};
+
+/// The AArch64 bare-metal platform for `dmasync` primitives.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Aarch64Platform;
+
+/// Wakes parked cores with SEV (all of them: WFE has no per-core target).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SevWaker;
+
+impl Platform for Aarch64Platform {
+    type Unparker = SevWaker;
+
+    fn unparker() -> SevWaker {
+        SevWaker
+    }
+
+    fn park(deadline: Option<Instant>) {
+        if deadline.is_some_and(|d| Self::now() >= d) {
+            return;
+        }
+        aarch64_cpu::asm::wfe();
+    }
+
+    fn unpark(_: &SevWaker) {
+        // Make the state change the waiter will re-check visible before the event.
+        aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
+        aarch64_cpu::asm::sev();
+    }
+
+    fn now() -> Instant {
+        Instant(ticks_to_ns(timer::counter(), timer::counter_frequency()))
+    }
+
+    fn interrupts_disable() -> usize {
+        cpu::mask_irqs() as usize
+    }
+
+    fn interrupts_restore(saved: usize) {
+        cpu::restore_irqs(saved as u64);
+    }
+}
+
+/// Turns on the calling core's timer event stream at about 10 kHz (as Linux does), so WFE
+/// never sleeps much past a deadline. CNTKCTL_EL1: EVNTEN bit 2, EVNTDIR bit 3 (0: on the
+/// 0->1 transition), EVNTI bits 7:4 (counter bit watched; period 2^(EVNTI+1) ticks).
+pub fn enable_event_stream() {
+    let period = (timer::counter_frequency() / 10_000).max(2);
+    let evnti = (63 - u64::from(period.leading_zeros()))
+        .saturating_sub(1)
+        .min(15);
+    let mut v: u64;
+    // SAFETY: CNTKCTL_EL1 only controls EL0 counter access and the event stream of this core.
+    unsafe {
+        core::arch::asm!("mrs {}, cntkctl_el1", out(reg) v, options(nomem, nostack, preserves_flags));
+        v = (v & !0xfc) | (evnti << 4) | (1 << 2);
+        core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) v, options(nostack, preserves_flags));
+    }
+}

@@ -1,0 +1,340 @@
+//! Two-level (L1 by MVA + outer cache by PA) maintenance and its ordering.
+//!
+//! The order follows what Linux does around streaming DMA on ARMv7 with an outer cache
+//! (arch/arm/mm/dma-mapping.c, `__dma_page_cpu_to_dev` / `__dma_page_dev_to_cpu`):
+//! - **clean** (CPU data towards a device): L1 first, then L2 — dirty data must move out
+//!   through the levels in order, or the L2 clean would push out an older copy;
+//! - **invalidate** (device data towards the CPU): L2 first, then L1 — if L1 were dropped
+//!   first, a speculative L1 refill could fetch the stale L2 copy before L2 is invalidated;
+//! - **clean + invalidate**: L1 clean+invalidate, then L2 clean+invalidate.
+//!
+//! Partial lines at the ends of an invalidate are cleaned and invalidated instead, at both
+//! levels, so a neighbour's dirty bytes survive (the `CacheMaintenance` contract).
+
+use dmasync_hal::cache::{CacheMaintenance, OuterCache, VirtRange};
+
+/// Per-line maintenance of the inner (L1) data cache, by virtual address, to the point of
+/// coherency. Implemented with CP15 on target (`Cp15L1`, armv7 builds only) and by a recording fake in tests.
+///
+/// # Safety
+///
+/// Implementors perform exactly the named operation on the line holding `va`.
+pub unsafe trait InnerCache {
+    /// Line size in bytes.
+    fn line_size(&self) -> usize;
+    /// Clean the line holding `va` (DCCMVAC).
+    ///
+    /// # Safety
+    ///
+    /// `va` is mapped normal memory.
+    unsafe fn clean_line(&self, va: usize);
+    /// Invalidate the line holding `va` (DCIMVAC).
+    ///
+    /// # Safety
+    ///
+    /// As for [`CacheMaintenance::invalidate`]: no dirty data in the line may need to survive.
+    unsafe fn invalidate_line(&self, va: usize);
+    /// Clean and invalidate the line holding `va` (DCCIMVAC).
+    ///
+    /// # Safety
+    ///
+    /// `va` is mapped normal memory.
+    unsafe fn clean_invalidate_line(&self, va: usize);
+    /// Wait until every operation issued so far has completed (DSB).
+    fn barrier(&self);
+}
+
+/// The CP15 L1 data cache of the executing core.
+#[cfg(target_arch = "arm")]
+#[derive(Clone, Copy, Debug)]
+pub struct Cp15L1 {
+    line: usize,
+}
+
+#[cfg(target_arch = "arm")]
+impl Cp15L1 {
+    /// Reads the smallest data-cache line size from the Cache Type Register (CTR.DminLine,
+    /// log2 of the number of 4-byte words).
+    pub fn new() -> Self {
+        let ctr: u32;
+        // SAFETY: reading CTR (CP15 c0, c0, 1) has no side effects and is allowed at PL1.
+        unsafe {
+            core::arch::asm!("mrc p15, 0, {}, c0, c0, 1", out(reg) ctr, options(nomem, nostack))
+        };
+        Self {
+            line: 4 << ((ctr >> 16) & 0xF),
+        }
+    }
+}
+
+#[cfg(target_arch = "arm")]
+impl Default for Cp15L1 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: each method issues the ARMv7 CP15 operation of its name on the given MVA
+// (ARM ARM B4.2.1: DCCMVAC c7,c10,1; DCIMVAC c7,c6,1; DCCIMVAC c7,c14,1) and `barrier` a DSB.
+#[cfg(target_arch = "arm")]
+unsafe impl InnerCache for Cp15L1 {
+    fn line_size(&self) -> usize {
+        self.line
+    }
+    unsafe fn clean_line(&self, va: usize) {
+        // SAFETY: the caller guarantees `va` is mapped normal memory; cleaning never loses data.
+        unsafe { core::arch::asm!("mcr p15, 0, {}, c7, c10, 1", in(reg) va, options(nostack)) };
+    }
+    unsafe fn invalidate_line(&self, va: usize) {
+        // SAFETY: the caller guarantees no dirty data in this line must survive.
+        unsafe { core::arch::asm!("mcr p15, 0, {}, c7, c6, 1", in(reg) va, options(nostack)) };
+    }
+    unsafe fn clean_invalidate_line(&self, va: usize) {
+        // SAFETY: the caller guarantees `va` is mapped normal memory; data is written back first.
+        unsafe { core::arch::asm!("mcr p15, 0, {}, c7, c14, 1", in(reg) va, options(nostack)) };
+    }
+    fn barrier(&self) {
+        // SAFETY: DSB only orders memory accesses and maintenance; it has no other effect.
+        unsafe { core::arch::asm!("dsb", options(nostack)) };
+    }
+}
+
+/// L1 by MVA plus an optional outer cache by PA, as one [`CacheMaintenance`].
+#[derive(Debug)]
+pub struct TwoLevelCache<I, O> {
+    inner: I,
+    outer: Option<O>,
+    /// Physical address of virtual address 0 (identity map: 0). Bare-metal boards map
+    /// linearly, so one offset translates every address.
+    phys_offset: i64,
+}
+
+impl<I: InnerCache, O: OuterCache> TwoLevelCache<I, O> {
+    /// Maintenance for `inner` and, when present, `outer`; `phys_offset` is added to a
+    /// virtual address to get its physical address.
+    pub fn new(inner: I, outer: Option<O>, phys_offset: i64) -> Self {
+        Self {
+            inner,
+            outer,
+            phys_offset,
+        }
+    }
+
+    fn pa(&self, va: usize) -> u64 {
+        (va as i64).wrapping_add(self.phys_offset) as u64
+    }
+
+    /// Calls `f` for the start of every line of `range` at `line` granularity, telling it
+    /// whether the line is only partly covered.
+    fn for_lines(range: VirtRange, line: usize, mut f: impl FnMut(usize, bool)) {
+        let split = range.split_lines(line);
+        if let Some(h) = split.head {
+            f(h, true);
+        }
+        let mut a = split.body.start;
+        while a < split.body.end() {
+            f(a, false);
+            a += line;
+        }
+        if let Some(t) = split.tail {
+            f(t, true);
+        }
+    }
+
+    fn l1(&self, range: VirtRange, op: Level) {
+        let line = self.inner.line_size();
+        Self::for_lines(range, line, |va, partial| {
+            // SAFETY: forwarded from the public operation's contract; partial lines of an
+            // invalidate are cleaned too.
+            unsafe {
+                match (op, partial) {
+                    (Level::Clean, _) => self.inner.clean_line(va),
+                    (Level::Invalidate, false) => self.inner.invalidate_line(va),
+                    (Level::Invalidate, true) | (Level::CleanInvalidate, _) => {
+                        self.inner.clean_invalidate_line(va)
+                    }
+                }
+            }
+        });
+        self.inner.barrier();
+    }
+
+    fn l2(&self, range: VirtRange, op: Level) {
+        let Some(outer) = &self.outer else { return };
+        let line = outer.line_size();
+        Self::for_lines(range, line, |va, partial| {
+            let pa = self.pa(va);
+            // SAFETY: as in `l1`, by physical address.
+            unsafe {
+                match (op, partial) {
+                    (Level::Clean, _) => outer.clean_line(pa),
+                    (Level::Invalidate, false) => outer.invalidate_line(pa),
+                    (Level::Invalidate, true) | (Level::CleanInvalidate, _) => {
+                        outer.clean_invalidate_line(pa)
+                    }
+                }
+            }
+        });
+        outer.sync();
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Level {
+    Clean,
+    Invalidate,
+    CleanInvalidate,
+}
+
+// SAFETY: every operation reaches every line of the range at both levels, in the order the
+// module documentation justifies, with partial lines of an invalidate cleaned first.
+unsafe impl<I: InnerCache, O: OuterCache> CacheMaintenance for TwoLevelCache<I, O> {
+    fn line_size(&self) -> usize {
+        // Maintenance must be at least as fine as the finest level; DMA regions align to
+        // the coarser of the two so neither level's lines straddle two buffers.
+        let l1 = self.inner.line_size();
+        self.outer.as_ref().map_or(l1, |o| l1.max(o.line_size()))
+    }
+
+    unsafe fn clean(&self, range: VirtRange) {
+        self.l1(range, Level::Clean);
+        self.l2(range, Level::Clean);
+    }
+
+    unsafe fn invalidate(&self, range: VirtRange) {
+        self.l2(range, Level::Invalidate);
+        self.l1(range, Level::Invalidate);
+    }
+
+    unsafe fn clean_invalidate(&self, range: VirtRange) {
+        self.l1(range, Level::CleanInvalidate);
+        self.l2(range, Level::CleanInvalidate);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::RefCell;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+    use std::{format, vec};
+
+    #[derive(Default)]
+    struct Log(RefCell<Vec<String>>);
+
+    struct FakeL1<'a>(&'a Log);
+    struct FakeL2<'a>(&'a Log);
+
+    // SAFETY: test fake; records instead of touching hardware.
+    unsafe impl InnerCache for FakeL1<'_> {
+        fn line_size(&self) -> usize {
+            32
+        }
+        unsafe fn clean_line(&self, va: usize) {
+            self.0.0.borrow_mut().push(format!("L1 clean {va:#x}"));
+        }
+        unsafe fn invalidate_line(&self, va: usize) {
+            self.0.0.borrow_mut().push(format!("L1 inv {va:#x}"));
+        }
+        unsafe fn clean_invalidate_line(&self, va: usize) {
+            self.0.0.borrow_mut().push(format!("L1 cinv {va:#x}"));
+        }
+        fn barrier(&self) {
+            self.0.0.borrow_mut().push("dsb".to_string());
+        }
+    }
+
+    // SAFETY: test fake; records instead of touching hardware.
+    unsafe impl OuterCache for FakeL2<'_> {
+        fn line_size(&self) -> usize {
+            32
+        }
+        unsafe fn clean_line(&self, pa: u64) {
+            self.0.0.borrow_mut().push(format!("L2 clean {pa:#x}"));
+        }
+        unsafe fn invalidate_line(&self, pa: u64) {
+            self.0.0.borrow_mut().push(format!("L2 inv {pa:#x}"));
+        }
+        unsafe fn clean_invalidate_line(&self, pa: u64) {
+            self.0.0.borrow_mut().push(format!("L2 cinv {pa:#x}"));
+        }
+        fn sync(&self) {
+            self.0.0.borrow_mut().push("sync".to_string());
+        }
+    }
+
+    fn run(f: impl FnOnce(&TwoLevelCache<FakeL1<'_>, FakeL2<'_>>)) -> Vec<String> {
+        let log = Log::default();
+        // A board whose RAM at VA 0x4000_0000 sits at PA 0x6000_0000.
+        let c = TwoLevelCache::new(FakeL1(&log), Some(FakeL2(&log)), 0x2000_0000);
+        f(&c);
+        log.0.borrow().clone()
+    }
+
+    #[test]
+    fn clean_goes_l1_then_l2_by_physical_address() {
+        // SAFETY: fakes only.
+        let log = run(|c| unsafe { c.clean(VirtRange::new(0x4000_0000, 64)) });
+        assert_eq!(
+            log,
+            vec![
+                "L1 clean 0x40000000",
+                "L1 clean 0x40000020",
+                "dsb",
+                "L2 clean 0x60000000",
+                "L2 clean 0x60000020",
+                "sync"
+            ]
+        );
+    }
+
+    #[test]
+    fn invalidate_goes_l2_then_l1() {
+        // SAFETY: fakes only.
+        let log = run(|c| unsafe { c.invalidate(VirtRange::new(0x4000_0000, 32)) });
+        assert_eq!(
+            log,
+            vec!["L2 inv 0x60000000", "sync", "L1 inv 0x40000000", "dsb"]
+        );
+    }
+
+    #[test]
+    fn partial_lines_of_an_invalidate_are_cleaned_at_both_levels() {
+        // SAFETY: fakes only.
+        let log = run(|c| unsafe { c.invalidate(VirtRange::new(0x4000_0010, 64)) });
+        assert_eq!(
+            log,
+            vec![
+                "L2 cinv 0x60000000",
+                "L2 inv 0x60000020",
+                "L2 cinv 0x60000040",
+                "sync",
+                "L1 cinv 0x40000000",
+                "L1 inv 0x40000020",
+                "L1 cinv 0x40000040",
+                "dsb"
+            ]
+        );
+    }
+
+    #[test]
+    fn clean_invalidate_goes_l1_then_l2() {
+        // SAFETY: fakes only.
+        let log = run(|c| unsafe { c.clean_invalidate(VirtRange::new(0x4000_0000, 32)) });
+        assert_eq!(
+            log,
+            vec!["L1 cinv 0x40000000", "dsb", "L2 cinv 0x60000000", "sync"]
+        );
+    }
+
+    #[test]
+    fn without_an_outer_cache_only_l1_is_maintained() {
+        let log = Log::default();
+        let c: TwoLevelCache<_, FakeL2<'_>> = TwoLevelCache::new(FakeL1(&log), None, 0);
+        // SAFETY: fakes only.
+        unsafe { c.clean(VirtRange::new(0x1000, 8)) };
+        assert_eq!(c.line_size(), 32);
+        assert_eq!(*log.0.borrow(), vec!["L1 clean 0x1000", "dsb"]);
+    }
+}

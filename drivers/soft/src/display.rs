@@ -1,0 +1,273 @@
+//! The software display: a scanout model behind [`DisplayControl`] and [`DisplayFlip`].
+//! Flips queue behind their in-fences; [`DisplayControl::service`] (the model's vblank)
+//! presents every flip that is ready by reading its framebuffer through [`DeviceMemory`]
+//! into the screen, which tests inspect with [`SoftDisplay::screen`].
+
+use alloc::vec::Vec;
+use core::cell::{Cell, RefCell};
+use core::fmt;
+
+use critical_section::Mutex;
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{CpuMemory, DeviceId, DeviceMemory};
+use dmasync_sync::Platform;
+use dmasync_sync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceResult};
+use dmasync_sync::syncset::Locked;
+
+use crate::device::job_access;
+use crate::queue::{JobQueue, RunGuard, Step};
+use dmasync_engine::display::{DisplayControl, DisplayFlip, DisplayMode, FlipFences};
+use dmasync_engine::error::{EngineError, Rejected};
+use dmasync_engine::surface::{BusSurface, Need, Surface, resolve};
+
+/// The device error a flip's `presented` fence signals with when the mode changed between
+/// the flip and its presentation: `FenceError::DeviceError(MODE_CHANGED)`.
+pub const MODE_CHANGED: u32 = 0x40DE;
+
+struct Flip<P: Platform> {
+    fb: BusSurface,
+    mode: DisplayMode,
+    /// Moves to the screen when presented; a flip that never reaches the screen drops it,
+    /// which releases its framebuffer with `Cancelled`.
+    released: Cell<Option<FenceProducer<P>>>,
+    lock_done: Fence<P>,
+}
+
+struct Screen<P: Platform> {
+    pixels: Vec<u8>,
+    /// What the next presentation reads into; swapped with `pixels`.
+    staging: Vec<u8>,
+    /// The `released` producer of the framebuffer on screen.
+    on_screen: Option<FenceProducer<P>>,
+    presented: u64,
+}
+
+/// A display controller modelled in software: bus master `device`, scanning out through
+/// `D`. It accepts the modes it is built with (anything else is refused, and the mode and
+/// the screen stay as they were).
+///
+/// The set a flip hands over stays held while its framebuffer is on screen (it is released
+/// with [`FlipFences::released`]), so the domain's watchdog applies to it: a frame kept on
+/// screen longer than `SyncConfig::hold_deadline` is expired like any other holder. Flip
+/// at least that often, or give scanout buffers a domain whose deadline fits.
+pub struct SoftDisplay<P: Platform, D: DeviceMemory> {
+    device: DeviceId,
+    memory: D,
+    preferred: DisplayMode,
+    accepted: Vec<DisplayMode>,
+    mode: Option<DisplayMode>,
+    queue: JobQueue<Flip<P>, P>,
+    screen: Mutex<RefCell<Screen<P>>>,
+}
+
+impl<P: Platform, D: DeviceMemory> fmt::Debug for SoftDisplay<P, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SoftDisplay")
+            .field("device", &self.device)
+            .field("mode", &self.mode)
+            .field("accepted", &self.accepted)
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform, D: DeviceMemory> SoftDisplay<P, D> {
+    /// A display preferring `preferred` and accepting `preferred` and `others`, queueing up
+    /// to `queue_depth` flips. No mode is set yet.
+    pub fn new(
+        device: DeviceId,
+        memory: D,
+        preferred: DisplayMode,
+        others: &[DisplayMode],
+        queue_depth: usize,
+    ) -> Self {
+        let mut accepted = Vec::with_capacity(others.len() + 1);
+        accepted.push(preferred);
+        accepted.extend(others.iter().copied().filter(|m| *m != preferred));
+        Self {
+            device,
+            memory,
+            preferred,
+            accepted,
+            mode: None,
+            queue: JobQueue::new(queue_depth),
+            screen: Mutex::new(RefCell::new(Screen {
+                pixels: Vec::new(),
+                staging: Vec::new(),
+                on_screen: None,
+                presented: 0,
+            })),
+        }
+    }
+
+    /// What is on screen: the mode and its pixels, packed rows of `width * 4` bytes (all
+    /// zero until the first flip is presented). `None` without a mode.
+    pub fn screen(&self) -> Option<(DisplayMode, Vec<u8>)> {
+        let mode = self.mode?;
+        let pixels = critical_section::with(|cs| self.screen.borrow(cs).borrow().pixels.clone());
+        Some((mode, pixels))
+    }
+
+    /// Flips presented so far.
+    pub fn presented(&self) -> u64 {
+        critical_section::with(|cs| self.screen.borrow(cs).borrow().presented)
+    }
+
+    /// Flips accepted and not yet presented.
+    pub fn pending(&self) -> usize {
+        self.queue.pending()
+    }
+
+    /// Turns scanout off: no mode, a blank screen, and the framebuffer that was on screen
+    /// is released. Flips still queued fail with `MODE_CHANGED` when serviced.
+    pub fn disable(&mut self) {
+        self.mode = None;
+        self.blank(0);
+    }
+
+    /// Clears the screen to `bytes` zeros and releases the framebuffer on it.
+    fn blank(&self, bytes: usize) {
+        let old = critical_section::with(|cs| {
+            let mut s = self.screen.borrow(cs).borrow_mut();
+            s.pixels.clear();
+            s.pixels.resize(bytes, 0);
+            s.on_screen.take()
+        });
+        if let Some(p) = old {
+            p.signal();
+        }
+    }
+
+    fn present(&self, job: &Flip<P>, guard: &RunGuard<'_>) -> FenceResult {
+        if self.mode != Some(job.mode) {
+            return Err(FenceError::DeviceError(MODE_CHANGED));
+        }
+        let row = job.mode.width as usize * job.mode.format.bytes_per_pixel();
+        let mut staging = critical_section::with(|cs| {
+            core::mem::take(&mut self.screen.borrow(cs).borrow_mut().staging)
+        });
+        staging.resize(row * job.mode.height as usize, 0);
+        let mut result = Ok(());
+        for (y, out) in staging.chunks_exact_mut(row).enumerate() {
+            result = job_access(guard, &job.lock_done, || {
+                // SAFETY: the framebuffer was validated at flip time to lie inside the
+                // registered range of a buffer the set held for this device's read; the set
+                // is released only through `released`, which signals after a later flip
+                // replaced this one on screen, and an expiry or a reset is checked before
+                // each row (`job_access`).
+                unsafe {
+                    self.memory
+                        .device_read(self.device, job.fb.pixel(0, y as u32), out)
+                }
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        let previous = critical_section::with(|cs| {
+            let mut s = self.screen.borrow(cs).borrow_mut();
+            if result.is_ok() {
+                core::mem::swap(&mut s.pixels, &mut staging);
+                s.presented += 1;
+                let new = job.released.take();
+                s.staging = staging;
+                core::mem::replace(&mut s.on_screen, new)
+            } else {
+                s.staging = staging;
+                None
+            }
+        });
+        // The scanout switched: the previous framebuffer is no longer read.
+        if let Some(p) = previous {
+            p.signal();
+        }
+        result
+    }
+}
+
+impl<P: Platform, D: DeviceMemory> DisplayControl for SoftDisplay<P, D> {
+    fn preferred_mode(&self) -> DisplayMode {
+        self.preferred
+    }
+
+    fn mode(&self) -> Option<DisplayMode> {
+        self.mode
+    }
+
+    fn set_mode(&mut self, mode: DisplayMode) -> Result<(), EngineError> {
+        if !self.accepted.contains(&mode) {
+            return Err(EngineError::ModeRefused {
+                width: mode.width,
+                height: mode.height,
+            });
+        }
+        if self.mode != Some(mode) {
+            self.mode = Some(mode);
+            self.blank(mode.framebuffer_bytes());
+        }
+        Ok(())
+    }
+
+    /// The model's vblank: presents, in order, every queued flip whose in-fence has
+    /// signalled, stopping at the first that waits. Returns how many were presented.
+    fn service(&self) -> usize {
+        let mut n = 0;
+        loop {
+            match self.queue.run_ready(|job, guard| self.present(job, guard)) {
+                Step::Completed(Ok(())) => n += 1,
+                Step::Completed(Err(_)) | Step::Abandoned => {}
+                Step::Idle | Step::Waiting | Step::Deferred => return n,
+            }
+        }
+    }
+}
+
+impl<P: Platform, D: DeviceMemory> DisplayFlip<P> for SoftDisplay<P, D> {
+    fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        fb: Surface<'_, P>,
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        let check = || {
+            let mode = self.mode.ok_or(EngineError::NoMode)?;
+            mode.check_framebuffer(fb.buffer.name(), &fb.desc, fb.buffer.len())?;
+            let bus = resolve(&locked, self.device, &fb, Need::Read)?;
+            Ok((bus, mode))
+        };
+        let (bus, mode) = match check() {
+            Ok(v) => v,
+            Err(e) => return Err(Rejected::new(e, locked)),
+        };
+        let Some(ticket) = self.queue.reserve() else {
+            return Err(Rejected::new(EngineError::QueueFull, locked));
+        };
+        let presented = ticket.fence();
+        let released = FenceProducer::new(FenceContext::new(), 1);
+        let released_fence = released.fence();
+        let lock_done = locked.done_fence();
+        match locked.unlock_after(&released_fence) {
+            Ok(()) => ticket.commit(
+                Flip {
+                    fb: bus,
+                    mode,
+                    released: Cell::new(Some(released)),
+                    lock_done,
+                },
+                in_fence,
+            ),
+            Err(_) => {
+                ticket.abort(FenceError::Timeout);
+                released.signal_error(FenceError::Timeout);
+            }
+        }
+        Ok(FlipFences {
+            presented,
+            released: released_fence,
+        })
+    }
+}

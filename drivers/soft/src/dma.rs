@@ -1,0 +1,249 @@
+//! The software DMA engine: memory-to-memory copy and fill run by a CPU core through
+//! [`DeviceMemory`], behind [`DmaEngine`].
+
+use alloc::vec;
+use core::fmt;
+use core::sync::atomic::AtomicBool;
+
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId, DeviceMemory};
+use dmasync_sync::Platform;
+use dmasync_sync::fence::{Fence, FenceError, FenceResult};
+use dmasync_sync::syncset::Locked;
+
+use crate::device::{job_access, resolve_span};
+use crate::queue::{JobQueue, RunGuard, Step};
+use dmasync_engine::dma::{DmaEngine, Span};
+use dmasync_engine::error::{EngineError, Rejected};
+use dmasync_engine::surface::Need;
+
+/// Bytes the worker moves per access (its buffer's size).
+const CHUNK: usize = 4096;
+
+#[derive(Clone, Copy, Debug)]
+enum Transfer {
+    Copy {
+        dst: BusAddr,
+        src: BusAddr,
+        len: usize,
+    },
+    Fill {
+        dst: BusAddr,
+        len: usize,
+        value: u8,
+    },
+}
+
+struct Job<P: Platform> {
+    transfer: Transfer,
+    lock_done: Fence<P>,
+}
+
+/// A memory-to-memory DMA engine run by a CPU core: bus master `device`, reaching memory
+/// through `D`. Submissions are validated like a hardware engine's (each span registered
+/// in the set for this device, read access for the source, write for the destination,
+/// inside the registered range; equal lengths; no overlap) and run in order by a worker
+/// ([`SoftDma::run`] on another core or thread, or [`SoftDma::run_one`]).
+pub struct SoftDma<P: Platform, D: DeviceMemory> {
+    device: DeviceId,
+    memory: D,
+    queue: JobQueue<Job<P>, P>,
+}
+
+impl<P: Platform, D: DeviceMemory> fmt::Debug for SoftDma<P, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SoftDma")
+            .field("device", &self.device)
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform, D: DeviceMemory> SoftDma<P, D> {
+    /// An engine queueing up to `queue_depth` transfers.
+    pub fn new(device: DeviceId, memory: D, queue_depth: usize) -> Self {
+        Self {
+            device,
+            memory,
+            queue: JobQueue::new(queue_depth),
+        }
+    }
+
+    /// Transfers accepted and not yet completed.
+    pub fn pending(&self) -> usize {
+        self.queue.pending()
+    }
+
+    /// Fault injection: while stalled the engine starts no transfer (see
+    /// [`JobQueue::set_stalled`]).
+    pub fn set_stalled(&self, stalled: bool) {
+        self.queue.set_stalled(stalled);
+    }
+
+    /// Abandons every queued and running transfer (fences signal
+    /// `DeviceError(ABANDONED)`); returns how many. Clears a stall.
+    pub fn reset(&self) -> usize {
+        self.queue.reset()
+    }
+
+    /// Runs at most one transfer (waiting for its in-fence).
+    pub fn run_one(&self) -> Step {
+        let mut buf = vec![0u8; CHUNK];
+        self.queue
+            .run_one(&AtomicBool::new(false), |j, g| self.exec(j, g, &mut buf))
+    }
+
+    /// The worker loop until `stop` is set; parks when idle, woken by submissions. Set
+    /// `stop`, then call [`SoftDma::wake_worker`].
+    pub fn run(&self, stop: &AtomicBool) {
+        let mut buf = vec![0u8; CHUNK];
+        self.queue.run(stop, |j, g| self.exec(j, g, &mut buf))
+    }
+
+    /// Wakes a parked worker.
+    pub fn wake_worker(&self) {
+        self.queue.wake_worker();
+    }
+
+    fn exec(&self, job: &Job<P>, guard: &RunGuard<'_>, buf: &mut [u8]) -> FenceResult {
+        match job.transfer {
+            Transfer::Copy { dst, src, len } => {
+                let mut done = 0;
+                while done < len {
+                    let n = (len - done).min(buf.len());
+                    let chunk = &mut buf[..n];
+                    job_access(guard, &job.lock_done, || {
+                        // SAFETY: `src` and `dst` were validated at submission to lie in
+                        // the registered ranges of buffers the set held for this device's
+                        // read and write; the set is released only through this job's
+                        // fence (signalled after the last access, or by a reset after the
+                        // access in progress), and an expiry is checked before each access.
+                        unsafe {
+                            self.memory.device_read(
+                                self.device,
+                                BusAddr(src.0 + done as u64),
+                                chunk,
+                            );
+                            self.memory.device_write(
+                                self.device,
+                                BusAddr(dst.0 + done as u64),
+                                chunk,
+                            );
+                        }
+                    })?;
+                    done += n;
+                }
+            }
+            Transfer::Fill { dst, len, value } => {
+                buf.fill(value);
+                let mut done = 0;
+                while done < len {
+                    let n = (len - done).min(buf.len());
+                    job_access(guard, &job.lock_done, || {
+                        // SAFETY: as for the copy, with write access validated.
+                        unsafe {
+                            self.memory.device_write(
+                                self.device,
+                                BusAddr(dst.0 + done as u64),
+                                &buf[..n],
+                            );
+                        }
+                    })?;
+                    done += n;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn queue_job<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        transfer: Transfer,
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        let Some(ticket) = self.queue.reserve() else {
+            return Err(Rejected::new(EngineError::QueueFull, locked));
+        };
+        let fence = ticket.fence();
+        let lock_done = locked.done_fence();
+        match locked.unlock_after(&fence) {
+            Ok(()) => ticket.commit(
+                Job {
+                    transfer,
+                    lock_done,
+                },
+                in_fence,
+            ),
+            Err(_) => ticket.abort(FenceError::Timeout),
+        }
+        Ok(fence)
+    }
+}
+
+impl<P: Platform, D: DeviceMemory> DmaEngine<P> for SoftDma<P, D> {
+    fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    fn copy<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        dst: Span<'_, P>,
+        src: Span<'_, P>,
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        let check = || {
+            if dst.len != src.len {
+                return Err(EngineError::BadSurface {
+                    buffer: dst.buffer.name(),
+                    why: "copy destination and source differ in length",
+                });
+            }
+            let same = core::ptr::eq(dst.buffer, src.buffer);
+            if same
+                && dst.offset < src.offset.saturating_add(src.len)
+                && src.offset < dst.offset.saturating_add(dst.len)
+            {
+                return Err(EngineError::BadSurface {
+                    buffer: dst.buffer.name(),
+                    why: "copy source and destination overlap",
+                });
+            }
+            // One buffer as both source and destination must be held for both.
+            let dst_need = if same { Need::ReadWrite } else { Need::Write };
+            let d = resolve_span(&locked, self.device, &dst, dst_need, "copy destination")?;
+            let s = resolve_span(&locked, self.device, &src, Need::Read, "copy source")?;
+            Ok(Transfer::Copy {
+                dst: d,
+                src: s,
+                len: src.len,
+            })
+        };
+        match check() {
+            Ok(t) => self.queue_job(locked, t, in_fence),
+            Err(e) => Err(Rejected::new(e, locked)),
+        }
+    }
+
+    fn fill<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        dst: Span<'_, P>,
+        value: u8,
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        match resolve_span(&locked, self.device, &dst, Need::Write, "fill destination") {
+            Ok(d) => self.queue_job(
+                locked,
+                Transfer::Fill {
+                    dst: d,
+                    len: dst.len,
+                    value,
+                },
+                in_fence,
+            ),
+            Err(e) => Err(Rejected::new(e, locked)),
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! The engine: submission-time validation, the queue, and the worker that executes jobs
+//! through `DeviceMemory`.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::AtomicBool;
+
+use crate::device::job_access;
+use crate::queue::{JobQueue, RunGuard, Step};
+use dmasync_engine::surface::{BusSurface, Need, resolve};
+use dmasync_engine::{
+    Caps2d, Color, Engine2d, Engine2dControl, EngineError, Op2d, PixelFormat, Point, Rect,
+    Rejected, Surface,
+};
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId, DeviceMemory};
+use dmasync_sync::Platform;
+use dmasync_sync::fence::{Fence, FenceError, FenceResult};
+use dmasync_sync::syncset::Locked;
+
+use crate::render;
+
+const FORMATS: &[PixelFormat] = &[PixelFormat::Xrgb8888, PixelFormat::Argb8888];
+
+/// Sizes of a [`SoftEngine2d`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Soft2dConfig {
+    /// Submissions queued (plus the one running) before `QueueFull`. Default 8.
+    pub queue_depth: usize,
+    /// Commands per submission. Default 64.
+    pub max_ops: usize,
+    /// Widest surface in pixels; sizes the worker's row buffers. Default 4096.
+    pub max_width: u32,
+    /// Tallest surface in pixels. Default 4096.
+    pub max_height: u32,
+}
+
+impl Default for Soft2dConfig {
+    fn default() -> Self {
+        Self {
+            queue_depth: 8,
+            max_ops: 64,
+            max_width: 4096,
+            max_height: 4096,
+        }
+    }
+}
+
+/// One validated command, as the worker runs it: plain data, no borrows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cmd {
+    Fill {
+        dst: BusSurface,
+        rect: Rect,
+        color: Color,
+    },
+    Copy {
+        dst: BusSurface,
+        to: Point,
+        src: BusSurface,
+        from: Rect,
+        /// `None` for a copy, `Some(alpha)` for a blend.
+        blend: Option<u8>,
+    },
+}
+
+struct Job<P: Platform> {
+    cmds: Vec<Cmd>,
+    /// The submitting set's `done` fence: signalled before this job's own fence only when
+    /// the watchdog expired the set, after which the job must not touch the buffers.
+    lock_done: Fence<P>,
+}
+
+/// The software 2D engine. `P` is the platform the worker waits on, `D` how it reaches
+/// memory by bus address (the simulator on the host, the board's cache-maintaining
+/// implementation on target).
+///
+/// Share it between the submitting side and the worker by reference (it is `Sync`); run the
+/// worker with [`SoftEngine2d::run`] or a [`Worker`].
+pub struct SoftEngine2d<P: Platform, D: DeviceMemory> {
+    device: DeviceId,
+    memory: D,
+    config: Soft2dConfig,
+    queue: JobQueue<Job<P>, P>,
+}
+
+impl<P: Platform, D: DeviceMemory> fmt::Debug for SoftEngine2d<P, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SoftEngine2d")
+            .field("device", &self.device)
+            .field("config", &self.config)
+            .field("queue", &self.queue)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform, D: DeviceMemory> SoftEngine2d<P, D> {
+    /// An engine that is bus master `device` and reaches memory through `memory`.
+    /// Buffers it works on must be registered in sync sets for `device` as a non-coherent
+    /// device (`Access::dma_read(device)` and friends).
+    pub fn new(device: DeviceId, memory: D, config: Soft2dConfig) -> Self {
+        Self {
+            device,
+            memory,
+            config,
+            queue: JobQueue::new(config.queue_depth),
+        }
+    }
+
+    /// The device memory the worker uses.
+    pub fn memory(&self) -> &D {
+        &self.memory
+    }
+
+    /// Fault injection for hang tests: while stalled the engine starts no new submission
+    /// (they stay queued, their fences pending), as a hung hardware engine would.
+    /// [`Engine2dControl::reset`] clears it.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.queue.set_stalled(stalled);
+    }
+
+    /// True while stalled.
+    pub fn is_stalled(&self) -> bool {
+        self.queue.is_stalled()
+    }
+
+    /// A worker with its own row buffers (allocated here, once).
+    pub fn worker(&self) -> Worker<'_, P, D> {
+        let row = self.config.max_width as usize * 4;
+        Worker {
+            engine: self,
+            src: vec![0; row],
+            dst: vec![0; row],
+            rect: Vec::new(),
+        }
+    }
+
+    /// Runs at most one queued submission (see [`Worker::run_one`]); allocates a worker's
+    /// row buffers per call — use [`SoftEngine2d::worker`] in a loop.
+    pub fn run_one(&self) -> Step {
+        self.worker().run_one()
+    }
+
+    /// The worker loop until `stop` is set: runs submissions in order and parks through
+    /// the platform when there is nothing to do (WFE on the boards); a submission from
+    /// any core wakes it. Set `stop`, then call [`SoftEngine2d::wake_worker`].
+    pub fn run(&self, stop: &AtomicBool) {
+        self.worker().run(stop)
+    }
+
+    /// Wakes a parked worker (e.g. after setting its stop flag).
+    pub fn wake_worker(&self) {
+        self.queue.wake_worker();
+    }
+
+    fn check_caps(&self, s: &Surface<'_, P>) -> Result<(), EngineError> {
+        if s.desc.width > self.config.max_width || s.desc.height > self.config.max_height {
+            return Err(EngineError::Unsupported(
+                "surface larger than the engine's maximum",
+            ));
+        }
+        Ok(())
+    }
+
+    fn resolve_one<C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: &Locked<'_, '_, P, C, M>,
+        s: &Surface<'_, P>,
+        need: Need,
+    ) -> Result<BusSurface, EngineError> {
+        let b = resolve(locked, self.device, s, need)?;
+        self.check_caps(s)?;
+        Ok(b)
+    }
+
+    fn validate<C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: &Locked<'_, '_, P, C, M>,
+        op: &Op2d<'_, P>,
+    ) -> Result<Cmd, EngineError> {
+        match *op {
+            Op2d::Fill { dst, rect, color } => {
+                let d = self.resolve_one(locked, &dst, Need::Write)?;
+                if !rect.fits_in(d.width, d.height) {
+                    return Err(EngineError::OutOfBounds {
+                        buffer: dst.buffer.name(),
+                        what: "fill rect",
+                    });
+                }
+                Ok(Cmd::Fill {
+                    dst: d,
+                    rect,
+                    color,
+                })
+            }
+            Op2d::Copy { dst, to, src, from } => self.two(
+                locked,
+                dst,
+                to,
+                src,
+                from,
+                None,
+                ("blit source", "blit destination"),
+            ),
+            Op2d::Blend {
+                dst,
+                to,
+                src,
+                from,
+                alpha,
+            } => self.two(
+                locked,
+                dst,
+                to,
+                src,
+                from,
+                Some(alpha),
+                ("blend source", "blend destination"),
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn two<C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: &Locked<'_, '_, P, C, M>,
+        dst: Surface<'_, P>,
+        to: Point,
+        src: Surface<'_, P>,
+        from: Rect,
+        blend: Option<u8>,
+        what: (&'static str, &'static str),
+    ) -> Result<Cmd, EngineError> {
+        let same = core::ptr::eq(dst.buffer, src.buffer);
+        // A blend reads its destination; a copy within one buffer reads and writes it.
+        let dst_need = if blend.is_some() || same {
+            Need::ReadWrite
+        } else {
+            Need::Write
+        };
+        let d = self.resolve_one(locked, &dst, dst_need)?;
+        let s = self.resolve_one(locked, &src, Need::Read)?;
+        if blend.is_none() {
+            render::same_format(&dst.desc, &src.desc)?;
+        }
+        if !from.fits_in(s.width, s.height) {
+            return Err(EngineError::OutOfBounds {
+                buffer: src.buffer.name(),
+                what: what.0,
+            });
+        }
+        if !render::dest_rect(to, from).fits_in(d.width, d.height) {
+            return Err(EngineError::OutOfBounds {
+                buffer: dst.buffer.name(),
+                what: what.1,
+            });
+        }
+        Ok(Cmd::Copy {
+            dst: d,
+            to,
+            src: s,
+            from,
+            blend,
+        })
+    }
+}
+
+impl<P: Platform, D: DeviceMemory> Engine2dControl for SoftEngine2d<P, D> {
+    fn capabilities(&self) -> Caps2d {
+        Caps2d {
+            max_width: self.config.max_width,
+            max_height: self.config.max_height,
+            formats: FORMATS,
+            fill: true,
+            copy: true,
+            blend: true,
+            queue_depth: self.queue.capacity(),
+            max_ops: self.config.max_ops,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.queue.pending()
+    }
+
+    /// Abandons every queued and running submission: their fences signal
+    /// `FenceError::DeviceError(ABANDONED)`, and when this returns the worker touches none
+    /// of their buffers. Clears a stall.
+    fn reset(&self) -> usize {
+        self.queue.reset()
+    }
+}
+
+impl<P: Platform, D: DeviceMemory> Engine2d<P> for SoftEngine2d<P, D> {
+    fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    fn submit<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        ops: &[Op2d<'_, P>],
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        if ops.is_empty() {
+            return Err(Rejected::new(EngineError::Empty, locked));
+        }
+        if ops.len() > self.config.max_ops {
+            return Err(Rejected::new(
+                EngineError::Unsupported("more commands in one submission than max_ops"),
+                locked,
+            ));
+        }
+        let mut cmds = Vec::with_capacity(ops.len());
+        for op in ops {
+            match self.validate(&locked, op) {
+                Ok(c) => cmds.push(c),
+                Err(e) => return Err(Rejected::new(e, locked)),
+            }
+        }
+        let Some(ticket) = self.queue.reserve() else {
+            return Err(Rejected::new(EngineError::QueueFull, locked));
+        };
+        let fence = ticket.fence();
+        let lock_done = locked.done_fence();
+        // Hand the buffers over before the job becomes visible: should the watchdog have
+        // taken them since validation, the job never runs.
+        match locked.unlock_after(&fence) {
+            Ok(()) => ticket.commit(Job { cmds, lock_done }, in_fence),
+            Err(_) => ticket.abort(FenceError::Timeout),
+        }
+        Ok(fence)
+    }
+}
+
+/// Executes an engine's submissions. Owns the row buffers, so the hot path does not
+/// allocate (except for an overlapping copy between surfaces of different strides in one
+/// buffer, which reads the whole source rectangle first).
+pub struct Worker<'e, P: Platform, D: DeviceMemory> {
+    engine: &'e SoftEngine2d<P, D>,
+    src: Vec<u8>,
+    dst: Vec<u8>,
+    rect: Vec<u8>,
+}
+
+impl<P: Platform, D: DeviceMemory> fmt::Debug for Worker<'_, P, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("engine", &self.engine.device)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
+    /// Takes the oldest submission, waits for its in-fence (an in-fence error fails the
+    /// submission with that error, unexecuted), runs its commands in order and signals its
+    /// fence. [`Step::Idle`] when there is nothing to run (or the engine is stalled).
+    pub fn run_one(&mut self) -> Step {
+        self.run_one_until(&AtomicBool::new(false))
+    }
+
+    fn run_one_until(&mut self, stop: &AtomicBool) -> Step {
+        let engine = self.engine;
+        engine
+            .queue
+            .run_one(stop, |job, guard| self.exec(job, guard))
+    }
+
+    /// Runs submissions until `stop` is set, parking when idle (see [`SoftEngine2d::run`]).
+    pub fn run(&mut self, stop: &AtomicBool) {
+        let engine = self.engine;
+        engine.queue.run(stop, |job, guard| self.exec(job, guard))
+    }
+
+    fn exec(&mut self, job: &Job<P>, guard: &RunGuard<'_>) -> FenceResult {
+        for cmd in &job.cmds {
+            match *cmd {
+                Cmd::Fill { dst, rect, color } => self.fill(job, guard, dst, rect, color)?,
+                Cmd::Copy {
+                    dst,
+                    to,
+                    src,
+                    from,
+                    blend,
+                } => self.two(job, guard, dst, to, src, from, blend)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// One bounded burst of accesses for `job`, unless a reset abandoned it or the
+    /// watchdog expired its set (`job_access`).
+    fn access(job: &Job<P>, guard: &RunGuard<'_>, f: impl FnOnce()) -> FenceResult {
+        job_access(guard, &job.lock_done, f)
+    }
+
+    fn read(&self, at: BusAddr, out: &mut [u8]) {
+        // SAFETY: every address the worker reads lies in a surface that `submit` validated
+        // to be inside the registered range of a buffer locked for this device with read
+        // access; the lock is released only through this job's fence, which signals after
+        // the job's last access (or, on reset, after the access in progress: RunGuard), and
+        // an expiry by the watchdog is checked before each access (`access`).
+        unsafe { self.engine.memory.device_read(self.engine.device, at, out) }
+    }
+
+    fn write(&self, at: BusAddr, data: &[u8]) {
+        // SAFETY: as for `read`, with write access validated at submission.
+        unsafe {
+            self.engine
+                .memory
+                .device_write(self.engine.device, at, data)
+        }
+    }
+
+    fn fill(
+        &mut self,
+        job: &Job<P>,
+        guard: &RunGuard<'_>,
+        dst: BusSurface,
+        rect: Rect,
+        color: Color,
+    ) -> FenceResult {
+        if rect.is_empty() {
+            return Ok(());
+        }
+        let w = rect.w as usize * 4;
+        let mut row = core::mem::take(&mut self.dst);
+        render::fill_row(&mut row[..w], color);
+        let mut r = Ok(());
+        for y in rect.y..rect.y + rect.h {
+            r = Self::access(job, guard, || self.write(dst.pixel(rect.x, y), &row[..w]));
+            if r.is_err() {
+                break;
+            }
+        }
+        self.dst = row;
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn two(
+        &mut self,
+        job: &Job<P>,
+        guard: &RunGuard<'_>,
+        dst: BusSurface,
+        to: Point,
+        src: BusSurface,
+        from: Rect,
+        blend: Option<u8>,
+    ) -> FenceResult {
+        if from.is_empty() {
+            return Ok(());
+        }
+        let w = from.w as usize * 4;
+        let h = from.h;
+        let span = |s: &BusSurface, x: u32, y: u32| {
+            let start = s.pixel(x, y).0;
+            (start, s.pixel(x, y + h - 1).0 + w as u64)
+        };
+        let (s0, s1) = span(&src, from.x, from.y);
+        let (d0, d1) = span(&dst, to.x, to.y);
+        let overlap = s0 < d1 && d0 < s1;
+        let mut src_row = core::mem::take(&mut self.src);
+        let mut dst_row = core::mem::take(&mut self.dst);
+        let mut rect = core::mem::take(&mut self.rect);
+        let mut result = Ok(());
+        if overlap && src.stride != dst.stride {
+            // Rows of the two surfaces interleave in ways no row order untangles: read the
+            // whole source rectangle first.
+            rect.resize(w * h as usize, 0);
+            for r in 0..h {
+                let out = &mut rect[r as usize * w..(r as usize + 1) * w];
+                result = Self::access(job, guard, || self.read(src.pixel(from.x, from.y + r), out));
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        // With equal strides, going away from the overlap (bottom-up when the destination
+        // lies after the source) never overwrites a source row before it is read: the
+        // result is as if the whole source were read first.
+        let bottom_up = overlap && src.stride == dst.stride && d0 > s0;
+        let whole = overlap && src.stride != dst.stride;
+        for i in 0..h {
+            if result.is_err() {
+                break;
+            }
+            let r = if bottom_up { h - 1 - i } else { i };
+            let at_dst = dst.pixel(to.x, to.y + r);
+            let at_src = src.pixel(from.x, from.y + r);
+            let s = &mut src_row[..w];
+            let d = &mut dst_row[..w];
+            let pre = if whole {
+                Some(&rect[r as usize * w..(r as usize + 1) * w])
+            } else {
+                None
+            };
+            result = Self::access(job, guard, || {
+                let s: &[u8] = match pre {
+                    Some(p) => p,
+                    None => {
+                        self.read(at_src, s);
+                        s
+                    }
+                };
+                match blend {
+                    None => self.write(at_dst, s),
+                    Some(alpha) => {
+                        self.read(at_dst, d);
+                        render::blend_row(d, s, src.format, alpha);
+                        self.write(at_dst, d);
+                    }
+                }
+            });
+        }
+        self.src = src_row;
+        self.dst = dst_row;
+        self.rect = rect;
+        result
+    }
+}

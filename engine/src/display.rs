@@ -1,0 +1,273 @@
+//! The display controller: mode set-up (control path) separate from page flip (data path).
+
+use alloc::collections::VecDeque;
+use core::cell::RefCell;
+
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_sync::Platform;
+use dmasync_sync::fence::{
+    Fence, FenceContext, FenceError, FenceProducer, FenceResult, FenceStatus,
+};
+use dmasync_sync::syncset::Locked;
+
+use crate::error::{EngineError, Rejected};
+use crate::surface::{BusSurface, Need, PixelFormat, Surface, SurfaceDesc, resolve};
+
+/// A display mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DisplayMode {
+    /// Visible width in pixels.
+    pub width: u32,
+    /// Visible height in pixels.
+    pub height: u32,
+    /// Scanout pixel layout.
+    pub format: PixelFormat,
+}
+
+impl DisplayMode {
+    /// Bytes a tightly packed framebuffer for this mode needs.
+    pub fn framebuffer_bytes(&self) -> usize {
+        self.width as usize * self.height as usize * self.format.bytes_per_pixel()
+    }
+
+    /// Checks a framebuffer surface (`fb` inside `buffer`, `buffer_len` bytes) against this
+    /// mode — the part of a flip's validation every display shares; drivers add their own
+    /// limits (a packed stride, a register width) after it:
+    ///
+    /// - an inconsistent description (zero size, stride under a row): `BadSurface`;
+    /// - fewer pixels than the mode, or fewer bytes in the buffer than the surface needs at
+    ///   its stride: `FramebufferTooSmall` with both sizes;
+    /// - a surface larger than the mode, or of another pixel format: `BadSurface`.
+    pub fn check_framebuffer(
+        &self,
+        buffer: &'static str,
+        fb: &SurfaceDesc,
+        buffer_len: usize,
+    ) -> Result<(), EngineError> {
+        fb.check()
+            .map_err(|why| EngineError::BadSurface { buffer, why })?;
+        let row = self.width as usize * self.format.bytes_per_pixel();
+        let need = (fb.stride.max(row))
+            .saturating_mul(self.height.saturating_sub(1) as usize)
+            .saturating_add(row);
+        let have_buf = buffer_len.saturating_sub(fb.offset);
+        if fb.width < self.width || fb.height < self.height || have_buf < need {
+            return Err(EngineError::FramebufferTooSmall {
+                buffer,
+                need,
+                have: fb.span_bytes().unwrap_or(0).min(have_buf),
+            });
+        }
+        if fb.width != self.width || fb.height != self.height {
+            return Err(EngineError::BadSurface {
+                buffer,
+                why: "framebuffer size differs from the display mode",
+            });
+        }
+        if fb.format != self.format {
+            return Err(EngineError::BadSurface {
+                buffer,
+                why: "framebuffer pixel format differs from the display mode",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The fences of one accepted flip.
+#[derive(Debug)]
+pub struct FlipFences<P: Platform> {
+    /// Signals when the new framebuffer is on screen (the scanout switched to it).
+    pub presented: Fence<P>,
+    /// Signals when the display no longer reads the new framebuffer — after a later flip
+    /// has been presented, or the display was disabled. The flip's sync set is released
+    /// with this fence, so the buffer's next writer waits for it.
+    pub released: Fence<P>,
+}
+
+/// The display controller's control path.
+pub trait DisplayControl {
+    /// The mode the device prefers (its native resolution).
+    fn preferred_mode(&self) -> DisplayMode;
+
+    /// The mode set now, if any.
+    fn mode(&self) -> Option<DisplayMode>;
+
+    /// Sets `mode`. A mode the device refuses gives [`EngineError::ModeRefused`] and leaves
+    /// the current mode (and what is on screen) unchanged.
+    fn set_mode(&mut self, mode: DisplayMode) -> Result<(), EngineError>;
+
+    /// Does the work of flips whose in-fences have signalled, for implementations that
+    /// cannot do it from a fence callback (a blocking device queue); returns how many
+    /// flips were presented. Implementations that complete flips from interrupts return 0.
+    fn service(&self) -> usize;
+}
+
+/// The display controller's data path.
+pub trait DisplayFlip<P: Platform>: DisplayControl {
+    /// The bus master the display's scanout engine is.
+    fn device(&self) -> DeviceId;
+
+    /// Queues `fb` for scanout once `in_fence` (if any) has signalled. `fb` must be
+    /// registered in `locked` for this device's read, lie in the registered range, and
+    /// match the current mode (same size and format; at least the bytes the mode needs).
+    ///
+    /// On success the set is released with [`FlipFences::released`]. On refusal
+    /// ([`EngineError::NoMode`], [`EngineError::FramebufferTooSmall`],
+    /// [`EngineError::NotLockedFor`], ...) nothing changes on screen and the set comes
+    /// back in [`Rejected`].
+    fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        fb: Surface<'_, P>,
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>>;
+}
+
+/// An accepted flip, as a driver that queues flips itself keeps it until it is presented.
+#[derive(Debug)]
+pub struct QueuedFlip<P: Platform> {
+    /// The framebuffer as the scanout engine addresses it.
+    pub fb: BusSurface,
+    /// Wait for this before scanning out.
+    pub in_fence: Option<Fence<P>>,
+    /// Signal when the framebuffer is on screen.
+    pub presented: FenceProducer<P>,
+    /// Signal when the display no longer reads the framebuffer (the flip's set is released
+    /// with it).
+    pub released: FenceProducer<P>,
+}
+
+/// The front half of [`DisplayFlip::flip`] that every display driver shares: checks that a
+/// mode is set, the driver's own `limits` (start with [`DisplayMode::check_framebuffer`]),
+/// and the lock (`fb` registered in `locked` for `device`'s read, inside the registered
+/// range); then makes the fences — `presented` from the driver's timeline
+/// (`next_presented`, called only once the flip is accepted), `released` on a context of
+/// its own, as releases can signal out of order when a flip fails while an earlier frame
+/// stays on screen — and hands the set to `unlock_after(released)`.
+///
+/// Returns the caller's fences and the flip to queue, or `None` to queue when the watchdog
+/// took the set back after the checks (both fences then signal `Cancelled`). A refusal
+/// gives the set back in [`Rejected`].
+#[allow(clippy::type_complexity)]
+pub fn accept_flip<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory>(
+    locked: Locked<'s, 'd, P, C, M>,
+    device: DeviceId,
+    fb: &Surface<'_, P>,
+    in_fence: Option<&Fence<P>>,
+    mode: Option<DisplayMode>,
+    limits: impl FnOnce(&DisplayMode) -> Result<(), EngineError>,
+    next_presented: impl FnOnce() -> FenceProducer<P>,
+) -> Result<(FlipFences<P>, Option<QueuedFlip<P>>), Rejected<Locked<'s, 'd, P, C, M>>> {
+    let checked = mode
+        .ok_or(EngineError::NoMode)
+        .and_then(|mode| limits(&mode))
+        .and_then(|()| resolve(&locked, device, fb, Need::Read));
+    let bus = match checked {
+        Ok(bus) => bus,
+        Err(e) => return Err(Rejected::new(e, locked)),
+    };
+    let presented = next_presented();
+    let released = FenceProducer::new(FenceContext::new(), 1);
+    let fences = FlipFences {
+        presented: presented.fence(),
+        released: released.fence(),
+    };
+    if locked.unlock_after(&fences.released).is_err() {
+        // The watchdog took the buffers back between the checks and here: nothing queued.
+        released.signal_error(FenceError::Cancelled);
+        presented.signal_error(FenceError::Cancelled);
+        return Ok((fences, None));
+    }
+    let flip = QueuedFlip {
+        fb: bus,
+        in_fence: in_fence.cloned(),
+        presented,
+        released,
+    };
+    Ok((fences, Some(flip)))
+}
+
+/// The state a display driver shares between `flip` (any core) and its servicer: the mode
+/// and the accepted flips in order, under a short critical section.
+pub struct FlipQueue<P: Platform> {
+    inner: critical_section::Mutex<RefCell<FlipQueueState<P>>>,
+}
+
+struct FlipQueueState<P: Platform> {
+    mode: Option<DisplayMode>,
+    pending: VecDeque<QueuedFlip<P>>,
+}
+
+impl<P: Platform> core::fmt::Debug for FlipQueue<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FlipQueue")
+            .field("mode", &self.mode())
+            .field("pending", &self.len())
+            .finish()
+    }
+}
+
+impl<P: Platform> Default for FlipQueue<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Platform> FlipQueue<P> {
+    /// No mode, nothing queued.
+    pub const fn new() -> Self {
+        Self {
+            inner: critical_section::Mutex::new(RefCell::new(FlipQueueState {
+                mode: None,
+                pending: VecDeque::new(),
+            })),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut FlipQueueState<P>) -> R) -> R {
+        critical_section::with(|cs| f(&mut self.inner.borrow_ref_mut(cs)))
+    }
+
+    /// The mode set now.
+    pub fn mode(&self) -> Option<DisplayMode> {
+        self.with(|s| s.mode)
+    }
+
+    /// Records the mode the device now scans out.
+    pub fn set_mode(&self, mode: DisplayMode) {
+        self.with(|s| s.mode = Some(mode));
+    }
+
+    /// Queues an accepted flip behind the earlier ones.
+    pub fn push(&self, flip: QueuedFlip<P>) {
+        self.with(|s| s.pending.push_back(flip));
+    }
+
+    /// Flips queued and not yet taken.
+    pub fn len(&self) -> usize {
+        self.with(|s| s.pending.len())
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the oldest flip once its in-fence has signalled, with the in-fence's result;
+    /// `None` while it is still pending (flips are presented in order) or nothing is queued.
+    pub fn next_ready(&self) -> Option<(QueuedFlip<P>, FenceResult)> {
+        self.with(|s| {
+            let ready = match &s.pending.front()?.in_fence {
+                None => Ok(()),
+                Some(f) => match f.status() {
+                    FenceStatus::Pending => return None,
+                    FenceStatus::Ok => Ok(()),
+                    FenceStatus::Err(e) => Err(e),
+                },
+            };
+            s.pending.pop_front().map(|p| (p, ready))
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! The DMA engine: memory-to-memory copy and fill.
+
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_sync::Platform;
+use dmasync_sync::fence::Fence;
+use dmasync_sync::syncset::{Locked, SyncBuffer};
+
+use crate::error::Rejected;
+
+/// `len` bytes at `offset` (from the buffer start) in a buffer of a sync domain.
+#[derive(Debug)]
+pub struct Span<'b, P: Platform> {
+    /// The buffer.
+    pub buffer: &'b SyncBuffer<P>,
+    /// First byte.
+    pub offset: usize,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+impl<P: Platform> Clone for Span<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P: Platform> Copy for Span<'_, P> {}
+
+impl<'b, P: Platform> Span<'b, P> {
+    /// The whole buffer.
+    pub fn whole(buffer: &'b SyncBuffer<P>) -> Self {
+        Self {
+            buffer,
+            offset: 0,
+            len: buffer.len(),
+        }
+    }
+}
+
+/// A memory-to-memory DMA engine's data path. Like [`crate::Engine2d::submit`], each
+/// transfer validates its spans against `locked` (registered for this device, read access
+/// for the source, write for the destination, inside the registered range), queues behind
+/// `in_fence`, hands the set to `Locked::unlock_after` with the returned fence, and gives
+/// the set back in [`Rejected`] when it refuses.
+pub trait DmaEngine<P: Platform> {
+    /// The bus master the engine is.
+    fn device(&self) -> DeviceId;
+
+    /// Copies `src.len` bytes from `src` to `dst` (`dst.len` must equal `src.len`; the
+    /// spans may not overlap).
+    fn copy<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        dst: Span<'_, P>,
+        src: Span<'_, P>,
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>>;
+
+    /// Writes `value` to every byte of `dst`.
+    fn fill<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+        &self,
+        locked: Locked<'s, 'd, P, C, M>,
+        dst: Span<'_, P>,
+        value: u8,
+        in_fence: Option<&Fence<P>>,
+    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>>;
+}

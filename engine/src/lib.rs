@@ -1,0 +1,47 @@
+//! Traits for the bus masters that share buffers with the CPU: a DMA engine, a 2D engine
+//! and a display controller.
+//!
+//! This crate sits *above* `dmasync` (unlike the rest of `hal/`, which sits below it)
+//! because its traits speak in the sync core's terms: completion is a [`Fence`], and work is
+//! submitted together with the [`Locked`] sync set that proves the buffers are held for
+//! the right device and access mode.
+//!
+//! The rules (doc/architecture.md, "HAL rules"):
+//!
+//! - **Control and data paths are separate traits**: [`Engine2dControl`] (capabilities,
+//!   reset) vs [`Engine2d`] (submit); [`DisplayControl`] (modes, set-up) vs
+//!   [`DisplayFlip`] (page flip).
+//! - **Buffers always come back.** A submission takes the [`Locked`] set by value. On
+//!   success the implementation hands it to [`Locked::unlock_after`] with the work's fence,
+//!   so the buffers return to their next users exactly when the device is done with them;
+//!   on error the set comes back untouched inside [`Rejected`].
+//! - **Everything is validated before anything runs**: each buffer a command names must be
+//!   registered in the set for *this* device with an access that allows what the command
+//!   does, and every rectangle or span must lie inside the buffer's registered range. A bad
+//!   command rejects the whole submission; nothing is queued.
+//! - **Completion is a [`Fence`]**; nothing calls back synchronously from inside a call.
+//!
+//! [`Fence`]: dmasync_sync::Fence
+//! [`Locked`]: dmasync_sync::syncset::Locked
+//! [`Locked::unlock_after`]: dmasync_sync::syncset::Locked::unlock_after
+#![no_std]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod display;
+pub mod dma;
+pub mod error;
+pub mod gfx2d;
+pub mod surface;
+
+pub use display::{
+    DisplayControl, DisplayFlip, DisplayMode, FlipFences, FlipQueue, QueuedFlip, accept_flip,
+};
+pub use dma::{DmaEngine, Span};
+pub use error::{EngineError, Rejected};
+pub use gfx2d::{Caps2d, Color, Engine2d, Engine2dControl, Op2d};
+pub use surface::{PixelFormat, Point, Rect, Surface, SurfaceDesc};
