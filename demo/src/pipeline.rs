@@ -30,7 +30,7 @@ use dmasync_engine::{
 };
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{Coherency, CpuMemory, DmaError, DmaMemory};
-use dmasync_sync::Platform;
+use dmasync_hal::platform;
 use dmasync_sync::fence::{Fence, FenceError, FenceStatus};
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncDomain, SyncError, SyncStats};
 
@@ -260,15 +260,15 @@ impl Default for Options {
 }
 
 /// The demo's buffers and the state of its loop.
-pub struct Pipeline<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> {
-    domain: &'d SyncDomain<P, C, M>,
-    overlay: SyncBuffer<P>,
-    frames: [SyncBuffer<P>; BUFFERS],
+pub struct Pipeline<'d, C: CacheMaintenance, M: CpuMemory> {
+    domain: &'d SyncDomain<C, M>,
+    overlay: SyncBuffer,
+    frames: [SyncBuffer; BUFFERS],
     mode: DisplayMode,
     options: Options,
 }
 
-impl<P: Platform, C: CacheMaintenance, M: CpuMemory> core::fmt::Debug for Pipeline<'_, P, C, M> {
+impl<C: CacheMaintenance, M: CpuMemory> core::fmt::Debug for Pipeline<'_, C, M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Pipeline")
             .field("mode", &self.mode)
@@ -277,15 +277,15 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> core::fmt::Debug for Pipeli
     }
 }
 
-fn elapsed<P: Platform>(since: dmasync_sync::Instant) -> u64 {
-    P::now().saturating_duration_since(since).as_nanos() as u64
+fn elapsed(since: dmasync_hal::platform::Instant) -> u64 {
+    platform::now().saturating_duration_since(since).as_nanos() as u64
 }
 
-impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
+impl<'d, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, C, M> {
     /// Allocates the overlay and three frame buffers for `mode` (which must be
     /// `Xrgb8888`) from `memory` as non-coherent DMA buffers of `domain`.
     pub fn new(
-        domain: &'d SyncDomain<P, C, M>,
+        domain: &'d SyncDomain<C, M>,
         memory: &impl DmaMemory,
         mode: DisplayMode,
         options: Options,
@@ -319,12 +319,12 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
     }
 
     /// The overlay buffer.
-    pub fn overlay(&self) -> &SyncBuffer<P> {
+    pub fn overlay(&self) -> &SyncBuffer {
         &self.overlay
     }
 
     /// Frame buffer `i` (0..3).
-    pub fn frame_buffer(&self, i: usize) -> &SyncBuffer<P> {
+    pub fn frame_buffer(&self, i: usize) -> &SyncBuffer {
         &self.frames[i % BUFFERS]
     }
 
@@ -333,13 +333,13 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
     }
 
     /// Runs frame `frame` through the whole pipeline with `engine` and `display`.
-    pub fn run_frame<E: Engine2d<P>, D: DisplayFlip<P>>(
+    pub fn run_frame<E: Engine2d, D: DisplayFlip>(
         &self,
         engine: &E,
         display: &D,
         frame: u32,
     ) -> FrameReport {
-        let t0 = P::now();
+        let t0 = platform::now();
         let before = self.domain.stats();
         let buffer = frame as usize % BUFFERS;
         let mut report = FrameReport {
@@ -357,12 +357,12 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
                 self.mode.height,
             ));
         }
-        report.frame_ns = elapsed::<P>(t0);
+        report.frame_ns = elapsed(t0);
         report.sync = stats_delta(&self.domain.stats(), &before);
         report
     }
 
-    fn stages<E: Engine2d<P>, D: DisplayFlip<P>>(
+    fn stages<E: Engine2d, D: DisplayFlip>(
         &self,
         engine: &E,
         display: &D,
@@ -378,9 +378,9 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
             let mut set = self.domain.set();
             set.add(&self.overlay, Access::CPU_WRITE)
                 .map_err(|e| FrameError::Sync(Stage::Draw, e))?;
-            let t = P::now();
+            let t = platform::now();
             let locked = set.lock().map_err(|e| FrameError::Sync(Stage::Draw, e));
-            report.wait_ns += elapsed::<P>(t);
+            report.wait_ns += elapsed(t);
             let locked = locked?;
             let mut g = locked
                 .cpu_write(&self.overlay)
@@ -402,20 +402,20 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
             set.add(&self.overlay, Access::dma_read(g2d))
                 .and_then(|()| set.add(back, Access::dma_read_write(g2d)))
                 .map_err(|e| FrameError::Sync(Stage::Composite, e))?;
-            let t = P::now();
+            let t = platform::now();
             let locked = set.lock();
-            report.wait_ns += elapsed::<P>(t);
+            report.wait_ns += elapsed(t);
             let locked = locked.map_err(|e| self.engine_failure(engine, Stage::Composite, e))?;
             let ov = Surface::new(
                 &self.overlay,
                 SurfaceDesc::packed(OVERLAY_W, OVERLAY_H, PixelFormat::Argb8888),
             );
             let fb = Surface::new(back, self.frame_desc());
-            let ops: Vec<Op2d<'_, P>> = scene::scene_ops(frame, w, h)
+            let ops: Vec<Op2d<'_>> = scene::scene_ops(frame, w, h)
                 .into_iter()
                 .map(|op| to_op2d(op, fb, ov))
                 .collect();
-            let submitted = P::now();
+            let submitted = platform::now();
             match engine.submit(locked, &ops, None) {
                 Ok(f) => (f, submitted),
                 Err(rejected) => {
@@ -433,12 +433,12 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
             let mut set = self.domain.set();
             set.add(back, Access::dma_read(display.device()))
                 .map_err(|e| FrameError::Sync(Stage::Flip, e))?;
-            let t = P::now();
+            let t = platform::now();
             let locked = set.lock();
-            report.wait_ns += elapsed::<P>(t);
+            report.wait_ns += elapsed(t);
             let locked = locked.map_err(|e| self.engine_failure(engine, Stage::Flip, e))?;
             report.engine_ns = fence_latency(&engine_fence.0, engine_fence.1);
-            let at = P::now();
+            let at = platform::now();
             match display.flip(locked, fb, Some(&engine_fence.0)) {
                 Ok(f) => (f, at),
                 Err(rejected) => {
@@ -450,27 +450,26 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
 
         // 4. Wait until it is on screen (service() does the work for displays that cannot
         //    present from a fence callback).
-        let t = P::now();
+        let t = platform::now();
         let give_up = t.saturating_add(self.options.present_timeout);
         loop {
             display.service();
-            match flip
-                .presented
-                .wait_until(Some(P::now().saturating_add(Duration::from_millis(1))))
-            {
+            match flip.presented.wait_until(Some(
+                platform::now().saturating_add(Duration::from_millis(1)),
+            )) {
                 FenceStatus::Ok => break,
                 FenceStatus::Err(e) => {
-                    report.wait_ns += elapsed::<P>(t);
+                    report.wait_ns += elapsed(t);
                     return Err(FrameError::PresentFailed(e));
                 }
-                FenceStatus::Pending if P::now() >= give_up => {
-                    report.wait_ns += elapsed::<P>(t);
+                FenceStatus::Pending if platform::now() >= give_up => {
+                    report.wait_ns += elapsed(t);
                     return Err(FrameError::PresentTimeout);
                 }
                 FenceStatus::Pending => {}
             }
         }
-        report.wait_ns += elapsed::<P>(t);
+        report.wait_ns += elapsed(t);
         report.present_ns = fence_latency(&flip.presented, flipped_at);
 
         // 5. The CPU reads back the checksum rows (CPU read after the engine's DMA write:
@@ -483,9 +482,9 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
             let mut set = self.domain.set();
             set.add_range(back, Access::CPU_READ, range)
                 .map_err(|e| FrameError::Sync(Stage::Readback, e))?;
-            let t = P::now();
+            let t = platform::now();
             let locked = set.lock();
-            report.wait_ns += elapsed::<P>(t);
+            report.wait_ns += elapsed(t);
             let locked = locked.map_err(|e| FrameError::Sync(Stage::Readback, e))?;
             let sum = locked
                 .cpu_read(back)
@@ -503,7 +502,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
 
     /// A lock that waited for the engine's work failed: if the work ended with an error
     /// (a device error, or the watchdog's `Timeout` for a hung engine), reset the engine.
-    fn engine_failure<E: Engine2d<P>>(&self, engine: &E, stage: Stage, e: SyncError) -> FrameError {
+    fn engine_failure<E: Engine2d>(&self, engine: &E, stage: Stage, e: SyncError) -> FrameError {
         match e {
             SyncError::Predecessor { error, .. } => {
                 let abandoned = engine.reset();
@@ -514,7 +513,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, P, C, M> {
     }
 }
 
-fn fence_latency<P: Platform>(f: &Fence<P>, since: dmasync_sync::Instant) -> Option<u64> {
+fn fence_latency(f: &Fence, since: dmasync_hal::platform::Instant) -> Option<u64> {
     f.timestamp()
         .map(|t| t.saturating_duration_since(since).as_nanos() as u64)
 }
@@ -532,7 +531,7 @@ fn stats_delta(a: &SyncStats, b: &SyncStats) -> SyncStats {
     }
 }
 
-fn to_op2d<'b, P: Platform>(op: SceneOp, fb: Surface<'b, P>, ov: Surface<'b, P>) -> Op2d<'b, P> {
+fn to_op2d<'b>(op: SceneOp, fb: Surface<'b>, ov: Surface<'b>) -> Op2d<'b> {
     match op {
         SceneOp::Fill { rect, color } => Op2d::Fill {
             dst: fb,

@@ -15,12 +15,11 @@ use dmasync_sim::{Eviction, NonCoherentSim, SimConfig};
 use dmasync_soft::SoftDisplay;
 use dmasync_soft::{Soft2dConfig, SoftEngine2d};
 use dmasync_sync::FenceError;
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::syncset::{SyncConfig, SyncDomain};
 
-type Domain<'s> = SyncDomain<StdPlatform, &'s NonCoherentSim, &'s NonCoherentSim>;
-type Engine<'s> = SoftEngine2d<StdPlatform, &'s NonCoherentSim>;
-type Display<'s> = SoftDisplay<StdPlatform, &'s NonCoherentSim>;
+type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
+type Engine<'s> = SoftEngine2d<&'s NonCoherentSim>;
+type Display<'s> = SoftDisplay<&'s NonCoherentSim>;
 
 const G2D: DeviceId = DeviceId(0);
 const SCANOUT: DeviceId = DeviceId(1);

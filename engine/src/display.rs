@@ -5,7 +5,6 @@ use core::cell::RefCell;
 
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
-use dmasync_sync::Platform;
 use dmasync_sync::fence::{
     Fence, FenceContext, FenceError, FenceProducer, FenceResult, FenceStatus,
 };
@@ -77,13 +76,13 @@ impl DisplayMode {
 
 /// The fences of one accepted flip.
 #[derive(Debug)]
-pub struct FlipFences<P: Platform> {
+pub struct FlipFences {
     /// Signals when the new framebuffer is on screen (the scanout switched to it).
-    pub presented: Fence<P>,
+    pub presented: Fence,
     /// Signals when the display no longer reads the new framebuffer — after a later flip
     /// has been presented, or the display was disabled. The flip's sync set is released
     /// with this fence, so the buffer's next writer waits for it.
-    pub released: Fence<P>,
+    pub released: Fence,
 }
 
 /// The display controller's control path.
@@ -105,7 +104,7 @@ pub trait DisplayControl {
 }
 
 /// The display controller's data path.
-pub trait DisplayFlip<P: Platform>: DisplayControl {
+pub trait DisplayFlip: DisplayControl {
     /// The bus master the display's scanout engine is.
     fn device(&self) -> DeviceId;
 
@@ -119,24 +118,24 @@ pub trait DisplayFlip<P: Platform>: DisplayControl {
     /// back in [`Rejected`].
     fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        fb: Surface<'_, P>,
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>>;
+        locked: Locked<'s, 'd, C, M>,
+        fb: Surface<'_>,
+        in_fence: Option<&Fence>,
+    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>>;
 }
 
 /// An accepted flip, as a driver that queues flips itself keeps it until it is presented.
 #[derive(Debug)]
-pub struct QueuedFlip<P: Platform> {
+pub struct QueuedFlip {
     /// The framebuffer as the scanout engine addresses it.
     pub fb: BusSurface,
     /// Wait for this before scanning out.
-    pub in_fence: Option<Fence<P>>,
+    pub in_fence: Option<Fence>,
     /// Signal when the framebuffer is on screen.
-    pub presented: FenceProducer<P>,
+    pub presented: FenceProducer,
     /// Signal when the display no longer reads the framebuffer (the flip's set is released
     /// with it).
-    pub released: FenceProducer<P>,
+    pub released: FenceProducer,
 }
 
 /// The front half of [`DisplayFlip::flip`] that every display driver shares: checks that a
@@ -151,15 +150,15 @@ pub struct QueuedFlip<P: Platform> {
 /// took the set back after the checks (both fences then signal `Cancelled`). A refusal
 /// gives the set back in [`Rejected`].
 #[allow(clippy::type_complexity)]
-pub fn accept_flip<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory>(
-    locked: Locked<'s, 'd, P, C, M>,
+pub fn accept_flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    locked: Locked<'s, 'd, C, M>,
     device: DeviceId,
-    fb: &Surface<'_, P>,
-    in_fence: Option<&Fence<P>>,
+    fb: &Surface<'_>,
+    in_fence: Option<&Fence>,
     mode: Option<DisplayMode>,
     limits: impl FnOnce(&DisplayMode) -> Result<(), EngineError>,
-    next_presented: impl FnOnce() -> FenceProducer<P>,
-) -> Result<(FlipFences<P>, Option<QueuedFlip<P>>), Rejected<Locked<'s, 'd, P, C, M>>> {
+    next_presented: impl FnOnce() -> FenceProducer,
+) -> Result<(FlipFences, Option<QueuedFlip>), Rejected<Locked<'s, 'd, C, M>>> {
     let checked = mode
         .ok_or(EngineError::NoMode)
         .and_then(|mode| limits(&mode))
@@ -191,16 +190,16 @@ pub fn accept_flip<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory>(
 
 /// The state a display driver shares between `flip` (any core) and its servicer: the mode
 /// and the accepted flips in order, under a short critical section.
-pub struct FlipQueue<P: Platform> {
-    inner: critical_section::Mutex<RefCell<FlipQueueState<P>>>,
+pub struct FlipQueue {
+    inner: critical_section::Mutex<RefCell<FlipQueueState>>,
 }
 
-struct FlipQueueState<P: Platform> {
+struct FlipQueueState {
     mode: Option<DisplayMode>,
-    pending: VecDeque<QueuedFlip<P>>,
+    pending: VecDeque<QueuedFlip>,
 }
 
-impl<P: Platform> core::fmt::Debug for FlipQueue<P> {
+impl core::fmt::Debug for FlipQueue {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("FlipQueue")
             .field("mode", &self.mode())
@@ -209,13 +208,13 @@ impl<P: Platform> core::fmt::Debug for FlipQueue<P> {
     }
 }
 
-impl<P: Platform> Default for FlipQueue<P> {
+impl Default for FlipQueue {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P: Platform> FlipQueue<P> {
+impl FlipQueue {
     /// No mode, nothing queued.
     pub const fn new() -> Self {
         Self {
@@ -226,7 +225,7 @@ impl<P: Platform> FlipQueue<P> {
         }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut FlipQueueState<P>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut FlipQueueState) -> R) -> R {
         critical_section::with(|cs| f(&mut self.inner.borrow_ref_mut(cs)))
     }
 
@@ -241,7 +240,7 @@ impl<P: Platform> FlipQueue<P> {
     }
 
     /// Queues an accepted flip behind the earlier ones.
-    pub fn push(&self, flip: QueuedFlip<P>) {
+    pub fn push(&self, flip: QueuedFlip) {
         self.with(|s| s.pending.push_back(flip));
     }
 
@@ -257,7 +256,7 @@ impl<P: Platform> FlipQueue<P> {
 
     /// Takes the oldest flip once its in-fence has signalled, with the in-fence's result;
     /// `None` while it is still pending (flips are presented in order) or nothing is queued.
-    pub fn next_ready(&self) -> Option<(QueuedFlip<P>, FenceResult)> {
+    pub fn next_ready(&self) -> Option<(QueuedFlip, FenceResult)> {
         self.with(|s| {
             let ready = match &s.pending.front()?.in_fence {
                 None => Ok(()),

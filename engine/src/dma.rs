@@ -2,7 +2,6 @@
 
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
-use dmasync_sync::Platform;
 use dmasync_sync::fence::Fence;
 use dmasync_sync::syncset::{Locked, SyncBuffer};
 
@@ -10,25 +9,25 @@ use crate::error::Rejected;
 
 /// `len` bytes at `offset` (from the buffer start) in a buffer of a sync domain.
 #[derive(Debug)]
-pub struct Span<'b, P: Platform> {
+pub struct Span<'b> {
     /// The buffer.
-    pub buffer: &'b SyncBuffer<P>,
+    pub buffer: &'b SyncBuffer,
     /// First byte.
     pub offset: usize,
     /// Length in bytes.
     pub len: usize,
 }
 
-impl<P: Platform> Clone for Span<'_, P> {
+impl Clone for Span<'_> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<P: Platform> Copy for Span<'_, P> {}
+impl Copy for Span<'_> {}
 
-impl<'b, P: Platform> Span<'b, P> {
+impl<'b> Span<'b> {
     /// The whole buffer.
-    pub fn whole(buffer: &'b SyncBuffer<P>) -> Self {
+    pub fn whole(buffer: &'b SyncBuffer) -> Self {
         Self {
             buffer,
             offset: 0,
@@ -42,7 +41,7 @@ impl<'b, P: Platform> Span<'b, P> {
 /// for the source, write for the destination, inside the registered range), queues behind
 /// `in_fence`, hands the set to `Locked::unlock_after` with the returned fence, and gives
 /// the set back in [`Rejected`] when it refuses.
-pub trait DmaEngine<P: Platform> {
+pub trait DmaEngine {
     /// The bus master the engine is.
     fn device(&self) -> DeviceId;
 
@@ -50,18 +49,18 @@ pub trait DmaEngine<P: Platform> {
     /// spans may not overlap).
     fn copy<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        dst: Span<'_, P>,
-        src: Span<'_, P>,
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>>;
+        locked: Locked<'s, 'd, C, M>,
+        dst: Span<'_>,
+        src: Span<'_>,
+        in_fence: Option<&Fence>,
+    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>>;
 
     /// Writes `value` to every byte of `dst`.
     fn fill<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        dst: Span<'_, P>,
+        locked: Locked<'s, 'd, C, M>,
+        dst: Span<'_>,
         value: u8,
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>>;
+        in_fence: Option<&Fence>,
+    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>>;
 }

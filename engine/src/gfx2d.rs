@@ -13,7 +13,6 @@
 
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
-use dmasync_sync::Platform;
 use dmasync_sync::fence::Fence;
 use dmasync_sync::syncset::Locked;
 
@@ -33,11 +32,11 @@ impl Color {
 
 /// One 2D command. Surfaces name buffers of the sync set the command is submitted with.
 #[derive(Debug)]
-pub enum Op2d<'b, P: Platform> {
+pub enum Op2d<'b> {
     /// Fill `rect` of `dst` with `color` (needs write access to `dst`).
     Fill {
         /// Destination.
-        dst: Surface<'b, P>,
+        dst: Surface<'b>,
         /// Pixels to fill.
         rect: Rect,
         /// The colour.
@@ -46,11 +45,11 @@ pub enum Op2d<'b, P: Platform> {
     /// Copy `from` of `src` to `dst` at `to` (write access to `dst`, read to `src`).
     Copy {
         /// Destination.
-        dst: Surface<'b, P>,
+        dst: Surface<'b>,
         /// Top-left destination pixel.
         to: Point,
         /// Source.
-        src: Surface<'b, P>,
+        src: Surface<'b>,
         /// Source pixels.
         from: Rect,
     },
@@ -58,11 +57,11 @@ pub enum Op2d<'b, P: Platform> {
     /// `dst`, read to `src`).
     Blend {
         /// Destination.
-        dst: Surface<'b, P>,
+        dst: Surface<'b>,
         /// Top-left destination pixel.
         to: Point,
         /// Source.
-        src: Surface<'b, P>,
+        src: Surface<'b>,
         /// Source pixels.
         from: Rect,
         /// Global alpha, multiplied with each source pixel's alpha (255 = as is).
@@ -70,12 +69,12 @@ pub enum Op2d<'b, P: Platform> {
     },
 }
 
-impl<P: Platform> Clone for Op2d<'_, P> {
+impl Clone for Op2d<'_> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<P: Platform> Copy for Op2d<'_, P> {}
+impl Copy for Op2d<'_> {}
 
 /// What a 2D engine can do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +112,7 @@ pub trait Engine2dControl {
 }
 
 /// The 2D engine's data path.
-pub trait Engine2d<P: Platform>: Engine2dControl {
+pub trait Engine2d: Engine2dControl {
     /// The bus master the engine is, as buffers are registered for it.
     fn device(&self) -> DeviceId;
 
@@ -127,8 +126,8 @@ pub trait Engine2d<P: Platform>: Engine2dControl {
     /// comes back in [`Rejected`].
     fn submit<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        ops: &[Op2d<'_, P>],
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>>;
+        locked: Locked<'s, 'd, C, M>,
+        ops: &[Op2d<'_>],
+        in_fence: Option<&Fence>,
+    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>>;
 }

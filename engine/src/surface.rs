@@ -2,7 +2,6 @@
 
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId};
-use dmasync_sync::Platform;
 use dmasync_sync::syncset::{Locked, SyncBuffer, SyncError};
 
 use crate::error::EngineError;
@@ -136,23 +135,23 @@ impl SurfaceDesc {
 /// nothing; the engine checks, at submission, that the set it is given holds the buffer
 /// for the access the command needs and that the surface lies inside the registered range.
 #[derive(Debug)]
-pub struct Surface<'b, P: Platform> {
+pub struct Surface<'b> {
     /// The buffer.
-    pub buffer: &'b SyncBuffer<P>,
+    pub buffer: &'b SyncBuffer,
     /// Where the pixels are in it.
     pub desc: SurfaceDesc,
 }
 
-impl<P: Platform> Clone for Surface<'_, P> {
+impl Clone for Surface<'_> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<P: Platform> Copy for Surface<'_, P> {}
+impl Copy for Surface<'_> {}
 
-impl<'b, P: Platform> Surface<'b, P> {
+impl<'b> Surface<'b> {
     /// `desc` inside `buffer`.
-    pub fn new(buffer: &'b SyncBuffer<P>, desc: SurfaceDesc) -> Self {
+    pub fn new(buffer: &'b SyncBuffer, desc: SurfaceDesc) -> Self {
         Self { buffer, desc }
     }
 }
@@ -207,10 +206,10 @@ impl BusSurface {
 /// Checks that `locked` holds `surface`'s buffer for `device` with an access allowing
 /// `need`, and that the surface lies inside the registered range; returns the surface as
 /// the device addresses it.
-pub fn resolve<P: Platform, C: CacheMaintenance, M: CpuMemory>(
-    locked: &Locked<'_, '_, P, C, M>,
+pub fn resolve<C: CacheMaintenance, M: CpuMemory>(
+    locked: &Locked<'_, '_, C, M>,
     device: DeviceId,
-    surface: &Surface<'_, P>,
+    surface: &Surface<'_>,
     need: Need,
 ) -> Result<BusSurface, EngineError> {
     let buffer = surface.buffer.name();

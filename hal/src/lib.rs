@@ -7,9 +7,11 @@
 #![no_std]
 #![warn(missing_docs)]
 
-#[cfg(any(test, feature = "std"))]
+// Hosted builds (tests, host tools) use OS threads for the platform (`platform`).
+#[cfg(any(test, feature = "std", not(target_os = "none")))]
 extern crate std;
 
 pub mod cache;
 pub mod clock;
 pub mod dma;
+pub mod platform;

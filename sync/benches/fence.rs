@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use dmasync_sync::fence::{FenceCallback, FenceContext, Timeline};
-use dmasync_sync::platform::StdPlatform as P;
 use dmasync_sync::resv::ReservationObject;
 use dmasync_sync::{Fence, FenceProducer, FenceResult};
 
@@ -43,7 +42,7 @@ fn wait(f: &Flag) {
 
 fn signal_no_waiter(c: &mut Criterion) {
     let mut g = c.benchmark_group("signal_no_waiter");
-    let t = Timeline::<P>::new();
+    let t = Timeline::new();
     g.bench_function("dmasync_fence", |b| {
         b.iter_batched(
             || {
@@ -85,9 +84,9 @@ type BoxedCb = Box<dyn FnOnce(FenceResult) + Send>;
 
 fn signal_one_callback(c: &mut Criterion) {
     let mut g = c.benchmark_group("signal_one_callback");
-    let t = Timeline::<P>::new();
+    let t = Timeline::new();
     let hits = Arc::new(AtomicUsize::new(0));
-    type Cb = Pin<Box<FenceCallback<P, Box<dyn FnMut(FenceResult) + Send>>>>;
+    type Cb = Pin<Box<FenceCallback<Box<dyn FnMut(FenceResult) + Send>>>>;
     g.bench_function("dmasync_fence", |b| {
         b.iter_batched(
             || {
@@ -205,8 +204,8 @@ fn round_trips<T: Send + 'static>(
 
 /// A fence "pair": the producer end (in an Option so `signal` can take it) and a waiter.
 struct FencePair {
-    producer: Mutex<Option<FenceProducer<P>>>,
-    fence: Fence<P>,
+    producer: Mutex<Option<FenceProducer>>,
+    fence: Fence,
 }
 
 fn wake_round_trip(c: &mut Criterion) {
@@ -217,7 +216,7 @@ fn wake_round_trip(c: &mut Criterion) {
             round_trips(
                 iters,
                 || {
-                    let p = FenceProducer::<P>::new(FenceContext::new(), 1);
+                    let p = FenceProducer::new(FenceContext::new(), 1);
                     let fence = p.fence();
                     let pair = Arc::new(FencePair {
                         producer: Mutex::new(Some(p)),
@@ -274,9 +273,9 @@ fn wake_round_trip(c: &mut Criterion) {
 
 /// What the signal timestamp costs: one read of the platform clock.
 fn clock_read(c: &mut Criterion) {
-    use dmasync_sync::Platform;
-    c.bench_function("clock_read/StdPlatform_now", |b| {
-        b.iter(|| black_box(P::now()))
+    use dmasync_hal::platform;
+    c.bench_function("clock_read/platform_now", |b| {
+        b.iter(|| black_box(platform::now()))
     });
 }
 
@@ -284,11 +283,11 @@ fn sizes(_c: &mut Criterion) {
     eprintln!(
         "sizes: Fence handle {} B, FenceProducer {} B, fence allocation {} B (incl. 2 refcounts), \
          ReservationObject<_, 8> {} B, ReservationObject<_, 4> {} B",
-        std::mem::size_of::<Fence<P>>(),
-        std::mem::size_of::<FenceProducer<P>>(),
-        dmasync_sync::fence::shared_size::<P>(),
-        std::mem::size_of::<ReservationObject<P, 8>>(),
-        std::mem::size_of::<ReservationObject<P, 4>>(),
+        std::mem::size_of::<Fence>(),
+        std::mem::size_of::<FenceProducer>(),
+        dmasync_sync::fence::shared_size(),
+        std::mem::size_of::<ReservationObject<8>>(),
+        std::mem::size_of::<ReservationObject<4>>(),
     );
 }
 

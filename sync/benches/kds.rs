@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dmasync_sync::kds::{Access, Completion, KdsDomain, Resource};
-use dmasync_sync::platform::StdPlatform;
 
 /// The baseline: per-resource owner counts (-1 = exclusive) behind one mutex.
 struct CounterTable(Mutex<Vec<isize>>);
@@ -57,7 +56,7 @@ fn access(i: usize) -> Access {
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("kds_uncontended");
     for n in [1usize, 4, 16] {
-        let d = KdsDomain::<StdPlatform>::with_max_resources(16);
+        let d = KdsDomain::with_max_resources(16);
         let list: Vec<(Resource, Access)> = (0..n)
             .map(|i| (d.new_resource().unwrap(), access(i)))
             .collect();

@@ -27,7 +27,6 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dmasync_hal::cache::CoherentNoop;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 use dmasync_sync::fence::Timeline;
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::resv::Usage;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
@@ -35,7 +34,7 @@ use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
 const LINE: usize = 64;
 const BUFFER_BYTES: usize = 4096;
 
-type Domain = SyncDomain<StdPlatform, CoherentNoop, DirectMemory>;
+type Domain = SyncDomain<CoherentNoop, DirectMemory>;
 
 #[repr(C, align(64))]
 struct Block([u8; BUFFER_BYTES]);
@@ -63,7 +62,7 @@ fn lock_unlock_n(c: &mut Criterion, n: usize) {
         DirectMemory,
         SyncConfig::default(),
     )));
-    let bufs: &'static [SyncBuffer<StdPlatform>] = Vec::leak(
+    let bufs: &'static [SyncBuffer] = Vec::leak(
         (0..n)
             .map(|_| domain.buffer("buf", host_region()).expect("aligned"))
             .collect(),
@@ -71,7 +70,7 @@ fn lock_unlock_n(c: &mut Criterion, n: usize) {
 
     g.bench_function(BenchmarkId::new("acquire_ctx_lockset", n), |b| {
         b.iter(|| {
-            let ctx: AcquireCtx<WaitDie, StdPlatform> = AcquireCtx::new();
+            let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
             let mut locks = LockSet::with_capacity(&ctx, n);
             locks
                 .lock_all(|s| {
@@ -87,16 +86,16 @@ fn lock_unlock_n(c: &mut Criterion, n: usize) {
 
     // A separate group of buffers, so the fences this baseline leaves behind do not sit
     // in the sync set's reservation slots.
-    let pub_bufs: &'static [SyncBuffer<StdPlatform>] = Vec::leak(
+    let pub_bufs: &'static [SyncBuffer] = Vec::leak(
         (0..n)
             .map(|_| domain.buffer("pub", host_region()).expect("aligned"))
             .collect(),
     );
     g.bench_function(BenchmarkId::new("acquire_ctx_publish", n), |b| {
         b.iter(|| {
-            let job = Timeline::<StdPlatform>::new().next_fence();
+            let job = Timeline::new().next_fence();
             let fence = job.fence();
-            let ctx: AcquireCtx<WaitDie, StdPlatform> = AcquireCtx::new();
+            let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
             let mut locks = LockSet::with_capacity(&ctx, n);
             locks
                 .lock_all(|s| {

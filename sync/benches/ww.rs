@@ -15,10 +15,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
 
-type Wd<T> = WwMutex<T, WaitDie, StdPlatform>;
+type Wd<T> = WwMutex<T, WaitDie>;
 
 /// The floor: one CAS to lock and one release store to unlock, per object.
 #[repr(align(8))]
@@ -69,14 +68,14 @@ fn floor_rmw<const N: usize>(locks: &[BareLock; N]) {
 }
 
 fn ctx_fresh<const N: usize>(ms: &[Wd<u64>; N]) {
-    let ctx = AcquireCtx::<WaitDie, StdPlatform>::new();
+    let ctx = AcquireCtx::<WaitDie>::new();
     let mut gs: [_; N] = core::array::from_fn(|i| ctx.lock(&ms[i]).unwrap());
     for g in &mut gs {
         **g += 1;
     }
 }
 
-fn ctx_reused<const N: usize>(ctx: &AcquireCtx<WaitDie, StdPlatform>, ms: &[Wd<u64>; N]) {
+fn ctx_reused<const N: usize>(ctx: &AcquireCtx<WaitDie>, ms: &[Wd<u64>; N]) {
     let mut gs: [_; N] = core::array::from_fn(|i| ctx.lock(&ms[i]).unwrap());
     for g in &mut gs {
         **g += 1;
@@ -137,8 +136,8 @@ fn uncontended(c: &mut Criterion) {
          WwGuard = {} bytes, parking_lot::Mutex<()> = {} bytes",
         size_of::<Wd<()>>(),
         size_of::<Wd<u64>>(),
-        size_of::<AcquireCtx<WaitDie, StdPlatform>>(),
-        size_of::<dmasync_sync::ww::WwGuard<'static, u64, WaitDie, StdPlatform>>(),
+        size_of::<AcquireCtx<WaitDie>>(),
+        size_of::<dmasync_sync::ww::WwGuard<'static, u64, WaitDie>>(),
         size_of::<parking_lot::Mutex<()>>(),
     );
     uncontended_n::<1>(c);
@@ -183,7 +182,7 @@ const BATCHES_PER_THREAD: usize = 512;
 fn run_ww<C: WwClass>(
     w: &Workload,
     iters: u64,
-    ms: &[WwMutex<u64, C, StdPlatform>],
+    ms: &[WwMutex<u64, C>],
     rollbacks: &AtomicU64,
 ) -> Duration {
     let batches: Vec<Vec<Vec<usize>>> = (0..w.threads)
@@ -196,7 +195,7 @@ fn run_ww<C: WwClass>(
                 let mut rb = 0;
                 for i in 0..iters as usize {
                     let set_idx = &b[i % b.len()];
-                    let ctx = AcquireCtx::<C, StdPlatform>::new();
+                    let ctx = AcquireCtx::<C>::new();
                     let mut set = LockSet::with_capacity(&ctx, set_idx.len());
                     set.lock_all(|s| {
                         for &j in set_idx {
@@ -281,8 +280,7 @@ fn contended(c: &mut Criterion) {
             let rollbacks = AtomicU64::new(0);
             let batches = AtomicU64::new(0);
             if wait_die {
-                let ms: Vec<WwMutex<u64, WaitDie, StdPlatform>> =
-                    (0..w.m).map(|_| WwMutex::new(0)).collect();
+                let ms: Vec<WwMutex<u64, WaitDie>> = (0..w.m).map(|_| WwMutex::new(0)).collect();
                 g.bench_function(label, |b| {
                     b.iter_custom(|iters| {
                         batches.fetch_add(iters * w.threads as u64, Ordering::Relaxed);
@@ -290,8 +288,7 @@ fn contended(c: &mut Criterion) {
                     })
                 });
             } else {
-                let ms: Vec<WwMutex<u64, WoundWait, StdPlatform>> =
-                    (0..w.m).map(|_| WwMutex::new(0)).collect();
+                let ms: Vec<WwMutex<u64, WoundWait>> = (0..w.m).map(|_| WwMutex::new(0)).collect();
                 g.bench_function(label, |b| {
                     b.iter_custom(|iters| {
                         batches.fetch_add(iters * w.threads as u64, Ordering::Relaxed);

@@ -18,13 +18,12 @@ extern crate std;
 
 pub mod fence;
 pub mod kds;
-pub mod platform;
 pub mod resv;
 mod shim;
 mod spin;
 pub mod syncset;
 pub mod ww;
 
+pub use dmasync_hal::platform::Instant;
 pub use fence::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
-pub use platform::{Instant, Platform};
 pub use resv::{ReservationObject, Usage};

@@ -21,11 +21,10 @@
 //! # #[cfg(feature = "std")] {
 //! use core::time::Duration;
 //! use dmasync_sync::fence::Timeline;
-//! use dmasync_sync::platform::StdPlatform;
 //! use dmasync_sync::resv::{ReservationObject, Usage};
 //!
-//! let buf: ReservationObject<StdPlatform> = ReservationObject::new();
-//! let engine = Timeline::<StdPlatform>::new();
+//! let buf: ReservationObject = ReservationObject::new();
+//! let engine = Timeline::new();
 //! let job = engine.next_fence();
 //! {
 //!     let guard = buf.lock();
@@ -45,9 +44,9 @@ use core::marker::PhantomData;
 use core::time::Duration;
 
 use crate::fence::{Fence, FenceStatus, all_of};
-use crate::platform::{Instant, Platform};
 use crate::spin::SpinLock;
 use crate::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwGuard, WwMutex, WwMutexGuard};
+use dmasync_hal::platform::{self, Instant};
 
 /// How a fence uses the buffer. Ordered `Kernel < Write < Read < Bookkeep`; asking for a
 /// usage means that class **and all below it**.
@@ -104,18 +103,18 @@ pub struct ResvLock {
     _private: (),
 }
 
-struct Entry<P: Platform> {
-    fence: Fence<P>,
+struct Entry {
+    fence: Fence,
     usage: Usage,
 }
 
-struct Slots<P: Platform, const N: usize> {
-    entries: [Option<Entry<P>>; N],
+struct Slots<const N: usize> {
+    entries: [Option<Entry>; N],
     /// Slots promised to outstanding [`FenceSlot`]s.
     reserved: usize,
 }
 
-impl<P: Platform, const N: usize> Slots<P, N> {
+impl<const N: usize> Slots<N> {
     fn used(&self) -> usize {
         self.entries.iter().filter(|e| e.is_some()).count()
     }
@@ -128,7 +127,7 @@ impl<P: Platform, const N: usize> Slots<P, N> {
     /// Where [`FenceSlot::add`] puts `fence`: the slot of a fence it implies (same
     /// timeline, not newer, and not in a lower — more widely waited-for — class), or of a
     /// fence that already signalled, else a free slot; never `skip`. `None`: no room.
-    fn place(&self, fence: &Fence<P>, usage: Usage, skip: Option<usize>) -> Option<usize> {
+    fn place(&self, fence: &Fence, usage: Usage, skip: Option<usize>) -> Option<usize> {
         let ctx = fence.context();
         let seqno = fence.seqno();
         let usable = |i: usize| skip != Some(i);
@@ -158,12 +157,12 @@ impl<P: Platform, const N: usize> Slots<P, N> {
 }
 
 /// A buffer's reservation object: a Wait-Die ww-mutex plus up to `N` fences by usage.
-pub struct ReservationObject<P: Platform, const N: usize = 8> {
-    ww: WwMutex<ResvLock, WaitDie, P>,
-    slots: SpinLock<Slots<P, N>, P>,
+pub struct ReservationObject<const N: usize = 8> {
+    ww: WwMutex<ResvLock, WaitDie>,
+    slots: SpinLock<Slots<N>>,
 }
 
-impl<P: Platform, const N: usize> fmt::Debug for ReservationObject<P, N> {
+impl<const N: usize> fmt::Debug for ReservationObject<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (used, reserved) = {
             let mut g = self.slots.lock();
@@ -178,7 +177,7 @@ impl<P: Platform, const N: usize> fmt::Debug for ReservationObject<P, N> {
     }
 }
 
-impl<P: Platform, const N: usize> Default for ReservationObject<P, N> {
+impl<const N: usize> Default for ReservationObject<N> {
     fn default() -> Self {
         Self::new()
     }
@@ -186,9 +185,9 @@ impl<P: Platform, const N: usize> Default for ReservationObject<P, N> {
 
 /// Fences moved out of the slots, dropped after the spin lock is released (a drop may
 /// free a fence; keep that out of the interrupts-masked section).
-type Evicted<P, const N: usize> = [Option<Fence<P>>; N];
+type Evicted<const N: usize> = [Option<Fence>; N];
 
-impl<P: Platform, const N: usize> ReservationObject<P, N> {
+impl<const N: usize> ReservationObject<N> {
     /// An unlocked object with no fences.
     pub fn new() -> Self {
         ReservationObject {
@@ -206,12 +205,12 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
     }
 
     /// The ww-mutex, for locking many buffers with an [`AcquireCtx`] or a [`LockSet`].
-    pub fn ww_mutex(&self) -> &WwMutex<ResvLock, WaitDie, P> {
+    pub fn ww_mutex(&self) -> &WwMutex<ResvLock, WaitDie> {
         &self.ww
     }
 
     /// Locks this object alone (no acquire context); may block, never fails.
-    pub fn lock(&self) -> ResvGuard<'_, P, N> {
+    pub fn lock(&self) -> ResvGuard<'_, N> {
         ResvGuard {
             resv: self,
             _hold: Hold::Plain(self.ww.lock()),
@@ -219,7 +218,7 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
     }
 
     /// Locks without waiting, or `None` if someone holds it.
-    pub fn try_lock(&self) -> Option<ResvGuard<'_, P, N>> {
+    pub fn try_lock(&self) -> Option<ResvGuard<'_, N>> {
         Some(ResvGuard {
             resv: self,
             _hold: Hold::Plain(self.ww.try_lock()?),
@@ -230,8 +229,8 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
     /// back off, `Already` means `ctx` holds it already.
     pub fn lock_in<'a>(
         &'a self,
-        ctx: &'a AcquireCtx<WaitDie, P>,
-    ) -> Result<ResvGuard<'a, P, N>, WwError> {
+        ctx: &'a AcquireCtx<WaitDie>,
+    ) -> Result<ResvGuard<'a, N>, WwError> {
         Ok(ResvGuard {
             resv: self,
             _hold: Hold::Ctx(ctx.lock(&self.ww)?),
@@ -242,8 +241,8 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
     /// [`AcquireCtx::lock_slow`]).
     pub fn lock_slow_in<'a>(
         &'a self,
-        ctx: &'a AcquireCtx<WaitDie, P>,
-    ) -> Result<ResvGuard<'a, P, N>, WwError> {
+        ctx: &'a AcquireCtx<WaitDie>,
+    ) -> Result<ResvGuard<'a, N>, WwError> {
         Ok(ResvGuard {
             resv: self,
             _hold: Hold::Ctx(ctx.lock_slow(&self.ww)?),
@@ -254,8 +253,8 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
     /// submissions that lock all their buffers with [`LockSet::lock_all`].
     pub fn locked_in<'s>(
         &'s self,
-        set: &'s mut LockSet<'_, ResvLock, WaitDie, P>,
-    ) -> Option<ResvGuard<'s, P, N>> {
+        set: &'s mut LockSet<'_, ResvLock, WaitDie>,
+    ) -> Option<ResvGuard<'s, N>> {
         let proof = set.get_mut(&self.ww)?;
         Some(ResvGuard {
             resv: self,
@@ -286,7 +285,7 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
                 .fences(usage)
                 .fold(FenceStatus::Ok, |acc, (f, _)| combine(acc, f.status()));
         }
-        self.wait_until(usage, Some(P::now().saturating_add(timeout)))
+        self.wait_until(usage, Some(platform::now().saturating_add(timeout)))
     }
 
     /// Like [`ReservationObject::wait_timeout`] with an absolute deadline (`None`: forever).
@@ -301,8 +300,8 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
 
     /// A snapshot of the fences of `usage` (and below), with their usage, in slot order.
     /// Includes signalled fences that were not yet pruned.
-    pub fn fences(&self, usage: Usage) -> ResvFences<P, N> {
-        let mut out: [Option<(Fence<P>, Usage)>; N] = [const { None }; N];
+    pub fn fences(&self, usage: Usage) -> ResvFences<N> {
+        let mut out: [Option<(Fence, Usage)>; N] = [const { None }; N];
         let mut g = self.slots.lock();
         g.with(|s| {
             let wanted = s.entries.iter().flatten().filter(|e| e.usage <= usage);
@@ -320,7 +319,7 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
     /// One fence for everything of `usage` (and below): a signalled stub if there is
     /// nothing, the fence itself if there is one, else an [`all_of`] aggregate (which
     /// allocates). Do not add it back to a reservation object; add its parts.
-    pub fn aggregate(&self, usage: Usage) -> Fence<P> {
+    pub fn aggregate(&self, usage: Usage) -> Fence {
         let mut fences = self.fences(usage);
         let first = match fences.next() {
             None => return Fence::signalled(Ok(())),
@@ -329,7 +328,7 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
         match fences.next() {
             None => first,
             Some((second, _)) => {
-                let rest: alloc::vec::Vec<Fence<P>> = fences.map(|(f, _)| f).collect();
+                let rest: alloc::vec::Vec<Fence> = fences.map(|(f, _)| f).collect();
                 all_of([&first, &second].into_iter().chain(rest.iter()))
             }
         }
@@ -342,7 +341,7 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
             g.with(|s| s.reserved += k);
             return Ok(());
         }
-        let mut evicted: Evicted<P, N> = [const { None }; N];
+        let mut evicted: Evicted<N> = [const { None }; N];
         let r = g.with(|s| {
             // Make room: signalled fences no longer order anything.
             for (slot, out) in s.entries.iter_mut().zip(evicted.iter_mut()) {
@@ -364,7 +363,7 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
         r
     }
 
-    fn add(&self, fence: &Fence<P>, usage: Usage) {
+    fn add(&self, fence: &Fence, usage: Usage) {
         let new = fence.clone();
         let mut g = self.slots.lock();
         let old = g.with(|s| {
@@ -393,9 +392,9 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
     pub(crate) fn publish_locked(
         &self,
         wait_for: Usage,
-        done: &Fence<P>,
+        done: &Fence,
         done_usage: Usage,
-        ready: Option<&Fence<P>>,
+        ready: Option<&Fence>,
     ) -> Result<bool, ResvError> {
         debug_assert!(
             self.ww.is_locked(),
@@ -444,12 +443,12 @@ impl<P: Platform, const N: usize> ReservationObject<P, N> {
     /// by identity), for a sync-set lock that fails on a later buffer. Fences those two
     /// replaced stay gone: they had signalled, or were implied by the new one, which the
     /// caller signals before it returns.
-    pub(crate) fn unpublish_locked(&self, fences: [Option<&Fence<P>>; 2]) {
+    pub(crate) fn unpublish_locked(&self, fences: [Option<&Fence>; 2]) {
         debug_assert!(
             self.ww.is_locked(),
             "unpublish_locked needs the ww-mutex held"
         );
-        let mut out: [Option<Entry<P>>; 2] = [None, None];
+        let mut out: [Option<Entry>; 2] = [None, None];
         let mut g = self.slots.lock();
         g.with(|s| {
             let mut n = 0;
@@ -478,29 +477,29 @@ fn combine(acc: FenceStatus, next: FenceStatus) -> FenceStatus {
 
 // The guards are held for their `Drop` (unlock) and the borrow for its lifetime.
 #[allow(dead_code)]
-enum Hold<'a, P: Platform> {
-    Plain(WwMutexGuard<'a, ResvLock, WaitDie, P>),
-    Ctx(WwGuard<'a, ResvLock, WaitDie, P>),
+enum Hold<'a> {
+    Plain(WwMutexGuard<'a, ResvLock, WaitDie>),
+    Ctx(WwGuard<'a, ResvLock, WaitDie>),
     Borrowed(&'a mut ResvLock),
 }
 
 /// Proof that a reservation object's ww-mutex is held: the writer side. Dropping it
 /// unlocks (unless it borrows a [`LockSet`]'s lock, which the set releases).
 #[must_use = "dropping the guard unlocks the reservation object"]
-pub struct ResvGuard<'a, P: Platform, const N: usize = 8> {
-    resv: &'a ReservationObject<P, N>,
-    _hold: Hold<'a, P>,
+pub struct ResvGuard<'a, const N: usize = 8> {
+    resv: &'a ReservationObject<N>,
+    _hold: Hold<'a>,
 }
 
-impl<P: Platform, const N: usize> fmt::Debug for ResvGuard<'_, P, N> {
+impl<const N: usize> fmt::Debug for ResvGuard<'_, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("ResvGuard").field(self.resv).finish()
     }
 }
 
-impl<'a, P: Platform, const N: usize> ResvGuard<'a, P, N> {
+impl<'a, const N: usize> ResvGuard<'a, N> {
     /// The object this guard holds.
-    pub fn object(&self) -> &'a ReservationObject<P, N> {
+    pub fn object(&self) -> &'a ReservationObject<N> {
         self.resv
     }
 
@@ -509,7 +508,7 @@ impl<'a, P: Platform, const N: usize> ResvGuard<'a, P, N> {
     /// its slot back when dropped. Tokens borrow the guard: a reservation is only valid
     /// while the lock is held (Linux checks this at unlock in debug builds; here it does
     /// not compile).
-    pub fn reserve<const K: usize>(&self) -> Result<[FenceSlot<'_, P, N>; K], ResvError> {
+    pub fn reserve<const K: usize>(&self) -> Result<[FenceSlot<'_, N>; K], ResvError> {
         self.resv.reserve_k(K)?;
         Ok(core::array::from_fn(|_| FenceSlot {
             resv: self.resv,
@@ -518,7 +517,7 @@ impl<'a, P: Platform, const N: usize> ResvGuard<'a, P, N> {
     }
 
     /// Reserves one slot (call repeatedly for a count known only at run time).
-    pub fn reserve_one(&self) -> Result<FenceSlot<'_, P, N>, ResvError> {
+    pub fn reserve_one(&self) -> Result<FenceSlot<'_, N>, ResvError> {
         self.resv.reserve_k(1)?;
         Ok(FenceSlot {
             resv: self.resv,
@@ -530,31 +529,31 @@ impl<'a, P: Platform, const N: usize> ResvGuard<'a, P, N> {
 /// One reserved fence slot of a locked reservation object. [`FenceSlot::add`] consumes it
 /// and cannot fail.
 #[must_use = "an unused slot is given back when dropped"]
-pub struct FenceSlot<'g, P: Platform, const N: usize = 8> {
-    resv: &'g ReservationObject<P, N>,
+pub struct FenceSlot<'g, const N: usize = 8> {
+    resv: &'g ReservationObject<N>,
     /// Ties the slot to the guard's borrow, so it cannot outlive the lock.
     _guard: PhantomData<&'g mut ()>,
 }
 
-impl<P: Platform, const N: usize> fmt::Debug for FenceSlot<'_, P, N> {
+impl<const N: usize> fmt::Debug for FenceSlot<'_, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("FenceSlot")
     }
 }
 
-impl<P: Platform, const N: usize> FenceSlot<'_, P, N> {
+impl<const N: usize> FenceSlot<'_, N> {
     /// Publishes `fence` with `usage`. If a fence of the same timeline with the same or a
     /// higher usage is there and `fence` is not older, `fence` replaces it (the later fence
     /// implies the earlier); a signalled fence's slot is reused; otherwise it takes the
     /// reserved free slot. Cannot fail.
-    pub fn add(self, fence: &Fence<P>, usage: Usage) {
+    pub fn add(self, fence: &Fence, usage: Usage) {
         let resv = self.resv;
         core::mem::forget(self);
         resv.add(fence, usage);
     }
 }
 
-impl<P: Platform, const N: usize> Drop for FenceSlot<'_, P, N> {
+impl<const N: usize> Drop for FenceSlot<'_, N> {
     fn drop(&mut self) {
         let mut g = self.resv.slots.lock();
         g.with(|s| s.reserved -= 1);
@@ -562,12 +561,12 @@ impl<P: Platform, const N: usize> Drop for FenceSlot<'_, P, N> {
 }
 
 /// A snapshot of a reservation object's fences: yields `(fence, usage)`.
-pub struct ResvFences<P: Platform, const N: usize = 8> {
-    items: [Option<(Fence<P>, Usage)>; N],
+pub struct ResvFences<const N: usize = 8> {
+    items: [Option<(Fence, Usage)>; N],
     next: usize,
 }
 
-impl<P: Platform, const N: usize> fmt::Debug for ResvFences<P, N> {
+impl<const N: usize> fmt::Debug for ResvFences<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
             .entries(self.items[self.next..].iter().flatten())
@@ -575,8 +574,8 @@ impl<P: Platform, const N: usize> fmt::Debug for ResvFences<P, N> {
     }
 }
 
-impl<P: Platform, const N: usize> Iterator for ResvFences<P, N> {
-    type Item = (Fence<P>, Usage);
+impl<const N: usize> Iterator for ResvFences<N> {
+    type Item = (Fence, Usage);
 
     fn next(&mut self) -> Option<Self::Item> {
         let item = self.items.get_mut(self.next)?.take();

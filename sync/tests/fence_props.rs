@@ -10,7 +10,6 @@ use proptest::prelude::*;
 use dmasync_sync::fence::{
     AlreadySignalled, CallbackRemoval, FenceCallback, FenceContext, Timeline, all_of, any_of,
 };
-use dmasync_sync::platform::StdPlatform as P;
 use dmasync_sync::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
 
 #[derive(Clone, Debug)]
@@ -44,7 +43,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-type Cb = FenceCallback<P, Box<dyn FnMut(FenceResult) + Send>>;
+type Cb = FenceCallback<Box<dyn FnMut(FenceResult) + Send>>;
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
@@ -54,7 +53,7 @@ proptest! {
     /// the final result, removal and late adds behave as documented.
     #[test]
     fn fence_follows_the_model(ops in proptest::collection::vec(op(), 1..24)) {
-        let mut producer = Some(FenceProducer::<P>::new(FenceContext::new(), 1));
+        let mut producer = Some(FenceProducer::new(FenceContext::new(), 1));
         let fence = producer.as_ref().unwrap().fence();
         let log: Arc<Mutex<Vec<(usize, FenceResult)>>> = Arc::new(Mutex::new(Vec::new()));
         let mut cbs: Vec<Pin<Box<Cb>>> = (0..4)
@@ -154,10 +153,10 @@ proptest! {
             s ^= s << 13; s ^= s >> 7; s ^= s << 17;
             order.swap(i, (s % (i as u64 + 1)) as usize);
         }
-        let producers: Vec<_> = (0..n).map(|_| FenceProducer::<P>::new(FenceContext::new(), 1)).collect();
-        let fences: Vec<Fence<P>> = producers.iter().map(|p| p.fence()).collect();
-        let mut slots: Vec<Option<FenceProducer<P>>> = producers.into_iter().map(Some).collect();
-        let signal = |slots: &mut Vec<Option<FenceProducer<P>>>, i: usize| {
+        let producers: Vec<_> = (0..n).map(|_| FenceProducer::new(FenceContext::new(), 1)).collect();
+        let fences: Vec<Fence> = producers.iter().map(|p| p.fence()).collect();
+        let mut slots: Vec<Option<FenceProducer>> = producers.into_iter().map(Some).collect();
+        let signal = |slots: &mut Vec<Option<FenceProducer>>, i: usize| {
             let p = slots[i].take().unwrap();
             match outcomes[i] { None => p.signal(), Some(e) => p.signal_error(e) }
         };
@@ -185,7 +184,7 @@ proptest! {
     /// Timeline order: is_later / later_of agree with seqno order on one timeline.
     #[test]
     fn timeline_order(a in 0usize..20, b in 0usize..20) {
-        let t = Timeline::<P>::new();
+        let t = Timeline::new();
         let ps: Vec<_> = (0..20).map(|_| t.next_fence()).collect();
         let (fa, fb) = (ps[a].fence(), ps[b].fence());
         prop_assert_eq!(fa.is_later(&fb), Some(a > b));

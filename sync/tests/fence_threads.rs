@@ -13,13 +13,12 @@ use std::time::Duration;
 use dmasync_sync::fence::{
     CallbackRemoval, FenceCallback, FenceContext, MemTimeline, Timeline, all_of, any_of,
 };
-use dmasync_sync::platform::StdPlatform as P;
 
 /// Iterations of the race loops (Miri runs a few: it checks each for data races).
 const ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
 use dmasync_sync::{Fence, FenceError, FenceProducer, FenceStatus};
 
-fn producer() -> FenceProducer<P> {
+fn producer() -> FenceProducer {
     FenceProducer::new(FenceContext::new(), 1)
 }
 
@@ -183,9 +182,9 @@ fn futures_resolve_when_another_thread_signals() {
 #[test]
 fn memory_fences_complete_from_a_device_thread_writing_the_word() {
     static WORD: AtomicU32 = AtomicU32::new(0);
-    let tl = MemTimeline::<P>::new(&WORD);
+    let tl = MemTimeline::new(&WORD);
     let producers: Vec<_> = (0..8).map(|_| tl.next_fence()).collect();
-    let fences: Vec<Fence<P>> = producers.iter().map(|p| p.fence()).collect();
+    let fences: Vec<Fence> = producers.iter().map(|p| p.fence()).collect();
     let all = all_of(&fences);
     // The "device": completes the jobs one by one by writing the seqno word.
     let device = thread::spawn(|| {
@@ -212,7 +211,7 @@ fn memory_fences_complete_from_a_device_thread_writing_the_word() {
 #[test]
 fn aggregates_signalled_from_many_threads() {
     for round in 0..ROUNDS.min(50) {
-        let t = Timeline::<P>::new();
+        let t = Timeline::new();
         let producers: Vec<_> = (0..6).map(|_| t.next_fence()).collect();
         let fences: Vec<_> = producers.iter().map(|p| p.fence()).collect();
         let all = all_of(&fences);

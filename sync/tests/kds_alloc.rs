@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dmasync_sync::kds::{Access, CancelOutcome, Completion, KdsDomain};
-use dmasync_sync::platform::StdPlatform;
 
 struct Counting;
 
@@ -43,7 +42,7 @@ fn heap_ops<R>(f: impl FnOnce() -> R) -> (R, usize) {
 
 #[test]
 fn release_and_the_grants_it_causes_do_not_touch_the_heap() {
-    let d = KdsDomain::<StdPlatform>::new();
+    let d = KdsDomain::new();
     let rs: Vec<_> = (0..4).map(|_| d.new_resource().unwrap()).collect();
     let list: Vec<_> = rs.iter().map(|&r| (r, Access::Exclusive)).collect();
     let fired = Arc::new(AtomicUsize::new(0));
@@ -74,7 +73,7 @@ fn release_and_the_grants_it_causes_do_not_touch_the_heap() {
 
 #[test]
 fn a_steady_enqueue_release_cycle_does_not_touch_the_heap() {
-    let d = KdsDomain::<StdPlatform>::new();
+    let d = KdsDomain::new();
     let rs: Vec<_> = (0..16).map(|_| d.new_resource().unwrap()).collect();
     let list: Vec<_> = rs
         .iter()

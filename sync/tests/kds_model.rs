@@ -17,7 +17,6 @@ use std::time::Duration;
 use dmasync_sync::kds::{
     Access, CancelOutcome, Completion, KdsDomain, KdsError, Request, RequestId, Resource,
 };
-use dmasync_sync::platform::StdPlatform;
 use proptest::prelude::*;
 
 const MAX: usize = 4;
@@ -161,10 +160,10 @@ impl Model {
 }
 
 struct Harness<'d> {
-    d: &'d KdsDomain<StdPlatform>,
+    d: &'d KdsDomain,
     foreign: Resource,
     m: Model,
-    real: Vec<Option<Request<'d, StdPlatform>>>,
+    real: Vec<Option<Request<'d>>>,
     ids: Vec<RequestId>,
     fired: Arc<Mutex<Vec<usize>>>,
 }
@@ -437,8 +436,8 @@ proptest! {
 
     #[test]
     fn kds_matches_the_reference_model(ops in prop::collection::vec(op(), 1..80)) {
-        let d = KdsDomain::<StdPlatform>::with_max_resources(MAX);
-        let other = KdsDomain::<StdPlatform>::new();
+        let d = KdsDomain::with_max_resources(MAX);
+        let other = KdsDomain::new();
         let mut h = Harness {
             d: &d,
             foreign: other.new_resource().unwrap(),

@@ -14,10 +14,9 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 use dmasync_sync::fence::{CallbackRemoval, FenceCallback, FenceContext, all_of};
-use dmasync_sync::platform::LoomPlatform as P;
 use dmasync_sync::{FenceError, FenceProducer, FenceStatus};
 
-fn producer() -> FenceProducer<P> {
+fn producer() -> FenceProducer {
     FenceProducer::new(FenceContext::new(), 1)
 }
 

@@ -5,12 +5,11 @@
 #![cfg(loom)]
 
 use dmasync_sync::kds::{Access, CancelOutcome, Completion, KdsDomain};
-use dmasync_sync::platform::LoomPlatform;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-type Domain = KdsDomain<LoomPlatform>;
+type Domain = KdsDomain;
 
 const S: Access = Access::Shared;
 const X: Access = Access::Exclusive;

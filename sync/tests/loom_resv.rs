@@ -9,7 +9,6 @@ use core::time::Duration;
 use loom::thread;
 
 use dmasync_sync::fence::{FenceContext, Timeline};
-use dmasync_sync::platform::LoomPlatform as P;
 use dmasync_sync::resv::{ReservationObject, Usage};
 use dmasync_sync::{FenceProducer, FenceStatus};
 
@@ -18,8 +17,8 @@ use dmasync_sync::{FenceProducer, FenceStatus};
 #[test]
 fn add_vs_test() {
     loom::model(|| {
-        let resv = loom::sync::Arc::new(ReservationObject::<P, 2>::new());
-        let p = FenceProducer::<P>::new(FenceContext::new(), 1);
+        let resv = loom::sync::Arc::new(ReservationObject::<2>::new());
+        let p = FenceProducer::new(FenceContext::new(), 1);
         let f = p.fence();
         let r = resv.clone();
         let writer = thread::spawn(move || {
@@ -43,8 +42,8 @@ fn add_vs_test() {
 #[test]
 fn add_vs_signal() {
     loom::model(|| {
-        let resv = loom::sync::Arc::new(ReservationObject::<P, 2>::new());
-        let t = Timeline::<P>::new();
+        let resv = loom::sync::Arc::new(ReservationObject::<2>::new());
+        let t = Timeline::new();
         let p = t.next_fence();
         let f = p.fence();
         let r = resv.clone();
@@ -68,8 +67,8 @@ fn add_vs_signal() {
 #[test]
 fn replace_vs_snapshot() {
     loom::model(|| {
-        let resv = loom::sync::Arc::new(ReservationObject::<P, 2>::new());
-        let t = Timeline::<P>::new();
+        let resv = loom::sync::Arc::new(ReservationObject::<2>::new());
+        let t = Timeline::new();
         let (p1, p2) = (t.next_fence(), t.next_fence());
         {
             let g = resv.lock();

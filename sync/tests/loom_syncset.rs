@@ -9,13 +9,13 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 
+use dmasync_hal::platform::Instant;
 use dmasync_sync::fence::FenceContext;
-use dmasync_sync::platform::{Instant, LoomPlatform as P};
 use dmasync_sync::syncset::SyncError;
 use dmasync_sync::syncset::loom_seam::HolderModel;
 use dmasync_sync::{FenceError, FenceProducer, FenceStatus};
 
-fn holder() -> (HolderModel<P>, dmasync_sync::Fence<P>) {
+fn holder() -> (HolderModel, dmasync_sync::Fence) {
     let done = FenceProducer::new(FenceContext::new(), 1);
     let fence = done.fence();
     // Deadline at time zero: always overdue, so every interleaving may expire it.

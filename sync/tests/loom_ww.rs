@@ -11,14 +11,12 @@
 //! at once (mutual exclusion broken), and a panic when a rule assertion fails.
 #![cfg(loom)]
 
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
 
-use dmasync_sync::platform::LoomPlatform;
-use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
-
-type M<C> = WwMutex<UnsafeCell<usize>, C, LoomPlatform>;
+type M<C> = WwMutex<UnsafeCell<usize>, C>;
 
 /// Increments a protected cell. Called only while holding its mutex; loom flags a race if
 /// two holders ever overlap.
@@ -39,7 +37,7 @@ fn mutexes<C: WwClass>(n: usize) -> Arc<Vec<M<C>>> {
 /// One transaction over `order` through a LockSet: lock all, bump each cell (loom checks
 /// the cells for concurrent access), unlock. Returns the rollbacks it needed.
 fn transaction<C: WwClass>(ms: &[M<C>], order: &[usize]) -> u64 {
-    let ctx = AcquireCtx::<C, LoomPlatform>::new();
+    let ctx = AcquireCtx::<C>::new();
     let mut set = LockSet::with_capacity(&ctx, order.len());
     set.lock_all(|s| {
         for &i in order {
@@ -57,7 +55,7 @@ fn transaction<C: WwClass>(ms: &[M<C>], order: &[usize]) -> u64 {
 /// The manual protocol without LockSet: lock, on Deadlock drop all, lock_slow the contended
 /// one, continue with the rest.
 fn manual_two<C: WwClass>(ms: &[M<C>], first: usize, second: usize) {
-    let ctx = AcquireCtx::<C, LoomPlatform>::new();
+    let ctx = AcquireCtx::<C>::new();
     let mut g1 = ctx.lock(&ms[first]).unwrap(); // holds nothing: never Deadlock
     loop {
         match ctx.lock(&ms[second]) {
@@ -198,7 +196,7 @@ fn wound_wait_plain_and_context() {
 fn oldest_never_backs_off<C: WwClass>() {
     loom::model(|| {
         let ms = mutexes::<C>(2);
-        let old = AcquireCtx::<C, LoomPlatform>::new();
+        let old = AcquireCtx::<C>::new();
         let ms2 = ms.clone();
         let t = thread::spawn(move || transaction(&ms2, &[1, 0]));
         let mut set = LockSet::new(&old);

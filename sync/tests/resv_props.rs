@@ -8,7 +8,6 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use dmasync_sync::fence::Timeline;
-use dmasync_sync::platform::StdPlatform as P;
 use dmasync_sync::resv::{ReservationObject, ResvError, Usage};
 use dmasync_sync::{FenceProducer, FenceStatus};
 
@@ -46,12 +45,12 @@ proptest! {
 
     #[test]
     fn queries_cover_every_added_fence(ops in proptest::collection::vec(op(), 1..40)) {
-        let resv: ReservationObject<P, 8> = ReservationObject::new();
-        let timelines: Vec<Timeline<P>> = (0..4).map(|_| Timeline::new()).collect();
+        let resv: ReservationObject<8> = ReservationObject::new();
+        let timelines: Vec<Timeline> = (0..4).map(|_| Timeline::new()).collect();
         // Per timeline: producers not yet signalled, oldest first.
-        let mut pending: Vec<std::collections::VecDeque<FenceProducer<P>>> =
+        let mut pending: Vec<std::collections::VecDeque<FenceProducer>> =
             (0..4).map(|_| Default::default()).collect();
-        let mut last: Vec<Option<dmasync_sync::Fence<P>>> = vec![None; 4];
+        let mut last: Vec<Option<dmasync_sync::Fence>> = vec![None; 4];
         // Everything ever added: (timeline, seqno, usage).
         let mut added: Vec<(usize, u64, Usage)> = Vec::new();
         let mut signalled_upto = [0u64; 4];

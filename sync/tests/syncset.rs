@@ -11,10 +11,9 @@ use dmasync_hal::cache::CacheOp;
 use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, set_current_cpu};
 use dmasync_sync::fence::{FenceError, Timeline};
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain, SyncError};
 
-type Domain<'s> = SyncDomain<StdPlatform, &'s NonCoherentSim, &'s NonCoherentSim>;
+type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
 
 const LINE: usize = 64;
 const G2D: DeviceId = DeviceId(0);
@@ -412,7 +411,7 @@ fn unlock_after_releases_when_the_device_finishes_and_carries_its_error() {
     let buf = d
         .buffer("target", sim.alloc(LINE, Coherency::NonCoherent).unwrap())
         .unwrap();
-    let engine: Timeline<StdPlatform> = Timeline::new();
+    let engine: Timeline = Timeline::new();
 
     let job = engine.next_fence();
     let mut set = d.set();
@@ -461,7 +460,7 @@ fn a_hung_device_is_recovered_by_the_watchdog() {
     let buf = d
         .buffer("frame", sim.alloc(LINE, Coherency::NonCoherent).unwrap())
         .unwrap();
-    let engine: Timeline<StdPlatform> = Timeline::new();
+    let engine: Timeline = Timeline::new();
     let hung = engine.next_fence(); // never signalled by the "engine"
 
     let mut set = d.set();

@@ -57,18 +57,16 @@ use std::time::Duration;
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaError, DmaMemory, DmaRegion};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, set_current_cpu};
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, FenceStatus, Timeline};
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::syncset::{
     Access, Agent, CpuRead, CpuWrite, DmaAccess, Locked, SyncBuffer, SyncConfig, SyncDomain,
     SyncError, SyncSet,
 };
 use proptest::prelude::*;
 
-type P = StdPlatform;
 type Sim = NonCoherentSim;
-type Domain<'a> = SyncDomain<P, &'a Sim, &'a Sim>;
-type Set<'a> = SyncSet<'a, P, &'a Sim, &'a Sim>;
-type Lock<'a> = Locked<'a, 'a, P, &'a Sim, &'a Sim>;
+type Domain<'a> = SyncDomain<&'a Sim, &'a Sim>;
+type Set<'a> = SyncSet<'a, &'a Sim, &'a Sim>;
+type Lock<'a> = Locked<'a, 'a, &'a Sim, &'a Sim>;
 
 const LINE: usize = 64;
 const G2D: DeviceId = DeviceId(0);
@@ -283,7 +281,7 @@ struct MHolder {
     bufs: Vec<(usize, Access)>,
     outcome: Outcome,
     /// The real `done` fence, compared with `outcome` after every step.
-    done: Fence<P>,
+    done: Fence,
 }
 
 #[derive(Clone, Debug)]
@@ -301,9 +299,9 @@ enum Kind {
 }
 
 enum RealGuard<'a> {
-    Read(CpuRead<'a, 'a, P, &'a Sim>),
-    Write(CpuWrite<'a, 'a, P, &'a Sim>),
-    Dma(DmaAccess<'a, 'a, P>),
+    Read(CpuRead<'a, 'a, &'a Sim>),
+    Write(CpuWrite<'a, 'a, &'a Sim>),
+    Dma(DmaAccess<'a, 'a>),
 }
 
 struct Guard<'a> {
@@ -324,7 +322,7 @@ struct SetSlot<'a> {
 }
 
 struct Work {
-    producer: FenceProducer<P>,
+    producer: FenceProducer,
     holder: usize,
 }
 
@@ -341,7 +339,7 @@ struct Counts {
 struct Harness<'a> {
     sim: &'a Sim,
     domains: [&'a Domain<'a>; 2],
-    bufs: &'a [SyncBuffer<P>],
+    bufs: &'a [SyncBuffer],
     sets: Vec<SetSlot<'a>>,
     guards: Vec<Guard<'a>>,
     holders: Vec<MHolder>,
@@ -370,7 +368,7 @@ impl Drop for Harness<'_> {
 }
 
 impl<'a> Harness<'a> {
-    fn new(sim: &'a Sim, domains: [&'a Domain<'a>; 2], bufs: &'a [SyncBuffer<P>]) -> Self {
+    fn new(sim: &'a Sim, domains: [&'a Domain<'a>; 2], bufs: &'a [SyncBuffer]) -> Self {
         let sets = SETS
             .iter()
             .map(|&d| SetSlot {
@@ -672,7 +670,7 @@ impl<'a> Harness<'a> {
                 }
                 self.drop_guards_of(set);
                 let (l, h) = self.sets[set].locked.take().unwrap();
-                let engine: Timeline<P> = Timeline::new();
+                let engine: Timeline = Timeline::new();
                 let job = engine.next_fence();
                 let fence = job.fence();
                 let result = done.map(|c| {
@@ -1154,7 +1152,7 @@ fn run(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
         },
     );
     let domains: [&Domain<'_>; 2] = [&short, &long];
-    let bufs: Vec<SyncBuffer<P>> = BUFFERS
+    let bufs: Vec<SyncBuffer> = BUFFERS
         .iter()
         .map(|&(name, d, lines, coherency)| {
             domains[d]

@@ -3,8 +3,6 @@
 //! every result, lock count and back-off state; and `LockSet` over random lists (with
 //! duplicates, with injected back-offs) must end holding exactly the distinct objects.
 #![cfg(not(any(loom, miri)))]
-
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::ww::{
     AcquireCtx, DeadlockInjection, LockSet, WaitDie, WoundWait, WwClass, WwError, WwGuard, WwMutex,
 };
@@ -32,7 +30,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// The guards a context holds, with the index of each mutex.
-type Held<'a, C> = Vec<(usize, WwGuard<'a, u32, C, StdPlatform>)>;
+type Held<'a, C> = Vec<(usize, WwGuard<'a, u32, C>)>;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Holder {
@@ -44,11 +42,8 @@ enum Holder {
 /// outcome against the model. Operations that would block are not issued (the model says
 /// when a lock would wait).
 fn check_model<C: WwClass>(ops: &[Op]) -> Result<(), TestCaseError> {
-    let ms: Vec<WwMutex<u32, C, StdPlatform>> = (0..K).map(|_| WwMutex::new(0)).collect();
-    let ctxs = [
-        AcquireCtx::<C, StdPlatform>::new(),
-        AcquireCtx::<C, StdPlatform>::new(),
-    ];
+    let ms: Vec<WwMutex<u32, C>> = (0..K).map(|_| WwMutex::new(0)).collect();
+    let ctxs = [AcquireCtx::<C>::new(), AcquireCtx::<C>::new()];
     prop_assert!(ctxs[0].stamp() < ctxs[1].stamp());
     let mut guards: [Held<'_, C>; 2] = [Vec::new(), Vec::new()];
     let mut holder = [Holder::Free; K];
@@ -194,8 +189,8 @@ proptest! {
         interval in 1u32..4,
         n in 1usize..20,
     ) {
-        let ms: Vec<WwMutex<(), WaitDie, StdPlatform>> = (0..n).map(|_| WwMutex::new(())).collect();
-        let ctx = AcquireCtx::<WaitDie, StdPlatform>::with_deadlock_injection(
+        let ms: Vec<WwMutex<(), WaitDie>> = (0..n).map(|_| WwMutex::new(())).collect();
+        let ctx = AcquireCtx::<WaitDie>::with_deadlock_injection(
             DeadlockInjection { interval, seed },
         );
         for m in &ms {
@@ -210,7 +205,7 @@ fn lockset_case<C: WwClass>(
     ignore_dups: bool,
     inject: Option<(u32, u64)>,
 ) -> Result<(), TestCaseError> {
-    let ms: Vec<WwMutex<u32, C, StdPlatform>> = (0..12).map(|_| WwMutex::new(0)).collect();
+    let ms: Vec<WwMutex<u32, C>> = (0..12).map(|_| WwMutex::new(0)).collect();
     let ctx = match inject {
         Some((interval, seed)) => {
             AcquireCtx::with_deadlock_injection(DeadlockInjection { interval, seed })

@@ -17,11 +17,9 @@
 //! Duration per test: `WW_STRESS_SECS` (default 3).
 #![cfg(not(any(loom, miri)))]
 
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-use dmasync_sync::platform::StdPlatform;
-use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WoundWait, WwClass, WwError, WwMutex};
 
 fn secs_from_env(var: &str, default: u64) -> Duration {
     Duration::from_secs_f64(
@@ -42,7 +40,7 @@ struct Obj {
 }
 
 struct Shared<C: WwClass> {
-    ms: Vec<WwMutex<u64, C, StdPlatform>>,
+    ms: Vec<WwMutex<u64, C>>,
     oracle: Vec<Obj>,
     /// Per-thread time of last completed batch, ns since `start`.
     progress: Vec<AtomicU64>,
@@ -156,7 +154,7 @@ fn worker<C: WwClass>(
             sh.leave(i, me);
         } else if kind == 1 {
             // try_lock through a context.
-            let ctx = AcquireCtx::<C, StdPlatform>::new();
+            let ctx = AcquireCtx::<C>::new();
             let i = rng.below(n);
             match ctx.try_lock(&sh.ms[i]) {
                 Ok(mut g) => {
@@ -174,7 +172,7 @@ fn worker<C: WwClass>(
             for _ in 0..k {
                 order.push(rng.below(n));
             }
-            let ctx = AcquireCtx::<C, StdPlatform>::new();
+            let ctx = AcquireCtx::<C>::new();
             let mut set = LockSet::with_capacity(&ctx, k).ignore_duplicates(true);
             // Yield now and then while holding locks, so holders get preempted mid-way and
             // the contention paths (wait, die, wound, wake) run, not just the fast path.
@@ -198,7 +196,7 @@ fn worker<C: WwClass>(
                     *v += 1;
                     // Index from the address (all mutexes live in one Vec).
                     (m as *const _ as usize - sh.ms.as_ptr() as usize)
-                        / size_of::<WwMutex<u64, C, StdPlatform>>()
+                        / size_of::<WwMutex<u64, C>>()
                 })
                 .collect();
             for &i in &held {
@@ -306,7 +304,7 @@ fn oldest<C: WwClass>(name: &str) {
     let limit = secs_from_env("WW_STRESS_WATCHDOG_SECS", 30);
     let threads = 2 * cores();
     let sh = Shared::<C>::new(16, threads + 1);
-    let old = AcquireCtx::<C, StdPlatform>::new();
+    let old = AcquireCtx::<C>::new();
     let (passes, others) = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {

@@ -14,7 +14,8 @@
 //! - [`gic`]: GICv2/GICv3 via `arm-gic`, IRQ dispatch table.
 //! - [`psci`], [`smp`]: secondary cores via PSCI `CPU_ON`.
 //! - [`semihosting`]: `SYS_EXIT` with an exit code (the test verdict).
-//! - [`platform`]: `dmasync`'s `Platform` (WFE/SEV, generic timer, event stream).
+//! - [`platform`]: dmasync's bare-metal `Platform` (WFE/SEV, generic timer, event stream),
+//!   installed by the board with `dmasync_hal::set_platform!`.
 //! - [`testkit`]: the tiny on-target test runner.
 #![no_std]
 

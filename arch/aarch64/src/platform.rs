@@ -10,23 +10,19 @@
 //! primitives allow.
 
 use dmasync_hal::clock::ticks_to_ns;
-use dmasync_sync::platform::{Instant, Platform};
+use dmasync_hal::platform::{Instant, Platform};
 
 use crate::{cpu, timer};
 
-/// The AArch64 bare-metal platform for `dmasync` primitives.
+/// The AArch64 bare-metal platform of dmasync's primitives. A board installs it once with
+/// `dmasync_hal::set_platform!(dmasync_aarch64::platform::Aarch64Platform)`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Aarch64Platform;
 
-/// Wakes parked cores with SEV (all of them: WFE has no per-core target).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SevWaker;
-
 impl Platform for Aarch64Platform {
-    type Unparker = SevWaker;
-
-    fn unparker() -> SevWaker {
-        SevWaker
+    /// SEV wakes every core (WFE has no per-core target), so the token carries nothing.
+    fn unparker() -> usize {
+        0
     }
 
     fn park(deadline: Option<Instant>) {
@@ -36,7 +32,7 @@ impl Platform for Aarch64Platform {
         aarch64_cpu::asm::wfe();
     }
 
-    fn unpark(_: &SevWaker) {
+    fn unpark(_token: usize) {
         // Make the state change the waiter will re-check visible before the event.
         aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
         aarch64_cpu::asm::sev();

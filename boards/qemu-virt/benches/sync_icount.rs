@@ -26,7 +26,6 @@ use core::hint::black_box;
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 use dmasync_qemu_virt::arch::cache::DataCache;
-use dmasync_qemu_virt::arch::platform::Aarch64Platform;
 use dmasync_qemu_virt::arch::{cpu, exit_code, println, semihosting};
 use dmasync_sync::fence::FenceContext;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
@@ -38,8 +37,7 @@ mod pmu;
 
 dmasync_aarch64::entry!(main, 40);
 
-type P = Aarch64Platform;
-type Domain = SyncDomain<P, DataCache, DirectMemory>;
+type Domain = SyncDomain<DataCache, DirectMemory>;
 
 /// Iterations per case.
 const ITERS: u32 = 1000;
@@ -73,7 +71,7 @@ fn ratio(name: &str, op: u64, base: u64) {
     println!("ratio {name}: {}.{:02}x", r100 / 100, r100 % 100);
 }
 
-fn buffers(domain: &'static Domain, n: usize) -> Vec<SyncBuffer<P>> {
+fn buffers(domain: &'static Domain, n: usize) -> Vec<SyncBuffer> {
     let line = DataCache.line_size();
     let names = ["b0", "b1", "b2", "b3"];
     (0..n)
@@ -115,13 +113,13 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         DirectMemory,
         SyncConfig::default(),
     )));
-    let bufs: &'static [SyncBuffer<P>] = alloc::vec::Vec::leak(buffers(domain, 4));
+    let bufs: &'static [SyncBuffer] = alloc::vec::Vec::leak(buffers(domain, 4));
 
     let empty = report("empty", measure(|| black_box(())));
     let ctx = report(
         "acquire_ctx",
         measure(|| {
-            black_box(AcquireCtx::<WaitDie, P>::new());
+            black_box(AcquireCtx::<WaitDie>::new());
         }),
     );
 
@@ -130,7 +128,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     for (k, n) in [1usize, 4].into_iter().enumerate() {
         let mine = &bufs[..n];
         let base = measure(|| {
-            let ctx: AcquireCtx<WaitDie, P> = AcquireCtx::new();
+            let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
             let mut s = LockSet::with_capacity(&ctx, n);
             let r = s.lock_all(|s| {
                 for b in mine {
@@ -179,9 +177,9 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
 
     // Fence signal: producers made beforehand (each with its fence handle kept, as a waiter
     // would); the loop pops and signals. Its own cost is the same loop that forgets instead.
-    let make = || -> (Vec<FenceProducer<P>>, Vec<Fence<P>>) {
+    let make = || -> (Vec<FenceProducer>, Vec<Fence>) {
         let c = FenceContext::new();
-        let p: Vec<FenceProducer<P>> = (1..=u64::from(ITERS))
+        let p: Vec<FenceProducer> = (1..=u64::from(ITERS))
             .map(|s| FenceProducer::new(c, s))
             .collect();
         let f = p.iter().map(FenceProducer::fence).collect();
@@ -209,7 +207,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     if !fs.iter().all(Fence::is_signalled) {
         dmasync_qemu_virt::setup_failed(format_args!("a measured fence did not signal"));
     }
-    let done = FenceProducer::<P>::new(FenceContext::new(), 1);
+    let done = FenceProducer::new(FenceContext::new(), 1);
     let fence = done.fence();
     done.signal();
     let wait = report(

@@ -14,7 +14,6 @@ use dmasync_soft::{Soft2dConfig, SoftEngine2d};
 use dmasync_sync::syncset::{SyncConfig, SyncDomain};
 
 use crate::arch::cache::DataCache;
-use crate::arch::platform::Aarch64Platform;
 use crate::arch::{cpu, println};
 use crate::display::{self, Display};
 use crate::dma_pool::DmaPool;
@@ -22,11 +21,10 @@ use crate::engine::CpuAsDeviceMemory;
 use crate::{Board, setup_failed};
 
 /// The platform every demo type is instantiated with.
-pub type P = Aarch64Platform;
 /// The demo's sync domain: the boot core's data cache, CPU bytes at their virtual address.
-pub type Domain = SyncDomain<P, DataCache, DirectMemory>;
+pub type Domain = SyncDomain<DataCache, DirectMemory>;
 /// The 2D engine: the software engine, run by [`ENGINE_CPU`].
-pub type Engine = SoftEngine2d<P, CpuAsDeviceMemory>;
+pub type Engine = SoftEngine2d<CpuAsDeviceMemory>;
 
 /// The bus-master number of the 2D engine in sync sets.
 pub const ENGINE_DEVICE: DeviceId = DeviceId(0x2D);

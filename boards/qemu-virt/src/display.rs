@@ -27,7 +27,6 @@ use dmasync_sync::syncset::Locked;
 use dmasync_virtio_gpu::{GpuError, VirtioGpu};
 
 use crate::arch::cache::DataCache;
-use crate::arch::platform::Aarch64Platform;
 use crate::devicetree::DtInfo;
 use crate::memory_map;
 
@@ -74,9 +73,9 @@ unsafe impl dmasync_ramfb::DmaPlatform for BoardDma {
 }
 
 /// The virtio-gpu back end as this board instantiates it.
-pub type BoardVirtioGpu = VirtioGpu<Aarch64Platform, BoardDma>;
+pub type BoardVirtioGpu = VirtioGpu<BoardDma>;
 /// The ramfb back end as this board instantiates it.
-pub type BoardRamfb = Ramfb<Aarch64Platform, MmioFwCfg, BoardDma>;
+pub type BoardRamfb = Ramfb<MmioFwCfg, BoardDma>;
 
 /// The display the machine has.
 #[derive(Debug)]
@@ -219,17 +218,17 @@ impl DisplayControl for Display {
     }
 }
 
-impl DisplayFlip<Aarch64Platform> for Display {
+impl DisplayFlip for Display {
     fn device(&self) -> DeviceId {
         DISPLAY_DEVICE
     }
 
     fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, Aarch64Platform, C, M>,
-        fb: Surface<'_, Aarch64Platform>,
-        in_fence: Option<&Fence<Aarch64Platform>>,
-    ) -> Result<FlipFences<Aarch64Platform>, Rejected<Locked<'s, 'd, Aarch64Platform, C, M>>> {
+        locked: Locked<'s, 'd, C, M>,
+        fb: Surface<'_>,
+        in_fence: Option<&Fence>,
+    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>> {
         match self {
             Self::VirtioGpu(d) => d.flip(locked, fb, in_fence),
             Self::Ramfb(d) => d.flip(locked, fb, in_fence),

@@ -30,6 +30,9 @@ use dmasync_aarch64::{console, exit_code, heap, println, semihosting, stacks};
 pub use devicetree::DtInfo;
 pub use dmasync_aarch64 as arch;
 
+// The one platform of every qemu-virt binary: WFE/SEV and the generic timer.
+dmasync_hal::set_platform!(dmasync_aarch64::platform::Aarch64Platform);
+
 /// Board name as in board.toml.
 pub const BOARD_NAME: &str = "qemu-virt";
 

@@ -33,7 +33,6 @@ use dmasync_aarch64::timer;
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::clock::ns_to_ticks;
 use dmasync_hal::dma::CpuMemory;
-use dmasync_sync::Platform;
 use dmasync_sync::syncset::SyncDomain;
 
 use crate::{Board, devicetree};
@@ -49,12 +48,11 @@ pub trait Watched: Sync {
     fn poll_period(&self) -> Duration;
 }
 
-impl<P, C, M> Watched for SyncDomain<P, C, M>
+impl<C, M> Watched for SyncDomain<C, M>
 where
-    P: Platform,
     C: CacheMaintenance + Sync,
     M: CpuMemory + Sync,
-    SyncDomain<P, C, M>: Sync,
+    SyncDomain<C, M>: Sync,
 {
     fn check_deadlines(&self) -> usize {
         SyncDomain::check_deadlines(self)

@@ -25,7 +25,6 @@ use dmasync_engine::{
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 use dmasync_qemu_virt::arch::cache::DataCache;
-use dmasync_qemu_virt::arch::platform::Aarch64Platform;
 use dmasync_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
 use dmasync_qemu_virt::arch::{console, ensure, println, test_info};
 use dmasync_qemu_virt::display::{self, DISPLAY_DEVICE, Display};
@@ -36,8 +35,7 @@ use dmasync_sync::{Fence, FenceResult};
 
 dmasync_aarch64::entry!(main, 40);
 
-type P = Aarch64Platform;
-type Domain = SyncDomain<P, DataCache, DirectMemory>;
+type Domain = SyncDomain<DataCache, DirectMemory>;
 
 const RED: u32 = 0x00ff_0000;
 const GREEN: u32 = 0x0000_ff00;
@@ -46,13 +44,13 @@ struct Ctx {
     display: RefCell<Display>,
     domain: &'static Domain,
     /// Two full-mode framebuffers.
-    fb: [&'static SyncBuffer<P>; 2],
+    fb: [&'static SyncBuffer; 2],
     /// A buffer a quarter of the mode's size.
-    small: &'static SyncBuffer<P>,
+    small: &'static SyncBuffer,
     /// A full-size buffer at a bus address with no RAM behind it (never touched by the CPU).
-    no_ram: &'static SyncBuffer<P>,
+    no_ram: &'static SyncBuffer,
     /// `released` of the frame on screen, kept to check it stays pending.
-    on_screen: RefCell<Option<Fence<P>>>,
+    on_screen: RefCell<Option<Fence>>,
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
@@ -132,7 +130,7 @@ fn make_ctx(board: &Board, display: Display) -> Ctx {
             ..SyncConfig::default()
         },
     )));
-    let mut buffer = |name: &'static str, len: usize| -> &'static SyncBuffer<P> {
+    let mut buffer = |name: &'static str, len: usize| -> &'static SyncBuffer {
         let region = DmaRegion::new(at, BusAddr(at as u64), len, Coherency::NonCoherent, line)
             .unwrap_or_else(|e| setup_failed(format_args!("display test region: {e}")));
         at += len;
@@ -178,7 +176,7 @@ fn fail(why: impl core::fmt::Display) -> Failure {
 }
 
 /// Fills `buf` with `color` through a CPU-write sync set.
-fn fill(ctx: &Ctx, buf: &SyncBuffer<P>, color: u32) -> TestResult {
+fn fill(ctx: &Ctx, buf: &SyncBuffer, color: u32) -> TestResult {
     let mut set = ctx.domain.set();
     set.add(buf, Access::CPU_WRITE).map_err(fail)?;
     let locked = set.lock().map_err(fail)?;
@@ -197,11 +195,11 @@ fn fill(ctx: &Ctx, buf: &SyncBuffer<P>, color: u32) -> TestResult {
 /// Locks `buf` for `access` and flips it as a `desc` surface.
 fn flip(
     ctx: &Ctx,
-    buf: &'static SyncBuffer<P>,
+    buf: &'static SyncBuffer,
     access: Access,
     desc: SurfaceDesc,
-    in_fence: Option<&Fence<P>>,
-) -> Result<FlipFences<P>, EngineError> {
+    in_fence: Option<&Fence>,
+) -> Result<FlipFences, EngineError> {
     let mut set = ctx.domain.set();
     set.add(buf, access).map_err(EngineError::Sync)?;
     let locked = set.lock().map_err(EngineError::Sync)?;
@@ -339,7 +337,7 @@ fn screendump(ctx: &Ctx, frame: u32) {
     }
 }
 
-fn status(f: &Fence<P>) -> FenceStatus {
+fn status(f: &Fence) -> FenceStatus {
     f.status()
 }
 
@@ -347,7 +345,7 @@ fn two_fenced_flips(ctx: &Ctx) -> TestResult {
     let d = || ctx.display.borrow();
     // Frame A (red), behind an in-fence that has not signalled.
     fill(ctx, ctx.fb[0], RED)?;
-    let in_a = FenceProducer::<P>::new(FenceContext::new(), 1);
+    let in_a = FenceProducer::new(FenceContext::new(), 1);
     let a = flip(
         ctx,
         ctx.fb[0],
@@ -378,7 +376,7 @@ fn two_fenced_flips(ctx: &Ctx) -> TestResult {
 
     // Frame B (green), its in-fence already signalled.
     fill(ctx, ctx.fb[1], GREEN)?;
-    let in_b = Fence::<P>::signalled(FenceResult::Ok(()));
+    let in_b = Fence::signalled(FenceResult::Ok(()));
     let b = flip(
         ctx,
         ctx.fb[1],
@@ -546,7 +544,7 @@ fn device_error(ctx: &Ctx) -> TestResult {
 }
 
 fn failed_in_fence(ctx: &Ctx) -> TestResult {
-    let in_f = FenceProducer::<P>::new(FenceContext::new(), 1);
+    let in_f = FenceProducer::new(FenceContext::new(), 1);
     let f = flip(
         ctx,
         ctx.fb[0],

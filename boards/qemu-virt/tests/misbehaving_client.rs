@@ -25,7 +25,6 @@ use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 use dmasync_qemu_virt::Board;
 use dmasync_qemu_virt::arch::cache::DataCache;
 use dmasync_qemu_virt::arch::cpu;
-use dmasync_qemu_virt::arch::platform::Aarch64Platform;
 use dmasync_qemu_virt::arch::spin::SpinLock;
 use dmasync_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
 use dmasync_qemu_virt::arch::{ensure, test_info, timer};
@@ -35,8 +34,7 @@ use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain, SyncErro
 
 dmasync_aarch64::entry!(main, 40);
 
-type P = Aarch64Platform;
-type Domain = SyncDomain<P, DataCache, DirectMemory>;
+type Domain = SyncDomain<DataCache, DirectMemory>;
 
 const BUF_BYTES: usize = 256;
 /// Short, so the test is quick; the watchdog polls ten times per deadline.
@@ -51,10 +49,10 @@ struct World {
     domain: &'static Domain,
     /// a, b: the first misbehaving lock; c: a well-behaved user's; d: the second
     /// misbehaving lock, which a waiter runs into.
-    a: SyncBuffer<P>,
-    b: SyncBuffer<P>,
-    c: SyncBuffer<P>,
-    d: SyncBuffer<P>,
+    a: SyncBuffer,
+    b: SyncBuffer,
+    c: SyncBuffer,
+    d: SyncBuffer,
 }
 
 static WORLD: AtomicPtr<World> = AtomicPtr::new(core::ptr::null_mut());

@@ -38,7 +38,6 @@ use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 use dmasync_qemu_virt::Board;
 use dmasync_qemu_virt::arch::cache::DataCache;
 use dmasync_qemu_virt::arch::cpu::{self, MAX_CPUS};
-use dmasync_qemu_virt::arch::platform::Aarch64Platform;
 use dmasync_qemu_virt::arch::spin::SpinLock;
 use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
 use dmasync_qemu_virt::arch::{ensure, test_info, timer};
@@ -48,8 +47,7 @@ use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwMutex};
 
 dmasync_aarch64::entry!(main, 40);
 
-type P = Aarch64Platform;
-type Domain = SyncDomain<P, DataCache, DirectMemory>;
+type Domain = SyncDomain<DataCache, DirectMemory>;
 
 /// Buffers per pool.
 const BUFFERS: usize = 8;
@@ -246,15 +244,15 @@ struct KdsBuf(UnsafeCell<[u8; BUF_BYTES]>);
 unsafe impl Sync for KdsBuf {}
 
 static KDS_BUFS: [KdsBuf; BUFFERS] = [const { KdsBuf(UnsafeCell::new([0; BUF_BYTES])) }; BUFFERS];
-static KDS: KdsDomain<P> = KdsDomain::new();
+static KDS: KdsDomain = KdsDomain::new();
 
-static WW_BUFS: [WwMutex<[u8; BUF_BYTES], WaitDie, P>; BUFFERS] =
+static WW_BUFS: [WwMutex<[u8; BUF_BYTES], WaitDie>; BUFFERS] =
     [const { WwMutex::new([0; BUF_BYTES]) }; BUFFERS];
 
 /// What cpu 0 builds before the others start: the sync domain, its buffers, KDS resources.
 struct World {
     domain: &'static Domain,
-    bufs: Vec<SyncBuffer<P>>,
+    bufs: Vec<SyncBuffer>,
     resources: Vec<Resource>,
     /// Cores taking part (all the variant has).
     cores: usize,
@@ -316,7 +314,7 @@ fn run_txn(world: &World, core: usize, n: u32, txn: &Txn, rng: &mut Rng) -> Resu
         }
         Mech::LockSet => {
             let o = &WW_ORACLE;
-            let ctx: AcquireCtx<WaitDie, P> = AcquireCtx::new();
+            let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
             let mut set = LockSet::with_capacity(&ctx, txn.picks.len());
             set.lock_all(|s| {
                 for &(b, _) in &txn.picks {

@@ -12,7 +12,6 @@ extern crate alloc;
 use core::time::Duration;
 
 use dmasync_hal::clock::{ns_to_ticks, ticks_to_ns};
-use dmasync_qemu_virt::arch::platform::Aarch64Platform;
 use dmasync_qemu_virt::arch::spin::SpinLock;
 use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
 use dmasync_qemu_virt::arch::timer::{self, GenericTimer, PhysicalTimer};
@@ -24,7 +23,7 @@ use embedded_hal::delay::DelayNs;
 
 dmasync_aarch64::entry!(main, 40);
 
-type Producer = FenceProducer<Aarch64Platform>;
+type Producer = FenceProducer;
 
 /// Handed to cpu 1 (signals 2 ms after taking it) or to the timer IRQ handler.
 static FOR_CORE: SpinLock<Option<Producer>> = SpinLock::new(None);

@@ -39,7 +39,6 @@ use dmasync_engine::{
 };
 use dmasync_hal::cache::{CacheMaintenance, VirtRange};
 use dmasync_hal::dma::{CpuMemory, DeviceId};
-use dmasync_sync::Platform;
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, Timeline};
 use dmasync_sync::syncset::Locked;
 
@@ -154,22 +153,22 @@ impl<I: FwCfgIo, D: DmaPlatform> Hw<I, D> {
 }
 
 /// The device side, reached only by the holder of the device lock (`state`) (`service`).
-struct State<P: Platform, I: FwCfgIo, D: DmaPlatform> {
+struct State<I: FwCfgIo, D: DmaPlatform> {
     hw: Hw<I, D>,
     /// The release fence of the frame on screen.
-    on_screen: Option<FenceProducer<P>>,
+    on_screen: Option<FenceProducer>,
 }
 
 /// QEMU's ramfb as a dmasync display.
-pub struct Ramfb<P: Platform, I: FwCfgIo, D: DmaPlatform> {
+pub struct Ramfb<I: FwCfgIo, D: DmaPlatform> {
     device: DeviceId,
     preferred: DisplayMode,
-    presented: Timeline<P>,
-    flips: FlipQueue<P>,
-    state: spin::Mutex<State<P, I, D>>,
+    presented: Timeline,
+    flips: FlipQueue,
+    state: spin::Mutex<State<I, D>>,
 }
 
-impl<P: Platform, I: FwCfgIo, D: DmaPlatform> fmt::Debug for Ramfb<P, I, D> {
+impl<I: FwCfgIo, D: DmaPlatform> fmt::Debug for Ramfb<I, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ramfb")
             .field("device", &self.device)
@@ -178,7 +177,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> fmt::Debug for Ramfb<P, I, D> {
     }
 }
 
-impl<P: Platform, I: FwCfgIo, D: DmaPlatform> Ramfb<P, I, D> {
+impl<I: FwCfgIo, D: DmaPlatform> Ramfb<I, D> {
     /// Finds "etc/ramfb" behind `io` (after checking the fw_cfg signature and DMA feature).
     /// `preferred` is the board's mode (ramfb has none of its own); `device` is the
     /// bus-master id framebuffers are locked for. Nothing is shown until the first flip.
@@ -212,7 +211,7 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> Ramfb<P, I, D> {
     }
 }
 
-impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<P, I, D> {
+impl<I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<I, D> {
     fn preferred_mode(&self) -> DisplayMode {
         self.preferred
     }
@@ -273,17 +272,17 @@ impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<P, I, D> 
     }
 }
 
-impl<P: Platform, I: FwCfgIo, D: DmaPlatform> DisplayFlip<P> for Ramfb<P, I, D> {
+impl<I: FwCfgIo, D: DmaPlatform> DisplayFlip for Ramfb<I, D> {
     fn device(&self) -> DeviceId {
         self.device
     }
 
     fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        fb: Surface<'_, P>,
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        locked: Locked<'s, 'd, C, M>,
+        fb: Surface<'_>,
+        in_fence: Option<&Fence>,
+    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>> {
         let (fences, queued) = accept_flip(
             locked,
             self.device,
@@ -310,7 +309,6 @@ mod tests {
     use dmasync_hal::cache::CoherentNoop;
     use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
     use dmasync_sync::fence::{FenceContext, FenceResult, FenceStatus};
-    use dmasync_sync::platform::StdPlatform;
     use dmasync_sync::syncset::{Access, SyncBuffer, SyncDomain};
 
     use super::fw_cfg::fake::FakeFwCfg;
@@ -336,14 +334,14 @@ mod tests {
         }
     }
 
-    type Domain = SyncDomain<StdPlatform, CoherentNoop, DirectMemory>;
-    type Display = Ramfb<StdPlatform, FakeFwCfg, HostDma>;
+    type Domain = SyncDomain<CoherentNoop, DirectMemory>;
+    type Display = Ramfb<FakeFwCfg, HostDma>;
 
     #[repr(C, align(64))]
     struct Line([u8; LINE]);
 
     /// A buffer of `len` bytes in leaked, line-aligned host memory.
-    fn buffer(domain: &Domain, name: &'static str, len: usize) -> SyncBuffer<StdPlatform> {
+    fn buffer(domain: &Domain, name: &'static str, len: usize) -> SyncBuffer {
         let lines: Vec<Line> = (0..len.div_ceil(LINE)).map(|_| Line([0; LINE])).collect();
         let mem = Box::leak(lines.into_boxed_slice());
         let virt = mem.as_ptr() as usize;
@@ -378,11 +376,11 @@ mod tests {
     fn flip(
         d: &Display,
         domain: &Domain,
-        buf: &SyncBuffer<StdPlatform>,
+        buf: &SyncBuffer,
         access: Access,
         desc: SurfaceDesc,
-        in_fence: Option<&Fence<StdPlatform>>,
-    ) -> Result<FlipFences<StdPlatform>, EngineError> {
+        in_fence: Option<&Fence>,
+    ) -> Result<FlipFences, EngineError> {
         let mut set = domain.set();
         set.add(buf, access).unwrap();
         let locked = set.lock().unwrap();
@@ -452,7 +450,7 @@ mod tests {
         );
         d.set_mode(MODE).unwrap();
 
-        let in_a = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);
+        let in_a = FenceProducer::new(FenceContext::new(), 1);
         let fa = flip(
             &d,
             &domain,
@@ -524,7 +522,7 @@ mod tests {
         assert_eq!(log.lock().unwrap().writes.len(), 1);
         // A failed in-fence cancels its flip the same way, with the in-fence's error.
         log.lock().unwrap().fail_dma = false;
-        let bad = Fence::<StdPlatform>::signalled(FenceResult::Err(FenceError::Timeout));
+        let bad = Fence::signalled(FenceResult::Err(FenceError::Timeout));
         let fc = flip(&d, &domain, &b, Access::dma_read(DEV), FULL, Some(&bad)).unwrap();
         assert_eq!(d.service(), 0);
         assert_eq!(fc.presented.status(), FenceStatus::Err(FenceError::Timeout));

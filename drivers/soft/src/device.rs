@@ -3,7 +3,6 @@
 
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId};
-use dmasync_sync::Platform;
 use dmasync_sync::fence::{Fence, FenceError};
 use dmasync_sync::syncset::Locked;
 
@@ -19,9 +18,9 @@ use dmasync_engine::surface::Need;
 /// `lock_done` is the set's [`Locked::done_fence`], taken before the set was handed to
 /// `unlock_after` with the job's fence: it can signal before the job's own fence only by
 /// expiry.
-pub fn job_access<P: Platform, R>(
+pub fn job_access<R>(
     guard: &RunGuard<'_>,
-    lock_done: &Fence<P>,
+    lock_done: &Fence,
     f: impl FnOnce() -> R,
 ) -> Result<R, FenceError> {
     if lock_done.is_signalled() {
@@ -33,10 +32,10 @@ pub fn job_access<P: Platform, R>(
 /// Checks that `locked` holds `span`'s buffer for `device` with an access allowing `need`,
 /// that the span is not empty and lies inside the registered range; returns its bus
 /// address. `what` names the span in an `OutOfBounds` error.
-pub fn resolve_span<P: Platform, C: CacheMaintenance, M: CpuMemory>(
-    locked: &Locked<'_, '_, P, C, M>,
+pub fn resolve_span<C: CacheMaintenance, M: CpuMemory>(
+    locked: &Locked<'_, '_, C, M>,
     device: DeviceId,
-    span: &Span<'_, P>,
+    span: &Span<'_>,
     need: Need,
     what: &'static str,
 ) -> Result<BusAddr, EngineError> {

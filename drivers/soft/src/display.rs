@@ -10,7 +10,6 @@ use core::fmt;
 use critical_section::Mutex;
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId, DeviceMemory};
-use dmasync_sync::Platform;
 use dmasync_sync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceResult};
 use dmasync_sync::syncset::Locked;
 
@@ -24,21 +23,21 @@ use dmasync_engine::surface::{BusSurface, Need, Surface, resolve};
 /// the flip and its presentation: `FenceError::DeviceError(MODE_CHANGED)`.
 pub const MODE_CHANGED: u32 = 0x40DE;
 
-struct Flip<P: Platform> {
+struct Flip {
     fb: BusSurface,
     mode: DisplayMode,
     /// Moves to the screen when presented; a flip that never reaches the screen drops it,
     /// which releases its framebuffer with `Cancelled`.
-    released: Cell<Option<FenceProducer<P>>>,
-    lock_done: Fence<P>,
+    released: Cell<Option<FenceProducer>>,
+    lock_done: Fence,
 }
 
-struct Screen<P: Platform> {
+struct Screen {
     pixels: Vec<u8>,
     /// What the next presentation reads into; swapped with `pixels`.
     staging: Vec<u8>,
     /// The `released` producer of the framebuffer on screen.
-    on_screen: Option<FenceProducer<P>>,
+    on_screen: Option<FenceProducer>,
     presented: u64,
 }
 
@@ -50,17 +49,17 @@ struct Screen<P: Platform> {
 /// with [`FlipFences::released`]), so the domain's watchdog applies to it: a frame kept on
 /// screen longer than `SyncConfig::hold_deadline` is expired like any other holder. Flip
 /// at least that often, or give scanout buffers a domain whose deadline fits.
-pub struct SoftDisplay<P: Platform, D: DeviceMemory> {
+pub struct SoftDisplay<D: DeviceMemory> {
     device: DeviceId,
     memory: D,
     preferred: DisplayMode,
     accepted: Vec<DisplayMode>,
     mode: Option<DisplayMode>,
-    queue: JobQueue<Flip<P>, P>,
-    screen: Mutex<RefCell<Screen<P>>>,
+    queue: JobQueue<Flip>,
+    screen: Mutex<RefCell<Screen>>,
 }
 
-impl<P: Platform, D: DeviceMemory> fmt::Debug for SoftDisplay<P, D> {
+impl<D: DeviceMemory> fmt::Debug for SoftDisplay<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SoftDisplay")
             .field("device", &self.device)
@@ -71,7 +70,7 @@ impl<P: Platform, D: DeviceMemory> fmt::Debug for SoftDisplay<P, D> {
     }
 }
 
-impl<P: Platform, D: DeviceMemory> SoftDisplay<P, D> {
+impl<D: DeviceMemory> SoftDisplay<D> {
     /// A display preferring `preferred` and accepting `preferred` and `others`, queueing up
     /// to `queue_depth` flips. No mode is set yet.
     pub fn new(
@@ -138,7 +137,7 @@ impl<P: Platform, D: DeviceMemory> SoftDisplay<P, D> {
         }
     }
 
-    fn present(&self, job: &Flip<P>, guard: &RunGuard<'_>) -> FenceResult {
+    fn present(&self, job: &Flip, guard: &RunGuard<'_>) -> FenceResult {
         if self.mode != Some(job.mode) {
             return Err(FenceError::DeviceError(MODE_CHANGED));
         }
@@ -185,7 +184,7 @@ impl<P: Platform, D: DeviceMemory> SoftDisplay<P, D> {
     }
 }
 
-impl<P: Platform, D: DeviceMemory> DisplayControl for SoftDisplay<P, D> {
+impl<D: DeviceMemory> DisplayControl for SoftDisplay<D> {
     fn preferred_mode(&self) -> DisplayMode {
         self.preferred
     }
@@ -222,17 +221,17 @@ impl<P: Platform, D: DeviceMemory> DisplayControl for SoftDisplay<P, D> {
     }
 }
 
-impl<P: Platform, D: DeviceMemory> DisplayFlip<P> for SoftDisplay<P, D> {
+impl<D: DeviceMemory> DisplayFlip for SoftDisplay<D> {
     fn device(&self) -> DeviceId {
         self.device
     }
 
     fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        fb: Surface<'_, P>,
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        locked: Locked<'s, 'd, C, M>,
+        fb: Surface<'_>,
+        in_fence: Option<&Fence>,
+    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>> {
         let check = || {
             let mode = self.mode.ok_or(EngineError::NoMode)?;
             mode.check_framebuffer(fb.buffer.name(), &fb.desc, fb.buffer.len())?;

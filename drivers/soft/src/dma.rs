@@ -7,7 +7,6 @@ use core::sync::atomic::AtomicBool;
 
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId, DeviceMemory};
-use dmasync_sync::Platform;
 use dmasync_sync::fence::{Fence, FenceError, FenceResult};
 use dmasync_sync::syncset::Locked;
 
@@ -34,9 +33,9 @@ enum Transfer {
     },
 }
 
-struct Job<P: Platform> {
+struct Job {
     transfer: Transfer,
-    lock_done: Fence<P>,
+    lock_done: Fence,
 }
 
 /// A memory-to-memory DMA engine run by a CPU core: bus master `device`, reaching memory
@@ -44,13 +43,13 @@ struct Job<P: Platform> {
 /// in the set for this device, read access for the source, write for the destination,
 /// inside the registered range; equal lengths; no overlap) and run in order by a worker
 /// ([`SoftDma::run`] on another core or thread, or [`SoftDma::run_one`]).
-pub struct SoftDma<P: Platform, D: DeviceMemory> {
+pub struct SoftDma<D: DeviceMemory> {
     device: DeviceId,
     memory: D,
-    queue: JobQueue<Job<P>, P>,
+    queue: JobQueue<Job>,
 }
 
-impl<P: Platform, D: DeviceMemory> fmt::Debug for SoftDma<P, D> {
+impl<D: DeviceMemory> fmt::Debug for SoftDma<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SoftDma")
             .field("device", &self.device)
@@ -59,7 +58,7 @@ impl<P: Platform, D: DeviceMemory> fmt::Debug for SoftDma<P, D> {
     }
 }
 
-impl<P: Platform, D: DeviceMemory> SoftDma<P, D> {
+impl<D: DeviceMemory> SoftDma<D> {
     /// An engine queueing up to `queue_depth` transfers.
     pub fn new(device: DeviceId, memory: D, queue_depth: usize) -> Self {
         Self {
@@ -105,7 +104,7 @@ impl<P: Platform, D: DeviceMemory> SoftDma<P, D> {
         self.queue.wake_worker();
     }
 
-    fn exec(&self, job: &Job<P>, guard: &RunGuard<'_>, buf: &mut [u8]) -> FenceResult {
+    fn exec(&self, job: &Job, guard: &RunGuard<'_>, buf: &mut [u8]) -> FenceResult {
         match job.transfer {
             Transfer::Copy { dst, src, len } => {
                 let mut done = 0;
@@ -158,10 +157,10 @@ impl<P: Platform, D: DeviceMemory> SoftDma<P, D> {
 
     fn queue_job<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
+        locked: Locked<'s, 'd, C, M>,
         transfer: Transfer,
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        in_fence: Option<&Fence>,
+    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>> {
         let Some(ticket) = self.queue.reserve() else {
             return Err(Rejected::new(EngineError::QueueFull, locked));
         };
@@ -181,18 +180,18 @@ impl<P: Platform, D: DeviceMemory> SoftDma<P, D> {
     }
 }
 
-impl<P: Platform, D: DeviceMemory> DmaEngine<P> for SoftDma<P, D> {
+impl<D: DeviceMemory> DmaEngine for SoftDma<D> {
     fn device(&self) -> DeviceId {
         self.device
     }
 
     fn copy<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        dst: Span<'_, P>,
-        src: Span<'_, P>,
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        locked: Locked<'s, 'd, C, M>,
+        dst: Span<'_>,
+        src: Span<'_>,
+        in_fence: Option<&Fence>,
+    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>> {
         let check = || {
             if dst.len != src.len {
                 return Err(EngineError::BadSurface {
@@ -228,11 +227,11 @@ impl<P: Platform, D: DeviceMemory> DmaEngine<P> for SoftDma<P, D> {
 
     fn fill<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        dst: Span<'_, P>,
+        locked: Locked<'s, 'd, C, M>,
+        dst: Span<'_>,
         value: u8,
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        in_fence: Option<&Fence>,
+    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>> {
         match resolve_span(&locked, self.device, &dst, Need::Write, "fill destination") {
             Ok(d) => self.queue_job(
                 locked,

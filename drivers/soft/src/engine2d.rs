@@ -15,7 +15,6 @@ use dmasync_engine::{
 };
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId, DeviceMemory};
-use dmasync_sync::Platform;
 use dmasync_sync::fence::{Fence, FenceError, FenceResult};
 use dmasync_sync::syncset::Locked;
 
@@ -65,11 +64,11 @@ enum Cmd {
     },
 }
 
-struct Job<P: Platform> {
+struct Job {
     cmds: Vec<Cmd>,
     /// The submitting set's `done` fence: signalled before this job's own fence only when
     /// the watchdog expired the set, after which the job must not touch the buffers.
-    lock_done: Fence<P>,
+    lock_done: Fence,
 }
 
 /// The software 2D engine. `P` is the platform the worker waits on, `D` how it reaches
@@ -78,14 +77,14 @@ struct Job<P: Platform> {
 ///
 /// Share it between the submitting side and the worker by reference (it is `Sync`); run the
 /// worker with [`SoftEngine2d::run`] or a [`Worker`].
-pub struct SoftEngine2d<P: Platform, D: DeviceMemory> {
+pub struct SoftEngine2d<D: DeviceMemory> {
     device: DeviceId,
     memory: D,
     config: Soft2dConfig,
-    queue: JobQueue<Job<P>, P>,
+    queue: JobQueue<Job>,
 }
 
-impl<P: Platform, D: DeviceMemory> fmt::Debug for SoftEngine2d<P, D> {
+impl<D: DeviceMemory> fmt::Debug for SoftEngine2d<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SoftEngine2d")
             .field("device", &self.device)
@@ -95,7 +94,7 @@ impl<P: Platform, D: DeviceMemory> fmt::Debug for SoftEngine2d<P, D> {
     }
 }
 
-impl<P: Platform, D: DeviceMemory> SoftEngine2d<P, D> {
+impl<D: DeviceMemory> SoftEngine2d<D> {
     /// An engine that is bus master `device` and reaches memory through `memory`.
     /// Buffers it works on must be registered in sync sets for `device` as a non-coherent
     /// device (`Access::dma_read(device)` and friends).
@@ -126,7 +125,7 @@ impl<P: Platform, D: DeviceMemory> SoftEngine2d<P, D> {
     }
 
     /// A worker with its own row buffers (allocated here, once).
-    pub fn worker(&self) -> Worker<'_, P, D> {
+    pub fn worker(&self) -> Worker<'_, D> {
         let row = self.config.max_width as usize * 4;
         Worker {
             engine: self,
@@ -154,7 +153,7 @@ impl<P: Platform, D: DeviceMemory> SoftEngine2d<P, D> {
         self.queue.wake_worker();
     }
 
-    fn check_caps(&self, s: &Surface<'_, P>) -> Result<(), EngineError> {
+    fn check_caps(&self, s: &Surface<'_>) -> Result<(), EngineError> {
         if s.desc.width > self.config.max_width || s.desc.height > self.config.max_height {
             return Err(EngineError::Unsupported(
                 "surface larger than the engine's maximum",
@@ -165,8 +164,8 @@ impl<P: Platform, D: DeviceMemory> SoftEngine2d<P, D> {
 
     fn resolve_one<C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: &Locked<'_, '_, P, C, M>,
-        s: &Surface<'_, P>,
+        locked: &Locked<'_, '_, C, M>,
+        s: &Surface<'_>,
         need: Need,
     ) -> Result<BusSurface, EngineError> {
         let b = resolve(locked, self.device, s, need)?;
@@ -176,8 +175,8 @@ impl<P: Platform, D: DeviceMemory> SoftEngine2d<P, D> {
 
     fn validate<C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: &Locked<'_, '_, P, C, M>,
-        op: &Op2d<'_, P>,
+        locked: &Locked<'_, '_, C, M>,
+        op: &Op2d<'_>,
     ) -> Result<Cmd, EngineError> {
         match *op {
             Op2d::Fill { dst, rect, color } => {
@@ -224,10 +223,10 @@ impl<P: Platform, D: DeviceMemory> SoftEngine2d<P, D> {
     #[allow(clippy::too_many_arguments)]
     fn two<C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: &Locked<'_, '_, P, C, M>,
-        dst: Surface<'_, P>,
+        locked: &Locked<'_, '_, C, M>,
+        dst: Surface<'_>,
         to: Point,
-        src: Surface<'_, P>,
+        src: Surface<'_>,
         from: Rect,
         blend: Option<u8>,
         what: (&'static str, &'static str),
@@ -266,7 +265,7 @@ impl<P: Platform, D: DeviceMemory> SoftEngine2d<P, D> {
     }
 }
 
-impl<P: Platform, D: DeviceMemory> Engine2dControl for SoftEngine2d<P, D> {
+impl<D: DeviceMemory> Engine2dControl for SoftEngine2d<D> {
     fn capabilities(&self) -> Caps2d {
         Caps2d {
             max_width: self.config.max_width,
@@ -292,17 +291,17 @@ impl<P: Platform, D: DeviceMemory> Engine2dControl for SoftEngine2d<P, D> {
     }
 }
 
-impl<P: Platform, D: DeviceMemory> Engine2d<P> for SoftEngine2d<P, D> {
+impl<D: DeviceMemory> Engine2d for SoftEngine2d<D> {
     fn device(&self) -> DeviceId {
         self.device
     }
 
     fn submit<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        ops: &[Op2d<'_, P>],
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<Fence<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        locked: Locked<'s, 'd, C, M>,
+        ops: &[Op2d<'_>],
+        in_fence: Option<&Fence>,
+    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>> {
         if ops.is_empty() {
             return Err(Rejected::new(EngineError::Empty, locked));
         }
@@ -337,14 +336,14 @@ impl<P: Platform, D: DeviceMemory> Engine2d<P> for SoftEngine2d<P, D> {
 /// Executes an engine's submissions. Owns the row buffers, so the hot path does not
 /// allocate (except for an overlapping copy between surfaces of different strides in one
 /// buffer, which reads the whole source rectangle first).
-pub struct Worker<'e, P: Platform, D: DeviceMemory> {
-    engine: &'e SoftEngine2d<P, D>,
+pub struct Worker<'e, D: DeviceMemory> {
+    engine: &'e SoftEngine2d<D>,
     src: Vec<u8>,
     dst: Vec<u8>,
     rect: Vec<u8>,
 }
 
-impl<P: Platform, D: DeviceMemory> fmt::Debug for Worker<'_, P, D> {
+impl<D: DeviceMemory> fmt::Debug for Worker<'_, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Worker")
             .field("engine", &self.engine.device)
@@ -352,7 +351,7 @@ impl<P: Platform, D: DeviceMemory> fmt::Debug for Worker<'_, P, D> {
     }
 }
 
-impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
+impl<D: DeviceMemory> Worker<'_, D> {
     /// Takes the oldest submission, waits for its in-fence (an in-fence error fails the
     /// submission with that error, unexecuted), runs its commands in order and signals its
     /// fence. [`Step::Idle`] when there is nothing to run (or the engine is stalled).
@@ -373,7 +372,7 @@ impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
         engine.queue.run(stop, |job, guard| self.exec(job, guard))
     }
 
-    fn exec(&mut self, job: &Job<P>, guard: &RunGuard<'_>) -> FenceResult {
+    fn exec(&mut self, job: &Job, guard: &RunGuard<'_>) -> FenceResult {
         for cmd in &job.cmds {
             match *cmd {
                 Cmd::Fill { dst, rect, color } => self.fill(job, guard, dst, rect, color)?,
@@ -391,7 +390,7 @@ impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
 
     /// One bounded burst of accesses for `job`, unless a reset abandoned it or the
     /// watchdog expired its set (`job_access`).
-    fn access(job: &Job<P>, guard: &RunGuard<'_>, f: impl FnOnce()) -> FenceResult {
+    fn access(job: &Job, guard: &RunGuard<'_>, f: impl FnOnce()) -> FenceResult {
         job_access(guard, &job.lock_done, f)
     }
 
@@ -415,7 +414,7 @@ impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
 
     fn fill(
         &mut self,
-        job: &Job<P>,
+        job: &Job,
         guard: &RunGuard<'_>,
         dst: BusSurface,
         rect: Rect,
@@ -441,7 +440,7 @@ impl<P: Platform, D: DeviceMemory> Worker<'_, P, D> {
     #[allow(clippy::too_many_arguments)]
     fn two(
         &mut self,
-        job: &Job<P>,
+        job: &Job,
         guard: &RunGuard<'_>,
         dst: BusSurface,
         to: Point,

@@ -36,7 +36,6 @@
 //! only [`render`] needs none.
 //!
 //! ```
-//! use dmasync_sync::platform::StdPlatform;
 //! use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain};
 //! use dmasync_engine::{Color, Engine2d, Op2d, PixelFormat, Rect, Surface, SurfaceDesc};
 //! use dmasync_hal::dma::{Coherency, DmaMemory};
@@ -45,7 +44,7 @@
 //!
 //! let sim = NonCoherentSim::new(SimConfig::default());
 //! let g2d = sim.add_device("soft2d", Coherency::NonCoherent);
-//! let domain = SyncDomain::<StdPlatform, _, _>::new(&sim, &sim, SyncConfig::default());
+//! let domain = SyncDomain::<_, _>::new(&sim, &sim, SyncConfig::default());
 //! let engine = SoftEngine2d::new(g2d, &sim, Soft2dConfig::default());
 //! let frame = domain
 //!     .buffer("frame", sim.alloc(8 * 8 * 4, Coherency::NonCoherent).unwrap())

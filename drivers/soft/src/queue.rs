@@ -30,7 +30,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
 use critical_section::Mutex;
-use dmasync_sync::Platform;
+use dmasync_hal::platform;
 use dmasync_sync::fence::{
     Fence, FenceContext, FenceError, FenceProducer, FenceResult, FenceStatus,
 };
@@ -50,20 +50,20 @@ const CANCELLED: u64 = 2;
 /// Busy, and a reset waits for the access to end: no further access may start.
 const BUSY_CANCEL: u64 = 3;
 
-struct Queued<J, P: Platform> {
+struct Queued<J> {
     seq: u64,
     job: J,
-    in_fence: Option<Fence<P>>,
-    done: FenceProducer<P>,
+    in_fence: Option<Fence>,
+    done: FenceProducer,
 }
 
-struct State<J, P: Platform> {
-    queue: VecDeque<Queued<J, P>>,
+struct State<J> {
+    queue: VecDeque<Queued<J>>,
     /// The job the worker runs now: its seqno and completion producer.
-    running: Option<(u64, FenceProducer<P>)>,
+    running: Option<(u64, FenceProducer)>,
     stalled: bool,
     /// The worker's wake handle, published before it parks.
-    worker: Option<P::Unparker>,
+    worker: Option<platform::Unparker>,
     next_seq: u64,
     /// Places reserved by tickets not yet committed.
     reserved: usize,
@@ -142,13 +142,13 @@ impl RunGuard<'_> {
 }
 
 /// A bounded in-order job queue with fences; see the module documentation.
-pub struct JobQueue<J, P: Platform> {
-    state: Mutex<RefCell<State<J, P>>>,
+pub struct JobQueue<J> {
+    state: Mutex<RefCell<State<J>>>,
     run: AtomicU64,
     capacity: usize,
 }
 
-impl<J, P: Platform> fmt::Debug for JobQueue<J, P> {
+impl<J> fmt::Debug for JobQueue<J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobQueue")
             .field("capacity", &self.capacity)
@@ -157,7 +157,7 @@ impl<J, P: Platform> fmt::Debug for JobQueue<J, P> {
     }
 }
 
-impl<J, P: Platform> JobQueue<J, P> {
+impl<J> JobQueue<J> {
     /// An empty queue holding at most `capacity` jobs (queued plus running; at least 1).
     /// Allocates its storage once, here.
     pub fn new(capacity: usize) -> Self {
@@ -192,7 +192,7 @@ impl<J, P: Platform> JobQueue<J, P> {
 
     /// Queues `job` to run after `in_fence`; returns the fence that signals when it has
     /// run. Gives `job` back when the queue is full.
-    pub fn push(&self, job: J, in_fence: Option<&Fence<P>>) -> Result<Fence<P>, J> {
+    pub fn push(&self, job: J, in_fence: Option<&Fence>) -> Result<Fence, J> {
         match self.reserve() {
             Some(t) => {
                 let f = t.fence();
@@ -207,7 +207,7 @@ impl<J, P: Platform> JobQueue<J, P> {
     /// visible to the worker yet; `None` when the queue is full. A submission uses this to
     /// hand the fence to `Locked::unlock_after` *before* the job can run, so a job never
     /// runs on buffers whose lock could not be handed over.
-    pub fn reserve(&self) -> Option<Ticket<'_, J, P>> {
+    pub fn reserve(&self) -> Option<Ticket<'_, J>> {
         critical_section::with(|cs| {
             let mut s = self.state.borrow(cs).borrow_mut();
             if s.queue.len() + s.reserved + usize::from(s.running.is_some()) >= self.capacity {
@@ -234,7 +234,7 @@ impl<J, P: Platform> JobQueue<J, P> {
             s.worker.clone()
         });
         if let Some(w) = worker {
-            P::unpark(&w);
+            platform::unpark(&w);
         }
     }
 
@@ -272,7 +272,7 @@ impl<J, P: Platform> JobQueue<J, P> {
                     IDLE => word(CANCELLED),
                     BUSY => word(BUSY_CANCEL),
                     _ => {
-                        P::relax();
+                        platform::relax();
                         continue;
                     }
                 };
@@ -288,7 +288,7 @@ impl<J, P: Platform> JobQueue<J, P> {
             n += 1;
         }
         if let Some(w) = worker {
-            P::unpark(&w);
+            platform::unpark(&w);
         }
         n
     }
@@ -297,7 +297,7 @@ impl<J, P: Platform> JobQueue<J, P> {
     pub fn wake_worker(&self) {
         if let Some(w) = critical_section::with(|cs| self.state.borrow(cs).borrow().worker.clone())
         {
-            P::unpark(&w);
+            platform::unpark(&w);
         }
     }
 
@@ -365,7 +365,7 @@ impl<J, P: Platform> JobQueue<J, P> {
         let mut result: FenceResult = Ok(());
         if let Some(f) = &in_fence {
             loop {
-                match f.wait_until(Some(P::now().saturating_add(POLL))) {
+                match f.wait_until(Some(platform::now().saturating_add(POLL))) {
                     FenceStatus::Ok => break,
                     FenceStatus::Err(e) => {
                         result = Err(e);
@@ -394,7 +394,7 @@ impl<J, P: Platform> JobQueue<J, P> {
 
     /// Returns a job that waited for its in-fence to the head of the queue. `false` (and
     /// the job dropped) if a reset abandoned it meanwhile.
-    fn put_back(&self, seq: u64, in_fence: Option<Fence<P>>, job: J) -> bool {
+    fn put_back(&self, seq: u64, in_fence: Option<Fence>, job: J) -> bool {
         critical_section::with(|cs| {
             let mut s = self.state.borrow(cs).borrow_mut();
             match s.running.take() {
@@ -442,14 +442,14 @@ impl<J, P: Platform> JobQueue<J, P> {
     /// Parks the calling worker until a submission, a stall change, a reset or
     /// [`JobQueue::wake_worker`] — or about `idle` passed — unless there is a job to take.
     pub fn park_idle(&self, idle: Duration) {
-        let me = P::unparker();
+        let me = platform::unparker();
         let work = critical_section::with(|cs| {
             let mut s = self.state.borrow(cs).borrow_mut();
             s.worker = Some(me);
             !s.stalled && s.running.is_none() && !s.queue.is_empty()
         });
         if !work {
-            P::park(Some(P::now().saturating_add(idle)));
+            platform::park(Some(platform::now().saturating_add(idle)));
         }
     }
 
@@ -468,20 +468,20 @@ impl<J, P: Platform> JobQueue<J, P> {
 /// A reserved place in a [`JobQueue`] and the job's completion fence; see
 /// [`JobQueue::reserve`]. Dropping it unused frees the place and signals the fence
 /// `Cancelled`.
-pub struct Ticket<'q, J, P: Platform> {
-    queue: &'q JobQueue<J, P>,
-    done: Option<FenceProducer<P>>,
+pub struct Ticket<'q, J> {
+    queue: &'q JobQueue<J>,
+    done: Option<FenceProducer>,
 }
 
-impl<J, P: Platform> fmt::Debug for Ticket<'_, J, P> {
+impl<J> fmt::Debug for Ticket<'_, J> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ticket").field("done", &self.done).finish()
     }
 }
 
-impl<J, P: Platform> Ticket<'_, J, P> {
+impl<J> Ticket<'_, J> {
     /// The fence that signals when the job has run.
-    pub fn fence(&self) -> Fence<P> {
+    pub fn fence(&self) -> Fence {
         self.done
             .as_ref()
             .map(FenceProducer::fence)
@@ -492,7 +492,7 @@ impl<J, P: Platform> Ticket<'_, J, P> {
     }
 
     /// Makes the job visible to the worker, to run after `in_fence`.
-    pub fn commit(mut self, job: J, in_fence: Option<&Fence<P>>) {
+    pub fn commit(mut self, job: J, in_fence: Option<&Fence>) {
         let Some(done) = self.done.take() else {
             return;
         };
@@ -512,7 +512,7 @@ impl<J, P: Platform> Ticket<'_, J, P> {
             s.worker.clone()
         });
         if let Some(w) = worker {
-            P::unpark(&w);
+            platform::unpark(&w);
         }
     }
 
@@ -531,7 +531,7 @@ impl<J, P: Platform> Ticket<'_, J, P> {
     }
 }
 
-impl<J, P: Platform> Drop for Ticket<'_, J, P> {
+impl<J> Drop for Ticket<'_, J> {
     fn drop(&mut self) {
         if let Some(done) = self.done.take() {
             self.release();

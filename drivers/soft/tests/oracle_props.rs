@@ -8,7 +8,6 @@ use common::*;
 use dmasync_engine::{Color, Engine2d, Op2d, PixelFormat, Point, Rect, Surface, SurfaceDesc};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig};
 use dmasync_soft::{Soft2dConfig, Step, render};
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::syncset::{Access, SyncConfig};
 use proptest::prelude::*;
 
@@ -175,7 +174,7 @@ proptest! {
         let l = layouts(formats);
         let cmds: Vec<Cmd> = raw.iter().map(|r| cmd(r, &l)).collect();
         let surf = |i: usize| Surface::new(&bufs[l[i].0], l[i].1);
-        let ops: Vec<Op2d<'_, StdPlatform>> = cmds
+        let ops: Vec<Op2d<'_>> = cmds
             .iter()
             .map(|&c| match c {
                 Cmd::Fill(dst, rect, color) => Op2d::Fill { dst: surf(dst), rect, color },

@@ -9,11 +9,10 @@ use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
 use dmasync_sim::{NonCoherentSim, SimConfig};
 use dmasync_soft::SoftDisplay;
 use dmasync_sync::fence::{FenceStatus, Timeline};
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 
-type Domain<'s> = SyncDomain<StdPlatform, &'s NonCoherentSim, &'s NonCoherentSim>;
-type Buffer = SyncBuffer<StdPlatform>;
+type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
+type Buffer = SyncBuffer;
 
 const SCANOUT: DeviceId = DeviceId(0);
 const OTHER: DeviceId = DeviceId(1);
@@ -64,7 +63,7 @@ fn frame(seed: u8) -> Vec<u8> {
 #[test]
 fn modes_are_checked_and_a_refused_one_changes_nothing() {
     let sim = sim();
-    let mut disp = SoftDisplay::<StdPlatform, _>::new(SCANOUT, &sim, MODE, &[SMALL], 2);
+    let mut disp = SoftDisplay::<_>::new(SCANOUT, &sim, MODE, &[SMALL], 2);
     assert_eq!(disp.preferred_mode(), MODE);
     assert_eq!(disp.mode(), None);
     let odd = DisplayMode {

@@ -11,12 +11,11 @@ use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
 use dmasync_sim::{NonCoherentSim, SimConfig};
 use dmasync_soft::{ABANDONED, SoftDma, Step};
 use dmasync_sync::fence::{FenceError, FenceStatus, Timeline};
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 
-type Domain<'s> = SyncDomain<StdPlatform, &'s NonCoherentSim, &'s NonCoherentSim>;
-type Dma<'s> = SoftDma<StdPlatform, &'s NonCoherentSim>;
-type Buffer = SyncBuffer<StdPlatform>;
+type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
+type Dma<'s> = SoftDma<&'s NonCoherentSim>;
+type Buffer = SyncBuffer;
 
 const DMA: DeviceId = DeviceId(0);
 const OTHER: DeviceId = DeviceId(1);

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use dmasync_soft::{ABANDONED, JobQueue, Step};
 use dmasync_sync::fence::{FenceError, FenceStatus, Timeline};
-use dmasync_sync::platform::StdPlatform;
 
-type Queue = JobQueue<u32, StdPlatform>;
+type Queue = JobQueue<u32>;
 
 #[test]
 fn capacity_counts_reserved_queued_and_running_jobs() {
@@ -127,7 +126,7 @@ fn reset_waits_out_an_access_in_progress_and_shuts_the_job_out() {
 #[test]
 fn stop_while_waiting_for_an_in_fence_puts_the_job_back() {
     let q = Queue::new(4);
-    let gate = Timeline::<StdPlatform>::new().next_fence();
+    let gate = Timeline::new().next_fence();
     let f = q.push(1, Some(&gate.fence())).unwrap();
     assert_eq!(q.run_ready(|_, _| Ok(())), Step::Waiting);
     let stop = AtomicBool::new(true);
@@ -201,7 +200,7 @@ fn no_access_of_an_abandoned_job_lands_after_reset_returns() {
 #[test]
 fn reset_abandons_a_job_waiting_for_its_in_fence() {
     let q = Queue::new(2);
-    let gate = Timeline::<StdPlatform>::new().next_fence();
+    let gate = Timeline::new().next_fence();
     let f = q.push(1, Some(&gate.fence())).unwrap();
     let ran = AtomicBool::new(false);
     thread::scope(|s| {

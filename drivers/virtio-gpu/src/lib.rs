@@ -52,7 +52,6 @@ use dmasync_engine::{
 };
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{CpuMemory, DeviceId};
-use dmasync_sync::Platform;
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, Timeline};
 use dmasync_sync::syncset::Locked;
 use virtio_drivers::device::common::Feature;
@@ -193,21 +192,21 @@ struct Resource {
     fb: BusSurface,
 }
 
-struct OnScreen<P: Platform> {
+struct OnScreen {
     resource: u32,
-    released: FenceProducer<P>,
+    released: FenceProducer,
 }
 
 /// The device side: touched only by whoever holds the device lock (`state`) (`service`, `set_mode`),
 /// never inside a critical section, since every command waits for the device.
-struct State<P: Platform, D: DmaPlatform, T: Transport> {
+struct State<D: DmaPlatform, T: Transport> {
     hw: Hw<D, T>,
-    on_screen: Option<OnScreen<P>>,
+    on_screen: Option<OnScreen>,
     resources: Vec<Resource>,
     next_id: u32,
 }
 
-impl<P: Platform, D: DmaPlatform, T: Transport> State<P, D, T> {
+impl<D: DmaPlatform, T: Transport> State<D, T> {
     fn new_id(&mut self) -> u32 {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.next_id
@@ -293,15 +292,15 @@ pub fn check_framebuffer(
 
 /// A virtio-gpu device as a dmasync display. `T` is the virtio transport: virtio-mmio on
 /// the boards, an in-memory device model in the host tests.
-pub struct VirtioGpu<P: Platform, D: DmaPlatform, T: Transport = MmioTransport<'static>> {
+pub struct VirtioGpu<D: DmaPlatform, T: Transport = MmioTransport<'static>> {
     device: DeviceId,
     preferred: DisplayMode,
-    presented: Timeline<P>,
-    flips: FlipQueue<P>,
-    state: spin::Mutex<State<P, D, T>>,
+    presented: Timeline,
+    flips: FlipQueue,
+    state: spin::Mutex<State<D, T>>,
 }
 
-impl<P: Platform, D: DmaPlatform, T: Transport> fmt::Debug for VirtioGpu<P, D, T> {
+impl<D: DmaPlatform, T: Transport> fmt::Debug for VirtioGpu<D, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VirtioGpu")
             .field("device", &self.device)
@@ -310,7 +309,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> fmt::Debug for VirtioGpu<P, D, T
     }
 }
 
-impl<P: Platform, D: DmaPlatform> VirtioGpu<P, D> {
+impl<D: DmaPlatform> VirtioGpu<D> {
     /// Brings up the virtio-gpu device whose virtio-mmio registers are at `regs` (see
     /// [`VirtioGpu::with_transport`]).
     ///
@@ -329,7 +328,7 @@ impl<P: Platform, D: DmaPlatform> VirtioGpu<P, D> {
     }
 }
 
-impl<P: Platform, D: DmaPlatform, T: Transport> VirtioGpu<P, D, T> {
+impl<D: DmaPlatform, T: Transport> VirtioGpu<D, T> {
     /// Brings up the virtio-gpu behind `transport`: feature negotiation (VERSION_1 only),
     /// the control queue, GET_DISPLAY_INFO for the preferred mode. `device` is the
     /// bus-master id framebuffers are locked for.
@@ -390,7 +389,7 @@ impl<P: Platform, D: DmaPlatform, T: Transport> VirtioGpu<P, D, T> {
     }
 }
 
-impl<P: Platform, D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<P, D, T> {
+impl<D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<D, T> {
     fn preferred_mode(&self) -> DisplayMode {
         self.preferred
     }
@@ -490,17 +489,17 @@ impl<P: Platform, D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<P, 
     }
 }
 
-impl<P: Platform, D: DmaPlatform, T: Transport> DisplayFlip<P> for VirtioGpu<P, D, T> {
+impl<D: DmaPlatform, T: Transport> DisplayFlip for VirtioGpu<D, T> {
     fn device(&self) -> DeviceId {
         self.device
     }
 
     fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
         &self,
-        locked: Locked<'s, 'd, P, C, M>,
-        fb: Surface<'_, P>,
-        in_fence: Option<&Fence<P>>,
-    ) -> Result<FlipFences<P>, Rejected<Locked<'s, 'd, P, C, M>>> {
+        locked: Locked<'s, 'd, C, M>,
+        fb: Surface<'_>,
+        in_fence: Option<&Fence>,
+    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>> {
         let (fences, queued) = accept_flip(
             locked,
             self.device,
@@ -534,7 +533,6 @@ mod tests {
     use dmasync_hal::cache::CoherentNoop;
     use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
     use dmasync_sync::fence::FenceStatus;
-    use dmasync_sync::platform::StdPlatform;
     use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 
     use super::fake::FakeGpu;
@@ -565,15 +563,15 @@ mod tests {
         }
     }
 
-    type Gpu = VirtioGpu<StdPlatform, HostDma, FakeGpu>;
-    type Domain = SyncDomain<StdPlatform, CoherentNoop, DirectMemory>;
+    type Gpu = VirtioGpu<HostDma, FakeGpu>;
+    type Domain = SyncDomain<CoherentNoop, DirectMemory>;
     type Model = std::sync::Arc<std::sync::Mutex<fake::Model>>;
 
     #[repr(C, align(64))]
     struct Line([u8; LINE]);
 
     /// A framebuffer of the mode's size, every pixel `color`, in leaked host memory.
-    fn buffer(domain: &Domain, name: &'static str, color: u32) -> SyncBuffer<StdPlatform> {
+    fn buffer(domain: &Domain, name: &'static str, color: u32) -> SyncBuffer {
         let len = MODE.framebuffer_bytes();
         let lines: Vec<Line> = (0..len / LINE).map(|_| Line([0; LINE])).collect();
         let mem = Box::leak(lines.into_boxed_slice());
@@ -609,9 +607,9 @@ mod tests {
     fn flip(
         gpu: &Gpu,
         domain: &Domain,
-        buf: &SyncBuffer<StdPlatform>,
-        in_fence: Option<&Fence<StdPlatform>>,
-    ) -> Result<FlipFences<StdPlatform>, EngineError> {
+        buf: &SyncBuffer,
+        in_fence: Option<&Fence>,
+    ) -> Result<FlipFences, EngineError> {
         let mut set = domain.set();
         set.add(buf, Access::dma_read(DEV)).unwrap();
         let locked = set.lock().unwrap();
@@ -696,7 +694,7 @@ mod tests {
         let b = buffer(&domain, "B", 0x0000_ff00);
         take_commands(&model);
 
-        let in_a = FenceProducer::<StdPlatform>::new(dmasync_sync::fence::FenceContext::new(), 1);
+        let in_a = FenceProducer::new(dmasync_sync::fence::FenceContext::new(), 1);
         let fa = flip(&gpu, &domain, &a, Some(&in_a.fence())).unwrap();
         assert_eq!(gpu.service(), 0, "presented before the in-fence");
         assert!(take_commands(&model).is_empty());

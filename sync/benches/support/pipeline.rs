@@ -23,7 +23,6 @@ use dmasync_hal::cache::{CacheMaintenance, CacheOp, VirtRange};
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory, DmaRegion};
 use dmasync_sim::minimum::{MinimumMaintenance, Side};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, Violation, set_current_cpu};
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::syncset::{Access, Mode, SyncConfig, SyncDomain};
 
 /// Cache line of the simulated SoC.
@@ -313,7 +312,7 @@ fn run_dmasync(shape: &Shape) -> Run {
     let sim = simulator();
     let regions = regions(&sim, shape);
     sim.take_violations();
-    let domain: SyncDomain<StdPlatform, &NonCoherentSim, &NonCoherentSim> =
+    let domain: SyncDomain<&NonCoherentSim, &NonCoherentSim> =
         SyncDomain::new(&sim, &sim, SyncConfig::default());
     let names = ["overlay", "frame0", "frame1", "frame2"];
     let bufs: Vec<_> = regions

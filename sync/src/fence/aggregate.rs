@@ -12,7 +12,6 @@ use super::callback::Node;
 use super::{
     Fence, FenceContext, FenceError, FenceInner, FenceResult, decode_result, encode_error,
 };
-use crate::platform::Platform;
 use crate::shim::Arc;
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,19 +23,19 @@ use crate::shim::atomic::{AtomicU64, AtomicUsize, Ordering};
 /// The aggregate is signalled from the last child's signalling context, but never under
 /// any lock: child callbacks run after the child's lock is released and only update
 /// atomics (this is what Linux needed `irq_work` for in `dma_fence_array`).
-pub fn all_of<'a, P: Platform>(children: impl IntoIterator<Item = &'a Fence<P>>) -> Fence<P> {
+pub fn all_of<'a>(children: impl IntoIterator<Item = &'a Fence>) -> Fence {
     build(children.into_iter().collect(), false)
 }
 
 /// A fence that signals when **any** child signals, with that child's outcome (the first
 /// child to signal decides, error or not). An empty set is signalled at once (success):
 /// a fence that can never signal is not allowed.
-pub fn any_of<'a, P: Platform>(children: impl IntoIterator<Item = &'a Fence<P>>) -> Fence<P> {
+pub fn any_of<'a>(children: impl IntoIterator<Item = &'a Fence>) -> Fence {
     build(children.into_iter().collect(), true)
 }
 
-struct Aggregate<P: Platform> {
-    out: Arc<FenceInner<P>>,
+struct Aggregate {
+    out: Arc<FenceInner>,
     /// Children still to complete before `out` signals (n for all-of, 1 for any-of).
     pending: AtomicUsize,
     /// Registrations not yet finished, plus one for the builder. The last one releases
@@ -45,17 +44,17 @@ struct Aggregate<P: Platform> {
     /// First child error (encoded), 0 if none: all-of only.
     first_error: AtomicU64,
     any: bool,
-    nodes: Box<[AggNode<P>]>,
+    nodes: Box<[AggNode]>,
 }
 
 #[repr(C)]
-struct AggNode<P: Platform> {
+struct AggNode {
     node: Node,
     /// Set once before the node is queued; read by `run`.
-    agg: UnsafeCell<*const Aggregate<P>>,
+    agg: UnsafeCell<*const Aggregate>,
 }
 
-impl<P: Platform> Aggregate<P> {
+impl Aggregate {
     fn child_done(&self, result: FenceResult) {
         if self.any {
             if self.pending.swap(0, Ordering::AcqRel) == 1 {
@@ -82,7 +81,7 @@ impl<P: Platform> Aggregate<P> {
     /// # Safety
     /// `this` is the pointer from `Arc::into_raw` in `build`; each registration and the
     /// builder call this exactly once.
-    unsafe fn release_one(this: *const Aggregate<P>) {
+    unsafe fn release_one(this: *const Aggregate) {
         // SAFETY: alive until the last release below.
         if unsafe { (*this).outstanding.fetch_sub(1, Ordering::AcqRel) } == 1 {
             // SAFETY: the registrations' shared reference, taken in `build`.
@@ -91,10 +90,10 @@ impl<P: Platform> Aggregate<P> {
     }
 
     /// # Safety
-    /// `node` is the node of an `AggNode<P>` inside a live aggregate, owned by the caller.
+    /// `node` is the node of an `AggNode` inside a live aggregate, owned by the caller.
     unsafe fn run(node: *const Node, result: FenceResult) {
         // SAFETY: per the contract; `agg` was written before the node was queued.
-        let agg = unsafe { (*node.cast::<AggNode<P>>()).agg.with(|p| *p) };
+        let agg = unsafe { (*node.cast::<AggNode>()).agg.with(|p| *p) };
         // Nobody removes aggregate nodes, so marking it first is fine; the node memory
         // stays alive until `release_one` below drops the last registration.
         // SAFETY: node valid.
@@ -107,15 +106,15 @@ impl<P: Platform> Aggregate<P> {
     }
 }
 
-fn build<P: Platform>(children: Vec<&Fence<P>>, any: bool) -> Fence<P> {
+fn build(children: Vec<&Fence>, any: bool) -> Fence {
     let n = children.len();
     if n == 0 {
         return Fence::signalled(Ok(()));
     }
     let out = Arc::new(FenceInner::new(FenceContext::new().id(), 1, None));
-    let nodes: Box<[AggNode<P>]> = (0..n)
+    let nodes: Box<[AggNode]> = (0..n)
         .map(|_| AggNode {
-            node: Node::new(Aggregate::<P>::run),
+            node: Node::new(Aggregate::run),
             agg: UnsafeCell::new(ptr::null()),
         })
         .collect();
@@ -132,7 +131,7 @@ fn build<P: Platform>(children: Vec<&Fence<P>>, any: bool) -> Fence<P> {
     // here; nodes live in a boxed slice that never moves.
     unsafe {
         for (i, child) in children.into_iter().enumerate() {
-            let an: *const AggNode<P> = &(&(*raw).nodes)[i];
+            let an: *const AggNode = &(&(*raw).nodes)[i];
             (*an).agg.with_mut(|p| *p = raw);
             // SAFETY: the node is valid and stays put until it ran (nobody removes it).
             if let Err(result) = child.inner.add_node(an.cast::<Node>()) {

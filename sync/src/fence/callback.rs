@@ -1,15 +1,15 @@
 //! Intrusive callback nodes: queued on a fence without allocating, run by the signaller.
 
 use core::fmt;
-use core::marker::{PhantomData, PhantomPinned};
+use core::marker::PhantomPinned;
 use core::pin::Pin;
 use core::ptr;
 
 use super::{AlreadySignalled, FenceInner, FenceResult};
-use crate::platform::Platform;
 use crate::shim::Arc;
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicBool, AtomicU8, Ordering};
+use dmasync_hal::platform;
 
 pub(crate) const NODE_IDLE: u8 = 0;
 pub(crate) const NODE_QUEUED: u8 = 1;
@@ -85,21 +85,21 @@ impl CallbackRemoval {
 /// never used after drop); so do not drop or remove it from inside its own invocation or
 /// from an interrupt handler that may have interrupted the signaller on the same core.
 #[repr(C)]
-pub struct FenceCallback<P: Platform, F: FnMut(FenceResult) + Send + 'static> {
+pub struct FenceCallback<F: FnMut(FenceResult) + Send + 'static> {
     node: Node,
     /// The fence it was last queued on (keeps that fence alive for removal).
-    fence: Option<Arc<FenceInner<P>>>,
+    fence: Option<Arc<FenceInner>>,
     func: UnsafeCell<F>,
     _pin: PhantomPinned,
 }
 
 // SAFETY: the closure is `Send`; the node is only touched under the fence lock or by the
 // signaller that owns it between detach and RAN.
-unsafe impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> Send for FenceCallback<P, F> {}
+unsafe impl<F: FnMut(FenceResult) + Send + 'static> Send for FenceCallback<F> {}
 // SAFETY: shared access (`&self`) exposes only atomic state reads.
-unsafe impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> Sync for FenceCallback<P, F> {}
+unsafe impl<F: FnMut(FenceResult) + Send + 'static> Sync for FenceCallback<F> {}
 
-impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> fmt::Debug for FenceCallback<P, F> {
+impl<F: FnMut(FenceResult) + Send + 'static> fmt::Debug for FenceCallback<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FenceCallback")
             .field("queued", &self.is_queued())
@@ -107,7 +107,7 @@ impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> fmt::Debug for FenceCa
     }
 }
 
-impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> FenceCallback<P, F> {
+impl<F: FnMut(FenceResult) + Send + 'static> FenceCallback<F> {
     /// A callback that will call `func` with the fence's outcome.
     pub fn new(func: F) -> Self {
         FenceCallback {
@@ -159,7 +159,7 @@ impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> FenceCallback<P, F> {
 
     pub(crate) fn register(
         mut self: Pin<&mut Self>,
-        fence: &Arc<FenceInner<P>>,
+        fence: &Arc<FenceInner>,
     ) -> Result<(), AlreadySignalled> {
         self.as_mut().remove();
         // SAFETY: nothing is moved out; the node stays where it was pinned.
@@ -177,7 +177,7 @@ impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> FenceCallback<P, F> {
     }
 
     /// # Safety
-    /// `node` points to the `node` field of a live `FenceCallback<P, F>` (derived from a
+    /// `node` points to the `node` field of a live `FenceCallback<F>` (derived from a
     /// pointer to the whole struct) that the calling signaller owns.
     unsafe fn run(node: *const Node, result: FenceResult) {
         let this = node.cast::<Self>();
@@ -190,7 +190,7 @@ impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> FenceCallback<P, F> {
     }
 }
 
-impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> Drop for FenceCallback<P, F> {
+impl<F: FnMut(FenceResult) + Send + 'static> Drop for FenceCallback<F> {
     fn drop(&mut self) {
         if let Some(fence) = self.fence.take() {
             let node = ptr::from_ref(&*self).cast::<Node>();
@@ -203,22 +203,20 @@ impl<P: Platform, F: FnMut(FenceResult) + Send + 'static> Drop for FenceCallback
 
 /// The on-stack waiter of a blocking wait: wakes the parked context.
 #[repr(C)]
-pub(crate) struct ParkWaiter<P: Platform> {
+pub(crate) struct ParkWaiter {
     node: Node,
     woken: AtomicBool,
-    unparker: P::Unparker,
+    unparker: platform::Unparker,
     _pin: PhantomPinned,
-    _p: PhantomData<fn() -> P>,
 }
 
-impl<P: Platform> ParkWaiter<P> {
+impl ParkWaiter {
     pub(crate) fn new() -> Self {
         ParkWaiter {
             node: Node::new(Self::run),
             woken: AtomicBool::new(false),
-            unparker: P::unparker(),
+            unparker: platform::unparker(),
             _pin: PhantomPinned,
-            _p: PhantomData,
         }
     }
 
@@ -231,7 +229,7 @@ impl<P: Platform> ParkWaiter<P> {
     }
 
     /// # Safety
-    /// `node` is the node of a live, pinned `ParkWaiter<P>` owned by this signaller.
+    /// `node` is the node of a live, pinned `ParkWaiter` owned by this signaller.
     unsafe fn run(node: *const Node, _result: FenceResult) {
         let this = node.cast::<Self>();
         // Release the node *before* waking: the woken waiter then never has to wait for
@@ -246,6 +244,6 @@ impl<P: Platform> ParkWaiter<P> {
             Node::mark_ran(node);
             u
         };
-        P::unpark(&unparker);
+        platform::unpark(&unparker);
     }
 }

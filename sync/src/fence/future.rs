@@ -9,7 +9,6 @@ use core::task::{Context, Poll, Waker};
 
 use super::callback::Node;
 use super::{FenceInner, FenceResult};
-use crate::platform::Platform;
 use crate::shim::Arc;
 use crate::shim::UnsafeCell;
 
@@ -26,9 +25,9 @@ use crate::shim::UnsafeCell;
 /// signalled through its producer or when a CPU observes its word (`status`, a blocking
 /// wait, or [`MemTimeline::poll_fence`](super::MemTimeline::poll_fence) called from a timer).
 #[repr(C)]
-pub struct FenceWait<P: Platform> {
+pub struct FenceWait {
     node: Node,
-    fence: Arc<FenceInner<P>>,
+    fence: Arc<FenceInner>,
     waker: UnsafeCell<Option<Waker>>,
     queued: bool,
     _pin: PhantomPinned,
@@ -36,11 +35,11 @@ pub struct FenceWait<P: Platform> {
 
 // SAFETY: the waker slot is only touched under the fence lock or by the signaller that owns
 // the detached node; `Waker` is Send + Sync.
-unsafe impl<P: Platform> Send for FenceWait<P> {}
+unsafe impl Send for FenceWait {}
 // SAFETY: `&FenceWait` exposes nothing mutable.
-unsafe impl<P: Platform> Sync for FenceWait<P> {}
+unsafe impl Sync for FenceWait {}
 
-impl<P: Platform> fmt::Debug for FenceWait<P> {
+impl fmt::Debug for FenceWait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FenceWait")
             .field("fence", &self.fence)
@@ -49,8 +48,8 @@ impl<P: Platform> fmt::Debug for FenceWait<P> {
     }
 }
 
-impl<P: Platform> FenceWait<P> {
-    pub(crate) fn new(fence: Arc<FenceInner<P>>) -> Self {
+impl FenceWait {
+    pub(crate) fn new(fence: Arc<FenceInner>) -> Self {
         FenceWait {
             node: Node::new(Self::run),
             fence,
@@ -61,7 +60,7 @@ impl<P: Platform> FenceWait<P> {
     }
 
     /// # Safety
-    /// `node` is the node of a live, pinned `FenceWait<P>` owned by this signaller.
+    /// `node` is the node of a live, pinned `FenceWait` owned by this signaller.
     unsafe fn run(node: *const Node, _result: FenceResult) {
         let this = node.cast::<Self>();
         // SAFETY: the signaller owns the detached node until RAN; the owner never touches
@@ -76,7 +75,7 @@ impl<P: Platform> FenceWait<P> {
     }
 }
 
-impl<P: Platform> Future for FenceWait<P> {
+impl Future for FenceWait {
     type Output = FenceResult;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<FenceResult> {
@@ -123,7 +122,7 @@ impl<P: Platform> Future for FenceWait<P> {
     }
 }
 
-impl<P: Platform> Drop for FenceWait<P> {
+impl Drop for FenceWait {
     fn drop(&mut self) {
         if self.queued {
             let node = ptr::from_ref(&*self).cast::<Node>();

@@ -1,10 +1,8 @@
 //! Memory-backed fences: the seqno lives in a DMA-visible word.
 
 use core::fmt;
-use core::marker::PhantomData;
 
 use super::{FenceContext, FenceInner, FenceProducer, seqno32_passed};
-use crate::platform::Platform;
 use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// A timeline whose progress is a 32-bit seqno word in memory that a device writes when
@@ -27,14 +25,13 @@ use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
 /// fences of the timeline are outstanding. The word must be in memory the device and the
 /// CPUs see coherently (a non-cacheable mapping on non-coherent SoCs). Devices must write
 /// the word in increasing seqno order.
-pub struct MemTimeline<P: Platform> {
+pub struct MemTimeline {
     context: FenceContext,
     word: &'static AtomicU32,
     last: AtomicU64,
-    _p: PhantomData<fn() -> P>,
 }
 
-impl<P: Platform> fmt::Debug for MemTimeline<P> {
+impl fmt::Debug for MemTimeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemTimeline")
             .field("context", &self.context)
@@ -44,7 +41,7 @@ impl<P: Platform> fmt::Debug for MemTimeline<P> {
     }
 }
 
-impl<P: Platform> MemTimeline<P> {
+impl MemTimeline {
     /// A timeline on a fresh context whose progress is `word`. Seqnos continue from the
     /// word's current value (the first fence is `word + 1`).
     pub fn new(word: &'static AtomicU32) -> Self {
@@ -52,7 +49,6 @@ impl<P: Platform> MemTimeline<P> {
             context: FenceContext::new(),
             word,
             last: AtomicU64::new(u64::from(word.load(Ordering::Relaxed))),
-            _p: PhantomData,
         }
     }
 
@@ -73,14 +69,14 @@ impl<P: Platform> MemTimeline<P> {
 
     /// A new memory-backed fence with the next seqno; its low 32 bits are what the device
     /// writes to (or waits for in) the word.
-    pub fn next_fence(&self) -> FenceProducer<P> {
+    pub fn next_fence(&self) -> FenceProducer {
         let seqno = self.last.fetch_add(1, Ordering::Relaxed) + 1;
         FenceProducer::from_inner(FenceInner::new(self.context.id(), seqno, Some(self.word)))
     }
 
     /// Re-reads the word for `fence` (which must be from this timeline) and signals it if
     /// the device is done, running its callbacks here. Returns `true` if it is signalled.
-    pub fn poll_fence(&self, fence: &super::Fence<P>) -> bool {
+    pub fn poll_fence(&self, fence: &super::Fence) -> bool {
         fence.status().is_signalled()
     }
 

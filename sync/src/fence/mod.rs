@@ -19,10 +19,9 @@
 //! use core::pin::pin;
 //! use core::time::Duration;
 //! use dmasync_sync::fence::{FenceCallback, FenceStatus, Timeline};
-//! use dmasync_sync::platform::StdPlatform;
 //! use dmasync_sync::FenceError;
 //!
-//! let engine = Timeline::<StdPlatform>::new();
+//! let engine = Timeline::new();
 //! let job = engine.next_fence(); // the producer: the driver keeps it
 //! let done = job.fence(); // waiters get clones of this
 //! let mut on_done = pin!(FenceCallback::new(|r| assert_eq!(r, Err(FenceError::DeviceError(3)))));
@@ -49,15 +48,14 @@ mod mem;
 mod timeline;
 
 use core::fmt;
-use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr;
 use core::time::Duration;
 
-use crate::platform::{Instant, Platform};
 use crate::shim::Arc;
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
+use dmasync_hal::platform::{self, Instant};
 
 pub use aggregate::{all_of, any_of};
 pub use callback::{CallbackRemoval, FenceCallback};
@@ -165,45 +163,44 @@ pub(crate) const fn seqno32_passed(word: u32, seqno: u32) -> bool {
 const MEM_POLL_PERIOD: Duration = Duration::from_micros(20);
 
 /// The shared part of a fence. One allocation per fence; handles are `Arc`s to it.
-pub(crate) struct FenceInner<P: Platform> {
+pub(crate) struct FenceInner {
     state: AtomicU64,
     /// Most recently added callback node; nodes are doubly linked through `Node::next`
     /// towards older ones. Guarded by `LOCKED`; emptied for good when `SIGNALLED` is set.
     head: UnsafeCell<*const Node>,
-    /// Nanoseconds of `P::now()` at signal; valid once `SIGNALLED` is seen with Acquire.
+    /// Nanoseconds of `platform::now()` at signal; valid once `SIGNALLED` is seen with Acquire.
     timestamp: AtomicU64,
     context: u64,
     seqno: u64,
     /// Memory-backed fences: the DMA-visible word that reaches `seqno` when done.
     mem: Option<&'static AtomicU32>,
-    _platform: PhantomData<fn() -> P>,
 }
 
 // SAFETY: `head` and the nodes it points to are only touched with the LOCKED bit held (or,
 // after SIGNALLED, only by the one signaller that detached them); everything else is atomic
 // or immutable.
-unsafe impl<P: Platform> Send for FenceInner<P> {}
+unsafe impl Send for FenceInner {}
 // SAFETY: as for Send: all shared mutation is atomic or serialised by the LOCKED bit.
-unsafe impl<P: Platform> Sync for FenceInner<P> {}
+unsafe impl Sync for FenceInner {}
 
 /// Proof that the fence lock is held; `state` is the word to publish on unlock.
-struct Locked<'a, P: Platform> {
-    fence: &'a FenceInner<P>,
+struct Locked<'a> {
+    fence: &'a FenceInner,
     state: u64,
     irq: usize,
 }
 
-impl<P: Platform> Drop for Locked<'_, P> {
+impl Drop for Locked<'_> {
     fn drop(&mut self) {
         // Release: publishes list/timestamp changes made under the lock (and SIGNALLED).
         self.fence
             .state
             .store(self.state & !LOCKED, Ordering::Release);
-        P::interrupts_restore(self.irq);
+        platform::interrupts_restore(self.irq);
     }
 }
 
-impl<P: Platform> FenceInner<P> {
+impl FenceInner {
     pub(crate) fn new(context: u64, seqno: u64, mem: Option<&'static AtomicU32>) -> Self {
         FenceInner {
             state: AtomicU64::new(0),
@@ -212,13 +209,12 @@ impl<P: Platform> FenceInner<P> {
             context,
             seqno,
             mem,
-            _platform: PhantomData,
         }
     }
 
     fn new_signalled(context: u64, seqno: u64, result: FenceResult) -> Self {
         let f = Self::new(context, seqno, None);
-        f.timestamp.store(P::now().0, Ordering::Relaxed);
+        f.timestamp.store(platform::now().0, Ordering::Relaxed);
         let err = match result {
             Ok(()) => 0,
             Err(e) => encode_error(e),
@@ -228,8 +224,8 @@ impl<P: Platform> FenceInner<P> {
     }
 
     /// Masks interrupts and spins until LOCKED is ours.
-    fn lock(&self) -> Locked<'_, P> {
-        let irq = P::interrupts_disable();
+    fn lock(&self) -> Locked<'_> {
+        let irq = platform::interrupts_disable();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             if s & LOCKED == 0 {
@@ -249,7 +245,7 @@ impl<P: Platform> FenceInner<P> {
                     Err(now) => s = now,
                 }
             } else {
-                P::relax();
+                platform::relax();
                 s = self.state.load(Ordering::Relaxed);
             }
         }
@@ -314,7 +310,7 @@ impl<P: Platform> FenceInner<P> {
                 (!seqno32_passed(cur, seq)).then_some(seq)
             });
         }
-        let now = P::now();
+        let now = platform::now();
         let (head, result) = {
             let mut g = self.lock();
             if g.state & SIGNALLED != 0 {
@@ -363,7 +359,7 @@ impl<P: Platform> FenceInner<P> {
     /// # Safety
     /// `g` is this fence's lock, the fence is not signalled, and `node` meets the contract
     /// of [`FenceInner::add_node`].
-    unsafe fn link_locked(&self, g: &Locked<'_, P>, node: *const Node) {
+    unsafe fn link_locked(&self, g: &Locked<'_>, node: *const Node) {
         debug_assert!(core::ptr::eq(g.fence, self) && g.state & SIGNALLED == 0);
         // SAFETY: lock held: we own `head` and the links of every queued node; `node` is
         // valid per the contract.
@@ -398,7 +394,7 @@ impl<P: Platform> FenceInner<P> {
             if st != NODE_QUEUED {
                 return CallbackRemoval::from_idle_state(st);
             }
-            P::relax();
+            platform::relax();
         }
     }
 
@@ -448,10 +444,10 @@ impl<P: Platform> FenceInner<P> {
         if st.is_signalled() {
             return st;
         }
-        if deadline.is_some_and(|d| P::now() >= d) {
+        if deadline.is_some_and(|d| platform::now() >= d) {
             return st;
         }
-        let waiter = callback::ParkWaiter::<P>::new();
+        let waiter = callback::ParkWaiter::new();
         let waiter = core::pin::pin!(waiter);
         let node = waiter.as_ref().node_ptr();
         // SAFETY: the waiter is pinned on this stack frame and removed (waiting out a
@@ -464,7 +460,7 @@ impl<P: Platform> FenceInner<P> {
                 break;
             }
             // Read the clock only when there is a deadline to check or a word to poll.
-            let now = (deadline.is_some() || self.mem.is_some()).then(P::now);
+            let now = (deadline.is_some() || self.mem.is_some()).then(platform::now);
             if let (Some(d), Some(now)) = (deadline, now)
                 && now >= d
             {
@@ -477,7 +473,7 @@ impl<P: Platform> FenceInner<P> {
                 }
                 _ => deadline,
             };
-            P::park(park_until);
+            platform::park(park_until);
         }
         // SAFETY: node is ours and, if queued, queued on this fence.
         unsafe { self.remove_node(node) };
@@ -522,7 +518,7 @@ unsafe fn run_detached(head: *const Node, result: FenceResult) {
     }
 }
 
-impl<P: Platform> fmt::Debug for FenceInner<P> {
+impl fmt::Debug for FenceInner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fence")
             .field("context", &self.context)
@@ -538,18 +534,18 @@ impl<P: Platform> fmt::Debug for FenceInner<P> {
 /// Bytes of one fence's shared allocation (state, callback list head, timestamp, context,
 /// seqno, memory word pointer, and the two reference counts of the `Arc`). The handles
 /// themselves are one pointer each.
-pub const fn shared_size<P: Platform>() -> usize {
-    core::mem::size_of::<FenceInner<P>>() + 2 * core::mem::size_of::<usize>()
+pub const fn shared_size() -> usize {
+    core::mem::size_of::<FenceInner>() + 2 * core::mem::size_of::<usize>()
 }
 
 /// The shareable, waitable handle of a fence. Cheap to clone (a reference count).
 ///
 /// It cannot signal: only the [`FenceProducer`] can.
-pub struct Fence<P: Platform> {
-    pub(crate) inner: Arc<FenceInner<P>>,
+pub struct Fence {
+    pub(crate) inner: Arc<FenceInner>,
 }
 
-impl<P: Platform> Clone for Fence<P> {
+impl Clone for Fence {
     fn clone(&self) -> Self {
         Fence {
             inner: self.inner.clone(),
@@ -557,13 +553,13 @@ impl<P: Platform> Clone for Fence<P> {
     }
 }
 
-impl<P: Platform> fmt::Debug for Fence<P> {
+impl fmt::Debug for Fence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.inner.fmt(f)
     }
 }
 
-impl<P: Platform> Fence<P> {
+impl Fence {
     /// A fence that is already signalled with `result`, on a fresh context (a "stub": for
     /// "nothing to wait for"). Allocates.
     pub fn signalled(result: FenceResult) -> Self {
@@ -594,7 +590,7 @@ impl<P: Platform> Fence<P> {
             return self.status();
         }
         self.inner
-            .wait_until(Some(P::now().saturating_add(timeout)))
+            .wait_until(Some(platform::now().saturating_add(timeout)))
     }
 
     /// Blocks until signalled or the platform clock reaches `deadline` (`None`: forever).
@@ -617,7 +613,7 @@ impl<P: Platform> Fence<P> {
     /// If the fence has already signalled, `cb` is not queued and does not run: the
     /// outcome is returned in [`AlreadySignalled`]. A `cb` still queued on another fence
     /// is removed from it first.
-    pub fn add_callback<F>(&self, cb: Pin<&mut FenceCallback<P, F>>) -> Result<(), AlreadySignalled>
+    pub fn add_callback<F>(&self, cb: Pin<&mut FenceCallback<F>>) -> Result<(), AlreadySignalled>
     where
         F: FnMut(FenceResult) + Send + 'static,
     {
@@ -625,7 +621,7 @@ impl<P: Platform> Fence<P> {
     }
 
     /// A future that resolves to the outcome when the fence signals.
-    pub fn wait_async(&self) -> FenceWait<P> {
+    pub fn wait_async(&self) -> FenceWait {
         FenceWait::new(self.inner.clone())
     }
 
@@ -648,18 +644,18 @@ impl<P: Platform> Fence<P> {
 
     /// `Some(true)` if `self` comes after `other` on the same timeline, `Some(false)` if
     /// not, `None` if they are on different timelines (no order).
-    pub fn is_later(&self, other: &Fence<P>) -> Option<bool> {
+    pub fn is_later(&self, other: &Fence) -> Option<bool> {
         (self.inner.context == other.inner.context).then(|| self.inner.seqno > other.inner.seqno)
     }
 
     /// The later of two fences of one timeline (it implies the other); `None` if they are
     /// on different timelines.
-    pub fn later_of<'a>(a: &'a Fence<P>, b: &'a Fence<P>) -> Option<&'a Fence<P>> {
+    pub fn later_of<'a>(a: &'a Fence, b: &'a Fence) -> Option<&'a Fence> {
         a.is_later(b).map(|a_later| if a_later { a } else { b })
     }
 
     /// `true` if both handles refer to the same fence.
-    pub fn ptr_eq(a: &Fence<P>, b: &Fence<P>) -> bool {
+    pub fn ptr_eq(a: &Fence, b: &Fence) -> bool {
         Arc::ptr_eq(&a.inner, &b.inner)
     }
 
@@ -671,21 +667,21 @@ impl<P: Platform> Fence<P> {
 }
 
 /// `fence.await` resolves to the outcome (see [`FenceWait`]).
-impl<P: Platform> core::future::IntoFuture for Fence<P> {
+impl core::future::IntoFuture for Fence {
     type Output = FenceResult;
-    type IntoFuture = FenceWait<P>;
+    type IntoFuture = FenceWait;
 
-    fn into_future(self) -> FenceWait<P> {
+    fn into_future(self) -> FenceWait {
         FenceWait::new(self.inner)
     }
 }
 
 /// `(&fence).await` resolves to the outcome without consuming the handle.
-impl<P: Platform> core::future::IntoFuture for &Fence<P> {
+impl core::future::IntoFuture for &Fence {
     type Output = FenceResult;
-    type IntoFuture = FenceWait<P>;
+    type IntoFuture = FenceWait;
 
-    fn into_future(self) -> FenceWait<P> {
+    fn into_future(self) -> FenceWait {
         self.wait_async()
     }
 }
@@ -698,17 +694,17 @@ impl<P: Platform> core::future::IntoFuture for &Fence<P> {
 ///
 /// Signalling may drop the last reference and free the fence: an interrupt handler whose
 /// allocator must not run there keeps a [`Fence`] clone and drops it later.
-pub struct FenceProducer<P: Platform> {
-    inner: Arc<FenceInner<P>>,
+pub struct FenceProducer {
+    inner: Arc<FenceInner>,
 }
 
-impl<P: Platform> fmt::Debug for FenceProducer<P> {
+impl fmt::Debug for FenceProducer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("FenceProducer").field(&self.inner).finish()
     }
 }
 
-impl<P: Platform> FenceProducer<P> {
+impl FenceProducer {
     /// A new pending fence at `seqno` on timeline `context`. Allocates (once, here: the
     /// signal path never does). Take waiter handles with [`FenceProducer::fence`].
     pub fn new(context: FenceContext, seqno: u64) -> Self {
@@ -717,14 +713,14 @@ impl<P: Platform> FenceProducer<P> {
         }
     }
 
-    pub(crate) fn from_inner(inner: FenceInner<P>) -> Self {
+    pub(crate) fn from_inner(inner: FenceInner) -> Self {
         FenceProducer {
             inner: Arc::new(inner),
         }
     }
 
     /// A waitable handle to this producer's fence.
-    pub fn fence(&self) -> Fence<P> {
+    pub fn fence(&self) -> Fence {
         Fence {
             inner: self.inner.clone(),
         }
@@ -763,7 +759,7 @@ impl<P: Platform> FenceProducer<P> {
     }
 }
 
-impl<P: Platform> Drop for FenceProducer<P> {
+impl Drop for FenceProducer {
     fn drop(&mut self) {
         if self.inner.peek().is_signalled() {
             return;

@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::vec::Vec;
 
 use super::*;
-use crate::platform::StdPlatform as P;
 
-type F = Fence<P>;
+type F = Fence;
 
-fn producer() -> FenceProducer<P> {
+fn producer() -> FenceProducer {
     FenceProducer::new(FenceContext::new(), 1)
 }
 
@@ -192,7 +191,7 @@ fn removed_callbacks_do_not_run_and_others_still_do() {
 #[test]
 fn a_never_added_callback_is_not_queued() {
     let (_log, make) = recorder();
-    let mut a = pin!(FenceCallback::<P, _>::new(make(1)));
+    let mut a = pin!(FenceCallback::<_>::new(make(1)));
     assert_eq!(a.as_mut().remove(), CallbackRemoval::NotQueued);
 }
 
@@ -263,9 +262,9 @@ fn timestamps_are_taken_at_signal() {
     let p = producer();
     let f = p.fence();
     assert_eq!(f.timestamp(), None);
-    let before = P::now();
+    let before = platform::now();
     p.signal();
-    let after = P::now();
+    let after = platform::now();
     let ts = f.timestamp().unwrap();
     assert!(before <= ts && ts <= after);
 }
@@ -280,7 +279,7 @@ fn stub_fences_are_signalled() {
 
 #[test]
 fn timelines_order_their_fences() {
-    let t = Timeline::<P>::new();
+    let t = Timeline::new();
     let a = t.next_fence();
     let b = t.next_fence();
     assert_eq!((a.seqno(), b.seqno()), (1, 2));
@@ -292,7 +291,7 @@ fn timelines_order_their_fences() {
     assert_eq!(fa.is_later(&fa), Some(false));
     assert!(F::ptr_eq(F::later_of(&fa, &fb).unwrap(), &fb));
     assert!(F::ptr_eq(F::later_of(&fb, &fa).unwrap(), &fb));
-    let other = Timeline::<P>::new().next_fence().fence();
+    let other = Timeline::new().next_fence().fence();
     assert_ne!(other.context(), fa.context());
     assert_eq!(other.is_later(&fa), None);
     assert!(F::later_of(&fa, &other).is_none());
@@ -352,8 +351,8 @@ fn any_of_takes_the_first_outcome() {
 
 #[test]
 fn aggregates_of_nothing_are_signalled() {
-    assert_eq!(all_of::<P>([]).status(), FenceStatus::Ok);
-    assert_eq!(any_of::<P>([]).status(), FenceStatus::Ok);
+    assert_eq!(all_of([]).status(), FenceStatus::Ok);
+    assert_eq!(any_of([]).status(), FenceStatus::Ok);
 }
 
 #[test]
@@ -405,7 +404,7 @@ fn aggregates_nest_and_outlive_their_handles() {
 #[test]
 fn memory_fence_completes_when_the_device_writes_the_word() {
     static WORD: AtomicU32 = AtomicU32::new(0);
-    let tl = MemTimeline::<P>::new(&WORD);
+    let tl = MemTimeline::new(&WORD);
     let p1 = tl.next_fence();
     let p2 = tl.next_fence();
     let (f1, f2) = (p1.fence(), p2.fence());
@@ -441,7 +440,7 @@ fn memory_fence_completes_when_the_device_writes_the_word() {
 #[test]
 fn cpu_signal_of_a_memory_fence_advances_the_word_never_back() {
     static WORD: AtomicU32 = AtomicU32::new(10);
-    let tl = MemTimeline::<P>::new(&WORD);
+    let tl = MemTimeline::new(&WORD);
     let p11 = tl.next_fence();
     let p12 = tl.next_fence();
     assert_eq!(p11.seqno(), 11);
@@ -457,7 +456,7 @@ fn cpu_signal_of_a_memory_fence_advances_the_word_never_back() {
 #[test]
 fn memory_fence_blocking_wait_polls_the_word() {
     static WORD: AtomicU32 = AtomicU32::new(0);
-    let tl = MemTimeline::<P>::new(&WORD);
+    let tl = MemTimeline::new(&WORD);
     let p = tl.next_fence();
     let f = p.fence();
     let device = std::thread::spawn(|| {
@@ -552,7 +551,7 @@ fn fence_handles_are_small() {
         core::mem::size_of::<usize>()
     );
     // The shared allocation, including the two reference counts.
-    assert!(core::mem::size_of::<FenceInner<P>>() + 2 * core::mem::size_of::<usize>() <= 64);
+    assert!(core::mem::size_of::<FenceInner>() + 2 * core::mem::size_of::<usize>() <= 64);
 }
 
 #[test]

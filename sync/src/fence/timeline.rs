@@ -1,10 +1,8 @@
 //! Timelines: a context id plus a monotonic seqno.
 
 use core::fmt;
-use core::marker::PhantomData;
 
 use super::FenceProducer;
-use crate::platform::Platform;
 use crate::shim::atomic::{AtomicU64, Ordering};
 
 /// Global context allocator. A plain `core` atomic even under loom: it only hands out
@@ -45,13 +43,12 @@ impl FenceContext {
 }
 
 /// A software timeline: a context and a seqno counter that hands out fences in order.
-pub struct Timeline<P: Platform> {
+pub struct Timeline {
     context: FenceContext,
     last: AtomicU64,
-    _p: PhantomData<fn() -> P>,
 }
 
-impl<P: Platform> fmt::Debug for Timeline<P> {
+impl fmt::Debug for Timeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeline")
             .field("context", &self.context)
@@ -60,13 +57,13 @@ impl<P: Platform> fmt::Debug for Timeline<P> {
     }
 }
 
-impl<P: Platform> Default for Timeline<P> {
+impl Default for Timeline {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P: Platform> Timeline<P> {
+impl Timeline {
     /// A timeline on a fresh context; the first fence gets seqno 1.
     pub fn new() -> Self {
         Self::with_context(FenceContext::new())
@@ -77,7 +74,6 @@ impl<P: Platform> Timeline<P> {
         Timeline {
             context,
             last: AtomicU64::new(0),
-            _p: PhantomData,
         }
     }
 
@@ -93,7 +89,7 @@ impl<P: Platform> Timeline<P> {
 
     /// A new fence with the next seqno. The caller must signal fences of one timeline in
     /// seqno order: reservation objects rely on "later implies earlier".
-    pub fn next_fence(&self) -> FenceProducer<P> {
+    pub fn next_fence(&self) -> FenceProducer {
         let seqno = self.last.fetch_add(1, Ordering::Relaxed) + 1;
         FenceProducer::new(self.context, seqno)
     }

@@ -16,8 +16,8 @@ use super::{
     Access, CancelOutcome, Completion, DEFAULT_MAX_RESOURCES, KdsError, Rejected, RequestId,
     Resource,
 };
-use crate::platform::{Instant, Platform};
 use crate::spin::SpinLock;
+use dmasync_hal::platform::{self, Instant};
 
 type Callback = Box<dyn FnOnce(RequestId) + Send + 'static>;
 
@@ -43,14 +43,14 @@ enum CbState {
 }
 
 /// Per-request completion state, kept next to the request's queue entry.
-struct Extra<P: Platform> {
+struct Extra {
     cb: CbState,
     /// A thread blocked in [`Request::wait`].
-    waiter: Option<P::Unparker>,
+    waiter: Option<platform::Unparker>,
     /// A task awaiting [`Request::granted`].
     waker: Option<Waker>,
     /// A context in [`Request::cancel`] waiting for the running callback to return.
-    canceller: Option<P::Unparker>,
+    canceller: Option<platform::Unparker>,
     /// Released (or dropped) while its callback was running: finish the release when the
     /// callback returns. This is what lets a callback release its own request.
     release_on_return: bool,
@@ -62,8 +62,8 @@ struct Job {
 }
 
 /// Everything behind the domain lock.
-struct State<P: Platform> {
-    q: Queues<Extra<P>>,
+struct State {
+    q: Queues<Extra>,
     /// Granted direct callbacks, run in FIFO order by one drainer at a time.
     direct: VecDeque<Job>,
     /// Someone is running `direct` (so a nested or concurrent grant only queues).
@@ -71,7 +71,7 @@ struct State<P: Platform> {
     /// Granted deferred callbacks: the work queue.
     deferred: VecDeque<Job>,
     /// Workers parked in [`WorkQueue::wait`], by ticket.
-    workers: Vec<(u64, P::Unparker)>,
+    workers: Vec<(u64, platform::Unparker)>,
     next_ticket: u64,
     /// Wakers of granted requests, woken outside the lock.
     wakers: VecDeque<Waker>,
@@ -84,7 +84,7 @@ struct After {
     direct: bool,
 }
 
-impl<P: Platform> State<P> {
+impl State {
     const fn new(max: usize) -> Self {
         Self {
             q: Queues::new(max),
@@ -112,12 +112,12 @@ impl<P: Platform> State<P> {
 
     /// The callback of `id` returned. Finishes a release requested meanwhile, handing back
     /// the removed entry for the caller to drop outside the lock.
-    fn mark_done(&mut self, id: RequestId) -> Option<Extra<P>> {
+    fn mark_done(&mut self, id: RequestId) -> Option<Extra> {
         let e = self.q.entry_mut(id).ok()?;
         e.extra.cb = CbState::Done;
         if let Some(c) = e.extra.canceller.take() {
             // Platform contract: unpark never blocks or allocates, so it may run here.
-            P::unpark(&c);
+            platform::unpark(&c);
         }
         if e.extra.release_on_return {
             remove_request(self, id).ok()
@@ -130,16 +130,16 @@ impl<P: Platform> State<P> {
 /// Runs when a request's last link is granted (under the lock): wakes its waiter, moves its
 /// waker and callback to the run queues. Capacity for those pushes was reserved at enqueue,
 /// so this never allocates.
-fn on_granted<P: Platform>(
+fn on_granted(
     id: RequestId,
-    e: &mut Entry<Extra<P>>,
+    e: &mut Entry<Extra>,
     direct: &mut VecDeque<Job>,
     deferred: &mut VecDeque<Job>,
     wakers: &mut VecDeque<Waker>,
-    workers: &[(u64, P::Unparker)],
+    workers: &[(u64, platform::Unparker)],
 ) {
     if let Some(u) = e.extra.waiter.take() {
-        P::unpark(&u);
+        platform::unpark(&u);
     }
     if let Some(w) = e.extra.waker.take() {
         wakers.push_back(w);
@@ -153,7 +153,7 @@ fn on_granted<P: Platform>(
             deferred.push_back(Job { id, f });
             e.extra.cb = CbState::Ready(Kind::Deferred);
             for (_, w) in workers {
-                P::unpark(w);
+                platform::unpark(w);
             }
         }
         other => e.extra.cb = other,
@@ -161,7 +161,7 @@ fn on_granted<P: Platform>(
 }
 
 /// Removes request `id` from the queues (granting whoever that unblocks).
-fn remove_request<P: Platform>(st: &mut State<P>, id: RequestId) -> Result<Extra<P>, KdsError> {
+fn remove_request(st: &mut State, id: RequestId) -> Result<Extra, KdsError> {
     let State {
         q,
         direct,
@@ -171,7 +171,7 @@ fn remove_request<P: Platform>(st: &mut State<P>, id: RequestId) -> Result<Extra
         ..
     } = st;
     q.remove(id, |gid, e| {
-        on_granted::<P>(gid, e, direct, deferred, wakers, workers)
+        on_granted(gid, e, direct, deferred, wakers, workers)
     })
 }
 
@@ -189,12 +189,12 @@ enum Mode {
 }
 
 /// What one pass of cancel found.
-enum CancelStep<P: Platform> {
+enum CancelStep {
     Done {
         outcome: CancelOutcome,
         // Dropped outside the lock: user closures and wakers.
         _callback: Option<Callback>,
-        _extra: Extra<P>,
+        _extra: Extra,
         after: After,
     },
     /// The callback is running; we registered to be unparked when it returns.
@@ -210,11 +210,11 @@ enum CancelStep<P: Platform> {
 ///
 /// Build it in a `static` on target (`KdsDomain::new()` is `const`), or on the stack / in a
 /// `Box` on the host; requests borrow it.
-pub struct KdsDomain<P: Platform> {
-    state: SpinLock<State<P>, P>,
+pub struct KdsDomain {
+    state: SpinLock<State>,
 }
 
-impl<P: Platform> fmt::Debug for KdsDomain<P> {
+impl fmt::Debug for KdsDomain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KdsDomain")
             .field("max_resources", &self.max_resources())
@@ -222,13 +222,13 @@ impl<P: Platform> fmt::Debug for KdsDomain<P> {
     }
 }
 
-impl<P: Platform> Default for KdsDomain<P> {
+impl Default for KdsDomain {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P: Platform> KdsDomain<P> {
+impl KdsDomain {
     /// An empty domain allowing [`DEFAULT_MAX_RESOURCES`] resources per request.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
@@ -257,7 +257,7 @@ impl<P: Platform> KdsDomain<P> {
         }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut State<P>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         self.state.lock().with(f)
     }
 
@@ -303,7 +303,7 @@ impl<P: Platform> KdsDomain<P> {
     }
 
     /// The queue of deferred callbacks, for a worker to drain.
-    pub fn work_queue(&self) -> WorkQueue<'_, P> {
+    pub fn work_queue(&self) -> WorkQueue<'_> {
         WorkQueue { domain: self }
     }
 
@@ -316,17 +316,14 @@ impl<P: Platform> KdsDomain<P> {
         &self,
         resources: &[(Resource, Access)],
         completion: Completion,
-    ) -> Result<Request<'_, P>, KdsError> {
+    ) -> Result<Request<'_>, KdsError> {
         self.enqueue_inner(resources, completion, false)
     }
 
     /// Takes every resource now or nothing: `Err(WouldBlock)` (nothing queued) unless every
     /// link would be granted at once. KDS's zero-timeout `kds_waitall`, without the
     /// enqueue-then-roll-back.
-    pub fn try_acquire(
-        &self,
-        resources: &[(Resource, Access)],
-    ) -> Result<Request<'_, P>, KdsError> {
+    pub fn try_acquire(&self, resources: &[(Resource, Access)]) -> Result<Request<'_>, KdsError> {
         self.enqueue_inner(resources, Completion::None, true)
     }
 
@@ -337,7 +334,7 @@ impl<P: Platform> KdsDomain<P> {
         &self,
         resources: &[(Resource, Access)],
         timeout: Option<Duration>,
-    ) -> Result<Request<'_, P>, KdsError> {
+    ) -> Result<Request<'_>, KdsError> {
         let mut req = self.enqueue(resources, Completion::None)?;
         match req.wait(timeout) {
             Ok(()) => Ok(req),
@@ -368,7 +365,7 @@ impl<P: Platform> KdsDomain<P> {
         list: &[(Resource, Access)],
         completion: Completion,
         only_if_granted: bool,
-    ) -> Result<Request<'_, P>, KdsError> {
+    ) -> Result<Request<'_>, KdsError> {
         let cb = match completion {
             Completion::None => CbState::None,
             Completion::Direct(f) => CbState::Waiting(f, Kind::Direct),
@@ -400,7 +397,7 @@ impl<P: Platform> KdsDomain<P> {
             if let Ok(e) = q.entry_mut(id)
                 && e.is_granted()
             {
-                on_granted::<P>(id, e, direct, deferred, wakers, workers);
+                on_granted(id, e, direct, deferred, wakers, workers);
             }
             Ok((id, st.after()))
         });
@@ -492,7 +489,7 @@ impl<P: Platform> KdsDomain<P> {
                     match mode {
                         Mode::TryCancel => return CancelStep::Refused(KdsError::CallbackRunning),
                         Mode::Cancel => {
-                            e.extra.canceller = Some(P::unparker());
+                            e.extra.canceller = Some(platform::unparker());
                             return CancelStep::Park;
                         }
                         // The resources stay held until the callback returns; whoever runs it
@@ -535,7 +532,7 @@ impl<P: Platform> KdsDomain<P> {
                 }
             });
             match step {
-                CancelStep::Park => P::park(None),
+                CancelStep::Park => platform::park(None),
                 CancelStep::Deferred => return Ok(CancelOutcome::Released { callback_ran: true }),
                 CancelStep::Refused(e) => return Err(e),
                 CancelStep::Done { outcome, after, .. } => {
@@ -550,13 +547,13 @@ impl<P: Platform> KdsDomain<P> {
 
 /// Restores the run state if a callback unwinds (host tests): the request's callback counts
 /// as done and the drainer flag is cleared, so no canceller waits forever.
-struct RunGuard<'d, P: Platform> {
-    domain: &'d KdsDomain<P>,
+struct RunGuard<'d> {
+    domain: &'d KdsDomain,
     id: RequestId,
     drainer: bool,
 }
 
-impl<P: Platform> Drop for RunGuard<'_, P> {
+impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
         let (_released, after) = self.domain.with(|st| {
             let released = st.mark_done(self.id);
@@ -576,25 +573,25 @@ impl<P: Platform> Drop for RunGuard<'_, P> {
 /// cancel do not compile. Dropping it withdraws or releases it without ever waiting: an
 /// unrun callback is dropped; a running one keeps the resources until it returns.
 #[must_use = "dropping a request cancels it"]
-pub struct Request<'d, P: Platform> {
-    domain: &'d KdsDomain<P>,
+pub struct Request<'d> {
+    domain: &'d KdsDomain,
     id: RequestId,
 }
 
-impl<P: Platform> fmt::Debug for Request<'_, P> {
+impl fmt::Debug for Request<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request").field("id", &self.id).finish()
     }
 }
 
-impl<'d, P: Platform> Request<'d, P> {
+impl<'d> Request<'d> {
     /// This request's id (what its callback receives).
     pub fn id(&self) -> RequestId {
         self.id
     }
 
     /// The domain it is queued in.
-    pub fn domain(&self) -> &'d KdsDomain<P> {
+    pub fn domain(&self) -> &'d KdsDomain {
         self.domain
     }
 
@@ -611,16 +608,20 @@ impl<'d, P: Platform> Request<'d, P> {
     /// Blocks until granted or `timeout` passes (`None`: no limit; `Some(ZERO)`: poll).
     /// On `Err(Timeout)` the request stays queued: wait again, or cancel it.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<(), KdsError> {
-        let deadline: Option<Instant> = timeout.map(|d| P::now().saturating_add(d));
+        let deadline: Option<Instant> = timeout.map(|d| platform::now().saturating_add(d));
         let id = self.id;
         loop {
-            let timed_out = deadline.is_some_and(|d| P::now() >= d);
+            let timed_out = deadline.is_some_and(|d| platform::now() >= d);
             let granted = self.domain.with(|st| {
                 let e = st.q.entry_mut(id)?;
                 if e.is_granted() {
                     return Ok(true);
                 }
-                e.extra.waiter = if timed_out { None } else { Some(P::unparker()) };
+                e.extra.waiter = if timed_out {
+                    None
+                } else {
+                    Some(platform::unparker())
+                };
                 Ok(false)
             })?;
             if granted {
@@ -629,12 +630,12 @@ impl<'d, P: Platform> Request<'d, P> {
             if timed_out {
                 return Err(KdsError::Timeout);
             }
-            P::park(deadline);
+            platform::park(deadline);
         }
     }
 
     /// A future that completes when the request is granted.
-    pub fn granted(&mut self) -> Granted<'_, 'd, P> {
+    pub fn granted(&mut self) -> Granted<'_, 'd> {
         Granted { request: self }
     }
 
@@ -685,7 +686,7 @@ impl<'d, P: Platform> Request<'d, P> {
     }
 }
 
-impl<P: Platform> Drop for Request<'_, P> {
+impl Drop for Request<'_> {
     fn drop(&mut self) {
         let _ = self.domain.cancel_inner(self.id, Mode::Drop);
     }
@@ -693,11 +694,11 @@ impl<P: Platform> Drop for Request<'_, P> {
 
 /// Future of [`Request::granted`]: ready once the request holds every resource.
 #[must_use = "futures do nothing unless polled"]
-pub struct Granted<'a, 'd, P: Platform> {
-    request: &'a mut Request<'d, P>,
+pub struct Granted<'a, 'd> {
+    request: &'a mut Request<'d>,
 }
 
-impl<P: Platform> fmt::Debug for Granted<'_, '_, P> {
+impl fmt::Debug for Granted<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Granted")
             .field("request", &self.request.id)
@@ -705,7 +706,7 @@ impl<P: Platform> fmt::Debug for Granted<'_, '_, P> {
     }
 }
 
-impl<P: Platform> Future for Granted<'_, '_, P> {
+impl Future for Granted<'_, '_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -730,11 +731,11 @@ impl<P: Platform> Future for Granted<'_, '_, P> {
 /// Any context may drain it: a worker thread on the host (loop on [`WorkQueue::wait`] +
 /// [`WorkQueue::run_pending`]), a task or the idle loop on target. Callbacks run one at a
 /// time per draining context, in grant order, never under the domain lock.
-pub struct WorkQueue<'d, P: Platform> {
-    domain: &'d KdsDomain<P>,
+pub struct WorkQueue<'d> {
+    domain: &'d KdsDomain,
 }
 
-impl<P: Platform> fmt::Debug for WorkQueue<'_, P> {
+impl fmt::Debug for WorkQueue<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkQueue")
             .field("len", &self.len())
@@ -742,7 +743,7 @@ impl<P: Platform> fmt::Debug for WorkQueue<'_, P> {
     }
 }
 
-impl<P: Platform> WorkQueue<'_, P> {
+impl WorkQueue<'_> {
     /// Callbacks waiting to run.
     pub fn len(&self) -> usize {
         self.domain.with(|st| st.deferred.len())
@@ -786,10 +787,10 @@ impl<P: Platform> WorkQueue<'_, P> {
     /// Blocks until a callback is waiting (true) or `timeout` passes (false; `None`: no
     /// limit). Several workers may wait at once; all are woken by new work.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
-        let deadline: Option<Instant> = timeout.map(|d| P::now().saturating_add(d));
+        let deadline: Option<Instant> = timeout.map(|d| platform::now().saturating_add(d));
         let mut ticket = None;
         loop {
-            let timed_out = deadline.is_some_and(|d| P::now() >= d);
+            let timed_out = deadline.is_some_and(|d| platform::now() >= d);
             let ready = self.domain.with(|st| {
                 let ready = !st.deferred.is_empty();
                 if ready || timed_out {
@@ -799,7 +800,7 @@ impl<P: Platform> WorkQueue<'_, P> {
                 } else if ticket.is_none() {
                     let t = st.next_ticket;
                     st.next_ticket = st.next_ticket.wrapping_add(1);
-                    st.workers.push((t, P::unparker()));
+                    st.workers.push((t, platform::unparker()));
                     ticket = Some(t);
                 }
                 ready
@@ -810,7 +811,7 @@ impl<P: Platform> WorkQueue<'_, P> {
             if timed_out {
                 return false;
             }
-            P::park(deadline);
+            platform::park(deadline);
         }
     }
 }

@@ -55,9 +55,8 @@
 //!
 //! ```
 //! use dmasync_sync::kds::{Access, Completion, KdsDomain};
-//! use dmasync_sync::platform::StdPlatform;
 //!
-//! let domain = KdsDomain::<StdPlatform>::new();
+//! let domain = KdsDomain::new();
 //! let (fb, tex) = (domain.new_resource().unwrap(), domain.new_resource().unwrap());
 //! let gpu = domain
 //!     .enqueue(&[(fb, Access::Exclusive), (tex, Access::Shared)], Completion::None)
@@ -74,8 +73,7 @@
 //!
 //! ```compile_fail,E0382
 //! use dmasync_sync::kds::{Access, Completion, KdsDomain};
-//! use dmasync_sync::platform::StdPlatform;
-//! let domain = KdsDomain::<StdPlatform>::new();
+//! let domain = KdsDomain::new();
 //! let r = domain.new_resource().unwrap();
 //! let req = domain.enqueue(&[(r, Access::Shared)], Completion::None).unwrap();
 //! req.release().unwrap();
@@ -86,8 +84,7 @@
 //!
 //! ```compile_fail,E0382
 //! use dmasync_sync::kds::{Access, Completion, KdsDomain};
-//! use dmasync_sync::platform::StdPlatform;
-//! let domain = KdsDomain::<StdPlatform>::new();
+//! let domain = KdsDomain::new();
 //! let r = domain.new_resource().unwrap();
 //! let req = domain.enqueue(&[(r, Access::Shared)], Completion::None).unwrap();
 //! req.cancel();

@@ -10,9 +10,8 @@ use std::sync::Mutex;
 use std::thread;
 
 use super::*;
-use crate::platform::StdPlatform;
 
-type Domain = KdsDomain<StdPlatform>;
+type Domain = KdsDomain;
 
 const S: Access = Access::Shared;
 const X: Access = Access::Exclusive;
@@ -578,7 +577,7 @@ fn chained_direct_callbacks_run_iteratively_not_recursively() {
     let d: &'static Domain = &CHAIN;
     let r = d.new_resource().unwrap();
     let blocker = d.enqueue(&[(r, X)], Completion::None).unwrap();
-    type Slot = Arc<Mutex<Option<Request<'static, StdPlatform>>>>;
+    type Slot = Arc<Mutex<Option<Request<'static>>>>;
     let depth = Arc::new(AtomicUsize::new(0));
     let max_depth = Arc::new(AtomicUsize::new(0));
     let order = Arc::new(Mutex::new(Vec::new()));

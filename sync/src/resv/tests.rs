@@ -6,11 +6,10 @@ use std::vec::Vec;
 
 use super::*;
 use crate::fence::{FenceError, FenceProducer, FenceStatus, MemTimeline, Timeline};
-use crate::platform::StdPlatform as P;
 
-type Resv<const N: usize = 8> = ReservationObject<P, N>;
+type Resv<const N: usize = 8> = ReservationObject<N>;
 
-fn add<const N: usize>(r: &Resv<N>, f: &Fence<P>, u: Usage) {
+fn add<const N: usize>(r: &Resv<N>, f: &Fence, u: Usage) {
     let g = r.lock();
     let [s] = g.reserve::<1>().unwrap();
     s.add(f, u);
@@ -34,7 +33,7 @@ fn usage_classes_are_ordered_and_the_rw_rule_holds() {
 fn a_query_covers_its_class_and_all_below() {
     let r: Resv = Resv::new();
     let (tk, tw, tr, tb) = (
-        Timeline::<P>::new(),
+        Timeline::new(),
         Timeline::new(),
         Timeline::new(),
         Timeline::new(),
@@ -69,7 +68,7 @@ fn a_query_covers_its_class_and_all_below() {
 #[test]
 fn a_later_fence_of_the_same_timeline_replaces_the_older() {
     let r: Resv = Resv::new();
-    let t = Timeline::<P>::new();
+    let t = Timeline::new();
     let (p1, p2) = (t.next_fence(), t.next_fence());
     add(&r, &p1.fence(), Usage::Write);
     add(&r, &p2.fence(), Usage::Write);
@@ -86,7 +85,7 @@ fn a_later_fence_of_the_same_timeline_replaces_the_older() {
 #[test]
 fn replacement_promotes_but_never_demotes() {
     let r: Resv = Resv::new();
-    let t = Timeline::<P>::new();
+    let t = Timeline::new();
     let c = t.context().id();
     let (p1, p2, p3) = (t.next_fence(), t.next_fence(), t.next_fence());
     add(&r, &p1.fence(), Usage::Read);
@@ -105,10 +104,7 @@ fn replacement_promotes_but_never_demotes() {
 #[test]
 fn reserve_fails_when_full_and_prunes_signalled_fences() {
     let r: Resv<2> = ReservationObject::new();
-    let (a, b) = (
-        Timeline::<P>::new().next_fence(),
-        Timeline::<P>::new().next_fence(),
-    );
+    let (a, b) = (Timeline::new().next_fence(), Timeline::new().next_fence());
     add(&r, &a.fence(), Usage::Read);
     add(&r, &b.fence(), Usage::Read);
     {
@@ -123,7 +119,7 @@ fn reserve_fails_when_full_and_prunes_signalled_fences() {
     let g = r.lock();
     let s = g.reserve_one().expect("the signalled fence was pruned");
     assert!(g.reserve_one().is_err());
-    let c = Timeline::<P>::new().next_fence();
+    let c = Timeline::new().next_fence();
     s.add(&c.fence(), Usage::Write);
     drop(g);
     assert_eq!(r.fences(Usage::Bookkeep).count(), 2);
@@ -142,7 +138,7 @@ fn unused_slots_are_given_back_and_reservations_count() {
     }
     let g = r.lock();
     let [a, b] = g.reserve::<2>().unwrap();
-    let ps: Vec<FenceProducer<P>> = (0..2).map(|_| Timeline::<P>::new().next_fence()).collect();
+    let ps: Vec<FenceProducer> = (0..2).map(|_| Timeline::new().next_fence()).collect();
     a.add(&ps[0].fence(), Usage::Read);
     drop(b);
     // One used, none reserved: two more fit.
@@ -153,10 +149,10 @@ fn unused_slots_are_given_back_and_reservations_count() {
 #[test]
 fn a_signalled_fences_slot_is_reused_by_add() {
     let r: Resv<2> = ReservationObject::new();
-    let a = Timeline::<P>::new().next_fence();
+    let a = Timeline::new().next_fence();
     add(&r, &a.fence(), Usage::Read);
     a.signal();
-    let b = Timeline::<P>::new().next_fence();
+    let b = Timeline::new().next_fence();
     add(&r, &b.fence(), Usage::Write);
     assert_eq!(r.fences(Usage::Bookkeep).count(), 1);
 }
@@ -168,10 +164,7 @@ fn wait_reports_timeout_error_or_ok() {
         r.wait_timeout(Usage::Bookkeep, Duration::ZERO),
         FenceStatus::Ok
     );
-    let (a, b) = (
-        Timeline::<P>::new().next_fence(),
-        Timeline::<P>::new().next_fence(),
-    );
+    let (a, b) = (Timeline::new().next_fence(), Timeline::new().next_fence());
     add(&r, &a.fence(), Usage::Write);
     add(&r, &b.fence(), Usage::Read);
     assert_eq!(
@@ -206,11 +199,11 @@ fn wait_reports_timeout_error_or_ok() {
 fn aggregate_is_stub_single_or_all_of() {
     let r: Resv = Resv::new();
     assert_eq!(r.aggregate(Usage::Bookkeep).status(), FenceStatus::Ok);
-    let a = Timeline::<P>::new().next_fence();
+    let a = Timeline::new().next_fence();
     add(&r, &a.fence(), Usage::Write);
     assert!(Fence::ptr_eq(&r.aggregate(Usage::Write), &a.fence()));
-    let b = Timeline::<P>::new().next_fence();
-    let c = Timeline::<P>::new().next_fence();
+    let b = Timeline::new().next_fence();
+    let c = Timeline::new().next_fence();
     add(&r, &b.fence(), Usage::Read);
     add(&r, &c.fence(), Usage::Read);
     let all = r.aggregate(Usage::Read);
@@ -230,14 +223,14 @@ fn locking_variants() {
     drop(g);
     assert!(r.try_lock().is_some());
 
-    let ctx = AcquireCtx::<WaitDie, P>::new();
+    let ctx = AcquireCtx::<WaitDie>::new();
     let g = r.lock_in(&ctx).unwrap();
     assert_eq!(r.lock_in(&ctx).unwrap_err(), WwError::Already);
     drop(g);
 
     let bufs: [Resv; 2] = [Resv::new(), Resv::new()];
     let other: Resv = Resv::new();
-    let ctx = AcquireCtx::<WaitDie, P>::new();
+    let ctx = AcquireCtx::<WaitDie>::new();
     let mut set = LockSet::new(&ctx);
     set.lock_all(|s| {
         for b in &bufs {
@@ -247,7 +240,7 @@ fn locking_variants() {
     })
     .unwrap();
     assert!(other.locked_in(&mut set).is_none());
-    let t = Timeline::<P>::new();
+    let t = Timeline::new();
     let p = t.next_fence();
     for b in &bufs {
         let g = b.locked_in(&mut set).unwrap();
@@ -263,7 +256,7 @@ fn locking_variants() {
 #[test]
 fn memory_backed_fences_count_as_done_when_the_word_passes() {
     static WORD: AtomicU32 = AtomicU32::new(0);
-    let tl = MemTimeline::<P>::new(&WORD);
+    let tl = MemTimeline::new(&WORD);
     let p = tl.next_fence();
     let r: Resv = Resv::new();
     add(&r, &p.fence(), Usage::Write);
@@ -289,24 +282,24 @@ fn size_of_a_reservation_object() {
 #[test]
 fn publish_locked_reports_pending_and_adds_both_or_neither() {
     let r: Resv<4> = Resv::new();
-    let (reader, writer) = (Timeline::<P>::new(), Timeline::<P>::new());
+    let (reader, writer) = (Timeline::new(), Timeline::new());
     let rd = reader.next_fence();
     let rd_ctx = rd.context().id();
     add(&r, &rd.fence(), Usage::Read);
-    let set_ready = Timeline::<P>::new();
+    let set_ready = Timeline::new();
     let old_ready = set_ready.next_fence();
     add(&r, &old_ready.fence(), Usage::Kernel);
     old_ready.signal();
 
     let g = r.lock();
     // A new reader waits for writers only: the pending reader does not count.
-    let done = Timeline::<P>::new().next_fence();
+    let done = Timeline::new().next_fence();
     assert_eq!(
         r.publish_locked(Usage::Write, &done.fence(), Usage::Read, None),
         Ok(false)
     );
     // A new writer waits for readers too.
-    let done2 = Timeline::<P>::new().next_fence();
+    let done2 = Timeline::new().next_fence();
     let ready2 = set_ready.next_fence();
     assert_eq!(
         r.publish_locked(
@@ -375,10 +368,10 @@ fn publish_locked_reports_pending_and_adds_both_or_neither() {
 #[test]
 fn unpublish_locked_removes_exactly_the_given_fences() {
     let r: Resv = Resv::new();
-    let other = Timeline::<P>::new().next_fence();
+    let other = Timeline::new().next_fence();
     add(&r, &other.fence(), Usage::Write);
-    let done = Timeline::<P>::new().next_fence();
-    let ready = Timeline::<P>::new().next_fence();
+    let done = Timeline::new().next_fence();
+    let ready = Timeline::new().next_fence();
     let g = r.lock();
     assert_eq!(
         r.publish_locked(

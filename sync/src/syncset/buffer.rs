@@ -2,23 +2,21 @@
 
 use core::fmt;
 
-use dmasync_hal::dma::DmaRegion;
-
-use crate::platform::Platform;
 use crate::resv::{ReservationObject, Usage};
 use crate::shim::UnsafeCell;
+use dmasync_hal::dma::DmaRegion;
 
 use super::policy::CoherencyTracker;
 
 /// A buffer shared between CPUs and devices. Created by
 /// [`SyncDomain::buffer`](super::SyncDomain::buffer); accessed only through a
 /// [`SyncSet`](super::SyncSet)'s guards.
-pub struct SyncBuffer<P: Platform> {
+pub struct SyncBuffer {
     pub(crate) domain: u32,
     pub(crate) id: u32,
     pub(crate) name: &'static str,
     pub(crate) region: DmaRegion,
-    pub(crate) resv: ReservationObject<P>,
+    pub(crate) resv: ReservationObject,
     /// Read and changed only while `resv`'s ww-mutex is held (see [`SyncBuffer::tracker`]).
     tracker: TrackerCell,
 }
@@ -33,7 +31,7 @@ struct TrackerCell(UnsafeCell<CoherencyTracker>);
 // `CoherencyTracker` itself is `Send`.
 unsafe impl Sync for TrackerCell {}
 
-impl<P: Platform> fmt::Debug for SyncBuffer<P> {
+impl fmt::Debug for SyncBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncBuffer")
             .field("name", &self.name)
@@ -43,7 +41,7 @@ impl<P: Platform> fmt::Debug for SyncBuffer<P> {
     }
 }
 
-impl<P: Platform> SyncBuffer<P> {
+impl SyncBuffer {
     pub(crate) fn new(
         domain: u32,
         id: u32,
@@ -105,7 +103,7 @@ impl<P: Platform> SyncBuffer<P> {
     }
 
     /// The buffer's reservation object (fences of its users, by usage).
-    pub fn reservation(&self) -> &ReservationObject<P> {
+    pub fn reservation(&self) -> &ReservationObject {
         &self.resv
     }
 }

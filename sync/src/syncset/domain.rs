@@ -4,15 +4,13 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
-use core::marker::PhantomData;
 use core::time::Duration;
 
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{CpuMemory, DmaRegion};
-
-use crate::platform::Platform;
 use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::spin::SpinLock;
+use dmasync_hal::cache::CacheMaintenance;
+use dmasync_hal::dma::{CpuMemory, DmaRegion};
+use dmasync_hal::platform;
 
 use super::buffer::SyncBuffer;
 use super::holder::Holder;
@@ -91,20 +89,19 @@ pub(crate) struct Waiter {
 }
 
 /// Buffers and sync sets that share one cache, one CPU view of memory and one watchdog.
-pub struct SyncDomain<P: Platform, C: CacheMaintenance, M: CpuMemory> {
+pub struct SyncDomain<C: CacheMaintenance, M: CpuMemory> {
     pub(crate) id: u32,
     pub(crate) cache: C,
     pub(crate) memory: M,
     pub(crate) config: SyncConfig,
-    pub(crate) holders: SpinLock<Vec<Arc<Holder<P>>>, P>,
-    pub(crate) waiters: SpinLock<Vec<Waiter>, P>,
+    pub(crate) holders: SpinLock<Vec<Arc<Holder>>>,
+    pub(crate) waiters: SpinLock<Vec<Waiter>>,
     pub(crate) counters: Counters,
     next_buffer: AtomicU32,
     pub(crate) next_set: AtomicU64,
-    _platform: PhantomData<fn() -> P>,
 }
 
-impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncDomain<P, C, M> {
+impl<C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncDomain<C, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncDomain")
             .field("id", &self.id)
@@ -113,7 +110,7 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncDomain<P
     }
 }
 
-impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
+impl<C: CacheMaintenance, M: CpuMemory> SyncDomain<C, M> {
     /// A domain maintaining caches with `cache` and reaching bytes through `memory`.
     pub fn new(cache: C, memory: M, config: SyncConfig) -> Self {
         Self {
@@ -126,7 +123,6 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
             counters: Counters::default(),
             next_buffer: AtomicU32::new(1),
             next_set: AtomicU64::new(1),
-            _platform: PhantomData,
         }
     }
 
@@ -144,11 +140,7 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
     ///
     /// Fails with [`SyncError::BadRange`] if the region is not a whole number of this
     /// domain's cache lines (maintenance would reach a neighbour's bytes).
-    pub fn buffer(
-        &self,
-        name: &'static str,
-        region: DmaRegion,
-    ) -> Result<SyncBuffer<P>, SyncError> {
+    pub fn buffer(&self, name: &'static str, region: DmaRegion) -> Result<SyncBuffer, SyncError> {
         let line = self.cache.line_size();
         if !region.virt().is_multiple_of(line) || !region.len().is_multiple_of(line) {
             return Err(SyncError::BadRange {
@@ -162,15 +154,15 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
     }
 
     /// An empty sync set of this domain.
-    pub fn set(&self) -> SyncSet<'_, P, C, M> {
+    pub fn set(&self) -> SyncSet<'_, C, M> {
         SyncSet::new(self)
     }
 
     /// The watchdog: expires every holder past its deadline and returns how many. Call it
     /// from a periodic timer or a housekeeping thread; lockers that wait also call it.
     pub fn check_deadlines(&self) -> usize {
-        let now = P::now();
-        let holders: Vec<Arc<Holder<P>>> = {
+        let now = platform::now();
+        let holders: Vec<Arc<Holder>> = {
             let mut g = self.holders.lock();
             g.with(|h| {
                 h.retain(|x| !x.is_reclaimable());
@@ -182,7 +174,7 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
         expired
     }
 
-    pub(crate) fn register_holder(&self, h: Arc<Holder<P>>) {
+    pub(crate) fn register_holder(&self, h: Arc<Holder>) {
         let mut g = self.holders.lock();
         g.with(|v| {
             v.retain(|x| !x.is_reclaimable());
@@ -208,8 +200,8 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> SyncDomain<P, C, M> {
 
     /// Who holds and who waits for which buffers, with access types — one line each.
     pub fn dump(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        let now = P::now();
-        let holders: Vec<Arc<Holder<P>>> = {
+        let now = platform::now();
+        let holders: Vec<Arc<Holder>> = {
             let mut g = self.holders.lock();
             g.with(|h| h.iter().filter(|x| !x.is_finished()).cloned().collect())
         };

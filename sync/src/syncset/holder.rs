@@ -19,9 +19,9 @@ use alloc::sync::Arc;
 use core::pin::Pin;
 
 use crate::fence::{FenceCallback, FenceError, FenceProducer, FenceResult};
-use crate::platform::{Instant, Platform};
 use crate::shim::atomic::{AtomicU8, AtomicU32, Ordering};
 use crate::spin::SpinLock;
+use dmasync_hal::platform::Instant;
 
 use super::policy::Access;
 
@@ -32,7 +32,7 @@ const USERS: u32 = EXPIRING - 1;
 /// the sync set, which builds it once per registration change, not once per lock.
 pub(crate) type HeldBuffers = Arc<[(&'static str, Access)]>;
 
-pub(crate) type Completion<P> = Pin<Box<FenceCallback<P, Box<dyn FnMut(FenceResult) + Send>>>>;
+pub(crate) type Completion = Pin<Box<FenceCallback<Box<dyn FnMut(FenceResult) + Send>>>>;
 
 /// How a holder's done fence was (or will be) signalled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,19 +46,19 @@ pub(crate) enum Outcome {
     Expired,
 }
 
-pub(crate) struct Holder<P: Platform> {
+pub(crate) struct Holder {
     pub(crate) set_id: u64,
     pub(crate) deadline: Instant,
     pub(crate) buffers: HeldBuffers,
     state: AtomicU32,
-    done: SpinLock<Option<FenceProducer<P>>, P>,
+    done: SpinLock<Option<FenceProducer>>,
     /// An [`Outcome`], written once (by whoever takes `done`) before the fence signals.
     outcome: AtomicU8,
     /// The callback that signals `done` when the device finishes (`unlock_after`).
-    pub(crate) completion: SpinLock<Option<Completion<P>>, P>,
+    pub(crate) completion: SpinLock<Option<Completion>>,
 }
 
-impl<P: Platform> core::fmt::Debug for Holder<P> {
+impl core::fmt::Debug for Holder {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Holder")
             .field("set", &self.set_id)
@@ -68,12 +68,12 @@ impl<P: Platform> core::fmt::Debug for Holder<P> {
     }
 }
 
-impl<P: Platform> Holder<P> {
+impl Holder {
     pub(crate) fn new(
         set_id: u64,
         deadline: Instant,
         buffers: HeldBuffers,
-        done: FenceProducer<P>,
+        done: FenceProducer,
     ) -> Arc<Self> {
         Arc::new(Self {
             set_id,

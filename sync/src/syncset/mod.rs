@@ -26,17 +26,18 @@ pub mod loom_seam {
     use alloc::vec::Vec;
 
     use crate::fence::{FenceProducer, FenceResult};
-    use crate::platform::{Instant, Platform};
+    use dmasync_hal::platform::Instant;
 
     use super::SyncError;
     use super::holder::Holder;
 
     /// A holder with no buffers, for modelling expiry vs use vs unlock.
-    pub struct HolderModel<P: Platform>(Arc<Holder<P>>);
+    #[derive(Debug)]
+    pub struct HolderModel(Arc<Holder>);
 
-    impl<P: Platform> HolderModel<P> {
+    impl HolderModel {
         /// A holder due at `deadline` whose release signals `done`.
-        pub fn new(deadline: Instant, done: FenceProducer<P>) -> Self {
+        pub fn new(deadline: Instant, done: FenceProducer) -> Self {
             Self(Holder::new(1, deadline, Arc::from(Vec::new()), done))
         }
         /// A guard use starts.
@@ -57,7 +58,7 @@ pub mod loom_seam {
         }
     }
 
-    impl<P: Platform> Clone for HolderModel<P> {
+    impl Clone for HolderModel {
         fn clone(&self) -> Self {
             Self(self.0.clone())
         }

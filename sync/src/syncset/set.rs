@@ -40,9 +40,9 @@ use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId};
 
 use crate::fence::{Fence, FenceCallback, FenceProducer, FenceResult, FenceStatus, Timeline};
-use crate::platform::Platform;
 use crate::resv::Usage;
 use crate::ww::{AcquireCtx, LockSet, WaitDie, WwError};
+use dmasync_hal::platform;
 
 use super::SyncError;
 use super::buffer::SyncBuffer;
@@ -50,18 +50,18 @@ use super::domain::{Counters, SyncDomain, Waiter};
 use super::holder::{HeldBuffers, Holder};
 use super::policy::{Access, Agent, Plan};
 
-struct Entry<'d, P: Platform> {
-    buf: &'d SyncBuffer<P>,
+struct Entry<'d> {
+    buf: &'d SyncBuffer,
     access: Access,
     range: Range<usize>,
 }
 
 /// A task's group of buffers with their access types. Lock with [`SyncSet::lock`].
-pub struct SyncSet<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> {
-    domain: &'d SyncDomain<P, C, M>,
+pub struct SyncSet<'d, C: CacheMaintenance, M: CpuMemory> {
+    domain: &'d SyncDomain<C, M>,
     id: u64,
-    entries: Vec<Entry<'d, P>>,
-    ready: Timeline<P>,
+    entries: Vec<Entry<'d>>,
+    ready: Timeline,
     /// Names and access types of `entries` for the holder (the debug dump); built on the
     /// first lock after a registration change and shared by every lock until the next.
     held: Option<HeldBuffers>,
@@ -82,7 +82,7 @@ struct Borrows(Vec<Cell<isize>>);
 // threads at once. Sharing `&SyncSet` (or `&Borrows`) gives no access to them.
 unsafe impl Sync for Borrows {}
 
-impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncSet<'_, P, C, M> {
+impl<C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncSet<'_, C, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut l = f.debug_map();
         for e in &self.entries {
@@ -92,8 +92,8 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncSet<'_, 
     }
 }
 
-impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
-    pub(crate) fn new(domain: &'d SyncDomain<P, C, M>) -> Self {
+impl<'d, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, C, M> {
+    pub(crate) fn new(domain: &'d SyncDomain<C, M>) -> Self {
         let id = domain
             .next_set
             .fetch_add(1, crate::shim::atomic::Ordering::Relaxed);
@@ -109,7 +109,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
     }
 
     /// Registers `buf` for `access` to the whole buffer.
-    pub fn add(&mut self, buf: &'d SyncBuffer<P>, access: Access) -> Result<(), SyncError> {
+    pub fn add(&mut self, buf: &'d SyncBuffer, access: Access) -> Result<(), SyncError> {
         self.add_range(buf, access, 0..buf.len())
     }
 
@@ -117,7 +117,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
     /// cache lines of that range, and guards give just those bytes.
     pub fn add_range(
         &mut self,
-        buf: &'d SyncBuffer<P>,
+        buf: &'d SyncBuffer,
         access: Access,
         range: Range<usize>,
     ) -> Result<(), SyncError> {
@@ -145,7 +145,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
     }
 
     /// Removes `buf` from the set.
-    pub fn remove(&mut self, buf: &SyncBuffer<P>) -> Result<(), SyncError> {
+    pub fn remove(&mut self, buf: &SyncBuffer) -> Result<(), SyncError> {
         let i = self.position(buf)?;
         self.entries.remove(i);
         self.held = None;
@@ -168,7 +168,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
         self.entries.is_empty()
     }
 
-    fn position(&self, buf: &SyncBuffer<P>) -> Result<usize, SyncError> {
+    fn position(&self, buf: &SyncBuffer) -> Result<usize, SyncError> {
         self.entries
             .iter()
             // Buffer ids are per domain: a foreign buffer may share a registered one's id.
@@ -179,7 +179,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
     /// Locks every registered buffer for its access: waits for the previous users it must
     /// wait for, performs the cache maintenance the access needs, and returns the guards'
     /// source. Waiting is bounded by the previous holders' deadlines (the watchdog).
-    pub fn lock(&mut self) -> Result<Locked<'_, 'd, P, C, M>, SyncError> {
+    pub fn lock(&mut self) -> Result<Locked<'_, 'd, C, M>, SyncError> {
         if self.entries.is_empty() {
             return Err(SyncError::Empty);
         }
@@ -188,16 +188,16 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
         // finishing after `unlock_after` while the set is locked again), and fences of one
         // timeline must signal in seqno order, or a reservation object lets a later `done`
         // replace an earlier, still pending one.
-        let done = Timeline::<P>::new().next_fence();
+        let done = Timeline::new().next_fence();
         let done_fence = done.fence();
         // The `ready` fence exists only when some buffer needs maintenance: it is published
         // only then, and a lock with nothing to clean or invalidate (the common case of a
         // CPU or a device using a buffer again) need not create and signal it.
-        let mut ready: Option<(FenceProducer<P>, Fence<P>)> = None;
+        let mut ready: Option<(FenceProducer, Fence)> = None;
 
         // Steps 1 and 2: publish under the reservation locks.
-        let ctx: AcquireCtx<WaitDie, P> = AcquireCtx::new();
-        let mut waits: Vec<(usize, Fence<P>)> = Vec::new();
+        let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
+        let mut waits: Vec<(usize, Fence)> = Vec::new();
         let mut plans = core::mem::take(&mut self.plans);
         plans.clear();
         {
@@ -348,7 +348,7 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
         }
 
         // Step 5: we hold the buffers until unlock or the deadline.
-        let deadline = P::now().saturating_add(domain.config.hold_deadline);
+        let deadline = platform::now().saturating_add(domain.config.hold_deadline);
         let names = match &self.held {
             Some(h) => h.clone(),
             None => {
@@ -380,9 +380,9 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
 
     /// Waits for a previous user's fence; every `watchdog_poll` runs the watchdog, so a
     /// holder past its deadline is expired and its fence completes (with `Timeout`).
-    fn wait_for(&self, f: &Fence<P>) -> FenceResult {
+    fn wait_for(&self, f: &Fence) -> FenceResult {
         loop {
-            let deadline = P::now().saturating_add(self.domain.config.watchdog_poll);
+            let deadline = platform::now().saturating_add(self.domain.config.watchdog_poll);
             match f.wait_until(Some(deadline)) {
                 FenceStatus::Ok => return Ok(()),
                 FenceStatus::Err(e) => return Err(e),
@@ -413,17 +413,17 @@ impl<'d, P: Platform, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, P, C, M> {
 
 /// A locked sync set: the source of guards. Dropping it unlocks (like [`Locked::unlock`],
 /// ignoring the result).
-pub struct Locked<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> {
-    set: &'s mut SyncSet<'d, P, C, M>,
-    holder: Arc<Holder<P>>,
-    done: Fence<P>,
+pub struct Locked<'s, 'd, C: CacheMaintenance, M: CpuMemory> {
+    set: &'s mut SyncSet<'d, C, M>,
+    holder: Arc<Holder>,
+    done: Fence,
     /// Keeps a locked set on one thread at a time: the guards' borrow flags (in the set)
     /// are plain cells.
     _not_sync: PhantomData<Cell<()>>,
     released: bool,
 }
 
-impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for Locked<'_, '_, P, C, M> {
+impl<C: CacheMaintenance, M: CpuMemory> fmt::Debug for Locked<'_, '_, C, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Locked")
             .field("set", &self.set)
@@ -432,14 +432,14 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> fmt::Debug for Locked<'_, '
     }
 }
 
-impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C, M> {
-    fn entry(&self, buf: &SyncBuffer<P>) -> Result<(usize, &Entry<'d, P>), SyncError> {
+impl<'s, 'd, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, C, M> {
+    fn entry(&self, buf: &SyncBuffer) -> Result<(usize, &Entry<'d>), SyncError> {
         let i = self.set.position(buf)?;
         Ok((i, &self.set.entries[i]))
     }
 
     /// Read access for the CPU to `buf`, registered with a CPU access that reads.
-    pub fn cpu_read(&self, buf: &SyncBuffer<P>) -> Result<CpuRead<'_, 'd, P, M>, SyncError> {
+    pub fn cpu_read(&self, buf: &SyncBuffer) -> Result<CpuRead<'_, 'd, M>, SyncError> {
         let (i, e) = self.entry(buf)?;
         if e.access.agent != Agent::Cpu || !e.access.reads() {
             return Err(SyncError::WrongAccess {
@@ -460,7 +460,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
     }
 
     /// Write access for the CPU to `buf`, registered with a CPU access that writes.
-    pub fn cpu_write(&self, buf: &SyncBuffer<P>) -> Result<CpuWrite<'_, 'd, P, M>, SyncError> {
+    pub fn cpu_write(&self, buf: &SyncBuffer) -> Result<CpuWrite<'_, 'd, M>, SyncError> {
         let (i, e) = self.entry(buf)?;
         if e.access.agent != Agent::Cpu || !e.access.writes() {
             return Err(SyncError::WrongAccess {
@@ -482,11 +482,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
 
     /// Device access to `buf` for `device`, registered with that device's access: gives the
     /// bus address, never the bytes.
-    pub fn dma(
-        &self,
-        buf: &SyncBuffer<P>,
-        device: DeviceId,
-    ) -> Result<DmaAccess<'_, 'd, P>, SyncError> {
+    pub fn dma(&self, buf: &SyncBuffer, device: DeviceId) -> Result<DmaAccess<'_, 'd>, SyncError> {
         let (_, e) = self.entry(buf)?;
         match e.access.agent {
             Agent::Device(d, _) if d == device => {}
@@ -506,7 +502,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
         })
     }
 
-    fn view(&self, i: usize) -> View<'_, 'd, P, M> {
+    fn view(&self, i: usize) -> View<'_, 'd, M> {
         let e = &self.set.entries[i];
         View {
             holder: &self.holder,
@@ -517,7 +513,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
     }
 
     /// This lock's `done` fence: signals when the holder releases (or is expired).
-    pub fn done_fence(&self) -> Fence<P> {
+    pub fn done_fence(&self) -> Fence {
         self.done.clone()
     }
 
@@ -531,7 +527,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
     /// Releases the buffers when `work` signals (with its result): for devices still
     /// reading or writing them when the CPU side is done. The watchdog still applies: if
     /// `work` is not done by the holder's deadline, waiters are released with `Timeout`.
-    pub fn unlock_after(mut self, work: &Fence<P>) -> Result<(), SyncError> {
+    pub fn unlock_after(mut self, work: &Fence) -> Result<(), SyncError> {
         self.released = true;
         if self.holder.is_finished() {
             return Err(SyncError::Expired);
@@ -567,7 +563,7 @@ impl<'s, 'd, P: Platform, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, P, C
     }
 }
 
-impl<P: Platform, C: CacheMaintenance, M: CpuMemory> Drop for Locked<'_, '_, P, C, M> {
+impl<C: CacheMaintenance, M: CpuMemory> Drop for Locked<'_, '_, C, M> {
     fn drop(&mut self) {
         if !self.released {
             let _ = self.holder.release(Ok(()));
@@ -575,31 +571,31 @@ impl<P: Platform, C: CacheMaintenance, M: CpuMemory> Drop for Locked<'_, '_, P, 
     }
 }
 
-struct View<'l, 'd, P: Platform, M: CpuMemory> {
-    holder: &'l Holder<P>,
+struct View<'l, 'd, M: CpuMemory> {
+    holder: &'l Holder,
     memory: &'d M,
-    buf: &'d SyncBuffer<P>,
+    buf: &'d SyncBuffer,
     range: Range<usize>,
 }
 
 /// One guard use in progress; leaving on drop keeps the count right even if the user's
 /// closure unwinds (host tests), so a pending expiry can always complete.
-struct Use<'a, P: Platform>(&'a Holder<P>);
+struct Use<'a>(&'a Holder);
 
-impl<'a, P: Platform> Use<'a, P> {
-    fn enter(holder: &'a Holder<P>) -> Result<Self, SyncError> {
+impl<'a> Use<'a> {
+    fn enter(holder: &'a Holder) -> Result<Self, SyncError> {
         holder.enter()?;
         Ok(Self(holder))
     }
 }
 
-impl<P: Platform> Drop for Use<'_, P> {
+impl Drop for Use<'_> {
     fn drop(&mut self) {
         self.0.leave();
     }
 }
 
-impl<P: Platform, M: CpuMemory> View<'_, '_, P, M> {
+impl<M: CpuMemory> View<'_, '_, M> {
     fn virt(&self) -> usize {
         self.buf.region.virt() + self.range.start
     }
@@ -629,12 +625,12 @@ impl<P: Platform, M: CpuMemory> View<'_, '_, P, M> {
 
 /// CPU read access to one buffer's declared bytes. Gives `&[u8]` only, for the duration of
 /// a closure, so the watchdog can never take the buffer back mid-read.
-pub struct CpuRead<'l, 'd, P: Platform, M: CpuMemory> {
-    view: View<'l, 'd, P, M>,
+pub struct CpuRead<'l, 'd, M: CpuMemory> {
+    view: View<'l, 'd, M>,
     borrow: &'l Cell<isize>,
 }
 
-impl<P: Platform, M: CpuMemory> CpuRead<'_, '_, P, M> {
+impl<M: CpuMemory> CpuRead<'_, '_, M> {
     /// Runs `f` on the bytes. `Err(Expired)` once the watchdog took the buffer back.
     pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, SyncError> {
         self.view.read(f)
@@ -646,13 +642,13 @@ impl<P: Platform, M: CpuMemory> CpuRead<'_, '_, P, M> {
     }
 }
 
-impl<P: Platform, M: CpuMemory> Drop for CpuRead<'_, '_, P, M> {
+impl<M: CpuMemory> Drop for CpuRead<'_, '_, M> {
     fn drop(&mut self) {
         self.borrow.set(self.borrow.get() - 1);
     }
 }
 
-impl<P: Platform, M: CpuMemory> fmt::Debug for CpuRead<'_, '_, P, M> {
+impl<M: CpuMemory> fmt::Debug for CpuRead<'_, '_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CpuRead")
             .field("buffer", &self.view.buf.name)
@@ -662,12 +658,12 @@ impl<P: Platform, M: CpuMemory> fmt::Debug for CpuRead<'_, '_, P, M> {
 }
 
 /// CPU write access to one buffer's declared bytes.
-pub struct CpuWrite<'l, 'd, P: Platform, M: CpuMemory> {
-    view: View<'l, 'd, P, M>,
+pub struct CpuWrite<'l, 'd, M: CpuMemory> {
+    view: View<'l, 'd, M>,
     borrow: &'l Cell<isize>,
 }
 
-impl<P: Platform, M: CpuMemory> CpuWrite<'_, '_, P, M> {
+impl<M: CpuMemory> CpuWrite<'_, '_, M> {
     /// Runs `f` on the bytes for writing. `Err(Expired)` once the watchdog took the buffer
     /// back: nothing is written then.
     pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, SyncError> {
@@ -687,13 +683,13 @@ impl<P: Platform, M: CpuMemory> CpuWrite<'_, '_, P, M> {
     }
 }
 
-impl<P: Platform, M: CpuMemory> Drop for CpuWrite<'_, '_, P, M> {
+impl<M: CpuMemory> Drop for CpuWrite<'_, '_, M> {
     fn drop(&mut self) {
         self.borrow.set(0);
     }
 }
 
-impl<P: Platform, M: CpuMemory> fmt::Debug for CpuWrite<'_, '_, P, M> {
+impl<M: CpuMemory> fmt::Debug for CpuWrite<'_, '_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CpuWrite")
             .field("buffer", &self.view.buf.name)
@@ -703,14 +699,14 @@ impl<P: Platform, M: CpuMemory> fmt::Debug for CpuWrite<'_, '_, P, M> {
 }
 
 /// Device access to one buffer: its bus address and length, never its bytes.
-pub struct DmaAccess<'l, 'd, P: Platform> {
-    holder: &'l Holder<P>,
-    buf: &'d SyncBuffer<P>,
+pub struct DmaAccess<'l, 'd> {
+    holder: &'l Holder,
+    buf: &'d SyncBuffer,
     range: Range<usize>,
     access: Access,
 }
 
-impl<P: Platform> DmaAccess<'_, '_, P> {
+impl DmaAccess<'_, '_> {
     /// Bus address and length of the declared range, for programming the device.
     /// `Err(Expired)` once the watchdog took the buffer back.
     pub fn bus_range(&self) -> Result<(BusAddr, usize), SyncError> {
@@ -725,7 +721,7 @@ impl<P: Platform> DmaAccess<'_, '_, P> {
     }
 }
 
-impl<P: Platform> fmt::Debug for DmaAccess<'_, '_, P> {
+impl fmt::Debug for DmaAccess<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DmaAccess")
             .field("buffer", &self.buf.name)

@@ -6,9 +6,9 @@ use core::marker::PhantomData;
 
 use super::mutex::{Requester, WwGuard, WwMutex};
 use super::{WwClass, WwError};
-use crate::platform::Platform;
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicU8, Ordering};
+use dmasync_hal::platform;
 
 /// The ticket dispenser for stamps: one for all classes (stamps only need to be unique and
 /// ordered within a class, which a global counter gives for free). Lower = older.
@@ -22,7 +22,7 @@ static NEXT_STAMP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64
 /// mutexes it holds. The address doubles as the owner tag in the mutex's state word, hence
 /// the alignment (the low bits are flags).
 #[repr(align(8))]
-pub(crate) struct CtxCore<P: Platform> {
+pub(crate) struct CtxCore {
     /// Immutable for the context's life; read by contenders to compare ages.
     pub(crate) stamp: u64,
     /// [`WOUNDED`] | [`READY`]. One word for both, so the wound/park handshake needs no
@@ -31,7 +31,7 @@ pub(crate) struct CtxCore<P: Platform> {
     /// `fetch_or(READY)` comes after it and our next look sees `WOUNDED`.
     wake: AtomicU8,
     /// Written once by the owner thread before it sets `READY`, then only read.
-    unparker: UnsafeCell<Option<P::Unparker>>,
+    unparker: UnsafeCell<Option<platform::Unparker>>,
 }
 
 /// Wound-Wait: an older contender wounded us; we back off at our next contention.
@@ -39,7 +39,7 @@ const WOUNDED: u8 = 1;
 /// `unparker` is written: a wounder may use it.
 const READY: u8 = 2;
 
-impl<P: Platform> CtxCore<P> {
+impl CtxCore {
     /// Publishes the owner's unparker (first contention only) so wounders can wake it.
     /// Called by the owner before it first queues on a mutex.
     pub(crate) fn publish_unparker(&self) {
@@ -48,7 +48,7 @@ impl<P: Platform> CtxCore<P> {
             // nobody reads `unparker` before observing `READY` (Release below, Acquire in
             // `wound`).
             self.unparker
-                .with_mut(|p| unsafe { *p = Some(P::unparker()) });
+                .with_mut(|p| unsafe { *p = Some(platform::unparker()) });
             self.wake.fetch_or(READY, Ordering::AcqRel);
         }
     }
@@ -83,7 +83,7 @@ impl<P: Platform> CtxCore<P> {
                 // our AcqRel read of it synchronises with that Release; `unparker` is
                 // never written again.
                 if let Some(u) = unsafe { &*p } {
-                    P::unpark(u);
+                    platform::unpark(u);
                 }
             });
         }
@@ -125,8 +125,8 @@ const INJECT: u8 = 2;
 /// and may wound it through that address), dropping a context that still counts held locks
 /// **never returns**: the thread parks forever instead of freeing memory other threads may
 /// still read. Unwinding is fine: guards are dropped before the context they borrow.
-pub struct AcquireCtx<C: WwClass, P: Platform> {
-    core: CtxCore<P>,
+pub struct AcquireCtx<C: WwClass> {
+    core: CtxCore,
     acquired: Cell<usize>,
     flags: Cell<u8>,
     /// Address of the mutex we were told to back off from (0: none).
@@ -141,7 +141,7 @@ pub struct AcquireCtx<C: WwClass, P: Platform> {
 /// Carries the class and makes the context `!Send` and `!Sync`.
 type CtxMarker<C> = (fn() -> C, *const ());
 
-impl<C: WwClass, P: Platform> fmt::Debug for AcquireCtx<C, P> {
+impl<C: WwClass> fmt::Debug for AcquireCtx<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AcquireCtx")
             .field("stamp", &self.core.stamp)
@@ -152,25 +152,25 @@ impl<C: WwClass, P: Platform> fmt::Debug for AcquireCtx<C, P> {
     }
 }
 
-impl<C: WwClass, P: Platform> Drop for AcquireCtx<C, P> {
+impl<C: WwClass> Drop for AcquireCtx<C> {
     fn drop(&mut self) {
         if self.acquired.get() != 0 {
             // Only reachable if a guard was leaked: its mutex still publishes our address
             // and contenders may dereference it, so this memory must stay valid forever.
             loop {
-                P::park(None);
+                platform::park(None);
             }
         }
     }
 }
 
-impl<C: WwClass, P: Platform> Default for AcquireCtx<C, P> {
+impl<C: WwClass> Default for AcquireCtx<C> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
+impl<C: WwClass> AcquireCtx<C> {
     /// Starts a transaction: takes the next stamp (younger than every earlier context).
     pub fn new() -> Self {
         let stamp = NEXT_STAMP.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
@@ -233,7 +233,7 @@ impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
     pub(crate) fn tag(&self) -> usize {
         // Exposed: contenders turn the tag back into a pointer to read our stamp and wound
         // us (see `WwMutex::step`).
-        (&self.core as *const CtxCore<P>).expose_provenance()
+        (&self.core as *const CtxCore).expose_provenance()
     }
 
     /// Locks `m` for this transaction.
@@ -246,7 +246,7 @@ impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
     /// May block (parks through `P`) while an older holder (or, in Wound-Wait, any holder
     /// this context may not wound) has the mutex.
     #[inline]
-    pub fn lock<'a, T>(&'a self, m: &'a WwMutex<T, C, P>) -> Result<WwGuard<'a, T, C, P>, WwError> {
+    pub fn lock<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         if self.flags.get() == 0 && m.try_acquire_fast(self.tag()) {
             self.acquired.set(self.acquired.get() + 1);
             return Ok(WwGuard::new(m, self));
@@ -256,10 +256,7 @@ impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
 
     #[cold]
     #[inline(never)]
-    fn lock_contended<'a, T>(
-        &'a self,
-        m: &'a WwMutex<T, C, P>,
-    ) -> Result<WwGuard<'a, T, C, P>, WwError> {
+    fn lock_contended<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         let flags = self.flags.get();
         if flags & BACKOFF != 0 {
             return Err(WwError::Deadlock);
@@ -274,10 +271,7 @@ impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
         self.lock_blocking(m)
     }
 
-    fn lock_blocking<'a, T>(
-        &'a self,
-        m: &'a WwMutex<T, C, P>,
-    ) -> Result<WwGuard<'a, T, C, P>, WwError> {
+    fn lock_blocking<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         let req = Requester {
             tag: self.tag(),
             ctx: Some(&self.core),
@@ -302,10 +296,7 @@ impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
     ///
     /// Errors: [`WwError::LocksHeld`] if the context still holds a lock,
     /// [`WwError::NotContended`] if `m` is not the mutex the last `Deadlock` was about.
-    pub fn lock_slow<'a, T>(
-        &'a self,
-        m: &'a WwMutex<T, C, P>,
-    ) -> Result<WwGuard<'a, T, C, P>, WwError> {
+    pub fn lock_slow<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         if self.acquired.get() != 0 {
             return Err(WwError::LocksHeld);
         }
@@ -325,10 +316,7 @@ impl<C: WwClass, P: Platform> AcquireCtx<C, P> {
     /// Locks `m` only if that needs no waiting. `Err(WouldBlock)` if someone else holds it,
     /// `Err(Already)` if this context does, `Err(Deadlock)` if the context must back off
     /// first. Never injects a back-off.
-    pub fn try_lock<'a, T>(
-        &'a self,
-        m: &'a WwMutex<T, C, P>,
-    ) -> Result<WwGuard<'a, T, C, P>, WwError> {
+    pub fn try_lock<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         if self.flags.get() & BACKOFF != 0 {
             return Err(WwError::Deadlock);
         }

@@ -15,16 +15,14 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use super::{AcquireCtx, WwClass, WwError, WwGuard, WwMutex};
-use crate::platform::Platform;
 
 /// A set of mutexes locked through one acquire context.
 ///
 /// ```
 /// # #[cfg(feature = "std")] {
-/// use dmasync_sync::platform::StdPlatform;
 /// use dmasync_sync::ww::{AcquireCtx, LockSet, WoundWait, WwError, WwMutex};
 ///
-/// let objs: Vec<WwMutex<u64, WoundWait, StdPlatform>> = (0..4).map(WwMutex::new).collect();
+/// let objs: Vec<WwMutex<u64, WoundWait>> = (0..4).map(WwMutex::new).collect();
 /// let ctx = AcquireCtx::new();
 /// let mut set = LockSet::new(&ctx).ignore_duplicates(true);
 /// // Index 2 twice: a duplicate, accepted because of `ignore_duplicates`.
@@ -43,18 +41,18 @@ use crate::platform::Platform;
 /// assert_eq!(*objs[3].lock(), 13);
 /// # }
 /// ```
-pub struct LockSet<'a, T, C: WwClass, P: Platform> {
-    ctx: &'a AcquireCtx<C, P>,
-    guards: Vec<WwGuard<'a, T, C, P>>,
+pub struct LockSet<'a, T, C: WwClass> {
+    ctx: &'a AcquireCtx<C>,
+    guards: Vec<WwGuard<'a, T, C>>,
     /// The mutex a `Deadlock` was about; set until the back-off is done.
-    contended: Option<&'a WwMutex<T, C, P>>,
+    contended: Option<&'a WwMutex<T, C>>,
     /// Locked by `lock_slow` after a back-off, not yet asked for in this pass.
-    prelocked: Option<&'a WwMutex<T, C, P>>,
+    prelocked: Option<&'a WwMutex<T, C>>,
     ignore_duplicates: bool,
     rollbacks: u64,
 }
 
-impl<T, C: WwClass, P: Platform> fmt::Debug for LockSet<'_, T, C, P> {
+impl<T, C: WwClass> fmt::Debug for LockSet<'_, T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockSet")
             .field("ctx", self.ctx)
@@ -65,14 +63,14 @@ impl<T, C: WwClass, P: Platform> fmt::Debug for LockSet<'_, T, C, P> {
     }
 }
 
-impl<'a, T, C: WwClass, P: Platform> LockSet<'a, T, C, P> {
+impl<'a, T, C: WwClass> LockSet<'a, T, C> {
     /// An empty set locking through `ctx`.
-    pub fn new(ctx: &'a AcquireCtx<C, P>) -> Self {
+    pub fn new(ctx: &'a AcquireCtx<C>) -> Self {
         Self::with_capacity(ctx, 0)
     }
 
     /// An empty set with room for `n` locks before it allocates again.
-    pub fn with_capacity(ctx: &'a AcquireCtx<C, P>, n: usize) -> Self {
+    pub fn with_capacity(ctx: &'a AcquireCtx<C>, n: usize) -> Self {
         Self {
             ctx,
             guards: Vec::with_capacity(n),
@@ -91,7 +89,7 @@ impl<'a, T, C: WwClass, P: Platform> LockSet<'a, T, C, P> {
     }
 
     /// The acquire context the set locks through.
-    pub fn ctx(&self) -> &'a AcquireCtx<C, P> {
+    pub fn ctx(&self) -> &'a AcquireCtx<C> {
         self.ctx
     }
 
@@ -101,7 +99,7 @@ impl<'a, T, C: WwClass, P: Platform> LockSet<'a, T, C, P> {
     /// [`LockSet::lock_all`] closure, which then retries. Once a `Deadlock` happened, every
     /// further `lock` in the same pass returns `Deadlock` too. `Err(Already)`: `m` is
     /// already in the set (only without [`LockSet::ignore_duplicates`]).
-    pub fn lock(&mut self, m: &'a WwMutex<T, C, P>) -> Result<&mut T, WwError> {
+    pub fn lock(&mut self, m: &'a WwMutex<T, C>) -> Result<&mut T, WwError> {
         if self.contended.is_some() {
             return Err(WwError::Deadlock);
         }
@@ -127,7 +125,7 @@ impl<'a, T, C: WwClass, P: Platform> LockSet<'a, T, C, P> {
         }
     }
 
-    fn find_mut(&mut self, m: &WwMutex<T, C, P>) -> Option<&mut T> {
+    fn find_mut(&mut self, m: &WwMutex<T, C>) -> Option<&mut T> {
         self.guards
             .iter_mut()
             .rev()
@@ -202,12 +200,12 @@ impl<'a, T, C: WwClass, P: Platform> LockSet<'a, T, C, P> {
     }
 
     /// Whether `m` is in the set.
-    pub fn contains(&self, m: &WwMutex<T, C, P>) -> bool {
+    pub fn contains(&self, m: &WwMutex<T, C>) -> bool {
         self.guards.iter().any(|g| core::ptr::eq(g.mutex(), m))
     }
 
     /// The data of `m`, if `m` is in the set.
-    pub fn get_mut(&mut self, m: &WwMutex<T, C, P>) -> Option<&mut T> {
+    pub fn get_mut(&mut self, m: &WwMutex<T, C>) -> Option<&mut T> {
         self.find_mut(m)
     }
 
@@ -222,7 +220,7 @@ impl<'a, T, C: WwClass, P: Platform> LockSet<'a, T, C, P> {
     }
 
     /// The locked mutexes with their data, in locking order.
-    pub fn iter_with_mutex(&mut self) -> impl Iterator<Item = (&'a WwMutex<T, C, P>, &mut T)> + '_ {
+    pub fn iter_with_mutex(&mut self) -> impl Iterator<Item = (&'a WwMutex<T, C>, &mut T)> + '_ {
         self.guards.iter_mut().map(|g| (g.mutex(), &mut **g))
     }
 }

@@ -26,10 +26,9 @@
 //!
 //! ```
 //! # #[cfg(feature = "std")] {
-//! use dmasync_sync::platform::StdPlatform;
 //! use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwMutex};
 //!
-//! let bufs: [WwMutex<u32, WaitDie, StdPlatform>; 3] =
+//! let bufs: [WwMutex<u32, WaitDie>; 3] =
 //!     [WwMutex::new(1), WwMutex::new(2), WwMutex::new(3)];
 //! let ctx = AcquireCtx::new();
 //! let mut set = LockSet::new(&ctx);

@@ -24,10 +24,10 @@ use core::ptr;
 
 use super::ctx::{AcquireCtx, CtxCore};
 use super::{WwClass, WwError};
-use crate::platform::Platform;
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicUsize, Ordering};
 use crate::spin::SpinLock;
+use dmasync_hal::platform;
 
 /// Flag in the state word: the waiter list may be non-empty; unlock must take the slow path.
 const WAITERS: usize = 1;
@@ -44,9 +44,9 @@ fn no_ctx_tag() -> usize {
 }
 
 /// A waiting lock request, on the waiter's stack while linked.
-struct Waiter<P: Platform> {
+struct Waiter {
     /// Next node; read and written only under the mutex's spin lock.
-    next: UnsafeCell<*const Waiter<P>>,
+    next: UnsafeCell<*const Waiter>,
     /// Owner tag of the waiting context; 0 for a plain waiter.
     ctx: usize,
     /// The waiting context's stamp (meaningless for plain waiters).
@@ -54,37 +54,37 @@ struct Waiter<P: Platform> {
     /// Whether the waiting context held other locks when it queued (they do not change
     /// while it waits).
     holds_locks: bool,
-    unparker: P::Unparker,
+    unparker: platform::Unparker,
 }
 
-impl<P: Platform> Waiter<P> {
-    fn next(&self) -> *const Waiter<P> {
+impl Waiter {
+    fn next(&self) -> *const Waiter {
         // SAFETY: only called under the spin lock, which serialises all access to `next`.
         self.next.with(|p| unsafe { *p })
     }
 
-    fn set_next(&self, n: *const Waiter<P>) {
+    fn set_next(&self, n: *const Waiter) {
         // SAFETY: only called under the spin lock, which serialises all access to `next`.
         self.next.with_mut(|p| unsafe { *p = n });
     }
 }
 
 /// The waiter list: head of a singly linked list of [`Waiter`]s.
-struct WaitList<P: Platform> {
-    head: *const Waiter<P>,
+struct WaitList {
+    head: *const Waiter,
 }
 
 // SAFETY: the list is only reached through the mutex's spin lock; the nodes it points to
 // stay alive and in place while linked (their owners unlink them before returning), and
 // the node contents other threads read (tags, stamps, unparkers) are `Send + Sync`.
-unsafe impl<P: Platform> Send for WaitList<P> {}
+unsafe impl Send for WaitList {}
 
-impl<P: Platform> WaitList<P> {
+impl WaitList {
     /// Iterates the linked nodes.
     ///
     /// # Safety
     /// The caller holds the spin lock protecting this list for the iterator's whole life.
-    unsafe fn iter(&self) -> impl Iterator<Item = &Waiter<P>> + '_ {
+    unsafe fn iter(&self) -> impl Iterator<Item = &Waiter> + '_ {
         let mut cur = self.head;
         core::iter::from_fn(move || {
             if cur.is_null() {
@@ -100,8 +100,8 @@ impl<P: Platform> WaitList<P> {
 
     /// Links `node`: context waiters before the first younger context waiter, plain
     /// waiters at the tail.
-    fn insert(&mut self, node: &Waiter<P>) {
-        let mut link: *const Waiter<P> = ptr::null();
+    fn insert(&mut self, node: &Waiter) {
+        let mut link: *const Waiter = ptr::null();
         let mut cur = self.head;
         while !cur.is_null() {
             // SAFETY: linked nodes are alive while we hold the spin lock (we are called
@@ -123,8 +123,8 @@ impl<P: Platform> WaitList<P> {
     }
 
     /// Unlinks `node` (which must be linked).
-    fn remove(&mut self, node: &Waiter<P>) {
-        let target: *const Waiter<P> = node;
+    fn remove(&mut self, node: &Waiter) {
+        let target: *const Waiter = node;
         if self.head == target {
             self.head = node.next();
             return;
@@ -142,7 +142,7 @@ impl<P: Platform> WaitList<P> {
         debug_assert!(false, "ww waiter not linked");
     }
 
-    fn has_other_than(&self, node: *const Waiter<P>) -> bool {
+    fn has_other_than(&self, node: *const Waiter) -> bool {
         !self.head.is_null() && (self.head != node || !self.head_next_is_null())
     }
 
@@ -154,9 +154,9 @@ impl<P: Platform> WaitList<P> {
 }
 
 /// Who asks for the lock, as the slow path needs to know it.
-pub(crate) struct Requester<'c, P: Platform> {
+pub(crate) struct Requester<'c> {
     pub(crate) tag: usize,
-    pub(crate) ctx: Option<&'c CtxCore<P>>,
+    pub(crate) ctx: Option<&'c CtxCore>,
     pub(crate) acquired: usize,
     pub(crate) wait_die: bool,
 }
@@ -176,21 +176,21 @@ enum Step {
 ///
 /// Size: the data plus three words (state word, spin-lock flag, waiter-list head) — 24
 /// bytes on 64-bit targets for `WwMutex<()>`. No allocation, ever.
-pub struct WwMutex<T, C: WwClass, P: Platform> {
+pub struct WwMutex<T, C: WwClass> {
     state: AtomicUsize,
-    waiters: SpinLock<WaitList<P>, P>,
+    waiters: SpinLock<WaitList>,
     _class: PhantomData<fn() -> C>,
     data: UnsafeCell<T>,
 }
 
 // SAFETY: the mutex hands out access to `T` to one holder at a time, so sharing it across
 // threads needs only `T: Send` (as for `std::sync::Mutex`).
-unsafe impl<T: Send, C: WwClass, P: Platform> Sync for WwMutex<T, C, P> {}
+unsafe impl<T: Send, C: WwClass> Sync for WwMutex<T, C> {}
 // SAFETY: moving the mutex moves the `T` it owns; the waiter list is empty whenever the
 // mutex can be moved (nobody borrows it).
-unsafe impl<T: Send, C: WwClass, P: Platform> Send for WwMutex<T, C, P> {}
+unsafe impl<T: Send, C: WwClass> Send for WwMutex<T, C> {}
 
-impl<T, C: WwClass, P: Platform> fmt::Debug for WwMutex<T, C, P> {
+impl<T, C: WwClass> fmt::Debug for WwMutex<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WwMutex")
             .field("locked", &self.is_locked())
@@ -199,13 +199,13 @@ impl<T, C: WwClass, P: Platform> fmt::Debug for WwMutex<T, C, P> {
     }
 }
 
-impl<T: Default, C: WwClass, P: Platform> Default for WwMutex<T, C, P> {
+impl<T: Default, C: WwClass> Default for WwMutex<T, C> {
     fn default() -> Self {
         Self::new(T::default())
     }
 }
 
-impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
+impl<T, C: WwClass> WwMutex<T, C> {
     /// A new, unlocked mutex owning `value`.
     #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
@@ -243,7 +243,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
     /// never fails, may block. Do not call it while the same thread holds locks of this
     /// class through a context (that could deadlock, exactly as in Linux, where lockdep
     /// forbids mixing).
-    pub fn lock(&self) -> WwMutexGuard<'_, T, C, P> {
+    pub fn lock(&self) -> WwMutexGuard<'_, T, C> {
         if !self.try_acquire_fast(no_ctx_tag()) {
             let req = Requester {
                 tag: no_ctx_tag(),
@@ -263,7 +263,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
     }
 
     /// Locks without a context if that needs no waiting.
-    pub fn try_lock(&self) -> Option<WwMutexGuard<'_, T, C, P>> {
+    pub fn try_lock(&self) -> Option<WwMutexGuard<'_, T, C>> {
         let req = Requester {
             tag: no_ctx_tag(),
             ctx: None,
@@ -304,7 +304,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
     }
 
     /// Non-blocking acquisition for `try_lock`.
-    pub(crate) fn try_acquire(&self, req: &Requester<'_, P>) -> Result<(), WwError> {
+    pub(crate) fn try_acquire(&self, req: &Requester<'_>) -> Result<(), WwError> {
         match self
             .state
             .compare_exchange(0, req.tag, Ordering::AcqRel, Ordering::Relaxed)
@@ -343,7 +343,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
 
     /// The blocking path: waits (or returns `Deadlock` when the class says back off).
     #[cold]
-    pub(crate) fn lock_slow_path(&self, req: &Requester<'_, P>) -> Result<(), WwError> {
+    pub(crate) fn lock_slow_path(&self, req: &Requester<'_>) -> Result<(), WwError> {
         // A short optimistic spin first: holders keep locks briefly, and sleeping costs far
         // more than a few relax() rounds.
         for _ in 0..SPIN_ROUNDS {
@@ -355,7 +355,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
             } else if s & WAITERS != 0 {
                 break;
             }
-            P::relax();
+            platform::relax();
         }
         if let Some(core) = req.ctx {
             core.publish_unparker();
@@ -365,7 +365,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
             ctx: if req.ctx.is_some() { req.tag } else { 0 },
             stamp: req.ctx.map_or(0, |c| c.stamp),
             holds_locks: req.acquired > 0,
-            unparker: P::unparker(),
+            unparker: platform::unparker(),
         };
         let linked = Linked {
             mutex: self,
@@ -381,19 +381,14 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
                 Step::Acquired => return Ok(()),
                 Step::Already => return Err(WwError::Already),
                 Step::Die => return Err(WwError::Deadlock),
-                Step::Park => P::park(None),
+                Step::Park => platform::park(None),
             }
         }
     }
 
     /// One look at the mutex under the spin lock: acquire, give up, or queue and park.
-    fn step(
-        &self,
-        list: &mut WaitList<P>,
-        req: &Requester<'_, P>,
-        me: &Linked<'_, T, C, P>,
-    ) -> Step {
-        let node: *const Waiter<P> = me.node;
+    fn step(&self, list: &mut WaitList, req: &Requester<'_>, me: &Linked<'_, T, C>) -> Step {
+        let node: *const Waiter = me.node;
         let owner = loop {
             // Acquire: if the word names a holder, its context's creation happens-before
             // our look at it (pairs with the AcqRel of the holder's acquiring CAS).
@@ -441,7 +436,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
             // SAFETY: a tag other than NO_CTX is the address of the holder's `CtxCore`;
             // the state word is pinned (WAITERS set, spin lock held), so the holder is
             // still inside its transaction and its context is alive and in place.
-            Some(unsafe { &*ptr::with_exposed_provenance::<CtxCore<P>>(owner) })
+            Some(unsafe { &*ptr::with_exposed_provenance::<CtxCore>(owner) })
         };
         if let Some(core) = req.ctx {
             let must_die = if req.wait_die {
@@ -477,7 +472,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
                 // SAFETY: we hold the spin lock.
                 for w in unsafe { list.iter() } {
                     if w.ctx != 0 && w.holds_locks && w.stamp > me.node.stamp {
-                        P::unpark(&w.unparker);
+                        platform::unpark(&w.unparker);
                     }
                 }
             }
@@ -487,13 +482,13 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
 
     /// Runs after `req` took the mutex under the spin lock, with `list` the remaining
     /// waiters: tells the ones that must back off because of the new holder.
-    fn after_acquire(&self, list: &mut WaitList<P>, req: &Requester<'_, P>) {
+    fn after_acquire(&self, list: &mut WaitList, req: &Requester<'_>) {
         let Some(core) = req.ctx else { return };
         if req.wait_die {
             // SAFETY: we hold the spin lock.
             for w in unsafe { list.iter() } {
                 if w.ctx != 0 && w.holds_locks && w.stamp > core.stamp {
-                    P::unpark(&w.unparker);
+                    platform::unpark(&w.unparker);
                 }
             }
         } else {
@@ -508,12 +503,12 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
 
     /// After a waiter left without acquiring: clears `WAITERS` if nobody waits, and wakes
     /// the new head if the mutex is free (so no waiter is stranded).
-    fn fix_waiters_flag(&self, list: &mut WaitList<P>) {
+    fn fix_waiters_flag(&self, list: &mut WaitList) {
         if list.head.is_null() {
             self.state.fetch_and(!WAITERS, Ordering::Relaxed);
         } else if self.state.load(Ordering::Relaxed) & !WAITERS == 0 {
             // SAFETY: head is linked and we hold the spin lock.
-            P::unpark(&unsafe { &*list.head }.unparker);
+            platform::unpark(&unsafe { &*list.head }.unparker);
         }
     }
 
@@ -540,7 +535,7 @@ impl<T, C: WwClass, P: Platform> WwMutex<T, C, P> {
             if !head.is_null() {
                 // Wake one: the head (oldest context, or first plain waiter).
                 // SAFETY: head is linked and we hold the spin lock.
-                P::unpark(&unsafe { &*head }.unparker);
+                platform::unpark(&unsafe { &*head }.unparker);
             }
         });
     }
@@ -571,13 +566,13 @@ const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 8 };
 
 /// Keeps a waiter node's membership honest: unlinks it if the waiting function unwinds
 /// (a panicking `Platform::park`), so the list never points at a dead stack frame.
-struct Linked<'m, T, C: WwClass, P: Platform> {
-    mutex: &'m WwMutex<T, C, P>,
-    node: &'m Waiter<P>,
+struct Linked<'m, T, C: WwClass> {
+    mutex: &'m WwMutex<T, C>,
+    node: &'m Waiter,
     linked: Cell<bool>,
 }
 
-impl<T, C: WwClass, P: Platform> Drop for Linked<'_, T, C, P> {
+impl<T, C: WwClass> Drop for Linked<'_, T, C> {
     fn drop(&mut self) {
         if self.linked.get() {
             let mut g = self.mutex.waiters.lock();
@@ -592,23 +587,23 @@ impl<T, C: WwClass, P: Platform> Drop for Linked<'_, T, C, P> {
 /// A lock held through an [`AcquireCtx`]; unlocks on drop. Borrows the context, so it
 /// cannot outlive it, and is not `Send` (the transaction stays on its thread).
 #[must_use = "dropping the guard unlocks the mutex at once"]
-pub struct WwGuard<'a, T, C: WwClass, P: Platform> {
-    mutex: &'a WwMutex<T, C, P>,
-    ctx: &'a AcquireCtx<C, P>,
+pub struct WwGuard<'a, T, C: WwClass> {
+    mutex: &'a WwMutex<T, C>,
+    ctx: &'a AcquireCtx<C>,
 }
 
-impl<'a, T, C: WwClass, P: Platform> WwGuard<'a, T, C, P> {
-    pub(crate) fn new(mutex: &'a WwMutex<T, C, P>, ctx: &'a AcquireCtx<C, P>) -> Self {
+impl<'a, T, C: WwClass> WwGuard<'a, T, C> {
+    pub(crate) fn new(mutex: &'a WwMutex<T, C>, ctx: &'a AcquireCtx<C>) -> Self {
         Self { mutex, ctx }
     }
 
     /// The mutex this guard holds.
-    pub fn mutex(&self) -> &'a WwMutex<T, C, P> {
+    pub fn mutex(&self) -> &'a WwMutex<T, C> {
         self.mutex
     }
 }
 
-impl<T: fmt::Debug, C: WwClass, P: Platform> fmt::Debug for WwGuard<'_, T, C, P> {
+impl<T: fmt::Debug, C: WwClass> fmt::Debug for WwGuard<'_, T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WwGuard")
             .field("data", &**self)
@@ -617,7 +612,7 @@ impl<T: fmt::Debug, C: WwClass, P: Platform> fmt::Debug for WwGuard<'_, T, C, P>
     }
 }
 
-impl<T, C: WwClass, P: Platform> Deref for WwGuard<'_, T, C, P> {
+impl<T, C: WwClass> Deref for WwGuard<'_, T, C> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the guard holds the lock for its whole life; the reference borrows it.
@@ -625,14 +620,14 @@ impl<T, C: WwClass, P: Platform> Deref for WwGuard<'_, T, C, P> {
     }
 }
 
-impl<T, C: WwClass, P: Platform> DerefMut for WwGuard<'_, T, C, P> {
+impl<T, C: WwClass> DerefMut for WwGuard<'_, T, C> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the guard holds the lock; `&mut self` makes this the only reference.
         unsafe { self.mutex.data_mut() }
     }
 }
 
-impl<T, C: WwClass, P: Platform> Drop for WwGuard<'_, T, C, P> {
+impl<T, C: WwClass> Drop for WwGuard<'_, T, C> {
     fn drop(&mut self) {
         self.mutex.unlock_tag(self.ctx.tag());
         self.ctx.released_one();
@@ -641,13 +636,13 @@ impl<T, C: WwClass, P: Platform> Drop for WwGuard<'_, T, C, P> {
 
 /// A lock held without a context ([`WwMutex::lock`]); unlocks on drop.
 #[must_use = "dropping the guard unlocks the mutex at once"]
-pub struct WwMutexGuard<'a, T, C: WwClass, P: Platform> {
-    mutex: &'a WwMutex<T, C, P>,
+pub struct WwMutexGuard<'a, T, C: WwClass> {
+    mutex: &'a WwMutex<T, C>,
     /// `Sync` only if `T: Sync` (shared access to the guard is shared access to `T`).
     _data: PhantomData<&'a mut T>,
 }
 
-impl<T: fmt::Debug, C: WwClass, P: Platform> fmt::Debug for WwMutexGuard<'_, T, C, P> {
+impl<T: fmt::Debug, C: WwClass> fmt::Debug for WwMutexGuard<'_, T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WwMutexGuard")
             .field("data", &**self)
@@ -655,7 +650,7 @@ impl<T: fmt::Debug, C: WwClass, P: Platform> fmt::Debug for WwMutexGuard<'_, T, 
     }
 }
 
-impl<T, C: WwClass, P: Platform> Deref for WwMutexGuard<'_, T, C, P> {
+impl<T, C: WwClass> Deref for WwMutexGuard<'_, T, C> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the guard holds the lock for its whole life; the reference borrows it.
@@ -663,14 +658,14 @@ impl<T, C: WwClass, P: Platform> Deref for WwMutexGuard<'_, T, C, P> {
     }
 }
 
-impl<T, C: WwClass, P: Platform> DerefMut for WwMutexGuard<'_, T, C, P> {
+impl<T, C: WwClass> DerefMut for WwMutexGuard<'_, T, C> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the guard holds the lock; `&mut self` makes this the only reference.
         unsafe { self.mutex.data_mut() }
     }
 }
 
-impl<T, C: WwClass, P: Platform> Drop for WwMutexGuard<'_, T, C, P> {
+impl<T, C: WwClass> Drop for WwMutexGuard<'_, T, C> {
     fn drop(&mut self) {
         self.mutex.unlock_tag(no_ctx_tag());
     }

@@ -7,12 +7,11 @@ use std::thread;
 use std::vec::Vec;
 
 use super::*;
-use crate::platform::StdPlatform;
 
-type WdMutex<T> = WwMutex<T, WaitDie, StdPlatform>;
-type WwoMutex<T> = WwMutex<T, WoundWait, StdPlatform>;
-type WdCtx = AcquireCtx<WaitDie, StdPlatform>;
-type WwCtx = AcquireCtx<WoundWait, StdPlatform>;
+type WdMutex<T> = WwMutex<T, WaitDie>;
+type WwoMutex<T> = WwMutex<T, WoundWait>;
+type WdCtx = AcquireCtx<WaitDie>;
+type WwCtx = AcquireCtx<WoundWait>;
 
 /// Spins (yielding) until `f` holds; the tests only use it for conditions that must become
 /// true, and the test harness's own timeout catches a hang.
@@ -23,7 +22,7 @@ fn wait_until(f: impl Fn() -> bool) {
 }
 
 /// Waits until `m` has a queued waiter (the state word's WAITERS flag).
-fn wait_for_waiter<T, C: WwClass>(m: &WwMutex<T, C, StdPlatform>) {
+fn wait_for_waiter<T, C: WwClass>(m: &WwMutex<T, C>) {
     wait_until(|| m.has_waiters());
 }
 

@@ -2,11 +2,10 @@
 // so it must own what it uses ('static).
 use core::pin::pin;
 use dmasync_sync::fence::{FenceCallback, FenceContext};
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::FenceProducer;
 
 fn main() {
-    let p = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);
+    let p = FenceProducer::new(FenceContext::new(), 1);
     let mut hits = 0u32;
     let cb = pin!(FenceCallback::new(|_r| hits += 1));
     p.fence().add_callback(cb).unwrap();

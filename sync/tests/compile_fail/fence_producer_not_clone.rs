@@ -1,10 +1,9 @@
 // There is exactly one producer per fence.
 use dmasync_sync::fence::FenceContext;
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::FenceProducer;
 
 fn main() {
-    let p = FenceProducer::<StdPlatform>::new(FenceContext::new(), 1);
+    let p = FenceProducer::new(FenceContext::new(), 1);
     let q = p.clone();
     q.signal();
 }

@@ -1,12 +1,11 @@
 // A guard cannot be used after its set was unlocked.
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain};
 use dmasync_hal::cache::CoherentNoop;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 
 fn main() {
     let region = DmaRegion::new(0x1000, BusAddr(0x1000), 64, Coherency::NonCoherent, 64).unwrap();
-    let d: SyncDomain<StdPlatform, _, _> = SyncDomain::new(CoherentNoop { line_size: 64 }, DirectMemory, SyncConfig::default());
+    let d: SyncDomain<_, _> = SyncDomain::new(CoherentNoop { line_size: 64 }, DirectMemory, SyncConfig::default());
     let buf = d.buffer("b", region).unwrap();
     let mut set = d.set();
     set.add(&buf, Access::CPU_WRITE).unwrap();

@@ -1,10 +1,9 @@
 // Data obtained from a LockSet cannot be used after the set (and its locks) is gone.
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwMutex};
 
 fn main() {
-    let m: WwMutex<u32, WaitDie, StdPlatform> = WwMutex::new(0);
-    let ctx = AcquireCtx::<WaitDie, StdPlatform>::new();
+    let m: WwMutex<u32, WaitDie> = WwMutex::new(0);
+    let ctx = AcquireCtx::<WaitDie>::new();
     let mut set = LockSet::new(&ctx);
     set.lock_all(|s| {
         s.lock(&m)?;

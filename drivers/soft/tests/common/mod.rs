@@ -8,14 +8,13 @@ use std::thread;
 use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig};
 use dmasync_soft::{Soft2dConfig, SoftEngine2d};
-use dmasync_sync::platform::StdPlatform;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 
-pub type Domain<'s> = SyncDomain<StdPlatform, &'s NonCoherentSim, &'s NonCoherentSim>;
-pub type Engine<'s> = SoftEngine2d<StdPlatform, &'s NonCoherentSim>;
-pub type Buffer = SyncBuffer<StdPlatform>;
+pub type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
+pub type Engine<'s> = SoftEngine2d<&'s NonCoherentSim>;
+pub type Buffer = SyncBuffer;
 pub type Locked<'l, 's> =
-    dmasync_sync::syncset::Locked<'l, 's, StdPlatform, &'s NonCoherentSim, &'s NonCoherentSim>;
+    dmasync_sync::syncset::Locked<'l, 's, &'s NonCoherentSim, &'s NonCoherentSim>;
 
 pub const G2D: DeviceId = DeviceId(0);
 pub const OTHER: DeviceId = DeviceId(1);

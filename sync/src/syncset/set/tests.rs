@@ -7,12 +7,11 @@ use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DirectMemory, DmaRegion};
 
 use super::*;
 use crate::fence::FenceStatus;
-use crate::platform::StdPlatform as P;
 use crate::syncset::{SyncConfig, SyncDomain};
 
 const LINE: usize = 64;
 
-fn fence_ids(buf: &SyncBuffer<P>) -> Vec<(u64, u64, Usage)> {
+fn fence_ids(buf: &SyncBuffer) -> Vec<(u64, u64, Usage)> {
     let mut v: Vec<_> = buf
         .reservation()
         .fences(Usage::Bookkeep)
@@ -41,7 +40,7 @@ fn a_congested_lock_publishes_nothing_and_plans_nothing() {
         .unwrap()
     };
     let dev = DeviceId(0);
-    let d: SyncDomain<P, CoherentNoop, DirectMemory> = SyncDomain::new(
+    let d: SyncDomain<CoherentNoop, DirectMemory> = SyncDomain::new(
         CoherentNoop { line_size: LINE },
         DirectMemory,
         SyncConfig::default(),
@@ -57,7 +56,7 @@ fn a_congested_lock_publishes_nothing_and_plans_nothing() {
     // `b` is full of pending fences from other timelines (bookkeeping: nobody waits for
     // them, but they take every slot).
     let blockers: Vec<_> = (0..b.reservation().capacity())
-        .map(|_| crate::fence::Timeline::<P>::new().next_fence())
+        .map(|_| crate::fence::Timeline::new().next_fence())
         .collect();
     {
         let g = b.reservation().lock();
@@ -122,16 +121,15 @@ fn completion_callback_never_drops_its_own_holder() {
         LINE,
     )
     .unwrap();
-    let d: &'static SyncDomain<P, CoherentNoop, DirectMemory> =
-        Box::leak(Box::new(SyncDomain::new(
-            CoherentNoop { line_size: LINE },
-            DirectMemory,
-            SyncConfig::default(),
-        )));
-    let a: &'static SyncBuffer<P> = Box::leak(Box::new(d.buffer("a", region).unwrap()));
+    let d: &'static SyncDomain<CoherentNoop, DirectMemory> = Box::leak(Box::new(SyncDomain::new(
+        CoherentNoop { line_size: LINE },
+        DirectMemory,
+        SyncConfig::default(),
+    )));
+    let a: &'static SyncBuffer = Box::leak(Box::new(d.buffer("a", region).unwrap()));
     let dev = DeviceId(3);
 
-    let job = crate::fence::Timeline::<P>::new().next_fence();
+    let job = crate::fence::Timeline::new().next_fence();
     let mut set = d.set();
     set.add(a, Access::dma_write(dev)).unwrap();
     let locked = set.lock().unwrap();
@@ -139,7 +137,7 @@ fn completion_callback_never_drops_its_own_holder() {
     let prune: Box<dyn FnMut(FenceResult) + Send> = Box::new(move |_| {
         d.check_deadlines();
     });
-    let mut on_done: Pin<Box<FenceCallback<P, _>>> = Box::pin(FenceCallback::new(prune));
+    let mut on_done: Pin<Box<FenceCallback<_>>> = Box::pin(FenceCallback::new(prune));
     done.add_callback(on_done.as_mut()).unwrap();
     locked.unlock_after(&job.fence()).unwrap();
     drop(set);
