@@ -24,12 +24,12 @@
 
 use alloc::vec::Vec;
 use core::time::Duration;
+use dmasync_hal::dma::MemorySystem;
 
 use dmasync_engine::{
     DisplayFlip, DisplayMode, Engine2d, EngineError, Op2d, PixelFormat, Surface, SurfaceDesc,
 };
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{Coherency, CpuMemory, DmaError, DmaMemory};
+use dmasync_hal::dma::{Coherency, DmaError, DmaMemory};
 use dmasync_hal::platform;
 use dmasync_sync::fence::{Fence, FenceError, FenceStatus};
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncDomain, SyncError, SyncStats};
@@ -260,15 +260,15 @@ impl Default for Options {
 }
 
 /// The demo's buffers and the state of its loop.
-pub struct Pipeline<'d, C: CacheMaintenance, M: CpuMemory> {
-    domain: &'d SyncDomain<C, M>,
+pub struct Pipeline<'d, M: MemorySystem> {
+    domain: &'d SyncDomain<M>,
     overlay: SyncBuffer,
     frames: [SyncBuffer; BUFFERS],
     mode: DisplayMode,
     options: Options,
 }
 
-impl<C: CacheMaintenance, M: CpuMemory> core::fmt::Debug for Pipeline<'_, C, M> {
+impl<M: MemorySystem> core::fmt::Debug for Pipeline<'_, M> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Pipeline")
             .field("mode", &self.mode)
@@ -281,11 +281,11 @@ fn elapsed(since: dmasync_hal::platform::Instant) -> u64 {
     platform::now().saturating_duration_since(since).as_nanos() as u64
 }
 
-impl<'d, C: CacheMaintenance, M: CpuMemory> Pipeline<'d, C, M> {
+impl<'d, M: MemorySystem> Pipeline<'d, M> {
     /// Allocates the overlay and three frame buffers for `mode` (which must be
     /// `Xrgb8888`) from `memory` as non-coherent DMA buffers of `domain`.
     pub fn new(
-        domain: &'d SyncDomain<C, M>,
+        domain: &'d SyncDomain<M>,
         memory: &impl DmaMemory,
         mode: DisplayMode,
         options: Options,

@@ -17,7 +17,7 @@ use dmasync_soft::{Soft2dConfig, SoftEngine2d};
 use dmasync_sync::FenceError;
 use dmasync_sync::syncset::{SyncConfig, SyncDomain};
 
-type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
+type Domain<'s> = SyncDomain<&'s NonCoherentSim>;
 type Engine<'s> = SoftEngine2d<&'s NonCoherentSim>;
 type Display<'s> = SoftDisplay<&'s NonCoherentSim>;
 
@@ -46,7 +46,6 @@ fn sim() -> NonCoherentSim {
 
 fn domain(sim: &NonCoherentSim, hold_deadline: Duration) -> Domain<'_> {
     SyncDomain::new(
-        sim,
         sim,
         SyncConfig {
             hold_deadline,

@@ -2,9 +2,9 @@
 
 use alloc::collections::VecDeque;
 use core::cell::RefCell;
+use dmasync_hal::dma::MemorySystem;
 
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_hal::dma::DeviceId;
 use dmasync_sync::fence::{
     Fence, FenceContext, FenceError, FenceProducer, FenceResult, FenceStatus,
 };
@@ -116,12 +116,12 @@ pub trait DisplayFlip: DisplayControl {
     /// ([`EngineError::NoMode`], [`EngineError::FramebufferTooSmall`],
     /// [`EngineError::NotLockedFor`], ...) nothing changes on screen and the set comes
     /// back in [`Rejected`].
-    fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn flip<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         fb: Surface<'_>,
         in_fence: Option<&Fence>,
-    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>>;
+    ) -> Result<FlipFences, Rejected<Locked<'s, M>>>;
 }
 
 /// An accepted flip, as a driver that queues flips itself keeps it until it is presented.
@@ -150,15 +150,15 @@ pub struct QueuedFlip {
 /// took the set back after the checks (both fences then signal `Cancelled`). A refusal
 /// gives the set back in [`Rejected`].
 #[allow(clippy::type_complexity)]
-pub fn accept_flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
-    locked: Locked<'s, 'd, C, M>,
+pub fn accept_flip<'s, M: MemorySystem>(
+    locked: Locked<'s, M>,
     device: DeviceId,
     fb: &Surface<'_>,
     in_fence: Option<&Fence>,
     mode: Option<DisplayMode>,
     limits: impl FnOnce(&DisplayMode) -> Result<(), EngineError>,
     next_presented: impl FnOnce() -> FenceProducer,
-) -> Result<(FlipFences, Option<QueuedFlip>), Rejected<Locked<'s, 'd, C, M>>> {
+) -> Result<(FlipFences, Option<QueuedFlip>), Rejected<Locked<'s, M>>> {
     let checked = mode
         .ok_or(EngineError::NoMode)
         .and_then(|mode| limits(&mode))

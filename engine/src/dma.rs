@@ -1,7 +1,7 @@
 //! The DMA engine: memory-to-memory copy and fill.
 
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_hal::dma::DeviceId;
+use dmasync_hal::dma::MemorySystem;
 use dmasync_sync::fence::Fence;
 use dmasync_sync::syncset::{Locked, SyncBuffer};
 
@@ -47,20 +47,20 @@ pub trait DmaEngine {
 
     /// Copies `src.len` bytes from `src` to `dst` (`dst.len` must equal `src.len`; the
     /// spans may not overlap).
-    fn copy<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn copy<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         dst: Span<'_>,
         src: Span<'_>,
         in_fence: Option<&Fence>,
-    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>>;
+    ) -> Result<Fence, Rejected<Locked<'s, M>>>;
 
     /// Writes `value` to every byte of `dst`.
-    fn fill<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn fill<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         dst: Span<'_>,
         value: u8,
         in_fence: Option<&Fence>,
-    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>>;
+    ) -> Result<Fence, Rejected<Locked<'s, M>>>;
 }

@@ -11,8 +11,8 @@
 //!   byte becomes `a + div255(dst.A * (255 - a))`, where `div255(v) = (v + 127) / 255`
 //!   rounds to nearest. An `Xrgb8888` source counts as opaque (`src.A = 255`).
 
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_hal::dma::DeviceId;
+use dmasync_hal::dma::MemorySystem;
 use dmasync_sync::fence::Fence;
 use dmasync_sync::syncset::Locked;
 
@@ -124,10 +124,10 @@ pub trait Engine2d: Engine2dControl {
     /// On success returns the fence that signals when all of `ops` have run, and the set is
     /// handed to `Locked::unlock_after` with it. On refusal nothing was queued and the set
     /// comes back in [`Rejected`].
-    fn submit<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn submit<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         ops: &[Op2d<'_>],
         in_fence: Option<&Fence>,
-    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>>;
+    ) -> Result<Fence, Rejected<Locked<'s, M>>>;
 }

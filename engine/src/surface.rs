@@ -1,7 +1,7 @@
 //! Pixel surfaces inside sync-set buffers, and the geometry commands use.
 
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId};
+use dmasync_hal::dma::MemorySystem;
+use dmasync_hal::dma::{BusAddr, DeviceId};
 use dmasync_sync::syncset::{Locked, SyncBuffer, SyncError};
 
 use crate::error::EngineError;
@@ -206,8 +206,8 @@ impl BusSurface {
 /// Checks that `locked` holds `surface`'s buffer for `device` with an access allowing
 /// `need`, and that the surface lies inside the registered range; returns the surface as
 /// the device addresses it.
-pub fn resolve<C: CacheMaintenance, M: CpuMemory>(
-    locked: &Locked<'_, '_, C, M>,
+pub fn resolve<M: MemorySystem>(
+    locked: &Locked<'_, M>,
     device: DeviceId,
     surface: &Surface<'_>,
     need: Need,

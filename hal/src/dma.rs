@@ -7,6 +7,8 @@
 
 use core::fmt;
 
+use crate::cache::{CacheMaintenance, CacheOp, VirtRange};
+
 /// An address as a device (bus master) sees it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BusAddr(pub u64);
@@ -232,13 +234,17 @@ unsafe impl<T: CpuMemory + ?Sized> CpuMemory for &T {
     }
 }
 
-/// CPU access to DMA memory that is mapped at its virtual address (every real board).
+/// DMA memory mapped at its virtual address (every real board), kept coherent with the
+/// devices by the cache maintenance `C` (the architecture's, or [`CoherentNoop`] on a
+/// coherent interconnect).
+///
+/// [`CoherentNoop`]: crate::cache::CoherentNoop
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DirectMemory;
+pub struct DirectMemory<C>(pub C);
 
 // SAFETY: the bytes of a region are at its virtual address; the caller's contract makes the
 // shared or exclusive slice valid for the duration of `f`.
-unsafe impl CpuMemory for DirectMemory {
+unsafe impl<C> CpuMemory for DirectMemory<C> {
     unsafe fn with_bytes<R>(&self, virt: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         // SAFETY: `virt..virt+len` is mapped memory of a live region (DmaMemory contract) and
         // nobody writes it while `f` runs (caller's contract).
@@ -255,6 +261,40 @@ unsafe impl CpuMemory for DirectMemory {
         f(unsafe { core::slice::from_raw_parts_mut(virt as *mut u8, len) })
     }
 }
+
+// SAFETY: forwards unchanged to `C`, which upholds the contract.
+unsafe impl<C: CacheMaintenance> CacheMaintenance for DirectMemory<C> {
+    fn line_size(&self) -> usize {
+        self.0.line_size()
+    }
+    fn is_coherent(&self) -> bool {
+        self.0.is_coherent()
+    }
+    unsafe fn perform(&self, op: CacheOp, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.0.perform(op, range) }
+    }
+    unsafe fn clean(&self, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.0.clean(range) }
+    }
+    unsafe fn invalidate(&self, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.0.invalidate(range) }
+    }
+    unsafe fn clean_invalidate(&self, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.0.clean_invalidate(range) }
+    }
+}
+
+/// The memory of one sync domain: how the CPU reaches the bytes ([`CpuMemory`]) and how its
+/// caches are kept coherent with the devices ([`CacheMaintenance`]), as one type so that
+/// the types above (a domain, its sets, their locks and guards) carry one parameter.
+/// [`DirectMemory`] is every board's; the host simulator (`dmasync-sim`) is the other.
+pub trait MemorySystem: CacheMaintenance + CpuMemory {}
+
+impl<T: CacheMaintenance + CpuMemory + ?Sized> MemorySystem for T {}
 
 /// How a bus master reaches memory by bus address: the data path of a software device (the
 /// software 2D engine, a test DMA engine), or of a simulated one.
@@ -378,5 +418,19 @@ mod tests {
             std::format!("{e}"),
             "DMA region length 0x41 is not a multiple of the 64-byte cache line"
         );
+    }
+
+    #[test]
+    fn direct_memory_gives_the_real_bytes() {
+        let memory = DirectMemory(crate::cache::CoherentNoop { line_size: 64 });
+        let mut backing = [0u8; 16];
+        let virt = backing.as_mut_ptr() as usize;
+        // SAFETY: `backing` is live, exclusively ours, and 16 bytes long.
+        unsafe { memory.with_bytes_mut(virt + 4, 4, |b| b.fill(9)) };
+        // SAFETY: as above.
+        let sum: u32 =
+            unsafe { memory.with_bytes(virt, 16, |b| b.iter().map(|&x| u32::from(x)).sum()) };
+        assert_eq!(sum, 36);
+        assert_eq!(backing[4..8], [9; 4]);
     }
 }

@@ -358,17 +358,3 @@ fn cpu_memory_routes_through_the_cache_model_of_the_current_cpu() {
     );
     set_current_cpu(0);
 }
-
-#[test]
-fn direct_memory_gives_the_real_bytes() {
-    use dmasync_hal::dma::{CpuMemory, DirectMemory};
-    let mut backing = [0u8; 16];
-    let virt = backing.as_mut_ptr() as usize;
-    // SAFETY: `backing` is live, exclusively ours, and 16 bytes long.
-    unsafe { DirectMemory.with_bytes_mut(virt + 4, 4, |b| b.fill(9)) };
-    // SAFETY: as above.
-    let sum: u32 =
-        unsafe { DirectMemory.with_bytes(virt, 16, |b| b.iter().map(|&x| u32::from(x)).sum()) };
-    assert_eq!(sum, 36);
-    assert_eq!(backing[4..8], [9; 4]);
-}

@@ -34,7 +34,7 @@ use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
 const LINE: usize = 64;
 const BUFFER_BYTES: usize = 4096;
 
-type Domain = SyncDomain<CoherentNoop, DirectMemory>;
+type Domain = SyncDomain<DirectMemory<CoherentNoop>>;
 
 #[repr(C, align(64))]
 struct Block([u8; BUFFER_BYTES]);
@@ -58,8 +58,7 @@ fn lock_unlock_n(c: &mut Criterion, n: usize) {
     g.warm_up_time(Duration::from_millis(300));
     g.measurement_time(Duration::from_secs(1));
     let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(
-        CoherentNoop { line_size: LINE },
-        DirectMemory,
+        DirectMemory(CoherentNoop { line_size: LINE }),
         SyncConfig::default(),
     )));
     let bufs: &'static [SyncBuffer] = Vec::leak(

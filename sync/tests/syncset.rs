@@ -13,7 +13,7 @@ use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, set_current_cpu};
 use dmasync_sync::fence::{FenceError, Timeline};
 use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain, SyncError};
 
-type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
+type Domain<'s> = SyncDomain<&'s NonCoherentSim>;
 
 const LINE: usize = 64;
 const G2D: DeviceId = DeviceId(0);
@@ -32,7 +32,7 @@ fn sim(eviction: Eviction) -> NonCoherentSim {
 }
 
 fn domain_with(sim: &NonCoherentSim, config: SyncConfig) -> Domain<'_> {
-    SyncDomain::new(sim, sim, config)
+    SyncDomain::new(sim, config)
 }
 
 fn domain(sim: &NonCoherentSim) -> Domain<'_> {

@@ -64,9 +64,9 @@ use dmasync_sync::syncset::{
 use proptest::prelude::*;
 
 type Sim = NonCoherentSim;
-type Domain<'a> = SyncDomain<&'a Sim, &'a Sim>;
-type Set<'a> = SyncSet<'a, &'a Sim, &'a Sim>;
-type Lock<'a> = Locked<'a, 'a, &'a Sim, &'a Sim>;
+type Domain<'a> = SyncDomain<&'a Sim>;
+type Set<'a> = SyncSet<'a, &'a Sim>;
+type Lock<'a> = Locked<'a, &'a Sim>;
 
 const LINE: usize = 64;
 const G2D: DeviceId = DeviceId(0);
@@ -299,9 +299,9 @@ enum Kind {
 }
 
 enum RealGuard<'a> {
-    Read(CpuRead<'a, 'a, &'a Sim>),
-    Write(CpuWrite<'a, 'a, &'a Sim>),
-    Dma(DmaAccess<'a, 'a>),
+    Read(CpuRead<'a, &'a Sim>),
+    Write(CpuWrite<'a, &'a Sim>),
+    Dma(DmaAccess<'a>),
 }
 
 struct Guard<'a> {
@@ -1135,7 +1135,6 @@ fn run(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
     prop_assert_eq!(sim.add_device("display", Coherency::NonCoherent), DISPLAY);
     let short = SyncDomain::new(
         &sim,
-        &sim,
         SyncConfig {
             hold_deadline: Duration::from_millis(1),
             watchdog_poll: Duration::from_millis(1),
@@ -1143,7 +1142,6 @@ fn run(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
         },
     );
     let long = SyncDomain::new(
-        &sim,
         &sim,
         SyncConfig {
             hold_deadline: Duration::from_secs(5),

@@ -37,7 +37,7 @@ mod pmu;
 
 dmasync_aarch64::entry!(main, 40);
 
-type Domain = SyncDomain<DataCache, DirectMemory>;
+type Domain = SyncDomain<DirectMemory<DataCache>>;
 
 /// Iterations per case.
 const ITERS: u32 = 1000;
@@ -109,8 +109,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         semihosting::exit(exit_code::SETUP_FAILED);
     }
     let domain: &'static Domain = alloc::boxed::Box::leak(alloc::boxed::Box::new(SyncDomain::new(
-        DataCache,
-        DirectMemory,
+        DirectMemory(DataCache),
         SyncConfig::default(),
     )));
     let bufs: &'static [SyncBuffer] = alloc::vec::Vec::leak(buffers(domain, 4));

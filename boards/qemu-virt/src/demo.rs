@@ -22,7 +22,7 @@ use crate::{Board, setup_failed};
 
 /// The platform every demo type is instantiated with.
 /// The demo's sync domain: the boot core's data cache, CPU bytes at their virtual address.
-pub type Domain = SyncDomain<DataCache, DirectMemory>;
+pub type Domain = SyncDomain<DirectMemory<DataCache>>;
 /// The 2D engine: the software engine, run by [`ENGINE_CPU`].
 pub type Engine = SoftEngine2d<CpuAsDeviceMemory>;
 
@@ -99,8 +99,7 @@ pub fn dma_pool(board: &Board) -> &'static DmaPool {
 /// may keep buffers before the watchdog takes them back).
 pub fn domain(hold_deadline: Duration) -> &'static Domain {
     Box::leak(Box::new(SyncDomain::new(
-        DataCache,
-        DirectMemory,
+        DirectMemory(DataCache),
         SyncConfig {
             hold_deadline,
             ..SyncConfig::default()

@@ -13,13 +13,13 @@
 use alloc::boxed::Box;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
+use dmasync_hal::dma::MemorySystem;
 
 use dmasync_engine::{
     DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, Rejected,
     Surface,
 };
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_hal::dma::DeviceId;
 use dmasync_ramfb::Ramfb;
 use dmasync_ramfb::fw_cfg::{FwCfgError, MmioFwCfg};
 use dmasync_sync::fence::Fence;
@@ -223,12 +223,12 @@ impl DisplayFlip for Display {
         DISPLAY_DEVICE
     }
 
-    fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn flip<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         fb: Surface<'_>,
         in_fence: Option<&Fence>,
-    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>> {
+    ) -> Result<FlipFences, Rejected<Locked<'s, M>>> {
         match self {
             Self::VirtioGpu(d) => d.flip(locked, fb, in_fence),
             Self::Ramfb(d) => d.flip(locked, fb, in_fence),

@@ -30,9 +30,8 @@ use core::time::Duration;
 use dmasync_aarch64::gic::{self, GicSetupError};
 use dmasync_aarch64::spin::SpinLock;
 use dmasync_aarch64::timer;
-use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::clock::ns_to_ticks;
-use dmasync_hal::dma::CpuMemory;
+use dmasync_hal::dma::MemorySystem;
 use dmasync_sync::syncset::SyncDomain;
 
 use crate::{Board, devicetree};
@@ -48,11 +47,10 @@ pub trait Watched: Sync {
     fn poll_period(&self) -> Duration;
 }
 
-impl<C, M> Watched for SyncDomain<C, M>
+impl<M> Watched for SyncDomain<M>
 where
-    C: CacheMaintenance + Sync,
-    M: CpuMemory + Sync,
-    SyncDomain<C, M>: Sync,
+    M: MemorySystem + Sync,
+    SyncDomain<M>: Sync,
 {
     fn check_deadlines(&self) -> usize {
         SyncDomain::check_deadlines(self)

@@ -27,7 +27,7 @@ dmasync_aarch64::entry!(main, 40);
 const DUMPED: [u32; 2] = [1, 4];
 
 struct Ctx {
-    pipeline: Pipeline<'static, board::arch::cache::DataCache, dmasync_hal::dma::DirectMemory>,
+    pipeline: Pipeline<'static, dmasync_hal::dma::DirectMemory<board::arch::cache::DataCache>>,
     engine: &'static demo::Engine,
     display: Display,
     mode: DisplayMode,

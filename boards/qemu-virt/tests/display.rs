@@ -35,7 +35,7 @@ use dmasync_sync::{Fence, FenceResult};
 
 dmasync_aarch64::entry!(main, 40);
 
-type Domain = SyncDomain<DataCache, DirectMemory>;
+type Domain = SyncDomain<DirectMemory<DataCache>>;
 
 const RED: u32 = 0x00ff_0000;
 const GREEN: u32 = 0x0000_ff00;
@@ -122,8 +122,7 @@ fn make_ctx(board: &Board, display: Display) -> Ctx {
     }
     // Free RAM after the heap: identity-mapped normal memory nobody else uses in this test.
     let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(
-        DataCache,
-        DirectMemory,
+        DirectMemory(DataCache),
         SyncConfig {
             // A frame stays locked for the display until the next flip replaces it.
             hold_deadline: Duration::from_secs(120),

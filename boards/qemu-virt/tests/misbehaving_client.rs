@@ -34,7 +34,7 @@ use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain, SyncErro
 
 dmasync_aarch64::entry!(main, 40);
 
-type Domain = SyncDomain<DataCache, DirectMemory>;
+type Domain = SyncDomain<DirectMemory<DataCache>>;
 
 const BUF_BYTES: usize = 256;
 /// Short, so the test is quick; the watchdog polls ten times per deadline.
@@ -223,7 +223,7 @@ fn watchdog_starts(board: &Board) -> TestResult {
         ..SyncConfig::default()
     };
     let domain: &'static Domain =
-        Box::leak(Box::new(SyncDomain::new(DataCache, DirectMemory, config)));
+        Box::leak(Box::new(SyncDomain::new(DirectMemory(DataCache), config)));
     let line = DataCache.line_size();
     let mk = |name| {
         domain

@@ -47,7 +47,7 @@ use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwMutex};
 
 dmasync_aarch64::entry!(main, 40);
 
-type Domain = SyncDomain<DataCache, DirectMemory>;
+type Domain = SyncDomain<DirectMemory<DataCache>>;
 
 /// Buffers per pool.
 const BUFFERS: usize = 8;
@@ -478,7 +478,7 @@ fn build_world(cores: usize) -> Result<World, String> {
         hold_deadline: WAIT_LIMIT,
         ..SyncConfig::default()
     };
-    let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(cache, DirectMemory, config)));
+    let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(DirectMemory(cache), config)));
     let layout = core::alloc::Layout::from_size_align(BUF_BYTES, line.max(64))
         .map_err(|e| alloc::format!("buffer layout: {e}"))?;
     let names = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];

@@ -31,6 +31,7 @@ pub mod fw_cfg;
 
 use alloc::boxed::Box;
 use core::fmt;
+use dmasync_hal::dma::MemorySystem;
 
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
@@ -38,7 +39,7 @@ use dmasync_engine::{
     Rejected, Surface, SurfaceDesc, accept_flip,
 };
 use dmasync_hal::cache::{CacheMaintenance, VirtRange};
-use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_hal::dma::DeviceId;
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, Timeline};
 use dmasync_sync::syncset::Locked;
 
@@ -277,12 +278,12 @@ impl<I: FwCfgIo, D: DmaPlatform> DisplayFlip for Ramfb<I, D> {
         self.device
     }
 
-    fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn flip<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         fb: Surface<'_>,
         in_fence: Option<&Fence>,
-    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>> {
+    ) -> Result<FlipFences, Rejected<Locked<'s, M>>> {
         let (fences, queued) = accept_flip(
             locked,
             self.device,
@@ -334,7 +335,7 @@ mod tests {
         }
     }
 
-    type Domain = SyncDomain<CoherentNoop, DirectMemory>;
+    type Domain = SyncDomain<DirectMemory<CoherentNoop>>;
     type Display = Ramfb<FakeFwCfg, HostDma>;
 
     #[repr(C, align(64))]
@@ -366,8 +367,7 @@ mod tests {
         let log = io.log.clone();
         let d = Display::new(io, MODE, DEV).unwrap();
         let domain = Domain::new(
-            CoherentNoop { line_size: LINE },
-            DirectMemory,
+            DirectMemory(CoherentNoop { line_size: LINE }),
             dmasync_sync::syncset::SyncConfig::default(),
         );
         (d, log, domain)

@@ -1,8 +1,8 @@
 //! What every software device does per memory access of a job: refuse once the job's set
 //! was expired by the watchdog or the job was abandoned by a reset.
 
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId};
+use dmasync_hal::dma::MemorySystem;
+use dmasync_hal::dma::{BusAddr, DeviceId};
 use dmasync_sync::fence::{Fence, FenceError};
 use dmasync_sync::syncset::Locked;
 
@@ -32,8 +32,8 @@ pub fn job_access<R>(
 /// Checks that `locked` holds `span`'s buffer for `device` with an access allowing `need`,
 /// that the span is not empty and lies inside the registered range; returns its bus
 /// address. `what` names the span in an `OutOfBounds` error.
-pub fn resolve_span<C: CacheMaintenance, M: CpuMemory>(
-    locked: &Locked<'_, '_, C, M>,
+pub fn resolve_span<M: MemorySystem>(
+    locked: &Locked<'_, M>,
     device: DeviceId,
     span: &Span<'_>,
     need: Need,

@@ -6,10 +6,10 @@
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
 use core::fmt;
+use dmasync_hal::dma::MemorySystem;
 
 use critical_section::Mutex;
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{CpuMemory, DeviceId, DeviceMemory};
+use dmasync_hal::dma::{DeviceId, DeviceMemory};
 use dmasync_sync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceResult};
 use dmasync_sync::syncset::Locked;
 
@@ -226,12 +226,12 @@ impl<D: DeviceMemory> DisplayFlip for SoftDisplay<D> {
         self.device
     }
 
-    fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn flip<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         fb: Surface<'_>,
         in_fence: Option<&Fence>,
-    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>> {
+    ) -> Result<FlipFences, Rejected<Locked<'s, M>>> {
         let check = || {
             let mode = self.mode.ok_or(EngineError::NoMode)?;
             mode.check_framebuffer(fb.buffer.name(), &fb.desc, fb.buffer.len())?;

@@ -4,9 +4,9 @@
 use alloc::vec;
 use core::fmt;
 use core::sync::atomic::AtomicBool;
+use dmasync_hal::dma::MemorySystem;
 
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId, DeviceMemory};
+use dmasync_hal::dma::{BusAddr, DeviceId, DeviceMemory};
 use dmasync_sync::fence::{Fence, FenceError, FenceResult};
 use dmasync_sync::syncset::Locked;
 
@@ -155,12 +155,12 @@ impl<D: DeviceMemory> SoftDma<D> {
         Ok(())
     }
 
-    fn queue_job<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn queue_job<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         transfer: Transfer,
         in_fence: Option<&Fence>,
-    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>> {
+    ) -> Result<Fence, Rejected<Locked<'s, M>>> {
         let Some(ticket) = self.queue.reserve() else {
             return Err(Rejected::new(EngineError::QueueFull, locked));
         };
@@ -185,13 +185,13 @@ impl<D: DeviceMemory> DmaEngine for SoftDma<D> {
         self.device
     }
 
-    fn copy<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn copy<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         dst: Span<'_>,
         src: Span<'_>,
         in_fence: Option<&Fence>,
-    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>> {
+    ) -> Result<Fence, Rejected<Locked<'s, M>>> {
         let check = || {
             if dst.len != src.len {
                 return Err(EngineError::BadSurface {
@@ -225,13 +225,13 @@ impl<D: DeviceMemory> DmaEngine for SoftDma<D> {
         }
     }
 
-    fn fill<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn fill<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         dst: Span<'_>,
         value: u8,
         in_fence: Option<&Fence>,
-    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>> {
+    ) -> Result<Fence, Rejected<Locked<'s, M>>> {
         match resolve_span(&locked, self.device, &dst, Need::Write, "fill destination") {
             Ok(d) => self.queue_job(
                 locked,

@@ -5,6 +5,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::AtomicBool;
+use dmasync_hal::dma::MemorySystem;
 
 use crate::device::job_access;
 use crate::queue::{JobQueue, RunGuard, Step};
@@ -13,8 +14,7 @@ use dmasync_engine::{
     Caps2d, Color, Engine2d, Engine2dControl, EngineError, Op2d, PixelFormat, Point, Rect,
     Rejected, Surface,
 };
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId, DeviceMemory};
+use dmasync_hal::dma::{BusAddr, DeviceId, DeviceMemory};
 use dmasync_sync::fence::{Fence, FenceError, FenceResult};
 use dmasync_sync::syncset::Locked;
 
@@ -162,9 +162,9 @@ impl<D: DeviceMemory> SoftEngine2d<D> {
         Ok(())
     }
 
-    fn resolve_one<C: CacheMaintenance, M: CpuMemory>(
+    fn resolve_one<M: MemorySystem>(
         &self,
-        locked: &Locked<'_, '_, C, M>,
+        locked: &Locked<'_, M>,
         s: &Surface<'_>,
         need: Need,
     ) -> Result<BusSurface, EngineError> {
@@ -173,9 +173,9 @@ impl<D: DeviceMemory> SoftEngine2d<D> {
         Ok(b)
     }
 
-    fn validate<C: CacheMaintenance, M: CpuMemory>(
+    fn validate<M: MemorySystem>(
         &self,
-        locked: &Locked<'_, '_, C, M>,
+        locked: &Locked<'_, M>,
         op: &Op2d<'_>,
     ) -> Result<Cmd, EngineError> {
         match *op {
@@ -221,9 +221,9 @@ impl<D: DeviceMemory> SoftEngine2d<D> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn two<C: CacheMaintenance, M: CpuMemory>(
+    fn two<M: MemorySystem>(
         &self,
-        locked: &Locked<'_, '_, C, M>,
+        locked: &Locked<'_, M>,
         dst: Surface<'_>,
         to: Point,
         src: Surface<'_>,
@@ -296,12 +296,12 @@ impl<D: DeviceMemory> Engine2d for SoftEngine2d<D> {
         self.device
     }
 
-    fn submit<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn submit<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         ops: &[Op2d<'_>],
         in_fence: Option<&Fence>,
-    ) -> Result<Fence, Rejected<Locked<'s, 'd, C, M>>> {
+    ) -> Result<Fence, Rejected<Locked<'s, M>>> {
         if ops.is_empty() {
             return Err(Rejected::new(EngineError::Empty, locked));
         }

@@ -166,7 +166,7 @@ fn composited_frame_equals_the_reference_renderer() {
 
 /// Locks `frame` (and more) with `access`, submits `ops`, expects the refusal `want`, and
 /// checks that the set came back usable and nothing was queued.
-fn refused(engine: &Engine<'_>, locked: Locked<'_, '_>, ops: &[Op2d<'_>], want: EngineError) {
+fn refused(engine: &Engine<'_>, locked: Locked<'_>, ops: &[Op2d<'_>], want: EngineError) {
     let before = engine.pending();
     let r = engine.submit(locked, ops, None);
     let rej = r.expect_err("the submission must be refused");

@@ -11,7 +11,7 @@ use dmasync_soft::SoftDisplay;
 use dmasync_sync::fence::{FenceStatus, Timeline};
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 
-type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
+type Domain<'s> = SyncDomain<&'s NonCoherentSim>;
 type Buffer = SyncBuffer;
 
 const SCANOUT: DeviceId = DeviceId(0);
@@ -101,7 +101,7 @@ fn modes_are_checked_and_a_refused_one_changes_nothing() {
 #[test]
 fn flips_wait_for_their_in_fence_and_release_the_previous_framebuffer() {
     let sim = sim();
-    let d = SyncDomain::new(&sim, &sim, SyncConfig::default());
+    let d = SyncDomain::new(&sim, SyncConfig::default());
     let mut disp = SoftDisplay::new(SCANOUT, &sim, MODE, &[], 2);
     disp.set_mode(MODE).unwrap();
     let desc = SurfaceDesc::packed(8, 6, X);
@@ -158,7 +158,7 @@ fn flips_wait_for_their_in_fence_and_release_the_previous_framebuffer() {
 #[test]
 fn a_framebuffer_with_row_padding_is_scanned_out_packed() {
     let sim = sim();
-    let d = SyncDomain::new(&sim, &sim, SyncConfig::default());
+    let d = SyncDomain::new(&sim, SyncConfig::default());
     let mut disp = SoftDisplay::new(SCANOUT, &sim, MODE, &[], 2);
     disp.set_mode(MODE).unwrap();
     let desc = SurfaceDesc {
@@ -187,7 +187,7 @@ fn a_framebuffer_with_row_padding_is_scanned_out_packed() {
 #[test]
 fn every_refused_flip_leaves_the_previous_frame_on_screen() {
     let sim = sim();
-    let d = SyncDomain::new(&sim, &sim, SyncConfig::default());
+    let d = SyncDomain::new(&sim, SyncConfig::default());
     let mut disp = SoftDisplay::new(SCANOUT, &sim, MODE, &[SMALL], 1);
     let desc = SurfaceDesc::packed(8, 6, X);
     let shown = buffer(&d, &sim, "shown", MODE.framebuffer_bytes());
@@ -323,7 +323,7 @@ fn a_flip_whose_in_fence_fails_or_whose_mode_changed_never_reaches_the_screen() 
     use dmasync_sync::fence::FenceError;
 
     let sim = sim();
-    let d = SyncDomain::new(&sim, &sim, SyncConfig::default());
+    let d = SyncDomain::new(&sim, SyncConfig::default());
     let mut disp = SoftDisplay::new(SCANOUT, &sim, MODE, &[SMALL], 4);
     disp.set_mode(MODE).unwrap();
     let desc = SurfaceDesc::packed(8, 6, X);

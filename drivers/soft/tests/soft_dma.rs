@@ -13,7 +13,7 @@ use dmasync_soft::{ABANDONED, SoftDma, Step};
 use dmasync_sync::fence::{FenceError, FenceStatus, Timeline};
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 
-type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
+type Domain<'s> = SyncDomain<&'s NonCoherentSim>;
 type Dma<'s> = SoftDma<&'s NonCoherentSim>;
 type Buffer = SyncBuffer;
 
@@ -69,7 +69,7 @@ fn with_worker<R>(dma: &Dma<'_>, f: impl FnOnce() -> R) -> R {
 #[test]
 fn copies_and_fills_land_exactly_with_zero_violations() {
     let sim = sim();
-    let d = SyncDomain::new(&sim, &sim, SyncConfig::default());
+    let d = SyncDomain::new(&sim, SyncConfig::default());
     let dma = SoftDma::new(DMA, &sim, 4);
     let len = 10_000 + 48; // several of the worker's chunks, a whole number of lines
     let a = buffer(&d, &sim, "a", len);
@@ -110,7 +110,7 @@ fn copies_and_fills_land_exactly_with_zero_violations() {
 #[test]
 fn every_bad_transfer_is_refused_by_name_with_nothing_queued() {
     let sim = sim();
-    let d = SyncDomain::new(&sim, &sim, SyncConfig::default());
+    let d = SyncDomain::new(&sim, SyncConfig::default());
     let dma = SoftDma::new(DMA, &sim, 1);
     let a = buffer(&d, &sim, "a", 256);
     let b = buffer(&d, &sim, "b", 256);
@@ -245,7 +245,7 @@ fn every_bad_transfer_is_refused_by_name_with_nothing_queued() {
 #[test]
 fn in_fences_order_transfers_and_their_errors_fail_them() {
     let sim = sim();
-    let d = SyncDomain::new(&sim, &sim, SyncConfig::default());
+    let d = SyncDomain::new(&sim, SyncConfig::default());
     let dma = SoftDma::new(DMA, &sim, 4);
     let a = buffer(&d, &sim, "a", 256);
     let b = buffer(&d, &sim, "b", 256);

@@ -44,14 +44,14 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
+use dmasync_hal::dma::MemorySystem;
 
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
     DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, FlipQueue, PixelFormat,
     Rejected, Surface, accept_flip,
 };
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{CpuMemory, DeviceId};
+use dmasync_hal::dma::DeviceId;
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, Timeline};
 use dmasync_sync::syncset::Locked;
 use virtio_drivers::device::common::Feature;
@@ -494,12 +494,12 @@ impl<D: DmaPlatform, T: Transport> DisplayFlip for VirtioGpu<D, T> {
         self.device
     }
 
-    fn flip<'s, 'd, C: CacheMaintenance, M: CpuMemory>(
+    fn flip<'s, M: MemorySystem>(
         &self,
-        locked: Locked<'s, 'd, C, M>,
+        locked: Locked<'s, M>,
         fb: Surface<'_>,
         in_fence: Option<&Fence>,
-    ) -> Result<FlipFences, Rejected<Locked<'s, 'd, C, M>>> {
+    ) -> Result<FlipFences, Rejected<Locked<'s, M>>> {
         let (fences, queued) = accept_flip(
             locked,
             self.device,
@@ -564,7 +564,7 @@ mod tests {
     }
 
     type Gpu = VirtioGpu<HostDma, FakeGpu>;
-    type Domain = SyncDomain<CoherentNoop, DirectMemory>;
+    type Domain = SyncDomain<DirectMemory<CoherentNoop>>;
     type Model = std::sync::Arc<std::sync::Mutex<fake::Model>>;
 
     #[repr(C, align(64))]
@@ -597,8 +597,7 @@ mod tests {
         let model = t.model.clone();
         let gpu = Gpu::with_transport(t, DEV).unwrap();
         let domain = Domain::new(
-            CoherentNoop { line_size: LINE },
-            DirectMemory,
+            DirectMemory(CoherentNoop { line_size: LINE }),
             SyncConfig::default(),
         );
         (gpu, model, domain)

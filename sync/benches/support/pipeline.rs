@@ -312,8 +312,7 @@ fn run_dmasync(shape: &Shape) -> Run {
     let sim = simulator();
     let regions = regions(&sim, shape);
     sim.take_violations();
-    let domain: SyncDomain<&NonCoherentSim, &NonCoherentSim> =
-        SyncDomain::new(&sim, &sim, SyncConfig::default());
+    let domain: SyncDomain<&NonCoherentSim> = SyncDomain::new(&sim, SyncConfig::default());
     let names = ["overlay", "frame0", "frame1", "frame2"];
     let bufs: Vec<_> = regions
         .iter()

@@ -47,6 +47,16 @@ struct Aggregate {
     nodes: Box<[AggNode]>,
 }
 
+// SAFETY: an aggregate is reached from every child's signalling context (any core or an
+// interrupt handler). Its shared state is atomics and the `Arc`'d output fence, which are
+// thread-safe; each node's `agg` pointer is written once by the builder before the node is
+// queued on its child (the child's lock publishes it to the signaller) and only read after;
+// `Node` itself is the callback-list node whose cross-thread protocol callback.rs argues.
+unsafe impl Send for Aggregate {}
+// SAFETY: as for `Send`: every access through `&Aggregate` is atomic or to a write-once cell
+// published before it is read.
+unsafe impl Sync for Aggregate {}
+
 #[repr(C)]
 struct AggNode {
     node: Node,

@@ -8,8 +8,7 @@ use core::time::Duration;
 
 use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::spin::SpinLock;
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{CpuMemory, DmaRegion};
+use dmasync_hal::dma::{DmaRegion, MemorySystem};
 use dmasync_hal::platform;
 
 use super::buffer::SyncBuffer;
@@ -89,9 +88,8 @@ pub(crate) struct Waiter {
 }
 
 /// Buffers and sync sets that share one cache, one CPU view of memory and one watchdog.
-pub struct SyncDomain<C: CacheMaintenance, M: CpuMemory> {
+pub struct SyncDomain<M: MemorySystem> {
     pub(crate) id: u32,
-    pub(crate) cache: C,
     pub(crate) memory: M,
     pub(crate) config: SyncConfig,
     pub(crate) holders: SpinLock<Vec<Arc<Holder>>>,
@@ -101,7 +99,7 @@ pub struct SyncDomain<C: CacheMaintenance, M: CpuMemory> {
     pub(crate) next_set: AtomicU64,
 }
 
-impl<C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncDomain<C, M> {
+impl<M: MemorySystem> fmt::Debug for SyncDomain<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncDomain")
             .field("id", &self.id)
@@ -110,12 +108,11 @@ impl<C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncDomain<C, M> {
     }
 }
 
-impl<C: CacheMaintenance, M: CpuMemory> SyncDomain<C, M> {
-    /// A domain maintaining caches with `cache` and reaching bytes through `memory`.
-    pub fn new(cache: C, memory: M, config: SyncConfig) -> Self {
+impl<M: MemorySystem> SyncDomain<M> {
+    /// A domain over `memory`: the CPU reaches buffer bytes and maintains caches through it.
+    pub fn new(memory: M, config: SyncConfig) -> Self {
         Self {
             id: NEXT_DOMAIN.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
-            cache,
             memory,
             config,
             holders: SpinLock::new(Vec::new()),
@@ -131,9 +128,9 @@ impl<C: CacheMaintenance, M: CpuMemory> SyncDomain<C, M> {
         &self.config
     }
 
-    /// The cache maintenance this domain performs (e.g. to read the simulator's counters).
-    pub fn cache(&self) -> &C {
-        &self.cache
+    /// The memory this domain manages (e.g. to read the simulator's counters).
+    pub fn memory(&self) -> &M {
+        &self.memory
     }
 
     /// Makes `region` a shared buffer of this domain, named for errors and dumps.
@@ -141,7 +138,7 @@ impl<C: CacheMaintenance, M: CpuMemory> SyncDomain<C, M> {
     /// Fails with [`SyncError::BadRange`] if the region is not a whole number of this
     /// domain's cache lines (maintenance would reach a neighbour's bytes).
     pub fn buffer(&self, name: &'static str, region: DmaRegion) -> Result<SyncBuffer, SyncError> {
-        let line = self.cache.line_size();
+        let line = self.memory.line_size();
         if !region.virt().is_multiple_of(line) || !region.len().is_multiple_of(line) {
             return Err(SyncError::BadRange {
                 buffer: name,
@@ -154,7 +151,7 @@ impl<C: CacheMaintenance, M: CpuMemory> SyncDomain<C, M> {
     }
 
     /// An empty sync set of this domain.
-    pub fn set(&self) -> SyncSet<'_, C, M> {
+    pub fn set(&self) -> SyncSet<'_, M> {
         SyncSet::new(self)
     }
 

@@ -36,8 +36,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ops::Range;
 
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{BusAddr, CpuMemory, DeviceId};
+use dmasync_hal::dma::{BusAddr, DeviceId, MemorySystem};
 
 use crate::fence::{Fence, FenceCallback, FenceProducer, FenceResult, FenceStatus, Timeline};
 use crate::resv::Usage;
@@ -57,8 +56,8 @@ struct Entry<'d> {
 }
 
 /// A task's group of buffers with their access types. Lock with [`SyncSet::lock`].
-pub struct SyncSet<'d, C: CacheMaintenance, M: CpuMemory> {
-    domain: &'d SyncDomain<C, M>,
+pub struct SyncSet<'d, M: MemorySystem> {
+    domain: &'d SyncDomain<M>,
     id: u64,
     entries: Vec<Entry<'d>>,
     ready: Timeline,
@@ -82,7 +81,7 @@ struct Borrows(Vec<Cell<isize>>);
 // threads at once. Sharing `&SyncSet` (or `&Borrows`) gives no access to them.
 unsafe impl Sync for Borrows {}
 
-impl<C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncSet<'_, C, M> {
+impl<M: MemorySystem> fmt::Debug for SyncSet<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut l = f.debug_map();
         for e in &self.entries {
@@ -92,8 +91,8 @@ impl<C: CacheMaintenance, M: CpuMemory> fmt::Debug for SyncSet<'_, C, M> {
     }
 }
 
-impl<'d, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, C, M> {
-    pub(crate) fn new(domain: &'d SyncDomain<C, M>) -> Self {
+impl<'d, M: MemorySystem> SyncSet<'d, M> {
+    pub(crate) fn new(domain: &'d SyncDomain<M>) -> Self {
         let id = domain
             .next_set
             .fetch_add(1, crate::shim::atomic::Ordering::Relaxed);
@@ -179,7 +178,7 @@ impl<'d, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, C, M> {
     /// Locks every registered buffer for its access: waits for the previous users it must
     /// wait for, performs the cache maintenance the access needs, and returns the guards'
     /// source. Waiting is bounded by the previous holders' deadlines (the watchdog).
-    pub fn lock(&mut self) -> Result<Locked<'_, 'd, C, M>, SyncError> {
+    pub fn lock(&mut self) -> Result<Locked<'_, M>, SyncError> {
         if self.entries.is_empty() {
             return Err(SyncError::Empty);
         }
@@ -324,7 +323,7 @@ impl<'d, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, C, M> {
                 // from a `DmaMemory` allocator (mapped normal memory); every previous user
                 // whose data this maintenance moves has finished (step 3), and the partial-
                 // line rule of `CacheMaintenance` keeps bytes outside the range intact.
-                unsafe { domain.cache.perform(op, range) };
+                unsafe { domain.memory.perform(op, range) };
                 ops += 1;
                 bytes += range.len as u64;
             }
@@ -370,7 +369,7 @@ impl<'d, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, C, M> {
             .0
             .resize_with(self.entries.len(), || Cell::new(0));
         Ok(Locked {
-            set: self,
+            set: &*self,
             holder,
             done: done_fence,
             _not_sync: PhantomData,
@@ -413,8 +412,12 @@ impl<'d, C: CacheMaintenance, M: CpuMemory> SyncSet<'d, C, M> {
 
 /// A locked sync set: the source of guards. Dropping it unlocks (like [`Locked::unlock`],
 /// ignoring the result).
-pub struct Locked<'s, 'd, C: CacheMaintenance, M: CpuMemory> {
-    set: &'s mut SyncSet<'d, C, M>,
+///
+/// One lifetime: [`SyncSet::lock`] borrows the set mutably for `'s`, so nothing can change
+/// the set while it is locked, and the lock reads the set through that borrow (a shared
+/// reborrow, which lets the domain's lifetime shrink to `'s`).
+pub struct Locked<'s, M: MemorySystem> {
+    set: &'s SyncSet<'s, M>,
     holder: Arc<Holder>,
     done: Fence,
     /// Keeps a locked set on one thread at a time: the guards' borrow flags (in the set)
@@ -423,7 +426,7 @@ pub struct Locked<'s, 'd, C: CacheMaintenance, M: CpuMemory> {
     released: bool,
 }
 
-impl<C: CacheMaintenance, M: CpuMemory> fmt::Debug for Locked<'_, '_, C, M> {
+impl<M: MemorySystem> fmt::Debug for Locked<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Locked")
             .field("set", &self.set)
@@ -432,14 +435,14 @@ impl<C: CacheMaintenance, M: CpuMemory> fmt::Debug for Locked<'_, '_, C, M> {
     }
 }
 
-impl<'s, 'd, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, C, M> {
-    fn entry(&self, buf: &SyncBuffer) -> Result<(usize, &Entry<'d>), SyncError> {
+impl<'s, M: MemorySystem> Locked<'s, M> {
+    fn entry(&self, buf: &SyncBuffer) -> Result<(usize, &Entry<'s>), SyncError> {
         let i = self.set.position(buf)?;
         Ok((i, &self.set.entries[i]))
     }
 
     /// Read access for the CPU to `buf`, registered with a CPU access that reads.
-    pub fn cpu_read(&self, buf: &SyncBuffer) -> Result<CpuRead<'_, 'd, M>, SyncError> {
+    pub fn cpu_read(&self, buf: &SyncBuffer) -> Result<CpuRead<'_, M>, SyncError> {
         let (i, e) = self.entry(buf)?;
         if e.access.agent != Agent::Cpu || !e.access.reads() {
             return Err(SyncError::WrongAccess {
@@ -460,7 +463,7 @@ impl<'s, 'd, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, C, M> {
     }
 
     /// Write access for the CPU to `buf`, registered with a CPU access that writes.
-    pub fn cpu_write(&self, buf: &SyncBuffer) -> Result<CpuWrite<'_, 'd, M>, SyncError> {
+    pub fn cpu_write(&self, buf: &SyncBuffer) -> Result<CpuWrite<'_, M>, SyncError> {
         let (i, e) = self.entry(buf)?;
         if e.access.agent != Agent::Cpu || !e.access.writes() {
             return Err(SyncError::WrongAccess {
@@ -482,7 +485,7 @@ impl<'s, 'd, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, C, M> {
 
     /// Device access to `buf` for `device`, registered with that device's access: gives the
     /// bus address, never the bytes.
-    pub fn dma(&self, buf: &SyncBuffer, device: DeviceId) -> Result<DmaAccess<'_, 'd>, SyncError> {
+    pub fn dma(&self, buf: &SyncBuffer, device: DeviceId) -> Result<DmaAccess<'_>, SyncError> {
         let (_, e) = self.entry(buf)?;
         match e.access.agent {
             Agent::Device(d, _) if d == device => {}
@@ -502,7 +505,7 @@ impl<'s, 'd, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, C, M> {
         })
     }
 
-    fn view(&self, i: usize) -> View<'_, 'd, M> {
+    fn view(&self, i: usize) -> View<'_, M> {
         let e = &self.set.entries[i];
         View {
             holder: &self.holder,
@@ -563,7 +566,7 @@ impl<'s, 'd, C: CacheMaintenance, M: CpuMemory> Locked<'s, 'd, C, M> {
     }
 }
 
-impl<C: CacheMaintenance, M: CpuMemory> Drop for Locked<'_, '_, C, M> {
+impl<M: MemorySystem> Drop for Locked<'_, M> {
     fn drop(&mut self) {
         if !self.released {
             let _ = self.holder.release(Ok(()));
@@ -571,10 +574,10 @@ impl<C: CacheMaintenance, M: CpuMemory> Drop for Locked<'_, '_, C, M> {
     }
 }
 
-struct View<'l, 'd, M: CpuMemory> {
+struct View<'l, M: MemorySystem> {
     holder: &'l Holder,
-    memory: &'d M,
-    buf: &'d SyncBuffer,
+    memory: &'l M,
+    buf: &'l SyncBuffer,
     range: Range<usize>,
 }
 
@@ -595,7 +598,7 @@ impl Drop for Use<'_> {
     }
 }
 
-impl<M: CpuMemory> View<'_, '_, M> {
+impl<M: MemorySystem> View<'_, M> {
     fn virt(&self) -> usize {
         self.buf.region.virt() + self.range.start
     }
@@ -625,12 +628,12 @@ impl<M: CpuMemory> View<'_, '_, M> {
 
 /// CPU read access to one buffer's declared bytes. Gives `&[u8]` only, for the duration of
 /// a closure, so the watchdog can never take the buffer back mid-read.
-pub struct CpuRead<'l, 'd, M: CpuMemory> {
-    view: View<'l, 'd, M>,
+pub struct CpuRead<'l, M: MemorySystem> {
+    view: View<'l, M>,
     borrow: &'l Cell<isize>,
 }
 
-impl<M: CpuMemory> CpuRead<'_, '_, M> {
+impl<M: MemorySystem> CpuRead<'_, M> {
     /// Runs `f` on the bytes. `Err(Expired)` once the watchdog took the buffer back.
     pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Result<R, SyncError> {
         self.view.read(f)
@@ -642,13 +645,13 @@ impl<M: CpuMemory> CpuRead<'_, '_, M> {
     }
 }
 
-impl<M: CpuMemory> Drop for CpuRead<'_, '_, M> {
+impl<M: MemorySystem> Drop for CpuRead<'_, M> {
     fn drop(&mut self) {
         self.borrow.set(self.borrow.get() - 1);
     }
 }
 
-impl<M: CpuMemory> fmt::Debug for CpuRead<'_, '_, M> {
+impl<M: MemorySystem> fmt::Debug for CpuRead<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CpuRead")
             .field("buffer", &self.view.buf.name)
@@ -658,12 +661,12 @@ impl<M: CpuMemory> fmt::Debug for CpuRead<'_, '_, M> {
 }
 
 /// CPU write access to one buffer's declared bytes.
-pub struct CpuWrite<'l, 'd, M: CpuMemory> {
-    view: View<'l, 'd, M>,
+pub struct CpuWrite<'l, M: MemorySystem> {
+    view: View<'l, M>,
     borrow: &'l Cell<isize>,
 }
 
-impl<M: CpuMemory> CpuWrite<'_, '_, M> {
+impl<M: MemorySystem> CpuWrite<'_, M> {
     /// Runs `f` on the bytes for writing. `Err(Expired)` once the watchdog took the buffer
     /// back: nothing is written then.
     pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, SyncError> {
@@ -683,13 +686,13 @@ impl<M: CpuMemory> CpuWrite<'_, '_, M> {
     }
 }
 
-impl<M: CpuMemory> Drop for CpuWrite<'_, '_, M> {
+impl<M: MemorySystem> Drop for CpuWrite<'_, M> {
     fn drop(&mut self) {
         self.borrow.set(0);
     }
 }
 
-impl<M: CpuMemory> fmt::Debug for CpuWrite<'_, '_, M> {
+impl<M: MemorySystem> fmt::Debug for CpuWrite<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CpuWrite")
             .field("buffer", &self.view.buf.name)
@@ -699,14 +702,14 @@ impl<M: CpuMemory> fmt::Debug for CpuWrite<'_, '_, M> {
 }
 
 /// Device access to one buffer: its bus address and length, never its bytes.
-pub struct DmaAccess<'l, 'd> {
+pub struct DmaAccess<'l> {
     holder: &'l Holder,
-    buf: &'d SyncBuffer,
+    buf: &'l SyncBuffer,
     range: Range<usize>,
     access: Access,
 }
 
-impl DmaAccess<'_, '_> {
+impl DmaAccess<'_> {
     /// Bus address and length of the declared range, for programming the device.
     /// `Err(Expired)` once the watchdog took the buffer back.
     pub fn bus_range(&self) -> Result<(BusAddr, usize), SyncError> {
@@ -721,7 +724,7 @@ impl DmaAccess<'_, '_> {
     }
 }
 
-impl fmt::Debug for DmaAccess<'_, '_> {
+impl fmt::Debug for DmaAccess<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DmaAccess")
             .field("buffer", &self.buf.name)

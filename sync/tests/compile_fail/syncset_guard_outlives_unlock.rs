@@ -5,7 +5,7 @@ use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 
 fn main() {
     let region = DmaRegion::new(0x1000, BusAddr(0x1000), 64, Coherency::NonCoherent, 64).unwrap();
-    let d: SyncDomain<_, _> = SyncDomain::new(CoherentNoop { line_size: 64 }, DirectMemory, SyncConfig::default());
+    let d: SyncDomain<_> = SyncDomain::new(DirectMemory(CoherentNoop { line_size: 64 }), SyncConfig::default());
     let buf = d.buffer("b", region).unwrap();
     let mut set = d.set();
     set.add(&buf, Access::CPU_WRITE).unwrap();

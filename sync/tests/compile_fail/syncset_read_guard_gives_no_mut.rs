@@ -7,7 +7,7 @@ fn main() {
     let mut backing = [0u8; 64];
     let region =
         DmaRegion::new(backing.as_mut_ptr() as usize & !63, BusAddr(0), 64, Coherency::NonCoherent, 64).unwrap();
-    let d: SyncDomain<_, _> = SyncDomain::new(CoherentNoop { line_size: 64 }, DirectMemory, SyncConfig::default());
+    let d: SyncDomain<_> = SyncDomain::new(DirectMemory(CoherentNoop { line_size: 64 }), SyncConfig::default());
     let buf = d.buffer("b", region).unwrap();
     let mut set = d.set();
     set.add(&buf, Access::CPU_READ).unwrap();

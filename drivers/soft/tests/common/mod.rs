@@ -10,11 +10,10 @@ use dmasync_sim::{Eviction, NonCoherentSim, SimConfig};
 use dmasync_soft::{Soft2dConfig, SoftEngine2d};
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 
-pub type Domain<'s> = SyncDomain<&'s NonCoherentSim, &'s NonCoherentSim>;
+pub type Domain<'s> = SyncDomain<&'s NonCoherentSim>;
 pub type Engine<'s> = SoftEngine2d<&'s NonCoherentSim>;
 pub type Buffer = SyncBuffer;
-pub type Locked<'l, 's> =
-    dmasync_sync::syncset::Locked<'l, 's, &'s NonCoherentSim, &'s NonCoherentSim>;
+pub type Locked<'l> = dmasync_sync::syncset::Locked<'l, &'l NonCoherentSim>;
 
 pub const G2D: DeviceId = DeviceId(0);
 pub const OTHER: DeviceId = DeviceId(1);
@@ -32,7 +31,7 @@ pub fn sim() -> NonCoherentSim {
 }
 
 pub fn domain(sim: &NonCoherentSim, config: SyncConfig) -> Domain<'_> {
-    SyncDomain::new(sim, sim, config)
+    SyncDomain::new(sim, config)
 }
 
 pub fn engine(sim: &NonCoherentSim, config: Soft2dConfig) -> Engine<'_> {

@@ -40,9 +40,8 @@ fn a_congested_lock_publishes_nothing_and_plans_nothing() {
         .unwrap()
     };
     let dev = DeviceId(0);
-    let d: SyncDomain<CoherentNoop, DirectMemory> = SyncDomain::new(
-        CoherentNoop { line_size: LINE },
-        DirectMemory,
+    let d: SyncDomain<DirectMemory<CoherentNoop>> = SyncDomain::new(
+        DirectMemory(CoherentNoop { line_size: LINE }),
         SyncConfig::default(),
     );
     let a = d.buffer("a", region(0x10_0000)).unwrap();
@@ -121,9 +120,8 @@ fn completion_callback_never_drops_its_own_holder() {
         LINE,
     )
     .unwrap();
-    let d: &'static SyncDomain<CoherentNoop, DirectMemory> = Box::leak(Box::new(SyncDomain::new(
-        CoherentNoop { line_size: LINE },
-        DirectMemory,
+    let d: &'static SyncDomain<DirectMemory<CoherentNoop>> = Box::leak(Box::new(SyncDomain::new(
+        DirectMemory(CoherentNoop { line_size: LINE }),
         SyncConfig::default(),
     )));
     let a: &'static SyncBuffer = Box::leak(Box::new(d.buffer("a", region).unwrap()));
