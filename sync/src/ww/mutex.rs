@@ -565,7 +565,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
 const SPIN_ROUNDS: u32 = if cfg!(loom) { 1 } else { 8 };
 
 /// Keeps a waiter node's membership honest: unlinks it if the waiting function unwinds
-/// (a panicking `Platform::park`), so the list never points at a dead stack frame.
+/// (a panicking `platform::park`), so the list never points at a dead stack frame.
 struct Linked<'m, T, C: WwClass> {
     mutex: &'m WwMutex<T, C>,
     node: &'m Waiter,
