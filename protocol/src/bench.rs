@@ -16,16 +16,17 @@ pub const DEVICE_PACED: &str = "bench mode: device-paced";
 /// Printed by a bench image after its last figure; not a figure.
 pub const DONE: &str = "bench: done";
 
-/// `bench <case>: <instructions> instructions<detail>`: one measured case.
+/// `bench <case>: <instructions> instructions<detail>`: one measured case (`case` any
+/// `Display` without `: `, e.g. `format_args!("frame_{n}")`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Bench<'a, D> {
-    pub case: &'a str,
+pub struct Bench<C, D> {
+    pub case: C,
     pub instructions: u64,
     /// Written right after `instructions`, e.g. [`PerIteration`] or ` (640x480, all cores)`.
     pub detail: D,
 }
 
-impl<D: fmt::Display> fmt::Display for Bench<'_, D> {
+impl<C: fmt::Display, D: fmt::Display> fmt::Display for Bench<C, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -108,7 +109,7 @@ impl fmt::Display for Ratio<'_> {
 pub enum Figure<'a> {
     /// [`DEVICE_PACED`].
     DevicePaced,
-    Bench(Bench<'a, &'a str>),
+    Bench(Bench<&'a str, &'a str>),
     Result(Result<'a, &'a str>),
     Ratio(Ratio<'a>),
 }
