@@ -32,7 +32,7 @@ const TOLERANCE: f64 = 0.001;
 /// A bench image prints this when its measured region waits for a device that QEMU runs at
 /// host pace (its main loop), so its counts include a varying number of wait-loop
 /// instructions: differences between runs are then reported, not failed.
-const DEVICE_PACED: &str = "bench mode: device-paced";
+use dmasync_protocol::bench::DEVICE_PACED;
 
 /// The largest relative difference between corresponding numbers of two runs' figure
 /// lines; `None` when they differ in anything but numbers.
@@ -75,11 +75,13 @@ fn relative_difference(a: &[String], b: &[String]) -> Option<f64> {
     Some(worst)
 }
 
-/// Lines of a benchmark's output that carry figures (the rest is boot chatter).
+/// Lines of a benchmark's output that carry figures (the rest is boot chatter): every line
+/// that starts like a `bench` / `result` / `ratio` figure, well-formed or not (they are
+/// compared as text and numbers, `relative_difference`).
 fn figures(lines: &[String]) -> Vec<String> {
     lines
         .iter()
-        .filter(|l| l.starts_with("bench ") || l.starts_with("result ") || l.starts_with("ratio "))
+        .filter(|l| dmasync_protocol::bench::parse_figure(l).is_some())
         .cloned()
         .collect()
 }

@@ -1,10 +1,7 @@
 //! The firmware console stream (doc/console-protocol.md): plain text and `0xFF`-introduced,
 //! `0x00`-terminated defmt frames on one byte stream, split apart and turned into lines.
 
-/// Starts a defmt frame when seen in text mode.
-const FRAME_START: u8 = 0xFF;
-/// Ends a frame; ignored in text mode.
-const FRAME_END: u8 = 0x00;
+use dmasync_protocol::framing::{FRAME_END, FRAME_START};
 
 /// One piece of the stream, in arrival order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -359,14 +359,10 @@ fn serve_screendump(dumps: &mut Screendumps<'_>, line: &str, guest_rx: Option<&m
 
 /// The meaning of a guest exit code (doc/console-protocol.md).
 pub fn exit_code_meaning(code: i32) -> &'static str {
-    match code {
-        0 => "passed / demo finished",
-        1 => "a test case failed (assertion in a test, verdict printed)",
-        2 => "panic (message printed in plain text)",
-        3 => "unexpected CPU exception (class, ESR, FAR, ELR printed)",
-        4 => "board set-up failed (no device tree, unsupported CPU count, ...)",
-        _ => "not a dmasync exit code (QEMU itself may have failed: see its messages)",
-    }
+    u32::try_from(code)
+        .ok()
+        .and_then(dmasync_protocol::exit::meaning)
+        .unwrap_or("not a dmasync exit code (QEMU itself may have failed: see its messages)")
 }
 
 /// `exit code 3 (unexpected CPU exception ...)`.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use dmasync_protocol::bootargs::Frames;
 
 use crate::boards::{Board, Variant};
 use crate::cli::RunArgs;
@@ -157,7 +158,7 @@ pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
 /// (hw/arm/boot.c, arm_load_dtb; checked with `-machine dumpdtb=`).
 pub fn frames_args(frames: Option<u32>) -> Vec<String> {
     frames
-        .map(|n| vec!["-append".to_string(), format!("frames={n}")])
+        .map(|n| vec!["-append".to_string(), Frames(n).to_string()])
         .unwrap_or_default()
 }
 

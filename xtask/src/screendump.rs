@@ -11,62 +11,13 @@ use anyhow::{Context, Result, bail};
 use crate::pixels::{self, Comparison, Rgb};
 use crate::qmp::Qmp;
 
-/// The marker's first word, as the guest prints it (arch/aarch64 console::SCREENDUMP_MARKER).
-pub const MARKER: &str = "dmasync-screendump";
-
-/// The byte the host sends once a frame has been dumped (ASCII ACK; the guest accepts any).
-pub const ACK: u8 = 0x06;
-
-/// What the guest asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Request {
-    pub frame: u32,
-    pub width: u32,
-    pub height: u32,
-}
+pub use dmasync_protocol::screendump::{ACK, Request};
 
 /// `None`: the line is no screendump request. `Some(Err)`: it starts like one but is
-/// malformed (the error says which field). Text before the marker (another core's partial
-/// line) is tolerated.
+/// malformed (the error says which field, in which line). Parsed by
+/// `dmasync_protocol::screendump::parse_request`.
 pub fn parse_request(line: &str) -> Option<Result<Request, String>> {
-    let at = line.find(&format!("{MARKER} frame="))?;
-    let rest = &line[at + MARKER.len()..];
-    let mut fields = [None; 3];
-    for word in rest.split_whitespace() {
-        let Some((key, value)) = word.split_once('=') else {
-            return Some(Err(format!(
-                "'{word}' is not key=value in `{}`",
-                line.trim()
-            )));
-        };
-        let slot = match key {
-            "frame" => 0,
-            "width" => 1,
-            "height" => 2,
-            _ => return Some(Err(format!("unknown field '{key}' in `{}`", line.trim()))),
-        };
-        match value.parse::<u32>() {
-            Ok(v) => fields[slot] = Some(v),
-            Err(_) => {
-                return Some(Err(format!(
-                    "{key}={value} is not a number in `{}`",
-                    line.trim()
-                )));
-            }
-        }
-    }
-    Some(match fields {
-        [Some(frame), Some(width), Some(height)] if width > 0 && height > 0 => Ok(Request {
-            frame,
-            width,
-            height,
-        }),
-        [Some(_), Some(_), Some(_)] => Err(format!("empty frame size in `{}`", line.trim())),
-        _ => Err(format!(
-            "needs frame=, width= and height= in `{}`",
-            line.trim()
-        )),
-    })
+    dmasync_protocol::screendump::parse_request(line).map(|r| r.map_err(|e| e.to_string()))
 }
 
 /// What to do with each screendump of a run (board.toml `[tests.<name>] screendump`).

@@ -12,6 +12,8 @@
 
 use core::fmt;
 
+use dmasync_protocol::screendump::{NoAck, Request};
+
 use crate::spin::{SpinGuard, SpinLock};
 
 /// Where console bytes go, and where the host's bytes come from. Implemented for every UART
@@ -124,7 +126,7 @@ pub fn emergency() -> SpinGuard<'static, ConsoleState> {
     // SAFETY: our callers end the program after writing their report, and a stolen console
     // at worst interleaves bytes with the previous holder's.
     let mut guard = unsafe { CONSOLE.lock_or_steal(emergency_patience()) };
-    guard.write_bytes(&[0x00]);
+    guard.write_bytes(&[dmasync_protocol::framing::FRAME_END]);
     guard
 }
 
@@ -180,8 +182,9 @@ macro_rules! println {
 }
 
 /// The plain-text marker that asks the host for a screendump (doc/console-protocol.md):
-/// `dmasync-screendump frame=<N> width=<W> height=<H>`, on a line of its own.
-pub const SCREENDUMP_MARKER: &str = "dmasync-screendump";
+/// `dmasync-screendump frame=<N> width=<W> height=<H>`, on a line of its own
+/// (`dmasync_protocol::screendump`).
+pub use dmasync_protocol::screendump::MARKER as SCREENDUMP_MARKER;
 
 /// How long [`request_screendump`] callers normally wait for the host: long enough for a
 /// QMP screendump, a PNG and a comparison on a loaded machine (they take 0.1-0.2 s), short
@@ -252,13 +255,18 @@ pub fn request_screendump(
     with_console(|c| {
         let _ = fmt::Write::write_fmt(
             c,
-            format_args!("{SCREENDUMP_MARKER} frame={frame} width={width} height={height}\n"),
+            format_args!(
+                "{}\n",
+                Request {
+                    frame,
+                    width,
+                    height
+                }
+            ),
         );
         c.flush();
     });
     wait_for_host_ack(timeout).map(drop).inspect_err(|e| {
-        crate::println!(
-            "{SCREENDUMP_MARKER}: no acknowledgement for frame {frame} ({e}); continuing"
-        );
+        crate::println!("{}", NoAck { frame, why: e });
     })
 }

@@ -316,5 +316,5 @@ fn report_and_exit(class: usize, origin: &str, frame: &TrapFrame) -> ! {
         );
         con.flush();
     }
-    crate::semihosting::exit(crate::exit_code::EXCEPTION)
+    crate::semihosting::exit(dmasync_protocol::exit::EXCEPTION)
 }

@@ -17,8 +17,8 @@ unsafe impl Sync for Held {}
 
 static HELD: Held = Held(UnsafeCell::new(None));
 
-/// Marks the start of a defmt frame on the wire.
-pub const FRAME_START: u8 = 0xFF;
+/// Marks the start of a defmt frame on the wire (`dmasync_protocol::framing`).
+pub use dmasync_protocol::framing::FRAME_START;
 
 fn write_sink(sink: &mut Option<&'static mut dyn ConsoleSink>, bytes: &[u8]) {
     if let Some(sink) = sink.as_mut() {

@@ -25,5 +25,5 @@ fn panic(info: &PanicInfo) -> ! {
         };
         con.flush();
     }
-    crate::semihosting::exit(crate::exit_code::PANIC)
+    crate::semihosting::exit(dmasync_protocol::exit::PANIC)
 }

@@ -7,6 +7,8 @@
 
 use alloc::string::String;
 
+use dmasync_protocol::verdict::{CaseFailed, CaseOk, Verdict};
+
 use crate::println;
 
 #[doc(hidden)]
@@ -49,18 +51,17 @@ pub fn run<C>(ctx: &C, tests: &[Test<C>]) -> ! {
     let mut failed = 0usize;
     for t in tests {
         match (t.run)(ctx) {
-            Ok(()) => println!("test {} ... ok", t.name),
+            Ok(()) => println!("{}", CaseOk { case: t.name }),
             Err(Failure(why)) => {
                 failed += 1;
-                println!("test {} ... FAILED: {}", t.name, why);
+                println!("{}", CaseFailed { case: t.name, why });
             }
         }
     }
-    if failed == 0 {
-        println!("verdict: ok ({} cases)", tests.len());
-        crate::semihosting::exit(crate::exit_code::OK)
-    } else {
-        println!("verdict: FAILED ({} of {} cases)", failed, tests.len());
-        crate::semihosting::exit(crate::exit_code::TEST_FAILED)
-    }
+    let verdict = Verdict {
+        failed,
+        cases: tests.len(),
+    };
+    println!("{verdict}");
+    crate::semihosting::exit(verdict.exit_code())
 }

@@ -18,6 +18,7 @@ use core::time::Duration;
 
 use dmasync_demo::{Options, Pipeline};
 use dmasync_hal::clock::ticks_to_ns;
+use dmasync_protocol::bench;
 use dmasync_qemu_virt::arch::{exit_code, println, semihosting, timer};
 use dmasync_qemu_virt::{self as board, demo};
 
@@ -54,7 +55,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     }
     // The frame waits for virtio-gpu / ramfb, which QEMU completes at host pace: tell
     // `cargo xtask bench` not to expect identical counts.
-    println!("bench mode: device-paced");
+    println!("{}", bench::DEVICE_PACED);
     let mut total = 0u64;
     for frame in WARM_UP..WARM_UP + MEASURED {
         let c0 = timer::counter();
@@ -74,15 +75,28 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         }
         let n = u64::from(t1.wrapping_sub(t0));
         total += n;
+        let case = format_args!("frame_{frame}");
+        let detail = format_args!(" ({}x{}, all cores)", mode.width, mode.height);
         println!(
-            "bench frame_{frame}: {n} instructions ({}x{}, all cores)",
-            mode.width, mode.height
+            "{}",
+            bench::Bench {
+                case,
+                instructions: n,
+                detail
+            }
         );
     }
+    let mean = total / u64::from(MEASURED);
+    let detail = format_args!(" (mean of {MEASURED}, all cores)");
     println!(
-        "result frame: {} instructions/frame (mean of {MEASURED}, all cores)",
-        total / u64::from(MEASURED)
+        "{}",
+        bench::Result {
+            case: "frame",
+            instructions: mean,
+            per: "frame",
+            detail
+        }
     );
-    println!("bench: done");
+    println!("{}", bench::DONE);
     semihosting::exit(exit_code::OK)
 }

@@ -25,6 +25,7 @@ use core::hint::black_box;
 
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_protocol::bench;
 use dmasync_qemu_virt::arch::cache::DataCache;
 use dmasync_qemu_virt::arch::{cpu, exit_code, println, semihosting};
 use dmasync_sync::fence::FenceContext;
@@ -58,17 +59,41 @@ fn measure(mut f: impl FnMut()) -> u64 {
 /// Prints one case; returns instructions per iteration in tenths.
 fn report(name: &str, total: u64) -> u64 {
     let tenths = (total * 10 + u64::from(ITERS) / 2) / u64::from(ITERS);
+    let detail = bench::PerIteration {
+        iterations: ITERS,
+        tenths,
+    };
     println!(
-        "bench {name}: {total} instructions over {ITERS} iterations = {}.{} per iteration",
-        tenths / 10,
-        tenths % 10
+        "{}",
+        bench::Bench {
+            case: name,
+            instructions: total,
+            detail
+        }
     );
     tenths
 }
 
 fn ratio(name: &str, op: u64, base: u64) {
-    let r100 = (op * 100 + base / 2) / base.max(1);
-    println!("ratio {name}: {}.{:02}x", r100 / 100, r100 % 100);
+    let hundredths = bench::Ratio::hundredths_of(op, base);
+    println!(
+        "{}",
+        bench::Ratio {
+            case: name,
+            hundredths
+        }
+    );
+}
+
+/// Prints the per-operation figure of one case.
+fn result(case: &str, instructions: u64) {
+    let figure = bench::Result {
+        case,
+        instructions,
+        per: "op",
+        detail: "",
+    };
+    println!("{figure}");
 }
 
 fn buffers(domain: &'static Domain, n: usize) -> Vec<SyncBuffer> {
@@ -218,34 +243,13 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
 
     // Per-operation figures (tenths of an instruction) and ratios against the baselines.
     let per = |x: u64, base: u64| x.saturating_sub(base);
-    println!(
-        "result syncset_lock_unlock_1: {} instructions/op",
-        per(syncset[0], empty) / 10
-    );
-    println!(
-        "result syncset_lock_unlock_4: {} instructions/op",
-        per(syncset[1], empty) / 10
-    );
-    println!(
-        "result acquire_ctx_lockset_1: {} instructions/op",
-        per(lockset[0], empty) / 10
-    );
-    println!(
-        "result acquire_ctx_lockset_4: {} instructions/op",
-        per(lockset[1], empty) / 10
-    );
-    println!(
-        "result acquire_ctx: {} instructions/op",
-        per(ctx, empty) / 10
-    );
-    println!(
-        "result fence_signal: {} instructions/op",
-        per(signal, forget) / 10
-    );
-    println!(
-        "result fence_wait_signalled: {} instructions/op",
-        per(wait, empty) / 10
-    );
+    result("syncset_lock_unlock_1", per(syncset[0], empty) / 10);
+    result("syncset_lock_unlock_4", per(syncset[1], empty) / 10);
+    result("acquire_ctx_lockset_1", per(lockset[0], empty) / 10);
+    result("acquire_ctx_lockset_4", per(lockset[1], empty) / 10);
+    result("acquire_ctx", per(ctx, empty) / 10);
+    result("fence_signal", per(signal, forget) / 10);
+    result("fence_wait_signalled", per(wait, empty) / 10);
     ratio(
         "syncset_lock_unlock_1 / acquire_ctx_lockset_1",
         per(syncset[0], empty),
@@ -256,6 +260,6 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         per(syncset[1], empty),
         per(lockset[1], empty),
     );
-    println!("bench: done");
+    println!("{}", bench::DONE);
     semihosting::exit(exit_code::OK)
 }
