@@ -44,16 +44,5 @@ pub mod timer;
 /// Re-exported so board binaries can say `dmasync_aarch64::entry!(main)`.
 pub use aarch64_rt::entry;
 
-/// Exit codes shared with xtask (doc/console-protocol.md).
-pub mod exit_code {
-    /// Passed / demo finished.
-    pub const OK: u32 = 0;
-    /// A test case failed.
-    pub const TEST_FAILED: u32 = 1;
-    /// Panic.
-    pub const PANIC: u32 = 2;
-    /// Unexpected CPU exception.
-    pub const EXCEPTION: u32 = 3;
-    /// Board set-up failed (no device tree, unsupported CPU count, ...).
-    pub const SETUP_FAILED: u32 = 4;
-}
+/// Exit codes shared with xtask: defined once, in the wire protocol crate.
+pub use dmasync_protocol::exit as exit_code;

@@ -8,18 +8,6 @@
 
 use core::arch::asm;
 
-// `crate::exit_code` (lib.rs) re-states the protocol's codes for the boards; it must not
-// drift from `dmasync_protocol::exit`, which xtask reads them by.
-const _: () = {
-    use crate::exit_code as ours;
-    use dmasync_protocol::exit as protocol;
-    assert!(ours::OK == protocol::OK);
-    assert!(ours::TEST_FAILED == protocol::TEST_FAILED);
-    assert!(ours::PANIC == protocol::PANIC);
-    assert!(ours::EXCEPTION == protocol::EXCEPTION);
-    assert!(ours::SETUP_FAILED == protocol::SETUP_FAILED);
-};
-
 const SYS_EXIT: u64 = 0x18;
 const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x2_0026;
 
