@@ -246,21 +246,21 @@ pub unsafe trait DmaBarrier {
     /// After the CPU's accesses to a buffer and before the device is told to access it (the
     /// doorbell): every earlier CPU load and store of the buffer is ordered before, and
     /// complete for, the device.
-    fn to_device(&self);
+    fn cpu_to_device(&self);
 
     /// After the CPU learned the device finished and before it touches the buffer: the
     /// device's writes are visible to every later CPU load, and no later CPU access is
     /// performed before the observation that the device finished.
-    fn from_device(&self);
+    fn device_to_cpu(&self);
 }
 
 // SAFETY: forwards to an implementation that upholds the contract.
 unsafe impl<T: DmaBarrier + ?Sized> DmaBarrier for &T {
-    fn to_device(&self) {
-        (**self).to_device()
+    fn cpu_to_device(&self) {
+        (**self).cpu_to_device()
     }
-    fn from_device(&self) {
-        (**self).from_device()
+    fn device_to_cpu(&self) {
+        (**self).device_to_cpu()
     }
 }
 
@@ -278,10 +278,10 @@ pub struct HostBarrier;
 // SAFETY: on the host every "device" is a thread of this process; `fence(SeqCst)` orders
 // all earlier accesses before all later ones as seen by every such thread.
 unsafe impl DmaBarrier for HostBarrier {
-    fn to_device(&self) {
+    fn cpu_to_device(&self) {
         core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }
-    fn from_device(&self) {
+    fn device_to_cpu(&self) {
         core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }
 }
@@ -292,19 +292,19 @@ unsafe impl DmaBarrier for HostBarrier {
 /// access (before a bidirectional transfer and after it), so it issues both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HandOver {
-    /// [`DmaBarrier::to_device`].
-    ToDevice,
-    /// [`DmaBarrier::from_device`].
-    FromDevice,
+    /// [`DmaBarrier::cpu_to_device`].
+    CpuToDevice,
+    /// [`DmaBarrier::device_to_cpu`].
+    DeviceToCpu,
 }
 
 impl CacheOp {
     /// The hand-over barriers this operation stands for on a coherent system.
     pub const fn hand_overs(self) -> &'static [HandOver] {
         match self {
-            CacheOp::Clean => &[HandOver::ToDevice],
-            CacheOp::Invalidate => &[HandOver::FromDevice],
-            CacheOp::CleanInvalidate => &[HandOver::ToDevice, HandOver::FromDevice],
+            CacheOp::Clean => &[HandOver::CpuToDevice],
+            CacheOp::Invalidate => &[HandOver::DeviceToCpu],
+            CacheOp::CleanInvalidate => &[HandOver::CpuToDevice, HandOver::DeviceToCpu],
         }
     }
 }
@@ -333,8 +333,8 @@ impl<B: DmaBarrier> Coherent<B> {
     fn hand_over(&self, op: CacheOp) {
         for h in op.hand_overs() {
             match h {
-                HandOver::ToDevice => self.barrier.to_device(),
-                HandOver::FromDevice => self.barrier.from_device(),
+                HandOver::CpuToDevice => self.barrier.cpu_to_device(),
+                HandOver::DeviceToCpu => self.barrier.device_to_cpu(),
             }
         }
     }
@@ -442,11 +442,11 @@ mod tests {
 
     // SAFETY: test fake; records instead of ordering anything.
     unsafe impl DmaBarrier for Recorder {
-        fn to_device(&self) {
-            self.0.borrow_mut().push(HandOver::ToDevice);
+        fn cpu_to_device(&self) {
+            self.0.borrow_mut().push(HandOver::CpuToDevice);
         }
-        fn from_device(&self) {
-            self.0.borrow_mut().push(HandOver::FromDevice);
+        fn device_to_cpu(&self) {
+            self.0.borrow_mut().push(HandOver::DeviceToCpu);
         }
     }
 
@@ -459,18 +459,18 @@ mod tests {
     }
 
     #[test]
-    fn coherent_clean_is_one_to_device_barrier() {
+    fn coherent_clean_is_one_cpu_to_device_barrier() {
         assert_eq!(
             issued(CacheOp::Clean, VirtRange::new(0x1000, 0x1000)),
-            [HandOver::ToDevice]
+            [HandOver::CpuToDevice]
         );
     }
 
     #[test]
-    fn coherent_invalidate_is_one_from_device_barrier() {
+    fn coherent_invalidate_is_one_device_to_cpu_barrier() {
         assert_eq!(
             issued(CacheOp::Invalidate, VirtRange::new(0x1010, 0x1000)),
-            [HandOver::FromDevice]
+            [HandOver::DeviceToCpu]
         );
     }
 
@@ -478,7 +478,7 @@ mod tests {
     fn coherent_clean_invalidate_issues_both_directions() {
         assert_eq!(
             issued(CacheOp::CleanInvalidate, VirtRange::new(0x1000, 8)),
-            [HandOver::ToDevice, HandOver::FromDevice]
+            [HandOver::CpuToDevice, HandOver::DeviceToCpu]
         );
     }
 
