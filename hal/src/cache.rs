@@ -5,7 +5,8 @@
 //!
 //! Implementations: AArch64 (`dc cvac/ivac/civac` by `CTR_EL0.DminLine`, then `dsb`) in
 //! `arch/aarch64`, ARMv7-A (CP15 by MVA plus the PL310 outer cache) in `arch/armv7a` and `drivers/pl310`,
-//! [`CoherentNoop`] for devices on a coherent interconnect, and the host's non-coherent
+//! [`Coherent`] for devices on a coherent interconnect (generic over the architecture's
+//! [`DmaBarrier`]; [`CoherentNoop`] is its host form), and the host's non-coherent
 //! memory simulator (`dmasync-sim`), which is what proves the policy above it correct:
 //! QEMU models no caches, so a missing clean or invalidate never fails there.
 
@@ -224,17 +225,125 @@ unsafe impl<T: CacheMaintenance + ?Sized> CacheMaintenance for &T {
     }
 }
 
-/// Maintenance for a coherent system: every operation is only a memory barrier, because
-/// the interconnect keeps device views and CPU caches coherent.
+/// The barrier that hands a buffer between the CPU and a DMA master on a coherent
+/// interconnect, in the two directions a hand-over has.
+///
+/// Named "barrier", not "fence": in dmasync a `Fence` is a completion object. On a coherent
+/// system no cache maintenance is needed, but ordering still is, and it must reach the
+/// device's shareability domain: `fence(SeqCst)` is `dmb ish` on AArch64, which orders
+/// nothing against an outer-shareable master (Linux: `dma_wmb`/`dma_rmb` are `dmb osh*`,
+/// arch/arm64/include/asm/barrier.h). Each architecture crate implements this with the
+/// barrier its architecture requires; [`HostBarrier`] is the host's.
+///
+/// # Safety
+///
+/// Implementors must issue, in each method, a barrier that provides the ordering the method
+/// names, as observed by every DMA master [`Coherent`] is used for (including the completion
+/// of earlier accesses when the device is told or learns by means other than a memory
+/// access: a system-register write, `sev`, an interrupt). Code above relies on it for the
+/// memory safety of data shared with devices.
+pub unsafe trait DmaBarrier {
+    /// After the CPU's accesses to a buffer and before the device is told to access it (the
+    /// doorbell): every earlier CPU load and store of the buffer is ordered before, and
+    /// complete for, the device.
+    fn cpu_to_device(&self);
+
+    /// After the CPU learned the device finished and before it touches the buffer: the
+    /// device's writes are visible to every later CPU load, and no later CPU access is
+    /// performed before the observation that the device finished.
+    fn device_to_cpu(&self);
+}
+
+// SAFETY: forwards to an implementation that upholds the contract.
+unsafe impl<T: DmaBarrier + ?Sized> DmaBarrier for &T {
+    fn cpu_to_device(&self) {
+        (**self).cpu_to_device()
+    }
+    fn device_to_cpu(&self) {
+        (**self).device_to_cpu()
+    }
+}
+
+/// The host's hand-over barrier: `fence(SeqCst)` in both directions.
+///
+/// Only right on the host (the simulator, host tests, benchmarks): there the "device" is
+/// another thread of the same process, an observer in the CPUs' own (inner-shareable)
+/// domain, so the language's strongest fence orders everything it can see. On Arm hardware
+/// `fence(SeqCst)` is `dmb ish`, which neither reaches an outer-shareable DMA master nor
+/// waits for completion before a doorbell: use the architecture crate's implementation
+/// there (`dmasync_aarch64::barrier`, `dmasync_armv7a::cache::Armv7DmaBarrier`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostBarrier;
+
+// SAFETY: on the host every "device" is a thread of this process; `fence(SeqCst)` orders
+// all earlier accesses before all later ones as seen by every such thread.
+unsafe impl DmaBarrier for HostBarrier {
+    fn cpu_to_device(&self) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    }
+    fn device_to_cpu(&self) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Which hand-over directions an operation is on a coherent system, in the order
+/// [`Coherent`] issues them: a clean moves CPU data towards a device, an invalidate
+/// device data towards the CPU, a clean+invalidate is used on both sides of a device
+/// access (before a bidirectional transfer and after it), so it issues both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HandOver {
+    /// [`DmaBarrier::cpu_to_device`].
+    CpuToDevice,
+    /// [`DmaBarrier::device_to_cpu`].
+    DeviceToCpu,
+}
+
+impl CacheOp {
+    /// The hand-over barriers this operation stands for on a coherent system.
+    pub const fn hand_overs(self) -> &'static [HandOver] {
+        match self {
+            CacheOp::Clean => &[HandOver::CpuToDevice],
+            CacheOp::Invalidate => &[HandOver::DeviceToCpu],
+            CacheOp::CleanInvalidate => &[HandOver::CpuToDevice, HandOver::DeviceToCpu],
+        }
+    }
+}
+
+/// Maintenance for devices on a coherent interconnect: no cache line can hold data such a
+/// device does not see, so every operation is only the hand-over barrier `B` of its
+/// direction ([`CacheOp::hand_overs`]), issued once per operation, not per line.
 #[derive(Clone, Copy, Debug)]
-pub struct CoherentNoop {
-    /// Reported line size (used for alignment of DMA regions all the same).
-    pub line_size: usize,
+pub struct Coherent<B> {
+    line_size: usize,
+    barrier: B,
+}
+
+impl<B: DmaBarrier> Coherent<B> {
+    /// Coherent maintenance reporting `line_size` (DMA regions are still aligned to it) and
+    /// ordering hand-overs with `barrier`.
+    pub const fn new(line_size: usize, barrier: B) -> Self {
+        Self { line_size, barrier }
+    }
+
+    /// The hand-over barrier.
+    pub const fn barrier(&self) -> &B {
+        &self.barrier
+    }
+
+    fn hand_over(&self, op: CacheOp) {
+        for h in op.hand_overs() {
+            match h {
+                HandOver::CpuToDevice => self.barrier.cpu_to_device(),
+                HandOver::DeviceToCpu => self.barrier.device_to_cpu(),
+            }
+        }
+    }
 }
 
 // SAFETY: on a coherent system no cache line can hold data a device does not see, so the
-// operations are satisfied by ordering alone, which the SeqCst barrier provides.
-unsafe impl CacheMaintenance for CoherentNoop {
+// operations are satisfied by ordering alone, which `B` provides for the direction of each
+// operation (the `DmaBarrier` contract).
+unsafe impl<B: DmaBarrier> CacheMaintenance for Coherent<B> {
     fn line_size(&self) -> usize {
         self.line_size
     }
@@ -242,13 +351,51 @@ unsafe impl CacheMaintenance for CoherentNoop {
         true
     }
     unsafe fn clean(&self, _range: VirtRange) {
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        self.hand_over(CacheOp::Clean);
     }
     unsafe fn invalidate(&self, _range: VirtRange) {
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        self.hand_over(CacheOp::Invalidate);
     }
     unsafe fn clean_invalidate(&self, _range: VirtRange) {
-        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        self.hand_over(CacheOp::CleanInvalidate);
+    }
+}
+
+/// Coherent maintenance on the host: [`Coherent`] with [`HostBarrier`] (see there why
+/// that is only right on the host). Kept as its own struct so `CoherentNoop { line_size }`
+/// keeps building in the host tests and benchmarks; on target use the architecture crate's
+/// coherent maintenance.
+#[derive(Clone, Copy, Debug)]
+pub struct CoherentNoop {
+    /// Reported line size (used for alignment of DMA regions all the same).
+    pub line_size: usize,
+}
+
+impl CoherentNoop {
+    fn as_coherent(&self) -> Coherent<HostBarrier> {
+        Coherent::new(self.line_size, HostBarrier)
+    }
+}
+
+// SAFETY: forwards to `Coherent<HostBarrier>`, whose impl upholds the contract on the host.
+unsafe impl CacheMaintenance for CoherentNoop {
+    fn line_size(&self) -> usize {
+        self.line_size
+    }
+    fn is_coherent(&self) -> bool {
+        true
+    }
+    unsafe fn clean(&self, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.as_coherent().clean(range) }
+    }
+    unsafe fn invalidate(&self, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.as_coherent().invalidate(range) }
+    }
+    unsafe fn clean_invalidate(&self, range: VirtRange) {
+        // SAFETY: the caller's contract is the same.
+        unsafe { self.as_coherent().clean_invalidate(range) }
     }
 }
 
@@ -286,6 +433,77 @@ pub unsafe trait OuterCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use core::cell::RefCell;
+    use std::vec::Vec;
+
+    #[derive(Default)]
+    struct Recorder(RefCell<Vec<HandOver>>);
+
+    // SAFETY: test fake; records instead of ordering anything.
+    unsafe impl DmaBarrier for Recorder {
+        fn cpu_to_device(&self) {
+            self.0.borrow_mut().push(HandOver::CpuToDevice);
+        }
+        fn device_to_cpu(&self) {
+            self.0.borrow_mut().push(HandOver::DeviceToCpu);
+        }
+    }
+
+    fn issued(op: CacheOp, range: VirtRange) -> Vec<HandOver> {
+        let rec = Recorder::default();
+        let c = Coherent::new(64, &rec);
+        // SAFETY: the fake touches no memory.
+        unsafe { c.perform(op, range) };
+        rec.0.take()
+    }
+
+    #[test]
+    fn coherent_clean_is_one_cpu_to_device_barrier() {
+        assert_eq!(
+            issued(CacheOp::Clean, VirtRange::new(0x1000, 0x1000)),
+            [HandOver::CpuToDevice]
+        );
+    }
+
+    #[test]
+    fn coherent_invalidate_is_one_device_to_cpu_barrier() {
+        assert_eq!(
+            issued(CacheOp::Invalidate, VirtRange::new(0x1010, 0x1000)),
+            [HandOver::DeviceToCpu]
+        );
+    }
+
+    #[test]
+    fn coherent_clean_invalidate_issues_both_directions() {
+        assert_eq!(
+            issued(CacheOp::CleanInvalidate, VirtRange::new(0x1000, 8)),
+            [HandOver::CpuToDevice, HandOver::DeviceToCpu]
+        );
+    }
+
+    #[test]
+    fn coherent_barrier_is_per_operation_not_per_line() {
+        for len in [0, 1, 64, 65, 1 << 20] {
+            for op in CacheOp::ALL {
+                assert_eq!(
+                    issued(op, VirtRange::new(0x1000, len)),
+                    op.hand_overs(),
+                    "{op:?} len={len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn coherent_reports_coherent_and_its_line_size() {
+        let c = Coherent::new(128, HostBarrier);
+        assert!(c.is_coherent());
+        assert_eq!(c.line_size(), 128);
+        let n = CoherentNoop { line_size: 32 };
+        assert!(n.is_coherent());
+        assert_eq!(n.line_size(), 32);
+    }
 
     #[test]
     fn split_aligned_range_is_all_body() {

@@ -17,10 +17,15 @@
 //!   the shared line.
 //!
 //! [`DataCache`] offers the same operations as the HAL's `CacheMaintenance` trait.
+//! [`CoherentCache`] is the maintenance for a DMA master on a coherent interconnect: no `dc`,
+//! only the hand-over barrier of each direction (`dsb sy` to the device, `dsb ld` from it;
+//! why in `barrier.rs`).
 
 use core::arch::asm;
 
-use dmasync_hal::cache::{CacheMaintenance, VirtRange};
+use dmasync_hal::cache::{CacheMaintenance, Coherent, VirtRange};
+
+use crate::barrier::{self, Aarch64DmaBarrier, POC_COMPLETION};
 
 /// The smallest data-cache line size in bytes, from `CTR_EL0.DminLine` (log2 of words).
 #[inline]
@@ -66,9 +71,11 @@ unsafe fn by_line(op: Op, start: usize, end: usize, line: usize) {
     }
 }
 
+/// Completes the maintenance issued so far at the Point of Coherency: `dsb sy`
+/// ([`POC_COMPLETION`], whose choice is checked in `barrier.rs`).
 #[inline]
 fn dsb_sy() {
-    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::SY);
+    barrier::issue(POC_COMPLETION);
 }
 
 /// Writes back dirty lines covering `[start, start + len)` to the Point of Coherency (what a
@@ -180,4 +187,15 @@ unsafe impl CacheMaintenance for DataCache {
         // SAFETY: the trait's contract (mapped normal memory) is `clean_invalidate`'s.
         unsafe { clean_invalidate(range.start as *const u8, range.len) }
     }
+}
+
+/// Maintenance for DMA masters on a coherent (outer-shareable) interconnect: the HAL's
+/// `Coherent` with AArch64's hand-over barriers ([`Aarch64DmaBarrier::DOORBELL`]), replacing
+/// the host's `CoherentNoop`, whose `fence(SeqCst)` is `dmb ish` here.
+pub type CoherentCache = Coherent<Aarch64DmaBarrier>;
+
+/// [`CoherentCache`] reporting `CTR_EL0.DminLine` as its line size (DMA regions stay
+/// line-aligned).
+pub fn coherent_cache() -> CoherentCache {
+    Coherent::new(dcache_line_size(), Aarch64DmaBarrier::DOORBELL)
 }

@@ -6,7 +6,8 @@
 //! - [`exceptions`]: our own vector table (saves the FP/SIMD state so Rust IRQ handlers are
 //!   safe) and the plain-text exception report (exit code 3).
 //! - [`mmu`]: identity map with `aarch64-paging` over a static table pool; MMU and caches on.
-//! - [`cache`]: clean / invalidate / clean+invalidate by VA (`dc` by `CTR_EL0.DminLine`).
+//! - [`cache`]: clean / invalidate / clean+invalidate by VA (`dc` by `CTR_EL0.DminLine`);
+//!   coherent maintenance over [`barrier`], the DMA hand-over barriers (`dsb`, `dmb osh*`).
 //! - [`console`], [`logger`]: the one UART shared by plain text and defmt frames.
 //! - [`spin`], [`critical_section_impl`]: SMP-safe locks that mask IRQs.
 //! - [`stacks`]: threads on SP_EL0, exceptions on per-core SP_EL1 stacks, guard pages.
@@ -21,6 +22,7 @@
 
 extern crate alloc;
 
+pub mod barrier;
 pub mod boot;
 pub mod cache;
 pub mod console;

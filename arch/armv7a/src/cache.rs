@@ -10,8 +10,22 @@
 //!
 //! Partial lines at the ends of an invalidate are cleaned and invalidated instead, at both
 //! levels, so a neighbour's dirty bytes survive (the `CacheMaintenance` contract).
+//!
+//! Each operation ends with the completion barrier of the level it maintained last: `dsb`
+//! (ARMv7's only DSB domain in this code is the full system, `sy`, which reaches the point
+//! of coherency) after L1, the PL310 CACHE_SYNC ([`OuterCache::sync`]) after L2, as Linux's
+//! `v7_dma_*_range` (`dsb st`) and `outer_*_range` (ending in `cache_sync`) do.
+//!
+//! For a DMA master on a coherent interconnect (e.g. the Cortex-A9 ACP), [`Armv7DmaBarrier`]
+//! is the HAL's `DmaBarrier`: Linux, arch/arm/include/asm/barrier.h, defines
+//! `mb()` = `dsb(); outer_sync()`, `wmb()` = `dsb(st); outer_sync()`, `rmb()` = `dsb()`,
+//! because CPU writes may still sit in the outer cache's buffers after the DSB. CPU to
+//! device is `dsb` + `outer_sync` (the `mb()` form: the hand-over also ends CPU reads of a
+//! buffer the device may write next); device to CPU is `dsb` (`rmb()`). A DSB rather than
+//! `dmb osh`: the doorbell that follows may not be a memory access (see
+//! `dmasync_aarch64::barrier` for the same reasoning).
 
-use dmasync_hal::cache::{CacheMaintenance, OuterCache, VirtRange};
+use dmasync_hal::cache::{CacheMaintenance, DmaBarrier, OuterCache, VirtRange};
 
 /// Per-line maintenance of the inner (L1) data cache, by virtual address, to the point of
 /// coherency. Implemented with CP15 on target (`Cp15L1`, armv7 builds only) and by a recording fake in tests.
@@ -96,6 +110,64 @@ unsafe impl InnerCache for Cp15L1 {
     fn barrier(&self) {
         // SAFETY: DSB only orders memory accesses and maintenance; it has no other effect.
         unsafe { core::arch::asm!("dsb", options(nostack)) };
+    }
+}
+
+/// The executing core's data synchronization barrier (`dsb`), as a value so the hand-over
+/// barrier can be host-tested against a recording fake.
+///
+/// # Safety
+///
+/// [`Dsb::dsb`] must wait until every explicit memory access and cache maintenance issued
+/// before it has completed for the full system, before any later instruction executes.
+pub unsafe trait Dsb {
+    /// Issues the barrier.
+    fn dsb(&self);
+}
+
+/// ARMv7's `dsb` (full system).
+#[cfg(target_arch = "arm")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cp15Dsb;
+
+// SAFETY: `dsb` without an option is `dsb sy` (ARM ARM A8.8.44), the full-system DSB.
+#[cfg(target_arch = "arm")]
+unsafe impl Dsb for Cp15Dsb {
+    fn dsb(&self) {
+        // SAFETY: DSB only orders and waits for memory accesses and maintenance.
+        unsafe { core::arch::asm!("dsb", options(nostack)) };
+    }
+}
+
+/// ARMv7-A's hand-over barrier for a coherent DMA master: `dsb` then, when there is an
+/// outer cache, its sync towards the device; `dsb` from it (module documentation).
+#[derive(Debug)]
+pub struct Armv7DmaBarrier<D, O> {
+    dsb: D,
+    outer: Option<O>,
+}
+
+impl<D: Dsb, O: OuterCache> Armv7DmaBarrier<D, O> {
+    /// The barrier of a core (`dsb`) and, if the system has one, its outer cache.
+    pub fn new(dsb: D, outer: Option<O>) -> Self {
+        Self { dsb, outer }
+    }
+}
+
+// SAFETY: to the device, a full-system DSB completes the CPU's earlier loads and stores as
+// far as the outer cache, and the outer cache's sync drains its buffers to memory before
+// returning (`OuterCache::sync` contract), in that order (Linux `mb()`); from the device, a
+// full-system DSB completes the read that observed the device finish before any later
+// access (Linux `rmb()`).
+unsafe impl<D: Dsb, O: OuterCache> DmaBarrier for Armv7DmaBarrier<D, O> {
+    fn cpu_to_device(&self) {
+        self.dsb.dsb();
+        if let Some(outer) = &self.outer {
+            outer.sync();
+        }
+    }
+    fn device_to_cpu(&self) {
+        self.dsb.dsb();
     }
 }
 
@@ -216,6 +288,7 @@ unsafe impl<I: InnerCache, O: OuterCache> CacheMaintenance for TwoLevelCache<I, 
 mod tests {
     use super::*;
     use core::cell::RefCell;
+    use dmasync_hal::cache::{CacheOp, Coherent};
     use std::string::{String, ToString};
     use std::vec::Vec;
     use std::{format, vec};
@@ -261,6 +334,67 @@ mod tests {
         }
         fn sync(&self) {
             self.0.0.borrow_mut().push("sync".to_string());
+        }
+    }
+
+    struct FakeDsb<'a>(&'a Log);
+
+    // SAFETY: test fake; records instead of touching hardware.
+    unsafe impl Dsb for FakeDsb<'_> {
+        fn dsb(&self) {
+            self.0.0.borrow_mut().push("dsb".to_string());
+        }
+    }
+
+    fn coherent(op: CacheOp, with_outer: bool) -> Vec<String> {
+        let log = Log::default();
+        let outer = with_outer.then_some(FakeL2(&log));
+        let c = Coherent::new(32, Armv7DmaBarrier::new(FakeDsb(&log), outer));
+        // SAFETY: fakes only.
+        unsafe { c.perform(op, VirtRange::new(0x4000_0000, 4096)) };
+        log.0.borrow().clone()
+    }
+
+    #[test]
+    fn coherent_hand_over_to_device_is_dsb_then_outer_sync() {
+        assert_eq!(coherent(CacheOp::Clean, true), vec!["dsb", "sync"]);
+        assert_eq!(coherent(CacheOp::Clean, false), vec!["dsb"]);
+    }
+
+    #[test]
+    fn coherent_hand_over_from_device_is_dsb_only() {
+        assert_eq!(coherent(CacheOp::Invalidate, true), vec!["dsb"]);
+    }
+
+    #[test]
+    fn coherent_clean_invalidate_issues_both_hand_overs() {
+        assert_eq!(
+            coherent(CacheOp::CleanInvalidate, true),
+            vec!["dsb", "sync", "dsb"]
+        );
+    }
+
+    #[test]
+    fn every_non_coherent_operation_ends_with_the_last_levels_completion() {
+        for op in CacheOp::ALL {
+            // SAFETY: fakes only.
+            let log = run(|c| unsafe { c.perform(op, VirtRange::new(0x4000_0008, 100)) });
+            let last = if op == CacheOp::Invalidate {
+                "dsb"
+            } else {
+                "sync"
+            };
+            assert_eq!(log.last().map(String::as_str), Some(last), "{op:?}");
+            // The first level is complete before the second is touched.
+            let first_barrier = log.iter().position(|e| e == "dsb" || e == "sync");
+            let first_l2_or_l1_switch = log.iter().position(|e| {
+                e.starts_with(if op == CacheOp::Invalidate {
+                    "L1"
+                } else {
+                    "L2"
+                })
+            });
+            assert!(first_barrier < first_l2_or_l1_switch, "{op:?}: {log:?}");
         }
     }
 

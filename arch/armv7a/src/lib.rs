@@ -5,7 +5,9 @@
 //! cores, maintained by *physical* address through its registers (`drivers/pl310`, behind
 //! [`dmasync_hal::cache::OuterCache`]). [`cache::TwoLevelCache`]
 //! implements [`dmasync_hal::cache::CacheMaintenance`] for that pair, in the order each
-//! direction needs; the order is host-tested against a recording fake.
+//! direction needs; the order is host-tested against a recording fake. For a coherent DMA
+//! master, [`cache::Armv7DmaBarrier`] is the hand-over barrier (`dsb` plus the outer cache's
+//! sync), used through `dmasync_hal::cache::Coherent`.
 #![no_std]
 #![warn(missing_docs)]
 
