@@ -7,7 +7,7 @@
 //!   software engine's own renderer (`dmasync_soft::render`), which is the code the
 //!   engine runs; the on-target screenshot test compares QEMU's screendump with it.
 //! - [`pipeline`]: the loop, generic over the 2D engine, the display and the sync domain's
-//!   cache and memory types: triple buffering, per-frame statistics, hang recovery.
+//!   memory system (`SyncDomain<M>`): triple buffering, per-frame statistics, hang recovery.
 //!
 //! The crate is `no_std` + `alloc` and portable: the host tests run the loop on the
 //! non-coherent memory simulator, the qemu-virt board runs it on the software engine on

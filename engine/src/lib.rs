@@ -1,12 +1,12 @@
 //! Traits for the bus masters that share buffers with the CPU: a DMA engine, a 2D engine
 //! and a display controller.
 //!
-//! This crate sits *above* `dmasync` (unlike the rest of `hal/`, which sits below it)
-//! because its traits speak in the sync core's terms: completion is a [`Fence`], and work is
+//! This crate (`engine/`) sits *above* `dmasync-sync` (`sync/`), where `dmasync-hal` and the
+//! architecture crates sit below it, because its traits speak in the sync core's terms: completion is a [`Fence`], and work is
 //! submitted together with the [`Locked`] sync set that proves the buffers are held for
 //! the right device and access mode.
 //!
-//! The rules (doc/architecture.md, "HAL rules"):
+//! The rules (doc/architecture.md, "The engine layer"):
 //!
 //! - **Control and data paths are separate traits**: [`Engine2dControl`] (capabilities,
 //!   reset) vs [`Engine2d`] (submit); [`DisplayControl`] (modes, set-up) vs

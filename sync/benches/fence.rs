@@ -7,7 +7,7 @@
 //! - `wake_round_trip`: a blocked thread is woken, then wakes us back (two signal-to-wake
 //!   latencies), vs `Mutex` + `Condvar` pairs and one-shot `mpsc` channels.
 //!
-//! Run: `cargo bench -p dmasync --bench fence -- --measurement-time 2 --warm-up-time 1`.
+//! Run: `cargo bench -p dmasync-sync --bench fence -- --measurement-time 2 --warm-up-time 1`.
 
 use std::hint::black_box;
 use std::pin::Pin;

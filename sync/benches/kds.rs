@@ -3,7 +3,7 @@
 //! taken and dropped under one plain mutex (what a hand-rolled "lock all my buffers" does,
 //! with no queue, no FIFO and no completion).
 //!
-//! `cargo bench -p dmasync --bench kds`; figures go to doc/benchmarks.md as ratios.
+//! `cargo bench -p dmasync-sync --bench kds`; figures go to doc/benchmarks.md as ratios.
 
 use std::hint::black_box;
 use std::sync::Mutex;

@@ -1,4 +1,4 @@
-//! Wound/wait mutex benchmarks (criterion; `cargo bench -p dmasync --bench ww`).
+//! Wound/wait mutex benchmarks (criterion; `cargo bench -p dmasync-sync --bench ww`).
 //!
 //! 1. Uncontended: lock + unlock of N = 1, 4, 16 mutexes through an acquire context, against
 //!    the floor of N bare compare-and-swap acquires + N release stores on the same layout.

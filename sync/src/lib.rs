@@ -1,4 +1,4 @@
-//! dmasync: the buffer-synchronization core.
+//! dmasync-sync: the buffer-synchronization core.
 //!
 //! Ordering and exclusion are separate, as Linux learned: [`fence`] says *when* work is
 //! done, [`ww`] (wound/wait mutexes) says *who* may touch a set of buffers now, and

@@ -2,7 +2,7 @@
 //! poll, and aggregate completion from two signallers.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
-//!  cargo test --release -p dmasync --test loom_fence`
+//!  cargo test --release -p dmasync-sync --test loom_fence`
 #![cfg(loom)]
 
 use std::future::Future;

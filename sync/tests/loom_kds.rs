@@ -1,7 +1,7 @@
 //! Loom model checks of the KDS queue: grant vs release vs cancel, waits and wakers.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
-//!       cargo test --release -p dmasync --test loom_kds`
+//!       cargo test --release -p dmasync-sync --test loom_kds`
 #![cfg(loom)]
 
 use dmasync_sync::kds::{Access, CancelOutcome, Completion, KdsDomain};

@@ -1,7 +1,7 @@
 //! Loom model checks of reservation objects: publishing a fence vs lock-free readers.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
-//!  cargo test --release -p dmasync --test loom_resv`
+//!  cargo test --release -p dmasync-sync --test loom_resv`
 #![cfg(loom)]
 
 use core::time::Duration;

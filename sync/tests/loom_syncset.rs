@@ -2,7 +2,7 @@
 //! use in progress and the holder's own unlock.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
-//!  cargo test --release -p dmasync --test loom_syncset`
+//!  cargo test --release -p dmasync-sync --test loom_syncset`
 #![cfg(loom)]
 
 use loom::sync::Arc;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
-//!     cargo test --release -p dmasync --test loom_ww
+//!     cargo test --release -p dmasync-sync --test loom_ww
 //! ```
 //!
 //! What a failure would mean: loom reports a deadlock when every thread is parked (a lost

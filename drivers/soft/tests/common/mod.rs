@@ -1,4 +1,4 @@
-//! Shared set-up for the soft2d tests: the simulator, a sync domain over it, CPU access
+//! Shared set-up for the 2D engine tests: the simulator, a sync domain over it, CPU access
 //! helpers and a worker thread.
 #![allow(dead_code)]
 
