@@ -45,7 +45,10 @@ pub struct Board {
     pub target: String,
     /// The `[[bin]]` that `cargo xtask run` boots.
     pub demo: String,
+    /// Where the image is linked. Written only in board.toml: the board's build.rs generates
+    /// memory.ld's origin and `memory_map::LOAD_ADDRESS` from it.
     pub load_address: u64,
+    /// Start of RAM; build.rs generates `memory_map::RAM_BASE` from it.
     pub ram_base: u64,
     pub qemu: QemuConfig,
     /// Per-test expectations beyond "exit code 0", keyed by test binary name.
