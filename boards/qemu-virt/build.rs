@@ -65,8 +65,9 @@ impl BoardFacts {
                 &table,
                 "load_address",
                 "the address memory.ld links the image at",
+                "0x4020_0000",
             )?,
-            ram_base: address(&table, "ram_base", "the start of RAM")?,
+            ram_base: address(&table, "ram_base", "the start of RAM", "0x4000_0000")?,
         };
         // QEMU's ELF boot puts the device tree at the RAM base only when the image lies above
         // it (hw/arm/boot.c); memory_map::DTB_PROBE_ADDRESS looks there.
@@ -105,8 +106,9 @@ impl BoardFacts {
 }
 
 /// `key` as a 4 KiB-aligned address; the error names the key and says what was found.
-fn address(table: &toml::Table, key: &str, what: &str) -> Result<u64, String> {
-    let example = format!("{key} = 0x4000_0000");
+/// `example` is a value to show in the message.
+fn address(table: &toml::Table, key: &str, what: &str, example: &str) -> Result<u64, String> {
+    let example = format!("{key} = {example}");
     let value = table.get(key).ok_or_else(|| {
         format!(
             "key `{key}` is missing ({what}; write it as a top-level integer, e.g. `{example}`)"
