@@ -45,7 +45,10 @@ pub struct Board {
     pub target: String,
     /// The `[[bin]]` that `cargo xtask run` boots.
     pub demo: String,
+    /// Where the image is linked. Written only in board.toml: the board's build.rs generates
+    /// memory.ld's origin and `memory_map::LOAD_ADDRESS` from it.
     pub load_address: u64,
+    /// Start of RAM; build.rs generates `memory_map::RAM_BASE` from it.
     pub ram_base: u64,
     pub qemu: QemuConfig,
     /// Per-test expectations beyond "exit code 0", keyed by test binary name.
@@ -435,6 +438,36 @@ expect = ["EXCEPTION", "EC=0x25", "FAR=0x"]
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let boards = Boards::load(root).unwrap_or_else(|e| panic!("{e:#}"));
         assert!(boards.get("qemu-virt").is_ok());
+    }
+
+    /// Each on-target test's expectations are written once, in board.toml; an entry for a
+    /// test the board's package does not declare would be checked against nothing.
+    #[test]
+    fn test_expectations_name_real_tests() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let boards = Boards::load(root).unwrap_or_else(|e| panic!("{e:#}"));
+        for board in &boards.all {
+            let dir = root.join("boards").join(&board.name);
+            let text = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+            let manifest: toml::Table = text.parse().unwrap();
+            let declared: BTreeSet<&str> = manifest
+                .get("test")
+                .and_then(|t| t.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.get("name")?.as_str())
+                .collect();
+            for test in board.tests.keys() {
+                // A [[test]] entry, or a tests/<name>.rs cargo finds by itself.
+                let auto = dir.join("tests").join(format!("{test}.rs")).is_file();
+                assert!(
+                    declared.contains(test.as_str()) || auto,
+                    "boards/{}/board.toml has [tests.{test}] but its package has no test of \
+                     that name (declared: {declared:?})",
+                    board.name
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,13 +1,11 @@
 //! The demo's frames on screen equal the host reference renderer's, pixel for pixel: the
 //! seed pipeline (CPU overlay, software 2D engine on CPU 1, display flip, checksum read-back)
 //! runs frames 0..=4 exactly as the demo does; after frames 1 and 4 are on screen the guest
-//! asks for a screendump (doc/console-protocol.md). board.toml gives this test
-//! `screendump = "compare-reference"`, so xtask compares each dump with
-//! `dmasync_demo::reference::try_reference_frame(N, W, H)` on the host and fails the verdict,
-//! naming the frame and the differing pixels, if they differ (doc/testing.md).
-//!
-//! Expected output: `dmasync-screendump frame=1 ...` and `frame=4 ...` markers,
-//! `test frames_on_screen_for_comparison ... ok`, `verdict: ok (1 cases)`; exit code 0.
+//! asks for a screendump (doc/console-protocol.md). board.toml `[tests.demo_screenshot]`
+//! has xtask compare each dump with `dmasync_demo::reference::try_reference_frame(N, W, H)`
+//! on the host, failing the verdict, naming the frame and the differing pixels, if they
+//! differ, and requires both dumps' markers (doc/testing.md); it is the one place those
+//! expectations are written.
 #![no_std]
 #![no_main]
 

@@ -5,10 +5,9 @@
 //! previous frame stays on screen; on virtio-gpu, a device error response (ATTACH_BACKING of
 //! memory QEMU cannot map) fails the flip with `DeviceError` and the previous frame stays.
 //!
-//! Expected output: `display: backend=<virtio-gpu|ramfb> preferred=<W>x<H>`, then
-//! `test <case> ... ok` per case, the on-screen marker
-//! `display: on screen fb=B color=0x0000ff00 <W>x<H>` (what a screendump must show once the
-//! last case has run), and `verdict: ok (<n> cases)`; exit code 0.
+//! It prints `display: backend=<virtio-gpu|ramfb> preferred=<W>x<H>`, `test <case> ... ok`
+//! per case and, once the last case has run, the on-screen marker (what a screendump must
+//! show) that board.toml `[tests.display]` requires, the one place it is written.
 #![no_std]
 #![no_main]
 
