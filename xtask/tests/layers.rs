@@ -43,6 +43,8 @@ const LAYERS: &[&[&str]] = &[
 
 /// Prefix of every crate name; the rest is the crate's folder name.
 const CRATE_PREFIX: &str = "dmasync-";
+/// The folder whose crates run on the host only (the non-coherent memory simulator).
+const HOST_ONLY: &str = "sim";
 
 /// One workspace crate, as the check sees it.
 #[derive(Debug)]
@@ -166,6 +168,12 @@ fn check(metadata: &Value) -> Vec<String> {
                 .or_default()
                 .entry(tf.to_owned())
                 .or_insert_with(|| edge.clone());
+            // sim/ is host-only: a test may use it, firmware never.
+            if tf == HOST_ONLY && kind != "dev" {
+                problems.push(format!(
+                    "{edge}: {tf}/ is host-only (the simulator) and may only be a dev-dependency"
+                ));
+            }
             if let (Some(fl), Some(tl)) = (layer_of(ff), layer_of(tf))
                 && tl >= fl
             {
@@ -466,6 +474,17 @@ fn a_crate_not_named_after_its_folder_is_reported() {
         problems.iter().any(|p| p.contains(
             "crate `board-qemu-virt` in boards/qemu-virt/ must be named `dmasync-qemu-virt`"
         )),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn the_host_only_simulator_is_only_a_dev_dependency() {
+    let problems = check(&synthetic(TREE, &with(&[("engine", "sim", None)])));
+    assert!(
+        problems.iter().any(|p| p
+            .contains("`dmasync-engine` (engine/) -> `dmasync-sim` (sim/), normal dependency")
+            && p.contains("host-only")),
         "{problems:#?}"
     );
 }

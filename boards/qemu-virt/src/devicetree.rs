@@ -77,7 +77,8 @@ impl core::fmt::Display for DtError {
             Self::NotFound { x0, probed } => write!(
                 f,
                 "no device tree found (x0={x0:#x} is not an FDT, nor is RAM base {probed:#x}); \
-                 boot with -kernel <elf> linked at 0x40200000, or pass the DTB in x0"
+                 boot with -kernel <elf> linked at {:#x}, or pass the DTB in x0",
+                crate::memory_map::LOAD_ADDRESS
             ),
             Self::Missing(what) => write!(f, "device tree: missing or malformed {what}"),
             Self::TooManyCpus { found, limit } => write!(
