@@ -17,7 +17,7 @@ use crate::boards::{Board, Variant};
 use crate::cargo::{self, Artifact};
 use crate::decode::Defmt;
 use crate::qemu::{self, Ending};
-use crate::{firmware, provision};
+use crate::{firmware, provision, toolchain};
 
 /// QEMU options for deterministic instruction counting: one instruction per virtual
 /// nanosecond, precise mode (what QEMU's PMU needs for INST_RETIRED).
@@ -131,6 +131,7 @@ pub fn bench(
     }
     let timeout = Duration::try_from_secs_f64(timeout)
         .context("--timeout must be a positive number of seconds")?;
+    toolchain::ensure_pinned(root)?;
     let all = build_benches(root, board)?;
     if all.is_empty() {
         bail!(

@@ -40,6 +40,11 @@ pub enum Cmd {
     Test(TestArgs),
     /// Everything `test` runs, for every board (what CI runs).
     Ci,
+    /// Add what the toolchains lack: the targets and components rust-toolchain.toml lists,
+    /// and nightly with miri and rust-src (then `cargo +nightly miri setup`). QEMU is
+    /// provisioned by run/test/bench when they need it. `build`, `run`, `test` and `bench`
+    /// add the pinned toolchain's missing parts themselves; ci/setup runs this.
+    Setup,
     /// Build the board's on-target benchmarks (boards/<board>/benches) and run each under
     /// QEMU -icount (deterministic instruction counts), several times to show determinism.
     Bench(BenchArgs),

@@ -19,6 +19,7 @@ mod run;
 mod screendump;
 mod steps;
 mod target_tests;
+mod toolchain;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,12 +55,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let boards = Boards::load(&root)?;
     match cli.command {
         Cmd::Build(args) => {
+            toolchain::ensure_pinned(&root)?;
             firmware::build(&root, boards.get(&args.board.board)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Run(args) => run::run(&root, boards.get(&args.board.board)?, &args),
         Cmd::Test(args) => steps::test(&root, &boards, &args),
         Cmd::Ci => steps::test(&root, &boards, &TestArgs::everything()),
+        Cmd::Setup => {
+            toolchain::ensure_pinned(&root)?;
+            toolchain::ensure_miri(&root)?;
+            println!("setup: toolchains complete (rust-toolchain.toml, nightly with Miri)");
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench(args) => bench::bench(
             &root,
             boards.get(&args.board.board)?,

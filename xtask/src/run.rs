@@ -13,7 +13,7 @@ use crate::cli::RunArgs;
 use crate::decode::Defmt;
 use crate::firmware::{self, Image};
 use crate::screendump::{self, Screendumps};
-use crate::{cargo, provision, qemu, qmp};
+use crate::{cargo, provision, qemu, qmp, toolchain};
 
 pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
     let timeout = args
@@ -22,7 +22,10 @@ pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
         .transpose()?;
     let elf = match &args.elf {
         Some(path) => path.clone(),
-        None => firmware::build_demo(root, board)?,
+        None => {
+            toolchain::ensure_pinned(root)?;
+            firmware::build_demo(root, board)?
+        }
     };
     let image = Image::read(&cargo::Artifact {
         name: board.demo.clone(),

@@ -42,6 +42,9 @@ pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
         .filter(|t| !t.is_zero())
         .context("--timeout must be a positive number of seconds")?;
     check_selection(root, &selected, args)?;
+    // Clippy for the bare-metal targets and the firmware builds need them: add whatever the
+    // pinned toolchain lacks before anything builds.
+    crate::toolchain::ensure_pinned(root)?;
 
     let narrowed = !args.filters.is_empty() || args.variant.is_some();
     if narrowed && !args.target_only {
@@ -269,7 +272,7 @@ fn target_subdir(root: &Path, name: &str) -> PathBuf {
 
 fn miri(root: &Path) -> Section {
     let mut s = Section::new("miri");
-    if let Err(e) = ensure_miri() {
+    if let Err(e) = crate::toolchain::ensure_miri(root) {
         s.fail(format!("{e:#}"));
         return s;
     }
@@ -281,52 +284,6 @@ fn miri(root: &Path) -> Section {
     }
     counted(&mut s, "cargo miri test", cmd);
     s
-}
-
-/// Nightly with the miri component; installs the component when only it is missing.
-fn ensure_miri() -> Result<()> {
-    let list = Command::new("rustup")
-        .args(["toolchain", "list"])
-        .output()
-        .context("Miri needs rustup with a nightly toolchain, and rustup cannot be run")?;
-    let has_nightly = String::from_utf8_lossy(&list.stdout)
-        .lines()
-        .any(|l| l.starts_with("nightly"));
-    if !has_nightly {
-        bail!(
-            "Miri needs the nightly toolchain, which is not installed: \
-             rustup toolchain install nightly --component miri,rust-src"
-        );
-    }
-    let miri_works = |quiet: bool| {
-        let mut cmd = Command::new("cargo");
-        cmd.env_remove("RUSTUP_TOOLCHAIN")
-            .env_remove("CARGO")
-            .args(["+nightly", "miri", "--version"]);
-        if quiet {
-            cmd.stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-        }
-        cmd.status().is_ok_and(|s| s.success())
-    };
-    if miri_works(true) {
-        return Ok(());
-    }
-    let mut add = Command::new("rustup");
-    add.args([
-        "component",
-        "add",
-        "--toolchain",
-        "nightly",
-        "miri",
-        "rust-src",
-    ]);
-    if !cargo::run_plain(add)? || !miri_works(false) {
-        bail!(
-            "nightly has no working Miri, and `rustup component add miri rust-src` did not fix it"
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]
