@@ -27,7 +27,8 @@ use core::time::Duration;
 use dmasync_hal::dma::MemorySystem;
 
 use dmasync_engine::{
-    DisplayFlip, DisplayMode, Engine2d, EngineError, Op2d, PixelFormat, Surface, SurfaceDesc,
+    DisplayFlip, DisplayMode, DisplayService, Engine2d, EngineError, Op2d, PixelFormat, Surface,
+    SurfaceDesc,
 };
 use dmasync_hal::dma::{Coherency, DmaError, DmaMemory};
 use dmasync_hal::platform;
@@ -333,7 +334,7 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
     }
 
     /// Runs frame `frame` through the whole pipeline with `engine` and `display`.
-    pub fn run_frame<E: Engine2d, D: DisplayFlip>(
+    pub fn run_frame<E: Engine2d, D: DisplayFlip + DisplayService>(
         &self,
         engine: &E,
         display: &D,
@@ -362,7 +363,7 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
         report
     }
 
-    fn stages<E: Engine2d, D: DisplayFlip>(
+    fn stages<E: Engine2d, D: DisplayFlip + DisplayService>(
         &self,
         engine: &E,
         display: &D,
@@ -448,8 +449,8 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
             }
         };
 
-        // 4. Wait until it is on screen (service() does the work for displays that cannot
-        //    present from a fence callback).
+        // 4. Wait until it is on screen (DisplayService::service does the work for displays
+        //    that cannot present from a fence callback).
         let t = platform::now();
         let give_up = t.saturating_add(self.options.present_timeout);
         loop {

@@ -1,4 +1,5 @@
-//! The display controller: mode set-up (control path) separate from page flip (data path).
+//! The display controller: mode set-up (control path, [`DisplayControl`]) separate from the
+//! data path — page flips ([`DisplayFlip`]) and completing them ([`DisplayService`]).
 
 use alloc::collections::VecDeque;
 use core::cell::RefCell;
@@ -96,11 +97,6 @@ pub trait DisplayControl {
     /// Sets `mode`. A mode the device refuses gives [`EngineError::ModeRefused`] and leaves
     /// the current mode (and what is on screen) unchanged.
     fn set_mode(&mut self, mode: DisplayMode) -> Result<(), EngineError>;
-
-    /// Does the work of flips whose in-fences have signalled, for implementations that
-    /// cannot do it from a fence callback (a blocking device queue); returns how many
-    /// flips were presented. Implementations that complete flips from interrupts return 0.
-    fn service(&self) -> usize;
 }
 
 /// The display controller's data path.
@@ -122,6 +118,22 @@ pub trait DisplayFlip: DisplayControl {
         fb: Surface<'_>,
         in_fence: Option<&Fence>,
     ) -> Result<FlipFences, Rejected<Locked<'s, M>>>;
+}
+
+/// The display's data path, servicer side: completes the flips [`DisplayFlip::flip`]
+/// queued.
+///
+/// A trait of its own rather than a method of [`DisplayControl`] or [`DisplayFlip`]
+/// because it is a use case of its own (one trait per use case, as in Embassy and Tock):
+/// servicing moves frames — it waits for in-fences, programs the scanout and signals
+/// `presented`/`released` — so it is data path, not control; and the context that pumps it
+/// (the owner's loop, a task, the idle loop) needs neither the mode set-up nor the right to
+/// submit flips, so code that only services takes `D: DisplayService` and nothing more.
+pub trait DisplayService {
+    /// Does the work of flips whose in-fences have signalled, for implementations that
+    /// cannot do it from a fence callback (a blocking device queue); returns how many
+    /// flips were presented. Implementations that complete flips from interrupts return 0.
+    fn service(&self) -> usize;
 }
 
 /// An accepted flip, as a driver that queues flips itself keeps it until it is presented.
@@ -188,7 +200,8 @@ pub fn accept_flip<'s, M: MemorySystem>(
     Ok((fences, Some(flip)))
 }
 
-/// The state a display driver shares between `flip` (any core) and its servicer: the mode
+/// The state a display driver shares between `flip` (any core) and its servicer
+/// ([`DisplayService::service`]): the mode
 /// and the accepted flips in order, under a short critical section.
 pub struct FlipQueue {
     inner: critical_section::Mutex<RefCell<FlipQueueState>>,

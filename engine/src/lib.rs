@@ -10,7 +10,7 @@
 //!
 //! - **Control and data paths are separate traits**: [`Engine2dControl`] (capabilities,
 //!   reset) vs [`Engine2d`] (submit); [`DisplayControl`] (modes, set-up) vs
-//!   [`DisplayFlip`] (page flip).
+//!   [`DisplayFlip`] (page flip) and [`DisplayService`] (completing flips).
 //! - **Buffers always come back.** A submission takes the [`Locked`] set by value. On
 //!   success the implementation hands it to [`Locked::unlock_after`] with the work's fence,
 //!   so the buffers return to their next users exactly when the device is done with them;
@@ -39,7 +39,8 @@ pub mod gfx2d;
 pub mod surface;
 
 pub use display::{
-    DisplayControl, DisplayFlip, DisplayMode, FlipFences, FlipQueue, QueuedFlip, accept_flip,
+    DisplayControl, DisplayFlip, DisplayMode, DisplayService, FlipFences, FlipQueue, QueuedFlip,
+    accept_flip,
 };
 pub use dma::{DmaEngine, Span};
 pub use error::{EngineError, Rejected};

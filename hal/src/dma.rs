@@ -296,6 +296,40 @@ pub trait MemorySystem: CacheMaintenance + CpuMemory {}
 
 impl<T: CacheMaintenance + CpuMemory + ?Sized> MemorySystem for T {}
 
+/// The platform facts a driver needs for the DMA memory it owns itself — descriptor rings,
+/// command pages, access blocks it allocates on the heap, as opposed to the shared buffers
+/// that reach it through sync sets: the cache maintenance for that memory, and the
+/// translation between CPU (virtual) and bus addresses. A board implements it once; every
+/// driver that programs a device with addresses of its own memory takes it as a type
+/// parameter (virtio-gpu's virtqueues, ramfb's fw_cfg DMA access block).
+///
+/// The functions are associated (no `self`) because drivers reach them from contexts that
+/// hold no board handle (virtio-drivers' `Hal` is a set of associated functions).
+///
+/// # Safety
+///
+/// For every CPU address `virt` of memory a driver may allocate or hand to its device (the
+/// heap, and the buffers of the driver's own requests):
+///
+/// - `bus_of(virt)` is the address at which a device reaches the byte the CPU reaches at
+///   `virt`, and `virt_of(bus_of(virt)) == virt`;
+/// - `cache()` maintains the caches the CPU uses for that memory (to the point where the
+///   device sees it), so that a clean makes the CPU's writes visible to the device and an
+///   invalidate makes the device's writes visible to the CPU.
+///
+/// Drivers rely on this to hand bus addresses to hardware: a wrong translation makes a
+/// device read or write memory the driver does not own.
+pub unsafe trait DriverDma: 'static {
+    /// The cache maintenance for the driver's memory (normal, cacheable memory).
+    type Cache: CacheMaintenance;
+    /// The cache maintenance handle (a unit value on real architectures).
+    fn cache() -> Self::Cache;
+    /// Bus address of CPU address `virt`.
+    fn bus_of(virt: usize) -> u64;
+    /// CPU address of bus address `bus` (the inverse of [`bus_of`](Self::bus_of)).
+    fn virt_of(bus: u64) -> usize;
+}
+
 /// How a bus master reaches memory by bus address: the data path of a software device (the
 /// software 2D engine, a test DMA engine), or of a simulated one.
 ///

@@ -304,7 +304,7 @@ impl NonCoherentSim {
         s.check_cpu(cpu);
         let off = s.virt_off(virt, buf.len());
         s.event += 1;
-        s.cpu_access(cpu, off, Access::Read(buf));
+        s.cpu_access(cpu, off, Transfer::Read(buf));
     }
 
     /// A CPU writes `data` at virtual address `virt`.
@@ -313,7 +313,7 @@ impl NonCoherentSim {
         s.check_cpu(cpu);
         let off = s.virt_off(virt, data.len());
         s.event += 1;
-        s.cpu_access(cpu, off, Access::Write(data));
+        s.cpu_access(cpu, off, Transfer::Write(data));
     }
 
     /// A device reads `buf.len()` bytes at bus address `bus`.
@@ -429,7 +429,7 @@ impl NonCoherentSim {
     }
 }
 
-enum Access<'a> {
+enum Transfer<'a> {
     Read(&'a mut [u8]),
     Write(&'a [u8]),
 }
@@ -613,23 +613,23 @@ impl State {
         }
     }
 
-    fn cpu_access(&mut self, cpu: usize, off: usize, mut access: Access<'_>) {
+    fn cpu_access(&mut self, cpu: usize, off: usize, mut access: Transfer<'_>) {
         let ls = self.cfg.line_size;
         let len = match &access {
-            Access::Read(b) => b.len(),
-            Access::Write(d) => d.len(),
+            Transfer::Read(b) => b.len(),
+            Transfer::Write(d) => d.len(),
         };
         let master = Master::Cpu(cpu);
         for i in 0..len {
             let at = off + i;
             if self.is_uncached(at) {
                 match &mut access {
-                    Access::Read(buf) => {
+                    Transfer::Read(buf) => {
                         buf[i] = self.dram[at];
                         let ver = self.dram_ver[at];
                         self.check_read(master, at, ver);
                     }
-                    Access::Write(data) => {
+                    Transfer::Write(data) => {
                         let ver = self.new_version(at, master);
                         self.dram[at] = data[i];
                         self.dram_ver[at] = ver;
@@ -640,13 +640,13 @@ impl State {
             let line = at / ls;
             self.make_resident(cpu, line);
             match &mut access {
-                Access::Read(buf) => {
+                Transfer::Read(buf) => {
                     let l = &self.caches[cpu].lines[&line];
                     let (value, ver) = (l.data[at % ls], l.ver[at % ls]);
                     buf[i] = value;
                     self.check_read(master, at, ver);
                 }
-                Access::Write(data) => {
+                Transfer::Write(data) => {
                     let ver = self.new_version(at, master);
                     let l = self.caches[cpu].lines.get_mut(&line).expect("resident");
                     l.data[at % ls] = data[i];

@@ -10,46 +10,46 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dmasync_sync::kds::{Access, Completion, KdsDomain, Resource};
+use dmasync_sync::kds::{Completion, KdsDomain, Resource, Sharing};
 
 /// The baseline: per-resource owner counts (-1 = exclusive) behind one mutex.
 struct CounterTable(Mutex<Vec<isize>>);
 
 impl CounterTable {
-    fn acquire(&self, list: &[(usize, Access)]) -> bool {
+    fn acquire(&self, list: &[(usize, Sharing)]) -> bool {
         let mut t = self.0.lock().unwrap();
         let free = list.iter().all(|&(i, a)| match a {
-            Access::Shared => t[i] >= 0,
-            Access::Exclusive => t[i] == 0,
+            Sharing::Shared => t[i] >= 0,
+            Sharing::Exclusive => t[i] == 0,
         });
         if free {
             for &(i, a) in list {
                 t[i] = match a {
-                    Access::Shared => t[i] + 1,
-                    Access::Exclusive => -1,
+                    Sharing::Shared => t[i] + 1,
+                    Sharing::Exclusive => -1,
                 };
             }
         }
         free
     }
 
-    fn release(&self, list: &[(usize, Access)]) {
+    fn release(&self, list: &[(usize, Sharing)]) {
         let mut t = self.0.lock().unwrap();
         for &(i, a) in list {
             t[i] = match a {
-                Access::Shared => t[i] - 1,
-                Access::Exclusive => 0,
+                Sharing::Shared => t[i] - 1,
+                Sharing::Exclusive => 0,
             };
         }
     }
 }
 
-fn access(i: usize) -> Access {
+fn access(i: usize) -> Sharing {
     // Half shared, half exclusive, like a render job reading textures and writing targets.
     if i.is_multiple_of(2) {
-        Access::Shared
+        Sharing::Shared
     } else {
-        Access::Exclusive
+        Sharing::Exclusive
     }
 }
 
@@ -57,7 +57,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("kds_uncontended");
     for n in [1usize, 4, 16] {
         let d = KdsDomain::with_max_resources(16);
-        let list: Vec<(Resource, Access)> = (0..n)
+        let list: Vec<(Resource, Sharing)> = (0..n)
             .map(|i| (d.new_resource().unwrap(), access(i)))
             .collect();
         g.bench_function(format!("kds_enqueue_release/{n}"), |b| {
@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
         });
 
         let table = CounterTable(Mutex::new(vec![0; n]));
-        let idx: Vec<(usize, Access)> = (0..n).map(|i| (i, access(i))).collect();
+        let idx: Vec<(usize, Sharing)> = (0..n).map(|i| (i, access(i))).collect();
         g.bench_function(format!("mutex_counters/{n}"), |b| {
             b.iter(|| {
                 assert!(table.acquire(black_box(&idx)));

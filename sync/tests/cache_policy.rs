@@ -14,7 +14,7 @@ use dmasync_hal::cache::{CacheMaintenance, CacheOp};
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory, DmaRegion};
 use dmasync_sim::minimum::{MinimumMaintenance, Needed, Side};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, Violation};
-use dmasync_sync::syncset::{Access, Agent, CoherencyTracker, Mode};
+use dmasync_sync::syncset::{Access, AccessMode, Agent, CoherencyTracker};
 use proptest::prelude::*;
 
 const LINE: usize = 64;
@@ -45,7 +45,7 @@ enum Span {
 struct Step {
     buffer: usize,
     who: Who,
-    mode: Mode,
+    mode: AccessMode,
     span: Span,
     /// Speculative fills before the step: (cpu, buffer, line).
     prefetch: Vec<(usize, usize, usize)>,
@@ -59,8 +59,12 @@ fn who() -> impl Strategy<Value = Who> {
     ]
 }
 
-fn mode() -> impl Strategy<Value = Mode> {
-    prop_oneof![Just(Mode::Read), Just(Mode::Write), Just(Mode::ReadWrite)]
+fn mode() -> impl Strategy<Value = AccessMode> {
+    prop_oneof![
+        Just(AccessMode::Read),
+        Just(AccessMode::Write),
+        Just(AccessMode::ReadWrite)
+    ]
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -133,7 +137,7 @@ struct Outcome {
     ops_issued: usize,
 }
 
-fn access_of(w: &World, who: Who, mode: Mode) -> (Access, Side) {
+fn access_of(w: &World, who: Who, mode: AccessMode) -> (Access, Side) {
     match who {
         Who::Cpu(_) => (
             Access {
@@ -208,7 +212,7 @@ fn run(
             all.push(Step {
                 buffer,
                 who,
-                mode: Mode::Read,
+                mode: AccessMode::Read,
                 span: Span::Whole,
                 prefetch: vec![],
             });
@@ -366,10 +370,10 @@ fn negative_control_seed_pipeline() {
         prefetch,
     };
     let steps = vec![
-        step(0, Who::Cpu(0), Mode::Write, vec![]),
-        step(0, Who::Dma(0), Mode::Read, vec![]),
-        step(1, Who::Dma(0), Mode::Write, vec![(1, 1, 0)]),
-        step(1, Who::Cpu(1), Mode::Read, vec![]),
+        step(0, Who::Cpu(0), AccessMode::Write, vec![]),
+        step(0, Who::Dma(0), AccessMode::Read, vec![]),
+        step(1, Who::Dma(0), AccessMode::Write, vec![(1, 1, 0)]),
+        step(1, Who::Cpu(1), AccessMode::Read, vec![]),
     ];
     let on = run(&steps, Eviction::Never, 0, Touch::Every, Maintenance::On);
     assert!(on.violations.is_empty(), "{}", show(&on.violations));

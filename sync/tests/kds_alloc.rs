@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use dmasync_sync::kds::{Access, CancelOutcome, Completion, KdsDomain};
+use dmasync_sync::kds::{CancelOutcome, Completion, KdsDomain, Sharing};
 
 struct Counting;
 
@@ -44,7 +44,7 @@ fn heap_ops<R>(f: impl FnOnce() -> R) -> (R, usize) {
 fn release_and_the_grants_it_causes_do_not_touch_the_heap() {
     let d = KdsDomain::new();
     let rs: Vec<_> = (0..4).map(|_| d.new_resource().unwrap()).collect();
-    let list: Vec<_> = rs.iter().map(|&r| (r, Access::Exclusive)).collect();
+    let list: Vec<_> = rs.iter().map(|&r| (r, Sharing::Exclusive)).collect();
     let fired = Arc::new(AtomicUsize::new(0));
     let f = fired.clone();
     // The one heap operation allowed below is freeing the callback's box after it ran (its
@@ -82,9 +82,9 @@ fn a_steady_enqueue_release_cycle_does_not_touch_the_heap() {
             (
                 r,
                 if i % 3 == 0 {
-                    Access::Exclusive
+                    Sharing::Exclusive
                 } else {
-                    Access::Shared
+                    Sharing::Shared
                 },
             )
         })

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dmasync_sync::kds::{
-    Access, CancelOutcome, Completion, KdsDomain, KdsError, Request, RequestId, Resource,
+    CancelOutcome, Completion, KdsDomain, KdsError, Request, RequestId, Resource, Sharing,
 };
 use proptest::prelude::*;
 
@@ -77,7 +77,7 @@ enum Cb {
 }
 
 struct ModelReq {
-    links: Vec<(usize, Access)>,
+    links: Vec<(usize, Sharing)>,
     cb: Cb,
 }
 
@@ -85,7 +85,7 @@ struct ModelRes {
     handle: Resource,
     live: bool,
     /// (model request id, access), head first.
-    queue: Vec<(usize, Access)>,
+    queue: Vec<(usize, Sharing)>,
 }
 
 #[derive(Default)]
@@ -101,7 +101,7 @@ struct Model {
 impl Model {
     fn link_granted(&self, r: usize, pos: usize) -> bool {
         let q = &self.res[r].queue;
-        pos == 0 || (q[pos].1 == Access::Shared && q[..pos].iter().all(|l| l.1 == Access::Shared))
+        pos == 0 || (q[pos].1 == Sharing::Shared && q[..pos].iter().all(|l| l.1 == Sharing::Shared))
     }
 
     fn pending(&self, id: usize) -> usize {
@@ -206,15 +206,15 @@ impl<'d> Harness<'d> {
                 completion,
                 try_only,
             } => {
-                let mut list: Vec<(Resource, Access)> = Vec::new();
+                let mut list: Vec<(Resource, Sharing)> = Vec::new();
                 let mut model_links = Vec::new();
                 if !self.m.res.is_empty() {
                     for (k, shared) in picks {
                         let i = k % self.m.res.len();
                         let a = if shared {
-                            Access::Shared
+                            Sharing::Shared
                         } else {
-                            Access::Exclusive
+                            Sharing::Exclusive
                         };
                         list.push((self.m.res[i].handle, a));
                         model_links.push((i, a));
@@ -255,7 +255,8 @@ impl<'d> Harness<'d> {
                         && model_links.iter().all(|&(i, a)| {
                             let q = &self.m.res[i].queue;
                             q.is_empty()
-                                || (a == Access::Shared && q.iter().all(|l| l.1 == Access::Shared))
+                                || (a == Sharing::Shared
+                                    && q.iter().all(|l| l.1 == Sharing::Shared))
                         });
                     if !all_free && !dup {
                         expect = Some(KdsError::WouldBlock);
@@ -412,7 +413,7 @@ impl<'d> Harness<'d> {
                 );
                 continue;
             }
-            let expect: Vec<(RequestId, Access, bool)> = r
+            let expect: Vec<(RequestId, Sharing, bool)> = r
                 .queue
                 .iter()
                 .enumerate()

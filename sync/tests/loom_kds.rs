@@ -4,15 +4,15 @@
 //!       cargo test --release -p dmasync-sync --test loom_kds`
 #![cfg(loom)]
 
-use dmasync_sync::kds::{Access, CancelOutcome, Completion, KdsDomain};
+use dmasync_sync::kds::{CancelOutcome, Completion, KdsDomain, Sharing};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 type Domain = KdsDomain;
 
-const S: Access = Access::Shared;
-const X: Access = Access::Exclusive;
+const S: Sharing = Sharing::Shared;
+const X: Sharing = Sharing::Exclusive;
 
 /// Requests borrow their domain and loom threads need `'static`: each model iteration leaks
 /// one small domain.

@@ -4,10 +4,10 @@
 //! (`-device virtio-gpu-device` or `-device ramfb`), and [`open`] finds what the machine
 //! has — a virtio-mmio slot whose device ID is 16 (the device tree lists the slots,
 //! `virtio,mmio`), else the fw_cfg file "etc/ramfb" (fw_cfg's registers from the device
-//! tree, `qemu,fw-cfg-mmio`). Both back ends are behind [`DisplayControl`] +
-//! [`DisplayFlip`] through [`Display`].
+//! tree, `qemu,fw-cfg-mmio`). Both back ends are behind [`DisplayControl`],
+//! [`DisplayFlip`] and [`DisplayService`] through [`Display`].
 //!
-//! Flips complete in [`DisplayControl::service`], which the owner calls from its loop
+//! Flips complete in [`DisplayService::service`], which the owner calls from its loop
 //! (virtqueue commands block, so they never run inside a fence callback).
 
 use alloc::boxed::Box;
@@ -16,10 +16,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use dmasync_hal::dma::MemorySystem;
 
 use dmasync_engine::{
-    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, Rejected,
-    Surface,
+    DisplayControl, DisplayFlip, DisplayMode, DisplayService, EngineError, FlipFences, PixelFormat,
+    Rejected, Surface,
 };
-use dmasync_hal::dma::DeviceId;
+use dmasync_hal::dma::{DeviceId, DriverDma};
 use dmasync_ramfb::Ramfb;
 use dmasync_ramfb::fw_cfg::{FwCfgError, MmioFwCfg};
 use dmasync_sync::fence::Fence;
@@ -41,14 +41,15 @@ pub const RAMFB_PREFERRED: DisplayMode = DisplayMode {
     format: PixelFormat::Xrgb8888,
 };
 
-/// qemu-virt's DMA view: identity map (bus = physical = virtual) and the CPU's data cache.
+/// qemu-virt's [`DriverDma`] for the display drivers' own memory: identity map (bus =
+/// physical = virtual) and the CPU's data cache.
 #[derive(Debug)]
 pub struct BoardDma;
 
 // SAFETY: qemu-virt runs on an identity map (crate::init), so a device reaches the byte at
-// CPU address `v` at bus address `v`; `DataCache` maintains the data cache by VA to the
-// Point of Coherency for all of it.
-unsafe impl dmasync_virtio_gpu::hal::DmaPlatform for BoardDma {
+// CPU address `v` at bus address `v` (and `virt_of` is the identity too); `DataCache`
+// maintains the data cache by VA to the Point of Coherency for all of it.
+unsafe impl DriverDma for BoardDma {
     type Cache = DataCache;
     fn cache() -> DataCache {
         DataCache
@@ -58,17 +59,6 @@ unsafe impl dmasync_virtio_gpu::hal::DmaPlatform for BoardDma {
     }
     fn virt_of(bus: u64) -> usize {
         bus as usize
-    }
-}
-
-// SAFETY: as above.
-unsafe impl dmasync_ramfb::DmaPlatform for BoardDma {
-    type Cache = DataCache;
-    fn cache() -> DataCache {
-        DataCache
-    }
-    fn bus_of(virt: usize) -> u64 {
-        virt as u64
     }
 }
 
@@ -209,7 +199,9 @@ impl DisplayControl for Display {
             Self::Ramfb(d) => d.set_mode(mode),
         }
     }
+}
 
+impl DisplayService for Display {
     fn service(&self) -> usize {
         match self {
             Self::VirtioGpu(d) => d.service(),

@@ -18,8 +18,8 @@ use core::cell::RefCell;
 use core::time::Duration;
 
 use dmasync_engine::{
-    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, PixelFormat, Surface,
-    SurfaceDesc,
+    DisplayControl, DisplayFlip, DisplayMode, DisplayService, EngineError, FlipFences, PixelFormat,
+    Surface, SurfaceDesc,
 };
 use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};

@@ -346,14 +346,14 @@ fn run_txn(world: &World, core: usize, n: u32, txn: &Txn, rng: &mut Rng) -> Resu
         }
         Mech::Kds => {
             let o = &KDS_ORACLE;
-            let list: Vec<(Resource, kds::Access)> = txn
+            let list: Vec<(Resource, kds::Sharing)> = txn
                 .picks
                 .iter()
                 .map(|&(b, w)| {
                     let a = if w {
-                        kds::Access::Exclusive
+                        kds::Sharing::Exclusive
                     } else {
-                        kds::Access::Shared
+                        kds::Sharing::Shared
                     };
                     (world.resources[b], a)
                 })

@@ -35,11 +35,11 @@ use dmasync_hal::dma::MemorySystem;
 
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
-    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, FlipQueue, PixelFormat,
-    Rejected, Surface, SurfaceDesc, accept_flip,
+    DisplayControl, DisplayFlip, DisplayMode, DisplayService, EngineError, FlipFences, FlipQueue,
+    PixelFormat, Rejected, Surface, SurfaceDesc, accept_flip,
 };
 use dmasync_hal::cache::{CacheMaintenance, VirtRange};
-use dmasync_hal::dma::DeviceId;
+use dmasync_hal::dma::{DeviceId, DriverDma};
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, Timeline};
 use dmasync_sync::syncset::Locked;
 
@@ -100,22 +100,6 @@ pub fn check_framebuffer(
     Ok(())
 }
 
-/// What the driver needs from the platform for its DMA descriptor: bus addresses and
-/// cache maintenance.
-///
-/// # Safety
-///
-/// `bus_of(virt)` is the address at which the fw_cfg device reaches the byte the CPU
-/// reaches at `virt` (heap memory), and `cache()` maintains the caches the CPU uses for it.
-pub unsafe trait DmaPlatform: 'static {
-    /// Cache maintenance for normal memory.
-    type Cache: CacheMaintenance;
-    /// The cache maintenance handle.
-    fn cache() -> Self::Cache;
-    /// Bus address of CPU address `virt`.
-    fn bus_of(virt: usize) -> u64;
-}
-
 /// The DMA access structure and the config it points at, in lines of their own.
 #[repr(C, align(256))]
 struct DmaBlock {
@@ -124,14 +108,14 @@ struct DmaBlock {
     _pad: [u8; 256 - 16 - CFG_LEN],
 }
 
-struct Hw<I: FwCfgIo, D: DmaPlatform> {
+struct Hw<I: FwCfgIo, D: DriverDma> {
     io: I,
     select: u16,
     block: Box<DmaBlock>,
     _d: core::marker::PhantomData<D>,
 }
 
-impl<I: FwCfgIo, D: DmaPlatform> Hw<I, D> {
+impl<I: FwCfgIo, D: DriverDma> Hw<I, D> {
     /// Writes `cfg` to etc/ramfb with one DMA transfer and checks its outcome.
     fn write_config(&mut self, cfg: [u8; CFG_LEN]) -> Result<(), FwCfgError> {
         let virt = &*self.block as *const DmaBlock as usize;
@@ -154,14 +138,15 @@ impl<I: FwCfgIo, D: DmaPlatform> Hw<I, D> {
 }
 
 /// The device side, reached only by the holder of the device lock (`state`) (`service`).
-struct State<I: FwCfgIo, D: DmaPlatform> {
+struct State<I: FwCfgIo, D: DriverDma> {
     hw: Hw<I, D>,
     /// The release fence of the frame on screen.
     on_screen: Option<FenceProducer>,
 }
 
-/// QEMU's ramfb as a dmasync display.
-pub struct Ramfb<I: FwCfgIo, D: DmaPlatform> {
+/// QEMU's ramfb as a dmasync display. `I` reaches fw_cfg's registers; `D` is the board's
+/// [`DriverDma`], which translates and maintains the fw_cfg DMA access block.
+pub struct Ramfb<I: FwCfgIo, D: DriverDma> {
     device: DeviceId,
     preferred: DisplayMode,
     presented: Timeline,
@@ -169,7 +154,7 @@ pub struct Ramfb<I: FwCfgIo, D: DmaPlatform> {
     state: spin::Mutex<State<I, D>>,
 }
 
-impl<I: FwCfgIo, D: DmaPlatform> fmt::Debug for Ramfb<I, D> {
+impl<I: FwCfgIo, D: DriverDma> fmt::Debug for Ramfb<I, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ramfb")
             .field("device", &self.device)
@@ -178,7 +163,7 @@ impl<I: FwCfgIo, D: DmaPlatform> fmt::Debug for Ramfb<I, D> {
     }
 }
 
-impl<I: FwCfgIo, D: DmaPlatform> Ramfb<I, D> {
+impl<I: FwCfgIo, D: DriverDma> Ramfb<I, D> {
     /// Finds "etc/ramfb" behind `io` (after checking the fw_cfg signature and DMA feature).
     /// `preferred` is the board's mode (ramfb has none of its own); `device` is the
     /// bus-master id framebuffers are locked for. Nothing is shown until the first flip.
@@ -212,7 +197,7 @@ impl<I: FwCfgIo, D: DmaPlatform> Ramfb<I, D> {
     }
 }
 
-impl<I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<I, D> {
+impl<I: FwCfgIo, D: DriverDma> DisplayControl for Ramfb<I, D> {
     fn preferred_mode(&self) -> DisplayMode {
         self.preferred
     }
@@ -232,7 +217,9 @@ impl<I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<I, D> {
         self.flips.set_mode(mode);
         Ok(())
     }
+}
 
+impl<I: FwCfgIo, D: DriverDma> DisplayService for Ramfb<I, D> {
     /// Writes the config of each queued flip whose in-fence has signalled, in order.
     /// Returns 0 at once if another core is servicing.
     fn service(&self) -> usize {
@@ -273,7 +260,7 @@ impl<I: FwCfgIo, D: DmaPlatform> DisplayControl for Ramfb<I, D> {
     }
 }
 
-impl<I: FwCfgIo, D: DmaPlatform> DisplayFlip for Ramfb<I, D> {
+impl<I: FwCfgIo, D: DriverDma> DisplayFlip for Ramfb<I, D> {
     fn device(&self) -> DeviceId {
         self.device
     }
@@ -325,13 +312,16 @@ mod tests {
 
     struct HostDma;
     // SAFETY: host tests: bus addresses are the host pointers, and the memory is coherent.
-    unsafe impl DmaPlatform for HostDma {
+    unsafe impl DriverDma for HostDma {
         type Cache = CoherentNoop;
         fn cache() -> CoherentNoop {
             CoherentNoop { line_size: LINE }
         }
         fn bus_of(virt: usize) -> u64 {
             virt as u64
+        }
+        fn virt_of(bus: u64) -> usize {
+            bus as usize
         }
     }
 

@@ -1,7 +1,7 @@
-//! The software display: a scanout model behind [`DisplayControl`] and [`DisplayFlip`].
-//! Flips queue behind their in-fences; [`DisplayControl::service`] (the model's vblank)
-//! presents every flip that is ready by reading its framebuffer through [`DeviceMemory`]
-//! into the screen, which tests inspect with [`SoftDisplay::screen`].
+//! The software display: a scanout model behind [`DisplayControl`], [`DisplayFlip`] and
+//! [`DisplayService`]. Flips queue behind their in-fences; [`DisplayService::service`] (the
+//! model's vblank) presents every flip that is ready by reading its framebuffer through
+//! [`DeviceMemory`] into the screen, which tests inspect with [`SoftDisplay::screen`].
 
 use alloc::vec::Vec;
 use core::cell::{Cell, RefCell};
@@ -15,7 +15,9 @@ use dmasync_sync::syncset::Locked;
 
 use crate::device::job_access;
 use crate::queue::{JobQueue, RunGuard, Step};
-use dmasync_engine::display::{DisplayControl, DisplayFlip, DisplayMode, FlipFences};
+use dmasync_engine::display::{
+    DisplayControl, DisplayFlip, DisplayMode, DisplayService, FlipFences,
+};
 use dmasync_engine::error::{EngineError, Rejected};
 use dmasync_engine::surface::{BusSurface, Need, Surface, resolve};
 
@@ -206,7 +208,9 @@ impl<D: DeviceMemory> DisplayControl for SoftDisplay<D> {
         }
         Ok(())
     }
+}
 
+impl<D: DeviceMemory> DisplayService for SoftDisplay<D> {
     /// The model's vblank: presents, in order, every queued flip whose in-fence has
     /// signalled, stopping at the first that waits. Returns how many were presented.
     fn service(&self) -> usize {

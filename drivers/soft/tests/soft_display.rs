@@ -3,7 +3,8 @@
 //! leaving the previous frame on screen.
 
 use dmasync_engine::{
-    DisplayControl, DisplayFlip, DisplayMode, EngineError, PixelFormat, Surface, SurfaceDesc,
+    DisplayControl, DisplayFlip, DisplayMode, DisplayService, EngineError, PixelFormat, Surface,
+    SurfaceDesc,
 };
 use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
 use dmasync_sim::{NonCoherentSim, SimConfig};

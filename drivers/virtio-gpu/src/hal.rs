@@ -4,9 +4,10 @@
 //! [`Hal::unshare`] when the device has used it. On a non-coherent bus master those are the
 //! two points where the CPU's cache must be reconciled with memory: clean before the device
 //! reads what the CPU wrote (a request), invalidate before the CPU reads what the device
-//! wrote (a response). This implementation does exactly that through the platform's
-//! [`CacheMaintenance`], so the same driver is right on hardware whose virtio device is not
-//! cache-coherent with the CPU. (QEMU models no caches; the maintenance is still executed.)
+//! wrote (a response). This implementation does exactly that through the board's
+//! [`CacheMaintenance`] ([`DriverDma::cache`]), so the same driver is right on hardware
+//! whose virtio device is not cache-coherent with the CPU. (QEMU models no caches; the
+//! maintenance is still executed.)
 //!
 //! The virtqueue rings themselves come from [`Hal::dma_alloc`]; virtio-drivers reads and
 //! writes them with volatile accesses and assumes the ring memory is coherent with the
@@ -19,31 +20,14 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use dmasync_hal::cache::{CacheMaintenance, VirtRange};
+use dmasync_hal::dma::DriverDma;
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
-/// What [`CacheHal`] needs from the platform: its cache maintenance and the CPU-to-bus
-/// address translation.
-///
-/// # Safety
-///
-/// `bus_of(virt)` must be the address at which a device reaches the byte the CPU reaches at
-/// `virt`, for every address of the heap and of the buffers handed to virtio-drivers, and
-/// `virt_of` its inverse; `cache()` must maintain the caches the CPU uses for that memory.
-pub unsafe trait DmaPlatform: 'static {
-    /// The cache maintenance for normal memory.
-    type Cache: CacheMaintenance;
-    /// The cache maintenance handle (a unit value on real architectures).
-    fn cache() -> Self::Cache;
-    /// Bus address of CPU address `virt`.
-    fn bus_of(virt: usize) -> u64;
-    /// CPU address of bus address `bus`.
-    fn virt_of(bus: u64) -> usize;
-}
-
-/// virtio-drivers' HAL over a [`DmaPlatform`]: DMA pages from the global allocator, and
+/// virtio-drivers' HAL over the board's [`DriverDma`] (cache maintenance and bus
+/// translation for the driver's own memory): DMA pages from the global allocator, and
 /// share/unshare as cache maintenance.
 #[derive(Debug)]
-pub struct CacheHal<D: DmaPlatform>(PhantomData<D>);
+pub struct CacheHal<D: DriverDma>(PhantomData<D>);
 
 fn range(buffer: NonNull<[u8]>) -> VirtRange {
     VirtRange::new(buffer.cast::<u8>().as_ptr() as usize, buffer.len())
@@ -53,7 +37,7 @@ fn range(buffer: NonNull<[u8]>) -> VirtRange {
 // allocator (never aliased until `dma_dealloc` frees it with the same layout); the addresses
 // handed to the device are translated by `D`, whose contract makes them the device's view of
 // the same bytes; `share`/`unshare` only perform cache maintenance on the caller's buffer.
-unsafe impl<D: DmaPlatform> Hal for CacheHal<D> {
+unsafe impl<D: DriverDma> Hal for CacheHal<D> {
     fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
         let Ok(layout) = Layout::from_size_align(pages.max(1) * PAGE_SIZE, PAGE_SIZE) else {
             return (0, NonNull::dangling());

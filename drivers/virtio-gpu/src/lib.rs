@@ -16,7 +16,7 @@
 //! QEMU's 2D virtio-gpu (hw/display/virtio-gpu.c) keeps a host-side pixman image per
 //! resource. The guest's backing pages are read only by TRANSFER_TO_HOST_2D, which copies
 //! them into that image; SET_SCANOUT and RESOURCE_FLUSH show the host image. So a flip's
-//! buffer is read exactly once, during the flip's transfer, in [`DisplayControl::service`].
+//! buffer is read exactly once, during the flip's transfer, in [`DisplayService::service`].
 //! The display contract is stricter than that: [`FlipFences::released`] signals when the
 //! *next* flip has been presented (or failed to be queued behind it). Holding the buffer
 //! until then keeps the on-screen frame and the buffer's contents the same thing, as a
@@ -48,8 +48,8 @@ use dmasync_hal::dma::MemorySystem;
 
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
-    DisplayControl, DisplayFlip, DisplayMode, EngineError, FlipFences, FlipQueue, PixelFormat,
-    Rejected, Surface, accept_flip,
+    DisplayControl, DisplayFlip, DisplayMode, DisplayService, EngineError, FlipFences, FlipQueue,
+    PixelFormat, Rejected, Surface, accept_flip,
 };
 use dmasync_hal::dma::DeviceId;
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, Timeline};
@@ -59,7 +59,8 @@ use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::mmio::{MmioError, MmioTransport, VirtIOHeader};
 use virtio_drivers::transport::{DeviceType, Transport};
 
-use hal::{CacheHal, DmaPlatform};
+use dmasync_hal::dma::DriverDma;
+use hal::CacheHal;
 use protocol::{GpuRect, RespError};
 
 /// Control queue index (virtio spec 1.2 §5.7.2: 0 controlq, 1 cursorq).
@@ -145,14 +146,14 @@ fn virtio_error(e: virtio_drivers::Error) -> GpuError {
 struct Page([u8; 4096]);
 
 /// The device and its control queue.
-struct Hw<D: DmaPlatform, T: Transport> {
+struct Hw<D: DriverDma, T: Transport> {
     transport: T,
     queue: VirtQueue<CacheHal<D>, QUEUE_SIZE>,
     req: Box<Page>,
     resp: Box<Page>,
 }
 
-impl<D: DmaPlatform, T: Transport> Hw<D, T> {
+impl<D: DriverDma, T: Transport> Hw<D, T> {
     /// Sends `req`, waits for the response, checks it is `expected`; returns the response.
     fn command(
         &mut self,
@@ -199,14 +200,14 @@ struct OnScreen {
 
 /// The device side: touched only by whoever holds the device lock (`state`) (`service`, `set_mode`),
 /// never inside a critical section, since every command waits for the device.
-struct State<D: DmaPlatform, T: Transport> {
+struct State<D: DriverDma, T: Transport> {
     hw: Hw<D, T>,
     on_screen: Option<OnScreen>,
     resources: Vec<Resource>,
     next_id: u32,
 }
 
-impl<D: DmaPlatform, T: Transport> State<D, T> {
+impl<D: DriverDma, T: Transport> State<D, T> {
     fn new_id(&mut self) -> u32 {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         self.next_id
@@ -290,9 +291,10 @@ pub fn check_framebuffer(
     Ok(())
 }
 
-/// A virtio-gpu device as a dmasync display. `T` is the virtio transport: virtio-mmio on
-/// the boards, an in-memory device model in the host tests.
-pub struct VirtioGpu<D: DmaPlatform, T: Transport = MmioTransport<'static>> {
+/// A virtio-gpu device as a dmasync display. `D` is the board's [`DriverDma`], which
+/// translates and maintains the virtqueues and command pages; `T` is the virtio transport:
+/// virtio-mmio on the boards, an in-memory device model in the host tests.
+pub struct VirtioGpu<D: DriverDma, T: Transport = MmioTransport<'static>> {
     device: DeviceId,
     preferred: DisplayMode,
     presented: Timeline,
@@ -300,7 +302,7 @@ pub struct VirtioGpu<D: DmaPlatform, T: Transport = MmioTransport<'static>> {
     state: spin::Mutex<State<D, T>>,
 }
 
-impl<D: DmaPlatform, T: Transport> fmt::Debug for VirtioGpu<D, T> {
+impl<D: DriverDma, T: Transport> fmt::Debug for VirtioGpu<D, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VirtioGpu")
             .field("device", &self.device)
@@ -309,7 +311,7 @@ impl<D: DmaPlatform, T: Transport> fmt::Debug for VirtioGpu<D, T> {
     }
 }
 
-impl<D: DmaPlatform> VirtioGpu<D> {
+impl<D: DriverDma> VirtioGpu<D> {
     /// Brings up the virtio-gpu device whose virtio-mmio registers are at `regs` (see
     /// [`VirtioGpu::with_transport`]).
     ///
@@ -328,7 +330,7 @@ impl<D: DmaPlatform> VirtioGpu<D> {
     }
 }
 
-impl<D: DmaPlatform, T: Transport> VirtioGpu<D, T> {
+impl<D: DriverDma, T: Transport> VirtioGpu<D, T> {
     /// Brings up the virtio-gpu behind `transport`: feature negotiation (VERSION_1 only),
     /// the control queue, GET_DISPLAY_INFO for the preferred mode. `device` is the
     /// bus-master id framebuffers are locked for.
@@ -389,7 +391,7 @@ impl<D: DmaPlatform, T: Transport> VirtioGpu<D, T> {
     }
 }
 
-impl<D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<D, T> {
+impl<D: DriverDma, T: Transport> DisplayControl for VirtioGpu<D, T> {
     fn preferred_mode(&self) -> DisplayMode {
         self.preferred
     }
@@ -445,7 +447,9 @@ impl<D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<D, T> {
             }
         }
     }
+}
 
+impl<D: DriverDma, T: Transport> DisplayService for VirtioGpu<D, T> {
     /// Presents queued flips in order while their in-fences have signalled. Returns 0 at
     /// once if another core is servicing.
     fn service(&self) -> usize {
@@ -489,7 +493,7 @@ impl<D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<D, T> {
     }
 }
 
-impl<D: DmaPlatform, T: Transport> DisplayFlip for VirtioGpu<D, T> {
+impl<D: DriverDma, T: Transport> DisplayFlip for VirtioGpu<D, T> {
     fn device(&self) -> DeviceId {
         self.device
     }
@@ -550,7 +554,7 @@ mod tests {
 
     struct HostDma;
     // SAFETY: host tests: bus addresses are host pointers and the memory is coherent.
-    unsafe impl DmaPlatform for HostDma {
+    unsafe impl DriverDma for HostDma {
         type Cache = CoherentNoop;
         fn cache() -> CoherentNoop {
             CoherentNoop { line_size: LINE }

@@ -23,7 +23,7 @@ use dmasync_hal::cache::{CacheMaintenance, CacheOp, VirtRange};
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory, DmaRegion};
 use dmasync_sim::minimum::{MinimumMaintenance, Side};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, Violation, set_current_cpu};
-use dmasync_sync::syncset::{Access, Mode, SyncConfig, SyncDomain};
+use dmasync_sync::syncset::{Access, AccessMode, SyncConfig, SyncDomain};
 
 /// Cache line of the simulated SoC.
 pub const LINE: usize = 64;
@@ -98,7 +98,7 @@ pub struct Step {
     /// Who.
     pub who: Who,
     /// Reads or writes (the pipeline has no read-modify-write).
-    pub mode: Mode,
+    pub mode: AccessMode,
     /// Declared bytes.
     pub range: Range<usize>,
 }
@@ -110,9 +110,9 @@ impl Step {
                 agent: dmasync_sync::syncset::Agent::Cpu,
                 mode,
             },
-            (Who::Dev(d), Mode::Read) => Access::dma_read(d),
-            (Who::Dev(d), Mode::Write) => Access::dma_write(d),
-            (Who::Dev(d), Mode::ReadWrite) => Access::dma_read_write(d),
+            (Who::Dev(d), AccessMode::Read) => Access::dma_read(d),
+            (Who::Dev(d), AccessMode::Write) => Access::dma_write(d),
+            (Who::Dev(d), AccessMode::ReadWrite) => Access::dma_read_write(d),
         }
     }
 
@@ -124,7 +124,7 @@ impl Step {
     }
 
     fn writes(&self) -> bool {
-        self.mode != Mode::Read
+        self.mode != AccessMode::Read
     }
 }
 
@@ -155,24 +155,29 @@ pub fn frame_tasks(shape: &Shape, f: usize) -> Vec<Task> {
             steps: vec![step(
                 overlay,
                 Who::Cpu(0),
-                Mode::Write,
+                AccessMode::Write,
                 0..shape.overlay_bytes(),
             )],
             prefetch: vec![],
         },
         Task {
             steps: vec![
-                step(overlay, Who::Dev(G2D), Mode::Read, 0..shape.overlay_bytes()),
-                step(back, Who::Dev(G2D), Mode::Write, frame.clone()),
+                step(
+                    overlay,
+                    Who::Dev(G2D),
+                    AccessMode::Read,
+                    0..shape.overlay_bytes(),
+                ),
+                step(back, Who::Dev(G2D), AccessMode::Write, frame.clone()),
             ],
             prefetch: checksum.clone().step_by(LINE).map(|o| (back, o)).collect(),
         },
         Task {
-            steps: vec![step(back, Who::Dev(DISPLAY), Mode::Read, frame)],
+            steps: vec![step(back, Who::Dev(DISPLAY), AccessMode::Read, frame)],
             prefetch: vec![],
         },
         Task {
-            steps: vec![step(back, Who::Cpu(0), Mode::Read, checksum)],
+            steps: vec![step(back, Who::Cpu(0), AccessMode::Read, checksum)],
             prefetch: vec![],
         },
     ]
@@ -286,12 +291,12 @@ fn do_access(
     scratch.clear();
     scratch.resize(len, 0);
     match (step.who, step.mode) {
-        (Who::Cpu(c), Mode::Read) => sim.cpu_read(c, virt, scratch),
+        (Who::Cpu(c), AccessMode::Read) => sim.cpu_read(c, virt, scratch),
         (Who::Cpu(c), _) => {
             scratch.fill(f as u8 ^ 0x5A);
             sim.cpu_write(c, virt, scratch);
         }
-        (Who::Dev(d), Mode::Read) => sim.device_read(d, bus, scratch),
+        (Who::Dev(d), AccessMode::Read) => sim.device_read(d, bus, scratch),
         (Who::Dev(d), _) => {
             scratch.fill(f as u8);
             sim.device_write(d, bus, scratch);
@@ -335,7 +340,7 @@ fn run_dmasync(shape: &Shape) -> Run {
             for s in &task.steps {
                 let buf = &bufs[s.buf];
                 match s.who {
-                    Who::Cpu(_) if s.mode == Mode::Read => {
+                    Who::Cpu(_) if s.mode == AccessMode::Read => {
                         let g = locked.cpu_read(buf).expect("registered for CPU read");
                         let sum: u64 = g
                             .with(|b| b.iter().map(|&x| u64::from(x)).sum())

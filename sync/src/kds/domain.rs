@@ -13,8 +13,8 @@ use core::time::Duration;
 
 use super::queue::{Entry, Queues};
 use super::{
-    Access, CancelOutcome, Completion, DEFAULT_MAX_RESOURCES, KdsError, Rejected, RequestId,
-    Resource,
+    CancelOutcome, Completion, DEFAULT_MAX_RESOURCES, KdsError, RequestId, Resource,
+    ReturnedHandle, Sharing,
 };
 use crate::spin::SpinLock;
 use dmasync_hal::platform::{self, Instant};
@@ -177,7 +177,7 @@ fn remove_request(st: &mut State, id: RequestId) -> Result<Extra, KdsError> {
 
 /// What a release or cancel does about a callback that is running right now.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
+enum Ending {
     /// Wait for it to return (the cancel guarantee).
     Cancel,
     /// Refuse with `CallbackRunning`.
@@ -283,7 +283,7 @@ impl KdsDomain {
     }
 
     /// `r`'s queue from head to tail: (request, access, granted) per link.
-    pub fn queue(&self, r: Resource) -> Result<Vec<(RequestId, Access, bool)>, KdsError> {
+    pub fn queue(&self, r: Resource) -> Result<Vec<(RequestId, Sharing, bool)>, KdsError> {
         self.with(|st| st.q.links(r))
     }
 
@@ -314,7 +314,7 @@ impl KdsDomain {
     /// resources, a repeated, removed or foreign resource. An empty list is granted at once.
     pub fn enqueue(
         &self,
-        resources: &[(Resource, Access)],
+        resources: &[(Resource, Sharing)],
         completion: Completion,
     ) -> Result<Request<'_>, KdsError> {
         self.enqueue_inner(resources, completion, false)
@@ -323,7 +323,7 @@ impl KdsDomain {
     /// Takes every resource now or nothing: `Err(WouldBlock)` (nothing queued) unless every
     /// link would be granted at once. KDS's zero-timeout `kds_waitall`, without the
     /// enqueue-then-roll-back.
-    pub fn try_acquire(&self, resources: &[(Resource, Access)]) -> Result<Request<'_>, KdsError> {
+    pub fn try_acquire(&self, resources: &[(Resource, Sharing)]) -> Result<Request<'_>, KdsError> {
         self.enqueue_inner(resources, Completion::None, true)
     }
 
@@ -332,7 +332,7 @@ impl KdsDomain {
     /// which then counts as success — and `Err(Timeout)` is returned.
     pub fn acquire(
         &self,
-        resources: &[(Resource, Access)],
+        resources: &[(Resource, Sharing)],
         timeout: Option<Duration>,
     ) -> Result<Request<'_>, KdsError> {
         let mut req = self.enqueue(resources, Completion::None)?;
@@ -362,7 +362,7 @@ impl KdsDomain {
 
     fn enqueue_inner(
         &self,
-        list: &[(Resource, Access)],
+        list: &[(Resource, Sharing)],
         completion: Completion,
         only_if_granted: bool,
     ) -> Result<Request<'_>, KdsError> {
@@ -473,8 +473,8 @@ impl KdsDomain {
         }
     }
 
-    /// Withdraws or releases request `id`; `mode` says what to do about a running callback.
-    fn cancel_inner(&self, id: RequestId, mode: Mode) -> Result<CancelOutcome, KdsError> {
+    /// Withdraws or releases request `id`; `ending` says what to do about a running callback.
+    fn cancel_inner(&self, id: RequestId, ending: Ending) -> Result<CancelOutcome, KdsError> {
         loop {
             let step = self.with(|st| {
                 let e = match st.q.entry_mut(id) {
@@ -482,19 +482,19 @@ impl KdsDomain {
                     Err(err) => return CancelStep::Refused(err),
                 };
                 let was_granted = e.is_granted();
-                if mode == Mode::Release && !was_granted {
+                if ending == Ending::Release && !was_granted {
                     return CancelStep::Refused(KdsError::NotGranted);
                 }
                 if let CbState::Running = e.extra.cb {
-                    match mode {
-                        Mode::TryCancel => return CancelStep::Refused(KdsError::CallbackRunning),
-                        Mode::Cancel => {
+                    match ending {
+                        Ending::TryCancel => return CancelStep::Refused(KdsError::CallbackRunning),
+                        Ending::Cancel => {
                             e.extra.canceller = Some(platform::unparker());
                             return CancelStep::Park;
                         }
                         // The resources stay held until the callback returns; whoever runs it
                         // then finishes the release (`mark_done`).
-                        Mode::Release | Mode::Drop => {
+                        Ending::Release | Ending::Drop => {
                             e.extra.release_on_return = true;
                             return CancelStep::Deferred;
                         }
@@ -645,13 +645,13 @@ impl<'d> Request<'d> {
     /// (so a callback may release its own request, and exclusion is never cut short).
     /// `Err(NotGranted)` (handle returned) before the grant — use [`Request::cancel`] to
     /// withdraw a waiting request.
-    pub fn release(self) -> Result<(), Rejected<Self>> {
-        match self.domain.cancel_inner(self.id, Mode::Release) {
+    pub fn release(self) -> Result<(), ReturnedHandle<Self>> {
+        match self.domain.cancel_inner(self.id, Ending::Release) {
             Ok(_) => {
                 mem::forget(self);
                 Ok(())
             }
-            Err(error) => Err(Rejected {
+            Err(error) => Err(ReturnedHandle {
                 error,
                 handle: self,
             }),
@@ -663,7 +663,7 @@ impl<'d> Request<'d> {
     /// another context is waited for (so do not call this from the request's own callback,
     /// nor from an interrupt that may have preempted it — use [`Request::try_cancel`] there).
     pub fn cancel(self) -> CancelOutcome {
-        let r = self.domain.cancel_inner(self.id, Mode::Cancel);
+        let r = self.domain.cancel_inner(self.id, Ending::Cancel);
         mem::forget(self);
         // The handle owns a live request, so cancel cannot be refused; `Dequeued` is the
         // answer for the (impossible) case of an already-gone request.
@@ -672,13 +672,13 @@ impl<'d> Request<'d> {
 
     /// [`Request::cancel`] that never waits: `Err(CallbackRunning)` (handle returned) if the
     /// callback is running right now.
-    pub fn try_cancel(self) -> Result<CancelOutcome, Rejected<Self>> {
-        match self.domain.cancel_inner(self.id, Mode::TryCancel) {
+    pub fn try_cancel(self) -> Result<CancelOutcome, ReturnedHandle<Self>> {
+        match self.domain.cancel_inner(self.id, Ending::TryCancel) {
             Ok(o) => {
                 mem::forget(self);
                 Ok(o)
             }
-            Err(error) => Err(Rejected {
+            Err(error) => Err(ReturnedHandle {
                 error,
                 handle: self,
             }),
@@ -688,7 +688,7 @@ impl<'d> Request<'d> {
 
 impl Drop for Request<'_> {
     fn drop(&mut self) {
-        let _ = self.domain.cancel_inner(self.id, Mode::Drop);
+        let _ = self.domain.cancel_inner(self.id, Ending::Drop);
     }
 }
 

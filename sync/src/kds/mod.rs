@@ -1,7 +1,7 @@
 //! Queued acquisition of many resources at once: ARM KDS's model, with its bugs fixed.
 //!
 //! A [`KdsDomain`] owns a set of [`Resource`]s, each with a FIFO queue. A request names N
-//! resources, each [`Access::Shared`] or [`Access::Exclusive`], and is appended to all N queues
+//! resources, each [`Sharing::Shared`] or [`Sharing::Exclusive`], and is appended to all N queues
 //! in one step under the domain lock. On every queue a link is **granted** iff it is at the
 //! head, or it is shared and every link ahead of it is shared: shared requests behind a shared
 //! head run together, and a shared request never overtakes a queued exclusive one. A request
@@ -54,15 +54,15 @@
 //!   generation and answered with an `Err`.
 //!
 //! ```
-//! use dmasync_sync::kds::{Access, Completion, KdsDomain};
+//! use dmasync_sync::kds::{Sharing, Completion, KdsDomain};
 //!
 //! let domain = KdsDomain::new();
 //! let (fb, tex) = (domain.new_resource().unwrap(), domain.new_resource().unwrap());
 //! let gpu = domain
-//!     .enqueue(&[(fb, Access::Exclusive), (tex, Access::Shared)], Completion::None)
+//!     .enqueue(&[(fb, Sharing::Exclusive), (tex, Sharing::Shared)], Completion::None)
 //!     .unwrap();
 //! assert!(gpu.is_granted());
-//! let mut display = domain.enqueue(&[(fb, Access::Shared)], Completion::None).unwrap();
+//! let mut display = domain.enqueue(&[(fb, Sharing::Shared)], Completion::None).unwrap();
 //! assert!(!display.is_granted());
 //! gpu.release().unwrap();
 //! display.wait(None).unwrap();
@@ -72,10 +72,10 @@
 //! Double release is a compile error:
 //!
 //! ```compile_fail,E0382
-//! use dmasync_sync::kds::{Access, Completion, KdsDomain};
+//! use dmasync_sync::kds::{Sharing, Completion, KdsDomain};
 //! let domain = KdsDomain::new();
 //! let r = domain.new_resource().unwrap();
-//! let req = domain.enqueue(&[(r, Access::Shared)], Completion::None).unwrap();
+//! let req = domain.enqueue(&[(r, Sharing::Shared)], Completion::None).unwrap();
 //! req.release().unwrap();
 //! req.release().unwrap(); // use of moved value
 //! ```
@@ -83,10 +83,10 @@
 //! and so is using a request after cancelling it:
 //!
 //! ```compile_fail,E0382
-//! use dmasync_sync::kds::{Access, Completion, KdsDomain};
+//! use dmasync_sync::kds::{Sharing, Completion, KdsDomain};
 //! let domain = KdsDomain::new();
 //! let r = domain.new_resource().unwrap();
-//! let req = domain.enqueue(&[(r, Access::Shared)], Completion::None).unwrap();
+//! let req = domain.enqueue(&[(r, Sharing::Shared)], Completion::None).unwrap();
 //! req.cancel();
 //! let _ = req.is_granted(); // use of moved value
 //! ```
@@ -105,9 +105,10 @@ pub use domain::{Granted, KdsDomain, Request, WorkQueue};
 /// we refuse above this many with [`KdsError::TooManyResources`].
 pub const DEFAULT_MAX_RESOURCES: usize = 16;
 
-/// How a request wants one resource.
+/// How a request wants one resource: shared with other holders, or alone. (Named for
+/// what it decides, apart from `syncset::Access`, which is *who* touches a buffer and *how*.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Access {
+pub enum Sharing {
     /// Together with other shared holders (e.g. a reader, a scan-out).
     Shared,
     /// Alone (e.g. a writer).
@@ -250,16 +251,18 @@ impl fmt::Display for KdsError {
 
 impl core::error::Error for KdsError {}
 
-/// A refused operation that hands its consumed argument back.
+/// A refused operation's error together with the handle it consumed, handed back unchanged
+/// (the request is still live: release or cancel it again). Named for what it carries, apart
+/// from the engine's `Rejected`, which returns a refused submission's sync set.
 #[derive(Debug)]
-pub struct Rejected<T> {
+pub struct ReturnedHandle<T> {
     /// Why.
     pub error: KdsError,
     /// The handle the operation consumed, unchanged.
     pub handle: T,
 }
 
-impl<T> fmt::Display for Rejected<T> {
+impl<T> fmt::Display for ReturnedHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.error, f)
     }

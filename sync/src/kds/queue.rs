@@ -9,7 +9,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::mem;
 
-use super::{Access, KdsError, RequestId, Resource};
+use super::{KdsError, RequestId, Resource, Sharing};
 
 /// One request's place in one resource's FIFO.
 #[derive(Debug, Clone, Copy)]
@@ -176,7 +176,7 @@ impl<X> Queues<X> {
     /// indices in the request's order.
     fn validate(
         &self,
-        list: &[(Resource, Access)],
+        list: &[(Resource, Sharing)],
         indices: &mut Vec<u32>,
     ) -> Result<(), KdsError> {
         if list.len() > self.max_resources {
@@ -216,10 +216,10 @@ impl<X> Queues<X> {
     /// Whether a link appended now to `index`'s queue would be granted at once: the queue is
     /// empty, or the link is shared and the tail is a granted shared link (then everything
     /// ahead is granted and shared). A shared link never overtakes a queued exclusive.
-    fn grantable_at_tail(&self, index: u32, access: Access) -> bool {
+    fn grantable_at_tail(&self, index: u32, access: Sharing) -> bool {
         match self.queue(index).back() {
             None => true,
-            Some(tail) => access == Access::Shared && !tail.exclusive && tail.granted,
+            Some(tail) => access == Sharing::Shared && !tail.exclusive && tail.granted,
         }
     }
 
@@ -230,7 +230,7 @@ impl<X> Queues<X> {
     /// On error the request's `extra` comes back, so the caller can drop it outside its lock.
     pub(crate) fn enqueue(
         &mut self,
-        list: &[(Resource, Access)],
+        list: &[(Resource, Sharing)],
         only_if_granted: bool,
         extra: X,
     ) -> Result<RequestId, (KdsError, X)> {
@@ -275,7 +275,7 @@ impl<X> Queues<X> {
             }
             let link = Link {
                 req: slot_index,
-                exclusive: access == Access::Exclusive,
+                exclusive: access == Sharing::Exclusive,
                 granted,
             };
             if let Some(q) = &mut self.resources[index as usize].queue {
@@ -393,16 +393,16 @@ impl<X> Queues<X> {
 
     /// Snapshot of one queue for tests and debugging: (request, exclusive, granted) from head
     /// to tail.
-    pub(crate) fn links(&self, r: Resource) -> Result<Vec<(RequestId, Access, bool)>, KdsError> {
+    pub(crate) fn links(&self, r: Resource) -> Result<Vec<(RequestId, Sharing, bool)>, KdsError> {
         let index = self.resource_index(r)?;
         Ok(self
             .queue(index)
             .iter()
             .map(|l| {
                 let access = if l.exclusive {
-                    Access::Exclusive
+                    Sharing::Exclusive
                 } else {
-                    Access::Shared
+                    Sharing::Shared
                 };
                 (self.id_of(l.req), access, l.granted)
             })

@@ -13,8 +13,8 @@ use super::*;
 
 type Domain = KdsDomain;
 
-const S: Access = Access::Shared;
-const X: Access = Access::Exclusive;
+const S: Sharing = Sharing::Shared;
+const X: Sharing = Sharing::Exclusive;
 
 fn resources(d: &Domain, n: usize) -> Vec<Resource> {
     (0..n).map(|_| d.new_resource().unwrap()).collect()
@@ -518,7 +518,7 @@ fn cancel_waits_for_a_running_callback() {
             thread::yield_now();
         }
         let q = match q.try_cancel() {
-            Err(Rejected {
+            Err(ReturnedHandle {
                 error: KdsError::CallbackRunning,
                 handle,
             }) => handle,

@@ -233,13 +233,13 @@ impl<M: MemorySystem> SyncDomain<M> {
 }
 
 fn access_name(a: &Access) -> &'static str {
-    use super::{Agent, Mode};
+    use super::{AccessMode, Agent};
     match (a.agent, a.mode) {
-        (Agent::Cpu, Mode::Read) => "cpu-read",
-        (Agent::Cpu, Mode::Write) => "cpu-write",
-        (Agent::Cpu, Mode::ReadWrite) => "cpu-read-write",
-        (Agent::Device(..), Mode::Read) => "dma-read",
-        (Agent::Device(..), Mode::Write) => "dma-write",
-        (Agent::Device(..), Mode::ReadWrite) => "dma-read-write",
+        (Agent::Cpu, AccessMode::Read) => "cpu-read",
+        (Agent::Cpu, AccessMode::Write) => "cpu-write",
+        (Agent::Cpu, AccessMode::ReadWrite) => "cpu-read-write",
+        (Agent::Device(..), AccessMode::Read) => "dma-read",
+        (Agent::Device(..), AccessMode::Write) => "dma-write",
+        (Agent::Device(..), AccessMode::ReadWrite) => "dma-read-write",
     }
 }

@@ -15,7 +15,7 @@ mod set;
 pub use buffer::SyncBuffer;
 pub use domain::{SyncConfig, SyncDomain, SyncStats};
 pub use error::SyncError;
-pub use policy::{Access, Agent, CoherencyTracker, Mode, Plan, RangeError};
+pub use policy::{Access, AccessMode, Agent, CoherencyTracker, Plan, RangeError};
 pub use set::{CpuRead, CpuWrite, DmaAccess, Locked, SyncSet};
 
 /// The holder protocol, exposed only to the loom model checks (`--cfg loom`).

@@ -50,9 +50,9 @@ pub enum Agent {
     Device(DeviceId, Coherency),
 }
 
-/// How an agent accesses a buffer.
+/// How an agent accesses a buffer (the `mode` of an [`Access`]; not a display mode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mode {
+pub enum AccessMode {
     /// Only reads.
     Read,
     /// Only writes (may write fewer bytes than declared).
@@ -67,56 +67,56 @@ pub struct Access {
     /// Who.
     pub agent: Agent,
     /// How.
-    pub mode: Mode,
+    pub mode: AccessMode,
 }
 
 impl Access {
     /// A CPU reads.
     pub const CPU_READ: Access = Access {
         agent: Agent::Cpu,
-        mode: Mode::Read,
+        mode: AccessMode::Read,
     };
     /// A CPU writes.
     pub const CPU_WRITE: Access = Access {
         agent: Agent::Cpu,
-        mode: Mode::Write,
+        mode: AccessMode::Write,
     };
     /// A CPU reads and writes.
     pub const CPU_READ_WRITE: Access = Access {
         agent: Agent::Cpu,
-        mode: Mode::ReadWrite,
+        mode: AccessMode::ReadWrite,
     };
 
     /// A non-coherent device reads (the common case on the SoCs we target).
     pub const fn dma_read(dev: DeviceId) -> Access {
         Access {
             agent: Agent::Device(dev, Coherency::NonCoherent),
-            mode: Mode::Read,
+            mode: AccessMode::Read,
         }
     }
     /// A non-coherent device writes.
     pub const fn dma_write(dev: DeviceId) -> Access {
         Access {
             agent: Agent::Device(dev, Coherency::NonCoherent),
-            mode: Mode::Write,
+            mode: AccessMode::Write,
         }
     }
     /// A non-coherent device reads and writes.
     pub const fn dma_read_write(dev: DeviceId) -> Access {
         Access {
             agent: Agent::Device(dev, Coherency::NonCoherent),
-            mode: Mode::ReadWrite,
+            mode: AccessMode::ReadWrite,
         }
     }
 
     /// True when the access may modify the buffer (it must then be exclusive).
     pub const fn writes(&self) -> bool {
-        matches!(self.mode, Mode::Write | Mode::ReadWrite)
+        matches!(self.mode, AccessMode::Write | AccessMode::ReadWrite)
     }
 
     /// True when the access may read the buffer.
     pub const fn reads(&self) -> bool {
-        matches!(self.mode, Mode::Read | Mode::ReadWrite)
+        matches!(self.mode, AccessMode::Read | AccessMode::ReadWrite)
     }
 
     /// True for CPUs and coherent devices: they see the CPU caches.

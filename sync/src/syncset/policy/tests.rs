@@ -157,7 +157,7 @@ fn separate_dirty_runs_give_separate_operations() {
 fn coherent_devices_are_on_the_cache_side() {
     let snooper = Access {
         agent: Agent::Device(DEV, Coherency::Coherent),
-        mode: Mode::ReadWrite,
+        mode: AccessMode::ReadWrite,
     };
     assert_eq!(after(Access::CPU_WRITE, snooper), []);
     assert_eq!(after(snooper, Access::CPU_READ), []);
