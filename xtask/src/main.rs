@@ -1,5 +1,6 @@
 //! `cargo xtask`: build, run and test dmasync firmware. See `cargo xtask --help` and
 //! doc/testing.md.
+#![forbid(unsafe_code)]
 
 mod bench;
 mod boards;
