@@ -20,6 +20,8 @@ mod run;
 mod screendump;
 mod steps;
 mod target_tests;
+#[cfg(test)]
+mod unsafe_table;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
