@@ -13,6 +13,7 @@
 //! non-coherent memory simulator, the qemu-virt board runs it on the software engine on
 //! CPU 1 and a virtio-gpu or ramfb display.
 #![no_std]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;

@@ -3,6 +3,7 @@
 //! on the test thread. What is on screen after frame N must equal the reference frame byte
 //! for byte, with zero coherency violations and exactly the maintenance the pipeline
 //! needs; a hung engine must be reported, reset, and the loop must go on.
+#![forbid(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;

@@ -25,6 +25,7 @@
 //! [`Locked`]: dmasync_sync::syncset::Locked
 //! [`Locked::unlock_after`]: dmasync_sync::syncset::Locked::unlock_after
 #![no_std]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;

@@ -16,9 +16,16 @@ extern crate alloc;
 #[cfg(any(feature = "std", test, loom))]
 extern crate std;
 
+// Unsafe code lives in the audited modules only (doc/architecture.md, "Where `unsafe`
+// lives"): the fence core and its callback nodes (`fence`), the ww-mutex and its acquire
+// context (`ww`), the sync sets' tracker cell and guards (`syncset`), and `spin`. The rest
+// cannot contain any.
 pub mod fence;
+#[forbid(unsafe_code)]
 pub mod kds;
+#[forbid(unsafe_code)]
 pub mod resv;
+#[forbid(unsafe_code)]
 mod shim;
 mod spin;
 pub mod syncset;

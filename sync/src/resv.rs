@@ -384,12 +384,13 @@ impl<const N: usize> ReservationObject<N> {
     /// `done_usage` and, if given, `ready` with [`Usage::Kernel`], by the rules of
     /// [`FenceSlot::add`]. All or nothing: `Err(NoSpace)` publishes neither.
     ///
-    /// The caller's transaction holds this object's ww-mutex (so nobody else reserves or
-    /// adds meanwhile), exactly as for [`ResvGuard::reserve`]; `ready` must not be on
-    /// `done`'s timeline. The fences' earlier users are not snapshotted here (that would
-    /// clone every fence): on `Ok(true)` take [`ReservationObject::fences`] while still
-    /// holding the ww-mutex and skip the two fences just published.
-    pub(crate) fn publish_locked(
+    /// Reached through [`ResvGuard::publish`], so the caller's transaction holds this
+    /// object's ww-mutex (nobody else reserves or adds meanwhile), exactly as for
+    /// [`ResvGuard::reserve`]; `ready` must not be on `done`'s timeline. The fences' earlier
+    /// users are not snapshotted here (that would clone every fence): on `Ok(true)` take
+    /// [`ReservationObject::fences`] while still holding the guard and skip the two fences
+    /// just published.
+    fn publish_locked(
         &self,
         wait_for: Usage,
         done: &Fence,
@@ -442,8 +443,8 @@ impl<const N: usize> ReservationObject<N> {
     /// Takes back what [`ReservationObject::publish_locked`] published (`fences`, matched
     /// by identity), for a sync-set lock that fails on a later buffer. Fences those two
     /// replaced stay gone: they had signalled, or were implied by the new one, which the
-    /// caller signals before it returns.
-    pub(crate) fn unpublish_locked(&self, fences: [Option<&Fence>; 2]) {
+    /// caller signals before it returns. Reached through [`ResvGuard::unpublish`].
+    fn unpublish_locked(&self, fences: [Option<&Fence>; 2]) {
         debug_assert!(
             self.ww.is_locked(),
             "unpublish_locked needs the ww-mutex held"
@@ -485,6 +486,11 @@ enum Hold<'a> {
 
 /// Proof that a reservation object's ww-mutex is held: the writer side. Dropping it
 /// unlocks (unless it borrows a [`LockSet`]'s lock, which the set releases).
+///
+/// Every constructor takes the lock of `resv` itself (or finds it in a lock set), so a
+/// guard names the one object it holds ([`ResvGuard::object`]); since the ww-mutex admits
+/// one holder, at most one guard per object exists at a time. The sync sets' tracker cell
+/// relies on both (`SyncBuffer::tracker`).
 #[must_use = "dropping the guard unlocks the reservation object"]
 pub struct ResvGuard<'a, const N: usize = 8> {
     resv: &'a ReservationObject<N>,
@@ -523,6 +529,24 @@ impl<'a, const N: usize> ResvGuard<'a, N> {
             resv: self.resv,
             _guard: PhantomData,
         })
+    }
+
+    /// The sync sets' fused reserve + check + add, under this guard (the lock it needs is
+    /// the guard's): see [`ReservationObject::publish_locked`].
+    pub(crate) fn publish(
+        &self,
+        wait_for: Usage,
+        done: &Fence,
+        done_usage: Usage,
+        ready: Option<&Fence>,
+    ) -> Result<bool, ResvError> {
+        self.resv.publish_locked(wait_for, done, done_usage, ready)
+    }
+
+    /// Takes back what [`ResvGuard::publish`] published, under this guard: see
+    /// [`ReservationObject::unpublish_locked`].
+    pub(crate) fn unpublish(&self, fences: [Option<&Fence>; 2]) {
+        self.resv.unpublish_locked(fences)
     }
 }
 

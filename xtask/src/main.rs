@@ -1,5 +1,6 @@
 //! `cargo xtask`: build, run and test dmasync firmware. See `cargo xtask --help` and
 //! doc/testing.md.
+#![forbid(unsafe_code)]
 
 mod bench;
 mod boards;
@@ -20,6 +21,8 @@ mod screendump;
 mod steps;
 mod target_tests;
 mod toolchain;
+#[cfg(test)]
+mod unsafe_table;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

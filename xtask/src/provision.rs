@@ -109,8 +109,7 @@ fn apt_has_backports() -> bool {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 fn on_path(program: &str) -> bool {

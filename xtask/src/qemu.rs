@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use rustix::process::{Pid, Signal, WaitOptions, kill_process_group, waitpid};
 
 use crate::boards::Variant;
 use crate::console::{Console, FrameFormatter};
@@ -130,8 +131,10 @@ pub fn install_interrupt_handler() -> Result<()> {
         let group = RUNNING_GROUP.swap(0, Ordering::SeqCst);
         if group > 0 {
             kill_group(group);
-            // SAFETY: waitpid on our own child's pid with a null status pointer is sound.
-            unsafe { libc::waitpid(group, std::ptr::null_mut(), 0) };
+            // Reap it: the group leader is our child, its pid is the group's id.
+            if let Some(pid) = Pid::from_raw(group) {
+                let _ = waitpid(Some(pid), WaitOptions::empty());
+            }
         }
         eprintln!("error: interrupted");
         std::process::exit(130);
@@ -140,8 +143,10 @@ pub fn install_interrupt_handler() -> Result<()> {
 }
 
 fn kill_group(group: i32) {
-    // SAFETY: killpg has no memory-safety preconditions; a stale group gives ESRCH.
-    unsafe { libc::killpg(group, libc::SIGKILL) };
+    // A stale group gives ESRCH, which is fine: nothing is left to kill.
+    if let Some(pgid) = Pid::from_raw(group) {
+        let _ = kill_process_group(pgid, Signal::KILL);
+    }
 }
 
 /// Owns a QEMU child and its process group; dropping it kills and reaps the group, so every

@@ -117,6 +117,8 @@ impl<D: DeviceMemory> SoftDma<D> {
                         // read and write; the set is released only through this job's
                         // fence (signalled after the last access, or by a reset after the
                         // access in progress), and an expiry is checked before each access.
+                        // (At run time, not by a guard: the set's `Locked` went to
+                        // `unlock_after` at submission; a fence, not a borrow, ends the hold.)
                         unsafe {
                             self.memory.device_read(
                                 self.device,

@@ -399,7 +399,10 @@ impl<D: DeviceMemory> Worker<'_, D> {
         // to be inside the registered range of a buffer locked for this device with read
         // access; the lock is released only through this job's fence, which signals after
         // the job's last access (or, on reset, after the access in progress: RunGuard), and
-        // an expiry by the watchdog is checked before each access (`access`).
+        // an expiry by the watchdog is checked before each access (`access`). No guard can
+        // prove this: the set's `Locked` went to `unlock_after` at submission, and the
+        // device's hold now ends when a fence signals — a run-time event no borrow can
+        // span — so it is checked at run time (`lock_done`, `RunGuard`).
         unsafe { self.engine.memory.device_read(self.engine.device, at, out) }
     }
 

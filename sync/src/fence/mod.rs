@@ -44,7 +44,9 @@
 mod aggregate;
 mod callback;
 mod future;
+#[forbid(unsafe_code)]
 mod mem;
+#[forbid(unsafe_code)]
 mod timeline;
 
 use core::fmt;

@@ -1,8 +1,9 @@
 //! A shared buffer: a DMA region, its reservation object and its coherency state.
 
 use core::fmt;
+use core::ptr;
 
-use crate::resv::{ReservationObject, Usage};
+use crate::resv::{ReservationObject, ResvGuard, Usage};
 use crate::shim::UnsafeCell;
 use dmasync_hal::dma::DmaRegion;
 
@@ -26,8 +27,9 @@ pub struct SyncBuffer {
 /// second lock is needed.
 struct TrackerCell(UnsafeCell<CoherencyTracker>);
 
-// SAFETY: the tracker is only reached through `SyncBuffer::tracker`, whose contract (the
-// caller holds the buffer's reservation ww-mutex) serialises all access across threads;
+// SAFETY: the tracker is only reached through `SyncBuffer::tracker`, which takes the
+// `ResvGuard` of the buffer's reservation object by `&mut` (checked to be that object's):
+// one holder of the ww-mutex at a time, so all access across threads is serialised;
 // `CoherencyTracker` itself is `Send`.
 unsafe impl Sync for TrackerCell {}
 
@@ -64,16 +66,29 @@ impl SyncBuffer {
         }
     }
 
-    /// Runs `f` on the buffer's coherency tracker.
+    /// Runs `f` on the buffer's coherency tracker. `held` proves that the caller holds
+    /// this buffer's reservation ww-mutex, the lock that owns the tracker, for the whole
+    /// call; borrowed mutably, it also keeps `f` from reaching the tracker again.
     ///
-    /// # Safety
+    /// # Panics
     ///
-    /// The calling thread holds this buffer's reservation ww-mutex (`self.resv`) for the
-    /// whole call, and `f` does not call `tracker` on the same buffer.
-    pub(crate) unsafe fn tracker<R>(&self, f: impl FnOnce(&mut CoherencyTracker) -> R) -> R {
-        debug_assert!(self.resv.ww_mutex().is_locked());
-        // SAFETY: the ww-mutex held by the caller excludes every other access (the
-        // contract above), and the reference does not outlive `f`.
+    /// If `held` is the guard of another reservation object.
+    pub(crate) fn tracker<R>(
+        &self,
+        held: &mut ResvGuard<'_>,
+        f: impl FnOnce(&mut CoherencyTracker) -> R,
+    ) -> R {
+        assert!(
+            ptr::eq(held.object(), &self.resv),
+            "tracker: {} used with another buffer's reservation guard",
+            self.name
+        );
+        // SAFETY: `held` is a guard of `self.resv` (checked above), and at most one such
+        // guard exists at a time (one holder of the ww-mutex, see `ResvGuard`); every access
+        // to the cell goes through this function, which borrows that guard mutably until
+        // the reference dies with `f`. So no other reference to the tracker exists, on any
+        // thread, and the ww-mutex's acquire/release orders the accesses of successive
+        // holders.
         self.tracker.0.with_mut(|t| f(unsafe { &mut *t }))
     }
 

@@ -4,11 +4,18 @@
 //! through guards, and unlocks; the cache maintenance each access needs is derived from the
 //! access before it ([`policy`]).
 
+// Unsafe code only in `buffer` (the tracker cell) and `set` (the guards' byte access and
+// the cache maintenance).
 mod buffer;
+#[forbid(unsafe_code)]
 mod domain;
+#[forbid(unsafe_code)]
 mod error;
+#[forbid(unsafe_code)]
 mod holder;
+#[forbid(unsafe_code)]
 mod lineset;
+#[forbid(unsafe_code)]
 pub mod policy;
 mod set;
 

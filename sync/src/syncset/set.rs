@@ -49,6 +49,9 @@ use super::domain::{Counters, SyncDomain, Waiter};
 use super::holder::{HeldBuffers, Holder};
 use super::policy::{Access, Agent, Plan};
 
+/// `lock_all` returned `Ok`, so the lock set holds every registered buffer's ww-mutex.
+const LOCKED_ALL: &str = "the lock set holds every registered buffer";
+
 struct Entry<'d> {
     buf: &'d SyncBuffer,
     access: Access,
@@ -224,12 +227,10 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             // untouched (they change only in step 2b).
             for (i, e) in entries.iter().enumerate() {
                 let wait_for = Usage::for_access(e.access.writes());
-                // SAFETY: `locks` holds every registered buffer's ww-mutex, this one's
-                // included, and the closure does not reach the tracker again.
-                let needs = unsafe {
-                    e.buf
-                        .tracker(|t| t.needs_maintenance(e.access, Some(e.range.clone())))
-                };
+                let mut held = e.buf.resv.locked_in(&mut locks).expect(LOCKED_ALL);
+                let needs = e.buf.tracker(&mut held, |t| {
+                    t.needs_maintenance(e.access, Some(e.range.clone()))
+                });
                 if needs && ready.is_none() {
                     let p = self.ready.next_fence();
                     let f = p.fence();
@@ -245,11 +246,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 } else {
                     Usage::Read
                 };
-                match e
-                    .buf
-                    .resv
-                    .publish_locked(wait_for, &done_fence, done_usage, ready_fence)
-                {
+                match held.publish(wait_for, &done_fence, done_usage, ready_fence) {
                     Ok(false) => {}
                     Ok(true) => {
                         // Contended: note the pending fences now, while no one else can
@@ -263,11 +260,14 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                         }
                     }
                     Err(_) => {
+                        drop(held);
                         let ready_fence = ready.as_ref().map(|(_, f)| f);
                         for e in &entries[..i] {
                             e.buf
                                 .resv
-                                .unpublish_locked([Some(&done_fence), ready_fence]);
+                                .locked_in(&mut locks)
+                                .expect(LOCKED_ALL)
+                                .unpublish([Some(&done_fence), ready_fence]);
                         }
                         drop(locks);
                         // A lock-free reader may have seen the fences meanwhile: complete
@@ -283,9 +283,11 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             }
             // Step 2b: plan the maintenance (and record the access) from the trackers.
             for e in entries {
-                // SAFETY: as above, `locks` holds this buffer's ww-mutex. The range was
-                // validated by `add_range`, so planning cannot fail.
-                let plan = unsafe { e.buf.tracker(|t| t.plan(e.access, Some(e.range.clone()))) }
+                let mut held = e.buf.resv.locked_in(&mut locks).expect(LOCKED_ALL);
+                // The range was validated by `add_range`, so planning cannot fail.
+                let plan = e
+                    .buf
+                    .tracker(&mut held, |t| t.plan(e.access, Some(e.range.clone())))
                     .unwrap_or_default();
                 plans.push(plan);
             }
@@ -609,20 +611,10 @@ impl<M: MemorySystem> View<'_, M> {
         // SAFETY: the range is inside the buffer's region (checked at registration); the
         // set holds the buffer for an access that reads (shared with readers only, or
         // exclusive), so no writer runs concurrently, and the watchdog cannot release it
-        // while this use is entered.
+        // while this use is entered. (`CpuMemory` lives in hal, below this crate, so its
+        // contract cannot take a sync-set guard as the proof; the views are the only
+        // callers, and only `CpuRead`/`CpuWrite` reach them.)
         Ok(unsafe { self.memory.with_bytes(self.virt(), self.range.len(), f) })
-    }
-
-    /// Runs `f` on the declared bytes for writing, as one guard use.
-    ///
-    /// # Safety
-    ///
-    /// The set holds the buffer for a writing access (exclusive) and the caller is the only
-    /// guard of the buffer (its borrow flag says so).
-    unsafe fn write<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, SyncError> {
-        let _use = Use::enter(self.holder)?;
-        // SAFETY: as for `read`, plus exclusivity from the caller's contract.
-        Ok(unsafe { self.memory.with_bytes_mut(self.virt(), self.range.len(), f) })
     }
 }
 
@@ -670,9 +662,13 @@ impl<M: MemorySystem> CpuWrite<'_, M> {
     /// Runs `f` on the bytes for writing. `Err(Expired)` once the watchdog took the buffer
     /// back: nothing is written then.
     pub fn with_mut<R>(&mut self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, SyncError> {
-        // SAFETY: `cpu_write` handed out this guard only for a writing access and only with
-        // the buffer's borrow flag free, which it set to "writer" until the guard drops.
-        unsafe { self.view.write(f) }
+        let v = &self.view;
+        let _use = Use::enter(v.holder)?;
+        // SAFETY: as for `View::read`, and exclusive: `cpu_write`, this guard's only
+        // constructor, hands it out only for a writing access (which excludes every other
+        // holder) and only with the buffer's borrow flag free, which it set to "writer"
+        // until the guard drops; `&mut self` keeps this call the guard's only one.
+        Ok(unsafe { v.memory.with_bytes_mut(v.virt(), v.range.len(), f) })
     }
 
     /// Runs `f` on the bytes for reading (a write access may read what it wrote).
@@ -734,4 +730,5 @@ impl fmt::Debug for DmaAccess<'_> {
 }
 
 #[cfg(all(test, not(loom)))]
+#[forbid(unsafe_code)]
 mod tests;

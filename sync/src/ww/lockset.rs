@@ -50,6 +50,9 @@ pub struct LockSet<'a, T, C: WwClass> {
     prelocked: Option<&'a WwMutex<T, C>>,
     ignore_duplicates: bool,
     rollbacks: u64,
+    /// Where the last lookup by mutex found its guard, plus one: the next lookup starts
+    /// there, so looking the set's mutexes up in locking order costs O(1) each.
+    cursor: usize,
 }
 
 impl<T, C: WwClass> fmt::Debug for LockSet<'_, T, C> {
@@ -78,6 +81,7 @@ impl<'a, T, C: WwClass> LockSet<'a, T, C> {
             prelocked: None,
             ignore_duplicates: false,
             rollbacks: 0,
+            cursor: 0,
         }
     }
 
@@ -126,11 +130,15 @@ impl<'a, T, C: WwClass> LockSet<'a, T, C> {
     }
 
     fn find_mut(&mut self, m: &WwMutex<T, C>) -> Option<&mut T> {
-        self.guards
-            .iter_mut()
-            .rev()
-            .find(|g| core::ptr::eq(g.mutex(), m))
-            .map(|g| &mut **g)
+        // Each mutex has at most one guard here, so where the search starts changes only
+        // its cost: from the last hit on, wrapping around.
+        let n = self.guards.len();
+        let start = self.cursor.min(n);
+        let i = (start..n)
+            .chain(0..start)
+            .find(|&i| core::ptr::eq(self.guards[i].mutex(), m))?;
+        self.cursor = i + 1;
+        Some(&mut *self.guards[i])
     }
 
     /// Releases everything and runs `f` until it completes without a back-off.

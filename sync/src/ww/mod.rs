@@ -47,10 +47,13 @@
 //! # }
 //! ```
 
+// Unsafe code only in `mutex` (waiter list, data cell) and `ctx` (the write-once unparker).
 mod ctx;
+#[forbid(unsafe_code)]
 mod lockset;
 mod mutex;
 #[cfg(test)]
+#[forbid(unsafe_code)]
 mod tests;
 
 pub use ctx::{AcquireCtx, DeadlockInjection};
