@@ -45,6 +45,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 use dmasync_hal::dma::MemorySystem;
+use dmasync_hal::lock::IrqSpinLock;
 
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
@@ -297,7 +298,7 @@ pub struct VirtioGpu<D: DmaPlatform, T: Transport = MmioTransport<'static>> {
     preferred: DisplayMode,
     presented: Timeline,
     flips: FlipQueue,
-    state: spin::Mutex<State<D, T>>,
+    state: IrqSpinLock<State<D, T>>,
 }
 
 impl<D: DmaPlatform, T: Transport> fmt::Debug for VirtioGpu<D, T> {
@@ -374,7 +375,7 @@ impl<D: DmaPlatform, T: Transport> VirtioGpu<D, T> {
             },
             presented: Timeline::new(),
             flips: FlipQueue::new(),
-            state: spin::Mutex::new(State {
+            state: IrqSpinLock::new(State {
                 hw,
                 on_screen: None,
                 resources: Vec::new(),
@@ -450,7 +451,7 @@ impl<D: DmaPlatform, T: Transport> DisplayControl for VirtioGpu<D, T> {
     /// once if another core is servicing.
     fn service(&self) -> usize {
         self.state
-            .try_lock()
+            .try_lock_unmasked()
             .map(|mut state| {
                 let s = &mut *state;
                 let mut presented = 0;
