@@ -18,9 +18,9 @@ extern crate std;
 
 pub mod fence;
 pub mod kds;
+mod list;
 pub mod resv;
 mod shim;
-mod spin;
 pub mod syncset;
 pub mod ww;
 
