@@ -44,7 +44,7 @@
 //!
 //! let sim = NonCoherentSim::new(SimConfig::default());
 //! let g2d = sim.add_device("soft2d", Coherency::NonCoherent);
-//! let domain = SyncDomain::<_>::new(&sim, &sim, SyncConfig::default());
+//! let domain = SyncDomain::<_>::new(&sim, SyncConfig::default());
 //! let engine = SoftEngine2d::new(g2d, &sim, Soft2dConfig::default());
 //! let frame = domain
 //!     .buffer("frame", sim.alloc(8 * 8 * 4, Coherency::NonCoherent).unwrap())
