@@ -2,8 +2,8 @@
 //! data path — page flips ([`DisplayFlip`]) and completing them ([`DisplayService`]).
 
 use alloc::collections::VecDeque;
-use core::cell::RefCell;
 use dmasync_hal::dma::MemorySystem;
+use dmasync_hal::lock::IrqSpinLock;
 
 use dmasync_hal::dma::DeviceId;
 use dmasync_sync::fence::{
@@ -201,10 +201,10 @@ pub fn accept_flip<'s, M: MemorySystem>(
 }
 
 /// The state a display driver shares between `flip` (any core) and its servicer
-/// ([`DisplayService::service`]): the mode
-/// and the accepted flips in order, under a short critical section.
+/// ([`DisplayService::service`]): the mode and the accepted flips in order, under a short
+/// IRQ-safe lock (never held while a fence is looked at or signalled: that may run callbacks).
 pub struct FlipQueue {
-    inner: critical_section::Mutex<RefCell<FlipQueueState>>,
+    inner: IrqSpinLock<FlipQueueState>,
 }
 
 struct FlipQueueState {
@@ -231,15 +231,15 @@ impl FlipQueue {
     /// No mode, nothing queued.
     pub const fn new() -> Self {
         Self {
-            inner: critical_section::Mutex::new(RefCell::new(FlipQueueState {
+            inner: IrqSpinLock::new(FlipQueueState {
                 mode: None,
                 pending: VecDeque::new(),
-            })),
+            }),
         }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut FlipQueueState) -> R) -> R {
-        critical_section::with(|cs| f(&mut self.inner.borrow_ref_mut(cs)))
+        f(&mut self.inner.lock())
     }
 
     /// The mode set now.
@@ -270,16 +270,31 @@ impl FlipQueue {
     /// Takes the oldest flip once its in-fence has signalled, with the in-fence's result;
     /// `None` while it is still pending (flips are presented in order) or nothing is queued.
     pub fn next_ready(&self) -> Option<(QueuedFlip, FenceResult)> {
-        self.with(|s| {
-            let ready = match &s.pending.front()?.in_fence {
-                None => Ok(()),
-                Some(f) => match f.status() {
-                    FenceStatus::Pending => return None,
-                    FenceStatus::Ok => Ok(()),
-                    FenceStatus::Err(e) => Err(e),
-                },
+        loop {
+            // The in-fence is looked at outside the lock: `status` may signal a
+            // memory-backed fence and run its callbacks, which may flip (push) again.
+            let head = self.with(|s| match &s.pending.front()?.in_fence {
+                None => s.pending.pop_front().map(Ok),
+                Some(f) => Some(Err(f.clone())),
+            })?;
+            let in_fence = match head {
+                Ok(flip) => return Some((flip, Ok(()))),
+                Err(f) => f,
             };
-            s.pending.pop_front().map(|p| (p, ready))
-        })
+            let ready = match in_fence.status() {
+                FenceStatus::Pending => return None,
+                FenceStatus::Ok => Ok(()),
+                FenceStatus::Err(e) => Err(e),
+            };
+            // Still the head we looked at (another servicer may have taken it meanwhile;
+            // a flip with the same in-fence is as ready), else look again.
+            let taken = self.with(|s| match &s.pending.front()?.in_fence {
+                Some(f) if Fence::ptr_eq(f, &in_fence) => s.pending.pop_front(),
+                _ => None,
+            });
+            if let Some(p) = taken {
+                return Some((p, ready));
+            }
+        }
     }
 }

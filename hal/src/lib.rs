@@ -14,4 +14,5 @@ extern crate std;
 pub mod cache;
 pub mod clock;
 pub mod dma;
+pub mod lock;
 pub mod platform;

@@ -18,16 +18,17 @@ extern crate std;
 
 // Unsafe code lives in the audited modules only (doc/architecture.md, "Where `unsafe`
 // lives"): the fence core and its callback nodes (`fence`), the ww-mutex and its acquire
-// context (`ww`), the sync sets' tracker cell and guards (`syncset`), and `spin`. The rest
+// context (`ww`), the sync sets' tracker cell and guards (`syncset`), and the intrusive list
+// both fences and ww waiters use (`list`). The rest
 // cannot contain any.
 pub mod fence;
 #[forbid(unsafe_code)]
 pub mod kds;
+mod list;
 #[forbid(unsafe_code)]
 pub mod resv;
 #[forbid(unsafe_code)]
 mod shim;
-mod spin;
 pub mod syncset;
 pub mod ww;
 

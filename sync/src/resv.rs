@@ -44,8 +44,8 @@ use core::marker::PhantomData;
 use core::time::Duration;
 
 use crate::fence::{Fence, FenceStatus, all_of};
-use crate::spin::SpinLock;
 use crate::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwGuard, WwMutex, WwMutexGuard};
+use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::platform::{self, Instant};
 
 /// How a fence uses the buffer. Ordered `Kernel < Write < Read < Bookkeep`; asking for a
@@ -159,7 +159,7 @@ impl<const N: usize> Slots<N> {
 /// A buffer's reservation object: a Wait-Die ww-mutex plus up to `N` fences by usage.
 pub struct ReservationObject<const N: usize = 8> {
     ww: WwMutex<ResvLock, WaitDie>,
-    slots: SpinLock<Slots<N>>,
+    slots: IrqSpinLock<Slots<N>>,
 }
 
 impl<const N: usize> fmt::Debug for ReservationObject<N> {
@@ -192,7 +192,7 @@ impl<const N: usize> ReservationObject<N> {
     pub fn new() -> Self {
         ReservationObject {
             ww: WwMutex::new(ResvLock::default()),
-            slots: SpinLock::new(Slots {
+            slots: IrqSpinLock::new(Slots {
                 entries: [const { None }; N],
                 reserved: 0,
             }),

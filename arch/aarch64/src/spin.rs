@@ -4,6 +4,14 @@
 //! lock is held: by their own core (the fault happened inside the critical section) at once,
 //! by another core after a bounded wait ([`SpinLock::lock_or_steal`]). Linux does the same for
 //! its console (`bust_spinlocks` / `console_flush_on_panic`).
+//!
+//! Why this is not `dmasync_hal::lock::IrqSpinLock`, the lock everything else uses: the owner
+//! word (the holder's core) is what stealing and the re-entry panic need, and the portable
+//! lock has none; this lock must also work before the MMU is on, when exclusives are not
+//! usable yet (it is not touched then, see `cpu::atomics_ready`), and it masks IRQs and FIQs
+//! directly instead of through the installed platform, so the console works before
+//! `set_platform!`'s functions can be relied on and in exception paths. See
+//! `doc/architecture.md`, "Locks".
 
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};

@@ -32,6 +32,7 @@ pub mod fw_cfg;
 use alloc::boxed::Box;
 use core::fmt;
 use dmasync_hal::dma::MemorySystem;
+use dmasync_hal::lock::IrqSpinLock;
 
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
@@ -151,7 +152,7 @@ pub struct Ramfb<I: FwCfgIo, D: DriverDma> {
     preferred: DisplayMode,
     presented: Timeline,
     flips: FlipQueue,
-    state: spin::Mutex<State<I, D>>,
+    state: IrqSpinLock<State<I, D>>,
 }
 
 impl<I: FwCfgIo, D: DriverDma> fmt::Debug for Ramfb<I, D> {
@@ -175,7 +176,7 @@ impl<I: FwCfgIo, D: DriverDma> Ramfb<I, D> {
             preferred,
             presented: Timeline::new(),
             flips: FlipQueue::new(),
-            state: spin::Mutex::new(State {
+            state: IrqSpinLock::new(State {
                 hw: Hw {
                     io,
                     select: file.select,
@@ -224,7 +225,7 @@ impl<I: FwCfgIo, D: DriverDma> DisplayService for Ramfb<I, D> {
     /// Returns 0 at once if another core is servicing.
     fn service(&self) -> usize {
         self.state
-            .try_lock()
+            .try_lock_unmasked()
             .map(|mut state| {
                 let s = &mut *state;
                 let mut presented = 0;

@@ -4,12 +4,12 @@
 //! [`DeviceMemory`] into the screen, which tests inspect with [`SoftDisplay::screen`].
 
 use alloc::vec::Vec;
-use core::cell::{Cell, RefCell};
+use core::cell::Cell;
 use core::fmt;
 use dmasync_hal::dma::MemorySystem;
 
-use critical_section::Mutex;
 use dmasync_hal::dma::{DeviceId, DeviceMemory};
+use dmasync_hal::lock::IrqSpinLock;
 use dmasync_sync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceResult};
 use dmasync_sync::syncset::Locked;
 
@@ -58,7 +58,7 @@ pub struct SoftDisplay<D: DeviceMemory> {
     accepted: Vec<DisplayMode>,
     mode: Option<DisplayMode>,
     queue: JobQueue<Flip>,
-    screen: Mutex<RefCell<Screen>>,
+    screen: IrqSpinLock<Screen>,
 }
 
 impl<D: DeviceMemory> fmt::Debug for SoftDisplay<D> {
@@ -92,12 +92,12 @@ impl<D: DeviceMemory> SoftDisplay<D> {
             accepted,
             mode: None,
             queue: JobQueue::new(queue_depth),
-            screen: Mutex::new(RefCell::new(Screen {
+            screen: IrqSpinLock::new(Screen {
                 pixels: Vec::new(),
                 staging: Vec::new(),
                 on_screen: None,
                 presented: 0,
-            })),
+            }),
         }
     }
 
@@ -105,13 +105,13 @@ impl<D: DeviceMemory> SoftDisplay<D> {
     /// zero until the first flip is presented). `None` without a mode.
     pub fn screen(&self) -> Option<(DisplayMode, Vec<u8>)> {
         let mode = self.mode?;
-        let pixels = critical_section::with(|cs| self.screen.borrow(cs).borrow().pixels.clone());
+        let pixels = self.screen.lock().pixels.clone();
         Some((mode, pixels))
     }
 
     /// Flips presented so far.
     pub fn presented(&self) -> u64 {
-        critical_section::with(|cs| self.screen.borrow(cs).borrow().presented)
+        self.screen.lock().presented
     }
 
     /// Flips accepted and not yet presented.
@@ -128,8 +128,7 @@ impl<D: DeviceMemory> SoftDisplay<D> {
 
     /// Clears the screen to `bytes` zeros and releases the framebuffer on it.
     fn blank(&self, bytes: usize) {
-        let old = critical_section::with(|cs| {
-            let mut s = self.screen.borrow(cs).borrow_mut();
+        let old = self.screen.lock().with(|s| {
             s.pixels.clear();
             s.pixels.resize(bytes, 0);
             s.on_screen.take()
@@ -144,9 +143,7 @@ impl<D: DeviceMemory> SoftDisplay<D> {
             return Err(FenceError::DeviceError(MODE_CHANGED));
         }
         let row = job.mode.width as usize * job.mode.format.bytes_per_pixel();
-        let mut staging = critical_section::with(|cs| {
-            core::mem::take(&mut self.screen.borrow(cs).borrow_mut().staging)
-        });
+        let mut staging = core::mem::take(&mut self.screen.lock().staging);
         staging.resize(row * job.mode.height as usize, 0);
         let mut result = Ok(());
         for (y, out) in staging.chunks_exact_mut(row).enumerate() {
@@ -165,8 +162,7 @@ impl<D: DeviceMemory> SoftDisplay<D> {
                 break;
             }
         }
-        let previous = critical_section::with(|cs| {
-            let mut s = self.screen.borrow(cs).borrow_mut();
+        let previous = self.screen.lock().with(|s| {
             if result.is_ok() {
                 core::mem::swap(&mut s.pixels, &mut staging);
                 s.presented += 1;

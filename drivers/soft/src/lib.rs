@@ -31,9 +31,9 @@
 //!   and queues it; a [`Worker`] executes queued jobs through
 //!   [`DeviceMemory`](dmasync_hal::dma::DeviceMemory), row by row.
 //!
-//! A binary that runs the engine needs a `critical-section` implementation (the boards
-//! provide one; host programs and tests enable `critical-section`'s `std` feature). Using
-//! only [`render`] needs none.
+//! The job queue and the display lock with [`dmasync_hal::lock::IrqSpinLock`], so a binary
+//! that runs them needs only what every dmasync binary has: its platform (the boards
+//! install one with `set_platform!`; hosted builds use OS threads).
 //!
 //! ```
 //! use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain};

@@ -12,11 +12,10 @@
 //! - [`JobQueue::set_stalled`] is fault injection: a stalled queue hands out no new job
 //!   (a hung engine); jobs stay queued, their fences pending. A reset clears the stall.
 //!
-//! Shared state lives in a `critical_section::Mutex<RefCell<..>>`: on the boards the
-//! critical section is SMP-safe (interrupts masked plus a global spin lock), on the host it
-//! is `critical-section`'s `std` implementation. The critical section is held only for queue
-//! bookkeeping, never while data moves or a fence is signalled (fence callbacks run in the
-//! signaller's context and may take other locks).
+//! Shared state lives behind a [`dmasync_hal::lock::IrqSpinLock`] (interrupts masked on
+//! the holder's core, spinning on other cores; no-op masking on the host). The lock is held
+//! only for queue bookkeeping, never while data moves or a fence is signalled (fence
+//! callbacks run in the signaller's context and may take other locks, this one included).
 //!
 //! The worker never holds the job's fence producer: it stays in the queue (`running`), so a
 //! reset can signal it even while the worker is busy. Each memory access the worker makes
@@ -24,12 +23,11 @@
 //! so no access of an abandoned job can land after its fence signalled.
 
 use alloc::collections::VecDeque;
-use core::cell::RefCell;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use core::time::Duration;
 
-use critical_section::Mutex;
+use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::platform;
 use dmasync_sync::fence::{
     Fence, FenceContext, FenceError, FenceProducer, FenceResult, FenceStatus,
@@ -143,7 +141,7 @@ impl RunGuard<'_> {
 
 /// A bounded in-order job queue with fences; see the module documentation.
 pub struct JobQueue<J> {
-    state: Mutex<RefCell<State<J>>>,
+    state: IrqSpinLock<State<J>>,
     run: AtomicU64,
     capacity: usize,
 }
@@ -163,17 +161,23 @@ impl<J> JobQueue<J> {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         Self {
-            state: Mutex::new(RefCell::new(State {
+            state: IrqSpinLock::new(State {
                 queue: VecDeque::with_capacity(capacity),
                 running: None,
                 stalled: false,
                 worker: None,
                 next_seq: 1,
                 reserved: 0,
-            })),
+            }),
             run: AtomicU64::new(0),
             capacity,
         }
+    }
+
+    /// Runs `f` on the shared state under the queue's lock (interrupts masked, a few
+    /// instructions of bookkeeping: nothing in `f` signals, waits or runs user code).
+    fn with<R>(&self, f: impl FnOnce(&mut State<J>) -> R) -> R {
+        f(&mut self.state.lock())
     }
 
     /// Jobs it holds at most (queued plus running).
@@ -184,10 +188,7 @@ impl<J> JobQueue<J> {
     /// Jobs accepted and not yet completed (queued plus running, plus places reserved by
     /// submissions in progress).
     pub fn pending(&self) -> usize {
-        critical_section::with(|cs| {
-            let s = self.state.borrow(cs).borrow();
-            s.queue.len() + s.reserved + usize::from(s.running.is_some())
-        })
+        self.with(|s| s.queue.len() + s.reserved + usize::from(s.running.is_some()))
     }
 
     /// Queues `job` to run after `in_fence`; returns the fence that signals when it has
@@ -208,8 +209,7 @@ impl<J> JobQueue<J> {
     /// hand the fence to `Locked::unlock_after` *before* the job can run, so a job never
     /// runs on buffers whose lock could not be handed over.
     pub fn reserve(&self) -> Option<Ticket<'_, J>> {
-        critical_section::with(|cs| {
-            let mut s = self.state.borrow(cs).borrow_mut();
+        self.with(|s| {
             if s.queue.len() + s.reserved + usize::from(s.running.is_some()) >= self.capacity {
                 return None;
             }
@@ -228,8 +228,7 @@ impl<J> JobQueue<J> {
     /// Fault injection: while stalled the worker takes no new job (a hung engine); queued
     /// jobs stay queued with their fences pending. [`JobQueue::reset`] clears it.
     pub fn set_stalled(&self, stalled: bool) {
-        let worker = critical_section::with(|cs| {
-            let mut s = self.state.borrow(cs).borrow_mut();
+        let worker = self.with(|s| {
             s.stalled = stalled;
             s.worker.clone()
         });
@@ -240,7 +239,7 @@ impl<J> JobQueue<J> {
 
     /// True while stalled.
     pub fn is_stalled(&self) -> bool {
-        critical_section::with(|cs| self.state.borrow(cs).borrow().stalled)
+        self.with(|s| s.stalled)
     }
 
     /// Abandons the running job and every queued one, oldest first: each fence signals
@@ -249,10 +248,9 @@ impl<J> JobQueue<J> {
     /// When it returns, the worker makes no further memory access for an abandoned job.
     /// It waits for an access in progress ([`RunGuard::access`]), which is bounded.
     pub fn reset(&self) -> usize {
-        // Storage for the jobs to come, allocated outside the critical section.
+        // Storage for the jobs to come, allocated outside the lock.
         let fresh = VecDeque::with_capacity(self.capacity);
-        let (running, queued, worker) = critical_section::with(|cs| {
-            let mut s = self.state.borrow(cs).borrow_mut();
+        let (running, queued, worker) = self.with(|s| {
             s.stalled = false;
             let queued = core::mem::replace(&mut s.queue, fresh);
             (s.running.take(), queued, s.worker.clone())
@@ -295,8 +293,7 @@ impl<J> JobQueue<J> {
 
     /// Wakes the worker if it is parked (e.g. after setting its stop flag).
     pub fn wake_worker(&self) {
-        if let Some(w) = critical_section::with(|cs| self.state.borrow(cs).borrow().worker.clone())
-        {
+        if let Some(w) = self.with(|s| s.worker.clone()) {
             platform::unpark(&w);
         }
     }
@@ -327,22 +324,18 @@ impl<J> JobQueue<J> {
         only_ready: bool,
         exec: impl FnOnce(&J, &RunGuard<'_>) -> FenceResult,
     ) -> Step {
-        // Only the head's in-fence is looked at here, outside the critical section:
+        // Only the head's in-fence is looked at here, outside the lock:
         // checking a fence may signal it (a memory-backed one) and run its callbacks.
         let mut ready_seq = None;
         if only_ready {
-            let head = critical_section::with(|cs| {
-                let s = self.state.borrow(cs).borrow();
-                s.queue.front().map(|q| (q.seq, q.in_fence.clone()))
-            });
+            let head = self.with(|s| s.queue.front().map(|q| (q.seq, q.in_fence.clone())));
             match head {
                 None => return Step::Idle,
                 Some((_, Some(f))) if !f.is_signalled() => return Step::Waiting,
                 Some((seq, _)) => ready_seq = Some(seq),
             }
         }
-        let taken = critical_section::with(|cs| {
-            let mut s = self.state.borrow(cs).borrow_mut();
+        let taken = self.with(|s| {
             if s.stalled || s.running.is_some() {
                 return None;
             }
@@ -395,36 +388,30 @@ impl<J> JobQueue<J> {
     /// Returns a job that waited for its in-fence to the head of the queue. `false` (and
     /// the job dropped) if a reset abandoned it meanwhile.
     fn put_back(&self, seq: u64, in_fence: Option<Fence>, job: J) -> bool {
-        critical_section::with(|cs| {
-            let mut s = self.state.borrow(cs).borrow_mut();
-            match s.running.take() {
-                Some((rs, done)) if rs == seq => {
-                    s.queue.push_front(Queued {
-                        seq,
-                        job,
-                        in_fence,
-                        done,
-                    });
-                    true
-                }
-                other => {
-                    s.running = other;
-                    false
-                }
+        self.with(|s| match s.running.take() {
+            Some((rs, done)) if rs == seq => {
+                s.queue.push_front(Queued {
+                    seq,
+                    job,
+                    in_fence,
+                    done,
+                });
+                true
+            }
+            other => {
+                s.running = other;
+                false
             }
         })
     }
 
-    /// Signals the job's fence unless a reset took it; outside the critical section.
+    /// Signals the job's fence unless a reset took it; outside the lock.
     fn finish(&self, seq: u64, result: FenceResult) -> Step {
-        let done = critical_section::with(|cs| {
-            let mut s = self.state.borrow(cs).borrow_mut();
-            match s.running.take() {
-                Some((rs, done)) if rs == seq => Some(done),
-                other => {
-                    s.running = other;
-                    None
-                }
+        let done = self.with(|s| match s.running.take() {
+            Some((rs, done)) if rs == seq => Some(done),
+            other => {
+                s.running = other;
+                None
             }
         });
         match done {
@@ -443,8 +430,7 @@ impl<J> JobQueue<J> {
     /// [`JobQueue::wake_worker`] — or about `idle` passed — unless there is a job to take.
     pub fn park_idle(&self, idle: Duration) {
         let me = platform::unparker();
-        let work = critical_section::with(|cs| {
-            let mut s = self.state.borrow(cs).borrow_mut();
+        let work = self.with(|s| {
             s.worker = Some(me);
             !s.stalled && s.running.is_none() && !s.queue.is_empty()
         });
@@ -498,8 +484,7 @@ impl<J> Ticket<'_, J> {
         };
         let in_fence = in_fence.cloned();
         let q = self.queue;
-        let worker = critical_section::with(|cs| {
-            let mut s = q.state.borrow(cs).borrow_mut();
+        let worker = q.with(|s| {
             s.reserved -= 1;
             let seq = s.next_seq;
             s.next_seq += 1;
@@ -525,9 +510,7 @@ impl<J> Ticket<'_, J> {
     }
 
     fn release(&self) {
-        critical_section::with(|cs| {
-            self.queue.state.borrow(cs).borrow_mut().reserved -= 1;
-        });
+        self.queue.with(|s| s.reserved -= 1);
     }
 }
 

@@ -45,6 +45,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::ptr::NonNull;
 use dmasync_hal::dma::MemorySystem;
+use dmasync_hal::lock::IrqSpinLock;
 
 use dmasync_engine::surface::BusSurface;
 use dmasync_engine::{
@@ -299,7 +300,7 @@ pub struct VirtioGpu<D: DriverDma, T: Transport = MmioTransport<'static>> {
     preferred: DisplayMode,
     presented: Timeline,
     flips: FlipQueue,
-    state: spin::Mutex<State<D, T>>,
+    state: IrqSpinLock<State<D, T>>,
 }
 
 impl<D: DriverDma, T: Transport> fmt::Debug for VirtioGpu<D, T> {
@@ -376,7 +377,7 @@ impl<D: DriverDma, T: Transport> VirtioGpu<D, T> {
             },
             presented: Timeline::new(),
             flips: FlipQueue::new(),
-            state: spin::Mutex::new(State {
+            state: IrqSpinLock::new(State {
                 hw,
                 on_screen: None,
                 resources: Vec::new(),
@@ -454,7 +455,7 @@ impl<D: DriverDma, T: Transport> DisplayService for VirtioGpu<D, T> {
     /// once if another core is servicing.
     fn service(&self) -> usize {
         self.state
-            .try_lock()
+            .try_lock_unmasked()
             .map(|mut state| {
                 let s = &mut *state;
                 let mut presented = 0;

@@ -6,6 +6,7 @@ use core::pin::Pin;
 use core::ptr;
 
 use super::{AlreadySignalled, FenceInner, FenceResult};
+use crate::list::{Linked, Links};
 use crate::shim::Arc;
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -24,19 +25,28 @@ pub(crate) const NODE_RAN: u8 = 2;
 /// or reuse it).
 #[repr(C)]
 pub(crate) struct Node {
-    pub(crate) prev: UnsafeCell<*const Node>,
-    pub(crate) next: UnsafeCell<*const Node>,
+    /// On the fence's callback list (`crate::list`), owned by it while `QUEUED`.
+    pub(crate) links: Links<Node>,
     pub(crate) state: AtomicU8,
     /// Called by the signaller with the fence outcome. Must mark the node `NODE_RAN`
     /// (Release) as its last access to it.
     pub(crate) run: unsafe fn(*const Node, FenceResult),
 }
 
+// SAFETY: `links` returns the node's own `links` field, always the same one, and nothing
+// but `List` touches that field.
+unsafe impl Linked for Node {
+    unsafe fn links(node: *const Self) -> *const Links<Self> {
+        // SAFETY: `node` is live (contract); the field address is taken without making a
+        // reference to the node.
+        unsafe { &raw const (*node).links }
+    }
+}
+
 impl Node {
     pub(crate) fn new(run: unsafe fn(*const Node, FenceResult)) -> Self {
         Node {
-            prev: UnsafeCell::new(ptr::null()),
-            next: UnsafeCell::new(ptr::null()),
+            links: Links::new(),
             state: AtomicU8::new(NODE_IDLE),
             run,
         }

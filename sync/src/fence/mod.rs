@@ -51,9 +51,9 @@ mod timeline;
 
 use core::fmt;
 use core::pin::Pin;
-use core::ptr;
 use core::time::Duration;
 
+use crate::list::List;
 use crate::shim::Arc;
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -167,9 +167,9 @@ const MEM_POLL_PERIOD: Duration = Duration::from_micros(20);
 /// The shared part of a fence. One allocation per fence; handles are `Arc`s to it.
 pub(crate) struct FenceInner {
     state: AtomicU64,
-    /// Most recently added callback node; nodes are doubly linked through `Node::next`
-    /// towards older ones. Guarded by `LOCKED`; emptied for good when `SIGNALLED` is set.
-    head: UnsafeCell<*const Node>,
+    /// The queued callback nodes, most recently added first (`List::push_front`). Guarded
+    /// by `LOCKED`; emptied for good (taken by the signaller) when `SIGNALLED` is set.
+    callbacks: UnsafeCell<List<Node>>,
     /// Nanoseconds of `platform::now()` at signal; valid once `SIGNALLED` is seen with Acquire.
     timestamp: AtomicU64,
     context: u64,
@@ -178,7 +178,7 @@ pub(crate) struct FenceInner {
     mem: Option<&'static AtomicU32>,
 }
 
-// SAFETY: `head` and the nodes it points to are only touched with the LOCKED bit held (or,
+// SAFETY: `callbacks` and the nodes on it are only touched with the LOCKED bit held (or,
 // after SIGNALLED, only by the one signaller that detached them); everything else is atomic
 // or immutable.
 unsafe impl Send for FenceInner {}
@@ -206,7 +206,7 @@ impl FenceInner {
     pub(crate) fn new(context: u64, seqno: u64, mem: Option<&'static AtomicU32>) -> Self {
         FenceInner {
             state: AtomicU64::new(0),
-            head: UnsafeCell::new(ptr::null()),
+            callbacks: UnsafeCell::new(List::new()),
             timestamp: AtomicU64::new(0),
             context,
             seqno,
@@ -313,7 +313,7 @@ impl FenceInner {
             });
         }
         let now = platform::now();
-        let (head, result) = {
+        let (detached, result) = {
             let mut g = self.lock();
             if g.state & SIGNALLED != 0 {
                 return false;
@@ -323,11 +323,9 @@ impl FenceInner {
             }
             g.state |= SIGNALLED;
             self.timestamp.store(now.0, Ordering::Relaxed);
-            // SAFETY: we hold the lock, which guards `head`.
-            let head = self
-                .head
-                .with_mut(|h| unsafe { core::mem::replace(&mut *h, ptr::null()) });
-            (head, decode_result(g.state))
+            // SAFETY: we hold the lock, which guards the list.
+            let detached = self.callbacks.with_mut(|l| unsafe { (*l).take() });
+            (detached, decode_result(g.state))
             // Unlock here: SIGNALLED, the error and the timestamp become visible together.
         };
         // Callbacks run after the lock is dropped. Linux runs them under the fence lock;
@@ -336,7 +334,7 @@ impl FenceInner {
         // callback may take any lock, add callbacks or signal other fences.
         // SAFETY: the nodes were detached under the lock; owners cannot free a QUEUED node
         // of a signalled fence until it is marked RAN (see `remove_node`).
-        unsafe { run_detached(head, result) };
+        unsafe { run_detached(detached, result) };
         true
     }
 
@@ -363,18 +361,11 @@ impl FenceInner {
     /// of [`FenceInner::add_node`].
     unsafe fn link_locked(&self, g: &Locked<'_>, node: *const Node) {
         debug_assert!(core::ptr::eq(g.fence, self) && g.state & SIGNALLED == 0);
-        // SAFETY: lock held: we own `head` and the links of every queued node; `node` is
-        // valid per the contract.
+        // SAFETY: lock held: we own the list and the links of every queued node. `node` is
+        // valid and on no list, and stays valid until removed or marked RAN after the
+        // signaller's drain yielded it (the contract): `List::push_front`'s contract.
         unsafe {
-            self.head.with_mut(|h| {
-                let old = *h;
-                (*node).next.with_mut(|n| *n = old);
-                (*node).prev.with_mut(|p| *p = ptr::null());
-                if !old.is_null() {
-                    (*old).prev.with_mut(|p| *p = node);
-                }
-                *h = node;
-            });
+            self.callbacks.with_mut(|l| (*l).push_front(node));
             (*node).state.store(NODE_QUEUED, Ordering::Relaxed);
         }
     }
@@ -415,18 +406,9 @@ impl FenceInner {
                 return Some(CallbackRemoval::from_idle_state(st));
             }
             // SAFETY: lock held and node valid; a queued node of an unsignalled fence is
-            // in this fence's list, whose links we own while locked.
+            // on this fence's list (`List::remove`'s contract), which we own while locked.
             unsafe {
-                let prev = (*node).prev.with(|p| *p);
-                let next = (*node).next.with(|n| *n);
-                if prev.is_null() {
-                    self.head.with_mut(|h| *h = next);
-                } else {
-                    (*prev).next.with_mut(|n| *n = next);
-                }
-                if !next.is_null() {
-                    (*next).prev.with_mut(|p| *p = prev);
-                }
+                self.callbacks.with_mut(|l| (*l).remove(node));
                 (*node).state.store(callback::NODE_IDLE, Ordering::Relaxed);
             }
             drop(g);
@@ -494,28 +476,17 @@ impl FenceInner {
 /// Runs a detached callback list oldest-first (FIFO), as Linux does.
 ///
 /// # Safety
-/// `head` must be a list detached from a signalled fence under its lock; every node stays
+/// `list` must have been detached from a signalled fence under its lock; every node stays
 /// valid until its `run` marks it `NODE_RAN`, after which it is not touched again.
-unsafe fn run_detached(head: *const Node, result: FenceResult) {
-    if head.is_null() {
-        return;
-    }
-    // SAFETY: per the contract, every node in the list is valid until it has run.
-    unsafe {
-        let mut cur = head;
-        loop {
-            let next = (*cur).next.with(|n| *n);
-            if next.is_null() {
-                break;
-            }
-            cur = next;
-        }
-        while !cur.is_null() {
-            // Read the link before running: once run, the node may be freed or reused.
-            let prev = (*cur).prev.with(|p| *p);
-            let run = (*cur).run;
-            run(cur, result);
-            cur = prev;
+unsafe fn run_detached(list: List<Node>, result: FenceResult) {
+    // The drain reads each node's neighbour before yielding it: once run, a node may be
+    // freed or reused.
+    for node in list.drain_from_back() {
+        // SAFETY: `node` was yielded, not yet run: valid (the contract); running it is the
+        // signaller's, which we are.
+        unsafe {
+            let run = (*node).run;
+            run(node, result);
         }
     }
 }

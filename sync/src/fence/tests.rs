@@ -106,7 +106,7 @@ fn wait_times_out_on_a_pending_fence_and_leaves_no_waiter() {
     );
     // The on-stack waiter was removed: the list is empty again.
     // SAFETY: single-threaded test; nobody else touches the list now.
-    assert!(f.inner.head.with(|h| unsafe { (*h).is_null() }));
+    assert!(f.inner.callbacks.with(|l| unsafe { (*l).is_empty() }));
     p.signal();
     assert_eq!(f.wait_timeout(Duration::from_millis(2)), FenceStatus::Ok);
 }

@@ -16,7 +16,7 @@ use super::{
     CancelOutcome, Completion, DEFAULT_MAX_RESOURCES, KdsError, RequestId, Resource,
     ReturnedHandle, Sharing,
 };
-use crate::spin::SpinLock;
+use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::platform::{self, Instant};
 
 type Callback = Box<dyn FnOnce(RequestId) + Send + 'static>;
@@ -211,7 +211,7 @@ enum CancelStep {
 /// Build it in a `static` on target (`KdsDomain::new()` is `const`), or on the stack / in a
 /// `Box` on the host; requests borrow it.
 pub struct KdsDomain {
-    state: SpinLock<State>,
+    state: IrqSpinLock<State>,
 }
 
 impl fmt::Debug for KdsDomain {
@@ -239,7 +239,7 @@ impl KdsDomain {
     #[cfg(not(loom))]
     pub const fn with_max_resources(max: usize) -> Self {
         Self {
-            state: SpinLock::new(State::new(max)),
+            state: IrqSpinLock::new(State::new(max)),
         }
     }
 
@@ -253,7 +253,7 @@ impl KdsDomain {
     #[cfg(loom)]
     pub fn with_max_resources(max: usize) -> Self {
         Self {
-            state: SpinLock::new(State::new(max)),
+            state: IrqSpinLock::new(State::new(max)),
         }
     }
 

@@ -7,8 +7,8 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
-use crate::spin::SpinLock;
 use dmasync_hal::dma::{DmaRegion, MemorySystem};
+use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::platform;
 
 use super::buffer::SyncBuffer;
@@ -92,8 +92,8 @@ pub struct SyncDomain<M: MemorySystem> {
     pub(crate) id: u32,
     pub(crate) memory: M,
     pub(crate) config: SyncConfig,
-    pub(crate) holders: SpinLock<Vec<Arc<Holder>>>,
-    pub(crate) waiters: SpinLock<Vec<Waiter>>,
+    pub(crate) holders: IrqSpinLock<Vec<Arc<Holder>>>,
+    pub(crate) waiters: IrqSpinLock<Vec<Waiter>>,
     pub(crate) counters: Counters,
     next_buffer: AtomicU32,
     pub(crate) next_set: AtomicU64,
@@ -115,8 +115,8 @@ impl<M: MemorySystem> SyncDomain<M> {
             id: NEXT_DOMAIN.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
             memory,
             config,
-            holders: SpinLock::new(Vec::new()),
-            waiters: SpinLock::new(Vec::new()),
+            holders: IrqSpinLock::new(Vec::new()),
+            waiters: IrqSpinLock::new(Vec::new()),
             counters: Counters::default(),
             next_buffer: AtomicU32::new(1),
             next_set: AtomicU64::new(1),

@@ -20,7 +20,7 @@ use core::pin::Pin;
 
 use crate::fence::{FenceCallback, FenceError, FenceProducer, FenceResult};
 use crate::shim::atomic::{AtomicU8, AtomicU32, Ordering};
-use crate::spin::SpinLock;
+use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::platform::Instant;
 
 use super::policy::Access;
@@ -51,11 +51,11 @@ pub(crate) struct Holder {
     pub(crate) deadline: Instant,
     pub(crate) buffers: HeldBuffers,
     state: AtomicU32,
-    done: SpinLock<Option<FenceProducer>>,
+    done: IrqSpinLock<Option<FenceProducer>>,
     /// An [`Outcome`], written once (by whoever takes `done`) before the fence signals.
     outcome: AtomicU8,
     /// The callback that signals `done` when the device finishes (`unlock_after`).
-    pub(crate) completion: SpinLock<Option<Completion>>,
+    pub(crate) completion: IrqSpinLock<Option<Completion>>,
 }
 
 impl core::fmt::Debug for Holder {
@@ -80,9 +80,9 @@ impl Holder {
             deadline,
             buffers,
             state: AtomicU32::new(0),
-            done: SpinLock::new(Some(done)),
+            done: IrqSpinLock::new(Some(done)),
             outcome: AtomicU8::new(Outcome::Held as u8),
-            completion: SpinLock::new(None),
+            completion: IrqSpinLock::new(None),
         })
     }
 

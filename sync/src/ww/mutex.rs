@@ -24,9 +24,10 @@ use core::ptr;
 
 use super::ctx::{AcquireCtx, CtxCore};
 use super::{WwClass, WwError};
+use crate::list::{Links, List};
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicUsize, Ordering};
-use crate::spin::SpinLock;
+use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::platform;
 
 /// Flag in the state word: the waiter list may be non-empty; unlock must take the slow path.
@@ -45,8 +46,8 @@ fn no_ctx_tag() -> usize {
 
 /// A waiting lock request, on the waiter's stack while linked.
 struct Waiter {
-    /// Next node; read and written only under the mutex's spin lock.
-    next: UnsafeCell<*const Waiter>,
+    /// On the mutex's waiter list (`crate::list`), owned by it while linked.
+    links: Links<Waiter>,
     /// Owner tag of the waiting context; 0 for a plain waiter.
     ctx: usize,
     /// The waiting context's stamp (meaningless for plain waiters).
@@ -57,100 +58,38 @@ struct Waiter {
     unparker: platform::Unparker,
 }
 
-impl Waiter {
-    fn next(&self) -> *const Waiter {
-        // SAFETY: only called under the spin lock, which serialises all access to `next`.
-        self.next.with(|p| unsafe { *p })
-    }
-
-    fn set_next(&self, n: *const Waiter) {
-        // SAFETY: only called under the spin lock, which serialises all access to `next`.
-        self.next.with_mut(|p| unsafe { *p = n });
+// SAFETY: `links` returns the waiter's own `links` field, always the same one, and nothing
+// but `List` touches that field.
+unsafe impl crate::list::Linked for Waiter {
+    unsafe fn links(node: *const Self) -> *const Links<Self> {
+        // SAFETY: `node` is live (contract); the field address is taken without making a
+        // reference to the node.
+        unsafe { &raw const (*node).links }
     }
 }
 
-/// The waiter list: head of a singly linked list of [`Waiter`]s.
-struct WaitList {
-    head: *const Waiter,
-}
+/// The waiter list, under the mutex's spin lock: context waiters sorted by stamp (oldest
+/// first), plain waiters appended (FIFO). The nodes stay alive and in place while linked:
+/// their owners unlink them before returning (`Linked`'s drop covers an unwinding park).
+type WaitList = List<Waiter>;
 
-// SAFETY: the list is only reached through the mutex's spin lock; the nodes it points to
-// stay alive and in place while linked (their owners unlink them before returning), and
-// the node contents other threads read (tags, stamps, unparkers) are `Send + Sync`.
-unsafe impl Send for WaitList {}
-
-impl WaitList {
-    /// Iterates the linked nodes.
-    ///
-    /// # Safety
-    /// The caller holds the spin lock protecting this list for the iterator's whole life.
-    unsafe fn iter(&self) -> impl Iterator<Item = &Waiter> + '_ {
-        let mut cur = self.head;
-        core::iter::from_fn(move || {
-            if cur.is_null() {
-                return None;
-            }
-            // SAFETY: linked nodes are alive while the spin lock is held (caller's
-            // contract); `cur` is a linked node.
-            let n = unsafe { &*cur };
-            cur = n.next();
-            Some(n)
+/// Links `node`: context waiters before the first younger context waiter, plain waiters at
+/// the tail.
+///
+/// # Safety
+/// `node` is on no list and stays alive and in place until it is removed from `list`.
+unsafe fn insert(list: &mut WaitList, node: &Waiter) {
+    // SAFETY: the caller's contract is `insert_before_first`'s.
+    unsafe {
+        list.insert_before_first(node, |c| {
+            node.ctx != 0 && c.ctx != 0 && c.stamp > node.stamp
         })
-    }
+    };
+}
 
-    /// Links `node`: context waiters before the first younger context waiter, plain
-    /// waiters at the tail.
-    fn insert(&mut self, node: &Waiter) {
-        let mut link: *const Waiter = ptr::null();
-        let mut cur = self.head;
-        while !cur.is_null() {
-            // SAFETY: linked nodes are alive while we hold the spin lock (we are called
-            // from inside it).
-            let c = unsafe { &*cur };
-            if node.ctx != 0 && c.ctx != 0 && c.stamp > node.stamp {
-                break;
-            }
-            link = cur;
-            cur = c.next();
-        }
-        node.set_next(cur);
-        if link.is_null() {
-            self.head = node;
-        } else {
-            // SAFETY: as above, `link` is a linked node.
-            unsafe { &*link }.set_next(node);
-        }
-    }
-
-    /// Unlinks `node` (which must be linked).
-    fn remove(&mut self, node: &Waiter) {
-        let target: *const Waiter = node;
-        if self.head == target {
-            self.head = node.next();
-            return;
-        }
-        let mut cur = self.head;
-        while !cur.is_null() {
-            // SAFETY: linked nodes are alive while we hold the spin lock.
-            let c = unsafe { &*cur };
-            if c.next() == target {
-                c.set_next(node.next());
-                return;
-            }
-            cur = c.next();
-        }
-        debug_assert!(false, "ww waiter not linked");
-    }
-
-    fn has_other_than(&self, node: *const Waiter) -> bool {
-        !self.head.is_null() && (self.head != node || !self.head_next_is_null())
-    }
-
-    fn head_next_is_null(&self) -> bool {
-        // SAFETY: head is a linked node (non-null checked by the caller) and we hold the
-        // spin lock.
-        unsafe { &*self.head }.next().is_null()
-    }
+/// Whether a waiter other than `node` (null: any waiter) is linked.
+fn has_other_than(list: &WaitList, node: *const Waiter) -> bool {
+    list.iter().any(|w| !ptr::eq(w, node))
 }
 
 /// Who asks for the lock, as the slow path needs to know it.
@@ -178,7 +117,7 @@ enum Step {
 /// bytes on 64-bit targets for `WwMutex<()>`. No allocation, ever.
 pub struct WwMutex<T, C: WwClass> {
     state: AtomicUsize,
-    waiters: SpinLock<WaitList>,
+    waiters: IrqSpinLock<WaitList>,
     _class: PhantomData<fn() -> C>,
     data: UnsafeCell<T>,
 }
@@ -211,7 +150,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
     pub const fn new(value: T) -> Self {
         Self {
             state: AtomicUsize::new(0),
-            waiters: SpinLock::new(WaitList { head: ptr::null() }),
+            waiters: IrqSpinLock::new(List::new()),
             _class: PhantomData,
             data: UnsafeCell::new(value),
         }
@@ -222,7 +161,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
     pub fn new(value: T) -> Self {
         Self {
             state: AtomicUsize::new(0),
-            waiters: SpinLock::new(WaitList { head: ptr::null() }),
+            waiters: IrqSpinLock::new(List::new()),
             _class: PhantomData,
             data: UnsafeCell::new(value),
         }
@@ -328,7 +267,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
             if s & !WAITERS != 0 {
                 return Err(WwError::WouldBlock);
             }
-            let new = req.tag | if list.head.is_null() { 0 } else { WAITERS };
+            let new = req.tag | if list.is_empty() { 0 } else { WAITERS };
             if self
                 .state
                 .compare_exchange(s, new, Ordering::AcqRel, Ordering::Relaxed)
@@ -361,7 +300,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
             core.publish_unparker();
         }
         let node = Waiter {
-            next: UnsafeCell::new(ptr::null()),
+            links: Links::new(),
             ctx: if req.ctx.is_some() { req.tag } else { 0 },
             stamp: req.ctx.map_or(0, |c| c.stamp),
             holds_locks: req.acquired > 0,
@@ -397,7 +336,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
             if owner == 0 {
                 // Free: take it (barging is allowed; the checks below keep the classes'
                 // rules for everyone still waiting).
-                let others = list.has_other_than(if me.linked.get() { node } else { ptr::null() });
+                let others = has_other_than(list, if me.linked.get() { node } else { ptr::null() });
                 let new = req.tag | if others { WAITERS } else { 0 };
                 if self
                     .state
@@ -407,7 +346,8 @@ impl<T, C: WwClass> WwMutex<T, C> {
                     continue;
                 }
                 if me.linked.get() {
-                    list.remove(me.node);
+                    // SAFETY: `linked` says the node is on this mutex's list.
+                    unsafe { list.remove(me.node) };
                     me.linked.set(false);
                 }
                 self.after_acquire(list, req);
@@ -442,15 +382,16 @@ impl<T, C: WwClass> WwMutex<T, C> {
             let must_die = if req.wait_die {
                 req.acquired > 0
                     && (holder.is_some_and(|h| h.stamp < core.stamp)
-                        // SAFETY: we hold the spin lock.
-                        || unsafe { list.iter() }
+                        || list
+                            .iter()
                             .any(|w| w.ctx != 0 && w.ctx != req.tag && w.stamp < core.stamp))
             } else {
                 req.acquired > 0 && core.is_wounded()
             };
             if must_die {
                 if me.linked.get() {
-                    list.remove(me.node);
+                    // SAFETY: `linked` says the node is on this mutex's list.
+                    unsafe { list.remove(me.node) };
                     me.linked.set(false);
                 }
                 self.fix_waiters_flag(list);
@@ -465,12 +406,13 @@ impl<T, C: WwClass> WwMutex<T, C> {
             }
         }
         if !me.linked.get() {
-            list.insert(me.node);
+            // SAFETY: not linked (`linked` is false); the node lives on `lock_slow_path`'s
+            // frame, which `Linked`'s drop unlinks it from before it ends (also on unwind).
+            unsafe { insert(list, me.node) };
             me.linked.set(true);
             if req.wait_die && req.ctx.is_some() {
                 // Younger waiters that hold locks now have an older one ahead: they die.
-                // SAFETY: we hold the spin lock.
-                for w in unsafe { list.iter() } {
+                for w in list.iter() {
                     if w.ctx != 0 && w.holds_locks && w.stamp > me.node.stamp {
                         platform::unpark(&w.unparker);
                     }
@@ -485,15 +427,13 @@ impl<T, C: WwClass> WwMutex<T, C> {
     fn after_acquire(&self, list: &mut WaitList, req: &Requester<'_>) {
         let Some(core) = req.ctx else { return };
         if req.wait_die {
-            // SAFETY: we hold the spin lock.
-            for w in unsafe { list.iter() } {
+            for w in list.iter() {
                 if w.ctx != 0 && w.holds_locks && w.stamp > core.stamp {
                     platform::unpark(&w.unparker);
                 }
             }
         } else {
-            // SAFETY: we hold the spin lock.
-            if unsafe { list.iter() }.any(|w| w.ctx != 0 && w.stamp < core.stamp) {
+            if list.iter().any(|w| w.ctx != 0 && w.stamp < core.stamp) {
                 // An older context waits for us: we are wounded (noticed at our next
                 // contention).
                 core.wound_self();
@@ -504,11 +444,14 @@ impl<T, C: WwClass> WwMutex<T, C> {
     /// After a waiter left without acquiring: clears `WAITERS` if nobody waits, and wakes
     /// the new head if the mutex is free (so no waiter is stranded).
     fn fix_waiters_flag(&self, list: &mut WaitList) {
-        if list.head.is_null() {
-            self.state.fetch_and(!WAITERS, Ordering::Relaxed);
-        } else if self.state.load(Ordering::Relaxed) & !WAITERS == 0 {
-            // SAFETY: head is linked and we hold the spin lock.
-            platform::unpark(&unsafe { &*list.head }.unparker);
+        match list.front() {
+            None => {
+                self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+            }
+            Some(head) if self.state.load(Ordering::Relaxed) & !WAITERS == 0 => {
+                platform::unpark(&head.unparker);
+            }
+            Some(_) => {}
         }
     }
 
@@ -529,13 +472,12 @@ impl<T, C: WwClass> WwMutex<T, C> {
     fn unlock_slow(&self) {
         let mut g = self.waiters.lock();
         g.with(|list| {
-            let head = list.head;
-            let new = if head.is_null() { 0 } else { WAITERS };
+            let head = list.front();
+            let new = if head.is_none() { 0 } else { WAITERS };
             self.state.store(new, Ordering::Release);
-            if !head.is_null() {
+            if let Some(head) = head {
                 // Wake one: the head (oldest context, or first plain waiter).
-                // SAFETY: head is linked and we hold the spin lock.
-                platform::unpark(&unsafe { &*head }.unparker);
+                platform::unpark(&head.unparker);
             }
         });
     }
@@ -577,7 +519,8 @@ impl<T, C: WwClass> Drop for Linked<'_, T, C> {
         if self.linked.get() {
             let mut g = self.mutex.waiters.lock();
             g.with(|list| {
-                list.remove(self.node);
+                // SAFETY: `linked` says the node is on this mutex's list.
+                unsafe { list.remove(self.node) };
                 self.mutex.fix_waiters_flag(list);
             });
         }
