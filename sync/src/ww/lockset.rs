@@ -130,13 +130,16 @@ impl<'a, T, C: WwClass> LockSet<'a, T, C> {
     }
 
     fn find_mut(&mut self, m: &WwMutex<T, C>) -> Option<&mut T> {
-        // Each mutex has at most one guard here, so where the search starts changes only
-        // its cost: from the last hit on, wrapping around.
+        // Each mutex has at most one guard here, so trying the guard after the last hit
+        // first changes only the cost.
         let n = self.guards.len();
-        let start = self.cursor.min(n);
-        let i = (start..n)
-            .chain(0..start)
-            .find(|&i| core::ptr::eq(self.guards[i].mutex(), m))?;
+        let start = self.cursor;
+        let i = if start < n && core::ptr::eq(self.guards[start].mutex(), m) {
+            // The common case: looked up in locking order, the next guard is the one.
+            start
+        } else {
+            (0..n).find(|&i| core::ptr::eq(self.guards[i].mutex(), m))?
+        };
         self.cursor = i + 1;
         Some(&mut *self.guards[i])
     }
