@@ -526,7 +526,7 @@ mod tests {
 
     #[test]
     fn host_of_rustup_show() {
-        let show = "Default host: x86_64-unknown-linux-gnu\nrustup home:  /root/.rustup\n";
+        let show = "Default host: x86_64-unknown-linux-gnu\nrustup home:  /home/ci/.rustup\n";
         assert_eq!(host_from_show(show).as_deref(), Some(HOST));
         assert_eq!(host_from_show("rustup home: /x\n"), None);
     }
