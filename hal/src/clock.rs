@@ -1,18 +1,6 @@
-//! Monotonic time.
-
-/// A free-running monotonic counter with a known frequency (the Arm generic timer,
-/// an SoC timer block, or `std::time` on the host).
-pub trait MonotonicClock {
-    /// Current counter value. Monotonic; wraps only after centuries at real frequencies.
-    fn ticks(&self) -> u64;
-    /// Counter frequency in Hz. Never zero.
-    fn frequency_hz(&self) -> u64;
-
-    /// Current time in nanoseconds since the counter started.
-    fn now_ns(&self) -> u64 {
-        ticks_to_ns(self.ticks(), self.frequency_hz())
-    }
-}
+//! Counter arithmetic for clocks. The time of the system is `platform::now` (one per
+//! binary); a counter-based clock (the Arm generic timer, an SoC timer block) converts with
+//! these, rounding so that a delay is never short.
 
 /// Converts counter ticks to nanoseconds without overflowing for any realistic uptime.
 pub fn ticks_to_ns(ticks: u64, frequency_hz: u64) -> u64 {

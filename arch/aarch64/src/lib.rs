@@ -11,7 +11,8 @@
 //! - [`console`], [`logger`]: the one UART shared by plain text and defmt frames.
 //! - [`spin`], [`critical_section_impl`]: SMP-safe locks that mask IRQs.
 //! - [`stacks`]: threads on SP_EL0, exceptions on per-core SP_EL1 stacks, guard pages.
-//! - [`timer`]: generic timer as `MonotonicClock` and `DelayNs`.
+//! - [`timer`]: the generic timer: the counter behind `platform::now`, `DelayNs`, the EL1
+//!   physical timer interrupt.
 //! - [`gic`]: GICv2/GICv3 via `arm-gic`, IRQ dispatch table.
 //! - [`psci`], [`smp`]: secondary cores via PSCI `CPU_ON`.
 //! - [`semihosting`]: `SYS_EXIT` with an exit code (the test verdict).

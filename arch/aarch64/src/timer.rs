@@ -4,7 +4,7 @@
 use aarch64_cpu::registers::{
     CNTFRQ_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTPCT_EL0, Readable, Writeable,
 };
-use dmasync_hal::clock::{MonotonicClock, ns_to_ticks};
+use dmasync_hal::clock::ns_to_ticks;
 
 /// Current value of the physical system counter. An `isb` first, so the read is not hoisted
 /// above earlier instructions (Arm ARM D11.2.2: counter reads may be speculated).
@@ -21,23 +21,23 @@ pub fn counter_frequency() -> u64 {
     CNTFRQ_EL0.get().max(1)
 }
 
-/// The generic timer of the calling core: [`MonotonicClock`] and `embedded_hal`'s
-/// [`DelayNs`](embedded_hal::delay::DelayNs). A zero-sized handle: every core has its own
+/// The generic timer of the calling core: its counter (the clock behind the board's
+/// `platform::now`) and `embedded_hal`'s [`DelayNs`](embedded_hal::delay::DelayNs). A zero-sized handle: every core has its own
 /// counter view and they all agree (the system counter is shared).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GenericTimer;
 
-impl MonotonicClock for GenericTimer {
-    fn ticks(&self) -> u64 {
+impl GenericTimer {
+    /// Current counter value ([`counter`]).
+    pub fn ticks(&self) -> u64 {
         counter()
     }
 
-    fn frequency_hz(&self) -> u64 {
+    /// Counter frequency in Hz ([`counter_frequency`]).
+    pub fn frequency_hz(&self) -> u64 {
         counter_frequency()
     }
-}
 
-impl GenericTimer {
     /// Busy-waits at least `ticks` counter ticks.
     ///
     /// The first counter read may happen just before the counter increments, so a difference
