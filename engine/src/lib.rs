@@ -30,9 +30,6 @@
 
 extern crate alloc;
 
-#[cfg(feature = "std")]
-extern crate std;
-
 pub mod display;
 pub mod dma;
 pub mod error;

@@ -8,7 +8,7 @@
 #![warn(missing_docs)]
 
 // Hosted builds (tests, host tools) use OS threads for the platform (`platform`).
-#[cfg(any(test, feature = "std", not(target_os = "none")))]
+#[cfg(any(test, not(target_os = "none")))]
 extern crate std;
 
 pub mod cache;

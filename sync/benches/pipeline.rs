@@ -1,5 +1,5 @@
 //! Cache maintenance per frame of the seed pipeline on the non-coherent memory simulator
-//! (`cargo bench -p dmasync-sync --features std --bench pipeline`; optional argument: frames,
+//! (`cargo bench -p dmasync-sync --bench pipeline`; optional argument: frames,
 //! default 60).
 //!
 //! Counts, not times: the simulator counts every maintenance operation, so the figures are

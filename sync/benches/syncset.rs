@@ -1,4 +1,4 @@
-//! Sync-set benchmarks (criterion; `cargo bench -p dmasync-sync --features std --bench syncset`).
+//! Sync-set benchmarks (criterion; `cargo bench -p dmasync-sync --bench syncset`).
 //!
 //! Uncontended lock + unlock of a sync set of N = 1, 4, 16 buffers (CPU write access,
 //! registered once, locked and unlocked each iteration), against two baselines on the sync

@@ -13,7 +13,7 @@
 // Dynamic sets (aggregate fences, lock sets, sync sets, KDS requests) need `alloc`; the
 // primitives themselves (fence, ww-mutex) do not allocate.
 extern crate alloc;
-#[cfg(any(feature = "std", test, loom))]
+#[cfg(any(test, loom))]
 extern crate std;
 
 // Unsafe code lives in the audited modules only (doc/architecture.md, "Where `unsafe`

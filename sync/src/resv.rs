@@ -18,7 +18,6 @@
 //! different timelines (signalled ones are pruned to make room).
 //!
 //! ```
-//! # #[cfg(feature = "std")] {
 //! use core::time::Duration;
 //! use dmasync_sync::fence::Timeline;
 //! use dmasync_sync::resv::{ReservationObject, Usage};
@@ -36,7 +35,6 @@
 //! assert!(!buf.test_signalled(Usage::for_access(false)));
 //! job.signal();
 //! assert!(buf.wait_timeout(Usage::Read, Duration::from_secs(1)).is_signalled());
-//! # }
 //! ```
 
 use core::fmt;

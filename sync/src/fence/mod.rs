@@ -15,7 +15,6 @@
 //! [`MemTimeline`] keeps the seqno in a DMA-visible word that hardware can poll.
 //!
 //! ```
-//! # #[cfg(feature = "std")] {
 //! use core::pin::pin;
 //! use core::time::Duration;
 //! use dmasync_sync::fence::{FenceCallback, FenceStatus, Timeline};
@@ -31,7 +30,6 @@
 //! job.signal_error(FenceError::DeviceError(3));
 //! assert_eq!(done.wait(), Err(FenceError::DeviceError(3)));
 //! assert!(done.timestamp().is_some());
-//! # }
 //! ```
 //!
 //! # Contexts

@@ -93,7 +93,7 @@
 
 mod domain;
 mod queue;
-#[cfg(all(test, feature = "std", not(loom)))]
+#[cfg(all(test, not(loom)))]
 mod tests;
 
 use alloc::boxed::Box;

@@ -19,7 +19,6 @@ use super::{AcquireCtx, WwClass, WwError, WwGuard, WwMutex};
 /// A set of mutexes locked through one acquire context.
 ///
 /// ```
-/// # #[cfg(feature = "std")] {
 /// use dmasync_sync::ww::{AcquireCtx, LockSet, WoundWait, WwError, WwMutex};
 ///
 /// let objs: Vec<WwMutex<u64, WoundWait>> = (0..4).map(WwMutex::new).collect();
@@ -39,7 +38,6 @@ use super::{AcquireCtx, WwClass, WwError, WwGuard, WwMutex};
 /// }
 /// drop(set);
 /// assert_eq!(*objs[3].lock(), 13);
-/// # }
 /// ```
 pub struct LockSet<'a, T, C: WwClass> {
     ctx: &'a AcquireCtx<C>,

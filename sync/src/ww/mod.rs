@@ -25,7 +25,6 @@
 //! guard, and a guard borrows its context, so it cannot outlive it.
 //!
 //! ```
-//! # #[cfg(feature = "std")] {
 //! use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwMutex};
 //!
 //! let bufs: [WwMutex<u32, WaitDie>; 3] =
@@ -44,7 +43,6 @@
 //! let sum: u32 = set.iter_mut().map(|v| *v).sum();
 //! assert_eq!(sum, 6);
 //! drop(set); // unlocks all three
-//! # }
 //! ```
 
 // Unsafe code only in `mutex` (waiter list, data cell) and `ctx` (the write-once unparker).
