@@ -1,6 +1,8 @@
 //! The demo's options from the kernel command line (`/chosen/bootargs`): `cargo xtask run
 //! --frames N` starts QEMU with `-append "frames=N"` (doc/console-protocol.md).
 
+use dmasync_protocol::bootargs;
+
 /// What the command line asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DemoArgs {
@@ -33,7 +35,9 @@ pub fn parse(bootargs: &str) -> Result<DemoArgs, ArgError<'_>> {
         frames: DEFAULT_FRAMES,
     };
     for word in bootargs.split_ascii_whitespace() {
-        if let Some(v) = word.strip_prefix("frames=") {
+        if let Some((key, v)) = word.split_once('=')
+            && key == bootargs::FRAMES
+        {
             args.frames = match v.parse::<u32>() {
                 Ok(0) => {
                     return Err(ArgError {
