@@ -20,7 +20,13 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         println!(
             "test data_abort ... FAILED: {UNMAPPED:#x} is mapped (RAM too large for this test)"
         );
-        println!("verdict: FAILED (1 of 1 cases)");
+        println!(
+            "{}",
+            dmasync_protocol::verdict::Verdict {
+                failed: 1,
+                cases: 1
+            }
+        );
         semihosting::exit(exit_code::TEST_FAILED);
     }
     println!("data_abort: reading unmapped address {UNMAPPED:#x}");
@@ -30,6 +36,12 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     println!(
         "test data_abort ... FAILED: reading {UNMAPPED:#x} returned {v:#x} instead of faulting"
     );
-    println!("verdict: FAILED (1 of 1 cases)");
+    println!(
+        "{}",
+        dmasync_protocol::verdict::Verdict {
+            failed: 1,
+            cases: 1
+        }
+    );
     semihosting::exit(exit_code::TEST_FAILED)
 }

@@ -32,12 +32,24 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     let board = dmasync_qemu_virt::init(x0);
     if board.dt.cpu_count < 2 {
         println!("test panic ... FAILED: needs at least 2 CPUs");
-        println!("verdict: FAILED (1 of 1 cases)");
+        println!(
+            "{}",
+            dmasync_protocol::verdict::Verdict {
+                failed: 1,
+                cases: 1
+            }
+        );
         semihosting::exit(exit_code::TEST_FAILED);
     }
     if let Err(e) = dmasync_qemu_virt::start_secondaries(&board, panicker) {
         println!("test panic ... FAILED: starting secondaries: {e:?}");
-        println!("verdict: FAILED (1 of 1 cases)");
+        println!(
+            "{}",
+            dmasync_protocol::verdict::Verdict {
+                failed: 1,
+                cases: 1
+            }
+        );
         semihosting::exit(exit_code::TEST_FAILED);
     }
     console::with_console(|c| {

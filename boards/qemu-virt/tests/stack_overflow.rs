@@ -27,7 +27,13 @@ fn overflower(index: usize) -> ! {
         println!("stack_overflow: cpu 1 recurses into its guard page");
         let r = recurse(0);
         println!("test stack_overflow ... FAILED: recursion returned {r}");
-        println!("verdict: FAILED (1 of 1 cases)");
+        println!(
+            "{}",
+            dmasync_protocol::verdict::Verdict {
+                failed: 1,
+                cases: 1
+            }
+        );
         semihosting::exit(exit_code::TEST_FAILED);
     }
     loop {
@@ -39,12 +45,24 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     let board = dmasync_qemu_virt::init(x0);
     if board.dt.cpu_count < 2 {
         println!("test stack_overflow ... FAILED: needs at least 2 CPUs");
-        println!("verdict: FAILED (1 of 1 cases)");
+        println!(
+            "{}",
+            dmasync_protocol::verdict::Verdict {
+                failed: 1,
+                cases: 1
+            }
+        );
         semihosting::exit(exit_code::TEST_FAILED);
     }
     if let Err(e) = dmasync_qemu_virt::start_secondaries(&board, overflower) {
         println!("test stack_overflow ... FAILED: starting secondaries: {e:?}");
-        println!("verdict: FAILED (1 of 1 cases)");
+        println!(
+            "{}",
+            dmasync_protocol::verdict::Verdict {
+                failed: 1,
+                cases: 1
+            }
+        );
         semihosting::exit(exit_code::TEST_FAILED);
     }
     // cpu 1 ends the run; if its report never comes, say so instead of hanging.
@@ -54,6 +72,12 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         core::hint::spin_loop();
     }
     println!("test stack_overflow ... FAILED: no exception report from cpu 1 within 5 s");
-    println!("verdict: FAILED (1 of 1 cases)");
+    println!(
+        "{}",
+        dmasync_protocol::verdict::Verdict {
+            failed: 1,
+            cases: 1
+        }
+    );
     semihosting::exit(exit_code::TEST_FAILED)
 }
