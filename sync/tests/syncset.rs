@@ -404,6 +404,34 @@ fn a_guard_in_use_delays_the_expiry_until_it_returns() {
     assert_eq!(g.with_mut(|_| ()), Err(SyncError::Expired));
 }
 
+/// A set's own hold deadline replaces the domain's: the watchdog expires the holder that
+/// kept the domain's short one and spares the set that asked for a longer one.
+#[test]
+fn a_set_with_a_longer_hold_deadline_outlives_the_domain_deadline() {
+    let sim = sim(Eviction::Never);
+    let cfg = SyncConfig {
+        hold_deadline: Duration::from_millis(1),
+        ..SyncConfig::default()
+    };
+    let d = domain_with(&sim, cfg);
+    let alloc = || sim.alloc(LINE, Coherency::NonCoherent).unwrap();
+    let short = d.buffer("short", alloc()).unwrap();
+    let long = d.buffer("long", alloc()).unwrap();
+    let mut s_set = d.set();
+    s_set.add(&short, Access::CPU_WRITE).unwrap();
+    assert_eq!(s_set.hold_deadline(), Duration::from_millis(1));
+    let mut l_set = d.set();
+    l_set.add(&long, Access::CPU_WRITE).unwrap();
+    l_set.set_hold_deadline(Duration::from_secs(3600));
+    assert_eq!(l_set.hold_deadline(), Duration::from_secs(3600));
+    let s_lock = s_set.lock().unwrap();
+    let l_lock = l_set.lock().unwrap();
+    thread::sleep(Duration::from_millis(5));
+    assert_eq!(d.check_deadlines(), 1, "only the short holder is overdue");
+    assert_eq!(s_lock.unlock(), Err(SyncError::Expired));
+    assert_eq!(l_lock.unlock(), Ok(()));
+}
+
 #[test]
 fn unlock_after_releases_when_the_device_finishes_and_carries_its_error() {
     let sim = sim(Eviction::Never);

@@ -198,10 +198,13 @@ fn on_virtual_timer(_intid: u32) {
         disarm();
         return;
     }
-    // Re-arm first (deasserts the level-sensitive PPI), relative to now: a late interrupt
-    // does not cause a burst of catch-up checks.
-    arm_in(period);
+    // Stop the timer first (deasserts the level-sensitive PPI), check, then re-arm relative
+    // to the end of the check: the interrupted code always gets a whole period between two
+    // checks, even when a check overruns the period (a vCPU the host deschedules mid-check,
+    // many holders), and a late interrupt causes no burst of catch-up checks.
+    disarm();
     poll();
+    arm_in(period);
 }
 
 /// The virtual timer's INTID: third (type, number, flags) triple of the arch timer's

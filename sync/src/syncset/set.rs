@@ -35,6 +35,7 @@ use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
 use core::ops::Range;
+use core::time::Duration;
 
 use dmasync_hal::dma::{BusAddr, DeviceId, MemorySystem};
 
@@ -72,6 +73,9 @@ pub struct SyncSet<'d, M: MemorySystem> {
     /// Per entry, while locked: readers (> 0) or one writer (-1) currently borrowing it.
     /// Kept across locks (reset by each) so a lock does not allocate them.
     borrows: Borrows,
+    /// How long each lock of this set may be held ([`SyncSet::set_hold_deadline`]; the
+    /// domain's `hold_deadline` unless set).
+    hold_deadline: Duration,
 }
 
 /// The guards' borrow flags. Only a [`Locked`] (which is not `Sync`, and holds the set
@@ -107,7 +111,22 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             held: None,
             plans: Vec::new(),
             borrows: Borrows(Vec::new()),
+            hold_deadline: domain.config.hold_deadline,
         }
+    }
+
+    /// Sets how long each later lock of this set may be held before the watchdog takes the
+    /// buffers back, instead of the domain's `hold_deadline`: for a user whose holds are
+    /// known to be longer (a frame held for scan-out) or that must not be expired for
+    /// being slow (a core that may be preempted by its hypervisor while it holds). Waiters
+    /// then wait up to this long for the holder, so keep it finite and honest.
+    pub fn set_hold_deadline(&mut self, deadline: Duration) {
+        self.hold_deadline = deadline;
+    }
+
+    /// How long each lock of this set may be held.
+    pub fn hold_deadline(&self) -> Duration {
+        self.hold_deadline
     }
 
     /// Registers `buf` for `access` to the whole buffer.
@@ -349,7 +368,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
         }
 
         // Step 5: we hold the buffers until unlock or the deadline.
-        let deadline = platform::now().saturating_add(domain.config.hold_deadline);
+        let deadline = platform::now().saturating_add(self.hold_deadline);
         let names = match &self.held {
             Some(h) => h.clone(),
             None => {
