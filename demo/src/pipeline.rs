@@ -298,7 +298,11 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
             let region = memory
                 .alloc(len.max(1), Coherency::NonCoherent)
                 .map_err(|error| SetupError::Alloc { buffer, error })?;
-            domain.buffer(buffer, region).map_err(SetupError::Sync)
+            // A refused region is leaked (this crate frees nothing: `free` is unsafe), never
+            // handed out twice; set-up stops anyway.
+            domain
+                .buffer(buffer, region)
+                .map_err(|refused| SetupError::Sync(refused.error))
         };
         let fb = mode.framebuffer_bytes();
         Ok(Self {

@@ -7,6 +7,9 @@
 
 use core::fmt;
 
+mod heap;
+pub use heap::HeapDma;
+
 use crate::cache::{CacheMaintenance, CacheOp, VirtRange};
 
 /// An address as a device (bus master) sees it.
@@ -78,19 +81,78 @@ impl fmt::Display for DmaError {
     }
 }
 
+/// Which memory a [`DmaRegion`] belongs to: the machine's own memory
+/// ([`MemoryId::SYSTEM`], every board), or one instance of a simulated memory, which has
+/// its own address space (two simulators may hand out the same addresses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MemoryId(u32);
+
+impl MemoryId {
+    /// The machine's memory: what [`DmaRegion::from_raw_parts`] describes.
+    pub const SYSTEM: MemoryId = MemoryId(0);
+
+    /// A memory identity no other call returned (for a simulated memory's address space).
+    pub fn fresh() -> MemoryId {
+        use core::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        // 4 billion simulated memories in one program would wrap into SYSTEM's id.
+        assert!(id != 0, "MemoryId space exhausted");
+        MemoryId(id)
+    }
+}
+
 /// A contiguous buffer visible to the CPU at `virt` and to devices at `bus`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// A region is a *capability*: holding one is the right to hand its bytes to the CPU as
+/// slices and to devices as bus addresses. So it is neither `Clone` nor `Copy`, and safe
+/// code cannot make one: regions come from a [`DmaMemory`] allocator, or from
+/// [`from_raw_parts`](Self::from_raw_parts), whose caller promises what an allocator
+/// would. Whoever owns the region (a `SyncBuffer`, once registered) owns the memory;
+/// dropping a region leaks the memory rather than guess who could reuse it.
+#[derive(Debug, PartialEq, Eq)]
 pub struct DmaRegion {
     virt: usize,
     bus: BusAddr,
     len: usize,
     coherency: Coherency,
+    memory: MemoryId,
 }
 
 impl DmaRegion {
-    /// Describes a region, checking that both addresses and the length are multiples of
-    /// `line` (the cache line), so maintenance on the region stays inside it.
-    pub fn new(
+    /// Describes memory of the machine ([`MemoryId::SYSTEM`]) as a region, checking that
+    /// both addresses and the length are multiples of `line` (the cache line), so
+    /// maintenance on the region stays inside it.
+    ///
+    /// # Safety
+    ///
+    /// For as long as the region (or a buffer made from it) lives:
+    /// - `[virt, virt + len)` is mapped, readable and writable normal memory that a device
+    ///   reaches at `[bus, bus + len)`;
+    /// - nothing else uses it: no Rust reference, no other region, no allocator that could
+    ///   hand it out again. The memory is this region's until the region is given back to
+    ///   where it came from (a buffer that owns it hands it back once idle:
+    ///   `SyncBuffer::into_region`).
+    pub unsafe fn from_raw_parts(
+        virt: usize,
+        bus: BusAddr,
+        len: usize,
+        coherency: Coherency,
+        line: usize,
+    ) -> Result<Self, DmaError> {
+        // SAFETY: the caller's contract is `from_raw_parts_in`'s, for the machine's memory.
+        unsafe { Self::from_raw_parts_in(MemoryId::SYSTEM, virt, bus, len, coherency, line) }
+    }
+
+    /// [`from_raw_parts`](Self::from_raw_parts) for the memory `memory` (a simulated
+    /// memory's allocator; boards use `from_raw_parts`).
+    ///
+    /// # Safety
+    ///
+    /// As for `from_raw_parts`, with "mapped memory" meaning memory of `memory`'s address
+    /// space: the range is that memory's, and nothing else uses it while the region lives.
+    pub unsafe fn from_raw_parts_in(
+        memory: MemoryId,
         virt: usize,
         bus: BusAddr,
         len: usize,
@@ -121,9 +183,14 @@ impl DmaRegion {
             bus,
             len,
             coherency,
+            memory,
         })
     }
 
+    /// The memory the region belongs to.
+    pub const fn memory(&self) -> MemoryId {
+        self.memory
+    }
     /// CPU address of the first byte.
     pub const fn virt(&self) -> usize {
         self.virt
@@ -195,6 +262,13 @@ pub unsafe trait DmaMemory {
 /// Implementors give `f` exactly the bytes `[virt, virt + len)` of the memory behind the
 /// region, and for `with_bytes_mut` make `f`'s writes the CPU's writes to those bytes.
 pub unsafe trait CpuMemory {
+    /// Whether `region` is memory this implementation reaches: a region of another
+    /// memory (another simulator's address space) must not be used with it. The machine's
+    /// memory owns every [`MemoryId::SYSTEM`] region.
+    fn owns(&self, region: &DmaRegion) -> bool {
+        region.memory() == MemoryId::SYSTEM
+    }
+
     /// Runs `f` on the bytes `[virt, virt + len)` for reading.
     ///
     /// # Safety
@@ -219,6 +293,9 @@ pub unsafe trait CpuMemory {
 
 // SAFETY: forwards unchanged to an implementation that upholds the contract.
 unsafe impl<T: CpuMemory + ?Sized> CpuMemory for &T {
+    fn owns(&self, region: &DmaRegion) -> bool {
+        (**self).owns(region)
+    }
     unsafe fn with_bytes<R>(&self, virt: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         // SAFETY: the caller's contract is the same.
         unsafe { (**self).with_bytes(virt, len, f) }
@@ -376,15 +453,28 @@ unsafe impl<T: DeviceMemory + ?Sized> DeviceMemory for &T {
 mod tests {
     use super::*;
 
+    /// A region that is only inspected here, never given to a memory or a device.
+    fn describe(
+        virt: usize,
+        bus: BusAddr,
+        len: usize,
+        coherency: Coherency,
+        line: usize,
+    ) -> Result<DmaRegion, DmaError> {
+        // SAFETY: the region is only compared and its address arithmetic checked; nothing
+        // ever reads or writes the memory it names.
+        unsafe { DmaRegion::from_raw_parts(virt, bus, len, coherency, line) }
+    }
+
     #[test]
     fn region_rejects_each_bad_input_by_name() {
         let nc = Coherency::NonCoherent;
         assert_eq!(
-            DmaRegion::new(0x1000, BusAddr(0x8000_1000), 0, nc, 64),
+            describe(0x1000, BusAddr(0x8000_1000), 0, nc, 64),
             Err(DmaError::ZeroLength)
         );
         assert_eq!(
-            DmaRegion::new(0x1004, BusAddr(0x8000_1000), 64, nc, 64),
+            describe(0x1004, BusAddr(0x8000_1000), 64, nc, 64),
             Err(DmaError::Misaligned {
                 what: "virtual start",
                 value: 0x1004,
@@ -392,7 +482,7 @@ mod tests {
             })
         );
         assert_eq!(
-            DmaRegion::new(0x1000, BusAddr(0x8000_1020), 64, nc, 64),
+            describe(0x1000, BusAddr(0x8000_1020), 64, nc, 64),
             Err(DmaError::Misaligned {
                 what: "bus start",
                 value: 0x8000_1020,
@@ -400,7 +490,7 @@ mod tests {
             })
         );
         assert_eq!(
-            DmaRegion::new(0x1000, BusAddr(0x8000_1000), 65, nc, 64),
+            describe(0x1000, BusAddr(0x8000_1000), 65, nc, 64),
             Err(DmaError::Misaligned {
                 what: "length",
                 value: 65,
@@ -408,18 +498,18 @@ mod tests {
             })
         );
         assert_eq!(
-            DmaRegion::new(0x1000, BusAddr(0), 64, nc, 48),
+            describe(0x1000, BusAddr(0), 64, nc, 48),
             Err(DmaError::BadLineSize(48))
         );
         assert_eq!(
-            DmaRegion::new(usize::MAX - 63, BusAddr(0), 128, nc, 64),
+            describe(usize::MAX - 63, BusAddr(0), 128, nc, 64),
             Err(DmaError::Overflow)
         );
     }
 
     #[test]
     fn translation_is_inverse_and_bounded() {
-        let r = DmaRegion::new(
+        let r = describe(
             0x4000,
             BusAddr(0x9000_0000),
             0x200,

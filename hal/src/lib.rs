@@ -7,6 +7,9 @@
 #![no_std]
 #![warn(missing_docs)]
 
+// `dma::HeapDma` hands out heap memory.
+extern crate alloc;
+
 // Hosted builds (tests, host tools) use OS threads for the platform (`platform`).
 #[cfg(any(test, not(target_os = "none")))]
 extern crate std;

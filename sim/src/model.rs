@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use dmasync_hal::cache::{CacheMaintenance, CacheOp, VirtRange};
 use dmasync_hal::dma::{
-    BusAddr, Coherency, CpuMemory, DeviceId, DeviceMemory, DmaError, DmaMemory, DmaRegion,
+    BusAddr, Coherency, CpuMemory, DeviceId, DeviceMemory, DmaError, DmaMemory, DmaRegion, MemoryId,
 };
 
 /// How a full CPU cache picks the line to evict.
@@ -212,6 +212,9 @@ struct State {
 #[derive(Debug)]
 pub struct NonCoherentSim {
     state: Mutex<State>,
+    /// This simulator's address space: regions it hands out carry it, and it accepts no
+    /// other (two simulators with the same `virt_base` must not alias).
+    memory: MemoryId,
 }
 
 /// An address outside simulated DRAM, or an unknown CPU or device. These are bugs in the
@@ -270,6 +273,7 @@ impl NonCoherentSim {
                 stats: SimStats::default(),
                 cfg,
             }),
+            memory: MemoryId::fresh(),
         }
     }
 
@@ -835,10 +839,18 @@ unsafe impl DmaMemory for NonCoherentSim {
         }
         let virt = s.cfg.virt_base + off;
         let bus = BusAddr(s.cfg.dram_base + off as u64);
-        DmaRegion::new(virt, bus, rounded, coherency, ls)
+        // SAFETY: `[off, off + rounded)` of this simulator's DRAM was just taken from the
+        // free list (no live region overlaps it) and is reached at `virt` (CPU) and `bus`
+        // (devices) by construction; it returns to the list only through `free`.
+        unsafe { DmaRegion::from_raw_parts_in(self.memory, virt, bus, rounded, coherency, ls) }
     }
 
     unsafe fn free(&self, region: DmaRegion) {
+        assert_eq!(
+            region.memory(),
+            self.memory,
+            "simulator: freeing a region of another memory"
+        );
         let mut s = self.lock();
         let off = s.virt_off(region.virt(), region.len());
         s.uncached.retain(|&(o, _)| o != off);
@@ -865,6 +877,16 @@ pub fn current_cpu() -> usize {
 // bytes the same way, let `f` modify them, then store every byte through `cpu_write`, so
 // the cache model sees exactly the CPU's view and its writes.
 unsafe impl CpuMemory for NonCoherentSim {
+    fn owns(&self, region: &DmaRegion) -> bool {
+        let s = self.lock();
+        region.memory() == self.memory
+            && region
+                .virt()
+                .checked_sub(s.cfg.virt_base)
+                .and_then(|off| off.checked_add(region.len()))
+                .is_some_and(|end| end <= s.cfg.dram_size)
+    }
+
     unsafe fn with_bytes<R>(&self, virt: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> R {
         let mut buf = std::vec![0u8; len];
         self.cpu_read(current_cpu(), virt, &mut buf);

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dmasync_hal::cache::CoherentNoop;
-use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory, DmaRegion, HeapDma};
 use dmasync_sync::fence::Timeline;
 use dmasync_sync::resv::Usage;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
@@ -36,21 +36,13 @@ const BUFFER_BYTES: usize = 4096;
 
 type Domain = SyncDomain<DirectMemory<CoherentNoop>>;
 
-#[repr(C, align(64))]
-struct Block([u8; BUFFER_BYTES]);
-
-/// A region over leaked host memory (`DirectMemory` reaches it at its address).
+/// A region of host heap (`DirectMemory` reaches it at its address).
 fn host_region() -> DmaRegion {
-    let block: &'static mut [Block] = Vec::leak(vec![Block([0; BUFFER_BYTES])]);
-    let virt = block.as_mut_ptr() as usize;
-    DmaRegion::new(
-        virt,
-        BusAddr(virt as u64),
-        BUFFER_BYTES,
-        Coherency::NonCoherent,
-        LINE,
-    )
-    .expect("aligned host memory")
+    // SAFETY: host benchmark: only `DirectMemory` reaches the memory, at its address, and
+    // host memory is coherent.
+    let heap = unsafe { HeapDma::identity_mapped(CoherentNoop { line_size: LINE }) };
+    heap.alloc(BUFFER_BYTES, Coherency::NonCoherent)
+        .expect("host heap")
 }
 
 fn lock_unlock_n(c: &mut Criterion, n: usize) {

@@ -220,11 +220,11 @@ fn run(
     }
 
     for s in &all {
-        let region = w.regions[s.buffer];
+        let region = &w.regions[s.buffer];
         let size = region.len();
         let (start, len) = resolve(s.span, size, touch);
         for &(cpu, b, line) in &s.prefetch {
-            let r = w.regions[b];
+            let r = &w.regions[b];
             w.sim
                 .speculative_fill(cpu, r.virt() + (line % (r.len() / LINE)) * LINE);
         }

@@ -8,7 +8,8 @@ use std::thread;
 use std::time::Duration;
 
 use dmasync_hal::cache::CacheOp;
-use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
+use dmasync_hal::cache::CoherentNoop;
+use dmasync_hal::dma::{Coherency, DeviceId, DirectMemory, DmaMemory, HeapDma};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, set_current_cpu};
 use dmasync_sync::fence::{FenceError, Timeline};
 use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain, SyncError};
@@ -188,17 +189,32 @@ fn registration_errors_name_what_is_wrong_and_change_nothing() {
         ),
         "range 0..65 is empty or outside buffer 'b' (64 bytes)"
     );
-    // Misaligned region for this domain's line size.
-    let odd = dmasync_hal::dma::DmaRegion::new(
-        0x10_0000_0000 + 32,
-        dmasync_hal::dma::BusAddr(0x8000_0020),
-        32,
-        Coherency::NonCoherent,
-        32,
-    )
-    .unwrap();
+    // A region of another simulator, even one with the same address map, is not this
+    // domain's memory (it used to alias this simulator's bytes at the same address, or
+    // panic "outside simulated DRAM").
+    let other_sim = self::sim(Eviction::Never);
+    let foreign = other_sim.alloc(LINE, Coherency::NonCoherent).unwrap();
+    let refused = d.buffer("foreign", foreign).unwrap_err();
+    assert_eq!(refused.error, SyncError::ForeignRegion { buffer: "foreign" });
+    // Handed back, it goes where it belongs.
+    let own = domain(&other_sim).buffer("foreign", refused.region).unwrap();
+    assert_eq!(own.len(), LINE);
+    assert_eq!(
+        SyncError::ForeignRegion { buffer: "foreign" }.to_string(),
+        "buffer 'foreign': its region is not memory of this domain's memory system"
+    );
+    // A region cut for a smaller line than the domain's: maintenance of its end line would
+    // reach a neighbour.
+    let direct = SyncDomain::new(
+        DirectMemory(CoherentNoop { line_size: 64 }),
+        SyncConfig::default(),
+    );
+    // SAFETY: host memory that only this test's domain reaches, at its address.
+    let heap32 = unsafe { HeapDma::identity_mapped(CoherentNoop { line_size: 32 }) };
+    // 32 bytes: half of the domain's line, wherever it starts.
+    let odd = heap32.alloc(32, Coherency::NonCoherent).unwrap();
     assert!(matches!(
-        d.buffer("odd", odd),
+        direct.buffer("odd", odd).map_err(|r| r.error),
         Err(SyncError::BadRange { buffer: "odd", .. })
     ));
     // The errors left the set usable.

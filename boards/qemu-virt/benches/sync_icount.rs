@@ -23,8 +23,7 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::hint::black_box;
 
-use dmasync_hal::cache::CacheMaintenance;
-use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory};
 use dmasync_protocol::bench;
 use dmasync_qemu_virt::arch::cache::DataCache;
 use dmasync_qemu_virt::arch::{cpu, exit_code, println, semihosting};
@@ -97,26 +96,13 @@ fn result(case: &str, instructions: u64) {
 }
 
 fn buffers(domain: &'static Domain, n: usize) -> Vec<SyncBuffer> {
-    let line = DataCache.line_size();
+    let heap = dmasync_qemu_virt::dma_pool::heap_dma();
     let names = ["b0", "b1", "b2", "b3"];
     (0..n)
         .map(|i| {
-            let layout = core::alloc::Layout::from_size_align(BUF_BYTES, line.max(64))
-                .unwrap_or_else(|e| dmasync_qemu_virt::setup_failed(format_args!("layout: {e}")));
-            // SAFETY: non-zero size; leaked, the buffers live as long as the program.
-            let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
-            if p.is_null() {
-                dmasync_qemu_virt::setup_failed(format_args!("heap exhausted"));
-            }
-            // The identity map makes the bus address the CPU address.
-            let region = DmaRegion::new(
-                p as usize,
-                BusAddr(p as u64),
-                BUF_BYTES,
-                Coherency::Coherent,
-                line,
-            )
-            .unwrap_or_else(|e| dmasync_qemu_virt::setup_failed(format_args!("region: {e}")));
+            let region = heap
+                .alloc(BUF_BYTES, Coherency::Coherent)
+                .unwrap_or_else(|e| dmasync_qemu_virt::setup_failed(format_args!("region: {e}")));
             domain
                 .buffer(names[i], region)
                 .unwrap_or_else(|e| dmasync_qemu_virt::setup_failed(format_args!("buffer: {e}")))

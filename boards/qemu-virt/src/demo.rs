@@ -87,11 +87,19 @@ pub fn start_engine(board: &Board) -> &'static Engine {
 }
 
 /// DMA memory for the frame buffers: the RAM the heap left free.
+///
+/// # Panics
+///
+/// On a second call: two pools over the same RAM would hand out the same memory twice.
 pub fn dma_pool(board: &Board) -> &'static DmaPool {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    if TAKEN.swap(true, Ordering::AcqRel) {
+        panic!("demo::dma_pool called twice: the free RAM already belongs to a pool");
+    }
     let (start, len) = board.free_ram;
     // SAFETY: `free_ram` is identity-mapped normal RAM after the image and heap, clear of the
     // device tree, that `init` handed to nobody else; only this pool uses it from now on
-    // (called once per program).
+    // (`TAKEN` makes this the only call that gets here).
     Box::leak(Box::new(unsafe { DmaPool::new(start, len) }))
 }
 

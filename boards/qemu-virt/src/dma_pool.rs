@@ -95,7 +95,9 @@ unsafe impl DmaMemory for DmaPool {
             core::ptr::write_bytes(at as *mut u8, 0, rounded);
             cache::clean_invalidate(at as *const u8, rounded);
         }
-        DmaRegion::new(at, BusAddr(at as u64), rounded, coherency, self.line)
+        // SAFETY: as above: mapped RAM of the machine, reserved for this region alone until
+        // `free`; the identity map makes the bus address the virtual one.
+        unsafe { DmaRegion::from_raw_parts(at, BusAddr(at as u64), rounded, coherency, self.line) }
     }
 
     unsafe fn free(&self, region: DmaRegion) {
@@ -105,4 +107,15 @@ unsafe impl DmaMemory for DmaPool {
             .next
             .compare_exchange(end, region.virt(), Ordering::AcqRel, Ordering::Relaxed);
     }
+}
+
+/// The heap as DMA memory: for buffers a program allocates and frees at will (the pool only
+/// gives back its most recent region). RAM is identity-mapped, so a device reaches each heap
+/// byte at its virtual address, and [`DataCache`](crate::arch::cache::DataCache) maintains
+/// the caches the CPUs use for it.
+pub fn heap_dma() -> dmasync_hal::dma::HeapDma<crate::arch::cache::DataCache> {
+    // SAFETY: the identity map covers all of RAM, the heap included, so bus = virtual for
+    // every heap byte; the heap is normal cacheable memory, which `DataCache` maintains by
+    // virtual address (to the point of coherency, as devices need).
+    unsafe { dmasync_hal::dma::HeapDma::identity_mapped(crate::arch::cache::DataCache) }
 }

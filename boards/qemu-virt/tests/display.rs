@@ -129,8 +129,13 @@ fn make_ctx(board: &Board, display: Display) -> Ctx {
         },
     )));
     let mut buffer = |name: &'static str, len: usize| -> &'static SyncBuffer {
-        let region = DmaRegion::new(at, BusAddr(at as u64), len, Coherency::NonCoherent, line)
-            .unwrap_or_else(|e| setup_failed(format_args!("display test region: {e}")));
+        // SAFETY: `[at, at + len)` is free RAM after the heap (checked to fit above), mapped
+        // normal memory in the identity map (bus = virtual); this test takes no DMA pool
+        // over it and `at` only moves forward, so no other region or reference covers it.
+        let region = unsafe {
+            DmaRegion::from_raw_parts(at, BusAddr(at as u64), len, Coherency::NonCoherent, line)
+        }
+        .unwrap_or_else(|e| setup_failed(format_args!("display test region: {e}")));
         at += len;
         let b = domain
             .buffer(name, region)
@@ -144,19 +149,23 @@ fn make_ctx(board: &Board, display: Display) -> Ctx {
     // identity map either: the CPU never touches it (a fresh buffer locked for a device's
     // read needs no cache maintenance).
     let no_ram_at = 0x1_0000_0000usize;
+    // SAFETY: knowingly outside the "mapped memory" promise, to make the device fail: no
+    // memory or Rust object is there to alias, and the test never takes a CPU guard or
+    // cache maintenance on this buffer (only a device read, which QEMU's device rejects);
+    // a CPU access would fault, not corrupt.
+    let no_ram_region = unsafe {
+        DmaRegion::from_raw_parts(
+            no_ram_at,
+            BusAddr(no_ram_at as u64),
+            fb_len,
+            Coherency::NonCoherent,
+            line,
+        )
+    }
+    .unwrap_or_else(|e| setup_failed(format_args!("display test region: {e}")));
     let no_ram = Box::leak(Box::new(
         domain
-            .buffer(
-                "no-ram",
-                DmaRegion::new(
-                    no_ram_at,
-                    BusAddr(no_ram_at as u64),
-                    fb_len,
-                    Coherency::NonCoherent,
-                    line,
-                )
-                .unwrap_or_else(|e| setup_failed(format_args!("display test region: {e}"))),
-            )
+            .buffer("no-ram", no_ram_region)
             .unwrap_or_else(|e| setup_failed(format_args!("display test buffer: {e}"))),
     ));
     Ctx {

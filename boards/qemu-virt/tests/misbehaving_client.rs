@@ -19,9 +19,8 @@ use alloc::string::String;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use core::time::Duration;
 
-use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::clock::ticks_to_ns;
-use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory, DmaRegion};
 use dmasync_qemu_virt::Board;
 use dmasync_qemu_virt::arch::cache::DataCache;
 use dmasync_qemu_virt::arch::cpu;
@@ -203,23 +202,10 @@ fn cpu1_error() -> Option<String> {
     CPU1_ERROR.lock().clone()
 }
 
-fn region(line: usize) -> Result<DmaRegion, Failure> {
-    let layout = core::alloc::Layout::from_size_align(BUF_BYTES, line.max(64))
-        .map_err(|e| Failure(alloc::format!("layout: {e}")))?;
-    // SAFETY: non-zero size; leaked, so the buffer lives as long as the program.
-    let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
-    if p.is_null() {
-        return Err(Failure("heap exhausted".into()));
-    }
-    // The identity map makes the bus address the CPU address.
-    DmaRegion::new(
-        p as usize,
-        BusAddr(p as u64),
-        BUF_BYTES,
-        Coherency::Coherent,
-        line,
-    )
-    .map_err(|e| Failure(alloc::format!("region: {e}")))
+fn region() -> Result<DmaRegion, Failure> {
+    dmasync_qemu_virt::dma_pool::heap_dma()
+        .alloc(BUF_BYTES, Coherency::Coherent)
+        .map_err(|e| Failure(alloc::format!("region: {e}")))
 }
 
 fn watchdog_starts(board: &Board) -> TestResult {
@@ -231,10 +217,9 @@ fn watchdog_starts(board: &Board) -> TestResult {
     };
     let domain: &'static Domain =
         Box::leak(Box::new(SyncDomain::new(DirectMemory(DataCache), config)));
-    let line = DataCache.line_size();
     let mk = |name| {
         domain
-            .buffer(name, region(line)?)
+            .buffer(name, region()?)
             .map_err(|e| Failure(alloc::format!("buffer {name}: {e}")))
     };
     let world = World {

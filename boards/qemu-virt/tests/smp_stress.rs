@@ -32,9 +32,8 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use core::time::Duration;
 
-use dmasync_hal::cache::CacheMaintenance;
 use dmasync_hal::clock::ticks_to_ns;
-use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory};
 use dmasync_qemu_virt::Board;
 use dmasync_qemu_virt::arch::cache::DataCache;
 use dmasync_qemu_virt::arch::cpu::{self, MAX_CPUS};
@@ -472,33 +471,19 @@ fn secondaries_start(board: &Board) -> TestResult {
 
 fn build_world(cores: usize) -> Result<World, String> {
     let cache = DataCache;
-    let line = cache.line_size();
     let config = SyncConfig {
         // Far above any transaction: the stress is about exclusion, not expiry.
         hold_deadline: WAIT_LIMIT,
         ..SyncConfig::default()
     };
     let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(DirectMemory(cache), config)));
-    let layout = core::alloc::Layout::from_size_align(BUF_BYTES, line.max(64))
-        .map_err(|e| alloc::format!("buffer layout: {e}"))?;
+    let heap = dmasync_qemu_virt::dma_pool::heap_dma();
     let names = ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"];
     let mut bufs = Vec::with_capacity(BUFFERS);
     for name in names {
-        // SAFETY: the layout has a non-zero size. The memory is leaked: the buffers live as
-        // long as the program.
-        let p = unsafe { alloc::alloc::alloc_zeroed(layout) };
-        if p.is_null() {
-            return Err("heap exhausted allocating a buffer".into());
-        }
-        // The identity map makes the bus address the CPU address.
-        let region = DmaRegion::new(
-            p as usize,
-            BusAddr(p as u64),
-            BUF_BYTES,
-            Coherency::Coherent,
-            line,
-        )
-        .map_err(|e| alloc::format!("region {name}: {e}"))?;
+        let region = heap
+            .alloc(BUF_BYTES, Coherency::Coherent)
+            .map_err(|e| alloc::format!("region {name}: {e}"))?;
         bufs.push(
             domain
                 .buffer(name, region)

@@ -292,11 +292,8 @@ impl<I: FwCfgIo, D: DriverDma> DisplayFlip for Ramfb<I, D> {
 mod tests {
     extern crate std;
 
-    use alloc::boxed::Box;
-    use alloc::vec::Vec;
-
     use dmasync_hal::cache::CoherentNoop;
-    use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+    use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory, HeapDma};
     use dmasync_sync::fence::{FenceContext, FenceResult, FenceStatus};
     use dmasync_sync::syncset::{Access, SyncBuffer, SyncDomain};
 
@@ -329,22 +326,12 @@ mod tests {
     type Domain = SyncDomain<DirectMemory<CoherentNoop>>;
     type Display = Ramfb<FakeFwCfg, HostDma>;
 
-    #[repr(C, align(64))]
-    struct Line([u8; LINE]);
-
-    /// A buffer of `len` bytes in leaked, line-aligned host memory.
+    /// A buffer of `len` bytes of zeroed, line-aligned host heap memory.
     fn buffer(domain: &Domain, name: &'static str, len: usize) -> SyncBuffer {
-        let lines: Vec<Line> = (0..len.div_ceil(LINE)).map(|_| Line([0; LINE])).collect();
-        let mem = Box::leak(lines.into_boxed_slice());
-        let virt = mem.as_ptr() as usize;
-        let region = DmaRegion::new(
-            virt,
-            BusAddr(virt as u64),
-            len,
-            Coherency::NonCoherent,
-            LINE,
-        )
-        .unwrap();
+        // SAFETY: host tests: the fake device reaches memory at its address (`HostDma`'s
+        // identity translation), and host memory is coherent.
+        let heap = unsafe { HeapDma::identity_mapped(CoherentNoop { line_size: LINE }) };
+        let region = heap.alloc(len, Coherency::NonCoherent).unwrap();
         domain.buffer(name, region).unwrap()
     }
 

@@ -531,12 +531,11 @@ impl<D: DriverDma, T: Transport> DisplayFlip for VirtioGpu<D, T> {
 mod tests {
     extern crate std;
 
-    use alloc::boxed::Box;
     use alloc::vec::Vec;
 
     use dmasync_engine::SurfaceDesc;
     use dmasync_hal::cache::CoherentNoop;
-    use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
+    use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory, HeapDma};
     use dmasync_sync::fence::FenceStatus;
     use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 
@@ -572,28 +571,20 @@ mod tests {
     type Domain = SyncDomain<DirectMemory<CoherentNoop>>;
     type Model = std::sync::Arc<std::sync::Mutex<fake::Model>>;
 
-    #[repr(C, align(64))]
-    struct Line([u8; LINE]);
-
-    /// A framebuffer of the mode's size, every pixel `color`, in leaked host memory.
+    /// A framebuffer of the mode's size, every pixel `color`, in host heap memory.
     fn buffer(domain: &Domain, name: &'static str, color: u32) -> SyncBuffer {
         let len = MODE.framebuffer_bytes();
-        let lines: Vec<Line> = (0..len / LINE).map(|_| Line([0; LINE])).collect();
-        let mem = Box::leak(lines.into_boxed_slice());
-        for l in mem.iter_mut() {
-            for px in l.0.chunks_exact_mut(4) {
-                px.copy_from_slice(&color.to_le_bytes());
-            }
+        // SAFETY: host tests: the fake device reaches memory at its address (`HostDma`'s
+        // identity translation), and host memory is coherent.
+        let heap = unsafe { HeapDma::identity_mapped(CoherentNoop { line_size: LINE }) };
+        let region = heap.alloc(len, Coherency::NonCoherent).unwrap();
+        // SAFETY: the region is a fresh allocation of `region.len()` bytes that nothing else
+        // references until it is registered below.
+        let bytes =
+            unsafe { core::slice::from_raw_parts_mut(region.virt() as *mut u8, region.len()) };
+        for px in bytes.chunks_exact_mut(4) {
+            px.copy_from_slice(&color.to_le_bytes());
         }
-        let virt = mem.as_ptr() as usize;
-        let region = DmaRegion::new(
-            virt,
-            BusAddr(virt as u64),
-            len,
-            Coherency::NonCoherent,
-            LINE,
-        )
-        .unwrap();
         domain.buffer(name, region).unwrap()
     }
 

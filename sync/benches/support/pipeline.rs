@@ -320,9 +320,9 @@ fn run_dmasync(shape: &Shape) -> Run {
     let domain: SyncDomain<&NonCoherentSim> = SyncDomain::new(&sim, SyncConfig::default());
     let names = ["overlay", "frame0", "frame1", "frame2"];
     let bufs: Vec<_> = regions
-        .iter()
+        .into_iter()
         .zip(names)
-        .map(|(r, n)| domain.buffer(n, *r).expect("line-aligned region"))
+        .map(|(r, n)| domain.buffer(n, r).expect("line-aligned region"))
         .collect();
     set_current_cpu(0);
     let mut scratch = Vec::new();
@@ -335,7 +335,7 @@ fn run_dmasync(shape: &Shape) -> Run {
             }
             let locked = set.lock().expect("uncontended lock");
             for &(b, off) in &task.prefetch {
-                sim.speculative_fill(1, regions[b].virt() + off);
+                sim.speculative_fill(1, bufs[b].region().virt() + off);
             }
             for s in &task.steps {
                 let buf = &bufs[s.buf];
@@ -358,7 +358,7 @@ fn run_dmasync(shape: &Shape) -> Run {
                             .bus_range()
                             .expect("held");
                         assert_eq!(len, s.range.len());
-                        let virt = regions[s.buf].virt() + s.range.start;
+                        let virt = bufs[s.buf].region().virt() + s.range.start;
                         do_access(&sim, s, virt, bus, f, &mut scratch);
                     }
                 }

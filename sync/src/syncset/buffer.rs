@@ -51,18 +51,14 @@ impl SyncBuffer {
         region: DmaRegion,
         line: usize,
     ) -> Self {
+        let tracker = CoherencyTracker::new(region.virt(), region.len(), line, region.coherency());
         Self {
             domain,
             id,
             name,
             region,
             resv: ReservationObject::new(),
-            tracker: TrackerCell(UnsafeCell::new(CoherencyTracker::new(
-                region.virt(),
-                region.len(),
-                line,
-                region.coherency(),
-            ))),
+            tracker: TrackerCell(UnsafeCell::new(tracker)),
         }
     }
 
@@ -115,6 +111,23 @@ impl SyncBuffer {
     /// True when no one holds or is still finishing work on the buffer.
     pub fn is_idle(&self) -> bool {
         self.resv.test_signalled(Usage::Bookkeep)
+    }
+
+    /// Gives the memory back, for its allocator's `free`: only when the buffer is idle (no
+    /// holder, no device or CPU work still pending on it, see [`is_idle`](Self::is_idle)).
+    /// Otherwise the buffer comes back unchanged in `Err`, to retry once its work is done.
+    ///
+    /// Dropping a buffer instead leaks its memory, which is always safe: a device that
+    /// still writes there writes memory nobody else will be given.
+    // The buffer itself is the error: the caller keeps it to retry. A cold path, and boxing
+    // it would allocate to report "busy".
+    #[allow(clippy::result_large_err)]
+    pub fn into_region(self) -> Result<DmaRegion, SyncBuffer> {
+        if self.is_idle() {
+            Ok(self.region)
+        } else {
+            Err(self)
+        }
     }
 
     /// The buffer's reservation object (fences of its users, by usage).

@@ -14,7 +14,7 @@ use dmasync_hal::platform;
 use super::buffer::SyncBuffer;
 use super::holder::Holder;
 use super::set::SyncSet;
-use super::{Access, SyncError};
+use super::{Access, RegionRefused, SyncError};
 
 static NEXT_DOMAIN: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
 
@@ -133,17 +133,33 @@ impl<M: MemorySystem> SyncDomain<M> {
         &self.memory
     }
 
-    /// Makes `region` a shared buffer of this domain, named for errors and dumps.
+    /// Makes `region` a shared buffer of this domain, named for errors and dumps. The buffer
+    /// owns the region from now on ([`SyncBuffer::into_region`] gives it back).
     ///
-    /// Fails with [`SyncError::BadRange`] if the region is not a whole number of this
-    /// domain's cache lines (maintenance would reach a neighbour's bytes).
-    pub fn buffer(&self, name: &'static str, region: DmaRegion) -> Result<SyncBuffer, SyncError> {
+    /// Refuses, handing the region back in the error, with [`SyncError::ForeignRegion`] if
+    /// the region is not memory of this domain's memory system (another simulator's), and
+    /// with [`SyncError::BadRange`] if it is not a whole number of this domain's cache lines
+    /// (maintenance would reach a neighbour's bytes).
+    pub fn buffer(
+        &self,
+        name: &'static str,
+        region: DmaRegion,
+    ) -> Result<SyncBuffer, RegionRefused> {
+        if !self.memory.owns(&region) {
+            return Err(RegionRefused {
+                error: SyncError::ForeignRegion { buffer: name },
+                region,
+            });
+        }
         let line = self.memory.line_size();
         if !region.virt().is_multiple_of(line) || !region.len().is_multiple_of(line) {
-            return Err(SyncError::BadRange {
-                buffer: name,
-                range: (0, region.len()),
-                len: region.len(),
+            return Err(RegionRefused {
+                error: SyncError::BadRange {
+                    buffer: name,
+                    range: (0, region.len()),
+                    len: region.len(),
+                },
+                region,
             });
         }
         let id = self.next_buffer.fetch_add(1, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use crate::fence::FenceError;
+use dmasync_hal::dma::DmaRegion;
 
 /// A sync-set error. Every variant leaves the set and its buffers consistent: nothing was
 /// locked, or everything that was locked has been released.
@@ -28,6 +29,12 @@ pub enum SyncError {
     /// The buffer belongs to another sync domain (another cache/memory configuration).
     ForeignBuffer {
         /// The buffer's name.
+        buffer: &'static str,
+    },
+    /// The region given to [`SyncDomain::buffer`](super::SyncDomain::buffer) is not memory
+    /// of that domain's memory system (a region of another simulator, say).
+    ForeignRegion {
+        /// The name the buffer was to have.
         buffer: &'static str,
     },
     /// The declared byte range is empty or outside the buffer.
@@ -89,6 +96,10 @@ impl fmt::Display for SyncError {
             SyncError::ForeignBuffer { buffer } => {
                 write!(f, "buffer '{buffer}' belongs to another sync domain")
             }
+            SyncError::ForeignRegion { buffer } => write!(
+                f,
+                "buffer '{buffer}': its region is not memory of this domain's memory system"
+            ),
             SyncError::BadRange {
                 buffer,
                 range: (s, e),
@@ -127,3 +138,30 @@ impl fmt::Display for SyncError {
 }
 
 impl core::error::Error for SyncError {}
+
+/// [`SyncDomain::buffer`](super::SyncDomain::buffer) refused a region: why, and the region
+/// itself, handed back so that its memory is not lost (give it to the right domain, or back
+/// to its allocator).
+#[derive(Debug, PartialEq, Eq)]
+pub struct RegionRefused {
+    /// Why ([`SyncError::ForeignRegion`] or [`SyncError::BadRange`]).
+    pub error: SyncError,
+    /// The region, unchanged.
+    pub region: DmaRegion,
+}
+
+impl fmt::Display for RegionRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl core::error::Error for RegionRefused {}
+
+/// For `?` in code that reports a refusal as a [`SyncError`] (and lets the region go: it
+/// is leaked, never handed out twice).
+impl From<RegionRefused> for SyncError {
+    fn from(r: RegionRefused) -> SyncError {
+        r.error
+    }
+}

@@ -21,7 +21,7 @@ mod set;
 
 pub use buffer::SyncBuffer;
 pub use domain::{SyncConfig, SyncDomain, SyncStats};
-pub use error::SyncError;
+pub use error::{RegionRefused, SyncError};
 pub use policy::{Access, AccessMode, Agent, CoherencyTracker, Plan, RangeError};
 pub use set::{CpuRead, CpuWrite, DmaAccess, Locked, SyncSet};
 

@@ -2,14 +2,25 @@
 
 use std::vec::Vec;
 
-use dmasync_hal::cache::CoherentNoop;
-use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DirectMemory, DmaRegion};
+use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
+use dmasync_sim::{Eviction, NonCoherentSim, SimConfig};
 
 use super::*;
 use crate::fence::FenceStatus;
 use crate::syncset::{SyncConfig, SyncDomain};
 
 const LINE: usize = 64;
+
+/// A small simulated memory (small, so Miri builds it quickly), leaked so domains over it
+/// may be `'static`.
+fn sim() -> &'static NonCoherentSim {
+    Box::leak(Box::new(NonCoherentSim::new(SimConfig {
+        dram_size: 64 * LINE,
+        line_size: LINE,
+        eviction: Eviction::Never,
+        ..SimConfig::default()
+    })))
+}
 
 fn fence_ids(buf: &SyncBuffer) -> Vec<(u64, u64, Usage)> {
     let mut v: Vec<_> = buf
@@ -27,25 +38,12 @@ fn fence_ids(buf: &SyncBuffer) -> Vec<(u64, u64, Usage)> {
 /// state is untouched (the next lock performs the clean the failed one did not).
 #[test]
 fn a_congested_lock_publishes_nothing_and_plans_nothing() {
-    // No byte is accessed (no guard is taken), so the regions need no memory behind them;
-    // the domain counts the planned maintenance even though `CoherentNoop` performs none.
-    let region = |at: usize| {
-        DmaRegion::new(
-            at,
-            BusAddr(at as u64),
-            4 * LINE,
-            Coherency::NonCoherent,
-            LINE,
-        )
-        .unwrap()
-    };
     let dev = DeviceId(0);
-    let d: SyncDomain<DirectMemory<CoherentNoop>> = SyncDomain::new(
-        DirectMemory(CoherentNoop { line_size: LINE }),
-        SyncConfig::default(),
-    );
-    let a = d.buffer("a", region(0x10_0000)).unwrap();
-    let b = d.buffer("b", region(0x20_0000)).unwrap();
+    let sim = sim();
+    let region = || sim.alloc(4 * LINE, Coherency::NonCoherent).unwrap();
+    let d: SyncDomain<&NonCoherentSim> = SyncDomain::new(sim, SyncConfig::default());
+    let a = d.buffer("a", region()).unwrap();
+    let b = d.buffer("b", region()).unwrap();
 
     // The CPU writes `a`, so a device read of it needs a clean (and a `ready` fence).
     let mut draw = d.set();
@@ -112,18 +110,10 @@ fn completion_callback_never_drops_its_own_holder() {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    let region = DmaRegion::new(
-        0x10_0000,
-        BusAddr(0x10_0000),
-        4 * LINE,
-        Coherency::NonCoherent,
-        LINE,
-    )
-    .unwrap();
-    let d: &'static SyncDomain<DirectMemory<CoherentNoop>> = Box::leak(Box::new(SyncDomain::new(
-        DirectMemory(CoherentNoop { line_size: LINE }),
-        SyncConfig::default(),
-    )));
+    let sim = sim();
+    let region = sim.alloc(4 * LINE, Coherency::NonCoherent).unwrap();
+    let d: &'static SyncDomain<&NonCoherentSim> =
+        Box::leak(Box::new(SyncDomain::new(sim, SyncConfig::default())));
     let a: &'static SyncBuffer = Box::leak(Box::new(d.buffer("a", region).unwrap()));
     let dev = DeviceId(3);
 
