@@ -24,6 +24,12 @@
 //! - [`now`] is monotonic.
 //! - `unpark` and cloning an `Unparker` never block and never allocate, so fences can be
 //!   signalled from interrupt handlers.
+//! - `unpark` of an `Unparker` whose context has finished (its thread exited) is harmless:
+//!   a ww-mutex whose guard was leaked keeps its holder's unparker, and a Wound-Wait
+//!   contender may wake it after the holder's thread is gone. Hosted: `Thread::unpark` on a
+//!   finished thread only sets its token (the handle keeps the thread's data alive); loom:
+//!   a finished thread's unpark is a no-op; bare metal: tokens are plain integers and
+//!   [`Platform::unpark`] must accept any token a past `unparker` returned.
 
 use core::time::Duration;
 
@@ -62,7 +68,8 @@ pub trait Platform {
     fn unparker() -> usize;
     /// Sleeps the calling context until unparked or `deadline` passes (`None`: no deadline).
     fn park(deadline: Option<Instant>);
-    /// Wakes the context behind `token` (or makes its next `park` return at once).
+    /// Wakes the context behind `token` (or makes its next `park` return at once). Must be
+    /// harmless for a token whose context has finished or moved on.
     fn unpark(token: usize);
     /// The monotonic clock.
     fn now() -> Instant;
@@ -319,6 +326,13 @@ mod tests {
         // An unpark before park makes the next park return (the token is remembered).
         unpark(&unparker());
         park(None);
+    }
+
+    #[test]
+    fn unpark_of_a_finished_thread_is_harmless() {
+        let u = std::thread::spawn(unparker).join().unwrap();
+        unpark(&u);
+        unpark(&u.clone());
     }
 
     #[test]

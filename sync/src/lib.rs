@@ -10,8 +10,9 @@
 #![no_std]
 #![warn(missing_docs)]
 
-// Dynamic sets (aggregate fences, lock sets, sync sets, KDS requests) need `alloc`; the
-// primitives themselves (fence, ww-mutex) do not allocate.
+// Dynamic sets (aggregate fences, lock sets, sync sets, KDS requests) need `alloc`, and so
+// do a fence's shared core and a ww acquire context's owner record (one allocation each, at
+// creation); the ww-mutex itself, signalling and locking do not allocate.
 extern crate alloc;
 #[cfg(any(test, loom))]
 extern crate std;

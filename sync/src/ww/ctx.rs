@@ -1,8 +1,10 @@
 //! The acquire context: one transaction's stamp, lock count and back-off state.
 
+use alloc::boxed::Box;
 use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 use super::mutex::{Requester, WwGuard, WwMutex};
 use super::{WwClass, WwError};
@@ -18,9 +20,13 @@ use dmasync_hal::platform;
 /// the increments.
 static NEXT_STAMP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
-/// The part of a context that other threads touch, through the address published in the
-/// mutexes it holds. The address doubles as the owner tag in the mutex's state word, hence
+/// The part of a context that other threads touch, through the pointer published in the
+/// mutexes it holds. The pointer doubles as the owner tag in the mutex's state word, hence
 /// the alignment (the low bits are flags).
+///
+/// It lives on the heap, not in the [`AcquireCtx`], so its address stays valid however
+/// safe code moves, forgets or drops the context: freed only when the context drops
+/// holding nothing, leaked (never freed) when a leaked guard's mutex may still name it.
 #[repr(align(8))]
 pub(crate) struct CtxCore {
     /// Immutable for the context's life; read by contenders to compare ages.
@@ -73,8 +79,11 @@ impl CtxCore {
 
     /// Marks this context wounded and wakes it if it may be parked.
     ///
-    /// Called by another context, under the spin lock of a mutex this context holds and
-    /// whose state word is pinned (waiters flag set), so the context cannot go away.
+    /// Called by another context, under the spin lock of a mutex whose state word names
+    /// this record and is pinned (waiters flag set). The record is alive: it is freed only
+    /// once no mutex names it. Its context, and the thread behind `unparker`, may be gone
+    /// (a leaked guard); unparking a finished thread is harmless on every platform
+    /// (`dmasync_hal::platform::unpark`).
     pub(crate) fn wound(&self) {
         let prev = self.wake.fetch_or(WOUNDED, Ordering::AcqRel);
         if prev & READY != 0 {
@@ -120,13 +129,25 @@ const INJECT: u8 = 2;
 /// Guards borrow the context, so the context cannot move or drop while it holds a lock.
 /// It is neither `Send` nor `Sync`: a transaction belongs to one thread.
 ///
-/// Leaking a guard (`mem::forget`, a reference cycle) leaks its lock, as with any mutex.
-/// Because the mutex then still names this context as its holder (contenders read its stamp
-/// and may wound it through that address), dropping a context that still counts held locks
-/// **never returns**: the thread parks forever instead of freeing memory other threads may
-/// still read. Unwinding is fine: guards are dropped before the context they borrow.
+/// `new` allocates one small heap record (stamp, wound flags, unparker) that the mutexes
+/// this context holds point to; contenders read the holder's stamp, and may wound it,
+/// through that pointer. Dropping an idle context frees the record.
+///
+/// Leaking a guard (`mem::forget`, a reference cycle) leaks its lock, as with any mutex:
+/// the mutex stays locked forever and still names this context as its holder. The context
+/// can then be moved, forgotten or dropped as usual; dropping it while it still counts held
+/// locks **leaks the record** (a few dozen bytes) instead of freeing memory other threads
+/// may still read. Contenders keep following the class rules against the dead context's
+/// stamp: under Wait-Die a younger context that holds locks gets `Deadlock`, an older one
+/// (or one holding nothing) waits forever; under Wound-Wait an older one wounds the dead
+/// context (harmless) and waits forever, a younger one waits forever unless wounded itself.
+/// `try_lock` returns `WouldBlock` to all. Unwinding is fine: guards are dropped before the
+/// context they borrow.
 pub struct AcquireCtx<C: WwClass> {
-    core: CtxCore,
+    /// The heap record (see [`CtxCore`]), from `Box::leak` in `new`. A raw pointer, not
+    /// a `Box`: other threads hold shared pointers to it, which a `Box` (unique) would
+    /// invalidate whenever the context moves, and a leaked guard means it must outlive us.
+    core: NonNull<CtxCore>,
     acquired: Cell<usize>,
     flags: Cell<u8>,
     /// Address of the mutex we were told to back off from (0: none).
@@ -144,7 +165,7 @@ type CtxMarker<C> = (fn() -> C, *const ());
 impl<C: WwClass> fmt::Debug for AcquireCtx<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AcquireCtx")
-            .field("stamp", &self.core.stamp)
+            .field("stamp", &self.core().stamp)
             .field("wait_die", &C::WAIT_DIE)
             .field("acquired", &self.acquired.get())
             .field("must_back_off", &(self.flags.get() & BACKOFF != 0))
@@ -154,12 +175,16 @@ impl<C: WwClass> fmt::Debug for AcquireCtx<C> {
 
 impl<C: WwClass> Drop for AcquireCtx<C> {
     fn drop(&mut self) {
-        if self.acquired.get() != 0 {
-            // Only reachable if a guard was leaked: its mutex still publishes our address
-            // and contenders may dereference it, so this memory must stay valid forever.
-            loop {
-                platform::park(None);
-            }
+        // A non-zero count means a guard was leaked: its mutex names the record forever
+        // and contenders may dereference it, so it is leaked with the lock.
+        if self.acquired.get() == 0 {
+            // SAFETY: `core` came from `Box::leak` in `new` and is freed only here. No mutex
+            // names it: every lock taken through this context was released (the count is
+            // 0, and a guard decrements it only after its unlock finished), and a contender
+            // dereferences a record only while the mutex it pins names it (`WwMutex::step`),
+            // so its reads happen-before our unlock (which then takes the same spin lock).
+            // Waiter nodes carry only its address, never dereferenced.
+            drop(unsafe { Box::from_raw(self.core.as_ptr()) });
         }
     }
 }
@@ -174,12 +199,13 @@ impl<C: WwClass> AcquireCtx<C> {
     /// Starts a transaction: takes the next stamp (younger than every earlier context).
     pub fn new() -> Self {
         let stamp = NEXT_STAMP.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        let core = Box::new(CtxCore {
+            stamp,
+            wake: AtomicU8::new(0),
+            unparker: UnsafeCell::new(None),
+        });
         Self {
-            core: CtxCore {
-                stamp,
-                wake: AtomicU8::new(0),
-                unparker: UnsafeCell::new(None),
-            },
+            core: NonNull::from(Box::leak(core)),
             acquired: Cell::new(0),
             flags: Cell::new(0),
             contended: Cell::new(0),
@@ -205,7 +231,7 @@ impl<C: WwClass> AcquireCtx<C> {
 
     /// This context's stamp (lower = older).
     pub fn stamp(&self) -> u64 {
-        self.core.stamp
+        self.core().stamp
     }
 
     /// How many mutexes this context holds now.
@@ -221,7 +247,7 @@ impl<C: WwClass> AcquireCtx<C> {
 
     /// Whether an older context wounded this one (Wound-Wait) since it last held nothing.
     pub fn is_wounded(&self) -> bool {
-        self.core.is_wounded()
+        self.core().is_wounded()
     }
 
     /// How many back-offs [`DeadlockInjection`] has injected so far.
@@ -230,10 +256,18 @@ impl<C: WwClass> AcquireCtx<C> {
     }
 
     #[inline]
-    pub(crate) fn tag(&self) -> usize {
-        // Exposed: contenders turn the tag back into a pointer to read our stamp and wound
-        // us (see `WwMutex::step`).
-        (&self.core as *const CtxCore).expose_provenance()
+    pub(crate) fn core(&self) -> &CtxCore {
+        // SAFETY: `core` points to the live record from `new`: it is freed only in `drop`,
+        // after which `self` is gone. Everybody only ever shares it (atomics and a
+        // write-once cell inside), so a shared reference is fine.
+        unsafe { self.core.as_ref() }
+    }
+
+    /// The owner tag published in the mutexes this context locks: the record's pointer,
+    /// with its provenance, so contenders can read our stamp and wound us through it.
+    #[inline]
+    pub(crate) fn tag(&self) -> *mut CtxCore {
+        self.core.as_ptr()
     }
 
     /// Locks `m` for this transaction.
@@ -274,7 +308,7 @@ impl<C: WwClass> AcquireCtx<C> {
     fn lock_blocking<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         let req = Requester {
             tag: self.tag(),
-            ctx: Some(&self.core),
+            ctx: Some(self.core()),
             acquired: self.acquired.get(),
             wait_die: C::WAIT_DIE,
         };
@@ -322,7 +356,7 @@ impl<C: WwClass> AcquireCtx<C> {
         }
         let req = Requester {
             tag: self.tag(),
-            ctx: Some(&self.core),
+            ctx: Some(self.core()),
             acquired: self.acquired.get(),
             wait_die: C::WAIT_DIE,
         };
@@ -352,7 +386,7 @@ impl<C: WwClass> AcquireCtx<C> {
     fn released_all(&self) {
         self.flags.set(self.flags.get() & !BACKOFF);
         // Nobody can wound us now: we hold no mutex whose state word names us.
-        self.core.heal();
+        self.core().heal();
     }
 
     fn next_gap(&self) -> u32 {

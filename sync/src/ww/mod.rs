@@ -45,7 +45,8 @@
 //! drop(set); // unlocks all three
 //! ```
 
-// Unsafe code only in `mutex` (waiter list, data cell) and `ctx` (the write-once unparker).
+// Unsafe code only in `mutex` (waiter list, data cell, the holder's record) and `ctx` (the
+// heap owner record, the write-once unparker).
 mod ctx;
 #[forbid(unsafe_code)]
 mod lockset;

@@ -1,15 +1,18 @@
 //! The wound/wait mutex: state word, waiter list, slow paths and guards.
 //!
-//! State word (`state`): 0 = free; otherwise the owner tag (the address of the holder's
-//! [`CtxCore`], or the address of [`NO_CTX`] for a plain lock) ORed with [`WAITERS`],
-//! which says the waiter list may be non-empty. The uncontended lock is one CAS 0 -> tag,
-//! the uncontended unlock one CAS tag -> 0. With `WAITERS` set both go to the slow path,
+//! State word (`state`, a pointer so it keeps provenance: no integer-to-pointer casts):
+//! null = free; otherwise the owner tag (a pointer to the holder's heap [`CtxCore`], or to
+//! [`NO_CTX`] for a plain lock) with [`WAITERS`] ORed into its address, which says the
+//! waiter list may be non-empty. The uncontended lock is one CAS null -> tag, the
+//! uncontended unlock one CAS tag -> null. With `WAITERS` set both go to the slow path,
 //! which runs under the mutex's spin lock.
 //!
 //! Pinning: whoever sets `WAITERS` while the word names holder H does it under the spin
-//! lock; from then on H's unlock cannot finish without that spin lock, so H's context is
-//! alive (H holds the mutex, its guards borrow its context) for as long as the spin lock is
-//! held. That is what makes reading the holder's stamp and wounding it sound.
+//! lock; from then on H's unlock cannot finish without that spin lock, so the word keeps
+//! naming H for as long as the spin lock is held. A record is freed only when its context
+//! drops holding nothing, so a record named by a mutex is alive, even if its context is
+//! gone (a leaked guard leaks the record with the lock, see `AcquireCtx`'s drop). That is
+//! what makes reading the holder's stamp and wounding it sound.
 //!
 //! Waiters are intrusive nodes on the waiting threads' stacks, linked under the spin lock:
 //! context waiters sorted by stamp (oldest first), plain waiters appended (FIFO). Unlock
@@ -26,29 +29,47 @@ use super::ctx::{AcquireCtx, CtxCore};
 use super::{WwClass, WwError};
 use crate::list::{Links, List};
 use crate::shim::UnsafeCell;
-use crate::shim::atomic::{AtomicUsize, Ordering};
+use crate::shim::atomic::{AtomicPtr, Ordering};
 use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::platform;
 
-/// Flag in the state word: the waiter list may be non-empty; unlock must take the slow path.
+/// Flag in the state word's address: the waiter list may be non-empty; unlock must take
+/// the slow path. Records and `NO_CTX` are 8-aligned, so the bit is free.
 const WAITERS: usize = 1;
 
-/// The owner tag of plain (context-less) locks: the address of this static, which is
-/// never a context's address.
+/// The owner tag of plain (context-less) locks: a pointer to this static, which is never a
+/// context's record, and is never dereferenced.
 #[repr(align(8))]
 struct NoCtx(#[allow(dead_code)] u8);
 static NO_CTX: NoCtx = NoCtx(0);
 
 #[inline]
-fn no_ctx_tag() -> usize {
-    (&NO_CTX as *const NoCtx).addr()
+fn no_ctx_tag() -> *mut CtxCore {
+    (&raw const NO_CTX).cast::<CtxCore>().cast_mut()
+}
+
+/// The owner tag of a state word (the word without `WAITERS`; null when free).
+#[inline]
+fn owner_of(s: *mut CtxCore) -> *mut CtxCore {
+    s.map_addr(|a| a & !WAITERS)
+}
+
+/// The state word `s` with `WAITERS` set.
+#[inline]
+fn with_waiters(s: *mut CtxCore) -> *mut CtxCore {
+    s.map_addr(|a| a | WAITERS)
+}
+
+#[inline]
+fn waiters_flag(s: *mut CtxCore) -> bool {
+    s.addr() & WAITERS != 0
 }
 
 /// A waiting lock request, on the waiter's stack while linked.
 struct Waiter {
     /// On the mutex's waiter list (`crate::list`), owned by it while linked.
     links: Links<Waiter>,
-    /// Owner tag of the waiting context; 0 for a plain waiter.
+    /// Address of the waiting context's record; 0 for a plain waiter. Only compared.
     ctx: usize,
     /// The waiting context's stamp (meaningless for plain waiters).
     stamp: u64,
@@ -94,7 +115,7 @@ fn has_other_than(list: &WaitList, node: *const Waiter) -> bool {
 
 /// Who asks for the lock, as the slow path needs to know it.
 pub(crate) struct Requester<'c> {
-    pub(crate) tag: usize,
+    pub(crate) tag: *mut CtxCore,
     pub(crate) ctx: Option<&'c CtxCore>,
     pub(crate) acquired: usize,
     pub(crate) wait_die: bool,
@@ -116,7 +137,7 @@ enum Step {
 /// Size: the data plus three words (state word, spin-lock flag, waiter-list head) — 24
 /// bytes on 64-bit targets for `WwMutex<()>`. No allocation, ever.
 pub struct WwMutex<T, C: WwClass> {
-    state: AtomicUsize,
+    state: AtomicPtr<CtxCore>,
     waiters: IrqSpinLock<WaitList>,
     _class: PhantomData<fn() -> C>,
     data: UnsafeCell<T>,
@@ -149,7 +170,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
     #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
         Self {
-            state: AtomicUsize::new(0),
+            state: AtomicPtr::new(ptr::null_mut()),
             waiters: IrqSpinLock::new(List::new()),
             _class: PhantomData,
             data: UnsafeCell::new(value),
@@ -160,7 +181,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
     #[cfg(loom)]
     pub fn new(value: T) -> Self {
         Self {
-            state: AtomicUsize::new(0),
+            state: AtomicPtr::new(ptr::null_mut()),
             waiters: IrqSpinLock::new(List::new()),
             _class: PhantomData,
             data: UnsafeCell::new(value),
@@ -169,7 +190,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
 
     /// Whether someone holds the mutex now (a snapshot).
     pub fn is_locked(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & !WAITERS != 0
+        !owner_of(self.state.load(Ordering::Relaxed)).is_null()
     }
 
     /// Exclusive access without locking: `&mut self` proves nobody else can hold it.
@@ -219,39 +240,41 @@ impl<T, C: WwClass> WwMutex<T, C> {
     /// Whether the waiters flag is set (tests wait for a waiter to queue).
     #[cfg(test)]
     pub(crate) fn has_waiters(&self) -> bool {
-        self.state.load(Ordering::SeqCst) & WAITERS != 0
+        waiters_flag(self.state.load(Ordering::SeqCst))
     }
 
     pub(crate) fn addr(&self) -> usize {
         self as *const Self as usize
     }
 
-    pub(crate) fn owner_tag(&self) -> usize {
-        self.state.load(Ordering::Relaxed) & !WAITERS
+    pub(crate) fn owner_tag(&self) -> *mut CtxCore {
+        owner_of(self.state.load(Ordering::Relaxed))
     }
 
-    /// The fast path: one CAS 0 -> tag.
+    /// The fast path: one CAS null -> tag.
     ///
     /// AcqRel, not just Acquire: the release half publishes the holder's context (its
     /// stamp and flags, written when it was created) to contenders, which read the tag
     /// with Acquire and then look at the context through it.
     #[inline]
-    pub(crate) fn try_acquire_fast(&self, tag: usize) -> bool {
+    pub(crate) fn try_acquire_fast(&self, tag: *mut CtxCore) -> bool {
         self.state
-            .compare_exchange(0, tag, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(ptr::null_mut(), tag, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     }
 
     /// Non-blocking acquisition for `try_lock`.
     pub(crate) fn try_acquire(&self, req: &Requester<'_>) -> Result<(), WwError> {
-        match self
-            .state
-            .compare_exchange(0, req.tag, Ordering::AcqRel, Ordering::Relaxed)
-        {
+        match self.state.compare_exchange(
+            ptr::null_mut(),
+            req.tag,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => return Ok(()),
             Err(s) => {
-                let owner = s & !WAITERS;
-                if owner != 0 {
+                let owner = owner_of(s);
+                if !owner.is_null() {
                     return Err(if req.ctx.is_some() && owner == req.tag {
                         WwError::Already
                     } else {
@@ -264,10 +287,14 @@ impl<T, C: WwClass> WwMutex<T, C> {
         let mut g = self.waiters.lock();
         g.with(|list| {
             let s = self.state.load(Ordering::Relaxed);
-            if s & !WAITERS != 0 {
+            if !owner_of(s).is_null() {
                 return Err(WwError::WouldBlock);
             }
-            let new = req.tag | if list.is_empty() { 0 } else { WAITERS };
+            let new = if list.is_empty() {
+                req.tag
+            } else {
+                with_waiters(req.tag)
+            };
             if self
                 .state
                 .compare_exchange(s, new, Ordering::AcqRel, Ordering::Relaxed)
@@ -287,11 +314,11 @@ impl<T, C: WwClass> WwMutex<T, C> {
         // more than a few relax() rounds.
         for _ in 0..SPIN_ROUNDS {
             let s = self.state.load(Ordering::Relaxed);
-            if s == 0 {
+            if s.is_null() {
                 if self.try_acquire_fast(req.tag) {
                     return Ok(());
                 }
-            } else if s & WAITERS != 0 {
+            } else if waiters_flag(s) {
                 break;
             }
             platform::relax();
@@ -301,7 +328,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
         }
         let node = Waiter {
             links: Links::new(),
-            ctx: if req.ctx.is_some() { req.tag } else { 0 },
+            ctx: if req.ctx.is_some() { req.tag.addr() } else { 0 },
             stamp: req.ctx.map_or(0, |c| c.stamp),
             holds_locks: req.acquired > 0,
             unparker: platform::unparker(),
@@ -332,12 +359,16 @@ impl<T, C: WwClass> WwMutex<T, C> {
             // Acquire: if the word names a holder, its context's creation happens-before
             // our look at it (pairs with the AcqRel of the holder's acquiring CAS).
             let s = self.state.load(Ordering::Acquire);
-            let owner = s & !WAITERS;
-            if owner == 0 {
+            let owner = owner_of(s);
+            if owner.is_null() {
                 // Free: take it (barging is allowed; the checks below keep the classes'
                 // rules for everyone still waiting).
                 let others = has_other_than(list, if me.linked.get() { node } else { ptr::null() });
-                let new = req.tag | if others { WAITERS } else { 0 };
+                let new = if others {
+                    with_waiters(req.tag)
+                } else {
+                    req.tag
+                };
                 if self
                     .state
                     .compare_exchange(s, new, Ordering::AcqRel, Ordering::Relaxed)
@@ -359,10 +390,10 @@ impl<T, C: WwClass> WwMutex<T, C> {
                 self.fix_waiters_flag(list);
                 return Step::Already;
             }
-            if s & WAITERS == 0
+            if !waiters_flag(s)
                 && self
                     .state
-                    .compare_exchange(s, s | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(s, with_waiters(s), Ordering::Acquire, Ordering::Relaxed)
                     .is_err()
             {
                 continue;
@@ -373,10 +404,14 @@ impl<T, C: WwClass> WwMutex<T, C> {
         let holder = if owner == no_ctx_tag() {
             None
         } else {
-            // SAFETY: a tag other than NO_CTX is the address of the holder's `CtxCore`;
-            // the state word is pinned (WAITERS set, spin lock held), so the holder is
-            // still inside its transaction and its context is alive and in place.
-            Some(unsafe { &*ptr::with_exposed_provenance::<CtxCore>(owner) })
+            // SAFETY: a tag other than NO_CTX is a pointer (with its provenance) to the
+            // holder's heap `CtxCore`, published by the holder's acquiring CAS, which our
+            // Acquire load synchronises with. The word is pinned (WAITERS set, spin lock
+            // held), so it names that record until we release the spin lock, and a record
+            // that a mutex names is never freed (`AcquireCtx`'s drop leaks it if a guard
+            // was leaked; it frees it only once every lock was released). Only shared
+            // access: atomics and the write-once unparker.
+            Some(unsafe { &*owner })
         };
         if let Some(core) = req.ctx {
             let must_die = if req.wait_die {
@@ -384,7 +419,7 @@ impl<T, C: WwClass> WwMutex<T, C> {
                     && (holder.is_some_and(|h| h.stamp < core.stamp)
                         || list
                             .iter()
-                            .any(|w| w.ctx != 0 && w.ctx != req.tag && w.stamp < core.stamp))
+                            .any(|w| w.ctx != 0 && w.ctx != req.tag.addr() && w.stamp < core.stamp))
             } else {
                 req.acquired > 0 && core.is_wounded()
             };
@@ -446,9 +481,12 @@ impl<T, C: WwClass> WwMutex<T, C> {
     fn fix_waiters_flag(&self, list: &mut WaitList) {
         match list.front() {
             None => {
-                self.state.fetch_and(!WAITERS, Ordering::Relaxed);
+                // A CAS loop: loom's `AtomicPtr` has no `fetch_and`.
+                let _ = self
+                    .state
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(owner_of(s)));
             }
-            Some(head) if self.state.load(Ordering::Relaxed) & !WAITERS == 0 => {
+            Some(head) if self.owner_tag().is_null() => {
                 platform::unpark(&head.unparker);
             }
             Some(_) => {}
@@ -457,10 +495,10 @@ impl<T, C: WwClass> WwMutex<T, C> {
 
     /// Releases the mutex held under `tag`.
     #[inline]
-    pub(crate) fn unlock_tag(&self, tag: usize) {
+    pub(crate) fn unlock_tag(&self, tag: *mut CtxCore) {
         if self
             .state
-            .compare_exchange(tag, 0, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(tag, ptr::null_mut(), Ordering::Release, Ordering::Relaxed)
             .is_err()
         {
             self.unlock_slow();
@@ -473,7 +511,11 @@ impl<T, C: WwClass> WwMutex<T, C> {
         let mut g = self.waiters.lock();
         g.with(|list| {
             let head = list.front();
-            let new = if head.is_none() { 0 } else { WAITERS };
+            let new = if head.is_none() {
+                ptr::null_mut()
+            } else {
+                with_waiters(ptr::null_mut())
+            };
             self.state.store(new, Ordering::Release);
             if let Some(head) = head {
                 // Wake one: the head (oldest context, or first plain waiter).

@@ -1,5 +1,5 @@
-// The context cannot move (its address is the owner tag in the mutexes it holds) while a
-// guard borrows it.
+// The context cannot move while a guard borrows it (the guard unlocks through it). Its owner
+// record is on the heap, so a move after a guard was leaked is harmless (soundness_ww.rs).
 use dmasync_sync::ww::{AcquireCtx, WaitDie, WwMutex};
 
 fn main() {
