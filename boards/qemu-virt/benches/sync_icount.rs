@@ -28,7 +28,6 @@ use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 use dmasync_protocol::bench;
 use dmasync_qemu_virt::arch::cache::DataCache;
 use dmasync_qemu_virt::arch::{cpu, exit_code, println, semihosting};
-use dmasync_sync::fence::FenceContext;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
 use dmasync_sync::{Fence, FenceProducer};
@@ -202,10 +201,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     // Fence signal: producers made beforehand (each with its fence handle kept, as a waiter
     // would); the loop pops and signals. Its own cost is the same loop that forgets instead.
     let make = || -> (Vec<FenceProducer>, Vec<Fence>) {
-        let c = FenceContext::new();
-        let p: Vec<FenceProducer> = (1..=u64::from(ITERS))
-            .map(|s| FenceProducer::new(c, s))
-            .collect();
+        let p: Vec<FenceProducer> = (0..ITERS).map(|_| FenceProducer::one_off()).collect();
         let f = p.iter().map(FenceProducer::fence).collect();
         (p, f)
     };
@@ -231,7 +227,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     if !fs.iter().all(Fence::is_signalled) {
         dmasync_qemu_virt::setup_failed(format_args!("a measured fence did not signal"));
     }
-    let done = FenceProducer::new(FenceContext::new(), 1);
+    let done = FenceProducer::one_off();
     let fence = done.fence();
     done.signal();
     let wait = report(

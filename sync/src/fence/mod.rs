@@ -684,6 +684,15 @@ impl FenceProducer {
         }
     }
 
+    /// A new pending fence alone on a fresh context (seqno 1): for one-off completions
+    /// that are not part of an ordered stream, or that may complete out of order with
+    /// their siblings (a [`Timeline`] requires signalling in seqno order). Allocates (once,
+    /// here: the signal path never does). Take waiter handles with
+    /// [`FenceProducer::fence`].
+    pub fn one_off() -> Self {
+        Self::new(FenceContext::new(), 1)
+    }
+
     pub(crate) fn from_inner(inner: FenceInner) -> Self {
         FenceProducer {
             inner: Arc::new(inner),

@@ -12,7 +12,7 @@ use super::*;
 type F = Fence;
 
 fn producer() -> FenceProducer {
-    FenceProducer::new(FenceContext::new(), 1)
+    FenceProducer::one_off()
 }
 
 #[test]
