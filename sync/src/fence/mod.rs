@@ -11,7 +11,9 @@
 //!   ([`FenceCallback`]), and a `Future` ([`Fence::wait_async`]).
 //!
 //! Fences live on timelines ([`FenceContext`], [`Timeline`]): within one context a later
-//! seqno implies the earlier ones. [`all_of`]/[`any_of`] aggregate fences;
+//! seqno implies the earlier ones. A context is a capability: only its [`Timeline`] makes
+//! fences on it ([`FenceProducer::one_off`] makes one on a context of its own), so nobody
+//! can forge a "later" fence on another's timeline. [`all_of`]/[`any_of`] aggregate fences;
 //! [`MemTimeline`] keeps the seqno in a DMA-visible word that hardware can poll.
 //!
 //! ```
@@ -601,7 +603,8 @@ impl Fence {
         self.inner.timestamp()
     }
 
-    /// The timeline this fence belongs to.
+    /// The timeline this fence belongs to: an identifier for comparison and debugging,
+    /// not a way to make fences on it (see [`FenceContext`]).
     pub fn context(&self) -> FenceContext {
         FenceContext::from_id(self.inner.context)
     }
@@ -677,8 +680,13 @@ impl fmt::Debug for FenceProducer {
 
 impl FenceProducer {
     /// A new pending fence at `seqno` on timeline `context`. Allocates (once, here: the
-    /// signal path never does). Take waiter handles with [`FenceProducer::fence`].
-    pub fn new(context: FenceContext, seqno: u64) -> Self {
+    /// signal path never does).
+    ///
+    /// Crate-private: a context is a capability, so only the owner of `context` (a
+    /// [`Timeline`], or [`FenceProducer::one_off`] with a context it just allocated) may
+    /// call this. A public form would let anyone forge a later fence on someone else's
+    /// timeline, which a reservation object lets replace the pending earlier one.
+    pub(crate) fn new(context: FenceContext, seqno: u64) -> Self {
         FenceProducer {
             inner: Arc::new(FenceInner::new(context.id(), seqno, None)),
         }
