@@ -12,9 +12,9 @@
 //! Every case runs `ITERS` times between two counter reads, interrupts masked; the image
 //! prints `bench <case>: <instructions> instructions over <iters> iterations` per case, and
 //! the per-operation figure. Baselines measured in the same run: an empty loop, the acquire
-//! context alone, and the acquire context + `LockSet` over the same buffers' reservation
-//! locks (step 1 of `SyncSet::lock`, the host benchmark's baseline); `fence_forget` for the
-//! signal loop's own cost.
+//! context alone, and the acquire context + `LockSet` over as many reservation locks (step 1
+//! of `SyncSet::lock`, the host benchmark's baseline; standalone objects, since a buffer's
+//! own is locked only by its sync sets); `fence_forget` for the signal loop's own cost.
 #![no_std]
 #![no_main]
 
@@ -28,6 +28,7 @@ use dmasync_hal::dma::{BusAddr, Coherency, DirectMemory, DmaRegion};
 use dmasync_protocol::bench;
 use dmasync_qemu_virt::arch::cache::DataCache;
 use dmasync_qemu_virt::arch::{cpu, exit_code, println, semihosting};
+use dmasync_sync::ReservationObject;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
 use dmasync_sync::{Fence, FenceProducer};
@@ -137,6 +138,8 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         SyncConfig::default(),
     )));
     let bufs: &'static [SyncBuffer] = alloc::vec::Vec::leak(buffers(domain, 4));
+    let resvs: &'static [ReservationObject] =
+        alloc::vec::Vec::leak((0..4).map(|_| ReservationObject::new()).collect());
 
     let empty = report("empty", measure(|| black_box(())));
     let ctx = report(
@@ -154,8 +157,8 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
             let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
             let mut s = LockSet::with_capacity(&ctx, n);
             let r = s.lock_all(|s| {
-                for b in mine {
-                    s.lock(b.reservation().ww_mutex())?;
+                for r in &resvs[..n] {
+                    s.lock(r.ww_mutex())?;
                 }
                 Ok::<(), WwError>(())
             });
