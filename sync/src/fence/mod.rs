@@ -633,10 +633,17 @@ impl Fence {
         Arc::ptr_eq(&a.inner, &b.inner)
     }
 
-    /// For a memory-backed fence: the word and the value it reaches (wrap-safe `>=`) when
-    /// the fence is done — what a device that waits by polling memory is programmed with.
-    pub fn memory_wait(&self) -> Option<(&'static AtomicU32, u32)> {
-        self.inner.mem.map(|w| (w, self.inner.seqno as u32))
+    /// For a memory-backed fence: the word's address and the value it reaches (wrap-safe
+    /// `>=`) when the fence is done — what a device that waits by polling memory is
+    /// programmed with.
+    ///
+    /// An address, not a reference: a store that reached the value would complete the
+    /// fence, and a waiter must not be able to do that from safe code (only the
+    /// [`MemTimeline`]'s owner and its device write the word).
+    pub fn memory_wait(&self) -> Option<(*const AtomicU32, u32)> {
+        self.inner
+            .mem
+            .map(|w| (core::ptr::from_ref(w), self.inner.seqno as u32))
     }
 }
 

@@ -427,7 +427,8 @@ fn memory_fence_completes_when_the_device_writes_the_word() {
     let p2 = tl.next_fence();
     let (f1, f2) = (p1.fence(), p2.fence());
     assert_eq!(
-        f1.memory_wait().map(|(w, v)| (core::ptr::eq(w, &WORD), v)),
+        f1.memory_wait()
+            .map(|(w, v)| (core::ptr::eq(w, &raw const WORD), v)),
         Some((true, 1))
     );
     let hits = Arc::new(AtomicUsize::new(0));
