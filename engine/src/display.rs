@@ -6,9 +6,7 @@ use dmasync_hal::dma::MemorySystem;
 use dmasync_hal::lock::IrqSpinLock;
 
 use dmasync_hal::dma::DeviceId;
-use dmasync_sync::fence::{
-    Fence, FenceContext, FenceError, FenceProducer, FenceResult, FenceStatus,
-};
+use dmasync_sync::fence::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
 use dmasync_sync::syncset::Locked;
 
 use crate::error::{EngineError, Rejected};
@@ -180,7 +178,7 @@ pub fn accept_flip<'s, M: MemorySystem>(
         Err(e) => return Err(Rejected::new(e, locked)),
     };
     let presented = next_presented();
-    let released = FenceProducer::new(FenceContext::new(), 1);
+    let released = FenceProducer::one_off();
     let fences = FlipFences {
         presented: presented.fence(),
         released: released.fence(),

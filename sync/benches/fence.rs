@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use dmasync_sync::fence::{FenceCallback, FenceContext, Timeline};
+use dmasync_sync::fence::{FenceCallback, Timeline};
 use dmasync_sync::resv::ReservationObject;
 use dmasync_sync::{Fence, FenceProducer, FenceResult};
 
@@ -216,7 +216,7 @@ fn wake_round_trip(c: &mut Criterion) {
             round_trips(
                 iters,
                 || {
-                    let p = FenceProducer::new(FenceContext::new(), 1);
+                    let p = FenceProducer::one_off();
                     let fence = p.fence();
                     let pair = Arc::new(FencePair {
                         producer: Mutex::new(Some(p)),

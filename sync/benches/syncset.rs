@@ -5,10 +5,12 @@
 //! core alone, in the same run:
 //!
 //! - `acquire_ctx_lockset` (the target's baseline): a fresh `AcquireCtx` and `LockSet`
-//!   locking the same buffers' reservation ww-mutexes, then unlocking them — step 1 of
-//!   `SyncSet::lock`, without the fences, the coherency plan and the holder;
+//!   locking as many reservation ww-mutexes (of standalone `ReservationObject`s, the type
+//!   each buffer carries: a buffer's own is locked by its sync sets only), then unlocking
+//!   them — step 1 of `SyncSet::lock`, without the fences, the coherency plan and the
+//!   holder;
 //! - `acquire_ctx_publish`: what a driver that uses the sync core directly does for one
-//!   job on the same buffers — a new fence on a fresh timeline, the same lock, per buffer
+//!   job on as many objects — a new fence on a fresh timeline, the same lock, per buffer
 //!   `reserve::<1>` and `add` of the fence as a writer, unlock, and the fence signalled at
 //!   the end of the job. A sync set publishes (and signals) such a fence too; the difference
 //!   to this baseline is the sync-set layer itself (maintenance planning, holder and
@@ -26,6 +28,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dmasync_hal::cache::CoherentNoop;
 use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory, DmaRegion, HeapDma};
+use dmasync_sync::ReservationObject;
 use dmasync_sync::fence::Timeline;
 use dmasync_sync::resv::Usage;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
@@ -59,14 +62,18 @@ fn lock_unlock_n(c: &mut Criterion, n: usize) {
             .collect(),
     );
 
+    // The baselines lock standalone reservation objects, the type every buffer carries:
+    // a buffer's own is locked only by its sync sets.
+    let objs: &'static [ReservationObject] =
+        Vec::leak((0..n).map(|_| ReservationObject::new()).collect());
     g.bench_function(BenchmarkId::new("acquire_ctx_lockset", n), |b| {
         b.iter(|| {
             let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
             let mut locks = LockSet::with_capacity(&ctx, n);
             locks
                 .lock_all(|s| {
-                    for buf in black_box(bufs) {
-                        s.lock(buf.reservation().ww_mutex())?;
+                    for obj in black_box(objs) {
+                        s.lock(obj.ww_mutex())?;
                     }
                     Ok::<(), WwError>(())
                 })
@@ -75,13 +82,10 @@ fn lock_unlock_n(c: &mut Criterion, n: usize) {
         })
     });
 
-    // A separate group of buffers, so the fences this baseline leaves behind do not sit
-    // in the sync set's reservation slots.
-    let pub_bufs: &'static [SyncBuffer] = Vec::leak(
-        (0..n)
-            .map(|_| domain.buffer("pub", host_region()).expect("aligned"))
-            .collect(),
-    );
+    // A separate group of objects, so the fences this baseline leaves behind do not fill
+    // the first group's slots.
+    let pub_objs: &'static [ReservationObject] =
+        Vec::leak((0..n).map(|_| ReservationObject::new()).collect());
     g.bench_function(BenchmarkId::new("acquire_ctx_publish", n), |b| {
         b.iter(|| {
             let job = Timeline::new().next_fence();
@@ -90,14 +94,14 @@ fn lock_unlock_n(c: &mut Criterion, n: usize) {
             let mut locks = LockSet::with_capacity(&ctx, n);
             locks
                 .lock_all(|s| {
-                    for buf in black_box(pub_bufs) {
-                        s.lock(buf.reservation().ww_mutex())?;
+                    for obj in black_box(pub_objs) {
+                        s.lock(obj.ww_mutex())?;
                     }
                     Ok::<(), WwError>(())
                 })
                 .expect("uncontended");
-            for buf in pub_bufs {
-                let g = buf.reservation().locked_in(&mut locks).expect("locked");
+            for obj in pub_objs {
+                let g = obj.locked_in(&mut locks).expect("locked");
                 let [slot] = g.reserve::<1>().expect("room");
                 slot.add(&fence, Usage::Write);
             }

@@ -332,6 +332,13 @@ impl<const N: usize> ReservationObject<N> {
         }
     }
 
+    /// The read-only side of this object: queries of its fences, no lock and no way to
+    /// add one. What [`SyncBuffer::reservation`](crate::syncset::SyncBuffer::reservation)
+    /// hands out, so that the sync set stays the only writer of its buffers' fences.
+    pub fn view(&self) -> ResvView<'_, N> {
+        ResvView { resv: self }
+    }
+
     fn reserve_k(&self, k: usize) -> Result<(), ResvError> {
         let mut g = self.slots.lock();
         // Common case: room without pruning, so no eviction array to build and drop.
@@ -579,6 +586,54 @@ impl<const N: usize> Drop for FenceSlot<'_, N> {
     fn drop(&mut self) {
         let mut g = self.resv.slots.lock();
         g.with(|s| s.reserved -= 1);
+    }
+}
+
+/// A read-only view of a [`ReservationObject`] ([`ReservationObject::view`]): the lock-free
+/// queries, nothing that locks the object, reserves a slot or adds a fence, and no way back
+/// to the object itself. Whoever owns an object but must let others see its fences (a
+/// [`SyncBuffer`](crate::syncset::SyncBuffer)'s, which only its sync sets may lock) hands
+/// out this.
+#[derive(Clone, Copy)]
+pub struct ResvView<'a, const N: usize = 8> {
+    resv: &'a ReservationObject<N>,
+}
+
+impl<const N: usize> fmt::Debug for ResvView<'_, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ResvView").field(self.resv).finish()
+    }
+}
+
+impl<const N: usize> ResvView<'_, N> {
+    /// The number of fence slots ([`ReservationObject::capacity`]).
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// See [`ReservationObject::test_signalled`].
+    pub fn test_signalled(&self, usage: Usage) -> bool {
+        self.resv.test_signalled(usage)
+    }
+
+    /// See [`ReservationObject::wait_timeout`].
+    pub fn wait_timeout(&self, usage: Usage, timeout: Duration) -> FenceStatus {
+        self.resv.wait_timeout(usage, timeout)
+    }
+
+    /// See [`ReservationObject::wait_until`].
+    pub fn wait_until(&self, usage: Usage, deadline: Option<Instant>) -> FenceStatus {
+        self.resv.wait_until(usage, deadline)
+    }
+
+    /// See [`ReservationObject::fences`]: waiter handles only, which cannot signal.
+    pub fn fences(&self, usage: Usage) -> ResvFences<N> {
+        self.resv.fences(usage)
+    }
+
+    /// See [`ReservationObject::aggregate`].
+    pub fn aggregate(&self, usage: Usage) -> Fence {
+        self.resv.aggregate(usage)
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 
 use dmasync_sync::fence::{
-    AlreadySignalled, CallbackRemoval, FenceCallback, FenceContext, Timeline, all_of, any_of,
+    AlreadySignalled, CallbackRemoval, FenceCallback, Timeline, all_of, any_of,
 };
 use dmasync_sync::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
 
@@ -53,7 +53,7 @@ proptest! {
     /// the final result, removal and late adds behave as documented.
     #[test]
     fn fence_follows_the_model(ops in proptest::collection::vec(op(), 1..24)) {
-        let mut producer = Some(FenceProducer::new(FenceContext::new(), 1));
+        let mut producer = Some(FenceProducer::one_off());
         let fence = producer.as_ref().unwrap().fence();
         let log: Arc<Mutex<Vec<(usize, FenceResult)>>> = Arc::new(Mutex::new(Vec::new()));
         let mut cbs: Vec<Pin<Box<Cb>>> = (0..4)
@@ -153,7 +153,7 @@ proptest! {
             s ^= s << 13; s ^= s >> 7; s ^= s << 17;
             order.swap(i, (s % (i as u64 + 1)) as usize);
         }
-        let producers: Vec<_> = (0..n).map(|_| FenceProducer::new(FenceContext::new(), 1)).collect();
+        let producers: Vec<_> = (0..n).map(|_| FenceProducer::one_off()).collect();
         let fences: Vec<Fence> = producers.iter().map(|p| p.fence()).collect();
         let mut slots: Vec<Option<FenceProducer>> = producers.into_iter().map(Some).collect();
         let signal = |slots: &mut Vec<Option<FenceProducer>>, i: usize| {

@@ -10,16 +10,14 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::Duration;
 
-use dmasync_sync::fence::{
-    CallbackRemoval, FenceCallback, FenceContext, MemTimeline, Timeline, all_of, any_of,
-};
+use dmasync_sync::fence::{CallbackRemoval, FenceCallback, MemTimeline, Timeline, all_of, any_of};
 
 /// Iterations of the race loops (Miri runs a few: it checks each for data races).
 const ROUNDS: usize = if cfg!(miri) { 4 } else { 300 };
 use dmasync_sync::{Fence, FenceError, FenceProducer, FenceStatus};
 
 fn producer() -> FenceProducer {
-    FenceProducer::new(FenceContext::new(), 1)
+    FenceProducer::one_off()
 }
 
 #[test]

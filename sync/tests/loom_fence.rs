@@ -13,11 +13,11 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use dmasync_sync::fence::{CallbackRemoval, FenceCallback, FenceContext, all_of};
+use dmasync_sync::fence::{CallbackRemoval, FenceCallback, all_of};
 use dmasync_sync::{FenceError, FenceProducer, FenceStatus};
 
 fn producer() -> FenceProducer {
-    FenceProducer::new(FenceContext::new(), 1)
+    FenceProducer::one_off()
 }
 
 /// The add-callback/signal race never loses a callback and never runs one that was

@@ -8,7 +8,7 @@ use core::time::Duration;
 
 use loom::thread;
 
-use dmasync_sync::fence::{FenceContext, Timeline};
+use dmasync_sync::fence::Timeline;
 use dmasync_sync::resv::{ReservationObject, Usage};
 use dmasync_sync::{FenceProducer, FenceStatus};
 
@@ -18,7 +18,7 @@ use dmasync_sync::{FenceProducer, FenceStatus};
 fn add_vs_test() {
     loom::model(|| {
         let resv = loom::sync::Arc::new(ReservationObject::<2>::new());
-        let p = FenceProducer::new(FenceContext::new(), 1);
+        let p = FenceProducer::one_off();
         let f = p.fence();
         let r = resv.clone();
         let writer = thread::spawn(move || {

@@ -10,13 +10,12 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 
 use dmasync_hal::platform::Instant;
-use dmasync_sync::fence::FenceContext;
 use dmasync_sync::syncset::SyncError;
 use dmasync_sync::syncset::loom_seam::HolderModel;
 use dmasync_sync::{FenceError, FenceProducer, FenceStatus};
 
 fn holder() -> (HolderModel, dmasync_sync::Fence) {
-    let done = FenceProducer::new(FenceContext::new(), 1);
+    let done = FenceProducer::one_off();
     let fence = done.fence();
     // Deadline at time zero: always overdue, so every interleaving may expire it.
     (HolderModel::new(Instant(0), done), fence)

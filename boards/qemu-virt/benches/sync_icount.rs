@@ -12,9 +12,9 @@
 //! Every case runs `ITERS` times between two counter reads, interrupts masked; the image
 //! prints `bench <case>: <instructions> instructions over <iters> iterations` per case, and
 //! the per-operation figure. Baselines measured in the same run: an empty loop, the acquire
-//! context alone, and the acquire context + `LockSet` over the same buffers' reservation
-//! locks (step 1 of `SyncSet::lock`, the host benchmark's baseline); `fence_forget` for the
-//! signal loop's own cost.
+//! context alone, and the acquire context + `LockSet` over as many reservation locks (step 1
+//! of `SyncSet::lock`, the host benchmark's baseline; standalone objects, since a buffer's
+//! own is locked only by its sync sets); `fence_forget` for the signal loop's own cost.
 #![no_std]
 #![no_main]
 
@@ -27,7 +27,7 @@ use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory};
 use dmasync_protocol::bench;
 use dmasync_qemu_virt::arch::cache::DataCache;
 use dmasync_qemu_virt::arch::{cpu, exit_code, println, semihosting};
-use dmasync_sync::fence::FenceContext;
+use dmasync_sync::ReservationObject;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
 use dmasync_sync::{Fence, FenceProducer};
@@ -124,6 +124,8 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         SyncConfig::default(),
     )));
     let bufs: &'static [SyncBuffer] = alloc::vec::Vec::leak(buffers(domain, 4));
+    let resvs: &'static [ReservationObject] =
+        alloc::vec::Vec::leak((0..4).map(|_| ReservationObject::new()).collect());
 
     let empty = report("empty", measure(|| black_box(())));
     let ctx = report(
@@ -141,8 +143,8 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
             let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
             let mut s = LockSet::with_capacity(&ctx, n);
             let r = s.lock_all(|s| {
-                for b in mine {
-                    s.lock(b.reservation().ww_mutex())?;
+                for r in &resvs[..n] {
+                    s.lock(r.ww_mutex())?;
                 }
                 Ok::<(), WwError>(())
             });
@@ -188,10 +190,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     // Fence signal: producers made beforehand (each with its fence handle kept, as a waiter
     // would); the loop pops and signals. Its own cost is the same loop that forgets instead.
     let make = || -> (Vec<FenceProducer>, Vec<Fence>) {
-        let c = FenceContext::new();
-        let p: Vec<FenceProducer> = (1..=u64::from(ITERS))
-            .map(|s| FenceProducer::new(c, s))
-            .collect();
+        let p: Vec<FenceProducer> = (0..ITERS).map(|_| FenceProducer::one_off()).collect();
         let f = p.iter().map(FenceProducer::fence).collect();
         (p, f)
     };
@@ -217,7 +216,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     if !fs.iter().all(Fence::is_signalled) {
         dmasync_qemu_virt::setup_failed(format_args!("a measured fence did not signal"));
     }
-    let done = FenceProducer::new(FenceContext::new(), 1);
+    let done = FenceProducer::one_off();
     let fence = done.fence();
     done.signal();
     let wait = report(

@@ -28,7 +28,7 @@ use dmasync_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
 use dmasync_qemu_virt::arch::{console, ensure, println, test_info};
 use dmasync_qemu_virt::display::{self, DISPLAY_DEVICE, Display};
 use dmasync_qemu_virt::{Board, setup_failed};
-use dmasync_sync::fence::{FenceContext, FenceError, FenceProducer, FenceStatus};
+use dmasync_sync::fence::{FenceError, FenceProducer, FenceStatus};
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain};
 use dmasync_sync::{Fence, FenceResult};
 
@@ -352,7 +352,7 @@ fn two_fenced_flips(ctx: &Ctx) -> TestResult {
     let d = || ctx.display.borrow();
     // Frame A (red), behind an in-fence that has not signalled.
     fill(ctx, ctx.fb[0], RED)?;
-    let in_a = FenceProducer::new(FenceContext::new(), 1);
+    let in_a = FenceProducer::one_off();
     let a = flip(
         ctx,
         ctx.fb[0],
@@ -551,7 +551,7 @@ fn device_error(ctx: &Ctx) -> TestResult {
 }
 
 fn failed_in_fence(ctx: &Ctx) -> TestResult {
-    let in_f = FenceProducer::new(FenceContext::new(), 1);
+    let in_f = FenceProducer::one_off();
     let f = flip(
         ctx,
         ctx.fb[0],

@@ -17,7 +17,6 @@ use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
 use dmasync_qemu_virt::arch::timer::{self, GenericTimer, PhysicalTimer};
 use dmasync_qemu_virt::arch::{cpu, ensure, gic, test_info};
 use dmasync_qemu_virt::{Board, ticks};
-use dmasync_sync::fence::FenceContext;
 use dmasync_sync::{FenceProducer, FenceStatus};
 use embedded_hal::delay::DelayNs;
 
@@ -86,7 +85,7 @@ fn signalled_by_other_core(board: &Board) -> TestResult {
         ) == n,
         "secondaries did not report in"
     );
-    let producer = Producer::new(FenceContext::new(), 1);
+    let producer = Producer::one_off();
     let fence = producer.fence();
     let hz = timer::counter_frequency();
     let t0 = timer::counter();
@@ -111,7 +110,7 @@ fn signalled_by_other_core(board: &Board) -> TestResult {
 fn signalled_from_irq(board: &Board) -> TestResult {
     gic::register_handler(board.dt.timer_intid, timer_signals_fence)
         .map_err(|e| testkit::Failure(alloc_fmt(e)))?;
-    let producer = Producer::new(FenceContext::new(), 1);
+    let producer = Producer::one_off();
     let fence = producer.fence();
     *FOR_IRQ.lock() = Some(producer);
     let hz = timer::counter_frequency();
@@ -133,7 +132,7 @@ fn signalled_from_irq(board: &Board) -> TestResult {
 }
 
 fn wait_timeout_expires(_: &Board) -> TestResult {
-    let producer = Producer::new(FenceContext::new(), 1);
+    let producer = Producer::one_off();
     let fence = producer.fence();
     let hz = timer::counter_frequency();
     let t0 = timer::counter();

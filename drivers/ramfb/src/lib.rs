@@ -294,7 +294,7 @@ mod tests {
 
     use dmasync_hal::cache::CoherentNoop;
     use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory, HeapDma};
-    use dmasync_sync::fence::{FenceContext, FenceResult, FenceStatus};
+    use dmasync_sync::fence::{FenceResult, FenceStatus};
     use dmasync_sync::syncset::{Access, SyncBuffer, SyncDomain};
 
     use super::fw_cfg::fake::FakeFwCfg;
@@ -428,7 +428,7 @@ mod tests {
         );
         d.set_mode(MODE).unwrap();
 
-        let in_a = FenceProducer::new(FenceContext::new(), 1);
+        let in_a = FenceProducer::one_off();
         let fa = flip(
             &d,
             &domain,

@@ -10,7 +10,7 @@ use dmasync_hal::dma::MemorySystem;
 
 use dmasync_hal::dma::{DeviceId, DeviceMemory};
 use dmasync_hal::lock::IrqSpinLock;
-use dmasync_sync::fence::{Fence, FenceContext, FenceError, FenceProducer, FenceResult};
+use dmasync_sync::fence::{Fence, FenceError, FenceProducer, FenceResult};
 use dmasync_sync::syncset::Locked;
 
 use crate::device::job_access;
@@ -246,7 +246,7 @@ impl<D: DeviceMemory> DisplayFlip for SoftDisplay<D> {
             return Err(Rejected::new(EngineError::QueueFull, locked));
         };
         let presented = ticket.fence();
-        let released = FenceProducer::new(FenceContext::new(), 1);
+        let released = FenceProducer::one_off();
         let released_fence = released.fence();
         let lock_done = locked.done_fence();
         match locked.unlock_after(&released_fence) {

@@ -29,9 +29,7 @@ use core::time::Duration;
 
 use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::platform;
-use dmasync_sync::fence::{
-    Fence, FenceContext, FenceError, FenceProducer, FenceResult, FenceStatus,
-};
+use dmasync_sync::fence::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
 
 /// The device error code a job's fence signals with when [`JobQueue::reset`] abandoned it:
 /// `FenceError::DeviceError(ABANDONED)` (0x5E5E7 reads "reset").
@@ -218,7 +216,7 @@ impl<J> JobQueue<J> {
         })?;
         // A fresh context per job: jobs of concurrent submitters may be committed in
         // another order than reserved, and fences of one timeline must signal in order.
-        let done = FenceProducer::new(FenceContext::new(), 1);
+        let done = FenceProducer::one_off();
         Some(Ticket {
             queue: self,
             done: Some(done),

@@ -689,7 +689,7 @@ mod tests {
         let b = buffer(&domain, "B", 0x0000_ff00);
         take_commands(&model);
 
-        let in_a = FenceProducer::new(dmasync_sync::fence::FenceContext::new(), 1);
+        let in_a = FenceProducer::one_off();
         let fa = flip(&gpu, &domain, &a, Some(&in_a.fence())).unwrap();
         assert_eq!(gpu.service(), 0, "presented before the in-fence");
         assert!(take_commands(&model).is_empty());

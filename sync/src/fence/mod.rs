@@ -11,7 +11,9 @@
 //!   ([`FenceCallback`]), and a `Future` ([`Fence::wait_async`]).
 //!
 //! Fences live on timelines ([`FenceContext`], [`Timeline`]): within one context a later
-//! seqno implies the earlier ones. [`all_of`]/[`any_of`] aggregate fences;
+//! seqno implies the earlier ones. A context is a capability: only its [`Timeline`] makes
+//! fences on it ([`FenceProducer::one_off`] makes one on a context of its own), so nobody
+//! can forge a "later" fence on another's timeline. [`all_of`]/[`any_of`] aggregate fences;
 //! [`MemTimeline`] keeps the seqno in a DMA-visible word that hardware can poll.
 //!
 //! ```
@@ -601,7 +603,8 @@ impl Fence {
         self.inner.timestamp()
     }
 
-    /// The timeline this fence belongs to.
+    /// The timeline this fence belongs to: an identifier for comparison and debugging,
+    /// not a way to make fences on it (see [`FenceContext`]).
     pub fn context(&self) -> FenceContext {
         FenceContext::from_id(self.inner.context)
     }
@@ -630,10 +633,17 @@ impl Fence {
         Arc::ptr_eq(&a.inner, &b.inner)
     }
 
-    /// For a memory-backed fence: the word and the value it reaches (wrap-safe `>=`) when
-    /// the fence is done — what a device that waits by polling memory is programmed with.
-    pub fn memory_wait(&self) -> Option<(&'static AtomicU32, u32)> {
-        self.inner.mem.map(|w| (w, self.inner.seqno as u32))
+    /// For a memory-backed fence: the word's address and the value it reaches (wrap-safe
+    /// `>=`) when the fence is done — what a device that waits by polling memory is
+    /// programmed with.
+    ///
+    /// An address, not a reference: a store that reached the value would complete the
+    /// fence, and a waiter must not be able to do that from safe code (only the
+    /// [`MemTimeline`]'s owner and its device write the word).
+    pub fn memory_wait(&self) -> Option<(*const AtomicU32, u32)> {
+        self.inner
+            .mem
+            .map(|w| (core::ptr::from_ref(w), self.inner.seqno as u32))
     }
 }
 
@@ -677,11 +687,25 @@ impl fmt::Debug for FenceProducer {
 
 impl FenceProducer {
     /// A new pending fence at `seqno` on timeline `context`. Allocates (once, here: the
-    /// signal path never does). Take waiter handles with [`FenceProducer::fence`].
-    pub fn new(context: FenceContext, seqno: u64) -> Self {
+    /// signal path never does).
+    ///
+    /// Crate-private: a context is a capability, so only the owner of `context` (a
+    /// [`Timeline`], or [`FenceProducer::one_off`] with a context it just allocated) may
+    /// call this. A public form would let anyone forge a later fence on someone else's
+    /// timeline, which a reservation object lets replace the pending earlier one.
+    pub(crate) fn new(context: FenceContext, seqno: u64) -> Self {
         FenceProducer {
             inner: Arc::new(FenceInner::new(context.id(), seqno, None)),
         }
+    }
+
+    /// A new pending fence alone on a fresh context (seqno 1): for one-off completions
+    /// that are not part of an ordered stream, or that may complete out of order with
+    /// their siblings (a [`Timeline`] requires signalling in seqno order). Allocates (once,
+    /// here: the signal path never does). Take waiter handles with
+    /// [`FenceProducer::fence`].
+    pub fn one_off() -> Self {
+        Self::new(FenceContext::new(), 1)
     }
 
     pub(crate) fn from_inner(inner: FenceInner) -> Self {

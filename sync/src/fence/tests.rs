@@ -12,7 +12,7 @@ use super::*;
 type F = Fence;
 
 fn producer() -> FenceProducer {
-    FenceProducer::new(FenceContext::new(), 1)
+    FenceProducer::one_off()
 }
 
 #[test]
@@ -297,12 +297,30 @@ fn timelines_order_their_fences() {
     assert!(F::later_of(&fa, &other).is_none());
 }
 
+/// Every public maker of fences works on a context nobody else has: two timelines, a
+/// one-off producer, a memory timeline, a signalled stub and an aggregate all differ, and
+/// a timeline's fences share its context.
 #[test]
-fn context_ranges_are_disjoint() {
-    let r = FenceContext::new_range(3);
-    let next = FenceContext::new();
-    assert!(next.id() > r.nth(2).id());
-    assert_ne!(r.nth(0), r.nth(1));
+fn every_fence_maker_owns_a_fresh_context() {
+    static WORD: AtomicU32 = AtomicU32::new(0);
+    let (a, b) = (Timeline::new(), Timeline::new());
+    let one_off = FenceProducer::one_off();
+    let mem = MemTimeline::new(&WORD);
+    let stub = F::signalled(Ok(()));
+    let agg = all_of([&one_off.fence()]);
+    let mut ids = std::vec![
+        a.context(),
+        b.context(),
+        one_off.context(),
+        mem.context(),
+        stub.context(),
+        agg.context(),
+    ];
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "contexts: {ids:?}");
+    assert_eq!(a.next_fence().context(), a.context());
+    assert_eq!(mem.next_fence().context(), mem.context());
 }
 
 // ---- aggregates ----------------------------------------------------------------------------
@@ -409,7 +427,8 @@ fn memory_fence_completes_when_the_device_writes_the_word() {
     let p2 = tl.next_fence();
     let (f1, f2) = (p1.fence(), p2.fence());
     assert_eq!(
-        f1.memory_wait().map(|(w, v)| (core::ptr::eq(w, &WORD), v)),
+        f1.memory_wait()
+            .map(|(w, v)| (core::ptr::eq(w, &raw const WORD), v)),
         Some((true, 1))
     );
     let hits = Arc::new(AtomicUsize::new(0));

@@ -9,27 +9,23 @@ use crate::shim::atomic::{AtomicU64, Ordering};
 /// unique ids and is not part of any modelled protocol (loom atomics cannot be statics).
 static NEXT_CONTEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
-/// A timeline id. All fences of one context are totally ordered by seqno and a later seqno
-/// implies the earlier ones (the producer's contract: signal in seqno order).
+/// The identifier of a timeline, for comparing fences and for debugging. All fences of one
+/// context are totally ordered by seqno and a later seqno implies the earlier ones (the
+/// producer's contract: signal in seqno order).
+///
+/// An identifier is not a capability: nothing public turns a `FenceContext` into a
+/// producer. Fences of a context come only from the one [`Timeline`] (or
+/// [`MemTimeline`](super::MemTimeline)) that allocated it, or from
+/// [`FenceProducer::one_off`]; so nobody else can make a fence that a reservation object
+/// would take as "later on the same timeline" and let replace a pending one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FenceContext(u64);
 
 impl FenceContext {
-    /// A fresh, globally unique context.
-    #[allow(clippy::new_without_default)] // `default()` creating a unique id would surprise
-    pub fn new() -> Self {
+    /// A fresh, globally unique context. Crate-private: whoever calls this must be the only
+    /// maker of fences on it.
+    pub(crate) fn new() -> Self {
         FenceContext(NEXT_CONTEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed))
-    }
-
-    /// `n` consecutive fresh contexts (e.g. one per engine ring); returns the first.
-    /// Ids are `u64` and never wrap in practice.
-    pub fn new_range(n: u64) -> Self {
-        FenceContext(NEXT_CONTEXT.fetch_add(n, core::sync::atomic::Ordering::Relaxed))
-    }
-
-    /// The `i`-th context of a range created with [`FenceContext::new_range`].
-    pub const fn nth(self, i: u64) -> Self {
-        FenceContext(self.0 + i)
     }
 
     /// The numeric id.
@@ -42,7 +38,13 @@ impl FenceContext {
     }
 }
 
-/// A software timeline: a context and a seqno counter that hands out fences in order.
+/// A software timeline: a freshly allocated context and a seqno counter that hands out
+/// fences in order.
+///
+/// The timeline is the capability to make fences on its context: it is neither `Clone` nor
+/// `Copy`, and no constructor takes an existing context, so fences of one context all come
+/// from one `Timeline` value and its owner alone decides their order. (Share it by reference
+/// or in an `Arc` if several threads must produce on one timeline.)
 pub struct Timeline {
     context: FenceContext,
     last: AtomicU64,
@@ -66,18 +68,13 @@ impl Default for Timeline {
 impl Timeline {
     /// A timeline on a fresh context; the first fence gets seqno 1.
     pub fn new() -> Self {
-        Self::with_context(FenceContext::new())
-    }
-
-    /// A timeline on a given context (e.g. one of [`FenceContext::new_range`]).
-    pub fn with_context(context: FenceContext) -> Self {
         Timeline {
-            context,
+            context: FenceContext::new(),
             last: AtomicU64::new(0),
         }
     }
 
-    /// The timeline's context.
+    /// The timeline's context (an identifier: it makes no fences).
     pub fn context(&self) -> FenceContext {
         self.context
     }

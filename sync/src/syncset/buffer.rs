@@ -3,7 +3,7 @@
 use core::fmt;
 use core::ptr;
 
-use crate::resv::{ReservationObject, ResvGuard, Usage};
+use crate::resv::{ReservationObject, ResvGuard, ResvView, Usage};
 use crate::shim::UnsafeCell;
 use dmasync_hal::dma::DmaRegion;
 
@@ -130,8 +130,12 @@ impl SyncBuffer {
         }
     }
 
-    /// The buffer's reservation object (fences of its users, by usage).
-    pub fn reservation(&self) -> &ReservationObject {
-        &self.resv
+    /// The fences of the buffer's users, by usage: a read-only view of its reservation
+    /// object. Only the buffer's sync sets lock that object and publish fences in it: a
+    /// way in from outside would let safe code hold the lock beyond the watchdog's reach,
+    /// fill the fence slots, or publish a fence that replaces a holder's pending `done`
+    /// one, and so get around the sync sets' exclusion.
+    pub fn reservation(&self) -> ResvView<'_> {
+        self.resv.view()
     }
 }

@@ -56,7 +56,7 @@ fn a_congested_lock_publishes_nothing_and_plans_nothing() {
         .map(|_| crate::fence::Timeline::new().next_fence())
         .collect();
     {
-        let g = b.reservation().lock();
+        let g = b.resv.lock();
         for p in &blockers {
             let [s] = g.reserve::<1>().unwrap();
             s.add(&p.fence(), Usage::Bookkeep);
