@@ -29,7 +29,7 @@
 //!   only by that context. An interrupt handler has its own word, so it never sees the word
 //!   of the code it interrupted. The sync core keeps its deferred-signal queue there.
 
-use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::AtomicPtr;
 
 use core::time::Duration;
 
@@ -77,8 +77,8 @@ pub trait Platform {
     /// Restores the mask [`Platform::interrupts_disable`] returned.
     fn interrupts_restore(saved: usize);
     /// The calling execution context's word (see [`context_word`]): a different one for
-    /// every core and, on each core, for thread level and interrupt level; 0 at boot.
-    fn context_word() -> &'static AtomicUsize;
+    /// every core and, on each core, for thread level and interrupt level; null at boot.
+    fn context_word() -> &'static AtomicPtr<()>;
 }
 
 /// Installs `$t` (a type implementing [`Platform`]) as the platform of this binary. Use it
@@ -114,7 +114,7 @@ macro_rules! set_platform {
                 <$t as $crate::platform::Platform>::interrupts_restore(saved)
             }
             #[unsafe(no_mangle)]
-            fn _dmasync_platform_context_word() -> &'static ::core::sync::atomic::AtomicUsize {
+            fn _dmasync_platform_context_word() -> &'static ::core::sync::atomic::AtomicPtr<()> {
                 <$t as $crate::platform::Platform>::context_word()
             }
         };
@@ -172,17 +172,17 @@ pub fn interrupts_restore(saved: usize) {
     imp::interrupts_restore(saved)
 }
 
-/// Reads the calling execution context's word (0 until [`set_context_word`] changes it).
+/// Reads the calling execution context's word (null until [`set_context_word`] changes it).
 /// Only this context reads or writes its word, so no other context can race with it: not
 /// another core, not a thread on another core, not an interrupt handler (which has its own).
 #[inline]
-pub fn context_word() -> usize {
+pub fn context_word() -> *mut () {
     imp::context_word()
 }
 
 /// Sets the calling execution context's word (see [`context_word`]).
 #[inline]
-pub fn set_context_word(v: usize) {
+pub fn set_context_word(v: *mut ()) {
     imp::set_context_word(v)
 }
 
@@ -199,7 +199,7 @@ mod imp {
         fn _dmasync_platform_now() -> u64;
         fn _dmasync_platform_interrupts_disable() -> usize;
         fn _dmasync_platform_interrupts_restore(saved: usize);
-        fn _dmasync_platform_context_word() -> &'static super::AtomicUsize;
+        fn _dmasync_platform_context_word() -> &'static super::AtomicPtr<()>;
     }
 
     // SAFETY (all seven calls below): the symbols are defined only by `set_platform!`, as safe
@@ -241,12 +241,12 @@ mod imp {
     }
 
     // Relaxed: only the owning context touches its word (the platform's contract).
-    pub(super) fn context_word() -> usize {
+    pub(super) fn context_word() -> *mut () {
         // SAFETY: see above.
         unsafe { _dmasync_platform_context_word() }.load(core::sync::atomic::Ordering::Relaxed)
     }
 
-    pub(super) fn set_context_word(v: usize) {
+    pub(super) fn set_context_word(v: *mut ()) {
         // SAFETY: see above.
         unsafe { _dmasync_platform_context_word() }.store(v, core::sync::atomic::Ordering::Relaxed)
     }
@@ -296,14 +296,15 @@ mod imp {
     pub(super) fn interrupts_restore(_saved: usize) {}
 
     std::thread_local! {
-        static WORD: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+        static WORD: core::cell::Cell<*mut ()> =
+            const { core::cell::Cell::new(core::ptr::null_mut()) };
     }
 
-    pub(super) fn context_word() -> usize {
+    pub(super) fn context_word() -> *mut () {
         WORD.with(core::cell::Cell::get)
     }
 
-    pub(super) fn set_context_word(v: usize) {
+    pub(super) fn set_context_word(v: *mut ()) {
         WORD.with(|w| w.set(v));
     }
 }
@@ -360,14 +361,14 @@ mod imp {
     pub(super) fn interrupts_restore(_saved: usize) {}
 
     loom::thread_local! {
-        static WORD: core::cell::Cell<usize> = core::cell::Cell::new(0);
+        static WORD: core::cell::Cell<*mut ()> = core::cell::Cell::new(core::ptr::null_mut());
     }
 
-    pub(super) fn context_word() -> usize {
+    pub(super) fn context_word() -> *mut () {
         WORD.with(core::cell::Cell::get)
     }
 
-    pub(super) fn set_context_word(v: usize) {
+    pub(super) fn set_context_word(v: *mut ()) {
         WORD.with(|w| w.set(v));
     }
 }
@@ -388,24 +389,27 @@ mod tests {
 
     #[test]
     fn context_word_is_per_thread() {
-        assert_eq!(context_word(), 0);
-        set_context_word(7);
+        let mut mine = 7u8;
+        let mine: *mut () = (&raw mut mine).cast();
+        assert!(context_word().is_null());
+        set_context_word(mine);
         let other = std::thread::spawn(|| {
-            let before = context_word();
-            set_context_word(9);
+            let before = context_word().is_null();
+            let mut theirs = 9u8;
+            set_context_word((&raw mut theirs).cast());
+            set_context_word(core::ptr::null_mut());
             before
         });
-        assert_eq!(
+        assert!(
             other.join().unwrap(),
-            0,
             "a new thread starts with its own word"
         );
         assert_eq!(
             context_word(),
-            7,
+            mine,
             "another thread's write does not reach ours"
         );
-        set_context_word(0);
+        set_context_word(core::ptr::null_mut());
     }
 
     #[test]

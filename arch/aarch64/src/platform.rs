@@ -17,7 +17,7 @@
 //! exception entry). IRQ handlers run with IRQs masked and do not nest, so these two levels
 //! are all the contexts a core has.
 
-use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::AtomicPtr;
 
 use dmasync_hal::clock::ticks_to_ns;
 use dmasync_hal::platform::{Instant, Platform};
@@ -26,8 +26,12 @@ use crate::cpu::MAX_CPUS;
 use crate::{cpu, timer};
 
 /// `[core][0]` thread level, `[core][1]` interrupt level.
-static CONTEXT_WORDS: [[AtomicUsize; 2]; MAX_CPUS] =
-    [const { [AtomicUsize::new(0), AtomicUsize::new(0)] }; MAX_CPUS];
+static CONTEXT_WORDS: [[AtomicPtr<()>; 2]; MAX_CPUS] = [const {
+    [
+        AtomicPtr::new(core::ptr::null_mut()),
+        AtomicPtr::new(core::ptr::null_mut()),
+    ]
+}; MAX_CPUS];
 
 /// Records the calling core's logical index for [`Platform::context_word`].
 ///
@@ -78,7 +82,7 @@ impl Platform for Aarch64Platform {
         cpu::restore_irqs(saved as u64);
     }
 
-    fn context_word() -> &'static AtomicUsize {
+    fn context_word() -> &'static AtomicPtr<()> {
         let (core, sp): (usize, usize);
         // SAFETY: reads two registers, no side effects.
         unsafe {

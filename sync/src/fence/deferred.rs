@@ -40,7 +40,7 @@ struct Draining;
 
 impl Drop for Draining {
     fn drop(&mut self) {
-        platform::set_context_word(0);
+        platform::set_context_word(ptr::null_mut());
     }
 }
 
@@ -53,10 +53,10 @@ impl Drop for Draining {
 /// node stays valid until its `run` marks it `NODE_RAN`, after which it is not touched again.
 pub(super) unsafe fn run_or_defer(list: List<Node>, result: FenceResult) {
     let word = platform::context_word();
-    if word != 0 {
-        // SAFETY: a non-zero word is the address of this context's drain queue, alive on
-        // the drain's stack frame until it clears the word; only this context uses it.
-        let queue = unsafe { &*(word as *const Queue) };
+    if !word.is_null() {
+        // SAFETY: a non-null word is this context's drain queue, alive on the drain's stack
+        // frame until it clears the word; only this context uses it.
+        let queue = unsafe { &*word.cast_const().cast::<Queue>() };
         // SAFETY: passed on from our caller.
         unsafe { defer(queue, list, result) };
         return;
@@ -64,7 +64,7 @@ pub(super) unsafe fn run_or_defer(list: List<Node>, result: FenceResult) {
     let queue = Queue {
         nodes: Cell::new(List::new()),
     };
-    platform::set_context_word(ptr::from_ref(&queue) as usize);
+    platform::set_context_word(ptr::from_ref(&queue).cast_mut().cast());
     let _draining = Draining;
     // The drain reads each node's neighbour before yielding it: once run, a node may be
     // freed or reused.

@@ -37,7 +37,10 @@
 //! Signalling takes the fence's internal spin lock (interrupts masked) for a few
 //! instructions, never allocates and never blocks, so it is allowed from an interrupt
 //! handler. Callbacks run in the signaller's context *after* that lock is released — see
-//! [`FenceCallback`] for why.
+//! [`FenceCallback`] for why. A signal made from inside a callback completes the fence and
+//! wakes its blocked waiters at once but defers its callbacks to the outermost signal of the
+//! same context, so stack use does not grow with nesting (doc/sync-model.md, *Nested
+//! signals are iterative*).
 
 mod aggregate;
 mod callback;
@@ -756,7 +759,8 @@ impl FenceProducer {
     }
 
     /// Signals the fence: with the error set before, if any, else success. Runs the
-    /// callbacks in this context. Callable from interrupt handlers.
+    /// callbacks in this context (called from inside a callback: after that callback
+    /// returns). Callable from interrupt handlers.
     pub fn signal(self) {
         self.inner.signal(None);
     }
