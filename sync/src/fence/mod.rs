@@ -222,7 +222,7 @@ impl FenceInner {
             timestamp: AtomicU64::new(0),
             context,
             seqno,
-            extra: mem.map_or(core::ptr::null(), |w| ptr::from_ref(w).cast()),
+            extra: mem.map_or(ptr::null(), |w| ptr::from_ref(w).cast()),
         }
     }
 
