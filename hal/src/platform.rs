@@ -30,6 +30,12 @@
 //!   finished thread only sets its token (the handle keeps the thread's data alive); loom:
 //!   a finished thread's unpark is a no-op; bare metal: tokens are plain integers and
 //!   [`Platform::unpark`] must accept any token a past `unparker` returned.
+//! - [`context_word`] is one word per *execution context* (a thread on the host and under
+//!   loom; on a board, each core's thread level and its interrupt level), read and written
+//!   only by that context. An interrupt handler has its own word, so it never sees the word
+//!   of the code it interrupted. The sync core keeps its deferred-signal queue there.
+
+use core::sync::atomic::AtomicPtr;
 
 use core::time::Duration;
 
@@ -60,8 +66,8 @@ impl Instant {
 ///
 /// The contract is the module's: `park` may return early, never loses an `unpark` that
 /// follows the publication of the waiter's token, `now` is monotonic, and `unpark`,
-/// `unparker`, `interrupts_disable` and `interrupts_restore` neither block nor allocate
-/// (they run in interrupt handlers).
+/// `unparker`, `interrupts_disable`, `interrupts_restore` and `context_word` neither block
+/// nor allocate (they run in interrupt handlers).
 pub trait Platform {
     /// The token that wakes the calling context (for example its core number; a
     /// platform whose wake-up reaches every core, like SEV, may return 0).
@@ -77,6 +83,9 @@ pub trait Platform {
     fn interrupts_disable() -> usize;
     /// Restores the mask [`Platform::interrupts_disable`] returned.
     fn interrupts_restore(saved: usize);
+    /// The calling execution context's word (see [`context_word`]): a different one for
+    /// every core and, on each core, for thread level and interrupt level; null at boot.
+    fn context_word() -> &'static AtomicPtr<()>;
 }
 
 /// Installs `$t` (a type implementing [`Platform`]) as the platform of this binary. Use it
@@ -110,6 +119,10 @@ macro_rules! set_platform {
             #[unsafe(no_mangle)]
             fn _dmasync_platform_interrupts_restore(saved: usize) {
                 <$t as $crate::platform::Platform>::interrupts_restore(saved)
+            }
+            #[unsafe(no_mangle)]
+            fn _dmasync_platform_context_word() -> &'static ::core::sync::atomic::AtomicPtr<()> {
+                <$t as $crate::platform::Platform>::context_word()
             }
         };
     };
@@ -166,6 +179,20 @@ pub fn interrupts_restore(saved: usize) {
     imp::interrupts_restore(saved)
 }
 
+/// Reads the calling execution context's word (null until [`set_context_word`] changes it).
+/// Only this context reads or writes its word, so no other context can race with it: not
+/// another core, not a thread on another core, not an interrupt handler (which has its own).
+#[inline]
+pub fn context_word() -> *mut () {
+    imp::context_word()
+}
+
+/// Sets the calling execution context's word (see [`context_word`]).
+#[inline]
+pub fn set_context_word(v: *mut ()) {
+    imp::set_context_word(v)
+}
+
 #[cfg(target_os = "none")]
 mod imp {
     use super::Instant;
@@ -179,9 +206,10 @@ mod imp {
         fn _dmasync_platform_now() -> u64;
         fn _dmasync_platform_interrupts_disable() -> usize;
         fn _dmasync_platform_interrupts_restore(saved: usize);
+        fn _dmasync_platform_context_word() -> &'static super::AtomicPtr<()>;
     }
 
-    // SAFETY (all six calls below): the symbols are defined only by `set_platform!`, as safe
+    // SAFETY (all seven calls below): the symbols are defined only by `set_platform!`, as safe
     // Rust functions with exactly these signatures that forward to a `Platform`
     // implementation; calling them has no precondition.
 
@@ -217,6 +245,17 @@ mod imp {
     pub(super) fn interrupts_restore(saved: usize) {
         // SAFETY: see above.
         unsafe { _dmasync_platform_interrupts_restore(saved) }
+    }
+
+    // Relaxed: only the owning context touches its word (the platform's contract).
+    pub(super) fn context_word() -> *mut () {
+        // SAFETY: see above.
+        unsafe { _dmasync_platform_context_word() }.load(core::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) fn set_context_word(v: *mut ()) {
+        // SAFETY: see above.
+        unsafe { _dmasync_platform_context_word() }.store(v, core::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -262,10 +301,25 @@ mod imp {
     }
 
     pub(super) fn interrupts_restore(_saved: usize) {}
+
+    std::thread_local! {
+        static WORD: core::cell::Cell<*mut ()> =
+            const { core::cell::Cell::new(core::ptr::null_mut()) };
+    }
+
+    pub(super) fn context_word() -> *mut () {
+        WORD.with(core::cell::Cell::get)
+    }
+
+    pub(super) fn set_context_word(v: *mut ()) {
+        WORD.with(|w| w.set(v));
+    }
 }
 
 /// Under loom a timed `park` only yields (the contract allows an early return); an untimed
-/// `park` is loom's, so a lost wake-up shows up as a deadlock in the model.
+/// `park` is loom's, so a lost wake-up shows up as a deadlock in the model. The context word
+/// is a loom thread local: every thread of a model runs on the test's one OS thread, so a
+/// `std` thread local would be shared by all of them.
 #[cfg(all(not(target_os = "none"), loom))]
 mod imp {
     use super::Instant;
@@ -312,6 +366,18 @@ mod imp {
     }
 
     pub(super) fn interrupts_restore(_saved: usize) {}
+
+    loom::thread_local! {
+        static WORD: core::cell::Cell<*mut ()> = core::cell::Cell::new(core::ptr::null_mut());
+    }
+
+    pub(super) fn context_word() -> *mut () {
+        WORD.with(core::cell::Cell::get)
+    }
+
+    pub(super) fn set_context_word(v: *mut ()) {
+        WORD.with(|w| w.set(v));
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -333,6 +399,31 @@ mod tests {
         let u = std::thread::spawn(unparker).join().unwrap();
         unpark(&u);
         unpark(&u.clone());
+    }
+
+    #[test]
+    fn context_word_is_per_thread() {
+        let mut mine = 7u8;
+        let mine: *mut () = (&raw mut mine).cast();
+        assert!(context_word().is_null());
+        set_context_word(mine);
+        let other = std::thread::spawn(|| {
+            let before = context_word().is_null();
+            let mut theirs = 9u8;
+            set_context_word((&raw mut theirs).cast());
+            set_context_word(core::ptr::null_mut());
+            before
+        });
+        assert!(
+            other.join().unwrap(),
+            "a new thread starts with its own word"
+        );
+        assert_eq!(
+            context_word(),
+            mine,
+            "another thread's write does not reach ours"
+        );
+        set_context_word(core::ptr::null_mut());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Loom model checks of the fence state machine: signal vs add/remove callback vs wait vs
-//! poll, and aggregate completion from two signallers.
+//! poll, aggregate completion from two signallers, and a nested (deferred) signal vs a
+//! waiter and a callback being added.
 //!
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
 //!  cargo test --release -p dmasync-sync --test loom_fence`
@@ -173,5 +174,39 @@ fn callback_drop_vs_signal() {
         let after_drop = ran.load(Ordering::SeqCst);
         signaller.join().unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), after_drop, "ran after its drop");
+    });
+}
+
+/// A fence signalled from inside another fence's callback (so its callbacks are deferred to
+/// the signalling thread's drain) against a thread that adds a callback to it and then
+/// blocks on it: the nested signal wakes the blocked waiter itself (a lost wake-up would be a
+/// deadlock in the model), and the added callback runs exactly once — in the drain — unless
+/// it was reported as already signalled.
+#[test]
+fn nested_signal_vs_add_callback_and_wait() {
+    loom::model(|| {
+        let p1 = producer();
+        let f1 = p1.fence();
+        let p2 = producer();
+        let f2 = p2.fence();
+        let mut slot = Some(p2);
+        let mut outer = pin!(FenceCallback::new(move |_| {
+            if let Some(p) = slot.take() {
+                p.signal();
+            }
+        }));
+        f1.add_callback(outer.as_mut()).unwrap();
+        let signaller = thread::spawn(move || p1.signal());
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let mut cb = pin!(FenceCallback::new(move |res| {
+            assert_eq!(res, Ok(()));
+            r.fetch_add(1, Ordering::SeqCst);
+        }));
+        let queued = f2.add_callback(cb.as_mut()).is_ok();
+        assert_eq!(f2.wait(), Ok(()));
+        signaller.join().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), usize::from(queued));
+        assert!(f1.is_signalled());
     });
 }

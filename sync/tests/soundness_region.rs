@@ -29,7 +29,11 @@ fn a_region_of_another_memory_is_refused_and_handed_back() {
         .buffer("own", mine.alloc(LINE, Coherency::NonCoherent).unwrap())
         .unwrap();
     let foreign = theirs.alloc(LINE, Coherency::NonCoherent).unwrap();
-    assert_eq!(foreign.virt(), own.region().virt(), "same address, other memory");
+    assert_eq!(
+        foreign.virt(),
+        own.region().virt(),
+        "same address, other memory"
+    );
     let refused = d.buffer("foreign", foreign).unwrap_err();
     assert_eq!(
         refused.error,

@@ -195,9 +195,14 @@ fn registration_errors_name_what_is_wrong_and_change_nothing() {
     let other_sim = self::sim(Eviction::Never);
     let foreign = other_sim.alloc(LINE, Coherency::NonCoherent).unwrap();
     let refused = d.buffer("foreign", foreign).unwrap_err();
-    assert_eq!(refused.error, SyncError::ForeignRegion { buffer: "foreign" });
+    assert_eq!(
+        refused.error,
+        SyncError::ForeignRegion { buffer: "foreign" }
+    );
     // Handed back, it goes where it belongs.
-    let own = domain(&other_sim).buffer("foreign", refused.region).unwrap();
+    let own = domain(&other_sim)
+        .buffer("foreign", refused.region)
+        .unwrap();
     assert_eq!(own.len(), LINE);
     assert_eq!(
         SyncError::ForeignRegion { buffer: "foreign" }.to_string(),

@@ -9,10 +9,42 @@
 //! least that often. SEV wakes every core; `park` may return spuriously, which the
 //! primitives allow.
 
+//!
+//! The context word of each execution context is `CONTEXT_WORDS[core][level]`: the core's
+//! logical index is kept in TPIDR_EL1 (written by [`set_core_index`], which every core calls
+//! from [`crate::stacks::use_separate_exception_stack`] before enabling interrupts), the level
+//! is PSTATE.SP: threads run on SP_EL0 (SPSel 0), exceptions on SP_EL1 (SPSel 1, set on
+//! exception entry). IRQ handlers run with IRQs masked and do not nest, so these two levels
+//! are all the contexts a core has.
+
+use core::sync::atomic::AtomicPtr;
+
 use dmasync_hal::clock::ticks_to_ns;
 use dmasync_hal::platform::{Instant, Platform};
 
+use crate::cpu::MAX_CPUS;
 use crate::{cpu, timer};
+
+/// `[core][0]` thread level, `[core][1]` interrupt level.
+static CONTEXT_WORDS: [[AtomicPtr<()>; 2]; MAX_CPUS] = [const {
+    [
+        AtomicPtr::new(core::ptr::null_mut()),
+        AtomicPtr::new(core::ptr::null_mut()),
+    ]
+}; MAX_CPUS];
+
+/// Records the calling core's logical index for [`Platform::context_word`].
+///
+/// # Panics
+///
+/// If `index >= MAX_CPUS`.
+pub(crate) fn set_core_index(index: usize) {
+    assert!(index < MAX_CPUS, "core index {index} out of range");
+    // SAFETY: TPIDR_EL1 is a software-only register that nothing else in the image uses.
+    unsafe {
+        core::arch::asm!("msr tpidr_el1, {}", in(reg) index, options(nomem, nostack, preserves_flags));
+    }
+}
 
 /// The AArch64 bare-metal platform of dmasync's primitives. A board installs it once with
 /// `dmasync_hal::set_platform!(dmasync_aarch64::platform::Aarch64Platform)`.
@@ -48,6 +80,22 @@ impl Platform for Aarch64Platform {
 
     fn interrupts_restore(saved: usize) {
         cpu::restore_irqs(saved as u64);
+    }
+
+    fn context_word() -> &'static AtomicPtr<()> {
+        let (core, sp): (usize, usize);
+        // SAFETY: reads two registers, no side effects.
+        unsafe {
+            core::arch::asm!(
+                "mrs {c}, tpidr_el1",
+                "mrs {s}, spsel",
+                c = out(reg) core,
+                s = out(reg) sp,
+                options(nomem, nostack, preserves_flags),
+            );
+        }
+        // Indexing panics (rather than sharing a word) on a core that never set its index.
+        &CONTEXT_WORDS[core][sp & 1]
     }
 }
 

@@ -33,13 +33,16 @@ pub fn boot_stack_guard() -> usize {
 
 /// Moves the calling code onto SP_EL0 (keeping the current stack: same address, other
 /// register) and points SP_EL1, used from now on by exceptions, at core `index`'s exception
-/// stack. Every core calls it once, before enabling interrupts.
+/// stack, and records `index` for the platform's per-context words. Every core calls it once,
+/// before enabling interrupts.
 ///
 /// # Panics
 ///
 /// If `index >= MAX_CPUS`.
 pub fn use_separate_exception_stack(index: usize) {
     assert!(index < MAX_CPUS, "core index {index} out of range");
+    // The two stacks are the two execution contexts of the core: name their context words.
+    crate::platform::set_core_index(index);
     // SAFETY: `index` is in range; each core passes its own index, so each exception stack
     // has one user. Its end (the stack grows down) is 4 KiB aligned.
     let top = unsafe {

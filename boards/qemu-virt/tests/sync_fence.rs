@@ -1,14 +1,19 @@
 //! dmasync on target: fences signalled from another core and from an interrupt handler wake
 //! a core parked in WFE; a wait with a timeout ends (via the timer event stream) and never
-//! before its deadline.
+//! before its deadline; a 10 000-level aggregate signalled from the timer interrupt, while
+//! the interrupted code is itself in the middle of a signal, completes on the 16 KiB IRQ stack
+//! and neither context loses a callback.
 //!
 //! Expected output: `test <case> ... ok` per case with `info:` lines, then
-//! `verdict: ok (3 cases)`; exit code 0.
+//! `verdict: ok (4 cases)`; exit code 0.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
 use dmasync_hal::clock::{ns_to_ticks, ticks_to_ns};
@@ -17,7 +22,8 @@ use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
 use dmasync_qemu_virt::arch::timer::{self, GenericTimer, PhysicalTimer};
 use dmasync_qemu_virt::arch::{cpu, ensure, gic, test_info};
 use dmasync_qemu_virt::{Board, ticks};
-use dmasync_sync::{FenceProducer, FenceStatus};
+use dmasync_sync::fence::{FenceCallback, all_of};
+use dmasync_sync::{Fence, FenceProducer, FenceStatus};
 use embedded_hal::delay::DelayNs;
 
 dmasync_aarch64::entry!(main, 40);
@@ -68,6 +74,10 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
             Test {
                 name: "wait_timeout_expires_not_early",
                 run: wait_timeout_expires,
+            },
+            Test {
+                name: "deep_aggregate_signalled_from_irq_mid_signal",
+                run: deep_aggregate_from_irq_mid_signal,
             },
         ],
     )
@@ -160,4 +170,99 @@ fn wait_timeout_expires(_: &Board) -> TestResult {
 
 fn alloc_fmt(e: impl core::fmt::Debug) -> alloc::string::String {
     alloc::format!("{e:?}")
+}
+
+/// Levels of `all_of` nesting. Recursive signalling used a few hundred bytes of stack per
+/// level, so this many would need megabytes; the IRQ runs on its core's exception stack of
+/// `stacks::EXCEPTION_STACK_PAGES` (4) pages = 16 KiB.
+const DEEP_LEVELS: usize = 10_000;
+
+/// Callbacks run, by the IRQ's drain (the top level's) and the thread's (the deferred one).
+static TOP_RAN: AtomicUsize = AtomicUsize::new(0);
+static DEFERRED_RAN: AtomicUsize = AtomicUsize::new(0);
+/// `DEFERRED_RAN` as the thread's callback saw it after the IRQ had drained.
+static DEFERRED_SEEN_MID_SIGNAL: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+fn deep_aggregate_from_irq_mid_signal(board: &Board) -> TestResult {
+    const { assert!(dmasync_qemu_virt::arch::stacks::EXCEPTION_STACK_PAGES == 4) };
+    let leaf = Producer::one_off();
+    let mut levels: Vec<Fence> = Vec::with_capacity(DEEP_LEVELS + 1);
+    levels.push(leaf.fence());
+    for i in 0..DEEP_LEVELS {
+        let next = all_of([&levels[i]]);
+        levels.push(next);
+    }
+    let mut on_top = Box::pin(FenceCallback::new(|r| {
+        if r.is_ok() {
+            TOP_RAN.fetch_add(1, Ordering::Relaxed);
+        }
+    }));
+    levels[DEEP_LEVELS]
+        .add_callback(on_top.as_mut())
+        .map_err(|e| testkit::Failure(alloc_fmt(e)))?;
+
+    // Thread level: `outer`'s callback signals `inner` (whose callback is now deferred on
+    // this context's queue), then lets the timer IRQ fire and signal the leaf while this
+    // signal is still running, and waits for the IRQ to have drained the whole aggregate.
+    gic::register_handler(board.dt.timer_intid, timer_signals_fence)
+        .map_err(|e| testkit::Failure(alloc_fmt(e)))?;
+    let outer = Producer::one_off();
+    let inner = Producer::one_off();
+    let inner_fence = inner.fence();
+    let mut on_inner = Box::pin(FenceCallback::new(|_| {
+        DEFERRED_RAN.fetch_add(1, Ordering::Relaxed);
+    }));
+    inner_fence
+        .add_callback(on_inner.as_mut())
+        .map_err(|e| testkit::Failure(alloc_fmt(e)))?;
+    let top = levels[DEEP_LEVELS].clone();
+    let hz = timer::counter_frequency();
+    let mut inner = Some(inner);
+    let mut leaf = Some(leaf);
+    let mut on_outer = Box::pin(FenceCallback::new(move |_| {
+        if let Some(p) = inner.take() {
+            p.signal();
+        }
+        *FOR_IRQ.lock() = leaf.take();
+        PhysicalTimer.arm_in(ns_to_ticks(1_000_000, hz));
+        // Bounded so a regression fails instead of hanging; IRQs are unmasked here.
+        let give_up = timer::counter() + 5 * hz;
+        while !top.is_signalled() && timer::counter() < give_up {
+            core::hint::spin_loop();
+        }
+        // The deferred callback must not have run yet: it is on this drain's queue, which
+        // the IRQ (its own context) never touches.
+        DEFERRED_SEEN_MID_SIGNAL.store(DEFERRED_RAN.load(Ordering::Relaxed), Ordering::Relaxed);
+    }));
+    outer
+        .fence()
+        .add_callback(on_outer.as_mut())
+        .map_err(|e| testkit::Failure(alloc_fmt(e)))?;
+    outer.signal();
+    ticks::install(board.dt.timer_intid).map_err(|e| testkit::Failure(alloc_fmt(e)))?;
+    ensure!(
+        levels[DEEP_LEVELS].status() == FenceStatus::Ok,
+        "top of the aggregate: {:?}",
+        levels[DEEP_LEVELS].status()
+    );
+    ensure!(
+        levels.iter().all(|f| f.status() == FenceStatus::Ok),
+        "a level did not signal"
+    );
+    ensure!(
+        TOP_RAN.load(Ordering::Relaxed) == 1,
+        "top callback ran {} times",
+        TOP_RAN.load(Ordering::Relaxed)
+    );
+    ensure!(
+        DEFERRED_SEEN_MID_SIGNAL.load(Ordering::Relaxed) == 0,
+        "the thread's deferred callback ran during its callback (or the IRQ ran it)"
+    );
+    ensure!(
+        DEFERRED_RAN.load(Ordering::Relaxed) == 1,
+        "the thread's deferred callback ran {} times",
+        DEFERRED_RAN.load(Ordering::Relaxed)
+    );
+    test_info!("{DEEP_LEVELS}-level all_of signalled from the timer IRQ (16 KiB stack) mid-signal");
+    Ok(())
 }

@@ -1,8 +1,14 @@
 //! Aggregate fences: all-of and any-of over a dynamic number of children.
 //!
 //! `alloc` is used here because the number of children is only known at run time: one
-//! allocation for the aggregate's own fence and one for its per-child callback nodes,
-//! both made when the aggregate is built (never on a signal path).
+//! allocation for the aggregate's own fence, one for its bookkeeping and one for its
+//! per-child callback nodes, all made when the aggregate is built (never on a signal path).
+//!
+//! The bookkeeping belongs to the output fence (`FenceInner::aggregate()`) and every child
+//! node still queued holds a reference to that fence, so the nodes live as long as anyone
+//! can run them, and they are freed with the output fence's last reference. That is the last
+//! handle, which the user drops, not the last child's signal: the signal path frees nothing
+//! unless every handle of the aggregate is already gone.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -22,7 +28,8 @@ use crate::shim::atomic::{AtomicU64, AtomicUsize, Ordering};
 ///
 /// The aggregate is signalled from the last child's signalling context, but never under
 /// any lock: child callbacks run after the child's lock is released and only update
-/// atomics (this is what Linux needed `irq_work` for in `dma_fence_array`).
+/// atomics (this is what Linux needed `irq_work` for in `dma_fence_array`). Its own
+/// callbacks are deferred like any nested signal's, so nesting depth costs no stack.
 pub fn all_of<'a>(children: impl IntoIterator<Item = &'a Fence>) -> Fence {
     build(children.into_iter().collect(), false)
 }
@@ -34,41 +41,39 @@ pub fn any_of<'a>(children: impl IntoIterator<Item = &'a Fence>) -> Fence {
     build(children.into_iter().collect(), true)
 }
 
-struct Aggregate {
-    out: Arc<FenceInner>,
-    /// Children still to complete before `out` signals (n for all-of, 1 for any-of).
+/// An aggregate's bookkeeping, owned by its output fence.
+pub(crate) struct Aggregate {
+    /// Children still to complete before the output signals (n for all-of, 1 for any-of).
     pending: AtomicUsize,
-    /// Registrations not yet finished, plus one for the builder. The last one releases
-    /// the reference that keeps the nodes alive.
-    outstanding: AtomicUsize,
     /// First child error (encoded), 0 if none: all-of only.
     first_error: AtomicU64,
     any: bool,
     nodes: Box<[AggNode]>,
 }
 
+#[repr(C)]
+struct AggNode {
+    node: Node,
+    /// The output fence, set once before the node is queued (the child's lock publishes it
+    /// to the signaller); read by `run`. The queued node owns one reference to it.
+    out: UnsafeCell<*const FenceInner>,
+}
+
 // SAFETY: an aggregate is reached from every child's signalling context (any core or an
-// interrupt handler). Its shared state is atomics and the `Arc`'d output fence, which are
-// thread-safe; each node's `agg` pointer is written once by the builder before the node is
-// queued on its child (the child's lock publishes it to the signaller) and only read after;
-// `Node` itself is the callback-list node whose cross-thread protocol callback.rs argues.
+// interrupt handler). Its shared state is atomics; each node's `out` pointer is written
+// once by the builder before the node is queued on its child (the child's lock publishes it
+// to the signaller) and only read after; `Node` itself is the callback-list node whose
+// cross-thread protocol callback.rs argues.
 unsafe impl Send for Aggregate {}
 // SAFETY: as for `Send`: every access through `&Aggregate` is atomic or to a write-once cell
 // published before it is read.
 unsafe impl Sync for Aggregate {}
 
-#[repr(C)]
-struct AggNode {
-    node: Node,
-    /// Set once before the node is queued; read by `run`.
-    agg: UnsafeCell<*const Aggregate>,
-}
-
 impl Aggregate {
-    fn child_done(&self, result: FenceResult) {
+    fn child_done(&self, out: &FenceInner, result: FenceResult) {
         if self.any {
             if self.pending.swap(0, Ordering::AcqRel) == 1 {
-                self.out.signal(result.err());
+                out.signal(result.err());
             }
             return;
         }
@@ -84,35 +89,37 @@ impl Aggregate {
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             let error: Option<FenceError> =
                 decode_result(self.first_error.load(Ordering::Relaxed)).err();
-            self.out.signal(error);
+            out.signal(error);
         }
     }
 
+    /// A child finished (signalled, or was already signalled at build time): count it,
+    /// then drop the registration's reference to the output fence.
+    ///
     /// # Safety
-    /// `this` is the pointer from `Arc::into_raw` in `build`; each registration and the
-    /// builder call this exactly once.
-    unsafe fn release_one(this: *const Aggregate) {
-        // SAFETY: alive until the last release below.
-        if unsafe { (*this).outstanding.fetch_sub(1, Ordering::AcqRel) } == 1 {
-            // SAFETY: the registrations' shared reference, taken in `build`.
-            drop(unsafe { Arc::from_raw(this) });
+    /// `out` is a registration's reference (`Arc::into_raw`) to an aggregate's output fence;
+    /// each registration calls this once.
+    unsafe fn finish(out: *const FenceInner, result: FenceResult) {
+        // SAFETY: the registration's reference, handed to us (the contract).
+        let out = unsafe { Arc::from_raw(out) };
+        if let Some(agg) = out.aggregate() {
+            agg.child_done(&out, result);
         }
+        // Frees the fence (nodes included) only if every handle has gone already.
+        drop(out);
     }
 
     /// # Safety
-    /// `node` is the node of an `AggNode` inside a live aggregate, owned by the caller.
+    /// `node` is the node of an `AggNode` of a live aggregate, owned by the caller.
     unsafe fn run(node: *const Node, result: FenceResult) {
-        // SAFETY: per the contract; `agg` was written before the node was queued.
-        let agg = unsafe { (*node.cast::<AggNode>()).agg.with(|p| *p) };
+        // SAFETY: per the contract; `out` was written before the node was queued.
+        let out = unsafe { (*node.cast::<AggNode>()).out.with(|p| *p) };
         // Nobody removes aggregate nodes, so marking it first is fine; the node memory
-        // stays alive until `release_one` below drops the last registration.
+        // stays alive through the reference `finish` drops.
         // SAFETY: node valid.
         unsafe { Node::mark_ran(node) };
-        // SAFETY: the registration's reference keeps the aggregate alive until released.
-        unsafe {
-            (*agg).child_done(result);
-            Self::release_one(agg);
-        }
+        // SAFETY: the queued node owned that reference; this run is its one use.
+        unsafe { Self::finish(out, result) };
     }
 }
 
@@ -121,35 +128,37 @@ fn build(children: Vec<&Fence>, any: bool) -> Fence {
     if n == 0 {
         return Fence::signalled(Ok(()));
     }
-    let out = Arc::new(FenceInner::new(FenceContext::new().id(), 1, None));
     let nodes: Box<[AggNode]> = (0..n)
         .map(|_| AggNode {
             node: Node::new(Aggregate::run),
-            agg: UnsafeCell::new(ptr::null()),
+            out: UnsafeCell::new(ptr::null()),
         })
         .collect();
-    let agg = Arc::new(Aggregate {
-        out: out.clone(),
-        pending: AtomicUsize::new(if any { 1 } else { n }),
-        outstanding: AtomicUsize::new(n + 1),
-        first_error: AtomicU64::new(0),
-        any,
-        nodes,
-    });
-    let raw = Arc::into_raw(agg);
-    // SAFETY: `raw` stays valid until the last `release_one`, the builder's being last
-    // here; nodes live in a boxed slice that never moves.
-    unsafe {
-        for (i, child) in children.into_iter().enumerate() {
-            let an: *const AggNode = &(&(*raw).nodes)[i];
-            (*an).agg.with_mut(|p| *p = raw);
-            // SAFETY: the node is valid and stays put until it ran (nobody removes it).
-            if let Err(result) = child.inner.add_node(an.cast::<Node>()) {
-                (*raw).child_done(result);
-                Aggregate::release_one(raw);
-            }
+    let out = Arc::new(FenceInner::new_aggregate(
+        FenceContext::new().id(),
+        Box::new(Aggregate {
+            pending: AtomicUsize::new(if any { 1 } else { n }),
+            first_error: AtomicU64::new(0),
+            any,
+            nodes,
+        }),
+    ));
+    let Some(agg) = out.aggregate() else {
+        unreachable!("set above")
+    };
+    for (an, child) in agg.nodes.iter().zip(children) {
+        let an: *const AggNode = an;
+        // The registration's reference, owned by the queued node (released in `run`).
+        let reg = Arc::into_raw(out.clone());
+        // SAFETY: the node is not queued yet, so nobody else reads `out`.
+        unsafe { (*an).out.with_mut(|p| *p = reg) };
+        // SAFETY: the node is valid, on no list, and stays put until it ran: it lives in the
+        // output fence's boxed slice, which the reference just taken keeps alive, and nobody
+        // removes aggregate nodes.
+        if let Err(result) = unsafe { child.inner.add_node(an.cast::<Node>()) } {
+            // SAFETY: not queued, so the reference is still ours to release.
+            unsafe { Aggregate::finish(reg, result) };
         }
-        Aggregate::release_one(raw);
     }
     Fence { inner: out }
 }

@@ -9,7 +9,7 @@ use super::{AlreadySignalled, FenceInner, FenceResult};
 use crate::list::{Linked, Links};
 use crate::shim::Arc;
 use crate::shim::UnsafeCell;
-use crate::shim::atomic::{AtomicBool, AtomicU8, Ordering};
+use crate::shim::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use dmasync_hal::platform;
 
 pub(crate) const NODE_IDLE: u8 = 0;
@@ -28,6 +28,14 @@ pub(crate) struct Node {
     /// On the fence's callback list (`crate::list`), owned by it while `QUEUED`.
     pub(crate) links: Links<Node>,
     pub(crate) state: AtomicU8,
+    /// `run` only wakes a blocked waiter and never signals anything, so a nested signal runs
+    /// it at once instead of deferring it (see `deferred`): waiters are woken when `signal`
+    /// returns.
+    pub(crate) leaf: bool,
+    /// The outcome a deferred node will run with (`encode_error`'s kind byte and code),
+    /// stored by the signaller that deferred it and read by the same context's drain.
+    pub(crate) deferred_kind: AtomicU8,
+    pub(crate) deferred_code: AtomicU32,
     /// Called by the signaller with the fence outcome. Must mark the node `NODE_RAN`
     /// (Release) as its last access to it.
     pub(crate) run: unsafe fn(*const Node, FenceResult),
@@ -48,7 +56,18 @@ impl Node {
         Node {
             links: Links::new(),
             state: AtomicU8::new(NODE_IDLE),
+            leaf: false,
+            deferred_kind: AtomicU8::new(0),
+            deferred_code: AtomicU32::new(0),
             run,
+        }
+    }
+
+    /// A node whose `run` only wakes a waiter (see [`Node::leaf`]).
+    fn new_leaf(run: unsafe fn(*const Node, FenceResult)) -> Self {
+        Node {
+            leaf: true,
+            ..Node::new(run)
         }
     }
 
@@ -90,10 +109,16 @@ impl CallbackRemoval {
 /// [`Fence::add_callback`](super::Fence::add_callback). It runs at most once per
 /// registration, in the signalling context — possibly an interrupt handler, so keep it
 /// short and non-blocking — with no fence lock held: it may take locks, add callbacks or
-/// signal other fences. It can be queued again after it ran or was removed. Dropping it
-/// removes it (waiting for a concurrently running invocation to finish, so the closure is
-/// never used after drop); so do not drop or remove it from inside its own invocation or
-/// from an interrupt handler that may have interrupted the signaller on the same core.
+/// signal other fences. A fence signalled from inside a callback is signalled (and its
+/// blocked waiters woken) when that `signal` returns, but its callbacks run later, after the
+/// running callback returns and before the outermost `signal` of this context returns
+/// (breadth first; see the fence section of doc/sync-model.md), so stack use does not grow
+/// with nesting. It can be queued again after it ran or was removed. Dropping it removes it
+/// (waiting for a concurrently running invocation to finish, so the closure is never used
+/// after drop); so do not drop or remove it from inside its own invocation, from inside
+/// another callback when the fence it is queued on was signalled by this context (it is
+/// deferred, waiting for the very drain that waits for you), or from an interrupt handler
+/// that may have interrupted the signaller on the same core.
 #[repr(C)]
 pub struct FenceCallback<F: FnMut(FenceResult) + Send + 'static> {
     node: Node,
@@ -190,13 +215,21 @@ impl<F: FnMut(FenceResult) + Send + 'static> FenceCallback<F> {
     /// `node` points to the `node` field of a live `FenceCallback<F>` (derived from a
     /// pointer to the whole struct) that the calling signaller owns.
     unsafe fn run(node: *const Node, result: FenceResult) {
+        /// Marks the node RAN when the closure returns or unwinds: a panicking callback
+        /// must not leave its owner's drop waiting forever.
+        struct MarkRan(*const Node);
+        impl Drop for MarkRan {
+            fn drop(&mut self) {
+                // SAFETY: the node is valid until marked (`run`'s contract); this is the
+                // last access.
+                unsafe { Node::mark_ran(self.0) };
+            }
+        }
         let this = node.cast::<Self>();
+        let _mark = MarkRan(node);
         // SAFETY: per the contract; the closure is only touched here while the node is
         // detached and not yet RAN, and by nobody else (the owner waits for RAN).
-        unsafe {
-            (*this).func.with_mut(|f| (*f)(result));
-            Node::mark_ran(node);
-        }
+        unsafe { (*this).func.with_mut(|f| (*f)(result)) };
     }
 }
 
@@ -223,7 +256,7 @@ pub(crate) struct ParkWaiter {
 impl ParkWaiter {
     pub(crate) fn new() -> Self {
         ParkWaiter {
-            node: Node::new(Self::run),
+            node: Node::new_leaf(Self::run),
             woken: AtomicBool::new(false),
             unparker: platform::unparker(),
             _pin: PhantomPinned,

@@ -39,18 +39,24 @@
 //! Signalling takes the fence's internal spin lock (interrupts masked) for a few
 //! instructions, never allocates and never blocks, so it is allowed from an interrupt
 //! handler. Callbacks run in the signaller's context *after* that lock is released — see
-//! [`FenceCallback`] for why.
+//! [`FenceCallback`] for why. A signal made from inside a callback completes the fence and
+//! wakes its blocked waiters at once but defers its callbacks to the outermost signal of the
+//! same context, so stack use does not grow with nesting (doc/sync-model.md, *Nested
+//! signals are iterative*).
 
 mod aggregate;
 mod callback;
+mod deferred;
 mod future;
 #[forbid(unsafe_code)]
 mod mem;
 #[forbid(unsafe_code)]
 mod timeline;
 
+use alloc::boxed::Box;
 use core::fmt;
 use core::pin::Pin;
+use core::ptr;
 use core::time::Duration;
 
 use crate::list::List;
@@ -174,13 +180,21 @@ pub(crate) struct FenceInner {
     timestamp: AtomicU64,
     context: u64,
     seqno: u64,
-    /// Memory-backed fences: the DMA-visible word that reaches `seqno` when done.
-    mem: Option<&'static AtomicU32>,
+    /// One pointer for what only some fences have, so the shared part stays 64 bytes: null;
+    /// or, memory-backed, the DMA-visible word that reaches `seqno` when done (`mem()`); or,
+    /// tagged with bit 0, an aggregate's bookkeeping (its child nodes, `aggregate()`), a
+    /// `Box` owned by this output fence so it is freed with the fence's last reference, not
+    /// on the signal path. Written only by the constructors.
+    extra: *const (),
 }
 
+/// Bit 0 of `FenceInner::extra`: an aggregate's `Box` (both pointees are at least 4-aligned).
+const EXTRA_AGGREGATE: usize = 1;
+
 // SAFETY: `callbacks` and the nodes on it are only touched with the LOCKED bit held (or,
-// after SIGNALLED, only by the one signaller that detached them); everything else is atomic
-// or immutable.
+// after SIGNALLED, only by the one signaller that detached them); `extra` is immutable after
+// construction and points to `Sync` data (an atomic word, an aggregate's atomics and nodes);
+// everything else is atomic or immutable.
 unsafe impl Send for FenceInner {}
 // SAFETY: as for Send: all shared mutation is atomic or serialised by the LOCKED bit.
 unsafe impl Sync for FenceInner {}
@@ -210,7 +224,40 @@ impl FenceInner {
             timestamp: AtomicU64::new(0),
             context,
             seqno,
-            mem,
+            extra: mem.map_or(ptr::null(), |w| ptr::from_ref(w).cast()),
+        }
+    }
+
+    /// A pending fence that owns an aggregate's bookkeeping.
+    fn new_aggregate(context: u64, agg: Box<aggregate::Aggregate>) -> Self {
+        let mut f = Self::new(context, 1, None);
+        f.extra = Box::into_raw(agg)
+            .cast_const()
+            .cast::<()>()
+            .map_addr(|a| a | EXTRA_AGGREGATE);
+        f
+    }
+
+    /// The memory word of a memory-backed fence.
+    fn mem(&self) -> Option<&'static AtomicU32> {
+        if self.extra.addr() & EXTRA_AGGREGATE != 0 {
+            return None;
+        }
+        // SAFETY: an untagged non-null `extra` is the `&'static AtomicU32` given to `new`.
+        unsafe { self.extra.cast::<AtomicU32>().as_ref() }
+    }
+
+    /// The bookkeeping of an aggregate's output fence.
+    fn aggregate(&self) -> Option<&aggregate::Aggregate> {
+        if self.extra.addr() & EXTRA_AGGREGATE == 0 {
+            return None;
+        }
+        // SAFETY: a tagged `extra` is the `Box` of `new_aggregate`, alive until our drop.
+        unsafe {
+            self.extra
+                .map_addr(|a| a & !EXTRA_AGGREGATE)
+                .cast::<aggregate::Aggregate>()
+                .as_ref()
         }
     }
 
@@ -265,7 +312,7 @@ impl FenceInner {
 
     /// `true` if this is a memory-backed fence whose word has reached its seqno.
     fn mem_passed(&self) -> bool {
-        match self.mem {
+        match self.mem() {
             Some(w) => seqno32_passed(w.load(Ordering::Acquire), self.seqno as u32),
             None => false,
         }
@@ -298,13 +345,15 @@ impl FenceInner {
     }
 
     /// Signals the fence (with `error` if given, else with the error set before, if any),
-    /// then runs the callbacks. `false` if it was already signalled. Never allocates or
-    /// blocks beyond the few instructions of the internal lock.
+    /// wakes its blocked waiters, then runs its callbacks — or, when called from inside a
+    /// callback, defers them to this context's outermost signal (see [`deferred`]), so stack
+    /// use does not grow with nesting. `false` if it was already signalled. Never allocates,
+    /// frees or blocks beyond the few instructions of the internal lock.
     pub(crate) fn signal(&self, error: Option<FenceError>) -> bool {
         if self.state.load(Ordering::Relaxed) & SIGNALLED != 0 {
             return false;
         }
-        if let Some(w) = self.mem {
+        if let Some(w) = self.mem() {
             // Hardware that polls the word must see completion even when the CPU signals
             // (success or error): never move the word backwards.
             let seq = self.seqno as u32;
@@ -328,13 +377,16 @@ impl FenceInner {
             (detached, decode_result(g.state))
             // Unlock here: SIGNALLED, the error and the timestamp become visible together.
         };
+        if detached.is_empty() {
+            return true;
+        }
         // Callbacks run after the lock is dropped. Linux runs them under the fence lock;
         // then a callback that takes another lock (or signals another fence whose waiter
         // holds that lock) creates the lock inversion that bit dma_fence_array. Here a
         // callback may take any lock, add callbacks or signal other fences.
         // SAFETY: the nodes were detached under the lock; owners cannot free a QUEUED node
         // of a signalled fence until it is marked RAN (see `remove_node`).
-        unsafe { run_detached(detached, result) };
+        unsafe { deferred::run_or_defer(detached, result) };
         true
     }
 
@@ -444,13 +496,13 @@ impl FenceInner {
                 break;
             }
             // Read the clock only when there is a deadline to check or a word to poll.
-            let now = (deadline.is_some() || self.mem.is_some()).then(platform::now);
+            let now = (deadline.is_some() || self.mem().is_some()).then(platform::now);
             if let (Some(d), Some(now)) = (deadline, now)
                 && now >= d
             {
                 break;
             }
-            let park_until = match (self.mem, now) {
+            let park_until = match (self.mem(), now) {
                 (Some(_), Some(now)) => {
                     let poll = now.saturating_add(MEM_POLL_PERIOD);
                     Some(deadline.map_or(poll, |d| d.min(poll)))
@@ -473,20 +525,17 @@ impl FenceInner {
     }
 }
 
-/// Runs a detached callback list oldest-first (FIFO), as Linux does.
-///
-/// # Safety
-/// `list` must have been detached from a signalled fence under its lock; every node stays
-/// valid until its `run` marks it `NODE_RAN`, after which it is not touched again.
-unsafe fn run_detached(list: List<Node>, result: FenceResult) {
-    // The drain reads each node's neighbour before yielding it: once run, a node may be
-    // freed or reused.
-    for node in list.drain_from_back() {
-        // SAFETY: `node` was yielded, not yet run: valid (the contract); running it is the
-        // signaller's, which we are.
-        unsafe {
-            let run = (*node).run;
-            run(node, result);
+impl Drop for FenceInner {
+    fn drop(&mut self) {
+        if self.extra.addr() & EXTRA_AGGREGATE != 0 {
+            let agg = self
+                .extra
+                .map_addr(|a| a & !EXTRA_AGGREGATE)
+                .cast::<aggregate::Aggregate>()
+                .cast_mut();
+            // SAFETY: the `Box` of `new_aggregate`, dropped once (here, with the fence). No
+            // node can still be queued: each queued node holds a reference to this fence.
+            drop(unsafe { Box::from_raw(agg) });
         }
     }
 }
@@ -497,7 +546,7 @@ impl fmt::Debug for FenceInner {
             .field("context", &self.context)
             .field("seqno", &self.seqno)
             .field("status", &self.peek())
-            .field("memory_backed", &self.mem.is_some())
+            .field("memory_backed", &self.mem().is_some())
             .finish()
     }
 }
@@ -505,7 +554,8 @@ impl fmt::Debug for FenceInner {
 // ---- handles ------------------------------------------------------------------------------
 
 /// Bytes of one fence's shared allocation (state, callback list head, timestamp, context,
-/// seqno, memory word pointer, and the two reference counts of the `Arc`). The handles
+/// seqno, one pointer to the memory word or an aggregate's bookkeeping, and the two
+/// reference counts of the `Arc`). The handles
 /// themselves are one pointer each.
 pub const fn shared_size() -> usize {
     core::mem::size_of::<FenceInner>() + 2 * core::mem::size_of::<usize>()
@@ -642,7 +692,7 @@ impl Fence {
     /// [`MemTimeline`]'s owner and its device write the word).
     pub fn memory_wait(&self) -> Option<(*const AtomicU32, u32)> {
         self.inner
-            .mem
+            .mem()
             .map(|w| (core::ptr::from_ref(w), self.inner.seqno as u32))
     }
 }
@@ -733,7 +783,8 @@ impl FenceProducer {
     }
 
     /// Signals the fence: with the error set before, if any, else success. Runs the
-    /// callbacks in this context. Callable from interrupt handlers.
+    /// callbacks in this context (called from inside a callback: after that callback
+    /// returns). Callable from interrupt handlers.
     pub fn signal(self) {
         self.inner.signal(None);
     }

@@ -258,6 +258,134 @@ fn callbacks_run_without_the_fence_lock_and_may_chain() {
 }
 
 #[test]
+fn nested_signals_complete_at_once_and_run_their_callbacks_breadth_first() {
+    // f1's callbacks a, b; a signals f2 (callback c) and f3 (callback d); c signals f4
+    // (callback e). Each nested fence is signalled when its `signal` returns, but its
+    // callbacks wait for the running callback: a, b, c, d, e (per fence FIFO, fences in
+    // the order they were signalled), all before the outermost `signal` returns.
+    let (log, make) = recorder();
+    let p1 = producer();
+    let f1 = p1.fence();
+    let (p2, p3, p4) = (producer(), producer(), producer());
+    let (f2, f3, f4) = (p2.fence(), p3.fence(), p4.fence());
+    let mut rec_a = make(1);
+    let (f2a, f3a) = (f2.clone(), f3.clone());
+    let mut p23 = Some((p2, p3));
+    let la = log.clone();
+    let mut a = pin!(FenceCallback::new(move |r| {
+        rec_a(r);
+        let (p2, p3) = p23.take().unwrap();
+        p2.signal();
+        assert!(f2a.is_signalled(), "signalled when signal() returns");
+        p3.signal_error(FenceError::Timeout);
+        assert_eq!(f3a.status(), FenceStatus::Err(FenceError::Timeout));
+        assert_eq!(la.lock().unwrap().len(), 1, "nested callbacks deferred");
+    }));
+    let mut b = pin!(FenceCallback::new(make(2)));
+    let mut rec_c = make(3);
+    let mut p4 = Some(p4);
+    let mut c = pin!(FenceCallback::new(move |r| {
+        rec_c(r);
+        p4.take().unwrap().signal();
+    }));
+    let mut d = pin!(FenceCallback::new(make(4)));
+    let mut e = pin!(FenceCallback::new(make(5)));
+    f1.add_callback(a.as_mut()).unwrap();
+    f1.add_callback(b.as_mut()).unwrap();
+    f2.add_callback(c.as_mut()).unwrap();
+    f3.add_callback(d.as_mut()).unwrap();
+    f4.add_callback(e.as_mut()).unwrap();
+    p1.signal();
+    let t = Err(FenceError::Timeout);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [(1, Ok(())), (2, Ok(())), (3, Ok(())), (4, t), (5, Ok(()))]
+    );
+    assert!(
+        platform::context_word().is_null(),
+        "the drain cleared the context word"
+    );
+}
+
+/// `true` once something is queued on `f` (e.g. a blocked waiter's node).
+fn has_queued_nodes(f: &Fence) -> bool {
+    let _g = f.inner.lock();
+    // SAFETY: the fence lock guards the list.
+    f.inner.callbacks.with(|l| unsafe { !(*l).is_empty() })
+}
+
+#[test]
+fn a_nested_signal_wakes_blocked_waiters_before_it_returns() {
+    // The callback signals f2 and then waits for f2's blocked waiter to report in: that
+    // only works if the nested signal wakes the waiter itself, not the deferred callbacks
+    // that run after this callback returns.
+    let p1 = producer();
+    let f1 = p1.fence();
+    let p2 = producer();
+    let f2 = p2.fence();
+    let woke = Arc::new(AtomicUsize::new(0));
+    let k = woke.clone();
+    let f2w = f2.clone();
+    let waiter = std::thread::spawn(move || {
+        assert_eq!(f2w.wait(), Ok(()));
+        k.store(1, Ordering::Release);
+    });
+    // Signal only once the waiter has queued its node (else it would not block at all).
+    while !has_queued_nodes(&f2) {
+        std::thread::yield_now();
+    }
+    let mut p2 = Some(p2);
+    let k = woke.clone();
+    let mut cb = pin!(FenceCallback::new(move |_| {
+        p2.take().unwrap().signal();
+        // Bounded only so that a regression fails instead of hanging the suite.
+        let give_up = platform::now().saturating_add(Duration::from_secs(20));
+        while k.load(Ordering::Acquire) == 0 && platform::now() < give_up {
+            std::thread::yield_now();
+        }
+    }));
+    f1.add_callback(cb.as_mut()).unwrap();
+    p1.signal();
+    assert_eq!(
+        woke.load(Ordering::Acquire),
+        1,
+        "waiter woken inside the callback"
+    );
+    waiter.join().unwrap();
+}
+
+#[test]
+fn a_panicking_callback_leaves_the_context_able_to_signal() {
+    // The drain's queue lives on the outermost signal's stack and its address in the
+    // context word: unwinding out of it must clear the word, or the next signal on this
+    // thread would use a dead frame (Miri checks).
+    let p = producer();
+    let f = p.fence();
+    let mut boom = Box::pin(FenceCallback::new(|_| panic!("callback panics")));
+    f.add_callback(boom.as_mut()).unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || p.signal()));
+    assert!(r.is_err());
+    assert!(platform::context_word().is_null());
+    // The panicking callback was still marked as run: dropping it does not wait.
+    assert_eq!(boom.as_mut().remove(), CallbackRemoval::AlreadyRan);
+    drop(boom);
+    let (log, make) = recorder();
+    let (p1, p2) = (producer(), producer());
+    let (f1, f2) = (p1.fence(), p2.fence());
+    let mut rec = make(1);
+    let mut p2 = Some(p2);
+    let mut a = pin!(FenceCallback::new(move |r| {
+        rec(r);
+        p2.take().unwrap().signal();
+    }));
+    let mut b = pin!(FenceCallback::new(make(2)));
+    f1.add_callback(a.as_mut()).unwrap();
+    f2.add_callback(b.as_mut()).unwrap();
+    p1.signal();
+    assert_eq!(*log.lock().unwrap(), [(1, Ok(())), (2, Ok(()))]);
+}
+
+#[test]
 fn timestamps_are_taken_at_signal() {
     let p = producer();
     let f = p.fence();
