@@ -32,7 +32,13 @@ type Domain = SyncDomain<&'static NonCoherentSim>;
 /// One simulated memory for the whole file (domains over it may be `'static`).
 fn sim() -> &'static NonCoherentSim {
     static SIM: OnceLock<NonCoherentSim> = OnceLock::new();
-    SIM.get_or_init(|| NonCoherentSim::new(SimConfig::default()))
+    // Small DRAM: Miri runs these tests, and builds a large one slowly.
+    SIM.get_or_init(|| {
+        NonCoherentSim::new(SimConfig {
+            dram_size: 64 * BYTES,
+            ..SimConfig::default()
+        })
+    })
 }
 
 fn region() -> DmaRegion {
@@ -41,8 +47,16 @@ fn region() -> DmaRegion {
         .expect("simulated DRAM has room")
 }
 
+/// A domain whose holders are never expired during a test (Miri runs it slowly): these
+/// tests are about forged fences, not the watchdog.
 fn domain() -> Domain {
-    SyncDomain::new(sim(), SyncConfig::default())
+    SyncDomain::new(
+        sim(),
+        SyncConfig {
+            hold_deadline: Duration::from_secs(3600),
+            ..SyncConfig::default()
+        },
+    )
 }
 
 /// Everything the attacker can still make: fences of fresh timelines (past the victim's
