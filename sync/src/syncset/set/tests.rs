@@ -11,15 +11,14 @@ use crate::syncset::{SyncConfig, SyncDomain};
 
 const LINE: usize = 64;
 
-/// A small simulated memory (small, so Miri builds it quickly), leaked so domains over it
-/// may be `'static`.
-fn sim() -> &'static NonCoherentSim {
-    Box::leak(Box::new(NonCoherentSim::new(SimConfig {
+/// A small simulated memory (small, so Miri builds it quickly).
+fn sim() -> NonCoherentSim {
+    NonCoherentSim::new(SimConfig {
         dram_size: 64 * LINE,
         line_size: LINE,
         eviction: Eviction::Never,
         ..SimConfig::default()
-    })))
+    })
 }
 
 fn fence_ids(buf: &SyncBuffer) -> Vec<(u64, u64, Usage)> {
@@ -41,7 +40,7 @@ fn a_congested_lock_publishes_nothing_and_plans_nothing() {
     let dev = DeviceId(0);
     let sim = sim();
     let region = || sim.alloc(4 * LINE, Coherency::NonCoherent).unwrap();
-    let d: SyncDomain<&NonCoherentSim> = SyncDomain::new(sim, SyncConfig::default());
+    let d: SyncDomain<&NonCoherentSim> = SyncDomain::new(&sim, SyncConfig::default());
     let a = d.buffer("a", region()).unwrap();
     let b = d.buffer("b", region()).unwrap();
 
@@ -110,7 +109,8 @@ fn completion_callback_never_drops_its_own_holder() {
     use std::sync::mpsc;
     use std::time::Duration;
 
-    let sim = sim();
+    // Leaked: the domain (and so its memory) must be `'static` for the callback.
+    let sim: &'static NonCoherentSim = Box::leak(Box::new(sim()));
     let region = sim.alloc(4 * LINE, Coherency::NonCoherent).unwrap();
     let d: &'static SyncDomain<&NonCoherentSim> =
         Box::leak(Box::new(SyncDomain::new(sim, SyncConfig::default())));
