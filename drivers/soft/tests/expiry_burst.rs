@@ -43,7 +43,7 @@ struct Gated<'s> {
 unsafe impl DeviceMemory for Gated<'_> {
     unsafe fn device_read(&self, dev: DeviceId, bus: BusAddr, out: &mut [u8]) {
         // SAFETY: the caller's contract, passed on unchanged.
-        unsafe { self.sim.device_read(dev, bus, out) }
+        unsafe { DeviceMemory::device_read(self.sim, dev, bus, out) }
     }
 
     unsafe fn device_write(&self, dev: DeviceId, bus: BusAddr, data: &[u8]) {
