@@ -39,7 +39,8 @@ impl<'b> Span<'b> {
 /// A memory-to-memory DMA engine's data path. Like [`crate::Engine2d::submit`], each
 /// transfer validates its spans against `locked` (registered for this device, read access
 /// for the source, write for the destination, inside the registered range), queues behind
-/// `in_fence`, hands the set to `Locked::unlock_after` with the returned fence, and gives
+/// `in_fence`, hands the set to `Locked::unlock_after` with the returned fence (or to
+/// `unlock_after_leased`, if the engine brackets every access: crate docs), and gives
 /// the set back in [`Rejected`] when it refuses.
 pub trait DmaEngine {
     /// The bus master the engine is.

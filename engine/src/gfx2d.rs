@@ -122,8 +122,8 @@ pub trait Engine2d: Engine2dControl {
     /// order once `in_fence` (if any) has signalled.
     ///
     /// On success returns the fence that signals when all of `ops` have run, and the set is
-    /// handed to `Locked::unlock_after` with it. On refusal nothing was queued and the set
-    /// comes back in [`Rejected`].
+    /// handed to `Locked::unlock_after` with it (or `unlock_after_leased`: crate docs). On
+    /// refusal nothing was queued and the set comes back in [`Rejected`].
     fn submit<'s, M: MemorySystem>(
         &self,
         locked: Locked<'s, M>,

@@ -15,6 +15,13 @@
 //!   success the implementation hands it to [`Locked::unlock_after`] with the work's fence,
 //!   so the buffers return to their next users exactly when the device is done with them;
 //!   on error the set comes back untouched inside [`Rejected`].
+//! - **The watchdog never hands on buffers a device may still touch.** With
+//!   [`Locked::unlock_after`] (the default, for every engine whose device reaches memory on
+//!   its own: hardware, QEMU's virtio-gpu and ramfb) the whole job is one use of the set's
+//!   holder: an expiry waits for the job's fence (its completion, or the engine's reset).
+//!   Only an engine that brackets every burst of its accesses (the software engines) may
+//!   use [`Locked::unlock_after_leased`], whose lease lets the expiry complete between
+//!   bursts and refuses the next one.
 //! - **Everything is validated before anything runs**: each buffer a command names must be
 //!   registered in the set for *this* device with an access that allows what the command
 //!   does, and every rectangle or span must lie inside the buffer's registered range. A bad
@@ -24,6 +31,7 @@
 //! [`Fence`]: dmasync_sync::Fence
 //! [`Locked`]: dmasync_sync::syncset::Locked
 //! [`Locked::unlock_after`]: dmasync_sync::syncset::Locked::unlock_after
+//! [`Locked::unlock_after_leased`]: dmasync_sync::syncset::Locked::unlock_after_leased
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -85,3 +85,76 @@ fn unlock_vs_expiry_exactly_one_wins() {
         }
     });
 }
+
+/// A device burst (a lease's use) in flight while the job's completion releases the holder
+/// and the watchdog tries to expire it: exactly one of release and expiry wins, the waiters
+/// are not released while the burst is in flight, and whoever wins is what they see.
+#[test]
+fn release_and_expiry_both_wait_for_a_burst_in_flight() {
+    loom::model(|| {
+        let (h, done) = holder();
+        let burst = {
+            let (h, done) = (h.clone(), done.clone());
+            thread::spawn(move || {
+                if h.enter().is_ok() {
+                    assert!(!done.is_signalled(), "released during a device burst");
+                    h.leave();
+                }
+            })
+        };
+        let watchdog = {
+            let h = h.clone();
+            thread::spawn(move || h.expire_if_overdue(Instant(1)))
+        };
+        let released = h.release(Ok(()));
+        burst.join().unwrap();
+        let expired = watchdog.join().unwrap();
+        assert_ne!(
+            released.is_ok(),
+            expired,
+            "exactly one of release and expiry"
+        );
+        let want = if expired {
+            FenceStatus::Err(FenceError::Timeout)
+        } else {
+            FenceStatus::Ok
+        };
+        assert_eq!(done.status(), want);
+        assert_eq!(h.enter(), Err(SyncError::Expired), "no burst after the end");
+    });
+}
+
+/// `unlock_after`'s default: the whole job is one use. The watchdog may start the expiry,
+/// but the waiters are released only when the job ends; with `Timeout` if the expiry won.
+#[test]
+fn expiry_of_a_job_use_waits_for_the_job() {
+    loom::model(|| {
+        let (h, done) = holder();
+        h.enter().unwrap();
+        let job_ended = Arc::new(AtomicBool::new(false));
+        let watchdog = {
+            let (h, done, job_ended) = (h.clone(), done.clone(), job_ended.clone());
+            thread::spawn(move || {
+                let expired = h.expire_if_overdue(Instant(1));
+                if done.is_signalled() {
+                    assert!(job_ended.load(Ordering::SeqCst), "released during the job");
+                }
+                expired
+            })
+        };
+        job_ended.store(true, Ordering::SeqCst);
+        let released = h.release_job(Err(FenceError::DeviceError(7)));
+        let expired = watchdog.join().unwrap();
+        assert_ne!(
+            released.is_ok(),
+            expired,
+            "exactly one of release and expiry"
+        );
+        let want = if expired {
+            FenceStatus::Err(FenceError::Timeout)
+        } else {
+            FenceStatus::Err(FenceError::DeviceError(7))
+        };
+        assert_eq!(done.status(), want);
+    });
+}

@@ -11,7 +11,7 @@ use dmasync_hal::cache::CacheOp;
 use dmasync_hal::cache::CoherentNoop;
 use dmasync_hal::dma::{Coherency, DeviceId, DirectMemory, DmaMemory, HeapDma};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, set_current_cpu};
-use dmasync_sync::fence::{FenceError, Timeline};
+use dmasync_sync::fence::{FenceError, FenceStatus, Timeline};
 use dmasync_sync::syncset::{Access, SyncConfig, SyncDomain, SyncError};
 
 type Domain<'s> = SyncDomain<&'s NonCoherentSim>;
@@ -497,6 +497,8 @@ fn unlock_after_releases_when_the_device_finishes_and_carries_its_error() {
     later.lock().unwrap().unlock().unwrap();
 }
 
+/// A hung device whose engine brackets its accesses (`unlock_after_leased`) and has no
+/// burst in flight: the watchdog alone takes the buffers back.
 #[test]
 fn a_hung_device_is_recovered_by_the_watchdog() {
     let sim = sim(Eviction::Never);
@@ -514,7 +516,11 @@ fn a_hung_device_is_recovered_by_the_watchdog() {
 
     let mut set = d.set();
     set.add(&buf, Access::dma_write(G2D)).unwrap();
-    set.lock().unwrap().unlock_after(&hung.fence()).unwrap();
+    let lease = set
+        .lock()
+        .unwrap()
+        .unlock_after_leased(&hung.fence())
+        .unwrap();
 
     let mut display = d.set();
     display.add(&buf, Access::dma_read(DISPLAY)).unwrap();
@@ -526,9 +532,76 @@ fn a_hung_device_is_recovered_by_the_watchdog() {
         })
     );
     display.lock().unwrap().unlock().unwrap();
+    assert_eq!(
+        lease.burst(|| ()),
+        Err(FenceError::Timeout),
+        "no burst after expiry"
+    );
     // The engine finally completes: nothing happens twice.
     hung.signal();
     assert_eq!(d.stats().expired, 1);
+}
+
+/// The default hand-over (`unlock_after`): the whole job is one use, since a device that
+/// reaches memory on its own may touch the buffers until its fence signals. The watchdog
+/// starts the expiry, but the waiter gets the buffer only once the job's fence signals
+/// (here: the engine's reset), and then with `Timeout`.
+#[test]
+fn a_hung_device_job_is_one_use_the_expiry_waits_for_its_reset() {
+    let sim = sim(Eviction::Never);
+    let cfg = SyncConfig {
+        hold_deadline: Duration::from_millis(1),
+        watchdog_poll: Duration::from_millis(1),
+        ..SyncConfig::default()
+    };
+    let d = domain_with(&sim, cfg);
+    let buf = d
+        .buffer("frame", sim.alloc(LINE, Coherency::NonCoherent).unwrap())
+        .unwrap();
+    let hung = Timeline::new().next_fence();
+    let mut set = d.set();
+    set.add(&buf, Access::dma_write(G2D)).unwrap();
+    let l = set.lock().unwrap();
+    let done = l.done_fence();
+    l.unlock_after(&hung.fence()).unwrap();
+
+    let reset = AtomicBool::new(false);
+    thread::scope(|s| {
+        let (d, buf, reset) = (&d, &buf, &reset);
+        let display = s.spawn(move || {
+            let mut display = d.set();
+            display.add(buf, Access::dma_read(DISPLAY)).unwrap();
+            let got = display.lock().map(drop);
+            (got, reset.load(Ordering::SeqCst))
+        });
+        // The waiter's own watchdog checks start the expiry; it stays pending.
+        while d.stats().expired == 0 {
+            thread::yield_now();
+        }
+        assert!(
+            !done.is_signalled(),
+            "waiters released while the job may run"
+        );
+        reset.store(true, Ordering::SeqCst);
+        hung.signal_error(FenceError::DeviceError(0x5E5E7));
+        let (got, after_reset) = display.join().unwrap();
+        assert!(
+            after_reset,
+            "the waiter got the buffer before the job ended"
+        );
+        assert_eq!(
+            got,
+            Err(SyncError::Predecessor {
+                buffer: "frame",
+                error: FenceError::Timeout
+            })
+        );
+    });
+    assert_eq!(done.status(), FenceStatus::Err(FenceError::Timeout));
+    assert_eq!(d.stats().expired, 1);
+    let mut later = d.set();
+    later.add(&buf, Access::CPU_WRITE).unwrap();
+    later.lock().unwrap().unlock().unwrap();
 }
 
 /// The property the issue asks for: random tasks over shared buffers and access types

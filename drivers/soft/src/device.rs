@@ -1,32 +1,33 @@
-//! What every software device does per memory access of a job: refuse once the job's set
-//! was expired by the watchdog or the job was abandoned by a reset.
+//! What every software device does per memory access of a job: bracket it as one use of
+//! the job's set (so the watchdog's expiry waits for it), and refuse once the set was
+//! expired by the watchdog or the job was abandoned by a reset.
 
 use dmasync_hal::dma::MemorySystem;
 use dmasync_hal::dma::{BusAddr, DeviceId};
-use dmasync_sync::fence::{Fence, FenceError};
-use dmasync_sync::syncset::Locked;
+use dmasync_sync::fence::FenceError;
+use dmasync_sync::syncset::{DeviceLease, Locked};
 
 use crate::queue::{ABANDONED, RunGuard};
 use dmasync_engine::dma::Span;
 use dmasync_engine::error::EngineError;
 use dmasync_engine::surface::Need;
 
-/// Runs `f` (one bounded burst of memory accesses for a job) unless the submitting set's
-/// `done` fence has signalled — the watchdog took the buffers back, `Err(Timeout)` — or a
-/// reset abandoned the job (`Err(DeviceError(ABANDONED))`).
+/// Runs `f` (one bounded burst of memory accesses for a job) inside the job's access gate
+/// and as one burst of its set's lease: a reset waits for it before it signals the job's
+/// fence, and the watchdog's expiry waits for it before it hands the buffers on. Refused,
+/// `f` not run, once a reset abandoned the job (`Err(DeviceError(ABANDONED))`) or the
+/// watchdog started taking the buffers back (`Err(Timeout)`); `Err(Timeout)` also when the
+/// expiry started while `f` ran (its accesses landed, but the job must stop).
 ///
-/// `lock_done` is the set's [`Locked::done_fence`], taken before the set was handed to
-/// `unlock_after` with the job's fence: it can signal before the job's own fence only by
-/// expiry.
+/// `lease` is what [`Locked::unlock_after_leased`] returned for the job's fence.
 pub fn job_access<R>(
     guard: &RunGuard<'_>,
-    lock_done: &Fence,
+    lease: &DeviceLease,
     f: impl FnOnce() -> R,
 ) -> Result<R, FenceError> {
-    if lock_done.is_signalled() {
-        return Err(FenceError::Timeout);
-    }
-    guard.access(f).ok_or(FenceError::DeviceError(ABANDONED))
+    guard
+        .access(|| lease.burst(f))
+        .ok_or(FenceError::DeviceError(ABANDONED))?
 }
 
 /// Checks that `locked` holds `span`'s buffer for `device` with an access allowing `need`,

@@ -11,7 +11,7 @@ use dmasync_hal::dma::MemorySystem;
 use dmasync_hal::dma::{DeviceId, DeviceMemory};
 use dmasync_hal::lock::IrqSpinLock;
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, FenceResult};
-use dmasync_sync::syncset::Locked;
+use dmasync_sync::syncset::{DeviceLease, Locked};
 
 use crate::device::job_access;
 use crate::queue::{JobQueue, RunGuard, Step};
@@ -31,7 +31,8 @@ struct Flip {
     /// Moves to the screen when presented; a flip that never reaches the screen drops it,
     /// which releases its framebuffer with `Cancelled`.
     released: Cell<Option<FenceProducer>>,
-    lock_done: Fence,
+    /// The flip's set's lease: each row read is one of its bursts.
+    lease: DeviceLease,
 }
 
 struct Screen {
@@ -147,12 +148,12 @@ impl<D: DeviceMemory> SoftDisplay<D> {
         staging.resize(row * job.mode.height as usize, 0);
         let mut result = Ok(());
         for (y, out) in staging.chunks_exact_mut(row).enumerate() {
-            result = job_access(guard, &job.lock_done, || {
+            result = job_access(guard, &job.lease, || {
                 // SAFETY: the framebuffer was validated at flip time to lie inside the
-                // registered range of a buffer the set held for this device's read; the set
-                // is released only through `released`, which signals after a later flip
-                // replaced this one on screen, and an expiry or a reset is checked before
-                // each row (`job_access`).
+                // registered range of a buffer the set held for this device's read; each
+                // row is read inside a burst of the set's lease (`job_access`), so the set
+                // is neither released (`released` signals after a later flip replaced this
+                // one on screen) nor expired (the expiry waits for the burst) meanwhile.
                 unsafe {
                     self.memory
                         .device_read(self.device, job.fb.pixel(0, y as u32), out)
@@ -248,14 +249,13 @@ impl<D: DeviceMemory> DisplayFlip for SoftDisplay<D> {
         let presented = ticket.fence();
         let released = FenceProducer::one_off();
         let released_fence = released.fence();
-        let lock_done = locked.done_fence();
-        match locked.unlock_after(&released_fence) {
-            Ok(()) => ticket.commit(
+        match locked.unlock_after_leased(&released_fence) {
+            Ok(lease) => ticket.commit(
                 Flip {
                     fb: bus,
                     mode,
                     released: Cell::new(Some(released)),
-                    lock_done,
+                    lease,
                 },
                 in_fence,
             ),

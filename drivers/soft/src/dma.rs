@@ -8,7 +8,7 @@ use dmasync_hal::dma::MemorySystem;
 
 use dmasync_hal::dma::{BusAddr, DeviceId, DeviceMemory};
 use dmasync_sync::fence::{Fence, FenceError, FenceResult};
-use dmasync_sync::syncset::Locked;
+use dmasync_sync::syncset::{DeviceLease, Locked};
 
 use crate::device::{job_access, resolve_span};
 use crate::queue::{JobQueue, RunGuard, Step};
@@ -35,7 +35,8 @@ enum Transfer {
 
 struct Job {
     transfer: Transfer,
-    lock_done: Fence,
+    /// The set's lease: every access of the transfer is one of its bursts.
+    lease: DeviceLease,
 }
 
 /// A memory-to-memory DMA engine run by a CPU core: bus master `device`, reaching memory
@@ -111,14 +112,14 @@ impl<D: DeviceMemory> SoftDma<D> {
                 while done < len {
                     let n = (len - done).min(buf.len());
                     let chunk = &mut buf[..n];
-                    job_access(guard, &job.lock_done, || {
+                    job_access(guard, &job.lease, || {
                         // SAFETY: `src` and `dst` were validated at submission to lie in
                         // the registered ranges of buffers the set held for this device's
-                        // read and write; the set is released only through this job's
-                        // fence (signalled after the last access, or by a reset after the
-                        // access in progress), and an expiry is checked before each access.
-                        // (At run time, not by a guard: the set's `Locked` went to
-                        // `unlock_after` at submission; a fence, not a borrow, ends the hold.)
+                        // read and write; this runs as a burst of the set's lease
+                        // (`job_access`), so the holder is neither released (the job's
+                        // fence, or a reset, waits for the burst) nor expired (the expiry
+                        // waits for it) until it returns. (At run time, not by a guard: the
+                        // set's `Locked` went to `unlock_after_leased` at submission.)
                         unsafe {
                             self.memory.device_read(
                                 self.device,
@@ -140,7 +141,7 @@ impl<D: DeviceMemory> SoftDma<D> {
                 let mut done = 0;
                 while done < len {
                     let n = (len - done).min(buf.len());
-                    job_access(guard, &job.lock_done, || {
+                    job_access(guard, &job.lease, || {
                         // SAFETY: as for the copy, with write access validated.
                         unsafe {
                             self.memory.device_write(
@@ -167,15 +168,8 @@ impl<D: DeviceMemory> SoftDma<D> {
             return Err(Rejected::new(EngineError::QueueFull, locked));
         };
         let fence = ticket.fence();
-        let lock_done = locked.done_fence();
-        match locked.unlock_after(&fence) {
-            Ok(()) => ticket.commit(
-                Job {
-                    transfer,
-                    lock_done,
-                },
-                in_fence,
-            ),
+        match locked.unlock_after_leased(&fence) {
+            Ok(lease) => ticket.commit(Job { transfer, lease }, in_fence),
             Err(_) => ticket.abort(FenceError::Timeout),
         }
         Ok(fence)

@@ -16,7 +16,7 @@ use dmasync_engine::{
 };
 use dmasync_hal::dma::{BusAddr, DeviceId, DeviceMemory};
 use dmasync_sync::fence::{Fence, FenceError, FenceResult};
-use dmasync_sync::syncset::Locked;
+use dmasync_sync::syncset::{DeviceLease, Locked};
 
 use crate::render;
 
@@ -66,9 +66,9 @@ enum Cmd {
 
 struct Job {
     cmds: Vec<Cmd>,
-    /// The submitting set's `done` fence: signalled before this job's own fence only when
-    /// the watchdog expired the set, after which the job must not touch the buffers.
-    lock_done: Fence,
+    /// The submitting set's lease: every access of the job is one of its bursts, so the
+    /// watchdog's expiry waits for a burst in flight and refuses the next.
+    lease: DeviceLease,
 }
 
 /// The software 2D engine. `P` is the platform the worker waits on, `D` how it reaches
@@ -322,11 +322,10 @@ impl<D: DeviceMemory> Engine2d for SoftEngine2d<D> {
             return Err(Rejected::new(EngineError::QueueFull, locked));
         };
         let fence = ticket.fence();
-        let lock_done = locked.done_fence();
         // Hand the buffers over before the job becomes visible: should the watchdog have
         // taken them since validation, the job never runs.
-        match locked.unlock_after(&fence) {
-            Ok(()) => ticket.commit(Job { cmds, lock_done }, in_fence),
+        match locked.unlock_after_leased(&fence) {
+            Ok(lease) => ticket.commit(Job { cmds, lease }, in_fence),
             Err(_) => ticket.abort(FenceError::Timeout),
         }
         Ok(fence)
@@ -388,21 +387,22 @@ impl<D: DeviceMemory> Worker<'_, D> {
         Ok(())
     }
 
-    /// One bounded burst of accesses for `job`, unless a reset abandoned it or the
-    /// watchdog expired its set (`job_access`).
+    /// One bounded burst of accesses for `job`, as a burst of its set's lease, unless a
+    /// reset abandoned it or the watchdog expired its set (`job_access`).
     fn access(job: &Job, guard: &RunGuard<'_>, f: impl FnOnce()) -> FenceResult {
-        job_access(guard, &job.lock_done, f)
+        job_access(guard, &job.lease, f)
     }
 
     fn read(&self, at: BusAddr, out: &mut [u8]) {
         // SAFETY: every address the worker reads lies in a surface that `submit` validated
         // to be inside the registered range of a buffer locked for this device with read
-        // access; the lock is released only through this job's fence, which signals after
-        // the job's last access (or, on reset, after the access in progress: RunGuard), and
-        // an expiry by the watchdog is checked before each access (`access`). No guard can
-        // prove this: the set's `Locked` went to `unlock_after` at submission, and the
-        // device's hold now ends when a fence signals — a run-time event no borrow can
-        // span — so it is checked at run time (`lock_done`, `RunGuard`).
+        // access; the worker reads only inside `access`, a burst of the set's lease within
+        // the job's access gate, so until it returns the holder is neither released (the
+        // job's fence signals after the job's last access, a reset waits for the access in
+        // progress: RunGuard) nor expired (the expiry waits for the burst: DeviceLease). No
+        // guard can prove this: the set's `Locked` went to `unlock_after_leased` at
+        // submission, and the device's hold now ends at a run-time event no borrow can
+        // span — so it is checked at run time (`DeviceLease`, `RunGuard`).
         unsafe { self.engine.memory.device_read(self.engine.device, at, out) }
     }
 

@@ -1,18 +1,24 @@
 //! One lock of a sync set while it is held: its done fence, its deadline, and the protocol
-//! that lets the watchdog take the buffers back without racing a guard in use.
+//! that lets the watchdog take the buffers back without racing a use in progress.
 //!
-//! The state word counts CPU guard uses in progress and carries an `EXPIRING` flag:
-//! - a guard use enters only while `EXPIRING` is clear, and leaves by decrementing;
-//! - the watchdog sets `EXPIRING`; whoever then sees zero uses (the watchdog itself, or the
-//!   last guard use leaving) completes the expiry: takes the done producer and signals it
-//!   with `Timeout`, which releases the waiters;
-//! - unlocking takes the done producer and signals it `Ok`.
+//! The state word counts uses in progress — CPU guard uses, device bursts through a
+//! [`DeviceLease`], and the whole of a device job handed over with
+//! [`Locked::unlock_after`] — and carries two flags, `EXPIRING` and `RELEASING`, of which
+//! exactly one is ever set (whoever sets one first wins; the other is refused):
+//! - a use enters only while both flags are clear, and leaves by decrementing;
+//! - the watchdog sets `EXPIRING`, a release sets `RELEASING` (with its result stored
+//!   first); whoever then sees zero uses (the setter itself, or the last use leaving)
+//!   completes it: takes the done producer and signals it, with `Timeout` for an expiry,
+//!   with the stored result for a release.
 //!
-//! The done producer sits in an `Option` under a spin lock, so exactly one of "unlock",
-//! "expiry" and "the device finished" (after [`Locked::unlock_after`]) signals it: there is
-//! never a silent unlock, and the waiters are never released while a guard is in use.
+//! So the waiters are never released while a use is in progress, whether the holder ends
+//! by expiry or by release, and a use that starts after either began is refused.
+//!
+//! The done producer sits in an `Option` under a spin lock, so it is signalled exactly
+//! once: there is never a silent unlock.
 //!
 //! [`Locked::unlock_after`]: super::set::Locked::unlock_after
+//! [`DeviceLease`]: super::lease::DeviceLease
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -26,7 +32,10 @@ use dmasync_hal::platform::Instant;
 use super::policy::Access;
 
 const EXPIRING: u32 = 1 << 31;
-const USERS: u32 = EXPIRING - 1;
+const RELEASING: u32 = 1 << 30;
+/// Either flag: the holder is ending, no use may enter.
+const ENDING: u32 = EXPIRING | RELEASING;
+const USERS: u32 = RELEASING - 1;
 
 /// The buffers a holder holds, with their access types (for the debug dump). Shared with
 /// the sync set, which builds it once per registration change, not once per lock.
@@ -52,6 +61,9 @@ pub(crate) struct Holder {
     pub(crate) buffers: HeldBuffers,
     state: AtomicU32,
     done: IrqSpinLock<Option<FenceProducer>>,
+    /// What a release signals `done` with, stored before `RELEASING` is set, for the last
+    /// use out. A holder is released at most once (its `Locked`, or its job's completion).
+    result: IrqSpinLock<FenceResult>,
     /// An [`Outcome`], written once (by whoever takes `done`) before the fence signals.
     outcome: AtomicU8,
     /// The callback that signals `done` when the device finishes (`unlock_after`).
@@ -81,16 +93,18 @@ impl Holder {
             buffers,
             state: AtomicU32::new(0),
             done: IrqSpinLock::new(Some(done)),
+            result: IrqSpinLock::new(Ok(())),
             outcome: AtomicU8::new(Outcome::Held as u8),
             completion: IrqSpinLock::new(None),
         })
     }
 
-    /// A guard use starts: `Err` once the watchdog has started taking the buffers back.
+    /// A use starts: `Err` once the watchdog has started taking the buffers back, or the
+    /// holder is being released.
     pub(crate) fn enter(&self) -> Result<(), super::SyncError> {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
-            if s & EXPIRING != 0 || self.outcome() != Outcome::Held {
+            if s & ENDING != 0 || self.outcome() != Outcome::Held {
                 return Err(super::SyncError::Expired);
             }
             debug_assert!(s & USERS < USERS);
@@ -112,48 +126,125 @@ impl Holder {
         Ok(())
     }
 
-    /// A guard use ends; the last one out completes a pending expiry.
-    pub(crate) fn leave(&self) {
+    /// True once the watchdog has started (or completed) taking the buffers back.
+    pub(crate) fn is_expiring(&self) -> bool {
+        self.state.load(Ordering::Acquire) & EXPIRING != 0 || self.outcome() == Outcome::Expired
+    }
+
+    /// A use ends; the last one out completes a pending expiry or release. Returns whether
+    /// an expiry had started before this use ended (the use ran to its end, but the holder
+    /// is lost: its waiters get `Timeout`).
+    pub(crate) fn leave(&self) -> bool {
         let prev = self.state.fetch_sub(1, Ordering::AcqRel);
-        if prev == EXPIRING | 1 {
+        debug_assert!(prev & USERS > 0, "leave without enter");
+        if prev & USERS == 1 {
+            self.complete(prev);
+        }
+        prev & EXPIRING != 0
+    }
+
+    /// No use is left and `flags` says how the holder ends: signal `done` accordingly.
+    fn complete(&self, flags: u32) {
+        if flags & EXPIRING != 0 {
             self.finish(Err(FenceError::Timeout), Outcome::Expired);
+        } else if flags & RELEASING != 0 {
+            let result = {
+                let mut g = self.result.lock();
+                g.with(|r| *r)
+            };
+            self.finish(result, Outcome::Released);
         }
     }
 
     /// The watchdog: past the deadline at `now`, starts the expiry (completed now if no
-    /// guard is in use). Returns whether this call expired the holder.
+    /// use is in progress, else by the last use out). Returns whether this call expired the
+    /// holder: `false` when it is not overdue, or a release or an expiry began first.
     pub(crate) fn expire_if_overdue(&self, now: Instant) -> bool {
         if now < self.deadline || self.outcome() != Outcome::Held {
             return false;
         }
-        let prev = self.state.fetch_or(EXPIRING, Ordering::AcqRel);
-        if prev & EXPIRING != 0 {
-            return false;
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & ENDING != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                s | EXPIRING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
         }
-        if prev & USERS == 0 {
-            return self.finish(Err(FenceError::Timeout), Outcome::Expired);
+        if s & USERS == 0 {
+            self.complete(EXPIRING);
         }
-        // A guard use is in progress: it completes the expiry when it leaves.
         true
     }
 
-    /// Releases the buffers with `result`, unless the watchdog took them first.
+    /// Releases the buffers with `result` (at once, or when the uses in progress — a
+    /// device burst — have ended), unless the watchdog started taking them back first.
     pub(crate) fn release(&self, result: FenceResult) -> Result<(), super::SyncError> {
-        if self.finish(result, Outcome::Released) {
+        // The release counts as a use of its own while it sets the flag, so the last one
+        // out (maybe this call) completes it.
+        if self.begin_release(result, 1) {
+            self.leave();
             Ok(())
         } else {
             Err(super::SyncError::Expired)
         }
     }
 
-    /// Signals the done fence once; `true` if this call did.
-    fn finish(&self, result: FenceResult, outcome: Outcome) -> bool {
+    /// The job that was one use since [`Locked::unlock_after`] ended with `result`:
+    /// releases with it unless an expiry began meanwhile, and ends the job's use (which
+    /// completes an expiry that was waiting for it).
+    ///
+    /// [`Locked::unlock_after`]: super::set::Locked::unlock_after
+    pub(crate) fn release_job(&self, result: FenceResult) -> Result<(), super::SyncError> {
+        let won = self.begin_release(result, 0);
+        self.leave();
+        if won {
+            Ok(())
+        } else {
+            Err(super::SyncError::Expired)
+        }
+    }
+
+    /// Sets `RELEASING` (adding `uses`) unless the holder is already ending.
+    fn begin_release(&self, result: FenceResult, uses: u32) -> bool {
+        // Stored before the flag, so whoever sees the flag finds the result.
+        {
+            let mut g = self.result.lock();
+            g.with(|r| *r = result);
+        }
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & ENDING != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                s,
+                (s + uses) | RELEASING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Signals the done fence (once: the state word lets only one completion through; the
+    /// `Option` makes a second one a no-op).
+    fn finish(&self, result: FenceResult, outcome: Outcome) {
         let producer = {
             let mut g = self.done.lock();
             g.with(|d| d.take())
         };
         let Some(producer) = producer else {
-            return false;
+            return;
         };
         // Release: whoever sees the outcome also sees everything before it (as the spin
         // lock that held it before did); only the taker of `done` writes it.
@@ -162,7 +253,6 @@ impl Holder {
             Ok(()) => producer.signal(),
             Err(e) => producer.signal_error(e),
         }
-        true
     }
 
     pub(crate) fn outcome(&self) -> Outcome {

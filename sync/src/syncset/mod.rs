@@ -14,6 +14,8 @@ mod error;
 #[forbid(unsafe_code)]
 mod holder;
 #[forbid(unsafe_code)]
+mod lease;
+#[forbid(unsafe_code)]
 mod lineset;
 #[forbid(unsafe_code)]
 pub mod policy;
@@ -22,6 +24,7 @@ mod set;
 pub use buffer::SyncBuffer;
 pub use domain::{SyncConfig, SyncDomain, SyncStats};
 pub use error::{RegionRefused, SyncError};
+pub use lease::DeviceLease;
 pub use policy::{Access, AccessMode, Agent, CoherencyTracker, Plan, RangeError};
 pub use set::{CpuRead, CpuWrite, DmaAccess, Locked, SyncSet};
 
@@ -51,9 +54,13 @@ pub mod loom_seam {
         pub fn enter(&self) -> Result<(), SyncError> {
             self.0.enter()
         }
-        /// A guard use ends.
-        pub fn leave(&self) {
+        /// A use ends; whether an expiry had started before it did.
+        pub fn leave(&self) -> bool {
             self.0.leave()
+        }
+        /// The device job that has been one use since `unlock_after` ends with `r`.
+        pub fn release_job(&self, r: FenceResult) -> Result<(), SyncError> {
+            self.0.release_job(r)
         }
         /// The watchdog at `now`.
         pub fn expire_if_overdue(&self, now: Instant) -> bool {

@@ -48,6 +48,7 @@ use super::SyncError;
 use super::buffer::SyncBuffer;
 use super::domain::{Counters, SyncDomain, Waiter};
 use super::holder::{HeldBuffers, Holder};
+use super::lease::DeviceLease;
 use super::policy::{Access, Agent, Plan};
 
 /// `lock_all` returned `Ok`, so the lock set holds every registered buffer's ww-mutex.
@@ -549,19 +550,58 @@ impl<'s, M: MemorySystem> Locked<'s, M> {
     }
 
     /// Releases the buffers when `work` signals (with its result): for devices still
-    /// reading or writing them when the CPU side is done. The watchdog still applies: if
-    /// `work` is not done by the holder's deadline, waiters are released with `Timeout`.
+    /// reading or writing them when the CPU side is done.
+    ///
+    /// The whole job is one use of the holder, like a CPU guard's use, ended by `work`: the
+    /// watchdog may start the expiry at the deadline (no guard or burst starts any more,
+    /// and the holder's result becomes `Timeout`), but it cannot hand the buffers to the
+    /// next user before `work` signals — by the device's completion or by the engine's
+    /// reset — because the device may touch them until then. This is the safe default for
+    /// every engine; an engine that brackets each of its memory accesses can let the
+    /// watchdog take the buffers back between accesses with [`Locked::unlock_after_leased`].
+    ///
+    /// `Err(Expired)` if the watchdog took the buffers back before this call.
     pub fn unlock_after(mut self, work: &Fence) -> Result<(), SyncError> {
         self.released = true;
-        if self.holder.is_finished() {
-            return Err(SyncError::Expired);
-        }
+        // The job's use: taken here, while no guard use can be in progress (guards
+        // borrow `self`), so a refusal means the expiry is done or completing.
+        self.holder.enter()?;
+        self.hand_over(work, true);
+        Ok(())
+    }
+
+    /// Like [`Locked::unlock_after`], but for an engine that brackets every burst of its
+    /// memory accesses to these buffers with [`DeviceLease::burst`] (a software engine: a
+    /// CPU core moving bytes): the returned lease makes each burst a use of the holder,
+    /// and the watchdog's expiry completes as soon as no burst is in flight — later bursts
+    /// are refused. An engine whose device reaches memory on its own (real hardware, a
+    /// device model reading guest memory asynchronously) cannot keep that promise and must
+    /// use `unlock_after`.
+    ///
+    /// `Err(Expired)` if the watchdog took the buffers back before this call.
+    pub fn unlock_after_leased(mut self, work: &Fence) -> Result<DeviceLease, SyncError> {
+        self.released = true;
+        self.holder.ensure_live()?;
+        self.hand_over(work, false);
+        Ok(DeviceLease::new(self.holder.clone()))
+    }
+
+    /// Releases the holder when `work` signals, with its result; `job_use`: the job holds
+    /// a use of the holder (entered by the caller) that its completion ends.
+    fn hand_over(&self, work: &Fence, job_use: bool) {
+        let end = move |h: &Holder, r: FenceResult| {
+            // A device error travels to the waiters; `Expired` here means the watchdog
+            // took the buffers back first (and, for a job use, that this completes it).
+            let _ = if job_use {
+                h.release_job(r)
+            } else {
+                h.release(r)
+            };
+        };
         let weak = Arc::downgrade(&self.holder);
         let func: Box<dyn FnMut(FenceResult) + Send> = Box::new(move |r| {
             if let Some(h) = weak.upgrade() {
-                // A device error travels to the waiters; `Expired` here means the watchdog
-                // already released them.
-                let _ = h.release(r);
+                end(&h, r);
             }
         });
         // The node goes into the holder *before* it is queued: once queued it may run at
@@ -576,13 +616,9 @@ impl<'s, M: MemorySystem> Locked<'s, M> {
                 work.add_callback(cb.as_mut())
             })
         };
-        match queued {
-            Ok(()) => Ok(()),
-            Err(already) => {
-                // The work finished already: its result is the release's.
-                let _ = self.holder.release(already.result);
-                Ok(())
-            }
+        if let Err(already) = queued {
+            // The work finished already: its result is the release's.
+            end(&self.holder, already.result);
         }
     }
 }
