@@ -9,13 +9,16 @@
 //! 1. lock every buffer's reservation object (a [`LockSet`]: back-off and retry are
 //!    automatic);
 //! 2. per buffer: note the fences this access must wait for (a writer waits for readers and
-//!    writers, a reader for writers: [`Usage::for_access`]); reserve slots; plan the
-//!    maintenance from the previous accesses ([`CoherencyTracker`]); publish this set's
-//!    `done` fence (as a reader or a writer) and, when there is maintenance to do, its
-//!    `ready` fence as [`Usage::Kernel`] — so a later reader, which does not wait for this
-//!    reader's access, still waits for the clean or invalidate this reader performs;
+//!    writers, a reader for writers: [`Usage::for_access`]); reserve slots; publish this
+//!    set's `done` fence (as a reader or a writer) and, when there is maintenance to do or
+//!    an earlier user to wait for, its `ready` fence as [`Usage::Kernel`] — so a later
+//!    reader, which does not wait for this reader's access, still waits for the clean or
+//!    invalidate this reader performs; with nobody to wait for, plan the maintenance from
+//!    the previous accesses ([`CoherencyTracker`]) right away;
 //! 3. unlock the reservation objects; wait for the noted fences (checking the watchdog
-//!    while waiting, so an overdue holder cannot block us forever);
+//!    while waiting, so an overdue holder cannot block us forever) for at most the wait
+//!    limit, then plan under the reservation locks again: a lock that gives up
+//!    ([`SyncError::WaitTimeout`]) or whose predecessor failed has recorded nothing;
 //! 4. perform the planned maintenance, signal `ready`, hand out guards;
 //! 5. unlock: signal `done` (at once, or when the device finishes with
 //!    [`Locked::unlock_after`]).
