@@ -846,9 +846,9 @@ impl<'a> Harness<'a> {
             return Ok(());
         }
         let c = &mut self.counts[domain];
-        c.planned += entries.len() as u64;
         match blocked {
             None => {
+                c.planned += entries.len() as u64;
                 let l = match got {
                     Ok(l) => l,
                     Err(e) => return Err(TestCaseError::fail(format!("lock: unexpected {e:?}"))),
@@ -864,6 +864,7 @@ impl<'a> Harness<'a> {
                 self.sets[set].locked = Some((Box::new(l), self.holders.len() - 1));
             }
             Some(b) => {
+                // A lock that waited plans only after the wait: failing, it planned nothing.
                 c.contended += 1;
                 c.predecessor_errors += 1;
                 prop_assert_eq!(
@@ -1161,6 +1162,7 @@ fn run(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
             hold_deadline: Duration::from_millis(1),
             watchdog_poll: Duration::from_millis(1),
             max_buffers: MAX_BUFFERS[SHORT],
+            ..SyncConfig::default()
         },
     );
     let long = SyncDomain::new(
@@ -1169,6 +1171,7 @@ fn run(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
             hold_deadline: Duration::from_secs(5),
             watchdog_poll: Duration::from_millis(10),
             max_buffers: MAX_BUFFERS[LONG],
+            ..SyncConfig::default()
         },
     );
     let domains: [&Domain<'_>; 2] = [&short, &long];

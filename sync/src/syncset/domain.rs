@@ -29,6 +29,14 @@ pub struct SyncConfig {
     /// While waiting for previous users, a locker checks deadlines this often, so an
     /// overdue holder is expired even without a separate watchdog. Default 50 ms.
     pub watchdog_poll: Duration,
+    /// The longest a lock waits for the fences of earlier users before it gives up with
+    /// [`SyncError::WaitTimeout`]: the bound for fences the watchdog cannot end (a device
+    /// job's fence that never signals, a holder with a longer
+    /// [`SyncSet::set_hold_deadline`], a lock that is itself still waiting). Default 20 s,
+    /// four default hold deadlines, so an ordinary overdue holder is expired (and its
+    /// waiters told `Predecessor { Timeout }`) well before. [`SyncSet::set_wait_limit`]
+    /// overrides it per set.
+    pub wait_limit: Duration,
 }
 
 impl Default for SyncConfig {
@@ -37,6 +45,7 @@ impl Default for SyncConfig {
             hold_deadline: Duration::from_secs(5),
             max_buffers: 64,
             watchdog_poll: Duration::from_millis(50),
+            wait_limit: Duration::from_secs(20),
         }
     }
 }

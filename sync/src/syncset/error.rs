@@ -79,6 +79,16 @@ pub enum SyncError {
         /// The buffer's name.
         buffer: &'static str,
     },
+    /// The lock waited its wait limit ([`SyncConfig::wait_limit`](super::SyncConfig::
+    /// wait_limit)) and an earlier user of this buffer had still not finished (a device job
+    /// whose fence never signals, say). The lock attempt left nothing behind: no fence of it
+    /// is pending, no maintenance ran and the coherency state is unchanged; lock again later.
+    WaitTimeout {
+        /// The buffer whose earlier user was still running.
+        buffer: &'static str,
+        /// How long the lock had waited.
+        waited: core::time::Duration,
+    },
 }
 
 impl fmt::Display for SyncError {
@@ -133,6 +143,11 @@ impl fmt::Display for SyncError {
             SyncError::Congested { buffer } => {
                 write!(f, "buffer '{buffer}' has no free fence slot")
             }
+            SyncError::WaitTimeout { buffer, waited } => write!(
+                f,
+                "gave up after {} ms: an earlier user of buffer '{buffer}' is still running",
+                waited.as_millis()
+            ),
         }
     }
 }

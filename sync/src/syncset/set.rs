@@ -9,13 +9,16 @@
 //! 1. lock every buffer's reservation object (a [`LockSet`]: back-off and retry are
 //!    automatic);
 //! 2. per buffer: note the fences this access must wait for (a writer waits for readers and
-//!    writers, a reader for writers: [`Usage::for_access`]); reserve slots; plan the
-//!    maintenance from the previous accesses ([`CoherencyTracker`]); publish this set's
-//!    `done` fence (as a reader or a writer) and, when there is maintenance to do, its
-//!    `ready` fence as [`Usage::Kernel`] — so a later reader, which does not wait for this
-//!    reader's access, still waits for the clean or invalidate this reader performs;
+//!    writers, a reader for writers: [`Usage::for_access`]); reserve slots; publish this
+//!    set's `done` fence (as a reader or a writer) and, when there is maintenance to do or
+//!    an earlier user to wait for, its `ready` fence as [`Usage::Kernel`] — so a later
+//!    reader, which does not wait for this reader's access, still waits for the clean or
+//!    invalidate this reader performs; with nobody to wait for, plan the maintenance from
+//!    the previous accesses ([`CoherencyTracker`]) right away;
 //! 3. unlock the reservation objects; wait for the noted fences (checking the watchdog
-//!    while waiting, so an overdue holder cannot block us forever);
+//!    while waiting, so an overdue holder cannot block us forever) for at most the wait
+//!    limit, then plan under the reservation locks again: a lock that gives up
+//!    ([`SyncError::WaitTimeout`]) or whose predecessor failed has recorded nothing;
 //! 4. perform the planned maintenance, signal `ready`, hand out guards;
 //! 5. unlock: signal `done` (at once, or when the device finishes with
 //!    [`Locked::unlock_after`]).
@@ -77,6 +80,9 @@ pub struct SyncSet<'d, M: MemorySystem> {
     /// How long each lock of this set may be held ([`SyncSet::set_hold_deadline`]; the
     /// domain's `hold_deadline` unless set).
     hold_deadline: Duration,
+    /// How long each lock of this set waits for earlier users ([`SyncSet::set_wait_limit`];
+    /// the domain's `wait_limit` unless set).
+    wait_limit: Duration,
 }
 
 /// The guards' borrow flags. Only a [`Locked`] (which is not `Sync`, and holds the set
@@ -113,6 +119,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             plans: Vec::new(),
             borrows: Borrows(Vec::new()),
             hold_deadline: domain.config.hold_deadline,
+            wait_limit: domain.config.wait_limit,
         }
     }
 
@@ -128,6 +135,18 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
     /// How long each lock of this set may be held.
     pub fn hold_deadline(&self) -> Duration {
         self.hold_deadline
+    }
+
+    /// Sets how long each later lock of this set waits for earlier users before it gives
+    /// up with [`SyncError::WaitTimeout`], instead of the domain's `wait_limit`: for a set
+    /// that waits for holders with longer hold deadlines, or that would rather fail fast.
+    pub fn set_wait_limit(&mut self, limit: Duration) {
+        self.wait_limit = limit;
+    }
+
+    /// How long each lock of this set waits for earlier users.
+    pub fn wait_limit(&self) -> Duration {
+        self.wait_limit
     }
 
     /// Registers `buf` for `access` to the whole buffer.
@@ -200,7 +219,10 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
 
     /// Locks every registered buffer for its access: waits for the previous users it must
     /// wait for, performs the cache maintenance the access needs, and returns the guards'
-    /// source. Waiting is bounded by the previous holders' deadlines (the watchdog).
+    /// source. Waiting is bounded: an overdue holder is expired by the watchdog (the lock
+    /// fails with [`SyncError::Predecessor`]), and whatever else is still pending after the
+    /// set's wait limit ([`SyncSet::set_wait_limit`]) makes the lock give up with
+    /// [`SyncError::WaitTimeout`], leaving nothing behind.
     pub fn lock(&mut self) -> Result<Locked<'_, M>, SyncError> {
         if self.entries.is_empty() {
             return Err(SyncError::Empty);
@@ -212,9 +234,10 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
         // replace an earlier, still pending one.
         let done = Timeline::new().next_fence();
         let done_fence = done.fence();
-        // The `ready` fence exists only when some buffer needs maintenance: it is published
-        // only then, and a lock with nothing to clean or invalidate (the common case of a
-        // CPU or a device using a buffer again) need not create and signal it.
+        // The `ready` fence exists only when some buffer needs maintenance or the lock must
+        // wait: it is published only then, and a lock with nothing to clean or invalidate
+        // and nobody to wait for (the common case of a CPU or a device using a buffer
+        // again) need not create and signal it.
         let mut ready: Option<(FenceProducer, Fence)> = None;
 
         // Steps 1 and 2: publish under the reservation locks.
@@ -225,26 +248,16 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
         {
             let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
             let entries = &self.entries;
-            locks
-                .lock_all(|s| {
-                    for e in entries {
-                        s.lock(e.buf.resv.ww_mutex())?;
-                    }
-                    Ok::<(), WwError>(())
-                })
-                // `add` rejects duplicates, so only back-offs happen, and `lock_all` absorbs those.
-                .map_err(|_| SyncError::Duplicate {
-                    buffer: "(reservation lock)",
-                })?;
+            lock_entries(&mut locks, entries)?;
             if locks.rollbacks() > 0 {
                 Counters::add(&domain.counters.backoffs, locks.rollbacks());
             }
 
             // Step 2a, one slot-lock section per buffer: note whether an earlier user is
             // still running, publish `done` (as a reader or a writer) and, when the buffer
-            // needs maintenance, `ready` as `Kernel`. All or nothing: if a buffer has no
-            // room, what the earlier buffers got is taken back and the trackers are
-            // untouched (they change only in step 2b).
+            // needs maintenance or has an earlier user to wait for, `ready` as `Kernel`.
+            // All or nothing: if a buffer has no room, what the earlier buffers got is
+            // taken back and the trackers are untouched (they change only in step 2b).
             for (i, e) in entries.iter().enumerate() {
                 let wait_for = Usage::for_access(e.access.writes());
                 let mut held = e.buf.resv.locked_in(&mut locks).expect(LOCKED_ALL);
@@ -266,8 +279,9 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 } else {
                     Usage::Read
                 };
-                match held.publish(wait_for, &done_fence, done_usage, ready_fence) {
-                    Ok(false) => {}
+                // How many entries (from the first) carry fences to take back on failure.
+                let congested = match held.publish(wait_for, &done_fence, done_usage, ready_fence) {
+                    Ok(false) => None,
                     Ok(true) => {
                         // Contended: note the pending fences now, while no one else can
                         // add any (waiting for a later user could deadlock).
@@ -278,63 +292,102 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                                 waits.push((i, f));
                             }
                         }
-                    }
-                    Err(_) => {
-                        drop(held);
-                        let ready_fence = ready.as_ref().map(|(_, f)| f);
-                        for e in &entries[..i] {
-                            e.buf
-                                .resv
-                                .locked_in(&mut locks)
-                                .expect(LOCKED_ALL)
-                                .unpublish([Some(&done_fence), ready_fence]);
+                        // This buffer's plan is made only after the wait (step 3b), from
+                        // the records of the users we waited for; whoever comes after us
+                        // must wait for that maintenance too, so `ready` goes on it even
+                        // if the tracker shows nothing to do yet.
+                        if needs {
+                            None
+                        } else {
+                            if ready.is_none() {
+                                let p = self.ready.next_fence();
+                                let f = p.fence();
+                                ready = Some((p, f));
+                            }
+                            match held.reserve_one() {
+                                Ok(slot) => {
+                                    slot.add(
+                                        ready.as_ref().map(|(_, f)| f).expect("just set"),
+                                        Usage::Kernel,
+                                    );
+                                    None
+                                }
+                                Err(_) => Some(i + 1),
+                            }
                         }
-                        drop(locks);
-                        // A lock-free reader may have seen the fences meanwhile: complete
-                        // them (we touched nothing).
-                        if let Some((r, _)) = ready {
-                            r.signal();
-                        }
-                        done.signal();
-                        self.plans = plans;
-                        return Err(SyncError::Congested { buffer: e.buf.name });
                     }
+                    Err(_) => Some(i),
+                };
+                if let Some(n) = congested {
+                    drop(held);
+                    let ready_fence = ready.as_ref().map(|(_, f)| f);
+                    for e in &entries[..n] {
+                        e.buf
+                            .resv
+                            .locked_in(&mut locks)
+                            .expect(LOCKED_ALL)
+                            .unpublish([Some(&done_fence), ready_fence]);
+                    }
+                    drop(locks);
+                    // A lock-free reader may have seen the fences meanwhile: complete
+                    // them (we touched nothing).
+                    if let Some((r, _)) = ready {
+                        r.signal();
+                    }
+                    done.signal();
+                    self.plans = plans;
+                    return Err(SyncError::Congested { buffer: e.buf.name });
                 }
             }
-            // Step 2b: plan the maintenance (and record the access) from the trackers.
-            for e in entries {
-                let mut held = e.buf.resv.locked_in(&mut locks).expect(LOCKED_ALL);
-                // The range was validated by `add_range`, so planning cannot fail.
-                let plan = e
-                    .buf
-                    .tracker(&mut held, |t| t.plan(e.access, Some(e.range.clone())))
-                    .unwrap_or_default();
-                plans.push(plan);
+            // Step 2b: with nobody to wait for, plan the maintenance (and record the
+            // access) from the trackers now. A lock that must wait plans after the wait
+            // (step 3b): until then the records of the users it waits for may be missing
+            // (they may be waiting themselves), and a lock that gives up must leave no
+            // record behind.
+            if waits.is_empty() {
+                plan_entries(&mut locks, entries, &mut plans);
             }
         }
 
-        // Step 3: wait for the previous users, outside every lock.
-        let mut failure: Option<SyncError> = None;
+        // Step 3: wait for the previous users, outside every lock, for at most the wait
+        // limit.
         if !waits.is_empty() {
             Counters::add(&domain.counters.contended, 1);
             self.set_waiting(true);
-            for (i, f) in &waits {
-                // Every fence is waited for, even after a failure: our maintenance must not
-                // run before all previous users are done.
-                if let Err(e) = self.wait_for(f)
-                    && failure.is_none()
-                {
-                    failure = Some(SyncError::Predecessor {
-                        buffer: self.entries[*i].buf.name,
-                        error: e,
-                    });
-                }
-            }
+            let failure = self.wait_all(&waits);
             self.set_waiting(false);
+            if let Some(err) = failure {
+                // We planned nothing and touched nothing: release at once, successfully,
+                // so nobody behind us inherits an error that is not theirs (whoever waits
+                // for us also waits, by its own note, for the fences we still waited for).
+                if let Some((r, _)) = ready {
+                    r.signal();
+                }
+                done.signal();
+                if matches!(err, SyncError::Predecessor { .. }) {
+                    Counters::add(&domain.counters.predecessor_errors, 1);
+                }
+                self.plans = plans;
+                return Err(err);
+            }
+            // Step 3b: plan now, in a second short section under the reservation locks.
+            let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
+            let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
+            if let Err(e) = lock_entries(&mut locks, &self.entries) {
+                if let Some((r, _)) = ready {
+                    r.signal();
+                }
+                done.signal();
+                self.plans = plans;
+                return Err(e);
+            }
+            if locks.rollbacks() > 0 {
+                Counters::add(&domain.counters.backoffs, locks.rollbacks());
+            }
+            plan_entries(&mut locks, &self.entries, &mut plans);
         }
 
-        // Step 4: maintenance, in plan order. Even when a predecessor failed we perform
-        // it: the trackers already count on it, and a clean or invalidate is always safe.
+        // Step 4: maintenance, in plan order.
         let (mut avoided, mut ops, mut bytes) = (0u64, 0u64, 0u64);
         for plan in &plans {
             if plan.is_empty() {
@@ -343,8 +396,9 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             for &(op, range) in &plan.ops {
                 // SAFETY: `range` lies inside a buffer of this domain, whose region comes
                 // from a `DmaMemory` allocator (mapped normal memory); every previous user
-                // whose data this maintenance moves has finished (step 3), and the partial-
-                // line rule of `CacheMaintenance` keeps bytes outside the range intact.
+                // whose data this maintenance moves has finished (step 3 returned no
+                // failure), and the partial-line rule of `CacheMaintenance` keeps bytes
+                // outside the range intact.
                 unsafe { domain.memory.perform(op, range) };
                 ops += 1;
                 bytes += range.len as u64;
@@ -359,14 +413,6 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             r.signal();
         }
         self.plans = plans;
-
-        if let Some(err) = failure {
-            // We touched nothing: release at once, successfully, so nobody behind us
-            // inherits an error that is not theirs.
-            done.signal();
-            Counters::add(&domain.counters.predecessor_errors, 1);
-            return Err(err);
-        }
 
         // Step 5: we hold the buffers until unlock or the deadline.
         let deadline = platform::now().saturating_add(self.hold_deadline);
@@ -399,19 +445,39 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
         })
     }
 
-    /// Waits for a previous user's fence; every `watchdog_poll` runs the watchdog, so a
-    /// holder past its deadline is expired and its fence completes (with `Timeout`).
-    fn wait_for(&self, f: &Fence) -> FenceResult {
-        loop {
-            let deadline = platform::now().saturating_add(self.domain.config.watchdog_poll);
-            match f.wait_until(Some(deadline)) {
-                FenceStatus::Ok => return Ok(()),
-                FenceStatus::Err(e) => return Err(e),
-                FenceStatus::Pending => {
+    /// Waits for the noted fences of previous users until the set's wait limit; every
+    /// `watchdog_poll` runs the watchdog, so a holder past its deadline is expired and its
+    /// fence completes (with `Timeout`). `None` when every fence signalled `Ok`; else the
+    /// first failure (we need not wait for the rest: nothing was planned, nothing will be
+    /// touched) or, at the limit, `WaitTimeout` naming the buffer still waited for.
+    fn wait_all(&self, waits: &[(usize, Fence)]) -> Option<SyncError> {
+        let start = platform::now();
+        let limit = start.saturating_add(self.wait_limit);
+        for (i, f) in waits {
+            let buffer = self.entries[*i].buf.name;
+            loop {
+                let now = platform::now();
+                // Checked before the limit: a fence that signalled just in time counts.
+                match f.status() {
+                    FenceStatus::Ok => break,
+                    FenceStatus::Err(error) => {
+                        return Some(SyncError::Predecessor { buffer, error });
+                    }
+                    FenceStatus::Pending if now >= limit => {
+                        return Some(SyncError::WaitTimeout {
+                            buffer,
+                            waited: now.saturating_duration_since(start),
+                        });
+                    }
+                    FenceStatus::Pending => {}
+                }
+                let poll = now.saturating_add(self.domain.config.watchdog_poll);
+                if f.wait_until(Some(poll.min(limit))) == FenceStatus::Pending {
                     self.domain.check_deadlines();
                 }
             }
         }
+        None
     }
 
     fn set_waiting(&self, waiting: bool) {
@@ -429,6 +495,41 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 });
             }
         });
+    }
+}
+
+/// Step 1: every entry's reservation lock, in one wound/wait transaction.
+fn lock_entries<'a>(
+    locks: &mut LockSet<'a, crate::resv::ResvLock, WaitDie>,
+    entries: &[Entry<'a>],
+) -> Result<(), SyncError> {
+    locks
+        .lock_all(|s| {
+            for e in entries {
+                s.lock(e.buf.resv.ww_mutex())?;
+            }
+            Ok::<(), WwError>(())
+        })
+        // `add` rejects duplicates, so only back-offs happen, and `lock_all` absorbs those.
+        .map_err(|_| SyncError::Duplicate {
+            buffer: "(reservation lock)",
+        })
+}
+
+/// Step 2b: each entry's maintenance plan from its tracker, which records the access.
+fn plan_entries(
+    locks: &mut LockSet<'_, crate::resv::ResvLock, WaitDie>,
+    entries: &[Entry<'_>],
+    plans: &mut Vec<Plan>,
+) {
+    for e in entries {
+        let mut held = e.buf.resv.locked_in(locks).expect(LOCKED_ALL);
+        // The range was validated by `add_range`, so planning cannot fail.
+        let plan = e
+            .buf
+            .tracker(&mut held, |t| t.plan(e.access, Some(e.range.clone())))
+            .unwrap_or_default();
+        plans.push(plan);
     }
 }
 
