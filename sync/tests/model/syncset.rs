@@ -1084,6 +1084,9 @@ pub fn run(ops: &[Op], seed: u64) -> Result<(), TestCaseError> {
         eviction: Eviction::Random { seed },
         lines_per_cpu: 8,
         cpus: 2,
+        // The buffers take 15 lines; a small DRAM keeps each run cheap (the fuzz target
+        // builds a simulator per input).
+        dram_size: 64 * 1024,
         ..SimConfig::default()
     });
     prop_assert_eq!(sim.add_device("g2d", Coherency::NonCoherent), G2D);
