@@ -18,18 +18,22 @@ use dmasync_engine::surface::Need;
 use dmasync_hal::dma::BusAddr;
 use libfuzzer_sys::fuzz_target;
 
-/// A number, mostly small (offsets and lengths near the buffers' sizes), sometimes any.
+/// A number: small (offsets and lengths near the buffers' sizes), at an edge of the
+/// registered range (where off-by-one bugs live), near the maximum, or any.
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Num {
     Small(u16),
+    /// `edge` moved by -1, 0 or +1.
+    Edge(u8),
     NearMax(u8),
     Any(usize),
 }
 
 impl Num {
-    fn get(self) -> usize {
+    fn get(self, edge: usize) -> usize {
         match self {
             Num::Small(v) => usize::from(v % 512),
+            Num::Edge(d) => (edge + usize::from(d % 3)).saturating_sub(1),
             Num::NearMax(v) => usize::MAX - usize::from(v),
             Num::Any(v) => v,
         }
@@ -66,7 +70,13 @@ fuzz_target!(|input: Input| {
             let buffer = &bufs[b];
             let dev = device(c.device);
             let (need, wanted, r, w) = need(c.need);
-            let (offset, len) = (c.offset.get(), c.len.get());
+            // Edges: the registered range's (the buffer's when it is not registered); a
+            // length's edge makes the span end there.
+            let (start, end) = recs[b]
+                .as_ref()
+                .map_or((0, buffer.len()), |reg| (reg.range.start, reg.range.end));
+            let offset = c.offset.get(start);
+            let len = c.len.get(end.saturating_sub(offset));
             let span = Span {
                 buffer,
                 offset,

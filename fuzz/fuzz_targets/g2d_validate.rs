@@ -22,17 +22,21 @@ use libfuzzer_sys::fuzz_target;
 /// Rows of an accepted rectangle checked byte by byte (the rest by their ends).
 const ROWS: u32 = 64;
 
-/// A number, mostly small (sizes near the buffers'), sometimes near the type's maximum or any.
+/// A number: small (sizes near the buffers'), at an edge (where off-by-one bugs live), near
+/// the type's maximum, or any.
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Num<T> {
     Small(u8),
+    /// `edges[k / 3 % 2]` moved by `k % 3 - 1`.
+    Edge(u8),
     NearMax(u8),
     Any(T),
 }
 
-fn num_usize(n: Num<usize>) -> usize {
+fn num_usize(n: Num<usize>, edges: [usize; 2]) -> usize {
     match n {
         Num::Small(v) => usize::from(v),
+        Num::Edge(k) => (edges[usize::from(k / 3 % 2)] + usize::from(k % 3)).saturating_sub(1),
         Num::NearMax(v) => usize::MAX - usize::from(v),
         Num::Any(v) => v,
     }
@@ -40,7 +44,7 @@ fn num_usize(n: Num<usize>) -> usize {
 
 fn num_u32(n: Num<u32>) -> u32 {
     match n {
-        Num::Small(v) => u32::from(v % 40),
+        Num::Small(v) | Num::Edge(v) => u32::from(v % 40),
         Num::NearMax(v) => u32::MAX - u32::from(v),
         Num::Any(v) => v,
     }
@@ -104,11 +108,22 @@ fuzz_target!(|input: Input| {
             } else {
                 PixelFormat::Xrgb8888
             };
+            // Edges: a stride of exactly a row; a surface starting at the registered range's
+            // start (the buffer's when not registered) or ending at its end.
+            let (width, height) = (num_u32(c.width), num_u32(c.height));
+            let row = width as usize * 4;
+            let stride = num_usize(c.stride, [row, row]);
+            let (start, end) = recs[b]
+                .as_ref()
+                .map_or((0, buffer.len()), |reg| (reg.range.start, reg.range.end));
+            let span = (height.saturating_sub(1) as usize)
+                .saturating_mul(stride)
+                .saturating_add(row);
             let desc = SurfaceDesc {
-                offset: num_usize(c.offset),
-                width: num_u32(c.width),
-                height: num_u32(c.height),
-                stride: num_usize(c.stride),
+                offset: num_usize(c.offset, [start, end.saturating_sub(span)]),
+                width,
+                height,
+                stride,
                 format,
             };
             let got = resolve(locked, dev, &Surface::new(buffer, desc), need);
