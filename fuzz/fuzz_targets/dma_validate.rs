@@ -6,6 +6,7 @@
 //! span's every byte lies inside the registered range of the named buffer — read through the
 //! simulator at the address the validator gave, which must see no stale data.
 #![no_main]
+#![forbid(unsafe_code)]
 
 #[path = "common/validate.rs"]
 mod common;

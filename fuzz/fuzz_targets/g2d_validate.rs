@@ -8,6 +8,7 @@
 //! rectangle lies inside the registered range of the named buffer, accessed through the
 //! simulator at the bus addresses the validated surface gives.
 #![no_main]
+#![forbid(unsafe_code)]
 
 #[path = "common/validate.rs"]
 mod common;

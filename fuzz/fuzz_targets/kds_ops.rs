@@ -4,6 +4,7 @@
 //! `sync/tests/kds_model.rs` also runs: the model recomputes every grant from scratch and
 //! predicts every result, every queue, every pending count and every callback run.
 #![no_main]
+#![forbid(unsafe_code)]
 
 #[path = "../../sync/tests/model/kds.rs"]
 mod model;
