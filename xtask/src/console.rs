@@ -61,6 +61,16 @@ pub fn malformed(len: usize) -> String {
     format!("<malformed defmt frame, {len} bytes>")
 }
 
+impl std::fmt::Debug for Console<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("splitter", &self.splitter)
+            .field("partial", &self.partial)
+            .field("lines", &self.lines)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Console lines as they complete; keeps every line for expectations and failure reports.
 pub struct Console<'f> {
     splitter: Splitter,

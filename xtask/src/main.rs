@@ -3,26 +3,23 @@
 #![forbid(unsafe_code)]
 
 mod bench;
-mod boards;
 mod cargo;
 mod cli;
-mod console;
-mod decode;
 mod firmware;
 mod image;
-mod pixels;
 mod provision;
 mod qemu;
-mod qmp;
 mod reference;
 mod report;
 mod run;
-mod screendump;
 mod steps;
 mod target_tests;
 mod toolchain;
 #[cfg(test)]
 mod unsafe_table;
+
+// The library half (src/lib.rs); at the crate root so `crate::boards` etc. keep working.
+use dmasync_xtask::{boards, console, decode, qmp, screendump};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
