@@ -217,7 +217,9 @@ impl Board {
         for (i, v) in self.qemu.variants.iter().enumerate() {
             let Some(args) = &v.args else { continue };
             let field = format!("qemu.variant[{i}].args");
-            let ram = self.ram_range(args).with_context(|| format!("field `{field}`"))?;
+            let ram = self
+                .ram_range(args)
+                .with_context(|| format!("field `{field}`"))?;
             if !ram.contains(self.load_address) {
                 bail!(
                     "field `{field}`: load_address {:#x} is outside this variant's RAM {ram}",

@@ -6,6 +6,7 @@ mod bench;
 mod cargo;
 mod cli;
 mod firmware;
+mod fuzz;
 mod image;
 mod provision;
 mod qemu;
@@ -75,5 +76,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             args.runs,
             args.timeout,
         ),
+        Cmd::Fuzz(args) => Ok(if fuzz::fuzz(&root, args.target.as_deref(), args.time)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
     }
 }

@@ -222,9 +222,7 @@ impl Qmp {
             let args = json!({ "filename": path.display().to_string(), "format": "png" });
             match self.execute("screendump", Some(args)) {
                 Ok(_) => return Ok((path, DumpFormat::Png)),
-                Err(e)
-                    if e.downcast_ref::<QemuError>().is_some_and(refuses_png) =>
-                {
+                Err(e) if e.downcast_ref::<QemuError>().is_some_and(refuses_png) => {
                     // A QEMU without libpng says so; PPM always works.
                     self.png_ok = false;
                 }
@@ -370,7 +368,10 @@ mod tests {
             classify(&m("{\"return\": {\"x\": 1}, \"id\": 7}\r\n"), 7),
             Ok(Reply::Return(json!({"x": 1})))
         );
-        assert_eq!(classify(&m(r#"{"return": {}, "id": 6}"#), 7), Ok(Reply::Skip));
+        assert_eq!(
+            classify(&m(r#"{"return": {}, "id": 6}"#), 7),
+            Ok(Reply::Skip)
+        );
         assert_eq!(classify(&m(r#"{"event": "STOP"}"#), 7), Ok(Reply::Skip));
         let Ok(Reply::Error(e)) = classify(&m(r#"{"error": {"class": "C", "desc": "no PNG"}}"#), 1)
         else {
@@ -384,10 +385,16 @@ mod tests {
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }
         assert_eq!(
-            greeting_version(&m(r#"{"QMP": {"version": {"qemu": {"major": 9, "minor": 2}}}}"#)),
+            greeting_version(&m(
+                r#"{"QMP": {"version": {"qemu": {"major": 9, "minor": 2}}}}"#
+            )),
             Ok((9, 2, 0))
         );
-        assert!(greeting_version(&m("{}")).unwrap_err().contains("expected the greeting"));
+        assert!(
+            greeting_version(&m("{}"))
+                .unwrap_err()
+                .contains("expected the greeting")
+        );
     }
 
     #[test]
