@@ -239,8 +239,9 @@ pub fn run_target(root: &Path, target: &str, secs: u64) -> Outcome {
     let mut output = String::new();
     if let Some(err) = child.stderr.take() {
         for line in BufReader::new(err).lines().map_while(Result::ok) {
-            let noisy = line.starts_with('#')
-                && !(line.contains("INITED") || line.contains("pulse") || line.contains("DONE"));
+            let noisy = (line.starts_with('#')
+                && !(line.contains("INITED") || line.contains("pulse") || line.contains("DONE")))
+                || line.trim_start().starts_with("NEW_FUNC");
             if !noisy {
                 eprintln!("{line}");
             }
