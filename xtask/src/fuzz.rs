@@ -79,6 +79,8 @@ impl std::fmt::Display for Stats {
         }
         write!(f, ", cov {}, ft {}", opt(self.cov), opt(self.ft))?;
         match self.corpus {
+            Some((n, b)) if b >= 1 << 20 => write!(f, ", corpus {n} ({} MiB)", b >> 20),
+            Some((n, b)) if b >= 1 << 10 => write!(f, ", corpus {n} ({} KiB)", b >> 10),
             Some((n, b)) => write!(f, ", corpus {n} ({b} b)"),
             None => write!(f, ", corpus ?"),
         }
@@ -90,6 +92,22 @@ fn field(line: &str, key: &str) -> Option<String> {
     let mut words = line.split_whitespace();
     words.find(|w| *w == key)?;
     words.next().map(str::to_string)
+}
+
+/// `corp: 2854/3533Kb`: entries and total size, which libFuzzer prints in b, Kb or Mb.
+fn corpus_size(text: &str) -> Option<(u64, u64)> {
+    let (n, size) = text.split_once('/')?;
+    let (digits, shift) = if let Some(d) = size.strip_suffix("Mb") {
+        (d, 20)
+    } else if let Some(d) = size.strip_suffix("Kb") {
+        (d, 10)
+    } else {
+        (size.strip_suffix('b')?, 0)
+    };
+    Some((
+        n.parse().ok()?,
+        digits.parse::<u64>().ok()?.checked_mul(1 << shift)?,
+    ))
 }
 
 /// libFuzzer's final figures in its output (stderr); None when it printed no status line
@@ -110,12 +128,8 @@ pub fn parse_stats(output: &str) -> Option<Stats> {
             stats.cov = num("cov:").or(stats.cov);
             stats.ft = num("ft:").or(stats.ft);
             stats.execs_per_sec = num("exec/s:").or(stats.execs_per_sec);
-            if let Some(c) = field(line, "corp:")
-                && let Some((n, b)) = c.split_once('/')
-                && let (Ok(n), Ok(b)) = (n.parse(), b.trim_end_matches('b').parse())
-            {
-                stats.corpus = Some((n, b));
-            }
+            // Every status line has the corpus as it is then; a later one replaces it.
+            stats.corpus = field(line, "corp:").as_deref().and_then(corpus_size);
         } else if let Some(rest) = line.strip_prefix("Done ") {
             // `Done 1234 runs in 10 second(s)`
             let words: Vec<&str> = rest.split_whitespace().collect();
@@ -239,9 +253,11 @@ pub fn run_target(root: &Path, target: &str, secs: u64) -> Outcome {
     let mut output = String::new();
     if let Some(err) = child.stderr.take() {
         for line in BufReader::new(err).lines().map_while(Result::ok) {
+            // Progress only: not every new unit, function or recommended dictionary entry.
             let noisy = (line.starts_with('#')
                 && !(line.contains("INITED") || line.contains("pulse") || line.contains("DONE")))
-                || line.trim_start().starts_with("NEW_FUNC");
+                || line.trim_start().starts_with("NEW_FUNC")
+                || (line.starts_with('"') && line.contains("# Uses:"));
             if !noisy {
                 eprintln!("{line}");
             }
@@ -352,7 +368,7 @@ INFO:        5 files found in fuzz/corpus/board_toml
 #6	INITED cov: 1532 ft: 1533 corp: 5/2893b exec/s: 0 rss: 48Mb
 #7	NEW    cov: 1540 ft: 1561 corp: 6/3012b lim: 4096 exec/s: 0 rss: 48Mb L: 119/2286 MS: 1 ChangeBit-
 #65536	pulse  cov: 2210 ft: 4410 corp: 310/40Kb lim: 4096 exec/s: 21845 rss: 301Mb
-#201764	DONE   cov: 2291 ft: 4797 corp: 352/45877b lim: 4096 exec/s: 18342 rss: 312Mb
+#201764	DONE   cov: 2291 ft: 4797 corp: 352/44Kb lim: 4096 exec/s: 18342 rss: 312Mb
 Done 201764 runs in 11 second(s)
 stat::number_of_executed_units: 201764
 stat::average_exec_per_sec:     18342
@@ -370,23 +386,30 @@ stat::peak_rss_mb:              312
                 execs_per_sec: Some(18_342),
                 cov: Some(2291),
                 ft: Some(4797),
-                corpus: Some((352, 45_877)),
+                corpus: Some((352, 44 << 10)),
                 secs: Some(11),
             })
         );
         assert_eq!(
             parse_stats(RUN).unwrap().to_string(),
-            "201764 execs in 11 s (18342/s), cov 2291, ft 4797, corpus 352 (45877 b)"
+            "201764 execs in 11 s (18342/s), cov 2291, ft 4797, corpus 352 (44 KiB)"
         );
     }
 
     #[test]
     fn a_run_cut_short_keeps_the_last_status_line() {
-        // A crash: no DONE, no final stats; `corp: 310/40Kb` is not in bytes and is skipped.
+        // A crash: no DONE, no final stats.
         let cut: String = RUN.lines().take(7).map(|l| format!("{l}\n")).collect();
         let s = parse_stats(&cut).unwrap();
         assert_eq!((s.execs, s.cov, s.ft), (65_536, Some(2210), Some(4410)));
-        assert_eq!((s.corpus, s.secs), (Some((6, 3012)), None));
+        assert_eq!((s.corpus, s.secs), (Some((310, 40 << 10)), None));
+        let cut: String = RUN.lines().take(6).map(|l| format!("{l}\n")).collect();
+        assert_eq!(parse_stats(&cut).unwrap().corpus, Some((6, 3012)));
+        // A status line whose corpus does not parse does not keep an older figure.
+        let odd = format!("{cut}#9\tpulse  cov: 1 ft: 1 corp: 7/3Gb exec/s: 1\n");
+        assert_eq!(parse_stats(&odd).unwrap().corpus, None);
+        assert_eq!(corpus_size("2854/3533Kb"), Some((2854, 3533 << 10)));
+        assert_eq!(corpus_size("3/2Mb"), Some((3, 2 << 20)));
         assert_eq!(
             parse_stats("error: could not compile `dmasync-fuzz`\n"),
             None
