@@ -4,7 +4,8 @@
 //! Invariants: nothing panics; how reads split the stream changes nothing (the pieces and the
 //! lines are those of one read); text pieces carry no delimiter and frames no `0x00`; the
 //! pieces give back the stream's bytes but for the `0x00`s that delimit or are ignored; every
-//! frame makes exactly one line, decoded or `<malformed ...>`; no line holds a newline.
+//! frame is formatted exactly once, decoded or `<malformed ...>`, into at least one line; no
+//! line holds a newline (a message with newlines makes several lines).
 #![no_main]
 #![forbid(unsafe_code)]
 
@@ -142,7 +143,7 @@ fuzz_target!(|data: &[u8]| {
     );
     assert!(rebuilt.len() <= stream.len());
 
-    // The console: one read vs many, and one line per frame.
+    // The console: one read vs many, and each frame formatted once.
     let one = Counting {
         inner: defmt(),
         frames: Cell::new(0),

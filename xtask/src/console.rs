@@ -128,8 +128,13 @@ impl<'f> Console<'f> {
             Piece::Frame(frame) => {
                 // A log line always stands on its own line, after any text before it.
                 self.flush_partial();
-                let line = self.formatter.format(&frame);
-                self.lines.push(line);
+                // A message may hold newlines (a `{=str}` argument, `println!("a\nb")`):
+                // each becomes its own line, as on a terminal, so a line never holds one.
+                let text = self.formatter.format(&frame);
+                for line in text.split('\n') {
+                    self.lines
+                        .push(line.strip_suffix('\r').unwrap_or(line).to_string());
+                }
             }
             Piece::Unterminated(len) => {
                 self.flush_partial();
@@ -198,6 +203,21 @@ mod tests {
         streamed.extend(console.finish());
         assert_eq!(streamed, console.lines(), "streamed lines == kept lines");
         streamed
+    }
+
+    struct Multi;
+    impl FrameFormatter for Multi {
+        fn format(&self, _: &[u8]) -> String {
+            "INFO  first\r\nsecond\nthird".to_string()
+        }
+    }
+
+    #[test]
+    fn a_message_with_newlines_makes_several_lines() {
+        let mut c = Console::new(&Multi);
+        let mut lines = c.feed(b"text\xff\x01\x00after\n");
+        lines.extend(c.finish());
+        assert_eq!(lines, ["text", "INFO  first", "second", "third", "after"]);
     }
 
     #[test]

@@ -205,11 +205,12 @@ pub fn ensure_tools(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `cargo +nightly fuzz build` of every target: build errors are reported as such, before
-/// any target runs.
-fn build(root: &Path) -> Result<()> {
+/// `cargo +nightly fuzz build` of one target, or of all: build errors are reported as such,
+/// before any target runs.
+fn build(root: &Path, target: Option<&str>) -> Result<()> {
     let mut cmd = cargo(root);
     cmd.args(["+nightly", "fuzz", "build", "--fuzz-dir", DIR]);
+    cmd.args(target);
     if !cargo::run_plain(cmd)? {
         bail!("building the fuzz targets failed (compiler messages above)");
     }
@@ -322,7 +323,7 @@ pub fn fuzz(root: &Path, target: Option<&str>, secs: u64) -> Result<bool> {
     }
     let chosen = select(&targets(root)?, target)?;
     ensure_tools(root)?;
-    build(root)?;
+    build(root, target)?;
     let mut section = Section::new("fuzz");
     let lines = run_all(root, &chosen, secs, &mut section);
     println!();
@@ -343,7 +344,7 @@ pub fn smoke(root: &Path) -> Section {
             return s;
         }
     };
-    if let Err(e) = ensure_tools(root).and_then(|()| build(root)) {
+    if let Err(e) = ensure_tools(root).and_then(|()| build(root, None)) {
         s.fail(format!("{e:#}"));
         return s;
     }
