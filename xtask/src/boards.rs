@@ -213,6 +213,20 @@ impl Board {
                 self.load_address
             );
         }
+        // A variant's own -m must hold the image too, not only the default one's.
+        for (i, v) in self.qemu.variants.iter().enumerate() {
+            let Some(args) = &v.args else { continue };
+            let field = format!("qemu.variant[{i}].args");
+            let ram = self
+                .ram_range(args)
+                .with_context(|| format!("field `{field}`"))?;
+            if !ram.contains(self.load_address) {
+                bail!(
+                    "field `{field}`: load_address {:#x} is outside this variant's RAM {ram}",
+                    self.load_address
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -551,6 +565,24 @@ expect = ["EXCEPTION", "EC=0x25", "FAR=0x"]
         assert_eq!(ram_size_from_args(&last_wins).unwrap(), Some(256 << 20));
         assert!(ram_size_from_args(&["-m".to_string()]).is_err());
         assert!(ram_size_from_args(&["-m".to_string(), "12Q".to_string()]).is_err());
+    }
+
+    #[test]
+    fn a_variant_whose_ram_cannot_hold_the_image_is_rejected() {
+        // load_address is 2 MiB above ram_base: a 1 MiB variant ends below it.
+        let small = VIRT.replace("\"-m\", \"512M\"]", "\"-m\", \"1M\"]");
+        assert_ne!(small, VIRT);
+        let e = err(&small);
+        assert!(
+            e.contains("field `qemu.variant[1].args`: load_address 0x40200000 is outside"),
+            "{e}"
+        );
+        let bad = VIRT.replace("\"-m\", \"512M\"]", "\"-m\", \"5Q\"]");
+        let e = err(&bad);
+        assert!(
+            e.contains("field `qemu.variant[1].args`") && e.contains("`-m 5Q`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -32,8 +32,8 @@ pub enum Cmd {
     /// Exits with the guest's semihosting exit code (0 = finished; see
     /// doc/console-protocol.md for the others).
     Run(RunArgs),
-    /// Run the checks and tests: fmt, clippy, host tests, loom, Miri, then every on-target
-    /// test under every QEMU variant of the board(s).
+    /// Run the checks and tests: fmt, clippy, host tests, loom, Miri, a short run of every
+    /// fuzz target, then every on-target test under every QEMU variant of the board(s).
     ///
     /// Ends with one line `N passed, N failed` and exits non-zero if anything failed.
     /// Giving a FILTER or --variant runs only the on-target tests.
@@ -48,6 +48,20 @@ pub enum Cmd {
     /// Build the board's on-target benchmarks (boards/<board>/benches) and run each under
     /// QEMU -icount (deterministic instruction counts), several times to show determinism.
     Bench(BenchArgs),
+    /// Run the cargo-fuzz targets of fuzz/ (nightly; installs cargo-fuzz when missing), each
+    /// for --time seconds, and print libFuzzer's final figures per target. A crash prints
+    /// the saved input's path and fails.
+    Fuzz(FuzzArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// Only this target (a `[[bin]]` of fuzz/Cargo.toml; default: every target).
+    #[arg(value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Seconds each target runs (libFuzzer -max_total_time).
+    #[arg(long, default_value_t = 60, value_name = "S", value_parser = clap::value_parser!(u64).range(1..))]
+    pub time: u64,
 }
 
 #[derive(Debug, Args)]
@@ -95,7 +109,7 @@ pub struct TestArgs {
     /// Run only on-target tests whose name contains one of these.
     #[arg(value_name = "FILTER")]
     pub filters: Vec<String>,
-    /// Only checks, host tests, loom and Miri: no QEMU.
+    /// Only checks, host tests, loom, Miri and the fuzz smoke: no QEMU.
     #[arg(long, conflicts_with_all = ["target_only", "filters", "variant"])]
     pub host_only: bool,
     /// Only the on-target tests in QEMU.
@@ -183,6 +197,23 @@ mod tests {
             assert!(e.to_string().contains("--frames"), "{bad}: {e}");
         }
         assert!(Cli::try_parse_from(["x", "run", "--frames", "-3"]).is_err());
+    }
+
+    #[test]
+    fn fuzz_takes_a_target_and_a_time() {
+        let cli = Cli::try_parse_from(["x", "fuzz", "qmp_reply", "--time", "600"]).unwrap();
+        let Cmd::Fuzz(args) = cli.command else {
+            panic!("expected fuzz")
+        };
+        assert_eq!(
+            (args.target.as_deref(), args.time),
+            (Some("qmp_reply"), 600)
+        );
+        let Cmd::Fuzz(args) = Cli::try_parse_from(["x", "fuzz"]).unwrap().command else {
+            panic!("expected fuzz")
+        };
+        assert_eq!((args.target, args.time), (None, 60));
+        assert!(Cli::try_parse_from(["x", "fuzz", "--time", "0"]).is_err());
     }
 
     #[test]

@@ -61,6 +61,16 @@ pub fn malformed(len: usize) -> String {
     format!("<malformed defmt frame, {len} bytes>")
 }
 
+impl std::fmt::Debug for Console<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("splitter", &self.splitter)
+            .field("partial", &self.partial)
+            .field("lines", &self.lines)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Console lines as they complete; keeps every line for expectations and failure reports.
 pub struct Console<'f> {
     splitter: Splitter,
@@ -118,8 +128,13 @@ impl<'f> Console<'f> {
             Piece::Frame(frame) => {
                 // A log line always stands on its own line, after any text before it.
                 self.flush_partial();
-                let line = self.formatter.format(&frame);
-                self.lines.push(line);
+                // A message may hold newlines (a `{=str}` argument, `println!("a\nb")`):
+                // each becomes its own line, as on a terminal, so a line never holds one.
+                let text = self.formatter.format(&frame);
+                for line in text.split('\n') {
+                    self.lines
+                        .push(line.strip_suffix('\r').unwrap_or(line).to_string());
+                }
             }
             Piece::Unterminated(len) => {
                 self.flush_partial();
@@ -188,6 +203,21 @@ mod tests {
         streamed.extend(console.finish());
         assert_eq!(streamed, console.lines(), "streamed lines == kept lines");
         streamed
+    }
+
+    struct Multi;
+    impl FrameFormatter for Multi {
+        fn format(&self, _: &[u8]) -> String {
+            "INFO  first\r\nsecond\nthird".to_string()
+        }
+    }
+
+    #[test]
+    fn a_message_with_newlines_makes_several_lines() {
+        let mut c = Console::new(&Multi);
+        let mut lines = c.feed(b"text\xff\x01\x00after\n");
+        lines.extend(c.finish());
+        assert_eq!(lines, ["text", "INFO  first", "second", "third", "after"]);
     }
 
     #[test]

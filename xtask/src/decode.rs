@@ -15,6 +15,15 @@ pub struct Defmt {
     root: String,
 }
 
+impl std::fmt::Debug for Defmt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Defmt")
+            .field("has_table", &self.table.is_some())
+            .field("locations", &self.locations.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Defmt {
     /// Reads the table (and file:line locations, when the debug info has them) from an ELF.
     pub fn from_elf(elf: &[u8], root: &Path) -> Result<Self> {
@@ -34,6 +43,19 @@ impl Defmt {
             table,
             locations,
             root: format!("{}/", root.display()),
+        })
+    }
+
+    /// A decoder for a table built without an image (the fuzz targets deserialize one);
+    /// refuses the raw encoding as [`Defmt::from_elf`] does. No locations.
+    pub fn from_table(table: Table) -> Result<Self> {
+        if table.encoding() != Encoding::Rzcobs {
+            bail!("the table uses defmt's raw encoding; the console protocol needs rzcobs");
+        }
+        Ok(Defmt {
+            table: Some(table),
+            locations: Locations::new(),
+            root: String::new(),
         })
     }
 

@@ -3,26 +3,24 @@
 #![forbid(unsafe_code)]
 
 mod bench;
-mod boards;
 mod cargo;
 mod cli;
-mod console;
-mod decode;
 mod firmware;
+mod fuzz;
 mod image;
-mod pixels;
 mod provision;
 mod qemu;
-mod qmp;
 mod reference;
 mod report;
 mod run;
-mod screendump;
 mod steps;
 mod target_tests;
 mod toolchain;
 #[cfg(test)]
 mod unsafe_table;
+
+// The library half (src/lib.rs); at the crate root so `crate::boards` etc. keep working.
+use dmasync_xtask::{boards, console, decode, qmp, screendump};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,5 +76,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             args.runs,
             args.timeout,
         ),
+        Cmd::Fuzz(args) => Ok(if fuzz::fuzz(&root, args.target.as_deref(), args.time)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
     }
 }

@@ -46,6 +46,67 @@ pub enum DumpFormat {
     Ppm,
 }
 
+/// What one QMP message means to the command that sent `id`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// An asynchronous event, or a reply carrying another id: not ours, read on.
+    Skip,
+    /// `{"return": ...}`: the command's value.
+    Return(Value),
+    /// `{"error": {"class", "desc"}}`: QEMU refused the command.
+    Error(QemuError),
+}
+
+/// One line from the socket as a QMP message: a JSON object (QEMU ends lines with `\r\n`).
+/// The error quotes the line.
+pub fn parse_message(line: &str) -> Result<Value, String> {
+    let line = line.trim_end();
+    match serde_json::from_str::<Value>(line) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(format!("not a JSON object: {line:?}")),
+        Err(e) => Err(format!("not a JSON message: {line:?} ({e})")),
+    }
+}
+
+/// The QEMU version in the greeting `{"QMP": {"version": {"qemu": {...}}}}`; fields QEMU
+/// leaves out count as 0. The error quotes the message.
+pub fn greeting_version(greeting: &Value) -> Result<(u64, u64, u64), String> {
+    let Some(v) = greeting.get("QMP") else {
+        return Err(format!(
+            "expected the greeting {{\"QMP\": ...}}, got {greeting}"
+        ));
+    };
+    let n = |k: &str| v["version"]["qemu"][k].as_u64().unwrap_or(0);
+    Ok((n("major"), n("minor"), n("micro")))
+}
+
+/// What `message` means to the command with `id`. The error quotes the message.
+pub fn classify(message: &Value, id: u64) -> Result<Reply, String> {
+    if message.get("event").is_some() {
+        return Ok(Reply::Skip);
+    }
+    // Replies carry our id back; one with another id (a stale reply) is not ours.
+    if message.get("id").is_some_and(|i| i != &json!(id)) {
+        return Ok(Reply::Skip);
+    }
+    if let Some(ret) = message.get("return") {
+        return Ok(Reply::Return(ret.clone()));
+    }
+    if let Some(err) = message.get("error") {
+        return Ok(Reply::Error(QemuError {
+            class: err["class"].as_str().unwrap_or("?").to_string(),
+            desc: err["desc"].as_str().unwrap_or("?").to_string(),
+        }));
+    }
+    Err(format!("unexpected reply {message}"))
+}
+
+/// Whether QEMU refused a PNG screendump because it cannot write PNG (a build without
+/// libpng), so PPM is worth a try.
+pub fn refuses_png(e: &QemuError) -> bool {
+    e.desc.contains("format") || e.desc.contains("PNG")
+}
+
 #[derive(Debug)]
 pub struct Qmp {
     reader: BufReader<UnixStream>,
@@ -94,14 +155,8 @@ impl Qmp {
             png_ok: true,
         };
         let greeting = qmp.read_message()?;
-        let Some(v) = greeting.get("QMP") else {
-            bail!(
-                "QMP socket {}: expected the greeting {{\"QMP\": ...}}, got {greeting}",
-                socket.display()
-            );
-        };
-        let n = |k: &str| v["version"]["qemu"][k].as_u64().unwrap_or(0);
-        qmp.version = (n("major"), n("minor"), n("micro"));
+        qmp.version = greeting_version(&greeting)
+            .map_err(|why| anyhow!("QMP socket {}: {why}", socket.display()))?;
         qmp.execute("qmp_capabilities", None)
             .context("QMP handshake (qmp_capabilities) failed")?;
         Ok(qmp)
@@ -126,13 +181,7 @@ impl Qmp {
                 self.socket.display()
             );
         }
-        serde_json::from_str(line.trim_end()).with_context(|| {
-            format!(
-                "QMP socket {}: not a JSON message: {:?}",
-                self.socket.display(),
-                line.trim_end()
-            )
-        })
+        parse_message(&line).map_err(|why| anyhow!("QMP socket {}: {why}", self.socket.display()))
     }
 
     /// Runs one command; returns its `return` value. An `error` reply becomes a
@@ -153,25 +202,15 @@ impl Qmp {
             )
         })?;
         loop {
-            let reply = self.read_message()?;
-            if reply.get("event").is_some() {
-                continue;
+            let message = self.read_message()?;
+            match classify(&message, id) {
+                Ok(Reply::Skip) => continue,
+                Ok(Reply::Return(ret)) => return Ok(ret),
+                Ok(Reply::Error(e)) => {
+                    return Err(anyhow::Error::new(e).context(format!("QMP `{command}`")));
+                }
+                Err(why) => bail!("QMP `{command}`: {why}"),
             }
-            // Replies carry our id back; one without (a greeting repeated, say) is not ours.
-            if reply.get("id").is_some_and(|i| i != &json!(id)) {
-                continue;
-            }
-            if let Some(ret) = reply.get("return") {
-                return Ok(ret.clone());
-            }
-            if let Some(err) = reply.get("error") {
-                let e = QemuError {
-                    class: err["class"].as_str().unwrap_or("?").to_string(),
-                    desc: err["desc"].as_str().unwrap_or("?").to_string(),
-                };
-                return Err(anyhow::Error::new(e).context(format!("QMP `{command}`")));
-            }
-            bail!("QMP `{command}`: unexpected reply {reply}");
         }
     }
 
@@ -183,10 +222,7 @@ impl Qmp {
             let args = json!({ "filename": path.display().to_string(), "format": "png" });
             match self.execute("screendump", Some(args)) {
                 Ok(_) => return Ok((path, DumpFormat::Png)),
-                Err(e)
-                    if e.downcast_ref::<QemuError>()
-                        .is_some_and(|q| q.desc.contains("format") || q.desc.contains("PNG")) =>
-                {
+                Err(e) if e.downcast_ref::<QemuError>().is_some_and(refuses_png) => {
                     // A QEMU without libpng says so; PPM always works.
                     self.png_ok = false;
                 }
@@ -323,6 +359,42 @@ mod tests {
         // The server thread has ended and closed the socket: like QEMU exiting.
         let e = format!("{:#}", qmp.execute("query-status", None).unwrap_err());
         assert!(e.contains("closed") || e.contains("cannot send"), "{e}");
+    }
+
+    #[test]
+    fn messages_are_classified_without_a_socket() {
+        let m = |line: &str| parse_message(line).unwrap();
+        assert_eq!(
+            classify(&m("{\"return\": {\"x\": 1}, \"id\": 7}\r\n"), 7),
+            Ok(Reply::Return(json!({"x": 1})))
+        );
+        assert_eq!(
+            classify(&m(r#"{"return": {}, "id": 6}"#), 7),
+            Ok(Reply::Skip)
+        );
+        assert_eq!(classify(&m(r#"{"event": "STOP"}"#), 7), Ok(Reply::Skip));
+        let Ok(Reply::Error(e)) = classify(&m(r#"{"error": {"class": "C", "desc": "no PNG"}}"#), 1)
+        else {
+            panic!("an error reply")
+        };
+        assert_eq!((e.class.as_str(), refuses_png(&e)), ("C", true));
+        let e = classify(&m(r#"{"what": 1}"#), 1).unwrap_err();
+        assert!(e.contains(r#"{"what":1}"#), "{e}");
+        for bad in ["[1]", "{", ""] {
+            let e = parse_message(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+        assert_eq!(
+            greeting_version(&m(
+                r#"{"QMP": {"version": {"qemu": {"major": 9, "minor": 2}}}}"#
+            )),
+            Ok((9, 2, 0))
+        );
+        assert!(
+            greeting_version(&m("{}"))
+                .unwrap_err()
+                .contains("expected the greeting")
+        );
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
         sections.push(timed("host tests", || host_tests(root)));
         sections.push(timed("loom", || loom(root)));
         sections.push(timed("miri", || miri(root)));
+        sections.push(timed("fuzz", || crate::fuzz::smoke(root)));
     }
     if target_steps {
         let sel = Selection {
