@@ -44,6 +44,7 @@ extern crate alloc;
 pub mod blend;
 pub mod mode;
 pub mod regs;
+pub mod scene;
 
 #[cfg(test)]
 mod model;
