@@ -406,8 +406,10 @@ impl<R: FimdIo> DisplayControl for Fimd<R> {
 impl<R: FimdIo> DisplayService for Fimd<R> {
     /// Looks at the evidence for flips in flight (signalling `presented` and the previous
     /// buffer's `released`), then programs each window's next ready flip. Call it from the
-    /// frame interrupt (GIC ID 43 on Exynos4210) and from the owner's loop; returns 0 at
-    /// once if another core is servicing.
+    /// frame interrupt (Exynos4210: FIMD0's frame line is bit 1 of combiner group 11, which
+    /// reaches the external GIC as ID 43) and from the owner's loop — under QEMU's
+    /// `-display none` no frame interrupt comes until a screendump draws one, and the
+    /// evidence is the same either way. Returns 0 at once if another core is servicing.
     fn service(&self) -> usize {
         let Some(mut s) = self.state.try_lock_unmasked() else {
             return 0;
