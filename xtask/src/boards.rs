@@ -89,7 +89,8 @@ pub struct TestExpectation {
     #[serde(default)]
     pub expect: Vec<String>,
     /// What happens to the screendumps the test asks for: `"save"` (default) or
-    /// `"compare-reference"` (each must equal the reference renderer's frame).
+    /// `"compare-reference"` (each must equal the reference renderer's frame) or
+    /// `"compare-fimd-blend"` (each must equal the FIMD scene as QEMU composes it).
     #[serde(default)]
     pub screendump: ScreendumpCheck,
 }
@@ -101,6 +102,7 @@ pub enum ScreendumpCheck {
     #[default]
     Save,
     CompareReference,
+    CompareFimdBlend,
 }
 
 impl From<ScreendumpCheck> for crate::screendump::Check {
@@ -108,6 +110,7 @@ impl From<ScreendumpCheck> for crate::screendump::Check {
         match c {
             ScreendumpCheck::Save => crate::screendump::Check::Save,
             ScreendumpCheck::CompareReference => crate::screendump::Check::CompareReference,
+            ScreendumpCheck::CompareFimdBlend => crate::screendump::Check::CompareFimdBlend,
         }
     }
 }

@@ -29,6 +29,16 @@ pub enum Check {
     /// Compare it, pixel for pixel, with the reference renderer's frame of the same number
     /// and size; any difference fails the test.
     CompareReference,
+    /// Compare it, pixel for pixel, with the FIMD test scene's frame of that number as QEMU's
+    /// FIMD model composes it (`dmasync_fimd::scene`, whose blend is `dmasync_fimd::blend`).
+    CompareFimdBlend,
+}
+
+impl Check {
+    /// Whether the dumps are compared with an expected frame (and so need a renderer).
+    pub fn compares(self) -> bool {
+        matches!(self, Check::CompareReference | Check::CompareFimdBlend)
+    }
 }
 
 /// The expected frame N at W x H as XRGB8888 bytes (B, G, R, X; tight stride), or why the
@@ -88,8 +98,8 @@ impl<'r> Screendumps<'r> {
         check: Check,
         reference: Option<&'r Reference>,
     ) -> Result<Self> {
-        if check == Check::CompareReference && reference.is_none() {
-            bail!("screendump = \"compare-reference\" needs a reference renderer");
+        if check.compares() && reference.is_none() {
+            bail!("screendump = {check:?} needs a reference renderer");
         }
         Ok(Screendumps {
             socket,
@@ -157,7 +167,7 @@ impl<'r> Screendumps<'r> {
                 actual.width, actual.height
             ));
         }
-        let (Check::CompareReference, Some(reference)) = (self.check, self.reference) else {
+        let (true, Some(reference)) = (self.check.compares(), self.reference) else {
             return Ok(());
         };
         let expected = reference(frame, width, height)

@@ -225,7 +225,7 @@ fn run_one(
         for taken in &dumps.taken {
             if let Some(path) = &taken.path {
                 let checked = match (check, &taken.problem) {
-                    (screendump::Check::CompareReference, None) => " (equals the reference)",
+                    (c, None) if c.compares() => " (equals the reference)",
                     _ => "",
                 };
                 println!(
