@@ -223,6 +223,10 @@ impl Aggregate {
 /// child container whose last reference this was is unwrapped here and its own children
 /// queued, instead of dropping it (which would recurse once per level). Allocates only when
 /// such a container has children; a leaf child is dropped at once (its drop is shallow).
+/// Out of line and cold: a plain fence's drop, inlined into the signal and add-callback
+/// paths, stays as small as before.
+#[cold]
+#[inline(never)]
 pub(super) fn release(mut agg: Box<Aggregate>) {
     let mut owned: Vec<FenceInner> = Vec::new();
     let dispose = |c: Arc<FenceInner>, owned: &mut Vec<FenceInner>| {
