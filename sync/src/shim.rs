@@ -19,6 +19,19 @@ pub(crate) use loom::sync::Arc;
 #[allow(unused_imports)]
 pub(crate) use alloc::sync::Arc;
 
+/// Takes the value out of `a` if this was its last reference (else just drops `a`): how
+/// nested fences are freed without recursion. Loom's `Arc` has only `try_unwrap`, which is
+/// the same here: a failed unwrap drops the reference, and whoever drops the last one frees.
+#[cfg(not(loom))]
+pub(crate) fn arc_into_inner<T>(a: Arc<T>) -> Option<T> {
+    Arc::into_inner(a)
+}
+
+#[cfg(loom)]
+pub(crate) fn arc_into_inner<T>(a: Arc<T>) -> Option<T> {
+    Arc::try_unwrap(a).ok()
+}
+
 /// An `UnsafeCell` with loom's closure API (`with`/`with_mut`), which lets loom check every
 /// access for data races; natively it compiles to plain pointer access.
 #[derive(Debug)]

@@ -147,9 +147,14 @@ fn aggregates_signal_without_allocating() {
     assert!(all.is_signalled() && any.is_signalled() && outer.is_signalled());
     assert_eq!(outer.status().result(), Some(Err(FenceError::Cancelled)));
     assert_eq!(seen.load(Ordering::Relaxed), 1);
-    // The bookkeeping is freed with the last handle (fence, bookkeeping, node array). The
-    // any_of's is ours alone: its children's and its own registrations have all run.
+    // An aggregate holds its children (for `children()`, unwrap and deadlines), and the
+    // callback queued on `outer` holds `outer`: dropping our `any` handle frees nothing.
     let ((), ops) = heap_ops(|| drop(any));
+    assert_eq!(ops, NONE, "`outer` still holds the any_of");
+    // The bookkeeping is freed with the last handle (fence, bookkeeping, node array) once
+    // every registration has run: an any_of over signalled children is ours alone.
+    let lone = any_of(&fs[2..]);
+    let ((), ops) = heap_ops(|| drop(lone));
     assert_eq!(ops.allocs, 0);
     assert_eq!(
         ops.frees, 3,

@@ -6,7 +6,10 @@
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
 use dmasync_hal::dma::MemorySystem;
+use dmasync_hal::platform::{self, Instant};
 
 use dmasync_hal::dma::{DeviceId, DeviceMemory};
 use dmasync_hal::lock::IrqSpinLock;
@@ -60,6 +63,12 @@ pub struct SoftDisplay<D: DeviceMemory> {
     mode: Option<DisplayMode>,
     queue: JobQueue<Flip>,
     screen: IrqSpinLock<Screen>,
+    /// The modelled panel's refresh period, if known: flips then ask their in-fence to be
+    /// done by the next vblank.
+    refresh: Option<Duration>,
+    /// Platform clock (ns) at the latest [`DisplayService::service`] (the model's vblank);
+    /// `u64::MAX` before the first.
+    last_vblank: AtomicU64,
 }
 
 impl<D: DeviceMemory> fmt::Debug for SoftDisplay<D> {
@@ -99,7 +108,31 @@ impl<D: DeviceMemory> SoftDisplay<D> {
                 on_screen: None,
                 presented: 0,
             }),
+            refresh: None,
+            last_vblank: AtomicU64::new(u64::MAX),
         }
+    }
+
+    /// Tells the model how often its vblank ([`DisplayService::service`]) comes. From then
+    /// on each flip sets a deadline hint ([`Fence::set_deadline`]) on its in-fence: the next
+    /// vblank, by which the frame must be ready to be shown on it (what Linux's atomic
+    /// commit does with `dma_fence_set_deadline`). `None`: no hints (the default).
+    pub fn set_refresh_period(&mut self, period: Option<Duration>) {
+        self.refresh = period.filter(|p| !p.is_zero());
+    }
+
+    /// The next vblank after now, from the latest serviced one and the refresh period;
+    /// one period from now before the first. `None` without a refresh period.
+    pub fn next_vblank(&self) -> Option<Instant> {
+        let period = self.refresh?;
+        let now = platform::now();
+        let last = self.last_vblank.load(Ordering::Relaxed);
+        if last == u64::MAX || last > now.0 {
+            return Some(now.saturating_add(period));
+        }
+        let p = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
+        let periods = (now.0 - last) / p + 1;
+        Some(Instant(last.saturating_add(periods.saturating_mul(p))))
     }
 
     /// What is on screen: the mode and its pixels, packed rows of `width * 4` bytes (all
@@ -211,6 +244,8 @@ impl<D: DeviceMemory> DisplayService for SoftDisplay<D> {
     /// The model's vblank: presents, in order, every queued flip whose in-fence has
     /// signalled, stopping at the first that waits. Returns how many were presented.
     fn service(&self) -> usize {
+        self.last_vblank
+            .store(platform::now().0, Ordering::Relaxed);
         let mut n = 0;
         loop {
             match self.queue.run_ready(|job, guard| self.present(job, guard)) {
@@ -246,6 +281,9 @@ impl<D: DeviceMemory> DisplayFlip for SoftDisplay<D> {
         let Some(ticket) = self.queue.reserve() else {
             return Err(Rejected::new(EngineError::QueueFull, locked));
         };
+        if let (Some(f), Some(at)) = (in_fence, self.next_vblank()) {
+            f.set_deadline(at);
+        }
         let presented = ticket.fence();
         let released = FenceProducer::one_off();
         let released_fence = released.fence();

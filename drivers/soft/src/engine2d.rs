@@ -103,7 +103,7 @@ impl<D: DeviceMemory> SoftEngine2d<D> {
             device,
             memory,
             config,
-            queue: JobQueue::new(config.queue_depth),
+            queue: JobQueue::deadline_ordered(config.queue_depth),
         }
     }
 

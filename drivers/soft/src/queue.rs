@@ -11,6 +11,12 @@
 //!   none of their buffers any more (see [`RunGuard`]).
 //! - [`JobQueue::set_stalled`] is fault injection: a stalled queue hands out no new job
 //!   (a hung engine); jobs stay queued, their fences pending. A reset clears the stall.
+//! - [`JobQueue::deadline_ordered`] makes a queue that runs first the queued job whose
+//!   completion fence a waiter gave the earliest deadline ([`Fence::set_deadline`]), if its
+//!   in-fence has signalled (a job still waiting never holds up the others); otherwise, and
+//!   without deadlines, jobs run in submission order. For engines whose jobs are independent
+//!   once their in-fences signalled (buffers are ordered by the sync sets, not the queue);
+//!   a display's flips stay in order.
 //!
 //! Shared state lives behind a [`dmasync_hal::lock::IrqSpinLock`] (interrupts masked on
 //! the holder's core, spinning on other cores; no-op masking on the host). The lock is held
@@ -142,6 +148,8 @@ pub struct JobQueue<J> {
     state: IrqSpinLock<State<J>>,
     run: AtomicU64,
     capacity: usize,
+    /// Run a ready job with the earliest deadline first (see the module docs).
+    by_deadline: bool,
 }
 
 impl<J> fmt::Debug for JobQueue<J> {
@@ -169,7 +177,35 @@ impl<J> JobQueue<J> {
             }),
             run: AtomicU64::new(0),
             capacity,
+            by_deadline: false,
         }
+    }
+
+    /// Like [`JobQueue::new`], but the worker takes first the job whose completion fence has
+    /// the earliest deadline and whose in-fence has signalled (see the module docs).
+    pub fn deadline_ordered(capacity: usize) -> Self {
+        Self {
+            by_deadline: true,
+            ..Self::new(capacity)
+        }
+    }
+
+    /// The queued job (not the head) whose completion fence has the earliest deadline, with
+    /// its in-fence: the candidate to run before the head.
+    fn most_urgent(&self) -> Option<(u64, Option<Fence>)> {
+        // Reading a producer's deadline takes only that fence's lock (a leaf lock that runs
+        // no callback), so it may be read under the queue's lock.
+        self.with(|s| {
+            let head = s.queue.front().and_then(|q| q.done.deadline());
+            let (at, q) = s
+                .queue
+                .iter()
+                .skip(1)
+                .filter_map(|q| q.done.deadline().map(|d| (d, q)))
+                .min_by_key(|(d, _)| *d)?;
+            head.is_none_or(|h| at < h)
+                .then(|| (q.seq, q.in_fence.clone()))
+        })
     }
 
     /// Runs `f` on the shared state under the queue's lock (interrupts masked, a few
@@ -325,7 +361,13 @@ impl<J> JobQueue<J> {
         // Only the head's in-fence is looked at here, outside the lock:
         // checking a fence may signal it (a memory-backed one) and run its callbacks.
         let mut ready_seq = None;
-        if only_ready {
+        if self.by_deadline
+            && let Some((seq, in_fence)) = self.most_urgent()
+            && in_fence.as_ref().is_none_or(Fence::is_signalled)
+        {
+            ready_seq = Some(seq);
+        }
+        if only_ready && ready_seq.is_none() {
             let head = self.with(|s| s.queue.front().map(|q| (q.seq, q.in_fence.clone())));
             match head {
                 None => return Step::Idle,
@@ -337,11 +379,15 @@ impl<J> JobQueue<J> {
             if s.stalled || s.running.is_some() {
                 return None;
             }
-            if ready_seq.is_some() && s.queue.front().map(|q| q.seq) != ready_seq {
-                // A reset replaced the head meanwhile; the caller looks again.
-                return None;
-            }
-            let q = s.queue.pop_front()?;
+            let at = match ready_seq {
+                None => 0,
+                Some(seq) => match s.queue.iter().position(|q| q.seq == seq) {
+                    Some(i) => i,
+                    // A reset replaced the queue meanwhile; the caller looks again.
+                    None => return None,
+                },
+            };
+            let q = s.queue.remove(at)?;
             s.running = Some((q.seq, q.done));
             self.run.store(q.seq << 2 | IDLE, Ordering::Release);
             Some((q.seq, q.job, q.in_fence))

@@ -395,3 +395,53 @@ fn a_flip_whose_in_fence_fails_or_whose_mode_changed_never_reaches_the_screen() 
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+#[test]
+fn a_flip_asks_its_in_fence_for_the_next_vblank() {
+    use std::time::Duration;
+    let sim = sim();
+    let d = SyncDomain::new(&sim, SyncConfig::default());
+    let mut disp = SoftDisplay::new(SCANOUT, &sim, MODE, &[], 2);
+    disp.set_mode(MODE).unwrap();
+    let desc = SurfaceDesc::packed(8, 6, X);
+    let a = buffer(&d, &sim, "a", MODE.framebuffer_bytes());
+    let flip = |gate: &dmasync_sync::Fence| {
+        let mut s = d.set();
+        s.add(&a, Access::dma_read(SCANOUT)).unwrap();
+        disp.flip(s.lock().unwrap(), Surface::new(&a, desc), Some(gate))
+            .map_err(|r| r.error)
+            .unwrap()
+    };
+
+    // Without a refresh period the display knows no vblank time: no hint.
+    let rendered = Timeline::new().next_fence();
+    let f = flip(&rendered.fence());
+    assert_eq!(rendered.deadline(), None);
+    rendered.signal();
+    assert_eq!(disp.service(), 1);
+    assert_eq!(f.presented.status(), FenceStatus::Ok);
+
+    // A 60 Hz panel: the renderer is asked to be done by the next vblank, which is after
+    // the latest serviced one and at most one period after now.
+    let period = Duration::from_micros(16_667);
+    disp.set_refresh_period(Some(period));
+    assert_eq!(disp.service(), 0, "a vblank with nothing to show");
+    let before = dmasync_hal::platform::now();
+    let rendered = Timeline::new().next_fence();
+    let mut s = d.set();
+    s.add(&a, Access::dma_read(SCANOUT)).unwrap();
+    let f = disp
+        .flip(s.lock().unwrap(), Surface::new(&a, desc), Some(&rendered.fence()))
+        .map_err(|r| r.error)
+        .unwrap();
+    let after = dmasync_hal::platform::now();
+    let hint = rendered.deadline().expect("the flip set a deadline");
+    assert!(hint > before, "in the future");
+    assert!(hint <= after.saturating_add(period), "within one period");
+    assert_eq!(disp.next_vblank().map(|v| v >= hint), Some(true));
+    rendered.signal();
+    assert_eq!(disp.service(), 1);
+    assert_eq!(f.presented.status(), FenceStatus::Ok);
+    disp.disable();
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+}

@@ -224,3 +224,55 @@ fn reset_abandons_a_job_waiting_for_its_in_fence() {
         FenceStatus::Err(FenceError::DeviceError(ABANDONED))
     );
 }
+
+/// Runs every job that is ready and returns the order they ran in.
+fn drain_order(q: &Queue) -> Vec<u32> {
+    let stop = AtomicBool::new(false);
+    let mut order = Vec::new();
+    while let Step::Completed(_) = q.run_one(&stop, |j, _| {
+        order.push(*j);
+        Ok(())
+    }) {}
+    order
+}
+
+#[test]
+fn a_deadline_ordered_queue_runs_the_most_urgent_ready_job_first() {
+    use dmasync_sync::Instant;
+    let q = Queue::deadline_ordered(8);
+    let fences: Vec<_> = (0..4).map(|i| q.push(i, None).unwrap()).collect();
+    // A waiter of job 2 needs it soonest, one of job 3 a little later.
+    fences[3].set_deadline(Instant(2_000));
+    fences[2].set_deadline(Instant(1_000));
+    assert_eq!(drain_order(&q), [2, 3, 0, 1], "by deadline, then in order");
+    // The same submissions on a plain queue: deadlines are ignored.
+    let plain = Queue::new(8);
+    let fences: Vec<_> = (0..4).map(|i| plain.push(i, None).unwrap()).collect();
+    fences[2].set_deadline(Instant(1_000));
+    assert_eq!(drain_order(&plain), [0, 1, 2, 3]);
+}
+
+#[test]
+fn an_urgent_job_still_waiting_for_its_in_fence_holds_up_nobody() {
+    use dmasync_sync::Instant;
+    let q = Queue::deadline_ordered(8);
+    let t = Timeline::new();
+    let dep = t.next_fence();
+    let _a = q.push(0, None).unwrap();
+    let b = q.push(1, Some(&dep.fence())).unwrap();
+    b.set_deadline(Instant(1));
+    let stop = AtomicBool::new(false);
+    let mut ran = Vec::new();
+    // Job 0 runs first although job 1 is more urgent: job 1 cannot run yet.
+    assert_eq!(
+        q.run_one(&stop, |j, _| {
+            ran.push(*j);
+            Ok(())
+        }),
+        Step::Completed(Ok(()))
+    );
+    assert_eq!(ran, [0]);
+    dep.signal();
+    assert_eq!(drain_order(&q), [1]);
+    assert_eq!(b.status(), FenceStatus::Ok);
+}

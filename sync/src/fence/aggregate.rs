@@ -9,16 +9,24 @@
 //! can run them, and they are freed with the output fence's last reference. That is the last
 //! handle, which the user drops, not the last child's signal: the signal path frees nothing
 //! unless every handle of the aggregate is already gone.
+//!
+//! The bookkeeping also holds a reference to each child (as Linux's `dma_fence_array`
+//! does), so [`Fence::children`], `unwrap`/`merge` and deadline hints can reach them. A
+//! chain node (`chain.rs`) is an all-of aggregate of its fence and the previous node, with
+//! the link to that node kept here too. Freeing nested aggregates and long chains is
+//! iterative ([`release`]): no stack grows with depth.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::fmt;
 use core::ptr;
 
 use super::callback::Node;
 use super::{
-    Fence, FenceContext, FenceError, FenceInner, FenceResult, decode_result, encode_error,
+    Fence, FenceContext, FenceError, FenceInner, FenceResult, FenceStatus, decode_result,
+    encode_error,
 };
-use crate::shim::Arc;
+use crate::shim::{Arc, arc_into_inner};
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -47,8 +55,10 @@ pub(crate) struct Aggregate {
     pending: AtomicUsize,
     /// First child error (encoded), 0 if none: all-of only.
     first_error: AtomicU64,
-    any: bool,
+    pub(super) any: bool,
     nodes: Box<[AggNode]>,
+    /// For a chain node: the link to the previous node (see `chain.rs`).
+    pub(super) chain: Option<super::chain::ChainLink>,
 }
 
 #[repr(C)]
@@ -57,6 +67,11 @@ struct AggNode {
     /// The output fence, set once before the node is queued (the child's lock publishes it
     /// to the signaller); read by `run`. The queued node owns one reference to it.
     out: UnsafeCell<*const FenceInner>,
+    /// The child this node waits on, kept for [`Fence::children`], unwrap and deadlines;
+    /// `None` for a chain node's wait on its previous node (that link lives in `chain`, where
+    /// walking may prune it). Written at build, before the aggregate is shared; taken only
+    /// by [`release`], which owns the aggregate.
+    child: Option<Arc<FenceInner>>,
 }
 
 // SAFETY: an aggregate is reached from every child's signalling context (any core or an
@@ -124,29 +139,49 @@ impl Aggregate {
 }
 
 fn build(children: Vec<&Fence>, any: bool) -> Fence {
-    let n = children.len();
-    if n == 0 {
+    if children.is_empty() {
         return Fence::signalled(Ok(()));
     }
-    let nodes: Box<[AggNode]> = (0..n)
-        .map(|_| AggNode {
+    let waits: Vec<(&Arc<FenceInner>, bool)> = children.iter().map(|c| (&c.inner, true)).collect();
+    Fence {
+        inner: build_inner(&waits, any, FenceContext::new().id(), 1, None),
+    }
+}
+
+/// The output fence of an aggregate at (`context`, `seqno`) waiting on `waits` (each with
+/// whether to keep it as a child), at least one. `chain` makes it a chain node.
+pub(super) fn build_inner(
+    waits: &[(&Arc<FenceInner>, bool)],
+    any: bool,
+    context: u64,
+    seqno: u64,
+    chain: Option<super::chain::ChainLink>,
+) -> Arc<FenceInner> {
+    let n = waits.len();
+    debug_assert!(n > 0);
+    let nodes: Box<[AggNode]> = waits
+        .iter()
+        .map(|(c, keep)| AggNode {
             node: Node::new(Aggregate::run),
             out: UnsafeCell::new(ptr::null()),
+            child: keep.then(|| Arc::clone(c)),
         })
         .collect();
     let out = Arc::new(FenceInner::new_aggregate(
-        FenceContext::new().id(),
+        context,
+        seqno,
         Box::new(Aggregate {
             pending: AtomicUsize::new(if any { 1 } else { n }),
             first_error: AtomicU64::new(0),
             any,
             nodes,
+            chain,
         }),
     ));
     let Some(agg) = out.aggregate() else {
         unreachable!("set above")
     };
-    for (an, child) in agg.nodes.iter().zip(children) {
+    for (an, (child, _)) in agg.nodes.iter().zip(waits) {
         let an: *const AggNode = an;
         // The registration's reference, owned by the queued node (released in `run`).
         let reg = Arc::into_raw(out.clone());
@@ -155,10 +190,117 @@ fn build(children: Vec<&Fence>, any: bool) -> Fence {
         // SAFETY: the node is valid, on no list, and stays put until it ran: it lives in the
         // output fence's boxed slice, which the reference just taken keeps alive, and nobody
         // removes aggregate nodes.
-        if let Err(result) = unsafe { child.inner.add_node(an.cast::<Node>()) } {
+        if let Err(result) = unsafe { child.add_node(an.cast::<Node>()) } {
             // SAFETY: not queued, so the reference is still ours to release.
             unsafe { Aggregate::finish(reg, result) };
         }
     }
-    Fence { inner: out }
+    out
+}
+
+impl Aggregate {
+    /// The children kept (in build order; a chain node's fence, not its previous node).
+    pub(super) fn kept_children(&self) -> impl Iterator<Item = &Arc<FenceInner>> {
+        self.nodes.iter().filter_map(|n| n.child.as_ref())
+    }
+
+    /// Moves every child reference out (the kept children, then a chain's previous node).
+    fn take_children(&mut self, mut each: impl FnMut(Arc<FenceInner>)) {
+        for n in self.nodes.iter_mut() {
+            if let Some(c) = n.child.take() {
+                each(c);
+            }
+        }
+        if let Some(link) = &mut self.chain
+            && let Some(prev) = link.take_prev()
+        {
+            each(prev);
+        }
+    }
+}
+
+/// Frees an aggregate's bookkeeping and the children only it still held, iteratively: a
+/// child container whose last reference this was is unwrapped here and its own children
+/// queued, instead of dropping it (which would recurse once per level). Allocates only when
+/// such a container has children; a leaf child is dropped at once (its drop is shallow).
+/// Out of line and cold: a plain fence's drop, inlined into the signal and add-callback
+/// paths, stays as small as before.
+#[cold]
+#[inline(never)]
+pub(super) fn release(mut agg: Box<Aggregate>) {
+    let mut owned: Vec<FenceInner> = Vec::new();
+    let dispose = |c: Arc<FenceInner>, owned: &mut Vec<FenceInner>| {
+        if c.is_container() {
+            // The last reference: we own the container now and empty it below.
+            if let Some(inner) = arc_into_inner(c) {
+                owned.push(inner);
+            }
+        } else {
+            drop(c);
+        }
+    };
+    agg.take_children(|c| dispose(c, &mut owned));
+    drop(agg);
+    while let Some(mut inner) = owned.pop() {
+        if let Some(a) = inner.aggregate_mut() {
+            a.take_children(|c| dispose(c, &mut owned));
+        }
+        // Its bookkeeping holds no child any more: this drop does not recurse.
+        drop(inner);
+    }
+}
+
+/// An iterator over an aggregate's direct children with their status at the time each is
+/// yielded; see [`Fence::children`].
+pub struct Children {
+    items: alloc::vec::IntoIter<Fence>,
+}
+
+impl fmt::Debug for Children {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Children")
+            .field("left", &self.items.len())
+            .finish()
+    }
+}
+
+impl Iterator for Children {
+    type Item = (Fence, FenceStatus);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let f = self.items.next()?;
+        let st = f.status();
+        Some((f, st))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.items.size_hint()
+    }
+}
+
+impl Fence {
+    /// The direct children of an aggregate ([`all_of`], [`any_of`], [`merge`](super::merge))
+    /// with their status, in the order given; of a chain node its fence, then the previous
+    /// node it still links (walking prunes signalled ones); nothing for a plain fence.
+    /// Nested aggregates are not flattened: [`unwrap`](super::unwrap) does that.
+    pub fn children(&self) -> Children {
+        let mut items = Vec::new();
+        if let Some(agg) = self.inner.aggregate() {
+            items.extend(agg.kept_children().map(|c| Fence { inner: c.clone() }));
+            if let Some(link) = &agg.chain
+                && let Some(prev) = link.prev(&self.inner)
+            {
+                items.push(Fence { inner: prev });
+            }
+        }
+        Children {
+            items: items.into_iter(),
+        }
+    }
+
+    /// `true` if this fence is an [`all_of`] or [`any_of`] aggregate (a chain node or a
+    /// merged fence of several children included).
+    pub fn is_aggregate(&self) -> bool {
+        self.inner.is_container()
+    }
 }

@@ -46,12 +46,15 @@
 
 mod aggregate;
 mod callback;
+mod chain;
+mod deadline;
 mod deferred;
 mod future;
 #[forbid(unsafe_code)]
 mod mem;
 #[forbid(unsafe_code)]
 mod timeline;
+mod unwrap;
 
 use alloc::boxed::Box;
 use core::fmt;
@@ -65,11 +68,13 @@ use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
 use dmasync_hal::platform::{self, Instant};
 
-pub use aggregate::{all_of, any_of};
+pub use aggregate::{Children, all_of, any_of};
+pub use chain::{ChainError, FenceChain, find_seqno};
 pub use callback::{CallbackRemoval, FenceCallback};
 pub use future::FenceWait;
 pub use mem::MemTimeline;
 pub use timeline::{FenceContext, Timeline};
+pub use unwrap::{Leaves, merge, unwrap};
 
 use callback::{NODE_QUEUED, Node};
 
@@ -177,6 +182,10 @@ pub(crate) struct FenceInner {
     /// by `LOCKED`; emptied for good (taken by the signaller) when `SIGNALLED` is set.
     callbacks: UnsafeCell<List<Node>>,
     /// Nanoseconds of `platform::now()` at signal; valid once `SIGNALLED` is seen with Acquire.
+    /// Before the signal the same word holds the earliest deadline hint (nanoseconds,
+    /// [`NO_DEADLINE`] if none), read and lowered only under `LOCKED` (see `deadline.rs`):
+    /// Linux's cb_list/timestamp union idea, so deadlines cost the fence no byte and the
+    /// signal no instruction (the signal overwrites the hint with the timestamp).
     timestamp: AtomicU64,
     context: u64,
     seqno: u64,
@@ -189,7 +198,11 @@ pub(crate) struct FenceInner {
 }
 
 /// Bit 0 of `FenceInner::extra`: an aggregate's `Box` (both pointees are at least 4-aligned).
+/// Chain nodes are aggregates too (of their fence and the previous node; `chain.rs`).
 const EXTRA_AGGREGATE: usize = 1;
+
+/// The deadline word of a pending fence without a deadline hint.
+const NO_DEADLINE: u64 = u64::MAX;
 
 // SAFETY: `callbacks` and the nodes on it are only touched with the LOCKED bit held (or,
 // after SIGNALLED, only by the one signaller that detached them); `extra` is immutable after
@@ -221,7 +234,7 @@ impl FenceInner {
         FenceInner {
             state: AtomicU64::new(0),
             callbacks: UnsafeCell::new(List::new()),
-            timestamp: AtomicU64::new(0),
+            timestamp: AtomicU64::new(NO_DEADLINE),
             context,
             seqno,
             extra: mem.map_or(ptr::null(), |w| ptr::from_ref(w).cast()),
@@ -229,8 +242,8 @@ impl FenceInner {
     }
 
     /// A pending fence that owns an aggregate's bookkeeping.
-    fn new_aggregate(context: u64, agg: Box<aggregate::Aggregate>) -> Self {
-        let mut f = Self::new(context, 1, None);
+    fn new_aggregate(context: u64, seqno: u64, agg: Box<aggregate::Aggregate>) -> Self {
+        let mut f = Self::new(context, seqno, None);
         f.extra = Box::into_raw(agg)
             .cast_const()
             .cast::<()>()
@@ -261,9 +274,34 @@ impl FenceInner {
         }
     }
 
+    /// The bookkeeping of an aggregate's output fence, for its owner (`aggregate::release`).
+    fn aggregate_mut(&mut self) -> Option<&mut aggregate::Aggregate> {
+        if self.extra.addr() & EXTRA_AGGREGATE == 0 {
+            return None;
+        }
+        // SAFETY: a tagged `extra` is the `Box` of `new_aggregate` (made from `into_raw`'s
+        // mutable pointer), alive until our drop; `&mut self` makes the access exclusive.
+        unsafe {
+            self.extra
+                .map_addr(|a| a & !EXTRA_AGGREGATE)
+                .cast::<aggregate::Aggregate>()
+                .cast_mut()
+                .as_mut()
+        }
+    }
+
+    /// `true` for an aggregate's (or chain node's) output fence: it holds its children.
+    fn is_container(&self) -> bool {
+        self.extra.addr() & EXTRA_AGGREGATE != 0
+    }
+
     fn new_signalled(context: u64, seqno: u64, result: FenceResult) -> Self {
+        Self::new_signalled_at(context, seqno, result, platform::now())
+    }
+
+    fn new_signalled_at(context: u64, seqno: u64, result: FenceResult, at: Instant) -> Self {
         let f = Self::new(context, seqno, None);
-        f.timestamp.store(platform::now().0, Ordering::Relaxed);
+        f.timestamp.store(at.0, Ordering::Relaxed);
         let err = match result {
             Ok(()) => 0,
             Err(e) => encode_error(e),
@@ -535,7 +573,8 @@ impl Drop for FenceInner {
                 .cast_mut();
             // SAFETY: the `Box` of `new_aggregate`, dropped once (here, with the fence). No
             // node can still be queued: each queued node holds a reference to this fence.
-            drop(unsafe { Box::from_raw(agg) });
+            // `release` frees the children it held without recursing (a 100 000-node chain).
+            aggregate::release(unsafe { Box::from_raw(agg) });
         }
     }
 }
@@ -547,6 +586,7 @@ impl fmt::Debug for FenceInner {
             .field("seqno", &self.seqno)
             .field("status", &self.peek())
             .field("memory_backed", &self.mem().is_some())
+            .field("container", &self.is_container())
             .finish()
     }
 }
