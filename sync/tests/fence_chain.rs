@@ -93,19 +93,34 @@ fn find_seqno_from_the_tail_and_from_each_node() {
         );
         if i > 0 {
             let got = find_seqno(want, i as u64).unwrap();
-            assert!(Fence::ptr_eq(&got, &c.nodes[i - 1]), "point {i} from node {i}");
+            assert!(
+                Fence::ptr_eq(&got, &c.nodes[i - 1]),
+                "point {i} from node {i}"
+            );
         }
     }
-    assert_eq!(c.chain.find_seqno(COUNT as u64 + 1).unwrap_err().to_string(), {
-        format!("point {} is later than the chain's head (seqno {COUNT})", COUNT + 1)
-    });
+    assert_eq!(
+        c.chain
+            .find_seqno(COUNT as u64 + 1)
+            .unwrap_err()
+            .to_string(),
+        {
+            format!(
+                "point {} is later than the chain's head (seqno {COUNT})",
+                COUNT + 1
+            )
+        }
+    );
 }
 
 #[test]
 fn find_seqno_on_a_plain_fence_is_an_error() {
     let t = Timeline::new();
     let p = t.next_fence();
-    assert_eq!(find_seqno(&p.fence(), 1).unwrap_err(), ChainError::NotAChain);
+    assert_eq!(
+        find_seqno(&p.fence(), 1).unwrap_err(),
+        ChainError::NotAChain
+    );
     assert_eq!(
         FenceChain::new().find_seqno(1).unwrap_err(),
         ChainError::FuturePoint {
@@ -135,7 +150,11 @@ fn find_out_of_order_waits_for_the_earliest_unsignalled() {
     c.signal(1);
     let got = find_seqno(c.tail(), 2).unwrap();
     assert!(Fence::ptr_eq(&got, &c.nodes[0]));
-    assert_eq!(c.nodes[1].status(), FenceStatus::Pending, "node 2 needs node 1");
+    assert_eq!(
+        c.nodes[1].status(),
+        FenceStatus::Pending,
+        "node 2 needs node 1"
+    );
     // The tail's link skipped node 2: its children are its fence and node 1.
     let kids: Vec<Fence> = c.tail().children().map(|(f, _)| f).collect();
     assert_eq!(kids.len(), 2);
@@ -150,7 +169,11 @@ fn find_gap_gives_the_node_covering_the_point() {
         let got = find_seqno(&c.nodes[i], 2 * i as u64 + 1).unwrap();
         assert!(Fence::ptr_eq(&got, &c.nodes[i]), "gap point {}", 2 * i + 1);
         let got = find_seqno(c.tail(), 2 * i as u64 + 1).unwrap();
-        assert!(Fence::ptr_eq(&got, &c.nodes[i]), "gap point {} from the tail", 2 * i + 1);
+        assert!(
+            Fence::ptr_eq(&got, &c.nodes[i]),
+            "gap point {} from the tail",
+            2 * i + 1
+        );
     }
 }
 
@@ -165,7 +188,11 @@ fn a_seqno_not_above_the_head_starts_a_new_context_at_the_heads_seqno() {
     let c = chain.add(&ps[2].fence(), 7);
     assert_ne!(a.context(), b.context());
     assert_eq!(b.seqno(), 5, "raised to the previous node's");
-    assert_eq!(c.context(), b.context(), "in order again: the new context is reused");
+    assert_eq!(
+        c.context(),
+        b.context(),
+        "in order again: the new context is reused"
+    );
     // Point 3 from the head: the walk stops where the context changes (b), and b needs a.
     let got = find_seqno(&c, 3).unwrap();
     assert!(Fence::ptr_eq(&got, &b));
@@ -211,8 +238,14 @@ fn a_node_carries_the_first_error_of_its_points() {
         .signal_error(FenceError::DeviceError(9));
     c.signal(1);
     c.signal(2);
-    assert_eq!(c.nodes[0].status(), FenceStatus::Err(FenceError::DeviceError(9)));
-    assert_eq!(c.tail().status(), FenceStatus::Err(FenceError::DeviceError(9)));
+    assert_eq!(
+        c.nodes[0].status(),
+        FenceStatus::Err(FenceError::DeviceError(9))
+    );
+    assert_eq!(
+        c.tail().status(),
+        FenceStatus::Err(FenceError::DeviceError(9))
+    );
 }
 
 fn wait_in_a_thread(order: impl Iterator<Item = usize>) {

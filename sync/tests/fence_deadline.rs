@@ -20,7 +20,11 @@ fn the_earliest_deadline_reaches_the_producer() {
     f.set_deadline(Instant(5_000));
     assert_eq!(p.deadline(), Some(Instant(5_000)));
     f.clone().set_deadline(Instant(9_000));
-    assert_eq!(p.deadline(), Some(Instant(5_000)), "a later hint does not move it");
+    assert_eq!(
+        p.deadline(),
+        Some(Instant(5_000)),
+        "a later hint does not move it"
+    );
     f.set_deadline(Instant(1_000));
     assert_eq!(p.deadline(), Some(Instant(1_000)));
     assert_eq!(f.deadline(), Some(Instant(1_000)));

@@ -31,7 +31,10 @@ fn sanitycheck_a_plain_fence_is_its_own_leaf() {
     let p = FenceProducer::one_off();
     let f = p.fence();
     assert!(same(&leaves(&f), &[&f]));
-    assert!(Fence::ptr_eq(&merge([&f]), &f), "merge of one pending fence is that fence");
+    assert!(
+        Fence::ptr_eq(&merge([&f]), &f),
+        "merge of one pending fence is that fence"
+    );
     assert_eq!(f.children().count(), 0);
 }
 
@@ -52,7 +55,10 @@ fn unwrap_chain() {
         chain.add(f, i as u64 + 1);
     }
     // Newest point first, as the walk goes.
-    assert!(same(&leaves(chain.head().unwrap()), &[&fs[2], &fs[1], &fs[0]]));
+    assert!(same(
+        &leaves(chain.head().unwrap()),
+        &[&fs[2], &fs[1], &fs[0]]
+    ));
 }
 
 #[test]
@@ -145,7 +151,10 @@ fn unwrap_merge_complex_seqno() {
     let m1 = merge([&fa1, &fb2]);
     let m2 = merge([&fa2, &fb1]);
     let m = merge([&m1, &m2]);
-    assert!(has_exactly(&m, &[&fa2, &fb2]), "the latest of each timeline");
+    assert!(
+        has_exactly(&m, &[&fa2, &fb2]),
+        "the latest of each timeline"
+    );
 }
 
 #[test]
@@ -171,7 +180,11 @@ fn merge_of_signalled_fences_is_stamped_with_the_latest_timestamp() {
     thread::sleep(Duration::from_millis(2));
     let m = merge([&fb, &fa]);
     assert_eq!(m.status(), FenceStatus::Ok);
-    assert_eq!(m.timestamp(), Some(ts), "the latest child's, not the merge's");
+    assert_eq!(
+        m.timestamp(),
+        Some(ts),
+        "the latest child's, not the merge's"
+    );
     assert!(!Fence::ptr_eq(&m, &fa) && !Fence::ptr_eq(&m, &fb));
 }
 
@@ -187,7 +200,11 @@ fn merge_keeps_an_error_of_a_signalled_fence() {
     let (ff, fp) = (failed.fence(), pending.fence());
     failed.signal_error(FenceError::DeviceError(4));
     let m = merge([&ff, &fp]);
-    assert_eq!(m.status(), FenceStatus::Pending, "still waits for the pending one");
+    assert_eq!(
+        m.status(),
+        FenceStatus::Pending,
+        "still waits for the pending one"
+    );
     pending.signal();
     assert_eq!(m.status(), FenceStatus::Err(FenceError::DeviceError(4)));
     // Only the failed one left: it is the result.
@@ -199,7 +216,10 @@ fn an_any_of_is_a_leaf() {
     let ps: Vec<FenceProducer> = (0..2).map(|_| FenceProducer::one_off()).collect();
     let fs: Vec<Fence> = ps.iter().map(FenceProducer::fence).collect();
     let any = any_of(&fs);
-    assert!(same(&leaves(&any), &[&any]), "flattening would make it all-of");
+    assert!(
+        same(&leaves(&any), &[&any]),
+        "flattening would make it all-of"
+    );
     let third = FenceProducer::one_off();
     let ft = third.fence();
     let m = merge([&any, &ft]);

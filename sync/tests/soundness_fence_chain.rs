@@ -62,8 +62,16 @@ fn dropping_every_node_never_signals_the_fences_they_hold() {
     let m = merge([&n1, &n2]);
     n2.set_deadline(Instant(1));
     drop((chain, n1, n2, m));
-    assert_eq!(f.status(), FenceStatus::Pending, "only its producer signals it");
-    assert_eq!(p.deadline(), Some(Instant(1)), "a hint is all a waiter can give");
+    assert_eq!(
+        f.status(),
+        FenceStatus::Pending,
+        "only its producer signals it"
+    );
+    assert_eq!(
+        p.deadline(),
+        Some(Instant(1)),
+        "a hint is all a waiter can give"
+    );
     p.signal();
 }
 

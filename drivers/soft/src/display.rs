@@ -244,8 +244,7 @@ impl<D: DeviceMemory> DisplayService for SoftDisplay<D> {
     /// The model's vblank: presents, in order, every queued flip whose in-fence has
     /// signalled, stopping at the first that waits. Returns how many were presented.
     fn service(&self) -> usize {
-        self.last_vblank
-            .store(platform::now().0, Ordering::Relaxed);
+        self.last_vblank.store(platform::now().0, Ordering::Relaxed);
         let mut n = 0;
         loop {
             match self.queue.run_ready(|job, guard| self.present(job, guard)) {

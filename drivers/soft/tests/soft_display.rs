@@ -431,7 +431,11 @@ fn a_flip_asks_its_in_fence_for_the_next_vblank() {
     let mut s = d.set();
     s.add(&a, Access::dma_read(SCANOUT)).unwrap();
     let f = disp
-        .flip(s.lock().unwrap(), Surface::new(&a, desc), Some(&rendered.fence()))
+        .flip(
+            s.lock().unwrap(),
+            Surface::new(&a, desc),
+            Some(&rendered.fence()),
+        )
         .map_err(|r| r.error)
         .unwrap();
     let after = dmasync_hal::platform::now();

@@ -26,9 +26,9 @@ use super::{
     Fence, FenceContext, FenceError, FenceInner, FenceResult, FenceStatus, decode_result,
     encode_error,
 };
-use crate::shim::{Arc, arc_into_inner};
 use crate::shim::UnsafeCell;
 use crate::shim::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::shim::{Arc, arc_into_inner};
 
 /// A fence that signals when **all** `children` have signalled — with the error of the
 /// first child that failed (in signalling order), else success. An empty set is

@@ -46,13 +46,14 @@ impl FenceInner {
         (cur != NO_DEADLINE).then_some(Instant(cur))
     }
 
-    fn set_deadline(self: &Arc<Self>, at: Instant) {
-        if !self.lower_deadline(at.0) || !self.is_container() {
+    // An associated function, not `self: &Arc<Self>`: loom's `Arc` is no receiver type.
+    fn set_deadline(this: &Arc<Self>, at: Instant) {
+        if !this.lower_deadline(at.0) || !this.is_container() {
             return;
         }
         // A child that already had this deadline or an earlier one got it forwarded to its
         // own children then: its subtree is skipped (so a shared child is visited once).
-        let mut work: Vec<Arc<FenceInner>> = alloc::vec![self.clone()];
+        let mut work: Vec<Arc<FenceInner>> = alloc::vec![this.clone()];
         while let Some(f) = work.pop() {
             let Some(agg) = f.aggregate() else { continue };
             for c in agg.kept_children() {
@@ -78,7 +79,7 @@ impl Fence {
     /// chain, every earlier point). Does nothing on a signalled fence. Takes each fence's
     /// lock briefly; allocates a work list only for aggregates and chains.
     pub fn set_deadline(&self, at: Instant) {
-        self.inner.set_deadline(at);
+        FenceInner::set_deadline(&self.inner, at);
     }
 
     /// The earliest deadline set on this pending fence (directly or through an aggregate or

@@ -69,8 +69,8 @@ use crate::shim::atomic::{AtomicU32, AtomicU64, Ordering};
 use dmasync_hal::platform::{self, Instant};
 
 pub use aggregate::{Children, all_of, any_of};
-pub use chain::{ChainError, FenceChain, find_seqno};
 pub use callback::{CallbackRemoval, FenceCallback};
+pub use chain::{ChainError, FenceChain, find_seqno};
 pub use future::FenceWait;
 pub use mem::MemTimeline;
 pub use timeline::{FenceContext, Timeline};
