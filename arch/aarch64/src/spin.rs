@@ -126,6 +126,11 @@ impl<T> SpinLock<T> {
                         how: How::Acquired,
                     };
                 }
+                // A weak CAS may fail with the lock free (an exclusive store losing its
+                // monitor, as QEMU's MTTCG does now and then): try again at once. Waiting below
+                // "until the owner changes from FREE" would hang for good once the lock goes
+                // quiet; that was the rare `cpu N did not report in` of the SMP tests.
+                Err(FREE) => continue,
                 Err(owner) => {
                     // Wait with plain loads (no bus-locking CAS) until the owner changes.
                     while self.owner.load(Ordering::Relaxed) == owner {
