@@ -26,8 +26,8 @@ const PORTABLE_PACKAGES: &[&str] = &[
 /// Architecture glue per bare-metal target: linted with the boards, test binaries included.
 fn arch_packages(target: &str) -> &'static [&'static str] {
     match target {
-        AARCH64 => &["dmasync-aarch64"],
-        ARMV7 => &["dmasync-armv7a"],
+        AARCH64 => &["dmasync-firmware", "dmasync-aarch64"],
+        ARMV7 => &["dmasync-firmware", "dmasync-armv7a"],
         _ => &[],
     }
 }

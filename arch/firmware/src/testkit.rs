@@ -63,5 +63,5 @@ pub fn run<C>(ctx: &C, tests: &[Test<C>]) -> ! {
         cases: tests.len(),
     };
     println!("{verdict}");
-    crate::semihosting::exit(verdict.exit_code())
+    crate::exit(verdict.exit_code())
 }

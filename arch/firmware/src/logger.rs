@@ -70,6 +70,6 @@ unsafe impl defmt::Logger for Logger {
 }
 
 defmt::timestamp!("{=u64:us}", {
-    dmasync_hal::clock::ticks_to_ns(crate::timer::counter(), crate::timer::counter_frequency())
+    dmasync_hal::clock::ticks_to_ns(crate::arch::counter(), crate::arch::counter_frequency())
         / 1_000
 });

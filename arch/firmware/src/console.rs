@@ -116,7 +116,7 @@ pub fn with_console<R>(f: impl FnOnce(&mut ConsoleState) -> R) -> R {
 /// How long the panic/exception paths wait for another core to release the console before
 /// taking it over: 100 ms at the counter frequency.
 fn emergency_patience() -> u64 {
-    crate::timer::counter_frequency() / 10
+    crate::arch::counter_frequency() / 10
 }
 
 /// The console for paths that end the program (panic, exception report, verdicts after a
@@ -223,14 +223,14 @@ pub fn drain_input() -> usize {
 /// after `timeout`. Polls without holding the console lock between polls, so other cores
 /// keep printing while we wait.
 pub fn wait_for_host_ack(timeout: core::time::Duration) -> Result<u8, AckTimeout> {
-    let hz = u128::from(crate::timer::counter_frequency());
+    let hz = u128::from(crate::arch::counter_frequency());
     let ticks = u64::try_from(timeout.as_nanos() * hz / 1_000_000_000).unwrap_or(u64::MAX);
-    let start = crate::timer::counter();
+    let start = crate::arch::counter();
     loop {
         if let Some(byte) = with_console(ConsoleState::try_read_byte) {
             return Ok(byte);
         }
-        if crate::timer::counter().wrapping_sub(start) >= ticks {
+        if crate::arch::counter().wrapping_sub(start) >= ticks {
             return Err(AckTimeout { waited: timeout });
         }
         for _ in 0..64 {

@@ -10,12 +10,12 @@ fn panic(info: &PanicInfo) -> ! {
         // `emergency` masks IRQs, gets the console even if a core holds it, and writes the
         // 0x00 that closes any half-written defmt frame.
         let mut con = crate::console::emergency();
-        let _ = match crate::cpu::cpu_index() {
+        let _ = match crate::arch::cpu_index() {
             Some(n) => write!(con, "PANIC on cpu {n}: {}", info.message()),
             None => write!(
                 con,
                 "PANIC on MPIDR {:#x}: {}",
-                crate::cpu::mpidr(),
+                crate::arch::core_id(),
                 info.message()
             ),
         };
@@ -25,5 +25,5 @@ fn panic(info: &PanicInfo) -> ! {
         };
         con.flush();
     }
-    crate::semihosting::exit(dmasync_protocol::exit::PANIC)
+    crate::exit(dmasync_protocol::exit::PANIC)
 }

@@ -8,22 +8,22 @@
 //! Why this is not `dmasync_hal::lock::IrqSpinLock`, the lock everything else uses: the owner
 //! word (the holder's core) is what stealing and the re-entry panic need, and the portable
 //! lock has none; this lock must also work before the MMU is on, when exclusives are not
-//! usable yet (it is not touched then, see `cpu::atomics_ready`), and it masks IRQs and FIQs
+//! usable yet (it is not touched then, see `Arch::atomics_ready`), and it masks IRQs and FIQs
 //! directly instead of through the installed platform, so the console works before
 //! `set_platform!`'s functions can be relied on and in exception paths. See
 //! `doc/architecture.md`, "Locks".
 
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::cpu;
+use crate::arch;
 
-const FREE: u64 = 0;
+const FREE: usize = 0;
 
 /// A spin lock protecting `T`; IRQs and FIQs are masked on the holder's core.
 pub struct SpinLock<T> {
-    owner: AtomicU64,
+    owner: AtomicUsize,
     value: UnsafeCell<T>,
 }
 
@@ -56,7 +56,7 @@ impl<T> SpinLock<T> {
     /// A new unlocked lock.
     pub const fn new(value: T) -> Self {
         Self {
-            owner: AtomicU64::new(FREE),
+            owner: AtomicUsize::new(FREE),
             value: UnsafeCell::new(value),
         }
     }
@@ -69,7 +69,7 @@ impl<T> SpinLock<T> {
     pub fn lock(&self) -> SpinGuard<'_, T> {
         self.acquire(|owner, me, saved| {
             if owner == me {
-                cpu::restore_irqs(saved);
+                arch::restore_irqs(saved);
                 panic!("spin lock re-entered on the core that holds it");
             }
             None
@@ -87,12 +87,12 @@ impl<T> SpinLock<T> {
     /// still be using `T` (for a UART: some bytes interleave) and must not return to code that
     /// relies on the lock afterwards (the callers end the program).
     pub unsafe fn lock_or_steal(&self, patience_ticks: u64) -> SpinGuard<'_, T> {
-        let start = crate::timer::counter();
+        let start = arch::counter();
         self.acquire(|owner, me, _| {
             if owner == me {
                 return Some(How::Stolen);
             }
-            if crate::timer::counter().wrapping_sub(start) > patience_ticks {
+            if arch::counter().wrapping_sub(start) > patience_ticks {
                 self.owner.store(me, Ordering::Release);
                 return Some(How::Stolen);
             }
@@ -104,16 +104,19 @@ impl<T> SpinLock<T> {
     /// saved_mask)` decides: `None` keeps spinning, `Some(how)` ends the wait with a guard of
     /// that kind. Before the MMU is on only the primary runs and exclusives may not work, so
     /// the lock is not touched at all then.
-    fn acquire(&self, mut contended: impl FnMut(u64, u64, u64) -> Option<How>) -> SpinGuard<'_, T> {
-        let saved = cpu::mask_irqs();
-        if !cpu::atomics_ready() {
+    fn acquire(
+        &self,
+        mut contended: impl FnMut(usize, usize, usize) -> Option<How>,
+    ) -> SpinGuard<'_, T> {
+        let saved = arch::mask_irqs();
+        if !arch::atomics_ready() {
             return SpinGuard {
                 lock: self,
                 saved,
                 how: How::EarlyBoot,
             };
         }
-        let me = cpu::owner_token();
+        let me = arch::core_token();
         loop {
             match self
                 .owner
@@ -150,14 +153,14 @@ impl<T> SpinLock<T> {
 
     /// Whether the calling core holds the lock (for assertions and reports).
     pub fn held_by_me(&self) -> bool {
-        self.owner.load(Ordering::Relaxed) == cpu::owner_token()
+        self.owner.load(Ordering::Relaxed) == arch::core_token()
     }
 }
 
 /// Proof that the lock is held; unlocks and restores the IRQ mask on drop.
 pub struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
-    saved: u64,
+    saved: usize,
     how: How,
 }
 
@@ -170,9 +173,9 @@ impl<T> core::fmt::Debug for SpinGuard<'_, T> {
 }
 
 impl<T> SpinGuard<'_, T> {
-    /// Releases the lock but leaves IRQs masked; returns the DAIF value to restore later. For
+    /// Releases the lock but leaves IRQs masked; returns the interrupt mask to restore later. For
     /// `defmt`'s split `acquire`/`release` API.
-    pub fn into_saved_daif(self) -> u64 {
+    pub fn into_saved_mask(self) -> usize {
         let saved = self.saved;
         if self.how == How::Acquired {
             self.lock.owner.store(FREE, Ordering::Release);
@@ -203,6 +206,6 @@ impl<T> Drop for SpinGuard<'_, T> {
         if self.how == How::Acquired {
             self.lock.owner.store(FREE, Ordering::Release);
         }
-        cpu::restore_irqs(self.saved);
+        arch::restore_irqs(self.saved);
     }
 }
