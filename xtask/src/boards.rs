@@ -43,8 +43,10 @@ pub struct Board {
     /// Cargo package holding the firmware and its on-target tests.
     pub package: String,
     pub target: String,
-    /// The `[[bin]]` that `cargo xtask run` boots.
-    pub demo: String,
+    /// The `[[bin]]` that `cargo xtask run` boots; absent while a board has on-target tests
+    /// but no demo yet (`run` then says so).
+    #[serde(default)]
+    pub demo: Option<String>,
     /// Where the image is linked. Written only in board.toml: the board's build.rs generates
     /// memory.ld's origin and `memory_map::LOAD_ADDRESS` from it.
     pub load_address: u64,
@@ -180,13 +182,15 @@ impl Board {
         }
         for (field, value) in [
             ("package", &self.package),
-            ("demo", &self.demo),
             ("qemu.binary", &self.qemu.binary),
             ("qemu.machine", &self.qemu.machine),
         ] {
             if value.trim().is_empty() {
                 bail!("field `{field}` is empty");
             }
+        }
+        if self.demo.as_deref().is_some_and(|d| d.trim().is_empty()) {
+            bail!("field `demo` is empty (leave it out if the board has no demo yet)");
         }
         check_args("qemu.args", &self.qemu.args)?;
         let mut seen = BTreeSet::new();

@@ -86,20 +86,28 @@ pub fn build(root: &Path, board: &Board) -> Result<()> {
 
 /// Builds just the demo bin and returns its path.
 pub fn build_demo(root: &Path, board: &Board) -> Result<PathBuf> {
+    let Some(demo) = &board.demo else {
+        bail!(
+            "board '{}' has no demo yet (its board.toml has no `demo` field); run its on-target \
+             tests with `cargo xtask test --board {}`, or boot an image with `--elf <path>`",
+            board.name,
+            board.name
+        );
+    };
     let artifacts = cargo::build_images(
         root,
         &board.package,
         &board.target,
-        Images::Bin(board.demo.clone()),
+        Images::Bin(demo.clone()),
     )?;
     artifacts
         .into_iter()
-        .find(|a| a.kind == "bin" && a.name == board.demo)
+        .find(|a| a.kind == "bin" && &a.name == demo)
         .map(|a| a.path)
         .with_context(|| {
             format!(
                 "cargo built no bin '{}' for {} (board.toml field `demo`)",
-                board.demo, board.package
+                demo, board.package
             )
         })
 }

@@ -28,7 +28,7 @@ pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
         }
     };
     let image = Image::read(&cargo::Artifact {
-        name: board.demo.clone(),
+        name: board.demo.clone().unwrap_or_else(|| "image".into()),
         kind: "bin".into(),
         path: elf.clone(),
     })?;

@@ -1,0 +1,140 @@
+//! Board support for the Samsung Exynos4210 as QEMU's `smdkc210` and `nuri` machines model
+//! it: memory map and bring-up shared by the on-target tests.
+//!
+//! [`init`] takes the boot core from `aarch32-rt`'s `kmain` (SYS mode, stacks and `.bss`
+//! ready, CPU1 parked) to a running system: console on UART0 (plain text and defmt), the A9
+//! global timer as the monotonic counter, the heap, and the banner. [`release_secondary`]
+//! lets CPU1 out of its park.
+//!
+//! Not yet here (issue #11): the MMU and caches, the GIC and a timer interrupt, PL310, FIMD
+//! and PL330 on target. With the MMU off every access is strongly ordered and uncached, and
+//! the machine ignores accesses to unmapped addresses, so a data abort today is an alignment
+//! fault (tests/data_abort.rs).
+#![no_std]
+
+extern crate alloc;
+
+pub mod memory_map;
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use dmasync_armv7a::{console, cpu, exit_code, fault, global_timer, heap, println, smp};
+use dmasync_exynos_uart::Uart;
+
+pub use dmasync_armv7a as arch;
+
+/// Board name as in board.toml.
+pub const BOARD_NAME: &str = "exynos4";
+/// Heap size: generous for the tests, far below the 1 GiB of RAM.
+pub const HEAP_SIZE: usize = 8 << 20;
+
+/// Which QEMU machine (board) we run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    /// Samsung's SMDKC210 development board (has a LAN9118).
+    Smdkc210,
+    /// Samsung's NURI reference phone (no LAN9118).
+    Nuri,
+}
+
+impl Machine {
+    /// The machine's name as QEMU spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Machine::Smdkc210 => "smdkc210",
+            Machine::Nuri => "nuri",
+        }
+    }
+}
+
+/// The running board.
+#[derive(Debug)]
+pub struct Board {
+    /// Which machine.
+    pub machine: Machine,
+    /// CPUs the SCU reports.
+    pub cpu_count: usize,
+    /// Heap range (start, size).
+    pub heap: (usize, usize),
+}
+
+struct UartSlot(core::cell::UnsafeCell<Option<Uart<'static>>>);
+// SAFETY: written once by `init` on the boot core before CPU1 is released; afterwards only
+// reached through the console lock.
+unsafe impl Sync for UartSlot {}
+static UART: UartSlot = UartSlot(core::cell::UnsafeCell::new(None));
+
+static INITIALISED: AtomicU32 = AtomicU32::new(0);
+
+/// Brings the board up on the boot core. Never returns on failure: prints why and exits with
+/// code 4.
+pub fn init() -> Board {
+    if INITIALISED.swap(1, Ordering::AcqRel) != 0 {
+        setup_failed(format_args!("board init called twice"));
+    }
+    // Console first, so every later failure can be reported.
+    // SAFETY: `init` runs once (checked above), on the boot core, before CPU1 is released and
+    // before anything else touches UART0 or the slot.
+    unsafe {
+        let slot = &mut *UART.0.get();
+        *slot = Some(memory_map::uart0());
+        console::install(slot.as_mut().expect("just stored"));
+    }
+    // SAFETY: the global timer block of this SoC's MPCore, at its fixed address; nothing else
+    // drives it.
+    unsafe { global_timer::init(memory_map::global_timer(), memory_map::GLOBAL_TIMER_HZ) };
+    // SAFETY: [IMAGE_END, IMAGE_END + HEAP_SIZE) is RAM above everything the image uses
+    // (memory.x), inside the 1 GiB, and nothing else uses it.
+    unsafe { heap::init(memory_map::IMAGE_END, HEAP_SIZE) };
+
+    // SAFETY: both are side-effect-free registers of this map (SCU configuration; LAN9118
+    // ID_REV, which reads 0 on a machine without the chip).
+    let (scu_config, lan_id) = unsafe {
+        (
+            memory_map::read_register(memory_map::SCU_CONFIG),
+            memory_map::read_register(memory_map::LAN9118_ID_REV),
+        )
+    };
+    let cpu_count = (scu_config & 0x3) as usize + 1;
+    let machine = if lan_id >> 16 == 0x0118 {
+        Machine::Smdkc210
+    } else {
+        Machine::Nuri
+    };
+    let board = Board {
+        machine,
+        cpu_count,
+        heap: (memory_map::IMAGE_END, HEAP_SIZE),
+    };
+    board.print_banner();
+    board
+}
+
+impl Board {
+    /// The plain-text banner xtask matches per QEMU variant (board.toml `expect`).
+    pub fn print_banner(&self) {
+        println!(
+            "{BOARD_NAME}: board={} mode={} cpus={} ram={:#x}+{}MiB timer={}Hz",
+            self.machine.name(),
+            fault::mode_name(cpu::cpsr()),
+            self.cpu_count,
+            memory_map::RAM_BASE,
+            memory_map::RAM_SIZE >> 20,
+            global_timer::frequency(),
+        );
+    }
+}
+
+/// Releases CPU1 from its park into `entry(1)`.
+pub fn release_secondary(entry: fn(usize) -> !) {
+    smp::release(entry);
+}
+
+/// Prints a plain-text set-up error and exits with code 4.
+pub fn setup_failed(why: core::fmt::Arguments<'_>) -> ! {
+    {
+        let mut con = console::emergency();
+        let _ = core::fmt::Write::write_fmt(&mut *con, format_args!("board setup failed: {why}\n"));
+    }
+    dmasync_armv7a::semihosting::exit(exit_code::SETUP_FAILED)
+}
