@@ -65,16 +65,22 @@ fn main() {
          REGION_ALIAS(\"DATA\", IMAGE);\n\
          REGION_ALIAS(\"STACKS\", IMAGE);\n\
          PROVIDE(_num_cores = {CORES});\n\
-         /* Exception modes run only the reports (and IRQ dispatch): 16 KiB each; SYS runs\n\
-            kmain and kmain_secondary: 64 KiB per core. */\n\
+         /* Each core's stack of each mode is a page-aligned slot whose lowest 4 KiB page the\n\
+            MMU leaves unmapped (the guard page, arch/armv7a/src/mmu.rs). Exception modes run\n\
+            only the reports and IRQ dispatch: 16 KiB slots; SYS runs kmain and\n\
+            kmain_secondary: 64 KiB. FIQ is unused: 8 KiB. */\n\
          PROVIDE(_und_stack_size = 16K);\n\
          PROVIDE(_svc_stack_size = 16K);\n\
          PROVIDE(_abt_stack_size = 16K);\n\
          PROVIDE(_irq_stack_size = 16K);\n\
-         PROVIDE(_fiq_stack_size = 1K);\n\
+         PROVIDE(_fiq_stack_size = 8K);\n\
+         PROVIDE(_hyp_stack_size = 0);\n\
          PROVIDE(_sys_stack_size = 64K);\n\
-         /* VBAR needs the vector table 32-byte aligned; the heap starts at the image's end. */\n\
-         PROVIDE(_region_alignment = 32);\n\
+         PROVIDE(_stack_alignment = 4096);\n\
+         /* Sections start and end on 4 KiB pages, so each page gets one section's permissions\n\
+            (code read-only executable, read-only data, the rest read/write never-executable);\n\
+            this also gives VBAR the 32-byte alignment it needs. */\n\
+         PROVIDE(_region_alignment = 4096);\n\
          RAM_BASE = {ram:#x};\n\
          IMAGE_END = {end:#x};\n",
         end = load + IMAGE_SPAN,

@@ -78,6 +78,12 @@ fn abort_report(which: Fault, addr: usize) -> ! {
         Fault::Data => writeln!(con, "{}, {}", status.description(), status.access()),
         Fault::Prefetch => writeln!(con, "{}", status.description()),
     };
+    if let Some((mode, core)) = crate::mmu::guard_page_owner(far) {
+        let _ = writeln!(
+            con,
+            "stack overflow: {far_name} is in cpu {core}'s {mode} stack guard page"
+        );
+    }
     con.flush();
     drop(con);
     dmasync_firmware::exit(dmasync_firmware::exit_code::EXCEPTION)

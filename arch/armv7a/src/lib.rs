@@ -14,6 +14,9 @@
 //!   and `.bss`, `kmain` in SYS mode; [`smp`] parks the other cores until released;
 //! - [`exceptions`]: the abort, undefined-instruction, SVC and IRQ reports (exit code 3), with
 //!   DFSR/IFSR decoded by [`fault`];
+//! - [`mmu`]: short-descriptor identity map (RAM normal write-back, MMIO device, code
+//!   read-only executable, everything else never-executable, stack guard pages unmapped), L1
+//!   caches, branch prediction and ACTLR.SMP on;
 //! - [`global_timer`]: the A9 global timer as the monotonic counter and `DelayNs`;
 //! - [`semihosting`]: `SYS_EXIT_EXTENDED` with an exit code;
 //! - [`FirmwareArch`]: binds `dmasync-firmware` (console, defmt logger, SMP locks,
@@ -33,6 +36,8 @@ pub mod cpu;
 pub mod exceptions;
 #[cfg(target_os = "none")]
 pub mod global_timer;
+#[cfg(target_os = "none")]
+pub mod mmu;
 #[cfg(target_os = "none")]
 pub mod semihosting;
 #[cfg(target_os = "none")]

@@ -3,7 +3,8 @@
 //! `_asm_secondary_core_park` before it touches memory; it waits there, in WFE, until
 //! [`release`] publishes the entry function and sends an event. Then the core sets up its
 //! own stacks (aarch32-rt's per-core stacks, `_num_cores` copies) and runs
-//! `kmain_secondary`, which calls the released function.
+//! `kmain_secondary`, which turns its MMU and caches on with the primary's tables and calls
+//! the released function.
 //!
 //! On real Exynos4 silicon the secondaries never reach the ELF entry: the iROM holds them
 //! until the boot core writes the entry to a PMU register and sends an event (doc/boards.md).
@@ -64,6 +65,9 @@ extern "C" fn kmain_secondary() -> ! {
             crate::cpu::wait_for_interrupt_masked();
         }
     }
+    // SAFETY: we are a secondary with the MMU off; `init_secondary` only enables it once the
+    // primary built the tables (else it returns false and we run uncached, as before).
+    unsafe { crate::mmu::init_secondary() };
     // SAFETY: `release` stores only `fn(usize) -> !` pointers.
     let f: fn(usize) -> ! = unsafe { core::mem::transmute::<usize, fn(usize) -> !>(entry) };
     f(n)

@@ -2,14 +2,14 @@
 //! it: memory map and bring-up shared by the on-target tests.
 //!
 //! [`init`] takes the boot core from `aarch32-rt`'s `kmain` (SYS mode, stacks and `.bss`
-//! ready, CPU1 parked) to a running system: console on UART0 (plain text and defmt), the A9
-//! global timer as the monotonic counter, the heap, and the banner. [`release_secondary`]
-//! lets CPU1 out of its park.
+//! ready, CPU1 parked) to a running system: console on UART0 (plain text and defmt), the SCU,
+//! the identity map with MMU, L1 caches and branch prediction on (stack guard pages
+//! unmapped), the A9 global timer as the monotonic counter, the heap, and the banner.
+//! [`release_secondary`] lets CPU1 out of its park; it turns its own MMU and caches on with the
+//! same tables.
 //!
-//! Not yet here (issue #11): the MMU and caches, the GIC and a timer interrupt, PL310, FIMD
-//! and PL330 on target. With the MMU off every access is strongly ordered and uncached, and
-//! the machine ignores accesses to unmapped addresses, so a data abort today is an alignment
-//! fault (tests/data_abort.rs).
+//! Not yet here (issue #11): the GIC and a timer interrupt, the PL310, FIMD and PL330 on
+//! target.
 #![no_std]
 
 extern crate alloc;
@@ -18,6 +18,7 @@ pub mod memory_map;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use dmasync_armv7a::mmu::{self, Kind, Region};
 use dmasync_armv7a::{console, cpu, exit_code, fault, global_timer, heap, println, smp};
 use dmasync_exynos_uart::Uart;
 
@@ -79,6 +80,26 @@ pub fn init() -> Board {
         let slot = &mut *UART.0.get();
         *slot = Some(memory_map::uart0());
         console::install(slot.as_mut().expect("just stored"));
+    }
+    // SAFETY: the SCU control register of this SoC's MPCore; enabling the SCU before any core
+    // turns its data cache on is the TRM's order.
+    unsafe { memory_map::set_register_bits(memory_map::SCU_CONTROL, 1) };
+    let regions = [
+        Region {
+            start: memory_map::MMIO_WINDOW.start as u32,
+            end: memory_map::MMIO_WINDOW.end as u32,
+            kind: Kind::Device,
+        },
+        Region {
+            start: memory_map::RAM_BASE as u32,
+            end: (memory_map::RAM_BASE + memory_map::RAM_SIZE) as u32,
+            kind: Kind::Ram,
+        },
+    ];
+    // SAFETY: boot core, once, CPU1 still parked, MMU off; the regions are this SoC's MMIO
+    // window and its 1 GiB of DRAM, which holds the image.
+    if let Err(e) = unsafe { mmu::init_primary(&regions) } {
+        setup_failed(format_args!("MMU set-up failed: {e:?}"));
     }
     // SAFETY: the global timer block of this SoC's MPCore, at its fixed address; nothing else
     // drives it.

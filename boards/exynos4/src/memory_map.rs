@@ -34,6 +34,11 @@ pub const GLOBAL_TIMER_BASE: usize = MPCORE_BASE + 0x200;
 /// (hw/timer/a9gtimer.c `a9_gtimer_get_conv`); on silicon it is PERIPHCLK, set by the CMU's
 /// CORE_RATIO divider from ARMCLK, which a hardware port must read instead (doc/boards.md).
 pub const GLOBAL_TIMER_HZ: u64 = 100_000_000;
+/// The SCU control register: bit 0 enables the SCU, which keeps the cores' L1 data caches
+/// coherent (TRM 2.2.1).
+pub const SCU_CONTROL: usize = MPCORE_BASE;
+/// Everything below DRAM is iROM, iRAM or SoC registers: mapped as device memory in one go.
+pub const MMIO_WINDOW: core::ops::Range<usize> = 0..RAM_BASE;
 /// The SCU configuration register: bits 1:0 = number of CPUs - 1 (TRM 2.2.2).
 pub const SCU_CONFIG: usize = MPCORE_BASE + 0x04;
 /// The LAN9118 Ethernet controller only smdkc210 has (`smdkc210_init`:
@@ -66,4 +71,18 @@ pub fn global_timer() -> *const GlobalTimerRegisters {
 pub unsafe fn read_register(addr: usize) -> u32 {
     // SAFETY: forwarded from the caller: a side-effect-free device register of this map.
     unsafe { core::ptr::read_volatile(addr as *const u32) }
+}
+
+/// Sets bits in a 32-bit device register at a fixed address of this map.
+///
+/// # Safety
+///
+/// `addr` must be one of this module's register addresses, and setting `bits` must be what the
+/// caller means to do to the device.
+pub unsafe fn set_register_bits(addr: usize, bits: u32) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        let v = core::ptr::read_volatile(addr as *const u32);
+        core::ptr::write_volatile(addr as *mut u32, v | bits);
+    }
 }

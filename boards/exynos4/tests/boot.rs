@@ -1,5 +1,5 @@
 //! Boot: the console carries plain text and defmt frames, we run in SYS mode with IRQs
-//! masked, the counter moves and `DelayNs` is never early, the heap works, and CPU1 comes
+//! masked, the MMU, caches and branch prediction are on (on both cores), the counter moves and `DelayNs` is never early, the heap works, and CPU1 comes
 //! out of its park on its own stack and reports in.
 //!
 //! Expected output: the banner (board.toml `expect` per variant), `test <case> ... ok` per
@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use dmasync_exynos4::Board;
 use dmasync_exynos4::arch::testkit::{self, Test, TestResult};
-use dmasync_exynos4::arch::{cpu, ensure, global_timer, test_info};
+use dmasync_exynos4::arch::{cpu, ensure, global_timer, mmu, test_info};
 use embedded_hal::delay::DelayNs;
 
 extern crate alloc;
@@ -26,6 +26,10 @@ fn main() -> ! {
             Test {
                 name: "mode_and_interrupt_mask",
                 run: mode_and_interrupt_mask,
+            },
+            Test {
+                name: "mmu_and_caches_on",
+                run: mmu_and_caches_on,
             },
             Test {
                 name: "defmt_frame",
@@ -57,6 +61,20 @@ fn mode_and_interrupt_mask(_: &Board) -> TestResult {
     ensure!(
         cpsr & 0x20 == 0,
         "CPSR {cpsr:#x}: in Thumb state, expected ARM"
+    );
+    Ok(())
+}
+
+fn mmu_and_caches_on(_: &Board) -> TestResult {
+    let (m, d, i, z) = mmu::enabled();
+    ensure!(
+        m && d && i && z,
+        "cpu 0: MMU={m} D$={d} I$={i} BP={z}, expected all on"
+    );
+    let guards = mmu::guard_pages().count();
+    ensure!(
+        guards == 12,
+        "{guards} stack guard pages, expected 6 modes x 2 cores"
     );
     Ok(())
 }
@@ -106,12 +124,19 @@ fn heap(board: &Board) -> TestResult {
 
 static REPORTED: AtomicUsize = AtomicUsize::new(usize::MAX);
 static SECONDARY_SP: AtomicU32 = AtomicU32::new(0);
+/// The secondary's SCTLR M, C, I, Z bits as 1, 2, 4, 8.
+static SECONDARY_CACHES: AtomicU32 = AtomicU32::new(0);
 
 fn secondary(core: usize) -> ! {
     let sp: u32;
     // SAFETY: reading SP has no side effects.
     unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack)) };
     SECONDARY_SP.store(sp, Ordering::Relaxed);
+    let (m, d, i, z) = mmu::enabled();
+    SECONDARY_CACHES.store(
+        u32::from(m) | u32::from(d) << 1 | u32::from(i) << 2 | u32::from(z) << 3,
+        Ordering::Relaxed,
+    );
     defmt::info!("cpu {=usize} online: MPIDR={=u32:#x}", core, cpu::mpidr());
     REPORTED.store(core, Ordering::Release);
     loop {
@@ -139,6 +164,11 @@ fn secondary_reports_in(board: &Board) -> TestResult {
     ensure!(
         core == 1,
         "the released core says it is core {core}, expected 1"
+    );
+    let caches = SECONDARY_CACHES.load(Ordering::Relaxed);
+    ensure!(
+        caches == 0b1111,
+        "cpu 1: SCTLR M/C/I/Z = {caches:#06b}, expected all on"
     );
     let my_sp: u32;
     // SAFETY: reading SP has no side effects.
