@@ -147,7 +147,9 @@ extern "C" fn _irq_handler() {
     if d != 0 {
         // SAFETY: the only value ever stored is an `IrqDispatch` fn pointer.
         let f: IrqDispatch = unsafe { core::mem::transmute::<usize, IrqDispatch>(d) };
+        crate::platform::set_in_irq(true);
         f();
+        crate::platform::set_in_irq(false);
         return;
     }
     let mut con = dmasync_firmware::console::emergency();

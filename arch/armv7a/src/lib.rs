@@ -19,6 +19,8 @@
 //!   caches, branch prediction and ACTLR.SMP on;
 //! - [`global_timer`]: the A9 global timer as the monotonic counter and `DelayNs`;
 //! - [`semihosting`]: `SYS_EXIT_EXTENDED` with an exit code;
+//! - [`platform`]: dmasync's bare-metal `Platform` (WFE/SEV, the global timer), installed by
+//!   the board with `dmasync_hal::set_platform!`;
 //! - [`FirmwareArch`]: binds `dmasync-firmware` (console, defmt logger, SMP locks,
 //!   critical-section, heap, panic handler, test runner) to this CPU.
 #![no_std]
@@ -38,6 +40,8 @@ pub mod exceptions;
 pub mod global_timer;
 #[cfg(target_os = "none")]
 pub mod mmu;
+#[cfg(target_os = "none")]
+pub mod platform;
 #[cfg(target_os = "none")]
 pub mod semihosting;
 #[cfg(target_os = "none")]

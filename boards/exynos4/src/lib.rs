@@ -24,6 +24,9 @@ use dmasync_exynos_uart::Uart;
 
 pub use dmasync_armv7a as arch;
 
+// The one platform of every exynos4 binary: WFE/SEV and the A9 global timer.
+dmasync_hal::set_platform!(dmasync_armv7a::platform::Armv7Platform);
+
 /// Board name as in board.toml.
 pub const BOARD_NAME: &str = "exynos4";
 /// Heap size: generous for the tests, far below the 1 GiB of RAM.
