@@ -193,6 +193,29 @@ impl<'a, T, C: WwClass> LockSet<'a, T, C> {
         self.prelocked = None;
     }
 
+    /// Unlocks `m` and drops it from the set, leaving the others locked (drm_exec's
+    /// `drm_exec_unlock_obj`: a driver releasing an object it locked by mistake). Returns
+    /// whether `m` was in the set; if it was not, nothing changes.
+    ///
+    /// The set stays usable: the remaining objects keep their locking order, a later
+    /// [`LockSet::lock`] of `m` locks it again, and unlocking the object a back-off locked
+    /// ahead of the pass (the contended one) just means the pass must ask for it anew. The
+    /// contended object of a pending back-off is not held, so it is never "in the set".
+    pub fn unlock(&mut self, m: &WwMutex<T, C>) -> bool {
+        let Some(i) = self.guards.iter().position(|g| core::ptr::eq(g.mutex(), m)) else {
+            return false;
+        };
+        // `remove`, not `swap_remove`: iteration is in locking order.
+        drop(self.guards.remove(i));
+        if self.prelocked.is_some_and(|p| core::ptr::eq(p, m)) {
+            self.prelocked = None;
+        }
+        if self.cursor > i {
+            self.cursor -= 1;
+        }
+        true
+    }
+
     /// How many mutexes the set holds.
     pub fn len(&self) -> usize {
         self.guards.len()
