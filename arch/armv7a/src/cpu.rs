@@ -76,6 +76,12 @@ pub fn send_event() {
     aarch32_cpu::asm::sev();
 }
 
+/// Makes earlier stores visible to other cores and devices (`dsb`), e.g. before a doorbell.
+#[inline]
+pub fn send_event_barrier() {
+    aarch32_cpu::asm::dsb();
+}
+
 /// Masks interrupts and waits for one forever-ish: the parking loop of a core with nothing
 /// left to do.
 pub fn wait_for_interrupt_masked() {

@@ -17,6 +17,7 @@
 //! - [`mmu`]: short-descriptor identity map (RAM normal write-back, MMIO device, code
 //!   read-only executable, everything else never-executable, stack guard pages unmapped), L1
 //!   caches, branch prediction and ACTLR.SMP on;
+//! - [`gic`]: a GICv2 through `arm-gic`, one register bank per core, IRQ dispatch;
 //! - [`global_timer`]: the A9 global timer as the monotonic counter and `DelayNs`;
 //! - [`semihosting`]: `SYS_EXIT_EXTENDED` with an exit code;
 //! - [`platform`]: dmasync's bare-metal `Platform` (WFE/SEV, the global timer), installed by
@@ -36,6 +37,8 @@ pub mod fault;
 pub mod cpu;
 #[cfg(target_os = "none")]
 pub mod exceptions;
+#[cfg(target_os = "none")]
+pub mod gic;
 #[cfg(target_os = "none")]
 pub mod global_timer;
 #[cfg(target_os = "none")]

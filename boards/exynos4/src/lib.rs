@@ -8,8 +8,9 @@
 //! [`release_secondary`] lets CPU1 out of its park; it turns its own MMU and caches on with the
 //! same tables.
 //!
-//! Not yet here (issue #11): the GIC and a timer interrupt, the PL310, FIMD and PL330 on
-//! target.
+//! The external GIC is set up for the boot core (each secondary calls
+//! [`secondary_bring_up`]). Not yet here (issue #11): a timer interrupt, the PL310, FIMD and
+//! PL330 on target.
 #![no_std]
 
 extern crate alloc;
@@ -18,6 +19,7 @@ pub mod memory_map;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use dmasync_armv7a::gic::{self, GicBanks};
 use dmasync_armv7a::mmu::{self, Kind, Region};
 use dmasync_armv7a::{console, cpu, exit_code, fault, global_timer, heap, println, smp};
 use dmasync_exynos_uart::Uart;
@@ -104,6 +106,16 @@ pub fn init() -> Board {
     if let Err(e) = unsafe { mmu::init_primary(&regions) } {
         setup_failed(format_args!("MMU set-up failed: {e:?}"));
     }
+    let banks = GicBanks {
+        gicd: memory_map::EXT_GIC_DIST_BASE,
+        gicc: memory_map::EXT_GIC_CPU_BASE,
+        stride: memory_map::EXT_GIC_BANK_STRIDE,
+    };
+    // SAFETY: the external GIC of this SoC, inside the device-mapped MMIO window; nothing else
+    // drives it.
+    if let Err(e) = unsafe { gic::init_primary(banks) } {
+        setup_failed(format_args!("GIC set-up failed: {e:?}"));
+    }
     // SAFETY: the global timer block of this SoC's MPCore, at its fixed address; nothing else
     // drives it.
     unsafe { global_timer::init(memory_map::global_timer(), memory_map::GLOBAL_TIMER_HZ) };
@@ -146,6 +158,14 @@ impl Board {
             memory_map::RAM_SIZE >> 20,
             global_timer::frequency(),
         );
+    }
+}
+
+/// What a secondary does first, before anything that needs interrupts: its GIC CPU interface
+/// and banked distributor state. Panics (the test's verdict) if the GIC refuses.
+pub fn secondary_bring_up() {
+    if let Err(e) = gic::init_secondary() {
+        panic!("cpu {}: GIC set-up failed: {e:?}", cpu::core_number());
     }
 }
 

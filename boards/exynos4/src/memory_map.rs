@@ -34,6 +34,16 @@ pub const GLOBAL_TIMER_BASE: usize = MPCORE_BASE + 0x200;
 /// (hw/timer/a9gtimer.c `a9_gtimer_get_conv`); on silicon it is PERIPHCLK, set by the CMU's
 /// CORE_RATIO divider from ARMCLK, which a hardware port must read instead (doc/boards.md).
 pub const GLOBAL_TIMER_HZ: u64 = 100_000_000;
+/// The external GIC, the one Linux and the SoC's peripherals use
+/// (`EXYNOS4210_EXT_GIC_CPU_BASE_ADDR`, `EXYNOS4210_EXT_GIC_DIST_BASE_ADDR`): core n's CPU
+/// interface and distributor alias are at `+ n * 0x8000` (exynos4210.dtsi `cpu-offset`;
+/// QEMU `EXYNOS4210_EXT_GIC_PER_CPU_OFFSET`). 160 interrupt IDs.
+pub const EXT_GIC_CPU_BASE: usize = 0x1048_0000;
+/// See [`EXT_GIC_CPU_BASE`].
+pub const EXT_GIC_DIST_BASE: usize = 0x1049_0000;
+/// See [`EXT_GIC_CPU_BASE`].
+pub const EXT_GIC_BANK_STRIDE: usize = 0x8000;
+
 /// The SCU control register: bit 0 enables the SCU, which keeps the cores' L1 data caches
 /// coherent (TRM 2.2.1).
 pub const SCU_CONTROL: usize = MPCORE_BASE;
