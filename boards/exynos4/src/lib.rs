@@ -9,13 +9,14 @@
 //! same tables.
 //!
 //! The external GIC is set up for the boot core (each secondary calls
-//! [`secondary_bring_up`]). Not yet here (issue #11): a timer interrupt, the PL310, FIMD and
-//! PL330 on target.
+//! [`secondary_bring_up`]); [`ticks`] gives each core its MCT tick. Not yet here (issue #11):
+//! the PL310, FIMD and PL330 on target.
 #![no_std]
 
 extern crate alloc;
 
 pub mod memory_map;
+pub mod ticks;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 

@@ -44,6 +44,15 @@ pub const EXT_GIC_DIST_BASE: usize = 0x1049_0000;
 /// See [`EXT_GIC_CPU_BASE`].
 pub const EXT_GIC_BANK_STRIDE: usize = 0x8000;
 
+/// The Multi Core Timer (`EXYNOS4210_MCT_BASE_ADDR`).
+pub const MCT_BASE: usize = 0x1005_0000;
+/// The MCT's timer clock at reset (MCT_CFG = 0): the 24 MHz XXTI clock, as QEMU's model has
+/// it (`exynos4210_mct_update_freq`).
+pub const MCT_TCLK_HZ: u64 = 24_000_000;
+/// External-GIC interrupt IDs of the MCT's local timers L0 and L1 (`EXT_GIC_ID_MCT_L0`,
+/// `EXT_GIC_ID_MCT_L1`; exynos4210.dtsi `mct@10050000` interrupts 42 and 48 as SPIs).
+pub const MCT_LOCAL_IRQ: [u32; 2] = [74, 80];
+
 /// The SCU control register: bit 0 enables the SCU, which keeps the cores' L1 data caches
 /// coherent (TRM 2.2.1).
 pub const SCU_CONTROL: usize = MPCORE_BASE;
@@ -94,5 +103,21 @@ pub unsafe fn set_register_bits(addr: usize, bits: u32) {
     unsafe {
         let v = core::ptr::read_volatile(addr as *const u32);
         core::ptr::write_volatile(addr as *mut u32, v | bits);
+    }
+}
+
+/// MCT local timer `n`'s register block (`n` < 2).
+///
+/// # Safety
+///
+/// Call once per `n`: the result must be the only driver of that block.
+pub unsafe fn mct_local_timer(n: usize) -> dmasync_exynos_mct::LocalTimer<'static> {
+    assert!(n < 2, "the Exynos4210 MCT has local timers 0 and 1");
+    let addr = MCT_BASE + dmasync_exynos_mct::local_timer_offset(n);
+    // SAFETY: local timer n of this SoC's MCT; the caller guarantees one driver per block.
+    unsafe {
+        dmasync_exynos_mct::LocalTimer::new(
+            &*(addr as *const dmasync_exynos_mct::LocalTimerRegisters),
+        )
     }
 }
