@@ -192,6 +192,11 @@ impl<I: InnerCache, O: OuterCache> TwoLevelCache<I, O> {
         }
     }
 
+    /// The outer cache, if there is one (to query its state).
+    pub fn outer(&self) -> Option<&O> {
+        self.outer.as_ref()
+    }
+
     fn pa(&self, va: usize) -> u64 {
         (va as i64).wrapping_add(self.phys_offset) as u64
     }

@@ -9,8 +9,8 @@
 //! same tables.
 //!
 //! The external GIC is set up for the boot core (each secondary calls
-//! [`secondary_bring_up`]); [`ticks`] gives each core its MCT tick. Not yet here (issue #11):
-//! the PL310, FIMD and PL330 on target.
+//! [`secondary_bring_up`]); [`ticks`] gives each core its MCT tick; the PL310 is enabled and
+//! [`Board::cache`] maintains both levels. Not yet here (issue #11): FIMD and PL330 on target.
 #![no_std]
 
 extern crate alloc;
@@ -20,6 +20,7 @@ pub mod ticks;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use dmasync_armv7a::cache::{Cp15L1, TwoLevelCache};
 use dmasync_armv7a::gic::{self, GicBanks};
 use dmasync_armv7a::mmu::{self, Kind, Region};
 use dmasync_armv7a::{console, cpu, exit_code, fault, global_timer, heap, println, smp};
@@ -63,6 +64,9 @@ pub struct Board {
     pub cpu_count: usize,
     /// Heap range (start, size).
     pub heap: (usize, usize),
+    /// Cache maintenance by range: the calling core's L1 by MVA, then the PL310 by PA (the
+    /// identity map makes PA = VA). The one PL310 driver of the program.
+    pub cache: TwoLevelCache<Cp15L1, dmasync_pl310::Pl310>,
 }
 
 struct UartSlot(core::cell::UnsafeCell<Option<Uart<'static>>>);
@@ -117,6 +121,14 @@ pub fn init() -> Board {
     if let Err(e) = unsafe { gic::init_primary(banks) } {
         setup_failed(format_args!("GIC set-up failed: {e:?}"));
     }
+    // SAFETY: created once, here; nothing else issues PL310 maintenance.
+    let l2 = unsafe { memory_map::pl310() };
+    // SAFETY: the L2 is off (reset state), so no data lives only in it; in QEMU (secure
+    // state, no TrustZone firmware) CTRL is writable. AUX_CTRL is left as reset/firmware
+    // made it.
+    if let Err(e) = unsafe { l2.enable(None) } {
+        setup_failed(format_args!("PL310 enable failed: {e:?}"));
+    }
     // SAFETY: the global timer block of this SoC's MPCore, at its fixed address; nothing else
     // drives it.
     unsafe { global_timer::init(memory_map::global_timer(), memory_map::GLOBAL_TIMER_HZ) };
@@ -142,6 +154,7 @@ pub fn init() -> Board {
         machine,
         cpu_count,
         heap: (memory_map::IMAGE_END, HEAP_SIZE),
+        cache: TwoLevelCache::new(Cp15L1::new(), Some(l2), 0),
     };
     board.print_banner();
     board

@@ -53,6 +53,10 @@ pub const MCT_TCLK_HZ: u64 = 24_000_000;
 /// `EXT_GIC_ID_MCT_L1`; exynos4210.dtsi `mct@10050000` interrupts 42 and 48 as SPIs).
 pub const MCT_LOCAL_IRQ: [u32; 2] = [74, 80];
 
+/// The PL310 (L2C-310) outer cache controller (`EXYNOS4210_L2X0_ADDR`); QEMU models its
+/// registers only (hw/misc/arm_l2x0.c), it caches nothing.
+pub const PL310_BASE: usize = 0x1050_2000;
+
 /// The SCU control register: bit 0 enables the SCU, which keeps the cores' L1 data caches
 /// coherent (TRM 2.2.1).
 pub const SCU_CONTROL: usize = MPCORE_BASE;
@@ -120,4 +124,14 @@ pub unsafe fn mct_local_timer(n: usize) -> dmasync_exynos_mct::LocalTimer<'stati
             &*(addr as *const dmasync_exynos_mct::LocalTimerRegisters),
         )
     }
+}
+
+/// The PL310's register block.
+///
+/// # Safety
+///
+/// Call once: the result must be the only driver issuing maintenance on it.
+pub unsafe fn pl310() -> dmasync_pl310::Pl310 {
+    // SAFETY: the PL310 of this SoC, in the device-mapped MMIO window; one driver (caller).
+    unsafe { dmasync_pl310::Pl310::new(&*(PL310_BASE as *const dmasync_pl310::Pl310Registers)) }
 }

@@ -34,6 +34,9 @@ register_structs! {
         /// Invalidate the line holding this physical address.
         (0x770 => pub inv_line_pa: ReadWrite<u32>),
         (0x774 => _reserved3),
+        /// Invalidate by way: write a mask of ways; each bit reads 1 until its way is done.
+        (0x77C => pub inv_way: ReadWrite<u32>),
+        (0x780 => _reserved3b),
         /// Clean the line holding this physical address.
         (0x7B0 => pub clean_line_pa: ReadWrite<u32>),
         (0x7B4 => _reserved4),
@@ -81,6 +84,62 @@ impl Pl310 {
     pub fn is_enabled(&self) -> bool {
         self.regs.ctrl.get() & 1 != 0
     }
+
+    /// The auxiliary control register.
+    pub fn aux_ctrl(&self) -> u32 {
+        self.regs.aux_ctrl.get()
+    }
+
+    /// Turns the cache on the way the TRM (L2C-310 r3p2, 2.4 "Initialization") and Linux's
+    /// `l2c_enable` do: with it off, write AUX_CTRL (if given), invalidate every way and wait,
+    /// sync, then set CTRL bit 0. Does nothing if it is already on (AUX_CTRL may only be
+    /// written while the cache is off).
+    ///
+    /// `Err(InvalidateTimeout)` (and the cache left off) if the ways never report done.
+    ///
+    /// # Safety
+    ///
+    /// Nothing may depend on data only the outer cache holds (it is off, so nothing can),
+    /// and the caller must be allowed to write CTRL: on silicon running TrustZone firmware
+    /// (Odroid-U3) the register is secure-only and Linux goes through the firmware's SMCs
+    /// instead (hardware.md §2.3).
+    pub unsafe fn enable(&self, aux_ctrl: Option<u32>) -> Result<(), Pl310Error> {
+        if self.is_enabled() {
+            return Ok(());
+        }
+        if let Some(aux) = aux_ctrl {
+            self.regs.aux_ctrl.set(aux);
+        }
+        // AUX_CTRL bit 16: 16-way associativity, else 8 ways.
+        let ways = if self.regs.aux_ctrl.get() & (1 << 16) != 0 {
+            0xffff
+        } else {
+            0xff
+        };
+        self.regs.inv_way.set(ways);
+        let mut polls = 0u32;
+        while self.regs.inv_way.get() & ways != 0 {
+            polls += 1;
+            if polls == INVALIDATE_POLLS {
+                return Err(Pl310Error::InvalidateTimeout(self.regs.inv_way.get()));
+            }
+            core::hint::spin_loop();
+        }
+        self.sync();
+        self.regs.ctrl.set(1);
+        Ok(())
+    }
+}
+
+/// How often INV_WAY is polled before the invalidation counts as stuck (a whole-cache
+/// invalidate takes some thousands of cycles on silicon, none in QEMU).
+const INVALIDATE_POLLS: u32 = 10_000_000;
+
+/// Why the PL310 could not be enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pl310Error {
+    /// Invalidate-by-way never finished: the ways still busy (INV_WAY as last read).
+    InvalidateTimeout(u32),
 }
 
 // SAFETY: each method writes the physical address to the register that performs the named
@@ -124,6 +183,7 @@ mod tests {
         assert_eq!(core::mem::offset_of!(Pl310Registers, ctrl), 0x100);
         assert_eq!(core::mem::offset_of!(Pl310Registers, cache_sync), 0x730);
         assert_eq!(core::mem::offset_of!(Pl310Registers, inv_line_pa), 0x770);
+        assert_eq!(core::mem::offset_of!(Pl310Registers, inv_way), 0x77C);
         assert_eq!(core::mem::offset_of!(Pl310Registers, clean_line_pa), 0x7B0);
         assert_eq!(
             core::mem::offset_of!(Pl310Registers, clean_inv_line_pa),
@@ -150,6 +210,31 @@ mod tests {
         assert_eq!(regs.inv_line_pa.get(), 0x6000_0040);
         assert_eq!(regs.clean_inv_line_pa.get(), 0x6000_0080);
         assert_eq!(regs.cache_sync.get(), 0);
+    }
+
+    #[test]
+    fn enable_reports_ways_that_never_finish_and_stays_off() {
+        // In plain memory INV_WAY keeps the mask written, like ways that never finish: an
+        // error naming them, the cache left off, AUX_CTRL as asked. (The success path runs
+        // against QEMU's l2x0 in the exynos4 `caches` test.)
+        let regs: &'static Pl310Registers =
+            std::boxed::Box::leak(std::boxed::Box::new(unsafe_zeroed_registers()));
+        // SAFETY: a private in-memory register block; nothing else uses it.
+        let l2 = unsafe { Pl310::new(regs) };
+        // SAFETY: the fake block holds no data.
+        let r = unsafe { l2.enable(Some(0x0202_0000)) };
+        assert_eq!(
+            r,
+            Err(Pl310Error::InvalidateTimeout(0xff)),
+            "8 ways (AUX bit 16 clear)"
+        );
+        assert!(!l2.is_enabled());
+        assert_eq!(l2.aux_ctrl(), 0x0202_0000);
+        // 16 ways with AUX bit 16.
+        regs.inv_way.set(0);
+        // SAFETY: as above.
+        let r = unsafe { l2.enable(Some(0x0203_0000)) };
+        assert_eq!(r, Err(Pl310Error::InvalidateTimeout(0xffff)));
     }
 
     fn unsafe_zeroed_registers() -> Pl310Registers {
