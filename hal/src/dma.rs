@@ -7,7 +7,9 @@
 
 use core::fmt;
 
+mod carve_out;
 mod heap;
+pub use carve_out::CarveOut;
 pub use heap::HeapDma;
 
 use crate::cache::{CacheMaintenance, CacheOp, VirtRange};

@@ -100,7 +100,10 @@ pub fn dma_pool(board: &Board) -> &'static DmaPool {
     // SAFETY: `free_ram` is identity-mapped normal RAM after the image and heap, clear of the
     // device tree, that `init` handed to nobody else; only this pool uses it from now on
     // (`TAKEN` makes this the only call that gets here).
-    Box::leak(Box::new(unsafe { DmaPool::new(start, len) }))
+    let pool = unsafe { DmaPool::identity_mapped(start, len, DataCache) };
+    Box::leak(Box::new(pool.unwrap_or_else(|e| {
+        panic!("the free RAM {start:#x}+{len:#x} cannot be a DMA pool: {e}")
+    })))
 }
 
 /// The demo's sync domain with `hold_deadline` (how long a holder, e.g. the engine's set,
