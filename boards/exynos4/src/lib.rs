@@ -10,11 +10,12 @@
 //!
 //! The external GIC is set up for the boot core (each secondary calls
 //! [`secondary_bring_up`]); [`ticks`] gives each core its MCT tick; the PL310 is enabled and
-//! [`Board::cache`] maintains both levels. Not yet here (issue #11): FIMD and PL330 on target.
+//! [`Board::cache`] maintains both levels; [`dma`] hands out DMA memory and sync domains over it.
 #![no_std]
 
 extern crate alloc;
 
+pub mod dma;
 pub mod memory_map;
 pub mod ticks;
 
@@ -64,10 +65,17 @@ pub struct Board {
     pub cpu_count: usize,
     /// Heap range (start, size).
     pub heap: (usize, usize),
+    /// RAM nothing uses yet (start, size): above the heap to the end of DRAM, for
+    /// [`dma::dma_pool`].
+    pub free_ram: (usize, usize),
     /// Cache maintenance by range: the calling core's L1 by MVA, then the PL310 by PA (the
-    /// identity map makes PA = VA). The one PL310 driver of the program.
-    pub cache: TwoLevelCache<Cp15L1, dmasync_pl310::Pl310>,
+    /// identity map makes PA = VA). The one PL310 driver of the program, for the whole run
+    /// (DMA pools and sync domains keep a reference).
+    pub cache: &'static BoardCache,
 }
+
+/// The board's cache maintenance: L1 by MVA on the calling core, then the PL310 by PA.
+pub type BoardCache = TwoLevelCache<Cp15L1, dmasync_pl310::Pl310>;
 
 struct UartSlot(core::cell::UnsafeCell<Option<Uart<'static>>>);
 // SAFETY: written once by `init` on the boot core before CPU1 is released; afterwards only
@@ -150,11 +158,21 @@ pub fn init() -> Board {
     } else {
         Machine::Nuri
     };
+    let heap_end = memory_map::IMAGE_END + HEAP_SIZE;
     let board = Board {
         machine,
         cpu_count,
         heap: (memory_map::IMAGE_END, HEAP_SIZE),
-        cache: TwoLevelCache::new(Cp15L1::new(), Some(l2), 0),
+        free_ram: (
+            heap_end,
+            memory_map::RAM_BASE + memory_map::RAM_SIZE - heap_end,
+        ),
+        // Leaked once: `init` runs once (checked above), so there is one PL310 driver.
+        cache: alloc::boxed::Box::leak(alloc::boxed::Box::new(TwoLevelCache::new(
+            Cp15L1::new(),
+            Some(l2),
+            0,
+        ))),
     };
     board.print_banner();
     board
