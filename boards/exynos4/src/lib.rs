@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+pub mod display;
 pub mod dma;
 pub mod memory_map;
 pub mod ticks;

@@ -57,6 +57,31 @@ pub const MCT_LOCAL_IRQ: [u32; 2] = [74, 80];
 /// registers only (hw/misc/arm_l2x0.c), it caches nothing.
 pub const PL310_BASE: usize = 0x1050_2000;
 
+/// FIMD0, the display controller (`EXYNOS4210_FIMD0_BASE_ADDR`; exynos4.dtsi `fimd@11c00000`).
+pub const FIMD0_BASE: usize = 0x11C0_0000;
+/// The external interrupt combiner (`EXYNOS4210_EXT_COMBINER_BASE_ADDR`): groups of 8 sources,
+/// four groups per 16-byte register set (+0 IESR enable-set, +4 IECR enable-clear, +8 ISTR,
+/// +0xC IMSR; exynos4210_combiner.c, Linux `drivers/irqchip/exynos-combiner.c`). Only the
+/// enable registers are written: QEMU aborts on a write to ISTR or IMSR.
+pub const EXT_COMBINER_BASE: usize = 0x1044_0000;
+/// FIMD0's combiner group: bit 0 FIFO, bit 1 frame (VSYNC), bit 2 I80 (exynos4.dtsi
+/// `fimd@11c00000` interrupt-parent combiner, `<11 0>, <11 1>, <11 2>`).
+pub const FIMD0_COMBINER_GROUP: usize = 11;
+/// FIMD0's frame interrupt source within its combiner group.
+pub const FIMD0_FRAME_SOURCE: usize = 1;
+/// The external-GIC interrupt ID the combiner raises for groups 0-15: ID 32 + group
+/// (QEMU `exynos4210_init_board_irqs`, Linux exynos4210.dtsi combiner `interrupts`).
+pub const fn combiner_irq(group: usize) -> u32 {
+    32 + group as u32
+}
+/// The combiner's enable-set register of `group`, and the bit of `source` in it.
+pub const fn combiner_enable_set(group: usize, source: usize) -> (usize, u32) {
+    (
+        EXT_COMBINER_BASE + (group / 4) * 0x10,
+        1 << ((group % 4) * 8 + source),
+    )
+}
+
 /// The SCU control register: bit 0 enables the SCU, which keeps the cores' L1 data caches
 /// coherent (TRM 2.2.1).
 pub const SCU_CONTROL: usize = MPCORE_BASE;
@@ -110,6 +135,17 @@ pub unsafe fn set_register_bits(addr: usize, bits: u32) {
     }
 }
 
+/// Writes a 32-bit device register at a fixed address of this map.
+///
+/// # Safety
+///
+/// `addr` must be one of this module's register addresses, and writing `value` must be what
+/// the caller means to do to the device.
+pub unsafe fn write_register(addr: usize, value: u32) {
+    // SAFETY: forwarded from the caller.
+    unsafe { core::ptr::write_volatile(addr as *mut u32, value) }
+}
+
 /// MCT local timer `n`'s register block (`n` < 2).
 ///
 /// # Safety
@@ -134,4 +170,14 @@ pub unsafe fn mct_local_timer(n: usize) -> dmasync_exynos_mct::LocalTimer<'stati
 pub unsafe fn pl310() -> dmasync_pl310::Pl310 {
     // SAFETY: the PL310 of this SoC, in the device-mapped MMIO window; one driver (caller).
     unsafe { dmasync_pl310::Pl310::new(&*(PL310_BASE as *const dmasync_pl310::Pl310Registers)) }
+}
+
+/// FIMD0's register block.
+///
+/// # Safety
+///
+/// Call once: the result must be the only driver of FIMD0.
+pub unsafe fn fimd0() -> dmasync_fimd::FimdMmio {
+    // SAFETY: FIMD0 of this SoC, in the device-mapped MMIO window; one driver (caller).
+    unsafe { dmasync_fimd::FimdMmio::new(&*(FIMD0_BASE as *const dmasync_fimd::FimdRegisters)) }
 }

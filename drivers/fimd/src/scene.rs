@@ -25,10 +25,16 @@ pub const fn primary_pixel(x: u32, y: u32) -> u32 {
 
 /// The overlay's place on a `width` x `height` screen: (x, y, width, height), the width
 /// even as FIMD needs, inside the screen.
+///
+/// Full height, on purpose: QEMU's `exynos4210_fimd_update` copies its internal frame to
+/// the console for the line range of the *last* window drawn, counted from that window's
+/// top (`first_line`/`last_line` are window-relative), so the screen lines below a shorter
+/// overlay keep the previous update's pixels (seen with a 320x240 overlay at y=120: screen
+/// lines 240-359 showed no overlay). A window from line 0 to the last line makes that range
+/// the whole screen; the model's blend is then what the screendump shows.
 pub const fn overlay_geometry(width: u32, height: u32) -> (u32, u32, u32, u32) {
     let w = (width / 2) & !1;
-    let h = height / 2;
-    ((width / 4) & !1, height / 4, w, h)
+    ((width / 4) & !1, 0, w, height)
 }
 
 /// The overlay's pixel (ARGB8888) at (`x`, `y`) inside the overlay, `width` pixels wide.
