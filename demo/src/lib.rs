@@ -21,9 +21,12 @@ extern crate alloc;
 extern crate std;
 
 pub mod args;
+mod log;
 pub mod pipeline;
 pub mod reference;
 pub mod scene;
 
-pub use pipeline::{FrameError, FrameReport, Options, Pipeline, SetupError, Stage, Totals};
+pub use pipeline::{
+    FrameError, FrameReport, FrameRequest, Options, Pipeline, SetupError, Stage, Totals,
+};
 pub use reference::{reference_checksum, reference_frame, reference_rows};

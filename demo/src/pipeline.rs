@@ -249,6 +249,22 @@ pub struct Options {
     pub verify: bool,
     /// How long to wait for a flip to be presented before reporting it.
     pub present_timeout: Duration,
+    /// For a display that draws frames only when asked (QEMU's FIMD model under `-display
+    /// none` draws for a screendump only): asked once per frame whose flip is not presented
+    /// after [`FrameRequest::after`]. `presented` still comes from the display's own
+    /// evidence; the request only makes the frame happen.
+    pub frame_request: Option<FrameRequest>,
+}
+
+/// How the pipeline asks a display that draws on request for a frame (see
+/// [`Options::frame_request`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FrameRequest {
+    /// How long a flip waits for a frame of its own before the request.
+    pub after: Duration,
+    /// Asks for a frame showing demo frame `frame` in `mode` (for instance a screendump
+    /// request to the host).
+    pub request: fn(frame: u32, mode: DisplayMode),
 }
 
 impl Default for Options {
@@ -256,6 +272,7 @@ impl Default for Options {
         Self {
             verify: true,
             present_timeout: Duration::from_secs(2),
+            frame_request: None,
         }
     }
 }
@@ -457,8 +474,19 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
         //    that cannot present from a fence callback).
         let t = platform::now();
         let give_up = t.saturating_add(self.options.present_timeout);
+        let mut request = self
+            .options
+            .frame_request
+            .map(|r| (t.saturating_add(r.after), r.request));
         loop {
             display.service();
+            if let Some((at, ask)) = request
+                && platform::now() >= at
+                && flip.presented.status() == FenceStatus::Pending
+            {
+                ask(frame, self.mode);
+                request = None;
+            }
             match flip.presented.wait_until(Some(
                 platform::now().saturating_add(Duration::from_millis(1)),
             )) {

@@ -8,8 +8,10 @@
 use core::fmt;
 
 mod carve_out;
+mod cpu_as_device;
 mod heap;
 pub use carve_out::CarveOut;
+pub use cpu_as_device::CpuAsDevice;
 pub use heap::HeapDma;
 
 use crate::cache::{CacheMaintenance, CacheOp, VirtRange};

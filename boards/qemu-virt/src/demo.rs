@@ -17,7 +17,7 @@ use crate::arch::cache::DataCache;
 use crate::arch::{cpu, println};
 use crate::display::{self, Display};
 use crate::dma_pool::DmaPool;
-use crate::engine::CpuAsDeviceMemory;
+use crate::engine::{CpuAsDeviceMemory, cpu_as_device};
 use crate::{Board, setup_failed};
 
 /// The platform every demo type is instantiated with.
@@ -64,7 +64,7 @@ pub fn start_engine(board: &Board) -> &'static Engine {
     }
     let engine: &'static Engine = Box::leak(Box::new(SoftEngine2d::new(
         ENGINE_DEVICE,
-        CpuAsDeviceMemory,
+        cpu_as_device(),
         Soft2dConfig {
             max_width: 2048,
             max_height: 2048,
@@ -192,43 +192,14 @@ pub fn log_frame(r: &FrameReport) {
         r.sync.backoffs,
         r.checksum.unwrap_or(0)
     );
-    if let Some(e) = &r.error {
-        println!("frame {}: FAILED: {e}", r.frame);
-    }
-    if let (Some(got), Some(want)) = (r.checksum, r.expected)
-        && got != want
-    {
-        println!(
-            "frame {}: checksum MISMATCH: read back {got:#010x}, reference {want:#010x}",
-            r.frame
-        );
+    for line in r.problem_lines() {
+        println!("{line}");
     }
 }
 
 /// Prints the run's totals in plain text.
 pub fn print_totals(t: &Totals) {
-    println!(
-        "demo totals: {} frames, {} ok, {} failed ({} checksum mismatches, {} engine resets)",
-        t.frames, t.ok, t.failed, t.mismatches, t.engine_resets
-    );
-    println!(
-        "demo timing: mean frame {} us, max {} us, waiting {} us in all; fence latency: submit->engine done mean {} us, flip->presented mean {} us",
-        us(t.frame_ns / u64::from(t.frames.max(1))),
-        us(t.max_frame_ns),
-        us(t.wait_ns),
-        us(Totals::mean(t.engine_ns)),
-        us(Totals::mean(t.present_ns)),
-    );
-    let s = &t.sync;
-    println!(
-        "demo sync: {} locks ({} waited), {} back-offs, cache ops issued {} ({} bytes), avoided {}, expired holders {}, predecessor errors {}",
-        s.locks,
-        s.contended,
-        s.backoffs,
-        s.cache_ops,
-        s.cache_bytes,
-        s.cache_ops_avoided,
-        s.expired,
-        s.predecessor_errors
-    );
+    for line in t.summary_lines() {
+        println!("{line}");
+    }
 }
