@@ -24,6 +24,7 @@ pub mod args;
 mod log;
 pub mod pipeline;
 pub mod reference;
+pub mod scenarios;
 pub mod scene;
 
 pub use pipeline::{

@@ -63,6 +63,29 @@ impl Totals {
     }
 }
 
+/// The per-frame line boards log over defmt (`defmt::info!("{}", report)`): timings, cache
+/// work and the checksum, compressed on the wire.
+#[cfg(feature = "defmt")]
+impl defmt::Format for FrameReport {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "frame {=u32} buf {=usize}: {=u64} us (wait {=u64} us), engine {=u64} us, present {=u64} us, cache ops {=u64} ({=u64} B), avoided {=u64}, backoffs {=u64}, checksum {=u32:#010x}",
+            self.frame,
+            self.buffer,
+            us(self.frame_ns),
+            us(self.wait_ns),
+            us(self.engine_ns.unwrap_or(0)),
+            us(self.present_ns.unwrap_or(0)),
+            self.sync.cache_ops,
+            self.sync.cache_bytes,
+            self.sync.cache_ops_avoided,
+            self.sync.backoffs,
+            self.checksum.unwrap_or(0)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::pipeline::{FrameError, FrameReport, Totals};

@@ -15,10 +15,12 @@
 
 extern crate alloc;
 
+pub mod demo;
 pub mod display;
 pub mod dma;
 pub mod memory_map;
 pub mod ticks;
+pub mod watchdog;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 

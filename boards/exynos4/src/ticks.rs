@@ -7,6 +7,7 @@ use dmasync_armv7a::cpu;
 use dmasync_armv7a::gic::{self, GicError};
 use dmasync_armv7a::spin::SpinLock;
 use dmasync_exynos_mct::{LocalTimer, MctError};
+use dmasync_hal::lock::IrqSpinLock;
 
 use crate::memory_map;
 
@@ -19,6 +20,10 @@ static TIMERS: [SpinLock<Option<LocalTimer<'static>>>; CORES] =
     [const { SpinLock::new(None) }; CORES];
 static TAKEN: [AtomicBool; CORES] = [const { AtomicBool::new(false) }; CORES];
 static COUNT: [AtomicU64; CORES] = [const { AtomicU64::new(0) }; CORES];
+/// Run on every tick of its core (the sync-set watchdog's check). The lock masks IRQs, so
+/// the tick never finds it held by the code it interrupted.
+static HOOKS: [HookSlot; CORES] = [const { IrqSpinLock::new(None) }; CORES];
+type HookSlot = IrqSpinLock<Option<fn()>>;
 
 /// Why the tick could not be started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +45,19 @@ fn on_tick(intid: u32) {
         t.acknowledge();
     }
     COUNT[core].fetch_add(1, Ordering::Release);
+    let hook = *HOOKS[core].lock();
+    if let Some(hook) = hook {
+        hook();
+    }
+}
+
+/// Runs `hook` on every tick of the calling core (`None`: nothing), from the tick's
+/// interrupt: it must not block.
+pub fn set_hook_on_this_core(hook: Option<fn()>) -> Result<(), TickError> {
+    let core = cpu::core_number();
+    let slot = HOOKS.get(core).ok_or(TickError::NoTimerForCore(core))?;
+    *slot.lock() = hook;
+    Ok(())
 }
 
 /// Starts the calling core's tick every `period_ns` (rounded up to what the MCT can count);

@@ -171,27 +171,10 @@ pub fn bootargs(board: &Board) -> &'static str {
     }
 }
 
-fn us(ns: u64) -> u64 {
-    ns / 1000
-}
-
 /// Logs one frame: a defmt line when it went well, plain text for errors and mismatches
 /// (the verdict must never depend on the decoder).
 pub fn log_frame(r: &FrameReport) {
-    defmt::info!(
-        "frame {=u32} buf {=usize}: {=u64} us (wait {=u64} us), engine {=u64} us, present {=u64} us, cache ops {=u64} ({=u64} B), avoided {=u64}, backoffs {=u64}, checksum {=u32:#010x}",
-        r.frame,
-        r.buffer,
-        us(r.frame_ns),
-        us(r.wait_ns),
-        us(r.engine_ns.unwrap_or(0)),
-        us(r.present_ns.unwrap_or(0)),
-        r.sync.cache_ops,
-        r.sync.cache_bytes,
-        r.sync.cache_ops_avoided,
-        r.sync.backoffs,
-        r.checksum.unwrap_or(0)
-    );
+    defmt::info!("{}", r);
     for line in r.problem_lines() {
         println!("{line}");
     }
@@ -201,5 +184,28 @@ pub fn log_frame(r: &FrameReport) {
 pub fn print_totals(t: &Totals) {
     for line in t.summary_lines() {
         println!("{line}");
+    }
+}
+
+fn print_info(args: core::fmt::Arguments<'_>) {
+    println!("    info: {args}");
+}
+
+fn screendump(frame: u32, mode: DisplayMode) -> Result<(), alloc::string::String> {
+    crate::arch::console::request_screendump(
+        frame,
+        mode.width,
+        mode.height,
+        crate::arch::console::HOST_ACK_TIMEOUT,
+    )
+    .map_err(|e| alloc::format!("{e}"))
+}
+
+/// The console hooks of [`dmasync_demo::scenarios`] on this board.
+pub fn hooks() -> dmasync_demo::scenarios::Hooks {
+    dmasync_demo::scenarios::Hooks {
+        log_frame,
+        info: print_info,
+        screendump,
     }
 }

@@ -8,13 +8,8 @@
 //! third entry of the arch timer's `interrupts`; Linux
 //! Documentation/devicetree/bindings/timer/arm,arch_timer.yaml), INTID 27 on QEMU virt.
 //!
-//! Why interrupt context is safe for `SyncDomain::check_deadlines`: everything it locks (the
-//! domain's holder list, a holder's state, the heap for the snapshot of the holder list) is a
-//! spin lock that masks interrupts, so the interrupted code on this core never holds one;
-//! the expiry signals the holder's `done` fence with `Timeout`, and fence signalling, with
-//! its callbacks, is specified to work from interrupt handlers (it never blocks; callbacks
-//! must not block). A holder whose guard is in use on the interrupted core is only marked:
-//! the guard use completes the expiry when it ends.
+//! The registry of domains and the counts are the portable
+//! [`dmasync_sync::syncset::Watchdog`], which says why interrupt context is safe for the check.
 //!
 //! ```ignore
 //! static DOMAIN: ... = ...;             // a `&'static SyncDomain`
@@ -23,43 +18,20 @@
 //!
 //! [`poll`] runs the same check from a main loop, for code that prefers no interrupt.
 
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
 use dmasync_aarch64::gic::{self, GicSetupError};
-use dmasync_aarch64::spin::SpinLock;
 use dmasync_aarch64::timer;
 use dmasync_hal::clock::ns_to_ticks;
-use dmasync_hal::dma::MemorySystem;
-use dmasync_sync::syncset::SyncDomain;
+use dmasync_sync::syncset::Watchdog;
+
+pub use dmasync_sync::syncset::Watched;
 
 use crate::{Board, devicetree};
 
 /// Interrupt priority of the watchdog (below the tick's, so ticks are never delayed by it).
 pub const WATCHDOG_PRIORITY: u8 = 0xa0;
-
-/// What the watchdog can check: a sync domain, whatever its platform, cache and memory.
-pub trait Watched: Sync {
-    /// Expires every overdue holder; returns how many.
-    fn check_deadlines(&self) -> usize;
-    /// How often the domain wants its deadlines checked.
-    fn poll_period(&self) -> Duration;
-}
-
-impl<M> Watched for SyncDomain<M>
-where
-    M: MemorySystem + Sync,
-    SyncDomain<M>: Sync,
-{
-    fn check_deadlines(&self) -> usize {
-        SyncDomain::check_deadlines(self)
-    }
-
-    fn poll_period(&self) -> Duration {
-        self.config().watchdog_poll
-    }
-}
 
 /// Why the watchdog could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,13 +59,11 @@ impl core::fmt::Display for WatchdogError {
     }
 }
 
-static DOMAINS: SpinLock<Vec<&'static dyn Watched>> = SpinLock::new(Vec::new());
+static WATCHDOG: Watchdog = Watchdog::new();
 /// Period in counter ticks (0: not running).
 static PERIOD: AtomicU64 = AtomicU64::new(0);
 /// Core running the watchdog, + 1 (0: none).
 static CORE: AtomicU32 = AtomicU32::new(0);
-static RUNS: AtomicU64 = AtomicU64::new(0);
-static EXPIRED: AtomicU64 = AtomicU64::new(0);
 
 /// Registers `domain` and makes sure the watchdog runs on this core, every
 /// `domain.config().watchdog_poll` (the shortest period of all registered domains).
@@ -113,10 +83,13 @@ pub fn start(board: &Board, domain: &'static dyn Watched) -> Result<(), Watchdog
         .filter(|&t| t > 0 && t < u64::MAX / 4)
         .ok_or(WatchdogError::BadPeriod(period_d))?;
     let intid = virtual_timer_intid(board).ok_or(WatchdogError::NoVirtualTimerInterrupt)?;
-    DOMAINS.lock().push(domain);
-    let old = PERIOD.load(Ordering::Relaxed);
+    // Every registered domain's period passed the check above, so the shortest one is a
+    // usable tick count too.
+    let shortest = WATCHDOG.watch(domain);
     PERIOD.store(
-        if old == 0 { period } else { old.min(period) },
+        ns_to_ticks(shortest.as_nanos() as u64, hz)
+            .max(1)
+            .min(period),
         Ordering::Relaxed,
     );
     if CORE
@@ -135,27 +108,24 @@ pub fn start(board: &Board, domain: &'static dyn Watched) -> Result<(), Watchdog
 pub fn stop() {
     PERIOD.store(0, Ordering::Relaxed);
     disarm();
-    DOMAINS.lock().clear();
+    WATCHDOG.clear();
     CORE.store(0, Ordering::Release);
 }
 
 /// Runs the check once for every registered domain, now, from the caller's context (a main
 /// loop that prefers polling to the interrupt, or a test). Returns how many holders expired.
 pub fn poll() -> usize {
-    let n: usize = DOMAINS.lock().iter().map(|d| d.check_deadlines()).sum();
-    RUNS.fetch_add(1, Ordering::Relaxed);
-    EXPIRED.fetch_add(n as u64, Ordering::Relaxed);
-    n
+    WATCHDOG.poll()
 }
 
 /// How many checks have run (interrupt and [`poll`]).
 pub fn runs() -> u64 {
-    RUNS.load(Ordering::Relaxed)
+    WATCHDOG.runs()
 }
 
 /// How many holders the watchdog (interrupt and [`poll`]) has expired.
 pub fn expired() -> u64 {
-    EXPIRED.load(Ordering::Relaxed)
+    WATCHDOG.expired()
 }
 
 /// CNTV_CTL_EL0: ENABLE bit 0, IMASK bit 1 (Arm ARM D19, "CNTV_CTL_EL0").

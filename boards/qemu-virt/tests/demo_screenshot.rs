@@ -11,11 +11,8 @@
 
 use core::time::Duration;
 
-use dmasync_demo::{Options, Pipeline};
-use dmasync_engine::DisplayMode;
-use dmasync_qemu_virt::arch::console;
-use dmasync_qemu_virt::arch::testkit::{self, Test, TestResult};
-use dmasync_qemu_virt::arch::{ensure, test_info};
+use dmasync_demo::{Options, Pipeline, scenarios};
+use dmasync_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
 use dmasync_qemu_virt::display::Display;
 use dmasync_qemu_virt::{self as board, Board, demo};
 
@@ -28,7 +25,6 @@ struct Ctx {
     pipeline: Pipeline<'static, dmasync_hal::dma::DirectMemory<board::arch::cache::DataCache>>,
     engine: &'static demo::Engine,
     display: Display,
-    mode: DisplayMode,
 }
 
 fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
@@ -44,7 +40,6 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
         pipeline,
         engine,
         display,
-        mode,
     };
     testkit::run(
         &ctx,
@@ -56,36 +51,12 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
 }
 
 fn frames_on_screen_for_comparison(ctx: &Ctx) -> TestResult {
-    let last = DUMPED[DUMPED.len() - 1];
-    for frame in 0..=last {
-        let r = ctx.pipeline.run_frame(ctx.engine, &ctx.display, frame);
-        demo::log_frame(&r);
-        ensure!(
-            r.ok(),
-            "frame {frame} did not complete correctly (error {:?}, checksum {:?}, reference {:?})",
-            r.error,
-            r.checksum,
-            r.expected
-        );
-        if DUMPED.contains(&frame) {
-            // The frame stays on screen until the host has taken (and compared) its dump.
-            let acked = console::request_screendump(
-                frame,
-                ctx.mode.width,
-                ctx.mode.height,
-                console::HOST_ACK_TIMEOUT,
-            );
-            ensure!(
-                acked.is_ok(),
-                "frame {frame}: the host did not take the screendump: {}",
-                acked.unwrap_err()
-            );
-            test_info!(
-                "frame {frame} ({}x{}) dumped by the host",
-                ctx.mode.width,
-                ctx.mode.height
-            );
-        }
-    }
-    Ok(())
+    scenarios::frames_on_screen(
+        &ctx.pipeline,
+        ctx.engine,
+        &ctx.display,
+        &DUMPED,
+        &demo::hooks(),
+    )
+    .map_err(Failure)
 }

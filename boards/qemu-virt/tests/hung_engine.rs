@@ -3,7 +3,8 @@
 //! gets the watchdog's timeout, the engine's buffers are taken back, the demo loop reports
 //! the hang, resets the engine and goes on; later frames are correct again (CPU read-back
 //! checksums equal the reference renderer's, and the last one is compared on screen by the
-//! host). The hang report and the screendump the host must compare are required by board.toml
+//! host). The scenario is `dmasync_demo::scenarios::hung_engine`, shared by the boards. The
+//! hang report and the screendump the host must compare are required by board.toml
 //! `[tests.hung_engine]`, the one place they are written.
 #![no_std]
 #![no_main]
@@ -13,13 +14,9 @@ extern crate alloc;
 use alloc::format;
 use core::time::Duration;
 
-use dmasync_demo::{FrameError, Options, Pipeline, Totals};
-use dmasync_engine::Engine2dControl;
-use dmasync_qemu_virt::arch::console;
+use dmasync_demo::{Options, Pipeline, scenarios};
 use dmasync_qemu_virt::arch::testkit::{self, Failure, Test, TestResult};
-use dmasync_qemu_virt::arch::{ensure, test_info};
 use dmasync_qemu_virt::{Board, demo};
-use dmasync_sync::FenceError;
 
 dmasync_aarch64::entry!(main, 40);
 
@@ -50,60 +47,15 @@ fn hung_engine(board: &Board) -> TestResult {
     let (display, mode) = demo::open_display(board);
     let pipeline = Pipeline::new(domain, pool, mode, Options::default())
         .map_err(|e| Failure(format!("demo pipeline: {e}")))?;
-    let mut totals = Totals::default();
-    for frame in 0..FRAMES {
-        if frame == HUNG_FRAME {
-            engine.set_stalled(true);
-            test_info!("frame {frame}: the 2D engine stops completing commands");
-        }
-        let r = pipeline.run_frame(engine, &display, frame);
-        demo::log_frame(&r);
-        totals.add(&r);
-        if frame == HUNG_FRAME {
-            ensure!(
-                r.error
-                    == Some(FrameError::EngineHung {
-                        error: FenceError::Timeout,
-                        abandoned: 1
-                    }),
-                "frame {frame}: expected the hang to be reported as a timeout with one \
-                 abandoned submission, got {:?}",
-                r.error
-            );
-            ensure!(r.sync.expired >= 1, "no holder was expired: {:?}", r.sync);
-            ensure!(!engine.is_stalled(), "the reset did not clear the stall");
-            ensure!(
-                engine.pending() == 0,
-                "{} submissions still queued",
-                engine.pending()
-            );
-            if let Some(e) = &r.error {
-                test_info!("frame {frame}: reported: {e}");
-            }
-        } else {
-            ensure!(
-                r.ok(),
-                "frame {frame}: {:?} (checksum {:?}, reference {:?})",
-                r.error,
-                r.checksum,
-                r.expected
-            );
-        }
-    }
-    ensure!(
-        totals.failed == 1 && totals.engine_resets == 1,
-        "{} failed frames, {} engine resets",
-        totals.failed,
-        totals.engine_resets
-    );
-    let last = FRAMES - 1;
-    // The frame after the recovery, on screen: the host compares it with the reference.
-    let acked =
-        console::request_screendump(last, mode.width, mode.height, console::HOST_ACK_TIMEOUT);
-    ensure!(
-        acked.is_ok(),
-        "frame {last}: the host did not take the screendump"
-    );
+    let totals = scenarios::hung_engine(
+        &pipeline,
+        engine,
+        &display,
+        HUNG_FRAME,
+        FRAMES,
+        &demo::hooks(),
+    )
+    .map_err(Failure)?;
     demo::print_totals(&totals);
     Ok(())
 }

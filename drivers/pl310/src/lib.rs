@@ -54,6 +54,14 @@ pub struct Pl310 {
     regs: &'static Pl310Registers,
 }
 
+// SAFETY: shared use from several cores issues only the line operations by PA and the
+// sync, which the L2C-310 performs atomically: the controller stalls further accesses until
+// each completes (L2C-310 TRM r3p3, 3.3.10 "Cache maintenance operations": only the by-way
+// operations run in the background; Linux's cache-l2x0.c uses its `l2x0_lock` for the
+// L2C-220's background line operations, not for the L2C-210/310 ones). The by-way invalidate
+// runs only in `enable`, whose contract excludes concurrent use.
+unsafe impl Sync for Pl310 {}
+
 impl core::fmt::Debug for Pl310 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Reading registers from Debug would be a side effect on real hardware: show the address.
@@ -69,8 +77,8 @@ impl Pl310 {
     ///
     /// # Safety
     ///
-    /// `regs` must be the PL310's register block, mapped as device memory, and no other
-    /// code may issue maintenance operations on it concurrently.
+    /// `regs` must be the PL310's register block, mapped as device memory, and this must be
+    /// its only driver (other code issues no maintenance on it behind this one's back).
     pub unsafe fn new(regs: &'static Pl310Registers) -> Self {
         Self { regs }
     }
@@ -100,7 +108,8 @@ impl Pl310 {
     /// # Safety
     ///
     /// Nothing may depend on data only the outer cache holds (it is off, so nothing can),
-    /// and the caller must be allowed to write CTRL: on silicon running TrustZone firmware
+    /// no other core may issue maintenance on it meanwhile (the by-way invalidate is a
+    /// background operation), and the caller must be allowed to write CTRL: on silicon running TrustZone firmware
     /// (Odroid-U3) the register is secure-only and Linux goes through the firmware's SMCs
     /// instead (hardware.md §2.3).
     pub unsafe fn enable(&self, aux_ctrl: Option<u32>) -> Result<(), Pl310Error> {

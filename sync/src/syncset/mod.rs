@@ -20,6 +20,7 @@ mod lineset;
 #[forbid(unsafe_code)]
 pub mod policy;
 mod set;
+mod watchdog;
 
 pub use buffer::SyncBuffer;
 pub use domain::{SyncConfig, SyncDomain, SyncStats};
@@ -27,6 +28,7 @@ pub use error::{RegionRefused, SyncError};
 pub use lease::DeviceLease;
 pub use policy::{Access, AccessMode, Agent, CoherencyTracker, Plan, RangeError};
 pub use set::{CpuRead, CpuWrite, DmaAccess, Locked, SyncSet};
+pub use watchdog::{Watchdog, Watched};
 
 /// The holder protocol, exposed only to the loom model checks (`--cfg loom`).
 #[cfg(loom)]
