@@ -309,7 +309,11 @@ fn dropping_the_outer_cache_step_is_caught() {
         run.violations.iter().any(is_cpu_stale_from_the_outer_cache),
         "{text}"
     );
-    assert_eq!(run.stats.outer.lines, [0, 0, 0], "the outer cache was never maintained");
+    assert_eq!(
+        run.stats.outer.lines,
+        [0, 0, 0],
+        "the outer cache was never maintained"
+    );
 }
 
 #[test]
@@ -356,7 +360,11 @@ fn swapping_the_order_of_the_levels_is_caught() {
 fn swapping_only_the_invalidate_order_is_caught_by_the_speculative_refill() {
     let shape = Shape::armv7(FRAMES);
     let sim = armv7_sim(&shape, true);
-    let run = run_on(&shape, &sim, Mutant::new(&sim, Mutation::SwapInvalidateOrder));
+    let run = run_on(
+        &shape,
+        &sim,
+        Mutant::new(&sim, Mutation::SwapInvalidateOrder),
+    );
     let text = all(&run.violations);
     assert!(!run.violations.is_empty(), "not caught");
     assert!(
@@ -377,7 +385,11 @@ fn the_invalidate_order_matters_only_because_a_cpu_may_refill_between_the_levels
     // order is a defence against the refill, which is why the proof runs with it.
     let shape = Shape::armv7(3);
     let sim = armv7_sim(&shape, false);
-    let run = run_on(&shape, &sim, Mutant::new(&sim, Mutation::SwapInvalidateOrder));
+    let run = run_on(
+        &shape,
+        &sim,
+        Mutant::new(&sim, Mutation::SwapInvalidateOrder),
+    );
     assert!(run.violations.is_empty(), "{}", all(&run.violations));
     let sim = armv7_sim(&shape, false);
     let run = run_on(&shape, &sim, two_level(&sim));
