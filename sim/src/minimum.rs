@@ -76,7 +76,9 @@ impl Needed {
     pub fn per_level(&self, line: usize) -> PerLevel {
         let line = line as u64;
         assert!(
-            line > 0 && self.clean_bytes % line == 0 && self.invalidate_bytes % line == 0,
+            line > 0
+                && self.clean_bytes.is_multiple_of(line)
+                && self.invalidate_bytes.is_multiple_of(line),
             "byte counts must be whole lines of {line}"
         );
         let work = LevelWork {
