@@ -220,6 +220,29 @@ fn all(v: &[Violation]) -> String {
     v.iter().map(|v| format!("{v}\n")).collect()
 }
 
+/// How many violations are of each of the two kinds the mutants cause (device stale
+/// behind the outer cache, CPU stale from the outer cache), asserting there is no other.
+fn tally_kinds(v: &[Violation]) -> (usize, usize) {
+    let dev = v
+        .iter()
+        .filter(|v| is_device_stale_behind_the_outer_cache(v))
+        .count();
+    let cpu = v
+        .iter()
+        .filter(|v| is_cpu_stale_from_the_outer_cache(v))
+        .count();
+    assert_eq!(dev + cpu, v.len(), "another kind of violation: {}", all(v));
+    (dev, cpu)
+}
+
+/// Lines of the overlay and of the checksum band.
+fn overlay_and_band_lines(shape: &Shape) -> (usize, usize) {
+    (
+        shape.overlay_bytes() / shape.line,
+        shape.checksum_bytes().len() / shape.line,
+    )
+}
+
 /// The engine read the overlay from DRAM while the CPU's newest bytes sat in the outer
 /// cache: the L1 clean happened, the outer clean did not reach DRAM before the read.
 fn is_device_stale_behind_the_outer_cache(v: &Violation) -> bool {
@@ -309,6 +332,13 @@ fn dropping_the_outer_cache_step_is_caught() {
         run.violations.iter().any(is_cpu_stale_from_the_outer_cache),
         "{text}"
     );
+    // Every overlay line of every frame reaches the engine stale; every band line of every
+    // frame reaches the CPU stale (the outer cache keeps the first round's copy).
+    let (overlay, band) = overlay_and_band_lines(&shape);
+    assert_eq!(
+        tally_kinds(&run.violations),
+        (FRAMES * overlay, FRAMES * band)
+    );
     assert_eq!(
         run.stats.outer.lines,
         [0, 0, 0],
@@ -323,6 +353,12 @@ fn two_level_cache_without_its_outer_cache_is_caught() {
     let sim = armv7_sim(&shape, true);
     let cache = TwoLevelCache::new(L1(sim.l1()), None::<SimOuter<'_>>, phys_offset(&sim));
     let run = run_on(&shape, &sim, cache);
+    let (overlay, band) = overlay_and_band_lines(&shape);
+    assert_eq!(
+        tally_kinds(&run.violations),
+        (FRAMES * overlay, FRAMES * band),
+        "as the dropped outer step"
+    );
     let text = all(&run.violations);
     assert!(
         is_device_stale_behind_the_outer_cache(&run.violations[0]),
@@ -350,6 +386,10 @@ fn swapping_the_order_of_the_levels_is_caught() {
         run.violations.iter().any(is_cpu_stale_from_the_outer_cache),
         "{text}"
     );
+    // Every overlay line of every frame; the band of each buffer's first frame (see the
+    // next test for why not the second round).
+    let (overlay, band) = overlay_and_band_lines(&shape);
+    assert_eq!(tally_kinds(&run.violations), (FRAMES * overlay, 3 * band));
     // Same work as the right order: only the order differs.
     let per_level = pipeline::minimum_per_level(&shape);
     assert!(per_level.l1.is_exactly(&run.stats.l1));
@@ -367,6 +407,7 @@ fn swapping_only_the_invalidate_order_is_caught_by_the_speculative_refill() {
     );
     let text = all(&run.violations);
     assert!(!run.violations.is_empty(), "not caught");
+    assert_eq!(tally_kinds(&run.violations).0, 0, "the clean is right");
     assert!(
         run.violations.iter().all(is_cpu_stale_from_the_outer_cache),
         "{text}"
