@@ -81,7 +81,8 @@ impl SimL1<'_> {
 
 /// The shared outer cache, maintained one line at a time by physical (bus) address: an
 /// [`OuterCache`], like the PL310 driver. Operations complete at once; [`OuterCache::sync`]
-/// is counted ([`crate::LevelStats::completions`]).
+/// is counted ([`crate::LevelStats::completions`]). An address outside simulated DRAM
+/// panics with the reason, as every access of the simulator does (a bug in the caller).
 #[derive(Clone, Copy, Debug)]
 pub struct SimOuter<'a> {
     sim: &'a NonCoherentSim,
