@@ -43,6 +43,37 @@ pub struct SimConfig {
     pub lines_per_cpu: usize,
     /// Eviction policy.
     pub eviction: Eviction,
+    /// A shared outer cache between the CPU caches and DRAM; `None`: the CPU caches write
+    /// back to DRAM directly.
+    pub outer: Option<OuterConfig>,
+}
+
+/// The shared outer cache (an L2 such as the Arm PL310 of a Cortex-A9 SoC): one write-back,
+/// write-allocate cache between every CPU's L1 and DRAM, by physical (here: bus) address,
+/// with the same line size as the L1 caches (32 bytes on both the Cortex-A9 L1 and the
+/// PL310: Linux arch/arm/mm/cache-l2x0.c, `CACHE_LINE_SIZE`). CPU fills come from it (it
+/// allocates on a miss), CPU write-backs go into it; non-coherent devices see DRAM only.
+#[derive(Clone, Debug)]
+pub struct OuterConfig {
+    /// Capacity in lines (ignored with [`Eviction::Never`]).
+    pub lines: usize,
+    /// Eviction policy.
+    pub eviction: Eviction,
+    /// Worst-case speculation between the levels: every line an L1 invalidation (or
+    /// clean+invalidate) reaches is refilled into an L1 at once — the holder's, or the
+    /// calling thread's [`current_cpu`] — from the outer cache if it holds the line. That is
+    /// the moment a prefetch does harm when L1 is invalidated before the outer cache.
+    pub refill_after_l1_invalidate: bool,
+}
+
+impl Default for OuterConfig {
+    fn default() -> Self {
+        Self {
+            lines: 4096,
+            eviction: Eviction::Never,
+            refill_after_l1_invalidate: true,
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -55,6 +86,7 @@ impl Default for SimConfig {
             cpus: 2,
             lines_per_cpu: 512,
             eviction: Eviction::Random { seed: 1 },
+            outer: None,
         }
     }
 }
@@ -70,6 +102,17 @@ pub enum Master {
     Initial,
 }
 
+/// A level of the simulated memory hierarchy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// A CPU's own data cache (L1).
+    L1,
+    /// The shared outer cache ([`SimConfig::outer`]).
+    Outer,
+    /// DRAM.
+    Dram,
+}
+
 /// What went wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ViolationKind {
@@ -79,21 +122,42 @@ pub enum ViolationKind {
         reader: Master,
         /// Who wrote the value the reader should have seen.
         newest_writer: Master,
+        /// Where the stale copy the reader got came from: DRAM for a non-coherent device;
+        /// for a CPU, the level its L1 line was filled from (the outer cache on a hit
+        /// there, else DRAM).
+        source: Level,
+        /// How far the newest value had got at the time: the level nearest DRAM holding it
+        /// (`None`: nowhere any more, it was lost).
+        newest_in: Option<Level>,
     },
-    /// A write-back by `cpu` replaced a newer value `overwritten_writer` had put in DRAM.
+    /// A write-back by `cpu`'s L1 replaced a newer value `overwritten_writer` had put in
+    /// the level below (`into`: the outer cache when there is one, else DRAM).
     LostWriteByWriteBack {
         /// Whose cache line was written back.
         cpu: usize,
+        /// Whose newer data was destroyed.
+        overwritten_writer: Master,
+        /// Why the line was written back ("clean", "eviction", "clean+invalidate").
+        cause: &'static str,
+        /// The level written into.
+        into: Level,
+    },
+    /// An L1 invalidation discarded a CPU's dirty data that was newer than the level below.
+    LostWriteByInvalidate {
+        /// Whose cache held the discarded data.
+        cpu: usize,
+    },
+    /// A write-back of an outer-cache line replaced a newer value `overwritten_writer` had
+    /// put in DRAM.
+    LostWriteByOuterWriteBack {
         /// Whose newer DRAM data was destroyed.
         overwritten_writer: Master,
         /// Why the line was written back ("clean", "eviction", "clean+invalidate").
         cause: &'static str,
     },
-    /// An invalidation discarded a CPU's dirty data that was newer than DRAM.
-    LostWriteByInvalidate {
-        /// Whose cache held the discarded data.
-        cpu: usize,
-    },
+    /// An outer-cache invalidation discarded dirty data newer than DRAM that no L1 holds
+    /// dirty either.
+    LostWriteByOuterInvalidate,
 }
 
 /// One detected coherency violation.
@@ -120,23 +184,41 @@ impl fmt::Display for Violation {
             ViolationKind::StaleRead {
                 reader,
                 newest_writer,
+                source,
+                newest_in,
             } => {
                 write!(
                     f,
-                    "stale read by {reader:?}; newest data was written by {newest_writer:?}"
-                )
+                    "stale read by {reader:?} (copy from {source:?}); newest data was written by {newest_writer:?}"
+                )?;
+                match newest_in {
+                    Some(level) => write!(f, " and is in {level:?}"),
+                    None => write!(f, " and was lost"),
+                }
             }
             ViolationKind::LostWriteByWriteBack {
                 cpu,
                 overwritten_writer,
                 cause,
+                into,
             } => write!(
                 f,
-                "lost write: {cause} of CPU {cpu}'s line overwrote newer data from {overwritten_writer:?}"
+                "lost write: {cause} of CPU {cpu}'s line overwrote newer data from {overwritten_writer:?} in {into:?}"
             ),
             ViolationKind::LostWriteByInvalidate { cpu } => {
                 write!(f, "lost write: invalidate discarded CPU {cpu}'s dirty data")
             }
+            ViolationKind::LostWriteByOuterWriteBack {
+                overwritten_writer,
+                cause,
+            } => write!(
+                f,
+                "lost write: {cause} of the outer cache's line overwrote newer DRAM data from {overwritten_writer:?}"
+            ),
+            ViolationKind::LostWriteByOuterInvalidate => write!(
+                f,
+                "lost write: outer-cache invalidate discarded dirty data newer than DRAM"
+            ),
         }
     }
 }
@@ -156,6 +238,37 @@ pub struct SimStats {
     pub evictions: u64,
     /// Speculative fills performed.
     pub speculative_fills: u64,
+    /// Line operations and completions at the CPUs' L1 caches (the [`SimL1`] handle, and
+    /// the simulator's own [`CacheMaintenance`]).
+    ///
+    /// [`SimL1`]: crate::SimL1
+    pub l1: LevelStats,
+    /// The same at the outer cache (the [`SimOuter`] handle and the simulator's own
+    /// maintenance; zero without an outer cache).
+    ///
+    /// [`SimOuter`]: crate::SimOuter
+    pub outer: LevelStats,
+    /// Outer-cache lines written back to DRAM (by maintenance or eviction).
+    pub outer_writebacks: u64,
+    /// Outer-cache lines evicted for capacity.
+    pub outer_evictions: u64,
+}
+
+/// Maintenance counted at one level of the hierarchy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LevelStats {
+    /// Line operations, per [`CacheOp`] in [`CacheOp::ALL`] order.
+    pub lines: [u64; 3],
+    /// Completions: barriers after L1 operations (DSB), syncs after outer-cache operations
+    /// (the PL310's CACHE_SYNC); the simulator's own maintenance counts one per call.
+    pub completions: u64,
+}
+
+impl LevelStats {
+    /// Line operations of `op`.
+    pub fn lines_of(&self, op: CacheOp) -> u64 {
+        self.lines[op as usize]
+    }
 }
 
 impl SimStats {
@@ -182,6 +295,9 @@ struct Line {
     data: Vec<u8>,
     ver: Vec<u64>,
     dirty: bool,
+    /// The level this copy was filled from (for an L1 line: the outer cache on a hit there,
+    /// else DRAM).
+    from: Level,
 }
 
 #[derive(Debug)]
@@ -198,6 +314,8 @@ struct State {
     latest_ver: Vec<u64>,
     latest_writer: Vec<Master>,
     caches: Vec<Cache>,
+    outer: Option<Cache>,
+    outer_rng: u64,
     devices: Vec<(String, Coherency)>,
     uncached: Vec<(usize, usize)>, // DRAM offset ranges the CPUs map uncached
     free: Vec<(usize, usize)>,     // allocator free list: (offset, len), sorted, merged
@@ -245,6 +363,12 @@ impl NonCoherentSim {
             cfg.eviction == Eviction::Never || cfg.lines_per_cpu > 0,
             "cache capacity must be > 0"
         );
+        if let Some(o) = &cfg.outer {
+            assert!(
+                o.eviction == Eviction::Never || o.lines > 0,
+                "outer cache capacity must be > 0"
+            );
+        }
         let n = cfg.dram_size;
         let seed = match cfg.eviction {
             Eviction::Random { seed } => seed | 1,
@@ -263,6 +387,17 @@ impl NonCoherentSim {
                 latest_ver: std::vec![0; n],
                 latest_writer: std::vec![Master::Initial; n],
                 caches,
+                outer: cfg.outer.as_ref().map(|_| Cache {
+                    lines: BTreeMap::new(),
+                    fill_order: VecDeque::new(),
+                }),
+                outer_rng: match cfg.outer {
+                    Some(OuterConfig {
+                        eviction: Eviction::Random { seed },
+                        ..
+                    }) => seed | 1,
+                    _ => 1,
+                },
                 devices: Vec::new(),
                 uncached: Vec::new(),
                 free: std::vec![(0, n)],
@@ -329,12 +464,12 @@ impl NonCoherentSim {
         let master = Master::Device(dev);
         for (i, b) in buf.iter_mut().enumerate() {
             let at = off + i;
-            let (value, ver) = match coherency {
+            let (value, ver, source) = match coherency {
                 Coherency::Coherent => s.snoop_byte(at),
-                Coherency::NonCoherent => (s.dram[at], s.dram_ver[at]),
+                Coherency::NonCoherent => (s.dram[at], s.dram_ver[at], Level::Dram),
             };
             *b = value;
-            s.check_read(master, at, ver);
+            s.check_read(master, at, ver, source);
         }
     }
 
@@ -374,7 +509,7 @@ impl NonCoherentSim {
 
     /// Evicts every dirty line overlapping `range` from whichever CPU cache holds it (a
     /// write-back at the worst moment, as a capacity eviction may do at any time); clean
-    /// lines stay cached.
+    /// lines stay cached. With an outer cache the lines are written back into it.
     pub fn evict_dirty(&self, range: VirtRange) {
         let mut s = self.lock();
         let off = s.virt_off(range.start, range.len);
@@ -418,12 +553,80 @@ impl NonCoherentSim {
         s.caches[cpu].lines.len()
     }
 
+    /// Evicts every dirty line overlapping `range` from the outer cache to DRAM (as a
+    /// capacity eviction there may do at any time); clean lines stay cached.
+    ///
+    /// # Panics
+    ///
+    /// If the simulator has no outer cache (a bug in the test).
+    pub fn evict_outer_dirty(&self, range: VirtRange) {
+        let mut s = self.lock();
+        assert!(s.outer.is_some(), "simulator: no outer cache configured");
+        let off = s.virt_off(range.start, range.len);
+        s.event += 1;
+        let ls = s.cfg.line_size;
+        for line in off / ls..(off + range.len).div_ceil(ls) {
+            if s.outer_line(line).is_some_and(|l| l.dirty) {
+                s.outer_write_back(line, "eviction");
+                s.outer_remove(line);
+                s.stats.outer_evictions += 1;
+            }
+        }
+    }
+
+    /// Number of lines resident in the outer cache (0 without one).
+    pub fn outer_resident_lines(&self) -> usize {
+        self.lock().outer.as_ref().map_or(0, |o| o.lines.len())
+    }
+
+    /// Whether the outer cache holds a dirty copy of the line holding `virt`.
+    pub fn is_outer_dirty(&self, virt: usize) -> bool {
+        let s = self.lock();
+        let line = s.virt_off(virt, 1) / s.cfg.line_size;
+        s.outer_line(line).is_some_and(|l| l.dirty)
+    }
+
     /// Whether any CPU cache holds a dirty copy of the line holding `virt`.
     pub fn is_dirty(&self, virt: usize) -> bool {
         let s = self.lock();
         let line = s.virt_off(virt, 1) / s.cfg.line_size;
         s.holder_of(line)
             .is_some_and(|c| s.caches[c].lines[&line].dirty)
+    }
+
+    /// One L1 line operation on the line holding `virt` (for [`crate::SimL1`]).
+    pub(crate) fn l1_line(&self, op: CacheOp, virt: usize) {
+        let mut s = self.lock();
+        let off = s.virt_off(virt, 1);
+        s.event += 1;
+        let line = off / s.cfg.line_size;
+        s.l1_line_op(op, line);
+    }
+
+    /// One outer-cache line operation on the line holding bus address `pa` (for
+    /// [`crate::SimOuter`]).
+    pub(crate) fn outer_line(&self, op: CacheOp, pa: u64) {
+        let mut s = self.lock();
+        let off = s.bus_off(BusAddr(pa), 1);
+        s.event += 1;
+        let line = off / s.cfg.line_size;
+        s.outer_line_op(op, line);
+    }
+
+    /// Counts a completion (barrier or sync) at `level`.
+    pub(crate) fn completion(&self, level: Level) {
+        let mut s = self.lock();
+        s.event += 1;
+        match level {
+            Level::L1 => s.stats.l1.completions += 1,
+            Level::Outer => s.stats.outer.completions += 1,
+            Level::Dram => {}
+        }
+    }
+
+    /// Whether an outer cache is configured.
+    pub fn has_outer(&self) -> bool {
+        self.lock().outer.is_some()
     }
 
     /// Translates a CPU address to the bus address of the same DRAM byte.
@@ -495,29 +698,32 @@ impl State {
         self.caches.iter().position(|c| c.lines.contains_key(&line))
     }
 
-    /// Reads a byte through the caches (coherent device): a cached copy wins over DRAM.
-    fn snoop_byte(&self, at: usize) -> (u8, u64) {
+    /// Reads a byte through the caches (coherent device): a cached copy wins over DRAM,
+    /// an L1 copy over the outer cache's.
+    fn snoop_byte(&self, at: usize) -> (u8, u64, Level) {
         let line = at / self.cfg.line_size;
         let i = at % self.cfg.line_size;
-        match self.holder_of(line) {
-            Some(c) => {
-                let l = &self.caches[c].lines[&line];
-                (l.data[i], l.ver[i])
-            }
-            None => (self.dram[at], self.dram_ver[at]),
+        if let Some(c) = self.holder_of(line) {
+            let l = &self.caches[c].lines[&line];
+            return (l.data[i], l.ver[i], Level::L1);
+        }
+        match self.outer_line(line) {
+            Some(l) => (l.data[i], l.ver[i], Level::Outer),
+            None => (self.dram[at], self.dram_ver[at], Level::Dram),
         }
     }
 
-    /// Writes a byte into a cached copy if one exists (coherent device write).
+    /// Writes a byte into a cached copy if one exists (coherent device write): the L1
+    /// holder's, else the outer cache's.
     fn write_cached_byte(&mut self, at: usize, value: u8, ver: u64) -> bool {
         let line = at / self.cfg.line_size;
         let i = at % self.cfg.line_size;
-        match self.holder_of(line) {
-            Some(c) => {
-                let l = self.caches[c]
-                    .lines
-                    .get_mut(&line)
-                    .expect("holder has the line");
+        let l = match self.holder_of(line) {
+            Some(c) => self.caches[c].lines.get_mut(&line),
+            None => self.outer.as_mut().and_then(|o| o.lines.get_mut(&line)),
+        };
+        match l {
+            Some(l) => {
                 l.data[i] = value;
                 l.ver[i] = ver;
                 l.dirty = true;
@@ -527,9 +733,34 @@ impl State {
         }
     }
 
+    fn outer_line(&self, line: usize) -> Option<&Line> {
+        self.outer.as_ref().and_then(|o| o.lines.get(&line))
+    }
+
+    /// The level nearest DRAM that holds the newest version of byte `at`: how far it got.
+    fn newest_in(&self, at: usize) -> Option<Level> {
+        let (line, i, v) = (
+            at / self.cfg.line_size,
+            at % self.cfg.line_size,
+            self.latest_ver[at],
+        );
+        if self.dram_ver[at] == v {
+            Some(Level::Dram)
+        } else if self.outer_line(line).is_some_and(|l| l.ver[i] == v) {
+            Some(Level::Outer)
+        } else if self
+            .holder_of(line)
+            .is_some_and(|c| self.caches[c].lines[&line].ver[i] == v)
+        {
+            Some(Level::L1)
+        } else {
+            None
+        }
+    }
+
     // Stale-read reports are gathered per line so one bad read gives one violation per
     // line, not one per byte.
-    fn check_read(&mut self, reader: Master, at: usize, got: u64) {
+    fn check_read(&mut self, reader: Master, at: usize, got: u64, source: Level) {
         if got != self.latest_ver[at] {
             let line_start = at - at % self.cfg.line_size;
             let bus = BusAddr(self.cfg.dram_base + line_start as u64);
@@ -543,6 +774,7 @@ impl State {
                     return;
                 }
             }
+            let newest_in = self.newest_in(at);
             self.violations.push(Violation {
                 event: self.event,
                 bus,
@@ -550,48 +782,117 @@ impl State {
                 kind: ViolationKind::StaleRead {
                     reader,
                     newest_writer: writer,
+                    source,
+                    newest_in,
                 },
             });
         }
     }
 
-    fn next_random(&mut self) -> u64 {
+    fn next_random(rng: &mut u64) -> u64 {
         // xorshift64*: tiny, deterministic, good enough to pick victims.
-        let mut x = self.rng;
+        let mut x = *rng;
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        self.rng = x;
+        *rng = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn pick_victim(cache: &Cache, eviction: Eviction, rng: &mut u64) -> Option<usize> {
+        match eviction {
+            Eviction::Fifo => cache.fill_order.front().copied(),
+            Eviction::Random { .. } => {
+                let n = cache.lines.len() as u64;
+                let k = (Self::next_random(rng) % n) as usize;
+                cache.lines.keys().nth(k).copied()
+            }
+            Eviction::Never => None,
+        }
     }
 
     fn fill(&mut self, cpu: usize, line: usize) {
         if self.cfg.eviction != Eviction::Never {
             while self.caches[cpu].lines.len() >= self.cfg.lines_per_cpu {
-                let victim = match self.cfg.eviction {
-                    Eviction::Fifo => self.caches[cpu].fill_order.front().copied(),
-                    Eviction::Random { .. } => {
-                        let n = self.caches[cpu].lines.len() as u64;
-                        let k = (self.next_random() % n) as usize;
-                        self.caches[cpu].lines.keys().nth(k).copied()
-                    }
-                    Eviction::Never => None,
-                };
+                let victim = Self::pick_victim(&self.caches[cpu], self.cfg.eviction, &mut self.rng);
                 let Some(victim) = victim else { break };
                 self.write_back(cpu, victim, "eviction");
                 self.remove_line(cpu, victim);
                 self.stats.evictions += 1;
             }
         }
-        let ls = self.cfg.line_size;
-        let start = line * ls;
-        let l = Line {
-            data: self.dram[start..start + ls].to_vec(),
-            ver: self.dram_ver[start..start + ls].to_vec(),
-            dirty: false,
+        let l = if self.outer.is_some() {
+            // The outer cache allocates on a miss and hands the L1 its copy.
+            let hit = self.outer_line(line).is_some();
+            if !hit {
+                self.outer_fill(line);
+            }
+            let o = self.outer_line(line).expect("just filled");
+            Line {
+                data: o.data.clone(),
+                ver: o.ver.clone(),
+                dirty: false,
+                from: if hit { Level::Outer } else { Level::Dram },
+            }
+        } else {
+            self.dram_line(line)
         };
         self.caches[cpu].lines.insert(line, l);
         self.caches[cpu].fill_order.push_back(line);
+    }
+
+    fn dram_line(&self, line: usize) -> Line {
+        let ls = self.cfg.line_size;
+        let start = line * ls;
+        Line {
+            data: self.dram[start..start + ls].to_vec(),
+            ver: self.dram_ver[start..start + ls].to_vec(),
+            dirty: false,
+            from: Level::Dram,
+        }
+    }
+
+    /// Evicts outer-cache lines (writing dirty ones back) until there is room for one more.
+    fn outer_make_room(&mut self) {
+        let Some(cfg) = self.cfg.outer.clone() else {
+            return;
+        };
+        if cfg.eviction == Eviction::Never {
+            return;
+        }
+        loop {
+            let o = self.outer.as_ref().expect("configured");
+            if o.lines.len() < cfg.lines {
+                return;
+            }
+            let Some(victim) = Self::pick_victim(o, cfg.eviction, &mut self.outer_rng) else {
+                return;
+            };
+            self.outer_write_back(victim, "eviction");
+            self.outer_remove(victim);
+            self.stats.outer_evictions += 1;
+        }
+    }
+
+    fn outer_insert(&mut self, line: usize, l: Line) {
+        self.outer_make_room();
+        let o = self.outer.as_mut().expect("configured");
+        o.lines.insert(line, l);
+        o.fill_order.push_back(line);
+    }
+
+    fn outer_fill(&mut self, line: usize) {
+        let l = self.dram_line(line);
+        self.outer_insert(line, l);
+    }
+
+    fn outer_remove(&mut self, line: usize) -> Option<Line> {
+        let o = self.outer.as_mut()?;
+        let removed = o.lines.remove(&line);
+        if removed.is_some() {
+            o.fill_order.retain(|&l| l != line);
+        }
+        removed
     }
 
     fn remove_line(&mut self, cpu: usize, line: usize) -> Option<Line> {
@@ -604,7 +905,7 @@ impl State {
     }
 
     /// Makes `line` resident in `cpu`'s cache: migrate it from another CPU (coherent SMP) or
-    /// fill it from DRAM.
+    /// fill it from the level below.
     fn make_resident(&mut self, cpu: usize, line: usize) {
         match self.holder_of(line) {
             Some(c) if c == cpu => {}
@@ -627,11 +928,12 @@ impl State {
         for i in 0..len {
             let at = off + i;
             if self.is_uncached(at) {
+                // Uncached accesses bypass every cache level.
                 match &mut access {
                     Transfer::Read(buf) => {
                         buf[i] = self.dram[at];
                         let ver = self.dram_ver[at];
-                        self.check_read(master, at, ver);
+                        self.check_read(master, at, ver, Level::Dram);
                     }
                     Transfer::Write(data) => {
                         let ver = self.new_version(at, master);
@@ -646,9 +948,9 @@ impl State {
             match &mut access {
                 Transfer::Read(buf) => {
                     let l = &self.caches[cpu].lines[&line];
-                    let (value, ver) = (l.data[at % ls], l.ver[at % ls]);
+                    let (value, ver, from) = (l.data[at % ls], l.ver[at % ls], l.from);
                     buf[i] = value;
-                    self.check_read(master, at, ver);
+                    self.check_read(master, at, ver, from);
                 }
                 Transfer::Write(data) => {
                     let ver = self.new_version(at, master);
@@ -661,8 +963,9 @@ impl State {
         }
     }
 
-    /// Writes a dirty line back to DRAM (the whole line, as hardware does), reporting any
-    /// newer DRAM byte it destroys.
+    /// Writes a dirty L1 line back to the level below (the whole line, as hardware does):
+    /// into the outer cache when there is one (allocating it there), else to DRAM,
+    /// reporting any newer byte of the copy below it destroys.
     fn write_back(&mut self, cpu: usize, line: usize, cause: &'static str) {
         let ls = self.cfg.line_size;
         let Some(l) = self.caches[cpu].lines.get(&line) else {
@@ -673,6 +976,74 @@ impl State {
         }
         let (data, ver) = (l.data.clone(), l.ver.clone());
         let start = line * ls;
+        let into = if self.outer.is_some() {
+            Level::Outer
+        } else {
+            Level::Dram
+        };
+        if into == Level::Outer && self.outer_line(line).is_none() {
+            // Write-allocate: the copy below is DRAM's until the line arrives.
+            self.outer_fill(line);
+        }
+        let mut lost = 0usize;
+        let mut first_lost = None;
+        {
+            let (below_data, below_ver): (&mut [u8], &mut [u64]) = match self.outer.as_mut() {
+                Some(o) => {
+                    let ol = o.lines.get_mut(&line).expect("allocated above");
+                    ol.dirty = true;
+                    (&mut ol.data, &mut ol.ver)
+                }
+                None => (
+                    &mut self.dram[start..start + ls],
+                    &mut self.dram_ver[start..start + ls],
+                ),
+            };
+            for i in 0..ls {
+                if ver[i] < below_ver[i] {
+                    lost += 1;
+                    first_lost.get_or_insert(start + i);
+                }
+                below_data[i] = data[i];
+                below_ver[i] = ver[i];
+            }
+        }
+        if let Some(at) = first_lost {
+            let overwritten_writer = self.latest_writer[at];
+            self.violations.push(Violation {
+                event: self.event,
+                bus: BusAddr(self.cfg.dram_base + start as u64),
+                bytes: lost,
+                kind: ViolationKind::LostWriteByWriteBack {
+                    cpu,
+                    overwritten_writer,
+                    cause,
+                    into,
+                },
+            });
+        }
+        if let Some(l) = self.caches[cpu].lines.get_mut(&line) {
+            l.dirty = false;
+        }
+        self.stats.writebacks += 1;
+    }
+
+    /// Writes a dirty outer-cache line back to DRAM (the whole line), reporting any newer
+    /// DRAM byte it destroys.
+    fn outer_write_back(&mut self, line: usize, cause: &'static str) {
+        let ls = self.cfg.line_size;
+        let start = line * ls;
+        let Some(o) = self.outer.as_mut() else {
+            return;
+        };
+        let Some(l) = o.lines.get_mut(&line) else {
+            return;
+        };
+        if !l.dirty {
+            return;
+        }
+        l.dirty = false;
+        let (data, ver) = (l.data.clone(), l.ver.clone());
         let mut lost = 0usize;
         let mut first_lost = None;
         for i in 0..ls {
@@ -690,20 +1061,17 @@ impl State {
                 event: self.event,
                 bus: BusAddr(self.cfg.dram_base + start as u64),
                 bytes: lost,
-                kind: ViolationKind::LostWriteByWriteBack {
-                    cpu,
+                kind: ViolationKind::LostWriteByOuterWriteBack {
                     overwritten_writer,
                     cause,
                 },
             });
         }
-        if let Some(l) = self.caches[cpu].lines.get_mut(&line) {
-            l.dirty = false;
-        }
-        self.stats.writebacks += 1;
+        self.stats.outer_writebacks += 1;
     }
 
-    /// Drops a line without write-back, reporting CPU data newer than DRAM it discards.
+    /// Drops an L1 line without write-back, reporting CPU data newer than the level below
+    /// (the outer cache's copy if it holds the line, else DRAM) it discards.
     fn discard(&mut self, cpu: usize, line: usize) {
         let ls = self.cfg.line_size;
         let Some(l) = self.remove_line(cpu, line) else {
@@ -713,9 +1081,11 @@ impl State {
             return;
         }
         let start = line * ls;
-        let lost = (0..ls)
-            .filter(|&i| l.ver[i] > self.dram_ver[start + i])
-            .count();
+        let below = |i: usize| match self.outer_line(line) {
+            Some(o) => o.ver[i],
+            None => self.dram_ver[start + i],
+        };
+        let lost = (0..ls).filter(|&i| l.ver[i] > below(i)).count();
         if lost > 0 {
             self.violations.push(Violation {
                 event: self.event,
@@ -726,6 +1096,85 @@ impl State {
         }
     }
 
+    /// Drops an outer-cache line without write-back, reporting dirty data newer than DRAM
+    /// it discards (unless an L1 still holds that data, or newer, dirty).
+    fn outer_discard(&mut self, line: usize) {
+        let ls = self.cfg.line_size;
+        let Some(l) = self.outer_remove(line) else {
+            return;
+        };
+        if !l.dirty {
+            return;
+        }
+        let start = line * ls;
+        let l1_dirty = self
+            .holder_of(line)
+            .map(|c| &self.caches[c].lines[&line])
+            .filter(|l1| l1.dirty);
+        let lost = (0..ls)
+            .filter(|&i| {
+                l.ver[i] > self.dram_ver[start + i] && l1_dirty.is_none_or(|d| d.ver[i] < l.ver[i])
+            })
+            .count();
+        if lost > 0 {
+            self.violations.push(Violation {
+                event: self.event,
+                bus: BusAddr(self.cfg.dram_base + start as u64),
+                bytes: lost,
+                kind: ViolationKind::LostWriteByOuterInvalidate,
+            });
+        }
+    }
+
+    /// One L1 line operation (whole line), on whichever CPU's cache holds it: ARMv7's
+    /// multiprocessing extensions broadcast maintenance by MVA to the inner-shareable
+    /// domain.
+    fn l1_line_op(&mut self, op: CacheOp, line: usize) {
+        self.stats.l1.lines[op as usize] += 1;
+        let holder = self.holder_of(line);
+        if let Some(cpu) = holder {
+            match op {
+                CacheOp::Clean => self.write_back(cpu, line, "clean"),
+                CacheOp::Invalidate => self.discard(cpu, line),
+                CacheOp::CleanInvalidate => {
+                    self.write_back(cpu, line, "clean+invalidate");
+                    self.remove_line(cpu, line);
+                }
+            }
+        }
+        let refill = self
+            .cfg
+            .outer
+            .as_ref()
+            .is_some_and(|o| o.refill_after_l1_invalidate);
+        if refill && op != CacheOp::Clean && !self.is_uncached(line * self.cfg.line_size) {
+            let cpu = holder.unwrap_or_else(current_cpu);
+            self.check_cpu(cpu);
+            self.fill(cpu, line);
+            self.stats.speculative_fills += 1;
+        }
+    }
+
+    /// One outer-cache line operation (whole line); nothing without an outer cache.
+    fn outer_line_op(&mut self, op: CacheOp, line: usize) {
+        if self.outer.is_none() {
+            return;
+        }
+        self.stats.outer.lines[op as usize] += 1;
+        match op {
+            CacheOp::Clean => self.outer_write_back(line, "clean"),
+            CacheOp::Invalidate => self.outer_discard(line),
+            CacheOp::CleanInvalidate => {
+                self.outer_write_back(line, "clean+invalidate");
+                self.outer_remove(line);
+            }
+        }
+    }
+
+    /// The simulator's own maintenance: every level to the point of coherency, in the
+    /// order that is correct for each operation (clean: L1 then outer; invalidate: outer
+    /// then L1; clean+invalidate: L1 then outer), partial end lines cleaned and
+    /// invalidated.
     fn maintain(&mut self, op: CacheOp, range: VirtRange) {
         self.event += 1;
         let ls = self.cfg.line_size;
@@ -740,21 +1189,33 @@ impl State {
             .into_iter()
             .chain(split.tail)
             .map(|o| (o / ls, true));
-        let lines: Vec<(usize, bool)> = body.map(|l| (l, false)).chain(partial).collect();
-        self.stats.lines[idx] += lines.len() as u64;
-        for (line, is_partial) in lines {
-            let Some(cpu) = self.holder_of(line) else {
-                continue;
-            };
-            match (op, is_partial) {
-                (CacheOp::Clean, _) => self.write_back(cpu, line, "clean"),
+        let lines: Vec<(usize, CacheOp)> = body
+            .map(|l| (l, false))
+            .chain(partial)
+            .map(|(l, is_partial)| match (op, is_partial) {
                 // A partial line may hold a neighbour's dirty bytes: clean it first.
-                (CacheOp::Invalidate, true) | (CacheOp::CleanInvalidate, _) => {
-                    self.write_back(cpu, line, "clean+invalidate");
-                    self.remove_line(cpu, line);
-                }
-                (CacheOp::Invalidate, false) => self.discard(cpu, line),
+                (CacheOp::Invalidate, true) => (l, CacheOp::CleanInvalidate),
+                _ => (l, op),
+            })
+            .collect();
+        self.stats.lines[idx] += lines.len() as u64;
+        let outer_first = op == CacheOp::Invalidate;
+        let has_outer = self.outer.is_some();
+        if outer_first && has_outer {
+            for &(line, line_op) in &lines {
+                self.outer_line_op(line_op, line);
             }
+            self.stats.outer.completions += 1;
+        }
+        for &(line, line_op) in &lines {
+            self.l1_line_op(line_op, line);
+        }
+        self.stats.l1.completions += 1;
+        if !outer_first && has_outer {
+            for &(line, line_op) in &lines {
+                self.outer_line_op(line_op, line);
+            }
+            self.stats.outer.completions += 1;
         }
     }
 
@@ -787,8 +1248,9 @@ impl State {
 }
 
 // SAFETY: the simulator touches no real memory: "virtual addresses" are indices into its
-// own DRAM model, and every operation is performed exactly as named, with partial end
-// lines cleaned and invalidated (see `maintain`).
+// own DRAM model, and every operation is performed exactly as named at every level, in
+// each operation's correct order, with partial end lines cleaned and invalidated (see
+// `maintain`).
 unsafe impl CacheMaintenance for NonCoherentSim {
     fn line_size(&self) -> usize {
         self.lock().cfg.line_size
@@ -833,6 +1295,7 @@ unsafe impl DmaMemory for NonCoherentSim {
             if let Some(c) = s.holder_of(line) {
                 s.remove_line(c, line);
             }
+            s.outer_remove(line);
         }
         if coherency == Coherency::Coherent {
             s.uncached.push((off, rounded));

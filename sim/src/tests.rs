@@ -29,7 +29,7 @@ fn setup() -> Setup {
     Setup { sim, dev, virt }
 }
 
-fn kinds(v: &[Violation]) -> Vec<&'static str> {
+pub(crate) fn kinds(v: &[Violation]) -> Vec<&'static str> {
     v.iter()
         .map(|v| match v.kind {
             ViolationKind::StaleRead {
@@ -39,6 +39,8 @@ fn kinds(v: &[Violation]) -> Vec<&'static str> {
             ViolationKind::StaleRead { .. } => "stale read by device",
             ViolationKind::LostWriteByWriteBack { .. } => "lost write by write-back",
             ViolationKind::LostWriteByInvalidate { .. } => "lost write by invalidate",
+            ViolationKind::LostWriteByOuterWriteBack { .. } => "lost write by outer write-back",
+            ViolationKind::LostWriteByOuterInvalidate => "lost write by outer invalidate",
         })
         .collect()
 }

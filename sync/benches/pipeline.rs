@@ -13,6 +13,9 @@ use std::time::Instant;
 
 use dmasync_hal::cache::CacheOp;
 
+// The two-level parts (Shape::armv7, run_sync_sets, minimum_per_level, Run::stats) serve
+// tests/pipeline_two_level.rs only.
+#[allow(dead_code)]
 #[path = "support/pipeline.rs"]
 mod pipeline;
 

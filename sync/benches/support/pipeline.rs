@@ -16,17 +16,25 @@
 //! Every policy replays the same accesses, on a fresh simulator with the same allocation
 //! order (so the same addresses); maintenance is counted by the simulator (`SimStats`),
 //! except for the minimum, which `MinimumMaintenance` computes line by line.
+//!
+//! [`run_sync_sets`] runs the sync sets over any memory system built on a simulator, which
+//! is how `tests/pipeline_two_level.rs` puts ARMv7-A's `TwoLevelCache` over a simulator
+//! with an outer cache; [`minimum_per_level`] is the least work at each of its levels.
 
 use std::ops::Range;
 
 use dmasync_hal::cache::{CacheMaintenance, CacheOp, VirtRange};
-use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory, DmaRegion};
-use dmasync_sim::minimum::{MinimumMaintenance, Side};
-use dmasync_sim::{Eviction, NonCoherentSim, SimConfig, Violation, set_current_cpu};
+use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory, DmaRegion, MemorySystem};
+use dmasync_sim::minimum::{MinimumMaintenance, PerLevel, Side};
+use dmasync_sim::{
+    Eviction, NonCoherentSim, OuterConfig, SimConfig, SimStats, Violation, set_current_cpu,
+};
 use dmasync_sync::syncset::{Access, AccessMode, SyncConfig, SyncDomain};
 
-/// Cache line of the simulated SoC.
+/// Cache line of the simulated SoC of [`Shape::seed`].
 pub const LINE: usize = 64;
+/// Cache line of the Cortex-A9 L1 and of the PL310 ([`Shape::armv7`]).
+pub const ARMV7_LINE: usize = 32;
 /// The 2D engine (first device added to every simulator).
 pub const G2D: DeviceId = DeviceId(0);
 /// The display controller.
@@ -47,6 +55,8 @@ pub struct Shape {
     pub checksum_rows: Range<usize>,
     /// Frames to run.
     pub frames: usize,
+    /// Cache line of the simulated SoC in bytes.
+    pub line: usize,
 }
 
 impl Shape {
@@ -58,6 +68,15 @@ impl Shape {
             overlay: 64,
             checksum_rows: 118..122,
             frames,
+            line: LINE,
+        }
+    }
+
+    /// The seed's frames on a Cortex-A9 SoC: the same accesses, 32-byte cache lines.
+    pub fn armv7(frames: usize) -> Self {
+        Self {
+            line: ARMV7_LINE,
+            ..Self::seed(frames)
         }
     }
 
@@ -170,7 +189,11 @@ pub fn frame_tasks(shape: &Shape, f: usize) -> Vec<Task> {
                 ),
                 step(back, Who::Dev(G2D), AccessMode::Write, frame.clone()),
             ],
-            prefetch: checksum.clone().step_by(LINE).map(|o| (back, o)).collect(),
+            prefetch: checksum
+                .clone()
+                .step_by(shape.line)
+                .map(|o| (back, o))
+                .collect(),
         },
         Task {
             steps: vec![step(back, Who::Dev(DISPLAY), AccessMode::Read, frame)],
@@ -213,6 +236,8 @@ pub struct Run {
     pub violations: Vec<Violation>,
     /// For dmasync: the domain's own count of operations and bytes.
     pub domain_counts: Option<(u64, u64)>,
+    /// The simulator's counters at the end (per level among them).
+    pub stats: SimStats,
 }
 
 /// The policies compared.
@@ -243,11 +268,15 @@ impl Policy {
     }
 }
 
-fn simulator() -> NonCoherentSim {
+/// A fresh simulator for `shape` (its line size, caches that never evict), with the two
+/// devices added and, if given, an outer cache.
+pub fn simulator(shape: &Shape, outer: Option<OuterConfig>) -> NonCoherentSim {
     let sim = NonCoherentSim::new(SimConfig {
         dram_size: 2 << 20,
         cpus: 2,
+        line_size: shape.line,
         eviction: Eviction::Never,
+        outer,
         ..SimConfig::default()
     });
     assert_eq!(sim.add_device("g2d", Coherency::NonCoherent), G2D);
@@ -314,10 +343,17 @@ pub fn run(shape: &Shape, policy: Policy) -> Run {
 
 /// Sync sets on the simulator: one set per task, accesses through the guards.
 fn run_dmasync(shape: &Shape) -> Run {
-    let sim = simulator();
-    let regions = regions(&sim, shape);
+    let sim = simulator(shape, None);
+    run_sync_sets(shape, &sim, &sim)
+}
+
+/// Sync sets over `memory`, a memory system on the fresh simulator `sim` (the simulator
+/// itself, or its CPU view with another maintenance): one set per task, accesses through
+/// the guards.
+pub fn run_sync_sets<M: MemorySystem>(shape: &Shape, sim: &NonCoherentSim, memory: M) -> Run {
+    let regions = regions(sim, shape);
     sim.take_violations();
-    let domain: SyncDomain<&NonCoherentSim> = SyncDomain::new(&sim, SyncConfig::default());
+    let domain: SyncDomain<M> = SyncDomain::new(memory, SyncConfig::default());
     let names = ["overlay", "frame0", "frame1", "frame2"];
     let bufs: Vec<_> = regions
         .into_iter()
@@ -359,7 +395,7 @@ fn run_dmasync(shape: &Shape) -> Run {
                             .expect("held");
                         assert_eq!(len, s.range.len());
                         let virt = bufs[s.buf].region().virt() + s.range.start;
-                        do_access(&sim, s, virt, bus, f, &mut scratch);
+                        do_access(sim, s, virt, bus, f, &mut scratch);
                     }
                 }
             }
@@ -368,15 +404,16 @@ fn run_dmasync(shape: &Shape) -> Run {
     }
     let st = domain.stats();
     Run {
-        tally: tally_of(&sim),
+        tally: tally_of(sim),
         violations: sim.violations(),
         domain_counts: Some((st.cache_ops, st.cache_bytes)),
+        stats: sim.stats(),
     }
 }
 
 /// A baseline policy replayed directly on the simulator.
 fn run_replay(shape: &Shape, policy: Policy) -> Run {
-    let sim = simulator();
+    let sim = simulator(shape, None);
     let regions = regions(&sim, shape);
     sim.take_violations();
     // Linux rule: per buffer, "a device wrote it since the CPU last owned it".
@@ -421,11 +458,31 @@ fn run_replay(shape: &Shape, policy: Policy) -> Run {
         tally: tally_of(&sim),
         violations: sim.violations(),
         domain_counts: None,
+        stats: sim.stats(),
     }
 }
 
 /// The least maintenance the same sequence needs (`MinimumMaintenance`, line by line).
 pub fn minimum(shape: &Shape) -> Tally {
+    let mut t = Tally::default();
+    for_each_minimum(shape, |n| {
+        t.calls[CacheOp::Clean as usize] += n.cleans;
+        t.calls[CacheOp::Invalidate as usize] += n.invalidates;
+        t.bytes[CacheOp::Clean as usize] += n.clean_bytes;
+        t.bytes[CacheOp::Invalidate as usize] += n.invalidate_bytes;
+    });
+    t
+}
+
+/// The least work the same sequence needs at each level of an L1 + outer cache hierarchy
+/// (`Needed::per_level`).
+pub fn minimum_per_level(shape: &Shape) -> PerLevel {
+    let mut t = PerLevel::default();
+    for_each_minimum(shape, |n| t += n.per_level(shape.line));
+    t
+}
+
+fn for_each_minimum(shape: &Shape, mut each: impl FnMut(dmasync_sim::minimum::Needed)) {
     let lens = [
         shape.overlay_bytes(),
         shape.frame_bytes(),
@@ -434,19 +491,13 @@ pub fn minimum(shape: &Shape) -> Tally {
     ];
     let mut mins: Vec<MinimumMaintenance> = lens
         .iter()
-        .map(|&l| MinimumMaintenance::new(l, LINE, false))
+        .map(|&l| MinimumMaintenance::new(l, shape.line, false))
         .collect();
-    let mut t = Tally::default();
     for f in 0..shape.frames {
         for task in frame_tasks(shape, f) {
             for s in &task.steps {
-                let n = mins[s.buf].access(s.side(), s.writes(), s.range.clone());
-                t.calls[CacheOp::Clean as usize] += n.cleans;
-                t.calls[CacheOp::Invalidate as usize] += n.invalidates;
-                t.bytes[CacheOp::Clean as usize] += n.clean_bytes;
-                t.bytes[CacheOp::Invalidate as usize] += n.invalidate_bytes;
+                each(mins[s.buf].access(s.side(), s.writes(), s.range.clone()));
             }
         }
     }
-    t
 }
