@@ -19,7 +19,6 @@
 
 use core::sync::atomic::AtomicPtr;
 
-use dmasync_hal::clock::ticks_to_ns;
 use dmasync_hal::platform::{Instant, Platform};
 
 use crate::cpu::MAX_CPUS;
@@ -71,7 +70,7 @@ impl Platform for Aarch64Platform {
     }
 
     fn now() -> Instant {
-        Instant(ticks_to_ns(timer::counter(), timer::counter_frequency()))
+        Instant(timer::now_ns())
     }
 
     fn interrupts_disable() -> usize {

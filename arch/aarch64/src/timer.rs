@@ -21,6 +21,24 @@ pub fn counter_frequency() -> u64 {
     CNTFRQ_EL0.get().max(1)
 }
 
+/// `TickScale::raw` of CNTFRQ_EL0, computed on first use (0: not yet). Firmware sets CNTFRQ
+/// once before the OS (here: QEMU or the boot loader) starts, so it never changes under us.
+static SCALE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The counter in nanoseconds, converted without a division (`TickScale`; the `u128`
+/// division of `ticks_to_ns` is a library call of ~100 instructions here).
+pub fn now_ns() -> u64 {
+    use core::sync::atomic::Ordering;
+    use dmasync_hal::clock::TickScale;
+    let mut raw = SCALE.load(Ordering::Relaxed);
+    if raw == 0 {
+        // Racing cores compute the same value; any of their stores is right.
+        raw = TickScale::new(counter_frequency()).raw();
+        SCALE.store(raw, Ordering::Relaxed);
+    }
+    TickScale::from_raw(raw).ticks_to_ns(counter())
+}
+
 /// The generic timer of the calling core: its counter (the clock behind the board's
 /// `platform::now`) and `embedded_hal`'s [`DelayNs`](embedded_hal::delay::DelayNs). A zero-sized handle: every core has its own
 /// counter view and they all agree (the system counter is shared).

@@ -9,6 +9,7 @@
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use dmasync_hal::clock::TickScale;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_bitfields;
 use tock_registers::register_structs;
@@ -34,6 +35,8 @@ register_structs! {
 
 static REGS: AtomicUsize = AtomicUsize::new(0);
 static HZ: AtomicU64 = AtomicU64::new(0);
+/// `TickScale::raw` of the rate (0 before `init`).
+static SCALE: AtomicU64 = AtomicU64::new(0);
 
 /// Starts the global timer (prescaler 0) and makes it the counter.
 ///
@@ -47,6 +50,7 @@ pub unsafe fn init(regs: *const GlobalTimerRegisters, hz: u64) {
     r.control
         .write(CONTROL::TIMER_ENABLE::SET + CONTROL::PRESCALER.val(0));
     HZ.store(hz, Ordering::Relaxed);
+    SCALE.store(TickScale::new(hz).raw(), Ordering::Relaxed);
     REGS.store(regs as usize, Ordering::Release);
 }
 
@@ -71,6 +75,12 @@ pub fn counter() -> u64 {
 /// The count rate in Hz (0 before [`init`]).
 pub fn frequency() -> u64 {
     HZ.load(Ordering::Relaxed)
+}
+
+/// The counter in nanoseconds (0 before [`init`]), converted without a division
+/// ([`TickScale`]: the A9 has no divide instruction).
+pub fn now_ns() -> u64 {
+    TickScale::from_raw(SCALE.load(Ordering::Relaxed)).ticks_to_ns(counter())
 }
 
 /// `embedded_hal::delay::DelayNs` on the global timer; never returns early.

@@ -17,7 +17,6 @@
 
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use dmasync_hal::clock::ticks_to_ns;
 use dmasync_hal::platform::{Instant, Platform};
 
 use crate::cpu::{self, MAX_CPUS};
@@ -66,10 +65,7 @@ impl Platform for Armv7Platform {
     }
 
     fn now() -> Instant {
-        Instant(ticks_to_ns(
-            global_timer::counter(),
-            global_timer::frequency().max(1),
-        ))
+        Instant(global_timer::now_ns())
     }
 
     fn interrupts_disable() -> usize {

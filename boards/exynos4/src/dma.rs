@@ -56,3 +56,12 @@ pub fn domain(board: &Board, hold_deadline: Duration) -> &'static Domain {
         },
     )))
 }
+
+/// The heap as DMA memory: for buffers a program allocates and frees at will (the pool only
+/// gives back its most recent region).
+pub fn heap_dma(board: &Board) -> dmasync_hal::dma::HeapDma<&'static BoardCache> {
+    // SAFETY: the identity map covers all of DRAM, the heap included, so bus = virtual for
+    // every heap byte; the heap is normal cacheable memory, which `board.cache` maintains
+    // through both levels.
+    unsafe { dmasync_hal::dma::HeapDma::identity_mapped(board.cache) }
+}
