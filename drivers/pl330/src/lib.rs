@@ -61,6 +61,13 @@ pub mod fault;
 pub mod plan;
 pub mod regs;
 
+#[cfg(test)]
+extern crate std;
+#[cfg(test)]
+mod model;
+#[cfg(test)]
+mod tests;
+
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;

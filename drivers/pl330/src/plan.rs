@@ -455,7 +455,7 @@ mod tests {
             let p = plan(src, dst, len, limits);
             prop_assert!(p.runs().iter().map(Run::bytes).sum::<u64>() == len);
             let code = program_for(src, dst, len, true, limits);
-            let t = interp::run(&code).map_err(|e| TestCaseError::fail(e))?;
+            let t = interp::run(&code).map_err(TestCaseError::fail)?;
             prop_assert!(covers(&t.loads, src, len), "reads");
             prop_assert!(covers(&t.stores, dst, len), "writes");
             prop_assert!(t.max_burst_bytes <= 128);
