@@ -134,6 +134,8 @@ struct State<R> {
     queue: VecDeque<Job>,
     last_fault: Option<(usize, u32)>,
     faults: u64,
+    /// The next launch's program starts with an undefined instruction.
+    inject_undefined: bool,
 }
 
 /// Fences to signal once the state lock is released (a fence callback may submit again).
@@ -260,6 +262,7 @@ impl<R: Pl330Io, M: MemorySystem> Pl330<R, M> {
                 queue: VecDeque::new(),
                 last_fault: None,
                 faults: 0,
+                inject_undefined: false,
             }),
         })
     }
@@ -288,6 +291,16 @@ impl<R: Pl330Io, M: MemorySystem> Pl330<R, M> {
     /// Faults seen since [`Pl330::new`].
     pub fn faults(&self) -> u64 {
         self.state.lock().faults
+    }
+
+    /// Fault injection, for tests of the fault path: the next job to start gets a program
+    /// whose first byte is 0xFF, which no PL330 instruction encodes (TRM instruction
+    /// summary; QEMU's decoder finds no match), so its channel faults with "undefined
+    /// instruction" before it moves any data. The job's fence reports that fault like any
+    /// other. (QEMU's model ignores bus errors of its data accesses, so an unmapped address
+    /// cannot provoke a fault there.)
+    pub fn inject_undefined_instruction(&self) {
+        self.state.lock().inject_undefined = true;
     }
 
     /// The interrupt handler's work: completes every job whose channel signalled its
@@ -430,6 +443,7 @@ impl<R: Pl330Io, M: MemorySystem> Pl330<R, M> {
     fn launch(&self, s: &mut State<R>, ch: usize, t: &Transfer) -> Result<(), u32> {
         let (virt, bus) = self.slot(ch);
         let (p, prog, fill) = self.program(ch, t);
+        let undefined = core::mem::take(&mut s.inject_undefined);
         // SAFETY: the slot lies in `programs`, a region of `memory` (checked in `new`)
         // that only this driver uses; channel `ch` is stopped (no job, not wedged), so the
         // controller does not read the slot, and the state lock makes this the only
@@ -439,7 +453,11 @@ impl<R: Pl330Io, M: MemorySystem> Pl330<R, M> {
                 if let Some(v) = fill {
                     b[PATTERN_AT..PATTERN_AT + PATTERN_BYTES].fill(v);
                 }
-                plan::assemble(&mut b[..PROGRAM_BYTES], &p, &prog)
+                let n = plan::assemble(&mut b[..PROGRAM_BYTES], &p, &prog);
+                if undefined {
+                    b[0] = 0xFF;
+                }
+                n
             })
         };
         // Checked at submission, where the same program was assembled for this size.

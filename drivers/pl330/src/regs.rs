@@ -180,6 +180,10 @@ impl core::fmt::Debug for Pl330Mmio {
     }
 }
 
+// SAFETY: the block is device memory reachable from every core; the value only holds its
+// address, and the driver that owns it serializes every access under its state lock.
+unsafe impl Send for Pl330Mmio {}
+
 impl Pl330Mmio {
     /// Wraps the register block. The board crate makes the reference, in its one place for
     /// device pointers.

@@ -404,3 +404,32 @@ fn a_queue_full_refusal_returns_the_set() {
     dma.on_interrupt();
     assert_eq!(f.status(), FenceStatus::Ok);
 }
+
+#[test]
+fn an_injected_undefined_instruction_faults_by_name_and_the_channel_works_afterwards() {
+    let sim = sim();
+    let d = SyncDomain::new(&sim, SyncConfig::default());
+    let dma = driver(&sim);
+    let a = buffer(&d, &sim, "a", 256);
+    let b = buffer(&d, &sim, "b", 256);
+    cpu_write(&d, &a, &pattern(256, 5));
+    cpu_write(&d, &b, &pattern(256, 6));
+    let before = cpu_read(&d, &b);
+    dma.inject_undefined_instruction();
+    let mut s = d.set();
+    s.add(&a, Access::dma_read(DMA)).unwrap();
+    s.add(&b, Access::dma_write(DMA)).unwrap();
+    let l = s.lock().unwrap();
+    let f = dma.copy(l, Span::whole(&b), Span::whole(&a), None).unwrap();
+    dma.on_interrupt();
+    assert_eq!(f.status(), FenceStatus::Err(FenceError::DeviceError(1)));
+    let named = std::format!("{}", fault::describe(1));
+    assert!(named.contains("undefined instruction"), "{named}");
+    assert_eq!(
+        cpu_read(&d, &b),
+        before,
+        "the faulting program moved nothing"
+    );
+    copy_and_check(&d, &dma, &a, &b, 1, 3, 200);
+    assert_eq!(dma.faults(), 1);
+}
