@@ -7,7 +7,7 @@
 //! the MDMA's interrupt (external GIC ID 66), whose handler calls `Pl330::on_interrupt`.
 //!
 //! Expected output: `test <case> ... ok` per case with `info:` lines, then
-//! `verdict: ok (5 cases)`; exit code 0.
+//! `verdict: ok (6 cases)`; exit code 0.
 #![no_std]
 #![no_main]
 
@@ -113,6 +113,10 @@ fn main() -> ! {
             Test {
                 name: "bad_spans_are_refused_and_nothing_is_written",
                 run: bad_spans_are_refused_and_nothing_is_written,
+            },
+            Test {
+                name: "reset_abandons_a_queued_job",
+                run: reset_abandons_a_queued_job,
             },
         ],
     )
@@ -550,5 +554,38 @@ fn bad_spans_are_refused_and_nothing_is_written(ctx: &Ctx) -> TestResult {
     ensure!(ctx.dma.pending() == 0, "a refusal queued a job");
     cpu_check(ctx, &ctx.dst, all, guard_byte)?;
     test_info!("4 bad spans refused by name; the destination is unchanged");
+    Ok(())
+}
+
+fn reset_abandons_a_queued_job(ctx: &Ctx) -> TestResult {
+    let r = around(ctx, GUARD, 4096);
+    cpu_fill(ctx, &ctx.dst, r.clone(), guard_byte)?;
+    let never = FenceProducer::one_off();
+    let mut s = ctx.domain.set();
+    s.add_range(&ctx.dst, Access::dma_write(MDMA), GUARD..GUARD + 4096)
+        .map_err(fail)?;
+    let l = s.lock().map_err(fail)?;
+    let span = Span {
+        buffer: &ctx.dst,
+        offset: GUARD,
+        len: 4096,
+    };
+    let f = ctx
+        .dma
+        .fill(l, span, 0x77, Some(&never.fence()))
+        .map_err(|r| fail(r.error))?;
+    ensure!(ctx.dma.pending() == 1, "{} pending", ctx.dma.pending());
+    let n = ctx.dma.reset();
+    ensure!(n == 1, "reset abandoned {n} jobs");
+    let status = f.status();
+    ensure!(
+        status == FenceStatus::Err(FenceError::DeviceError(dmasync_soft::ABANDONED)),
+        "the abandoned job's fence: {status:?}"
+    );
+    drop(never);
+    // The buffer came back (the fence signalled) untouched, and the engine still works.
+    cpu_check(ctx, &ctx.dst, r, guard_byte)?;
+    copy_case(ctx, 5, 6, 3000)?;
+    test_info!("reset abandoned 1 queued job; nothing written; the next copy is exact");
     Ok(())
 }

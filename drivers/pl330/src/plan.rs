@@ -441,6 +441,24 @@ mod tests {
         assert!(covers(&t.stores, 0x0100_0001, 16 << 20));
     }
 
+    #[test]
+    fn a_program_too_long_for_its_slot_is_an_overflow_error() {
+        // 64 MiB byte by byte needs 64 blocks of 256 x 256 bursts: more than 256 bytes.
+        let p = plan(0x1000, 0x0400_0001, 64 << 20, MDMA);
+        let mut buf = [0u8; 256];
+        let prog = Program {
+            src: 0x1000,
+            dst: 0x0400_0001,
+            src_inc: true,
+            nonsecure: false,
+            event: 0,
+        };
+        assert_eq!(
+            assemble(&mut buf, &p, &prog),
+            Err(AsmError::Overflow { capacity: 256 })
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(400))]
         #[test]
