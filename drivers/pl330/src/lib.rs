@@ -34,7 +34,9 @@
 //! waits until CSRn reads stopped, and signals the job's fence with
 //! `FenceError::DeviceError(FTRn)` ([`fault::describe`] names it; [`Pl330::last_fault`] keeps
 //! it). The channel takes the next job. A manager fault on a launch (FSRD, FTRD) fails that
-//! job with FTRD | [`fault::MANAGER`].
+//! job with FTRD | [`fault::MANAGER`]. QEMU's model (10.0.2) does not fault on a bus error
+//! of a data access (it ignores the result of its `dma_memory_read/write`), so on QEMU the
+//! path is exercised with [`Pl330::inject_undefined_instruction`].
 //!
 //! # Watchdog
 //!
