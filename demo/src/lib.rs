@@ -28,6 +28,6 @@ pub mod scenarios;
 pub mod scene;
 
 pub use pipeline::{
-    FrameError, FrameReport, FrameRequest, Options, Pipeline, SetupError, Stage, Totals,
+    FrameError, FrameReport, FrameRequest, NoDma, Options, Pipeline, SetupError, Stage, Totals,
 };
 pub use reference::{reference_checksum, reference_frame, reference_rows};

@@ -27,13 +27,13 @@ use core::time::Duration;
 use dmasync_hal::dma::MemorySystem;
 
 use dmasync_engine::{
-    DisplayFlip, DisplayMode, DisplayService, Engine2d, EngineError, Op2d, PixelFormat, Surface,
-    SurfaceDesc,
+    DisplayFlip, DisplayMode, DisplayService, DmaEngine, Engine2d, EngineError, Op2d, PixelFormat,
+    Rejected, Span, Surface, SurfaceDesc,
 };
 use dmasync_hal::dma::{Coherency, DmaError, DmaMemory};
 use dmasync_hal::platform;
 use dmasync_sync::fence::{Fence, FenceError, FenceStatus};
-use dmasync_sync::syncset::{Access, SyncBuffer, SyncDomain, SyncError, SyncStats};
+use dmasync_sync::syncset::{Access, Locked, SyncBuffer, SyncDomain, SyncError, SyncStats};
 
 use crate::scene::{self, OVERLAY_BYTES, OVERLAY_H, OVERLAY_W, SceneOp};
 
@@ -74,6 +74,9 @@ impl core::fmt::Display for SetupError {
 pub enum Stage {
     /// The CPU drawing the overlay.
     Draw,
+    /// The DMA engine moving the overlay from the CPU's staging buffer to where the 2D
+    /// engine reads it (boards with a DMA engine: [`Pipeline::run_frame_with_dma`]).
+    Move,
     /// Locking and submitting the composite.
     Composite,
     /// Locking the back buffer for the display, and the flip.
@@ -89,6 +92,7 @@ impl Stage {
     pub fn name(self) -> &'static str {
         match self {
             Stage::Draw => "draw",
+            Stage::Move => "move",
             Stage::Composite => "composite",
             Stage::Flip => "flip",
             Stage::Present => "present",
@@ -281,6 +285,8 @@ impl Default for Options {
 pub struct Pipeline<'d, M: MemorySystem> {
     domain: &'d SyncDomain<M>,
     overlay: SyncBuffer,
+    /// Where the CPU draws the overlay when a DMA engine moves it ([`Stage::Move`]).
+    staging: SyncBuffer,
     frames: [SyncBuffer; BUFFERS],
     mode: DisplayMode,
     options: Options,
@@ -325,6 +331,7 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
         Ok(Self {
             domain,
             overlay: alloc("overlay", OVERLAY_BYTES)?,
+            staging: alloc("staging", OVERLAY_BYTES)?,
             frames: [
                 alloc("frame0", fb)?,
                 alloc("frame1", fb)?,
@@ -361,6 +368,30 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
         display: &D,
         frame: u32,
     ) -> FrameReport {
+        self.run::<E, D, NoDma>(engine, None, display, frame)
+    }
+
+    /// [`Pipeline::run_frame`] with one more step: the CPU draws the overlay into a staging
+    /// buffer and `dma` moves it to the buffer the 2D engine reads ([`Stage::Move`]); the
+    /// engine's lock waits for the DMA engine's fence like any other writer's.
+    pub fn run_frame_with_dma<E: Engine2d, X: DmaEngine, D: DisplayFlip + DisplayService>(
+        &self,
+        engine: &E,
+        dma: &X,
+        display: &D,
+        frame: u32,
+    ) -> FrameReport {
+        self.run(engine, Some(dma), display, frame)
+    }
+
+    /// [`Pipeline::run_frame_with_dma`] when `dma` is `Some`, else [`Pipeline::run_frame`].
+    pub fn run<E: Engine2d, D: DisplayFlip + DisplayService, X: DmaEngine>(
+        &self,
+        engine: &E,
+        dma: Option<&X>,
+        display: &D,
+        frame: u32,
+    ) -> FrameReport {
         let t0 = platform::now();
         let before = self.domain.stats();
         let buffer = frame as usize % BUFFERS;
@@ -369,7 +400,7 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
             buffer,
             ..FrameReport::default()
         };
-        if let Err(e) = self.stages(engine, display, frame, &mut report) {
+        if let Err(e) = self.stages(engine, dma, display, frame, &mut report) {
             report.error = Some(e);
         }
         if self.options.verify && report.checksum.is_some() {
@@ -384,9 +415,10 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
         report
     }
 
-    fn stages<E: Engine2d, D: DisplayFlip + DisplayService>(
+    fn stages<E: Engine2d, D: DisplayFlip + DisplayService, X: DmaEngine>(
         &self,
         engine: &E,
+        dma: Option<&X>,
         display: &D,
         frame: u32,
         report: &mut FrameReport,
@@ -394,18 +426,23 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
         let back = &self.frames[frame as usize % BUFFERS];
         let (w, h) = (self.mode.width, self.mode.height);
 
-        // 1. The CPU draws the overlay (CPU write). Waits for the engine's read of it in
-        //    the previous frame.
+        // 1. The CPU draws the overlay (CPU write), into the staging buffer when a DMA
+        //    engine moves it. Waits for the previous reader (the engine or the DMA engine).
+        let drawn = if dma.is_some() {
+            &self.staging
+        } else {
+            &self.overlay
+        };
         {
             let mut set = self.domain.set();
-            set.add(&self.overlay, Access::CPU_WRITE)
+            set.add(drawn, Access::CPU_WRITE)
                 .map_err(|e| FrameError::Sync(Stage::Draw, e))?;
             let t = platform::now();
             let locked = set.lock().map_err(|e| FrameError::Sync(Stage::Draw, e));
             report.wait_ns += elapsed(t);
             let locked = locked?;
             let mut g = locked
-                .cpu_write(&self.overlay)
+                .cpu_write(drawn)
                 .map_err(|e| FrameError::Sync(Stage::Draw, e))?;
             g.with_mut(|bytes| scene::draw_overlay(bytes, frame))
                 .map_err(|e| FrameError::Sync(Stage::Draw, e))?
@@ -414,6 +451,34 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
             locked
                 .unlock()
                 .map_err(|e| FrameError::Sync(Stage::Draw, e))?;
+        }
+
+        // 1b. The DMA engine moves it (DMA read staging, DMA write overlay); the engine's
+        //     lock below waits for its fence.
+        if let Some(dma) = dma {
+            let dev = dma.device();
+            let mut set = self.domain.set();
+            set.add(&self.staging, Access::dma_read(dev))
+                .and_then(|()| set.add(&self.overlay, Access::dma_write(dev)))
+                .map_err(|e| FrameError::Sync(Stage::Move, e))?;
+            let t = platform::now();
+            let locked = set.lock();
+            report.wait_ns += elapsed(t);
+            let locked = locked.map_err(|e| FrameError::Sync(Stage::Move, e))?;
+            let src = Span {
+                buffer: &self.staging,
+                offset: 0,
+                len: OVERLAY_BYTES,
+            };
+            let dst = Span {
+                buffer: &self.overlay,
+                offset: 0,
+                len: OVERLAY_BYTES,
+            };
+            if let Err(rejected) = dma.copy(locked, dst, src, None) {
+                drop(rejected.returned);
+                return Err(FrameError::Refused(Stage::Move, rejected.error));
+            }
         }
 
         // 2. The engine composites (DMA read overlay, DMA read+write back buffer: the
@@ -584,5 +649,36 @@ fn to_op2d<'b>(op: SceneOp, fb: Surface<'b>, ov: Surface<'b>) -> Op2d<'b> {
             from,
             alpha,
         },
+    }
+}
+
+/// No DMA engine ([`Pipeline::run_frame`]; `None::<&NoDma>` where a scenario takes an
+/// optional one): an uninhabited type, so the step cannot run.
+#[derive(Debug)]
+pub enum NoDma {}
+
+impl DmaEngine for NoDma {
+    fn device(&self) -> dmasync_hal::dma::DeviceId {
+        match *self {}
+    }
+
+    fn copy<'s, M: MemorySystem>(
+        &self,
+        _: Locked<'s, M>,
+        _: Span<'_>,
+        _: Span<'_>,
+        _: Option<&Fence>,
+    ) -> Result<Fence, Rejected<Locked<'s, M>>> {
+        match *self {}
+    }
+
+    fn fill<'s, M: MemorySystem>(
+        &self,
+        _: Locked<'s, M>,
+        _: Span<'_>,
+        _: u8,
+        _: Option<&Fence>,
+    ) -> Result<Fence, Rejected<Locked<'s, M>>> {
+        match *self {}
     }
 }

@@ -6,7 +6,7 @@ use alloc::format;
 use alloc::string::String;
 use core::fmt;
 
-use dmasync_engine::{DisplayFlip, DisplayMode, DisplayService, Engine2dControl};
+use dmasync_engine::{DisplayFlip, DisplayMode, DisplayService, DmaEngine, Engine2dControl};
 use dmasync_hal::dma::{DeviceMemory, MemorySystem};
 use dmasync_soft::SoftEngine2d;
 use dmasync_sync::FenceError;
@@ -24,12 +24,16 @@ pub struct Hooks {
     pub screendump: fn(frame: u32, mode: DisplayMode) -> Result<(), String>,
 }
 
+/// `dma`, when given, moves the overlay as one step of every frame
+/// ([`Pipeline::run_frame_with_dma`]).
+///
 /// Runs frames `0..=last of dumped` and has the host dump each frame in `dumped` while it is
 /// on screen (the host compares them with the reference). Every frame must complete with the
 /// reference checksum.
-pub fn frames_on_screen<M, D, E>(
+pub fn frames_on_screen<M, D, E, X>(
     pipeline: &Pipeline<'_, M>,
     engine: &SoftEngine2d<E>,
+    dma: Option<&X>,
     display: &D,
     dumped: &[u32],
     hooks: &Hooks,
@@ -38,10 +42,11 @@ where
     M: MemorySystem,
     D: DisplayFlip + DisplayService,
     E: DeviceMemory,
+    X: DmaEngine,
 {
     let last = dumped.iter().copied().max().unwrap_or(0);
     for frame in 0..=last {
-        let r = pipeline.run_frame(engine, display, frame);
+        let r = pipeline.run(engine, dma, display, frame);
         (hooks.log_frame)(&r);
         if !r.ok() {
             return Err(format!(
@@ -67,9 +72,10 @@ where
 /// reported as a hang the watchdog timed out (one abandoned submission), the engine reset,
 /// and every other frame correct; the last one is dumped for the host to compare. The
 /// domain's hold deadline must be short and its watchdog running.
-pub fn hung_engine<M, D, E>(
+pub fn hung_engine<M, D, E, X>(
     pipeline: &Pipeline<'_, M>,
     engine: &SoftEngine2d<E>,
+    dma: Option<&X>,
     display: &D,
     hung_frame: u32,
     frames: u32,
@@ -79,6 +85,7 @@ where
     M: MemorySystem,
     D: DisplayFlip + DisplayService,
     E: DeviceMemory,
+    X: DmaEngine,
 {
     let mut totals = Totals::default();
     for frame in 0..frames {
@@ -88,7 +95,7 @@ where
                 "frame {frame}: the 2D engine stops completing commands"
             ));
         }
-        let r = pipeline.run_frame(engine, display, frame);
+        let r = pipeline.run(engine, dma, display, frame);
         (hooks.log_frame)(&r);
         totals.add(&r);
         if frame == hung_frame {

@@ -22,6 +22,7 @@ const PORTABLE_PACKAGES: &[&str] = &[
     "dmasync-engine",
     "dmasync-soft",
     "dmasync-pl310",
+    "dmasync-pl330",
 ];
 /// Architecture crates with host unit tests (recording fakes): their libraries are checked for
 /// the bare-metal target, their tests on the host.

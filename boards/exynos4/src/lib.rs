@@ -18,6 +18,7 @@ extern crate alloc;
 pub mod demo;
 pub mod display;
 pub mod dma;
+pub mod mdma;
 pub mod memory_map;
 pub mod ticks;
 pub mod watchdog;

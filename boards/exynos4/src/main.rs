@@ -1,4 +1,5 @@
-//! The demo: the seed pipeline on Exynos 4. Per frame the CPU draws an overlay, the software
+//! The demo: the seed pipeline on Exynos 4. Per frame the CPU draws an overlay, the MDMA
+//! PL330 moves it to where the 2D engine reads it, the software
 //! 2D engine on CPU 1 composites the scene into the back buffer (FIMG2D is not modelled by
 //! QEMU), FIMD0 flips to it once the engine's fence signals, and the CPU reads back a
 //! checksum band — every access through dmasync sync sets (doc/architecture.md, "The demo
@@ -32,6 +33,7 @@ fn main() -> ! {
     let pool = dma::dma_pool(&b);
     let domain = dma::domain(&b, Duration::from_secs(2));
     let engine = demo::start_engine(&b);
+    let mdma = board::mdma::open(&b, pool, 8);
     let (display, mode) = demo::open_display();
     demo::start_watchdog(domain);
     defmt::info!(
@@ -44,7 +46,7 @@ fn main() -> ! {
 
     let mut totals = Totals::default();
     for frame in 0..args.frames {
-        let r = pipeline.run_frame(engine, &display, frame);
+        let r = pipeline.run_frame_with_dma(engine, mdma, &display, frame);
         demo::log_frame(&r);
         totals.add(&r);
         if frame + 1 == args.frames && r.ok() {

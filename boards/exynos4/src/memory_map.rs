@@ -181,3 +181,23 @@ pub unsafe fn fimd0() -> dmasync_fimd::FimdMmio {
     // SAFETY: FIMD0 of this SoC, in the device-mapped MMIO window; one driver (caller).
     unsafe { dmasync_fimd::FimdMmio::new(&*(FIMD0_BASE as *const dmasync_fimd::FimdRegisters)) }
 }
+
+/// The memory-to-memory PL330 (MDMA): 8 channels, 64-bit data (hardware.md §1.4; QEMU
+/// `exynos4210_init` maps it here, Linux `exynos4210.dtsi` `mdma1@12850000`).
+pub const MDMA_BASE: usize = 0x1285_0000;
+/// MDMA's interrupt at the external GIC: combiner group 20 bit 1 goes straight to ID 66
+/// (SPI 34; `combiner_grp_to_gic_id` in QEMU, Linux `interrupts = <GIC_SPI 34 ...>`). Its
+/// event interrupts and its abort interrupt are ORed into it.
+pub const MDMA_IRQ: u32 = 66;
+
+/// The MDMA's registers. (The real SoC also needs the MDMA clock gate on; QEMU models no
+/// clock gates.)
+///
+/// # Safety
+///
+/// Call once: the result must be the only driver of the MDMA, which moves data wherever its
+/// driver tells it.
+pub unsafe fn pl330_mdma() -> dmasync_pl330::Pl330Mmio {
+    // SAFETY: the MDMA of this SoC, in the device-mapped MMIO window; one driver (caller).
+    unsafe { dmasync_pl330::Pl330Mmio::new(&*(MDMA_BASE as *const dmasync_pl330::Pl330Registers)) }
+}

@@ -37,6 +37,7 @@ fn hung_engine(board: &Board) -> TestResult {
     let pool = dma::dma_pool(board);
     let domain = dma::domain(board, HOLD);
     let engine = demo::start_engine(board);
+    let mdma = dmasync_exynos4::mdma::open(board, pool, 8);
     let (display, mode) = demo::open_display();
     demo::start_watchdog(domain);
     let pipeline = Pipeline::new(domain, pool, mode, demo::options())
@@ -44,6 +45,7 @@ fn hung_engine(board: &Board) -> TestResult {
     let totals = scenarios::hung_engine(
         &pipeline,
         engine,
+        Some(mdma),
         &display,
         HUNG_FRAME,
         FRAMES,

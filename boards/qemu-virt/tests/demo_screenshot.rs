@@ -54,6 +54,7 @@ fn frames_on_screen_for_comparison(ctx: &Ctx) -> TestResult {
     scenarios::frames_on_screen(
         &ctx.pipeline,
         ctx.engine,
+        None::<&dmasync_demo::NoDma>,
         &ctx.display,
         &DUMPED,
         &demo::hooks(),

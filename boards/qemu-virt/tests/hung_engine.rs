@@ -50,6 +50,7 @@ fn hung_engine(board: &Board) -> TestResult {
     let totals = scenarios::hung_engine(
         &pipeline,
         engine,
+        None::<&dmasync_demo::NoDma>,
         &display,
         HUNG_FRAME,
         FRAMES,
