@@ -14,7 +14,9 @@
 // do a fence's shared core and a ww acquire context's owner record (one allocation each, at
 // creation); the ww-mutex itself, signalling and locking do not allocate.
 extern crate alloc;
-#[cfg(any(test, loom))]
+// The misuse checks that need a thread identity keep it in std thread-locals (hosted
+// builds only, see build.rs).
+#[cfg(any(test, loom, dmasync_misuse_thread))]
 extern crate std;
 
 // Unsafe code lives in the audited modules only (doc/architecture.md, "Where `unsafe`

@@ -370,8 +370,9 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 self.plans = plans;
                 return Err(err);
             }
-            // Step 3b: plan now, in a second short section under the reservation locks.
-            let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
+            // Step 3b: plan now, in a second short section under the reservation locks,
+            // through the same context (it holds nothing now; a second context of the
+            // class on this thread while the first lives is what the misuse checks forbid).
             let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
             if let Err(e) = lock_entries(&mut locks, &self.entries) {
                 if let Some((r, _)) = ready {
