@@ -91,7 +91,11 @@ fn wait_die_after(a: &'static WwMutex<u32, WaitDie>, b: &'static WwMutex<u32, Wa
     on_own_thread(|| young_wait_die_after(a, b, dead));
 }
 
-fn young_wait_die_after(a: &'static WwMutex<u32, WaitDie>, b: &'static WwMutex<u32, WaitDie>, dead: u64) {
+fn young_wait_die_after(
+    a: &'static WwMutex<u32, WaitDie>,
+    b: &'static WwMutex<u32, WaitDie>,
+    dead: u64,
+) {
     let young = AcquireCtx::<WaitDie>::new();
     assert!(dead < young.stamp());
     assert_eq!(young.try_lock(a).err(), Some(WwError::WouldBlock));
@@ -131,7 +135,6 @@ fn young_wound_wait_after(
     b: &'static WwMutex<u32, WoundWait>,
     dead: u64,
 ) {
-
     // A helper thread's context `wounder` (older than `young`) waits for `b`, which
     // `young` holds: it wounds `young` and sleeps until `young` releases `b`.
     let (stamp_tx, stamp_rx) = mpsc::channel();

@@ -96,13 +96,21 @@ fn serve<C: WwClass>(
     let mut guards: Held<'_, C> = Vec::new();
     for req in reqs {
         let reply = match req {
-            Req::Lock(i) => outcome(catch_unwind(AssertUnwindSafe(|| ctx.lock(&ms[i]))), i, &mut guards),
-            Req::TryLock(i) => {
-                outcome(catch_unwind(AssertUnwindSafe(|| ctx.try_lock(&ms[i]))), i, &mut guards)
-            }
-            Req::LockSlow(i) => {
-                outcome(catch_unwind(AssertUnwindSafe(|| ctx.lock_slow(&ms[i]))), i, &mut guards)
-            }
+            Req::Lock(i) => outcome(
+                catch_unwind(AssertUnwindSafe(|| ctx.lock(&ms[i]))),
+                i,
+                &mut guards,
+            ),
+            Req::TryLock(i) => outcome(
+                catch_unwind(AssertUnwindSafe(|| ctx.try_lock(&ms[i]))),
+                i,
+                &mut guards,
+            ),
+            Req::LockSlow(i) => outcome(
+                catch_unwind(AssertUnwindSafe(|| ctx.lock_slow(&ms[i]))),
+                i,
+                &mut guards,
+            ),
             Req::Drop(j) => {
                 if guards.is_empty() {
                     Reply::Dropped(None)
@@ -169,12 +177,13 @@ fn run_model<C: WwClass>(
     let misuse = |c: usize, i: usize, held: usize, recorded: &[Option<usize>; 2]| {
         CHECKS && held == 0 && recorded[c].is_some_and(|m| m != i)
     };
-    let acquired = |c: usize, i: usize, holder: &mut [Holder; K], recorded: &mut [Option<usize>; 2]| {
-        holder[i] = Holder::Ctx(c);
-        if recorded[c] == Some(i) {
-            recorded[c] = None;
-        }
-    };
+    let acquired =
+        |c: usize, i: usize, holder: &mut [Holder; K], recorded: &mut [Option<usize>; 2]| {
+            holder[i] = Holder::Ctx(c);
+            if recorded[c] == Some(i) {
+                recorded[c] = None;
+            }
+        };
 
     for op in ops {
         match *op {
@@ -215,7 +224,9 @@ fn run_model<C: WwClass>(
                             backoff[c] = true;
                         }
                     }
-                    (expect, got) => prop_assert!(false, "lock: expected {:?}, got {:?}", expect, got),
+                    (expect, got) => {
+                        prop_assert!(false, "lock: expected {:?}, got {:?}", expect, got)
+                    }
                 }
             }
             Op::TryLock(c, i) => {

@@ -313,8 +313,11 @@ impl<C: WwClass> AcquireCtx<C> {
     #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn lock<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         #[cfg(dmasync_misuse)]
-        self.checks
-            .check_lock(m.addr(), self.acquired.get(), core::panic::Location::caller());
+        self.checks.check_lock(
+            m.addr(),
+            self.acquired.get(),
+            core::panic::Location::caller(),
+        );
         if self.flags.get() == 0 && m.try_acquire_fast(self.tag()) {
             self.acquired.set(self.acquired.get() + 1);
             return Ok(WwGuard::new(m, self));
@@ -399,8 +402,11 @@ impl<C: WwClass> AcquireCtx<C> {
     #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn try_lock<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         #[cfg(dmasync_misuse)]
-        self.checks
-            .check_lock(m.addr(), self.acquired.get(), core::panic::Location::caller());
+        self.checks.check_lock(
+            m.addr(),
+            self.acquired.get(),
+            core::panic::Location::caller(),
+        );
         if self.flags.get() & BACKOFF != 0 {
             return Err(WwError::Deadlock);
         }
