@@ -21,6 +21,10 @@ mod lineset;
 pub mod policy;
 mod set;
 
+#[cfg(test)]
+#[forbid(unsafe_code)]
+mod tests;
+
 pub use buffer::SyncBuffer;
 pub use domain::{SyncConfig, SyncDomain, SyncStats};
 pub use error::{RegionRefused, SyncError};
