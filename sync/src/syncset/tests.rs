@@ -8,7 +8,7 @@ use std::thread;
 
 use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
 use dmasync_hal::platform::{self, Instant};
-use dmasync_sim::{NonCoherentSim, SimConfig};
+use dmasync_sim::{Eviction, NonCoherentSim, SimConfig};
 
 use super::holder::NEVER;
 use super::{Access, SyncConfig, SyncDomain, SyncError};
@@ -22,7 +22,13 @@ const DOMAIN_HOLD: Duration = Duration::from_secs(5);
 const JOB_HOLD: Duration = Duration::from_millis(2);
 
 fn sim() -> NonCoherentSim {
-    let sim = NonCoherentSim::new(SimConfig::default());
+    // Small, so Miri runs it quickly: the buffers are a few lines.
+    let sim = NonCoherentSim::new(SimConfig {
+        dram_size: 4096,
+        lines_per_cpu: 16,
+        eviction: Eviction::Never,
+        ..SimConfig::default()
+    });
     assert_eq!(sim.add_device("g2d", Coherency::NonCoherent), G2D);
     assert_eq!(sim.add_device("display", Coherency::NonCoherent), DISPLAY);
     sim
