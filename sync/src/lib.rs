@@ -7,6 +7,13 @@
 //! cache maintenance each access needs, and [`kds`] queues requests over many resources in
 //! FIFO order (ARM's KDS, without its bugs).
 //! See `doc/sync-model.md` for the model and how it differs from Linux and KDS.
+//!
+//! Feature `misuse-checks` (on in this crate's own tests; effective in builds with debug
+//! assertions, compiled out otherwise): ww-mutex misuse that Linux's lockdep reports — a
+//! second acquire context of a class on one thread, a plain lock of a mutex the thread's
+//! context holds, a first lock after a back-off that is not the contended mutex, a lock
+//! after [`ww::AcquireCtx::done`] — panics naming both places (`doc/sync-model.md`,
+//! "Misuse checks").
 #![no_std]
 #![warn(missing_docs)]
 
