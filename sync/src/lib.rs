@@ -7,6 +7,13 @@
 //! cache maintenance each access needs, and [`kds`] queues requests over many resources in
 //! FIFO order (ARM's KDS, without its bugs).
 //! See `doc/sync-model.md` for the model and how it differs from Linux and KDS.
+//!
+//! Feature `misuse-checks` (on in this crate's own tests; effective in builds with debug
+//! assertions, compiled out otherwise): ww-mutex misuse that Linux's lockdep reports — a
+//! second acquire context of a class on one thread, a plain lock of a mutex the thread's
+//! context holds, a first lock after a back-off that is not the contended mutex, a lock
+//! after [`ww::AcquireCtx::done`] — panics naming both places (`doc/sync-model.md`,
+//! "Misuse checks").
 #![no_std]
 #![warn(missing_docs)]
 
@@ -14,7 +21,9 @@
 // do a fence's shared core and a ww acquire context's owner record (one allocation each, at
 // creation); the ww-mutex itself, signalling and locking do not allocate.
 extern crate alloc;
-#[cfg(any(test, loom))]
+// The misuse checks that need a thread identity keep it in std thread-locals (hosted
+// builds only, see build.rs).
+#[cfg(any(test, loom, dmasync_misuse_thread))]
 extern crate std;
 
 // Unsafe code lives in the audited modules only (doc/architecture.md, "Where `unsafe`

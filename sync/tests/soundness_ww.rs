@@ -18,6 +18,7 @@
 
 use std::boxed::Box;
 use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::thread;
 
@@ -32,6 +33,30 @@ enum End {
     Forget,
     /// (c) dropped where it is.
     DropInPlace,
+}
+
+/// Whether the crate's misuse checks are compiled in (its own dev-dependency turns the
+/// feature on; build.rs keeps them to builds with debug assertions).
+const CHECKS: bool = cfg!(all(feature = "misuse-checks", debug_assertions));
+
+/// Runs `f` on a thread of its own and returns its result: the misuse checks allow one
+/// live context per thread and class, and these scenarios need several at once.
+fn on_own_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
+/// `lock` is a first lock after a back-off, of a mutex other than the contended one: with
+/// the misuse checks on it panics (before touching anything) naming the back-off; without
+/// them it locks, and the guard is dropped at once.
+fn lock_other_after_backoff(lock: impl FnOnce() -> Result<(), WwError>) {
+    let r = catch_unwind(AssertUnwindSafe(lock));
+    if CHECKS {
+        let msg = r.expect_err("the misuse check must fire");
+        let msg = msg.downcast_ref::<String>().expect("a formatted message");
+        assert!(msg.contains("not the contended mutex"), "{msg}");
+    } else {
+        r.expect("no panic without the checks").expect("lockable");
+    }
 }
 
 /// Locks `m` through a fresh context, forgets the guard, ends the context as `end` says,
@@ -59,11 +84,20 @@ fn leak_lock<C: WwClass>(m: &'static WwMutex<u32, C>, end: End) -> u64 {
 /// `try_lock` says `WouldBlock`, and the leaked lock stays held.
 fn wait_die_after(a: &'static WwMutex<u32, WaitDie>, b: &'static WwMutex<u32, WaitDie>, end: End) {
     let older = AcquireCtx::<WaitDie>::new();
-    let dead = leak_lock(a, end);
-    let young = AcquireCtx::<WaitDie>::new();
-    assert!(older.stamp() < dead && dead < young.stamp());
+    let dead = on_own_thread(|| leak_lock(a, end));
+    assert!(older.stamp() < dead);
     assert!(a.is_locked());
     assert_eq!(older.try_lock(a).err(), Some(WwError::WouldBlock));
+    on_own_thread(|| young_wait_die_after(a, b, dead));
+}
+
+fn young_wait_die_after(
+    a: &'static WwMutex<u32, WaitDie>,
+    b: &'static WwMutex<u32, WaitDie>,
+    dead: u64,
+) {
+    let young = AcquireCtx::<WaitDie>::new();
+    assert!(dead < young.stamp());
     assert_eq!(young.try_lock(a).err(), Some(WwError::WouldBlock));
     assert!(a.try_lock().is_none());
 
@@ -73,10 +107,10 @@ fn wait_die_after(a: &'static WwMutex<u32, WaitDie>, b: &'static WwMutex<u32, Wa
     assert!(young.must_back_off());
     drop(gb);
     assert!(!young.must_back_off());
-    // The back-off bookkeeping is intact: the contended mutex is `a`; a lock the context
-    // can take still works.
+    // The back-off bookkeeping is intact: the contended mutex is `a`; a lock of another
+    // mutex is caught by the misuse checks, or (without them) still works.
     assert_eq!(young.lock_slow(b).err(), Some(WwError::NotContended));
-    drop(young.lock(b).unwrap());
+    lock_other_after_backoff(|| young.lock(b).map(drop));
     assert!(a.is_locked() && !b.is_locked());
 }
 
@@ -89,11 +123,18 @@ fn wound_wait_after(
     end: End,
 ) {
     let older = AcquireCtx::<WoundWait>::new();
-    let dead = leak_lock(a, end);
+    let dead = on_own_thread(|| leak_lock(a, end));
     assert!(older.stamp() < dead);
     assert_eq!(older.try_lock(a).err(), Some(WwError::WouldBlock));
     assert!(a.try_lock().is_none());
+    on_own_thread(|| young_wound_wait_after(a, b, dead));
+}
 
+fn young_wound_wait_after(
+    a: &'static WwMutex<u32, WoundWait>,
+    b: &'static WwMutex<u32, WoundWait>,
+    dead: u64,
+) {
     // A helper thread's context `wounder` (older than `young`) waits for `b`, which
     // `young` holds: it wounds `young` and sleeps until `young` releases `b`.
     let (stamp_tx, stamp_rx) = mpsc::channel();
@@ -118,7 +159,9 @@ fn wound_wait_after(
     assert!(young.must_back_off());
     drop(gb);
     helper.join().unwrap();
-    assert_eq!(*young.lock(b).unwrap(), 1);
+    lock_other_after_backoff(|| young.lock(b).map(drop));
+    // `young` does not hold `b`: a plain lock on its thread is no misuse.
+    assert_eq!(*b.lock(), 1);
     assert!(a.is_locked());
 }
 

@@ -227,6 +227,8 @@ fn locking_variants() {
     let g = r.lock_in(&ctx).unwrap();
     assert_eq!(r.lock_in(&ctx).unwrap_err(), WwError::Already);
     drop(g);
+    // One live context per thread and class (the misuse checks).
+    drop(ctx);
 
     let bufs: [Resv; 2] = [Resv::new(), Resv::new()];
     let other: Resv = Resv::new();

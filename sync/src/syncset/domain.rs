@@ -183,7 +183,12 @@ impl<M: MemorySystem> SyncDomain<M> {
     /// The watchdog: expires every holder past its deadline and returns how many. Call it
     /// from a periodic timer or a housekeeping thread; lockers that wait also call it.
     pub fn check_deadlines(&self) -> usize {
-        let now = platform::now();
+        self.check_deadlines_at(platform::now())
+    }
+
+    /// [`SyncDomain::check_deadlines`] as if the clock read `now`: the unit tests step
+    /// time by hand, so which holder expires when is checked without sleeping.
+    pub(crate) fn check_deadlines_at(&self, now: platform::Instant) -> usize {
         let holders: Vec<Arc<Holder>> = {
             let mut g = self.holders.lock();
             g.with(|h| {

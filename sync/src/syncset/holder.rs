@@ -31,6 +31,10 @@ use dmasync_hal::platform::Instant;
 
 use super::policy::Access;
 
+/// The deadline of a hold the watchdog never ends: the end of time, which
+/// `Instant::saturating_add` gives for `Duration::MAX` (`SyncSet::hold_without_deadline`).
+pub(crate) const NEVER: Instant = Instant(u64::MAX);
+
 const EXPIRING: u32 = 1 << 31;
 const RELEASING: u32 = 1 << 30;
 /// Either flag: the holder is ending, no use may enter.
@@ -159,8 +163,10 @@ impl Holder {
     /// The watchdog: past the deadline at `now`, starts the expiry (completed now if no
     /// use is in progress, else by the last use out). Returns whether this call expired the
     /// holder: `false` when it is not overdue, or a release or an expiry began first.
+    /// A deadline at the end of time ([`NEVER`]: a set held without deadline, or one so
+    /// long it saturated) is never overdue.
     pub(crate) fn expire_if_overdue(&self, now: Instant) -> bool {
-        if now < self.deadline || self.outcome() != Outcome::Held {
+        if self.deadline == NEVER || now < self.deadline || self.outcome() != Outcome::Held {
             return false;
         }
         let mut s = self.state.load(Ordering::Acquire);

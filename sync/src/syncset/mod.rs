@@ -22,6 +22,10 @@ pub mod policy;
 mod set;
 mod watchdog;
 
+#[cfg(test)]
+#[forbid(unsafe_code)]
+mod tests;
+
 pub use buffer::SyncBuffer;
 pub use domain::{SyncConfig, SyncDomain, SyncStats};
 pub use error::{RegionRefused, SyncError};

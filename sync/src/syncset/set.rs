@@ -132,7 +132,18 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
         self.hold_deadline = deadline;
     }
 
-    /// How long each lock of this set may be held.
+    /// Lets each later lock of this set be held for as long as its holder needs: the
+    /// watchdog never takes these buffers back (the hold deadline is [`Duration::MAX`], the
+    /// end of time, which [`SyncSet::set_hold_deadline`] also accepts). For the display's
+    /// set, which holds the front buffer for as long as the frame is on screen, however
+    /// long that is. Other sets of the domain keep their own deadlines. A lock that waits
+    /// for such a holder gives up after its wait limit ([`SyncSet::set_wait_limit`],
+    /// [`SyncError::WaitTimeout`]) instead of expiring it.
+    pub fn hold_without_deadline(&mut self) {
+        self.hold_deadline = Duration::MAX;
+    }
+
+    /// How long each lock of this set may be held ([`Duration::MAX`]: no deadline).
     pub fn hold_deadline(&self) -> Duration {
         self.hold_deadline
     }
@@ -370,8 +381,9 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 self.plans = plans;
                 return Err(err);
             }
-            // Step 3b: plan now, in a second short section under the reservation locks.
-            let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
+            // Step 3b: plan now, in a second short section under the reservation locks,
+            // through the same context (it holds nothing now; a second context of the
+            // class on this thread while the first lives is what the misuse checks forbid).
             let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
             if let Err(e) = lock_entries(&mut locks, &self.entries) {
                 if let Some((r, _)) = ready {

@@ -6,6 +6,8 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
+#[cfg(dmasync_misuse)]
+use super::misuse::{self, CtxChecks};
 use super::mutex::{Requester, WwGuard, WwMutex};
 use super::{WwClass, WwError};
 use crate::shim::UnsafeCell;
@@ -156,6 +158,9 @@ pub struct AcquireCtx<C: WwClass> {
     inject_countdown: Cell<u32>,
     inject_rng: Cell<u64>,
     injected: Cell<u64>,
+    /// Misuse-check state; not even a field without the checks.
+    #[cfg(dmasync_misuse)]
+    checks: CtxChecks,
     _marker: PhantomData<CtxMarker<C>>,
 }
 
@@ -175,6 +180,8 @@ impl<C: WwClass> fmt::Debug for AcquireCtx<C> {
 
 impl<C: WwClass> Drop for AcquireCtx<C> {
     fn drop(&mut self) {
+        #[cfg(dmasync_misuse_thread)]
+        misuse::thread::ctx_dropped(self.core.as_ptr().addr());
         // A non-zero count means a guard was leaked: its mutex names the record forever
         // and contenders may dereference it, so it is leaked with the lock.
         if self.acquired.get() == 0 {
@@ -190,6 +197,7 @@ impl<C: WwClass> Drop for AcquireCtx<C> {
 }
 
 impl<C: WwClass> Default for AcquireCtx<C> {
+    #[cfg_attr(dmasync_misuse, track_caller)]
     fn default() -> Self {
         Self::new()
     }
@@ -197,14 +205,26 @@ impl<C: WwClass> Default for AcquireCtx<C> {
 
 impl<C: WwClass> AcquireCtx<C> {
     /// Starts a transaction: takes the next stamp (younger than every earlier context).
+    ///
+    /// With the `misuse-checks` feature (hosted builds) it panics if another context of
+    /// class `C` lives on this thread, naming where both were created.
+    #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn new() -> Self {
+        #[cfg(dmasync_misuse_thread)]
+        let at = core::panic::Location::caller();
+        #[cfg(dmasync_misuse_thread)]
+        misuse::thread::check_new_ctx(
+            core::any::TypeId::of::<C>(),
+            core::any::type_name::<C>(),
+            at,
+        );
         let stamp = NEXT_STAMP.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         let core = Box::new(CtxCore {
             stamp,
             wake: AtomicU8::new(0),
             unparker: UnsafeCell::new(None),
         });
-        Self {
+        let ctx = Self {
             core: NonNull::from(Box::leak(core)),
             acquired: Cell::new(0),
             flags: Cell::new(0),
@@ -213,11 +233,17 @@ impl<C: WwClass> AcquireCtx<C> {
             inject_countdown: Cell::new(0),
             inject_rng: Cell::new(0),
             injected: Cell::new(0),
+            #[cfg(dmasync_misuse)]
+            checks: CtxChecks::new(),
             _marker: PhantomData,
-        }
+        };
+        #[cfg(dmasync_misuse_thread)]
+        misuse::thread::ctx_created(core::any::TypeId::of::<C>(), ctx.tag().addr(), at);
+        ctx
     }
 
     /// A context that injects spurious back-offs (see [`DeadlockInjection`]).
+    #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn with_deadlock_injection(inject: DeadlockInjection) -> Self {
         let ctx = Self::new();
         let interval = inject.interval.max(1);
@@ -279,8 +305,19 @@ impl<C: WwClass> AcquireCtx<C> {
     ///
     /// May block (parks through `P`) while an older holder (or, in Wound-Wait, any holder
     /// this context may not wound) has the mutex.
+    ///
+    /// With the `misuse-checks` feature it panics when called after [`AcquireCtx::done`],
+    /// or when, after a `Deadlock` and releasing everything, `m` is not the contended mutex
+    /// (the first lock after a back-off must be that one; see [`AcquireCtx::lock_slow`]).
     #[inline]
+    #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn lock<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
+        #[cfg(dmasync_misuse)]
+        self.checks.check_lock(
+            m.addr(),
+            self.acquired.get(),
+            core::panic::Location::caller(),
+        );
         if self.flags.get() == 0 && m.try_acquire_fast(self.tag()) {
             self.acquired.set(self.acquired.get() + 1);
             return Ok(WwGuard::new(m, self));
@@ -290,6 +327,7 @@ impl<C: WwClass> AcquireCtx<C> {
 
     #[cold]
     #[inline(never)]
+    #[cfg_attr(dmasync_misuse, track_caller)]
     fn lock_contended<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         let flags = self.flags.get();
         if flags & BACKOFF != 0 {
@@ -299,12 +337,16 @@ impl<C: WwClass> AcquireCtx<C> {
             return Err(WwError::Already);
         }
         if flags & INJECT != 0 && self.acquired.get() > 0 && self.inject_tick() {
+            #[cfg(dmasync_misuse)]
+            self.checks
+                .backed_off(m.addr(), core::panic::Location::caller());
             self.start_backoff(m.addr());
             return Err(WwError::Deadlock);
         }
         self.lock_blocking(m)
     }
 
+    #[cfg_attr(dmasync_misuse, track_caller)]
     fn lock_blocking<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
         let req = Requester {
             tag: self.tag(),
@@ -318,6 +360,9 @@ impl<C: WwClass> AcquireCtx<C> {
                 Ok(WwGuard::new(m, self))
             }
             Err(WwError::Deadlock) => {
+                #[cfg(dmasync_misuse)]
+                self.checks
+                    .backed_off(m.addr(), core::panic::Location::caller());
                 self.start_backoff(m.addr());
                 Err(WwError::Deadlock)
             }
@@ -330,7 +375,11 @@ impl<C: WwClass> AcquireCtx<C> {
     ///
     /// Errors: [`WwError::LocksHeld`] if the context still holds a lock,
     /// [`WwError::NotContended`] if `m` is not the mutex the last `Deadlock` was about.
+    /// With the `misuse-checks` feature it panics when called after [`AcquireCtx::done`].
+    #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn lock_slow<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
+        #[cfg(dmasync_misuse)]
+        self.checks.check_not_done(core::panic::Location::caller());
         if self.acquired.get() != 0 {
             return Err(WwError::LocksHeld);
         }
@@ -349,8 +398,15 @@ impl<C: WwClass> AcquireCtx<C> {
 
     /// Locks `m` only if that needs no waiting. `Err(WouldBlock)` if someone else holds it,
     /// `Err(Already)` if this context does, `Err(Deadlock)` if the context must back off
-    /// first. Never injects a back-off.
+    /// first. Never injects a back-off. The `misuse-checks` panics are [`AcquireCtx::lock`]'s.
+    #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn try_lock<'a, T>(&'a self, m: &'a WwMutex<T, C>) -> Result<WwGuard<'a, T, C>, WwError> {
+        #[cfg(dmasync_misuse)]
+        self.checks.check_lock(
+            m.addr(),
+            self.acquired.get(),
+            core::panic::Location::caller(),
+        );
         if self.flags.get() & BACKOFF != 0 {
             return Err(WwError::Deadlock);
         }
@@ -363,6 +419,30 @@ impl<C: WwClass> AcquireCtx<C> {
         m.try_acquire(&req)?;
         self.acquired.set(self.acquired.get() + 1);
         Ok(WwGuard::new(m, self))
+    }
+
+    /// Declares the acquire phase over (Linux's `ww_acquire_done`): this context locks
+    /// nothing more; the locks it holds stay held until their guards drop.
+    ///
+    /// A declaration for the misuse checks: with the `misuse-checks` feature, any later
+    /// `lock`, `try_lock` or `lock_slow` through this context, and a second `done`, panics
+    /// naming the call and this one. Without the feature it compiles to nothing.
+    #[inline]
+    #[cfg_attr(dmasync_misuse, track_caller)]
+    pub fn done(&self) {
+        #[cfg(dmasync_misuse)]
+        self.checks.done(core::panic::Location::caller());
+    }
+
+    /// Misuse-check bookkeeping when a guard is made: `mutex` is now held through this
+    /// context, locked at `at`.
+    #[cfg(dmasync_misuse)]
+    pub(crate) fn misuse_acquired(&self, mutex: usize, at: misuse::Loc) {
+        self.checks.acquired(mutex);
+        #[cfg(dmasync_misuse_thread)]
+        misuse::thread::lock_acquired(mutex, self.tag().addr(), at);
+        #[cfg(not(dmasync_misuse_thread))]
+        let _ = at;
     }
 
     fn start_backoff(&self, mutex_addr: usize) {

@@ -101,6 +101,7 @@ impl<'a, T, C: WwClass> LockSet<'a, T, C> {
     /// [`LockSet::lock_all`] closure, which then retries. Once a `Deadlock` happened, every
     /// further `lock` in the same pass returns `Deadlock` too. `Err(Already)`: `m` is
     /// already in the set (only without [`LockSet::ignore_duplicates`]).
+    #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn lock(&mut self, m: &'a WwMutex<T, C>) -> Result<&mut T, WwError> {
         if self.contended.is_some() {
             return Err(WwError::Deadlock);
@@ -155,6 +156,7 @@ impl<'a, T, C: WwClass> LockSet<'a, T, C> {
     /// a back-off releases everything and returns that error. `Ok` means every mutex `f`
     /// asked for is locked and stays locked until the set is dropped or
     /// [`LockSet::unlock_all`] is called.
+    #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn lock_all<R, E>(&mut self, mut f: impl FnMut(&mut Self) -> Result<R, E>) -> Result<R, E>
     where
         E: From<WwError>,

@@ -50,6 +50,9 @@
 mod ctx;
 #[forbid(unsafe_code)]
 mod lockset;
+#[cfg(dmasync_misuse)]
+#[forbid(unsafe_code)]
+mod misuse;
 mod mutex;
 #[cfg(test)]
 #[forbid(unsafe_code)]

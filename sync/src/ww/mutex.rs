@@ -203,7 +203,17 @@ impl<T, C: WwClass> WwMutex<T, C> {
     /// never fails, may block. Do not call it while the same thread holds locks of this
     /// class through a context (that could deadlock, exactly as in Linux, where lockdep
     /// forbids mixing).
+    ///
+    /// With the `misuse-checks` feature (hosted builds) it panics if a context of this
+    /// thread holds the mutex, naming this call and where the context locked it.
+    #[cfg_attr(dmasync_misuse, track_caller)]
     pub fn lock(&self) -> WwMutexGuard<'_, T, C> {
+        #[cfg(dmasync_misuse_thread)]
+        super::misuse::thread::check_plain_lock(
+            self.addr(),
+            self.owner_tag().addr(),
+            core::panic::Location::caller(),
+        );
         if !self.try_acquire_fast(no_ctx_tag()) {
             let req = Requester {
                 tag: no_ctx_tag(),
@@ -578,7 +588,10 @@ pub struct WwGuard<'a, T, C: WwClass> {
 }
 
 impl<'a, T, C: WwClass> WwGuard<'a, T, C> {
+    #[cfg_attr(dmasync_misuse, track_caller)]
     pub(crate) fn new(mutex: &'a WwMutex<T, C>, ctx: &'a AcquireCtx<C>) -> Self {
+        #[cfg(dmasync_misuse)]
+        ctx.misuse_acquired(mutex.addr(), core::panic::Location::caller());
         Self { mutex, ctx }
     }
 
@@ -615,6 +628,8 @@ impl<T, C: WwClass> DerefMut for WwGuard<'_, T, C> {
 impl<T, C: WwClass> Drop for WwGuard<'_, T, C> {
     fn drop(&mut self) {
         self.mutex.unlock_tag(self.ctx.tag());
+        #[cfg(dmasync_misuse_thread)]
+        super::misuse::thread::lock_released(self.mutex.addr(), self.ctx.tag().addr());
         self.ctx.released_one();
     }
 }

@@ -69,11 +69,16 @@ fn relocking_through_same_context_is_already() {
 fn try_lock_would_block_on_other_holders() {
     let a = WdMutex::new(());
     let c1 = WdCtx::new();
-    let c2 = WdCtx::new();
     let _g = c1.lock(&a).unwrap();
-    assert_eq!(c2.try_lock(&a).err(), Some(WwError::WouldBlock));
-    assert!(a.try_lock().is_none());
-    assert_eq!(c2.acquired(), 0);
+    // The other transaction runs on its own thread: one live context per thread and class.
+    thread::scope(|s| {
+        s.spawn(|| {
+            let c2 = WdCtx::new();
+            assert_eq!(c2.try_lock(&a).err(), Some(WwError::WouldBlock));
+            assert!(a.try_lock().is_none());
+            assert_eq!(c2.acquired(), 0);
+        });
+    });
 }
 
 #[test]
@@ -100,6 +105,7 @@ fn lock_slow_rules() {
     let ctx = WdCtx::new();
     // No back-off pending.
     assert_eq!(ctx.lock_slow(&a).err(), Some(WwError::NotContended));
+    drop(ctx);
     let inj = WdCtx::with_deadlock_injection(DeadlockInjection {
         interval: 1,
         seed: 7,
@@ -177,12 +183,16 @@ fn wait_die_younger_holding_locks_dies_on_older_holder() {
     let a = WdMutex::new(());
     let b = WdMutex::new(());
     let old = WdCtx::new();
-    let young = WdCtx::new();
     let _ga = old.lock(&a).unwrap();
-    let _gb = young.lock(&b).unwrap();
-    // Young holds `b` and finds `a` held by an older context: dies at once.
-    assert_eq!(young.lock(&a).err(), Some(WwError::Deadlock));
-    assert!(young.must_back_off());
+    thread::scope(|s| {
+        s.spawn(|| {
+            let young = WdCtx::new();
+            let _gb = young.lock(&b).unwrap();
+            // Young holds `b` and finds `a` held by an older context: dies at once.
+            assert_eq!(young.lock(&a).err(), Some(WwError::Deadlock));
+            assert!(young.must_back_off());
+        });
+    });
 }
 
 #[test]
