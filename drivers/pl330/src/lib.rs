@@ -80,7 +80,7 @@ use dmasync_engine::surface::Need;
 use dmasync_hal::cache::VirtRange;
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory, DmaRegion, MemorySystem};
 use dmasync_hal::lock::IrqSpinLock;
-use dmasync_soft::{ABANDONED, resolve_span};
+use dmasync_soft::{ABANDONED, resolve_copy, resolve_span};
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, FenceResult};
 use dmasync_sync::syncset::Locked;
 
@@ -564,31 +564,7 @@ impl<R: Pl330Io, M: MemorySystem> DmaEngine for Pl330<R, M> {
     ) -> Result<Fence, Rejected<Locked<'s, MS>>> {
         let check = || {
             let buffer = dst.buffer.name();
-            if dst.len != src.len {
-                return Err(EngineError::BadSurface {
-                    buffer,
-                    why: "copy destination and source differ in length",
-                });
-            }
-            let same = core::ptr::eq(dst.buffer, src.buffer);
-            if same
-                && dst.offset < src.offset.saturating_add(src.len)
-                && src.offset < dst.offset.saturating_add(dst.len)
-            {
-                return Err(EngineError::BadSurface {
-                    buffer,
-                    why: "copy source and destination overlap",
-                });
-            }
-            let dst_need = if same { Need::ReadWrite } else { Need::Write };
-            let d = resolve_span(
-                &locked,
-                self.config.device,
-                &dst,
-                dst_need,
-                "copy destination",
-            )?;
-            let s = resolve_span(&locked, self.config.device, &src, Need::Read, "copy source")?;
+            let (d, s) = resolve_copy(&locked, self.config.device, &dst, &src)?;
             let (d, len) = bus32(d, dst.len, buffer)?;
             let (s, _) = bus32(s, src.len, src.buffer.name())?;
             let t = Transfer::Copy {

@@ -30,6 +30,39 @@ pub fn job_access<R>(
         .ok_or(FenceError::DeviceError(ABANDONED))?
 }
 
+/// The checks every DMA engine makes of a copy before it writes a register: equal lengths,
+/// no overlap within one buffer, the source held for `device`'s read and the destination for
+/// its write (read+write when both spans are in one buffer, which must be held for both),
+/// each inside its registered range. Returns (destination, source) bus addresses.
+pub fn resolve_copy<M: MemorySystem>(
+    locked: &Locked<'_, M>,
+    device: DeviceId,
+    dst: &Span<'_>,
+    src: &Span<'_>,
+) -> Result<(BusAddr, BusAddr), EngineError> {
+    let buffer = dst.buffer.name();
+    if dst.len != src.len {
+        return Err(EngineError::BadSurface {
+            buffer,
+            why: "copy destination and source differ in length",
+        });
+    }
+    let same = core::ptr::eq(dst.buffer, src.buffer);
+    if same
+        && dst.offset < src.offset.saturating_add(src.len)
+        && src.offset < dst.offset.saturating_add(dst.len)
+    {
+        return Err(EngineError::BadSurface {
+            buffer,
+            why: "copy source and destination overlap",
+        });
+    }
+    let dst_need = if same { Need::ReadWrite } else { Need::Write };
+    let d = resolve_span(locked, device, dst, dst_need, "copy destination")?;
+    let s = resolve_span(locked, device, src, Need::Read, "copy source")?;
+    Ok((d, s))
+}
+
 /// Checks that `locked` holds `span`'s buffer for `device` with an access allowing `need`,
 /// that the span is not empty and lies inside the registered range; returns its bus
 /// address. `what` names the span in an `OutOfBounds` error.

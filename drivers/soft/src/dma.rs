@@ -10,7 +10,7 @@ use dmasync_hal::dma::{BusAddr, DeviceId, DeviceMemory};
 use dmasync_sync::fence::{Fence, FenceError, FenceResult};
 use dmasync_sync::syncset::{DeviceLease, Locked};
 
-use crate::device::{job_access, resolve_span};
+use crate::device::{job_access, resolve_copy, resolve_span};
 use crate::queue::{JobQueue, RunGuard, Step};
 use dmasync_engine::dma::{DmaEngine, Span};
 use dmasync_engine::error::{EngineError, Rejected};
@@ -189,26 +189,7 @@ impl<D: DeviceMemory> DmaEngine for SoftDma<D> {
         in_fence: Option<&Fence>,
     ) -> Result<Fence, Rejected<Locked<'s, M>>> {
         let check = || {
-            if dst.len != src.len {
-                return Err(EngineError::BadSurface {
-                    buffer: dst.buffer.name(),
-                    why: "copy destination and source differ in length",
-                });
-            }
-            let same = core::ptr::eq(dst.buffer, src.buffer);
-            if same
-                && dst.offset < src.offset.saturating_add(src.len)
-                && src.offset < dst.offset.saturating_add(dst.len)
-            {
-                return Err(EngineError::BadSurface {
-                    buffer: dst.buffer.name(),
-                    why: "copy source and destination overlap",
-                });
-            }
-            // One buffer as both source and destination must be held for both.
-            let dst_need = if same { Need::ReadWrite } else { Need::Write };
-            let d = resolve_span(&locked, self.device, &dst, dst_need, "copy destination")?;
-            let s = resolve_span(&locked, self.device, &src, Need::Read, "copy source")?;
+            let (d, s) = resolve_copy(&locked, self.device, &dst, &src)?;
             Ok(Transfer::Copy {
                 dst: d,
                 src: s,

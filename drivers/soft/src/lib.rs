@@ -88,7 +88,7 @@ mod engine2d;
 pub mod queue;
 pub mod render;
 
-pub use device::{job_access, resolve_span};
+pub use device::{job_access, resolve_copy, resolve_span};
 pub use display::{MODE_CHANGED, SoftDisplay};
 pub use dma::SoftDma;
 pub use engine2d::{Soft2dConfig, SoftEngine2d, Worker};
