@@ -21,6 +21,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod args;
+#[cfg(feature = "firmware")]
+pub mod console;
 mod log;
 pub mod pipeline;
 pub mod reference;

@@ -8,7 +8,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use core::time::Duration;
 
-use dmasync_demo::{FrameReport, FrameRequest, Options, Totals};
+use dmasync_demo::{FrameRequest, Options};
 use dmasync_engine::{DisplayControl, DisplayMode};
 use dmasync_hal::dma::{CpuAsDevice, DeviceId};
 use dmasync_soft::{Soft2dConfig, SoftEngine2d};
@@ -121,21 +121,7 @@ pub fn start_watchdog(domain: &'static Domain) {
         .unwrap_or_else(|e| setup_failed(format_args!("sync-set watchdog: {e}")));
 }
 
-/// Logs one frame: a defmt line when it went well, plain text for errors and mismatches (the
-/// verdict must never depend on the decoder).
-pub fn log_frame(r: &FrameReport) {
-    defmt::info!("{}", r);
-    for line in r.problem_lines() {
-        println!("{line}");
-    }
-}
-
-/// Prints the run's totals in plain text.
-pub fn print_totals(t: &Totals) {
-    for line in t.summary_lines() {
-        println!("{line}");
-    }
-}
+pub use dmasync_demo::console::{hooks, log_frame, print_totals};
 
 /// The kernel command line (`cargo xtask run --frames N` passes `frames=N` as QEMU's
 /// `-append`), empty when there is none: read through semihosting, whose command line is the
@@ -145,28 +131,5 @@ pub fn bootargs() -> &'static str {
     match crate::arch::semihosting::command_line(buf) {
         Some(line) => line.split_once(' ').map_or("", |(_, args)| args.trim()),
         None => "",
-    }
-}
-
-fn print_info(args: core::fmt::Arguments<'_>) {
-    println!("    info: {args}");
-}
-
-fn screendump(frame: u32, mode: DisplayMode) -> Result<(), alloc::string::String> {
-    crate::arch::console::request_screendump(
-        frame,
-        mode.width,
-        mode.height,
-        crate::arch::console::HOST_ACK_TIMEOUT,
-    )
-    .map_err(|e| alloc::format!("{e}"))
-}
-
-/// The console hooks of [`dmasync_demo::scenarios`] on this board.
-pub fn hooks() -> dmasync_demo::scenarios::Hooks {
-    dmasync_demo::scenarios::Hooks {
-        log_frame,
-        info: print_info,
-        screendump,
     }
 }

@@ -7,14 +7,13 @@ use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use core::time::Duration;
 
-use dmasync_demo::{FrameReport, Totals};
 use dmasync_engine::{DisplayControl, DisplayMode, PixelFormat};
 use dmasync_hal::dma::{DeviceId, DirectMemory};
 use dmasync_soft::{Soft2dConfig, SoftEngine2d};
 use dmasync_sync::syncset::{SyncConfig, SyncDomain};
 
 use crate::arch::cache::DataCache;
-use crate::arch::{cpu, println};
+use crate::arch::cpu;
 use crate::display::{self, Display};
 use crate::dma_pool::DmaPool;
 use crate::engine::{CpuAsDeviceMemory, cpu_as_device};
@@ -171,41 +170,4 @@ pub fn bootargs(board: &Board) -> &'static str {
     }
 }
 
-/// Logs one frame: a defmt line when it went well, plain text for errors and mismatches
-/// (the verdict must never depend on the decoder).
-pub fn log_frame(r: &FrameReport) {
-    defmt::info!("{}", r);
-    for line in r.problem_lines() {
-        println!("{line}");
-    }
-}
-
-/// Prints the run's totals in plain text.
-pub fn print_totals(t: &Totals) {
-    for line in t.summary_lines() {
-        println!("{line}");
-    }
-}
-
-fn print_info(args: core::fmt::Arguments<'_>) {
-    println!("    info: {args}");
-}
-
-fn screendump(frame: u32, mode: DisplayMode) -> Result<(), alloc::string::String> {
-    crate::arch::console::request_screendump(
-        frame,
-        mode.width,
-        mode.height,
-        crate::arch::console::HOST_ACK_TIMEOUT,
-    )
-    .map_err(|e| alloc::format!("{e}"))
-}
-
-/// The console hooks of [`dmasync_demo::scenarios`] on this board.
-pub fn hooks() -> dmasync_demo::scenarios::Hooks {
-    dmasync_demo::scenarios::Hooks {
-        log_frame,
-        info: print_info,
-        screendump,
-    }
-}
+pub use dmasync_demo::console::{hooks, log_frame, print_totals};
