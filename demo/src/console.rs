@@ -32,7 +32,8 @@ fn print_info(args: fmt::Arguments<'_>) {
     println!("    info: {args}");
 }
 
-fn screendump(frame: u32, mode: DisplayMode) -> Result<(), String> {
+/// Asks the host (xtask) for a screendump of `frame` in `mode` and waits for its answer.
+pub fn screendump(frame: u32, mode: DisplayMode) -> Result<(), String> {
     console::request_screendump(frame, mode.width, mode.height, console::HOST_ACK_TIMEOUT)
         .map_err(|e| alloc::format!("{e}"))
 }
