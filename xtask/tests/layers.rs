@@ -29,9 +29,14 @@ use serde_json::Value;
 /// not use each other: the protocol is bytes and lines shared by the firmware and xtask, the
 /// hal is traits and types, and neither needs the other. `arch/`, `boards/` and `xtask/` use the
 /// protocol; `sim/` is the host-only simulator, below `sync/` and everything that tests with it.
+/// `models/` holds the host-only register-level models of devices QEMU does not emulate and
+/// the independent pixel oracle: they sit on the simulator (they move bytes through it as a
+/// bus master would) and below `drivers/`, whose tests drive them, so a model can never reuse
+/// a driver's code.
 const LAYERS: &[&[&str]] = &[
     &["protocol", "hal"],
     &["sim"],
+    &["models"],
     &["arch"],
     &["sync"],
     &["engine"],
@@ -43,8 +48,9 @@ const LAYERS: &[&[&str]] = &[
 
 /// Prefix of every crate name; the rest is the crate's folder name.
 const CRATE_PREFIX: &str = "dmasync-";
-/// The folder whose crates run on the host only (the non-coherent memory simulator).
-const HOST_ONLY: &str = "sim";
+/// The folders whose crates run on the host only: the non-coherent memory simulator and the
+/// device models and oracle built on it.
+const HOST_ONLY: &[&str] = &["sim", "models"];
 
 /// One workspace crate, as the check sees it.
 #[derive(Debug)]
@@ -168,10 +174,11 @@ fn check(metadata: &Value) -> Vec<String> {
                 .or_default()
                 .entry(tf.to_owned())
                 .or_insert_with(|| edge.clone());
-            // sim/ is host-only: a test may use it, firmware never.
-            if tf == HOST_ONLY && kind != "dev" {
+            // sim/ and models/ are host-only: a test may use them, firmware never. Among
+            // themselves (models/ on sim/) they are host code all the way down.
+            if HOST_ONLY.contains(&tf) && !HOST_ONLY.contains(&ff) && kind != "dev" {
                 problems.push(format!(
-                    "{edge}: {tf}/ is host-only (the simulator) and may only be a dev-dependency"
+                    "{edge}: {tf}/ is host-only (simulator, device models) and may only be a dev-dependency"
                 ));
             }
             if let (Some(fl), Some(tl)) = (layer_of(ff), layer_of(tf))
@@ -340,6 +347,7 @@ const TREE: &[(&str, &str)] = &[
     ("protocol", "dmasync-protocol"),
     ("hal", "dmasync-hal"),
     ("sim", "dmasync-sim"),
+    ("models/g2d-model", "dmasync-g2d-model"),
     ("arch/aarch64", "dmasync-aarch64"),
     ("sync", "dmasync-sync"),
     ("engine", "dmasync-engine"),
@@ -352,6 +360,8 @@ const TREE: &[(&str, &str)] = &[
 /// Downward edges of the real shape, incl. same-folder and test-only ones.
 const GOOD: &[(&str, &str, Option<&str>)] = &[
     ("sim", "hal", None),
+    ("models/g2d-model", "sim", None),
+    ("models/g2d-model", "hal", None),
     ("arch/aarch64", "hal", None),
     ("arch/aarch64", "protocol", None),
     ("sync", "hal", None),
@@ -360,6 +370,7 @@ const GOOD: &[(&str, &str, Option<&str>)] = &[
     ("engine", "sync", None),
     ("drivers/soft", "engine", None),
     ("drivers/soft", "drivers/pl310", None),
+    ("drivers/soft", "models/g2d-model", Some("dev")),
     ("boards/qemu-virt", "arch/aarch64", None),
     ("boards/qemu-virt", "drivers/soft", Some("build")),
     ("xtask", "protocol", None),
@@ -485,6 +496,28 @@ fn the_host_only_simulator_is_only_a_dev_dependency() {
         problems.iter().any(|p| p
             .contains("`dmasync-engine` (engine/) -> `dmasync-sim` (sim/), normal dependency")
             && p.contains("host-only")),
+        "{problems:#?}"
+    );
+}
+
+#[test]
+fn a_device_model_is_host_only_and_below_the_drivers() {
+    // A driver that links its model into firmware, and a model that reuses a driver's code.
+    let problems = check(&synthetic(
+        TREE,
+        &with(&[
+            ("drivers/soft", "models/g2d-model", None),
+            ("models/g2d-model", "drivers/soft", Some("dev")),
+        ]),
+    ));
+    assert!(
+        problems.iter().any(|p| p.contains(
+            "`dmasync-soft` (drivers/soft/) -> `dmasync-g2d-model` (models/g2d-model/), normal dependency"
+        ) && p.contains("host-only")),
+        "{problems:#?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("models/ may not depend on drivers/")),
         "{problems:#?}"
     );
 }
