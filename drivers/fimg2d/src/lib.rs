@@ -614,7 +614,17 @@ impl<R: RegisterIo, M: MemorySystem> Fimg2d<R, M> {
         };
         let (s0, s1) = span(&s, from.x, from.y);
         let (d0, d1) = span(&d, to.x, to.y);
-        if s0 < d1 && d0 < s1 {
+        let overlap = if s.bus == d.bus && s.stride == d.stride {
+            // One surface: only shared pixels matter.
+            from.x < to.x + from.w
+                && to.x < from.x + from.w
+                && from.y < to.y + from.h
+                && to.y < from.y + from.h
+        } else {
+            // Different layouts in one buffer: rows may interleave, so any shared byte.
+            s0 < d1 && d0 < s1
+        };
+        if overlap {
             return Err(EngineError::Unsupported(
                 "overlapping source and destination (needs the G2D direction registers)",
             ));
