@@ -171,7 +171,6 @@ impl<R: RegisterIo, M: MemorySystem> fmt::Debug for Fimg2d<R, M> {
     }
 }
 
-
 /// The register value of a set of fields.
 fn bits<T: tock_registers::RegisterLongName>(f: FieldValue<u32, T>) -> u32 {
     let mut r = LocalRegisterCopy::<u32, T>::new(0);
@@ -217,7 +216,13 @@ fn program(version: Version, cmd: &Cmd) -> Vec<(usize, u32)> {
             }
             Version::V30 => {
                 // No fast fill on v3.0: the FG colour as the ROP's source.
-                side(&mut p, DST_SELECT, bits(SELECT::MODE::Background), &dst, rect);
+                side(
+                    &mut p,
+                    DST_SELECT,
+                    bits(SELECT::MODE::Background),
+                    &dst,
+                    rect,
+                );
                 p.push((SRC_SELECT, bits(SELECT::MODE::Foreground)));
                 p.push((FG_COLOR, color.0));
                 p.push((ROP4, ROP3_SRC));
@@ -235,7 +240,13 @@ fn program(version: Version, cmd: &Cmd) -> Vec<(usize, u32)> {
             match blend {
                 None => {
                     // libdrm `g2d_copy`: the destination as BG colour is not read.
-                    side(&mut p, DST_SELECT, bits(SELECT::MODE::Background), &dst, to_rect);
+                    side(
+                        &mut p,
+                        DST_SELECT,
+                        bits(SELECT::MODE::Background),
+                        &dst,
+                        to_rect,
+                    );
                     side(&mut p, SRC_SELECT, bits(SELECT::MODE::Normal), &src, from);
                     p.push((ROP4, ROP3_SRC));
                     p.push((BITBLT_COMMAND, 0));
@@ -243,12 +254,15 @@ fn program(version: Version, cmd: &Cmd) -> Vec<(usize, u32)> {
                 Some(alpha) => {
                     // libdrm `g2d_blend` with straight-alpha OVER scaled by the global
                     // alpha: Fs = As * GA, Fd = 1 - As * GA.
-                    side(&mut p, DST_SELECT, bits(SELECT::MODE::Normal), &dst, to_rect);
+                    side(
+                        &mut p,
+                        DST_SELECT,
+                        bits(SELECT::MODE::Normal),
+                        &dst,
+                        to_rect,
+                    );
                     side(&mut p, SRC_SELECT, bits(SELECT::MODE::Normal), &src, from);
-                    p.push((
-                        BITBLT_COMMAND,
-                        bits(BITBLT_CMD::ALPHA_BLEND::Enable),
-                    ));
+                    p.push((BITBLT_COMMAND, bits(BITBLT_CMD::ALPHA_BLEND::Enable)));
                     p.push((
                         BLEND_FUNCTION,
                         bits(
@@ -304,16 +318,17 @@ impl<R: RegisterIo, M: MemorySystem> Fimg2d<R, M> {
                     ));
                 }
                 if region.bus().0 + region.len() as u64 > 1 << 32 {
-                    return Err(EngineError::Device(
-                        "the G2D command lists lie above 4 GiB",
-                    ));
+                    return Err(EngineError::Device("the G2D command lists lie above 4 GiB"));
                 }
                 Some(region)
             }
         };
         io.write32(SOFT_RESET, bits(SOFT_RESET_BITS::RESET::SET));
         io.write32(INTEN, 0);
-        io.write32(INTC_PEND, bits(INT::SCF::SET + INT::GCF::SET + INT::UCF::SET + INT::ACF::SET));
+        io.write32(
+            INTC_PEND,
+            bits(INT::SCF::SET + INT::GCF::SET + INT::UCF::SET + INT::ACF::SET),
+        );
         Ok(Self {
             config,
             memory,
@@ -401,7 +416,10 @@ impl<R: RegisterIo, M: MemorySystem> Fimg2d<R, M> {
         // it returns the engine touches no buffer, so the job's fence may signal.
         io.write32(SOFT_RESET, bits(SOFT_RESET_BITS::RESET::SET));
         io.write32(INTEN, 0);
-        io.write32(INTC_PEND, bits(INT::SCF::SET + INT::GCF::SET + INT::UCF::SET + INT::ACF::SET));
+        io.write32(
+            INTC_PEND,
+            bits(INT::SCF::SET + INT::GCF::SET + INT::UCF::SET + INT::ACF::SET),
+        );
     }
 
     /// v3.0 (and direct mode in general): reset, program, start (s5p-g2d `g2d_start`).

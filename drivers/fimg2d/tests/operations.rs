@@ -37,7 +37,11 @@ fn fills_land_exactly_in_both_formats_and_versions() {
             let buf = buffer(&d, &sim, "dst", 64 + 41 * 4 * 21);
             let before = pattern(buf.len(), 3);
             cpu_write(&d, &buf, &before);
-            let rects = [Rect::new(0, 0, 37, 21), Rect::new(5, 3, 1, 1), Rect::new(30, 10, 7, 11)];
+            let rects = [
+                Rect::new(0, 0, 37, 21),
+                Rect::new(5, 3, 1, 1),
+                Rect::new(30, 10, 7, 11),
+            ];
             let colors = [Color(0x8012_3456), Color(0xFFFF_0000), Color(0x0000_00FF)];
             let mut want = before.clone();
             for (r, c) in rects.iter().zip(colors) {
@@ -45,13 +49,26 @@ fn fills_land_exactly_in_both_formats_and_versions() {
                 s.add(&buf, Access::dma_write(G2D)).unwrap();
                 let l = s.lock().unwrap();
                 let f = g
-                    .submit(l, &[Op2d::Fill { dst: Surface::new(&buf, desc), rect: *r, color: c }], None)
+                    .submit(
+                        l,
+                        &[Op2d::Fill {
+                            dst: Surface::new(&buf, desc),
+                            rect: *r,
+                            color: c,
+                        }],
+                        None,
+                    )
                     .unwrap();
                 drive(&m, &g);
                 assert_eq!(f.status(), FenceStatus::Ok, "{v:?} {format:?} {r:?}");
                 expect_fill(&mut want, &desc, *r, c);
             }
-            assert_pixels(&cpu_read(&d, &buf), &want, &desc, &format!("{v:?} fill {format:?}"));
+            assert_pixels(
+                &cpu_read(&d, &buf),
+                &want,
+                &desc,
+                &format!("{v:?} fill {format:?}"),
+            );
             assert_eq!(m.errors(), vec![], "{v:?}");
             assert_eq!(m.blits(), 3);
             assert!(sim.violations().is_empty(), "{:?}", sim.violations());
@@ -88,7 +105,12 @@ fn copies_land_exactly_between_and_within_buffers() {
             s.add(&b, Access::dma_read_write(G2D)).unwrap();
             let l = s.lock().unwrap();
             let ops = [
-                Op2d::Copy { dst: Surface::new(&b, dd), to, src: Surface::new(&a, sd), from },
+                Op2d::Copy {
+                    dst: Surface::new(&b, dd),
+                    to,
+                    src: Surface::new(&a, sd),
+                    from,
+                },
                 Op2d::Copy {
                     dst: Surface::new(&b, dd),
                     to: within_to,
@@ -99,7 +121,12 @@ fn copies_land_exactly_between_and_within_buffers() {
             let f = g.submit(l, &ops, None).unwrap();
             drive(&m, &g);
             assert_eq!(f.status(), FenceStatus::Ok);
-            assert_pixels(&cpu_read(&d, &b), &want, &dd, &format!("{v:?} copy {format:?}"));
+            assert_pixels(
+                &cpu_read(&d, &b),
+                &want,
+                &dd,
+                &format!("{v:?} copy {format:?}"),
+            );
             assert_eq!(cpu_read(&d, &a), pa, "the source is untouched");
             assert_eq!(m.errors(), vec![]);
             assert_eq!(m.blits(), 2);
@@ -178,13 +205,33 @@ fn a_mixed_submission_runs_in_order_on_both_versions() {
         let mut want = cpu_read(&d, &frame);
         let blend = v == Version::V41;
         let mut ops = vec![
-            Op2d::Fill { dst: Surface::new(&frame, fd), rect: Rect::new(0, 0, 40, 30), color: Color(0xFF10_2030) },
-            Op2d::Fill { dst: Surface::new(&frame, fd), rect: Rect::new(2, 2, 0, 5), color: Color(0) },
-            Op2d::Copy { dst: Surface::new(&frame, fd), to: Point::new(1, 1), src: Surface::new(&frame, fd), from: Rect::new(20, 15, 10, 10) },
+            Op2d::Fill {
+                dst: Surface::new(&frame, fd),
+                rect: Rect::new(0, 0, 40, 30),
+                color: Color(0xFF10_2030),
+            },
+            Op2d::Fill {
+                dst: Surface::new(&frame, fd),
+                rect: Rect::new(2, 2, 0, 5),
+                color: Color(0),
+            },
+            Op2d::Copy {
+                dst: Surface::new(&frame, fd),
+                to: Point::new(1, 1),
+                src: Surface::new(&frame, fd),
+                from: Rect::new(20, 15, 10, 10),
+            },
         ];
         expect_fill(&mut want, &fd, Rect::new(0, 0, 40, 30), Color(0xFF10_2030));
         let snap = want.clone();
-        expect_copy(&mut want, &fd, Point::new(1, 1), &snap, &fd, Rect::new(20, 15, 10, 10));
+        expect_copy(
+            &mut want,
+            &fd,
+            Point::new(1, 1),
+            &snap,
+            &fd,
+            Rect::new(20, 15, 10, 10),
+        );
         if blend {
             // A blend of an ARGB sprite over what the copy left: reads the copy's result.
             let sprite_desc = SurfaceDesc::packed(12, 10, X);
@@ -194,7 +241,14 @@ fn a_mixed_submission_runs_in_order_on_both_versions() {
                 src: Surface::new(&sprite, sprite_desc),
                 from: Rect::new(0, 0, 12, 10),
             });
-            expect_copy(&mut want, &fd, Point::new(26, 2), &ps, &sprite_desc, Rect::new(0, 0, 12, 10));
+            expect_copy(
+                &mut want,
+                &fd,
+                Point::new(26, 2),
+                &ps,
+                &sprite_desc,
+                Rect::new(0, 0, 12, 10),
+            );
             ops.push(Op2d::Blend {
                 dst: Surface::new(&frame, fd),
                 to: Point::new(0, 5),
@@ -202,7 +256,15 @@ fn a_mixed_submission_runs_in_order_on_both_versions() {
                 from: Rect::new(0, 0, 12, 10),
                 alpha: 200,
             });
-            expect_blend(&mut want, &fd, Point::new(0, 5), &ps, &sd, Rect::new(0, 0, 12, 10), 200);
+            expect_blend(
+                &mut want,
+                &fd,
+                Point::new(0, 5),
+                &ps,
+                &sd,
+                Rect::new(0, 0, 12, 10),
+                200,
+            );
         }
         let mut s = d.set();
         s.add(&sprite, Access::dma_read(G2D)).unwrap();
@@ -228,7 +290,11 @@ fn capabilities_are_honest_per_version() {
         let g = driver(&m, &sim);
         let c = g.capabilities();
         assert!(c.fill && c.copy);
-        assert_eq!(c.blend, v == Version::V41, "v3.0 has no public blend function");
+        assert_eq!(
+            c.blend,
+            v == Version::V41,
+            "v3.0 has no public blend function"
+        );
         assert_eq!((c.max_width, c.max_height), (8000, 8000));
         assert_eq!(c.formats, &[X, A]);
         assert_eq!(c.max_ops, 8);
@@ -257,12 +323,20 @@ fn jobs_queue_behind_each_other_and_their_in_fences() {
         let mut s1 = d.set();
         s1.add(&b, Access::dma_write(G2D)).unwrap();
         let first = g
-            .submit(s1.lock().unwrap(), &[op(&b, 0x1111_1111)], Some(&gate.fence()))
+            .submit(
+                s1.lock().unwrap(),
+                &[op(&b, 0x1111_1111)],
+                Some(&gate.fence()),
+            )
             .unwrap();
         let mut s2 = d.set();
         s2.add(&c, Access::dma_write(G2D)).unwrap();
         let second = g
-            .submit(s2.lock().unwrap(), &[op(&c, 0x2222_2222)], Some(&failed.fence()))
+            .submit(
+                s2.lock().unwrap(),
+                &[op(&c, 0x2222_2222)],
+                Some(&failed.fence()),
+            )
             .unwrap();
         assert!(!m.busy(), "{v:?}: nothing starts before its in-fence");
         assert_eq!(g.pending(), 2);
@@ -271,7 +345,11 @@ fn jobs_queue_behind_each_other_and_their_in_fences() {
         g.service();
         drive(&m, &g);
         assert_eq!(first.status(), FenceStatus::Ok);
-        assert_eq!(second.status(), FenceStatus::Err(FenceError::DeviceError(7)), "the producer's error");
+        assert_eq!(
+            second.status(),
+            FenceStatus::Err(FenceError::DeviceError(7)),
+            "the producer's error"
+        );
         assert_eq!(m.blits(), 1, "the second job never ran");
         assert_eq!(cpu_read(&d, &b), [0x11u8; 256]);
         assert_eq!(cpu_read(&d, &c), [0u8; 256]);

@@ -105,8 +105,6 @@ pub enum ModelError {
         /// Bus address of the list where it was noticed.
         list: u32,
     },
-    /// A start while the engine was busy.
-    StartWhileBusy,
     /// A bus error was injected at this access (the work stopped there).
     BusError {
         /// Bus address of the access.
@@ -188,7 +186,8 @@ struct Side {
 
 impl Side {
     fn pixel(&self, x: u32, y: u32) -> u64 {
-        self.base as u64 + (self.area.t + y) as u64 * self.stride as u64
+        self.base as u64
+            + (self.area.t + y) as u64 * self.stride as u64
             + (self.area.l + x) as u64 * 4
     }
 }
@@ -313,10 +312,7 @@ impl<'s> Fimg2dModel<'s> {
     }
 
     fn start(&self, s: &mut St, work: Work) {
-        if s.busy.is_some() {
-            s.errors.push(ModelError::StartWhileBusy);
-            return;
-        }
+        // The CPU cannot get here while busy (`write32` records that write instead).
         s.busy = Some(work);
         match s.armed.take() {
             Some(Fault::Hang) => s.hung = true,
@@ -402,7 +398,8 @@ impl<'s> Fimg2dModel<'s> {
     fn lists_from(&self, s: &mut St, mut at: u32) {
         for _ in 0..MAX_LISTS {
             if at % 4 != 0 {
-                s.errors.push(ModelError::Unsupported("command list not word-aligned"));
+                s.errors
+                    .push(ModelError::Unsupported("command list not word-aligned"));
                 return;
             }
             let mut head = [0u8; 4];
@@ -443,7 +440,14 @@ impl<'s> Fimg2dModel<'s> {
         s.errors.push(ModelError::ListWithoutEnd { list: at });
     }
 
-    fn area(&self, s: &mut St, which: &'static str, lt: usize, rb: usize, stride: u32) -> Option<Area> {
+    fn area(
+        &self,
+        s: &mut St,
+        which: &'static str,
+        lt: usize,
+        rb: usize,
+        stride: u32,
+    ) -> Option<Area> {
         let (left_top, right_bottom) = (s.regs[lt / 4], s.regs[rb / 4]);
         let a = Area {
             l: left_top & 0xFFFF,
@@ -470,7 +474,8 @@ impl<'s> Fimg2dModel<'s> {
     fn side(&self, s: &mut St, which: &'static str, base: usize) -> Option<Side> {
         let mode = s.regs[(base + 0xC) / 4];
         if mode != MODE_XRGB8888 && mode != MODE_ARGB8888 {
-            s.errors.push(ModelError::UnsupportedColorMode { which, mode });
+            s.errors
+                .push(ModelError::UnsupportedColorMode { which, mode });
             return None;
         }
         let stride = s.regs[(base + 0x8) / 4];
@@ -515,8 +520,9 @@ impl<'s> Fimg2dModel<'s> {
             || s.regs[SRC_MASK_DIRECT / 4] != 0
             || s.regs[DST_PAT_DIRECT / 4] != 0
         {
-            s.errors
-                .push(ModelError::Unsupported("rotation, scaling or reversed directions"));
+            s.errors.push(ModelError::Unsupported(
+                "rotation, scaling or reversed directions",
+            ));
             return;
         }
         let Some(dst) = self.side(s, "dst", DST_SELECT) else {
@@ -549,7 +555,8 @@ impl<'s> Fimg2dModel<'s> {
             }
             1 | 2 => None,
             _ => {
-                s.errors.push(ModelError::Unsupported("SRC_SELECT beyond normal/FG/BG"));
+                s.errors
+                    .push(ModelError::Unsupported("SRC_SELECT beyond normal/FG/BG"));
                 return;
             }
         };
@@ -574,19 +581,25 @@ impl<'s> Fimg2dModel<'s> {
                 }
             }
         } else if blend != 0 {
-            s.errors.push(ModelError::Unsupported("alpha blend mode other than 1 (enable)"));
+            s.errors.push(ModelError::Unsupported(
+                "alpha blend mode other than 1 (enable)",
+            ));
             return;
         } else if s.regs[ROP4 / 4] & 0xFF == 0xCC {
             pixel::Op::Source
         } else {
-            s.errors.push(ModelError::Unsupported("ROP4 other than 0xCC (source copy)"));
+            s.errors.push(ModelError::Unsupported(
+                "ROP4 other than 0xCC (source copy)",
+            ));
             return;
         };
         let reads_dst = match s.regs[DST_SELECT / 4] {
             0 => true,
             2 => false,
             _ => {
-                s.errors.push(ModelError::Unsupported("DST_SELECT other than normal or BG"));
+                s.errors.push(ModelError::Unsupported(
+                    "DST_SELECT other than normal or BG",
+                ));
                 return;
             }
         };
@@ -626,7 +639,8 @@ impl<'s> Fimg2dModel<'s> {
             }
             for (d, sp) in drow.chunks_exact_mut(4).zip(srow.chunks_exact(4)) {
                 let sp = pixel::Argb::from_word(u32::from_le_bytes(sp.try_into().unwrap()), smode);
-                let dp = pixel::Argb::from_word(u32::from_le_bytes((&*d).try_into().unwrap()), dst.mode);
+                let dp =
+                    pixel::Argb::from_word(u32::from_le_bytes((&*d).try_into().unwrap()), dst.mode);
                 let out = op.apply(sp, dp);
                 d.copy_from_slice(&out.to_word(dst.mode).to_le_bytes());
             }

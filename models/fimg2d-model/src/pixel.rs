@@ -54,7 +54,9 @@ enum Coeff {
     One,
     Zero,
     /// The source alpha, optionally multiplied by the global alpha (ACOEFF AMGA).
-    SrcAlpha { times_global: bool },
+    SrcAlpha {
+        times_global: bool,
+    },
     /// The global alpha from ALPHA[7:0].
     Global,
 }
@@ -89,7 +91,9 @@ impl BlendFunction {
                 }),
                 (2, 2) => Ok(Coeff::SrcAlpha { times_global: true }),
                 (6, _) => Ok(Coeff::Global),
-                _ => Err("BLEND_FUNCTION coefficient beyond ONE, ZERO, SRC_ALPHA (A, AMGA), GB_ALPHA"),
+                _ => Err(
+                    "BLEND_FUNCTION coefficient beyond ONE, ZERO, SRC_ALPHA (A, AMGA), GB_ALPHA",
+                ),
             }
         };
         Ok(Self {
@@ -162,12 +166,25 @@ mod tests {
     fn blend_function_decodes_libdrm_over() {
         // libdrm's G2D_OP_OVER: src ONE, dst SRC_ALPHA inverted.
         let f = BlendFunction::decode(0x2 << 8 | 1 << 18, 0).unwrap();
-        let s = Argb { a: 0x80, r: 0x40, g: 0, b: 0xFF };
-        let d = Argb { a: 0xFF, r: 0xFF, g: 0xFF, b: 0 };
+        let s = Argb {
+            a: 0x80,
+            r: 0x40,
+            g: 0,
+            b: 0xFF,
+        };
+        let d = Argb {
+            a: 0xFF,
+            r: 0xFF,
+            g: 0xFF,
+            b: 0,
+        };
         let o = Op::Blend(f).apply(s, d);
         // 0x40 + 255 * 127 / 255 = 0x40 + 127.
         assert_eq!(o.r, 0x40 + 127);
         assert_eq!(o.b, 0xFF);
-        assert!(BlendFunction::decode(0x3, 0).is_err(), "SRC_COLOR is out of scope");
+        assert!(
+            BlendFunction::decode(0x3, 0).is_err(),
+            "SRC_COLOR is out of scope"
+        );
     }
 }

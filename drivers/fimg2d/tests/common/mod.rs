@@ -161,7 +161,11 @@ pub fn expect_blend(
         for x in 0..from.w {
             let s = px(src, sd, from.x + x, from.y + y);
             let mut d = px(dst, dd, to.x + x, to.y + y);
-            let sa = if sd.format == PixelFormat::Xrgb8888 { 255 } else { s[3] as u32 };
+            let sa = if sd.format == PixelFormat::Xrgb8888 {
+                255
+            } else {
+                s[3] as u32
+            };
             let a = div255(sa * alpha as u32);
             for c in 0..3 {
                 d[c] = div255(s[c] as u32 * a + d[c] as u32 * (255 - a)) as u8;
@@ -184,6 +188,11 @@ pub fn assert_pixels(got: &[u8], want: &[u8], d: &SurfaceDesc, what: &str) {
                 continue;
             }
         }
-        assert_eq!(got[i], want[i], "{what}: byte {i} (offset from surface {})", i as isize - d.offset as isize);
+        assert_eq!(
+            got[i],
+            want[i],
+            "{what}: byte {i} (offset from surface {})",
+            i as isize - d.offset as isize
+        );
     }
 }
