@@ -123,7 +123,6 @@ mod tests {
         w.write32(0x1C, 7);
         let r: &dyn RegisterIo = &w;
         assert_eq!(r.read32(0x1C), 7);
-        drop(w);
         assert_eq!(regs[7], 7);
     }
 

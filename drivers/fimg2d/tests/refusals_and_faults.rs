@@ -314,10 +314,10 @@ fn a_full_queue_is_refused_without_a_register_write() {
     }
 }
 
-fn one_fill<'b>(
+fn one_fill(
     d: &Domain<'_>,
     g: &Driver<'_, '_>,
-    b: &'b SyncBuffer,
+    b: &SyncBuffer,
     color: u32,
 ) -> dmasync_sync::fence::Fence {
     let desc = SurfaceDesc::packed(8, 8, A);

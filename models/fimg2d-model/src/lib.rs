@@ -397,7 +397,7 @@ impl<'s> Fimg2dModel<'s> {
     /// (offset, value) pairs, then the next list's address or 0).
     fn lists_from(&self, s: &mut St, mut at: u32) {
         for _ in 0..MAX_LISTS {
-            if at % 4 != 0 {
+            if !at.is_multiple_of(4) {
                 s.errors
                     .push(ModelError::Unsupported("command list not word-aligned"));
                 return;
@@ -418,7 +418,7 @@ impl<'s> Fimg2dModel<'s> {
             let word = |i: usize| u32::from_le_bytes(body[i * 4..i * 4 + 4].try_into().unwrap());
             for p in 0..pairs as usize {
                 let (offset, value) = (word(2 * p) as usize, word(2 * p + 1));
-                if offset % 4 != 0 || offset >= WINDOW || !self.known(offset) {
+                if !offset.is_multiple_of(4) || offset >= WINDOW || !self.known(offset) {
                     s.errors.push(ModelError::UnknownRegister {
                         offset,
                         write: true,
@@ -655,7 +655,7 @@ impl<'s> Fimg2dModel<'s> {
 impl RegisterIo for Fimg2dModel<'_> {
     fn read32(&self, offset: usize) -> u32 {
         let mut s = self.lock();
-        if offset % 4 != 0 || offset >= WINDOW || !self.known(offset) {
+        if !offset.is_multiple_of(4) || offset >= WINDOW || !self.known(offset) {
             s.errors.push(ModelError::UnknownRegister {
                 offset,
                 write: false,
@@ -677,7 +677,7 @@ impl RegisterIo for Fimg2dModel<'_> {
     fn write32(&self, offset: usize, value: u32) {
         let mut s = self.lock();
         s.writes.push((offset, value));
-        if offset % 4 != 0 || offset >= WINDOW || !self.known(offset) {
+        if !offset.is_multiple_of(4) || offset >= WINDOW || !self.known(offset) {
             s.errors.push(ModelError::UnknownRegister {
                 offset,
                 write: true,
