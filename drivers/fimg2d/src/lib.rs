@@ -31,7 +31,7 @@
 //! only when its fence signals) and queued; jobs run one at a time, in order, once their
 //! in-fence has signalled.
 //!
-//! - **v3.0, direct mode** (s5p-g2d `g2d-hw.c`): per command SOFT_RESET, the blit
+//! - **v3.0, direct mode** (s5p-g2d `device_run`, `g2d-hw.c`): per command SOFT_RESET, the blit
 //!   registers, CACHECTL = 7, INTEN = SCF, BITBLT_START. The interrupt
 //!   ([`Fimg2d::on_interrupt`]) clears INTC_PEND and starts the next command.
 //! - **v4.1, command lists** (`exynos_drm_g2d.c`): one 1 KiB list per command in the
@@ -422,7 +422,8 @@ impl<R: RegisterIo, M: MemorySystem> Fimg2d<R, M> {
         );
     }
 
-    /// v3.0 (and direct mode in general): reset, program, start (s5p-g2d `g2d_start`).
+    /// v3.0 direct mode, as s5p-g2d `device_run` does it: `g2d_reset`, the registers, then
+    /// `g2d_start` (CACHECTL = 7 on v3.x, INTEN = 1, BITBLT_START = 1).
     fn start_direct(&self, io: &R, cmd: &Cmd) {
         io.write32(SOFT_RESET, bits(SOFT_RESET_BITS::RESET::SET));
         for (offset, value) in program(self.config.version, cmd) {

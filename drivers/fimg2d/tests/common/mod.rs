@@ -66,11 +66,12 @@ pub fn driver<'m, 's>(m: &'m Fimg2dModel<'s>, sim: &'s NonCoherentSim) -> Driver
     Fimg2d::new(m, config(v), sim, sim).unwrap()
 }
 
-/// Lets the engine run and delivers its interrupts until it is idle or stops completing.
-pub fn drive(m: &Fimg2dModel<'_>, g: &Driver<'_, '_>) {
-    for _ in 0..1000 {
+/// Lets the engine run and delivers its interrupts until it is idle or stops completing;
+/// returns how many interrupts it delivered.
+pub fn drive(m: &Fimg2dModel<'_>, g: &Driver<'_, '_>) -> usize {
+    for n in 0..1000 {
         if !m.busy() || !m.run() {
-            return;
+            return n;
         }
         g.on_interrupt();
     }
