@@ -18,4 +18,5 @@ pub mod cache;
 pub mod clock;
 pub mod dma;
 pub mod lock;
+pub mod mmio;
 pub mod platform;
