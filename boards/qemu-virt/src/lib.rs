@@ -58,8 +58,10 @@ unsafe extern "C" {
 pub struct Board {
     /// Device-tree facts.
     pub dt: DtInfo,
-    /// Exception level we run at.
+    /// Exception level we run at (1: the boot path drops there from EL2/EL3).
     pub el: u8,
+    /// Exception level the boot core was entered at (1, 2 with `virtualization=on`).
+    pub entry_el: u8,
     /// Counter value when `main` was entered, and when `init` finished.
     pub boot_ticks: (u64, u64),
     /// Heap range (start, size).
@@ -84,13 +86,14 @@ impl Board {
     /// The plain-text banner xtask matches per QEMU variant (board.toml `expect`); `init`
     /// prints it as soon as the device tree has been read.
     pub fn print_banner(&self) {
-        print_banner(self.el, &self.dt);
+        print_banner(self.el, self.entry_el, &self.dt);
     }
 }
 
-fn print_banner(el: u8, dt: &DtInfo) {
+fn print_banner(el: u8, entry_el: u8, dt: &DtInfo) {
     println!(
-        "{BOARD_NAME}: EL{el} cpus={} ram={:#x}+{}MiB gic={} psci={} timer={}Hz intid={}",
+        "{BOARD_NAME}: EL{el} cpus={} ram={:#x}+{}MiB gic={} psci={} timer={}Hz intid={} \
+         entered=EL{entry_el}",
         dt.cpu_count,
         dt.ram.0,
         dt.ram.1 >> 20,
@@ -131,11 +134,11 @@ pub fn init(x0: u64) -> Board {
         console::install(slot.as_mut().expect("just stored"));
     }
 
+    let entry_el = dmasync_aarch64::boot::entry_el();
     if el != 1 {
-        // aarch64-rt is built for EL1 (CPACR_EL1, *_EL1 vectors and translation regime).
+        // The boot path (dmasync_aarch64::boot::drop_to_el1) leaves EL2/EL3 before Rust runs.
         setup_failed(format_args!(
-            "running at EL{el}, but this firmware supports EL1 only \
-             (QEMU virt without virtualization=on / secure=on)"
+            "running at EL{el} (entered at EL{entry_el}): the drop to EL1 did not happen"
         ));
     }
 
@@ -145,7 +148,7 @@ pub fn init(x0: u64) -> Board {
         .unwrap_or_else(|e| setup_failed(format_args!("{e}")));
     cpu::set_cpu_table(dt.cpu_mpidrs());
     // The banner as early as it can be complete: what the device tree says.
-    print_banner(el, &dt);
+    print_banner(el, entry_el, &dt);
 
     // Identity map: MMIO window as device, RAM as normal memory except the stacks' guard
     // pages, our code read-only+exec.
@@ -214,6 +217,7 @@ pub fn init(x0: u64) -> Board {
     Board {
         dt,
         el,
+        entry_el,
         boot_ticks: (t_entry, timer::counter()),
         heap: (heap_start, heap_size),
         free_ram,
