@@ -192,7 +192,7 @@ mod tests {
     use embedded_io::{Read, ReadReady, Write};
 
     const WORDS: usize = 0xbc / 4;
-    const URXD_W: usize = 0x00 / 4;
+    const URXD_W: usize = 0; // offset 0x00
     const UTXD_W: usize = 0x40 / 4;
     const UTS_W: usize = 0xb4 / 4;
 
