@@ -179,10 +179,18 @@ pub fn init(_x0: u64) -> Board {
             "running at EL{el} (entered at EL{entry_el}): the drop to EL1 did not happen"
         ));
     }
+    if entry_el == 3 {
+        // Nothing above us answers an SMC: QEMU turns its PSCI off for an EL3 entry (an ELF
+        // boot), and on silicon EL3 is TF-A's. An SMC would trap to our own, absent, EL3.
+        setup_failed(format_args!(
+            "entered at EL3, so no PSCI firmware is above us (QEMU enters an ELF at EL3 with \
+             its PSCI off, and the secondaries can never start): boot the raw image \
+             (board.toml image = \"raw\") or through TF-A"
+        ));
+    }
     let cpu_count = count_cpus().unwrap_or_else(|(mpidr, e)| {
         setup_failed(format_args!(
-            "PSCI AFFINITY_INFO({mpidr:#x}) over {} failed: {e:?} (entered at EL{entry_el}; \
-             an ELF boot enters at EL3 where QEMU has no PSCI: use image = \"raw\")",
+            "PSCI AFFINITY_INFO({mpidr:#x}) over {} failed: {e:?}",
             PSCI_CONDUIT.name()
         ))
     });
