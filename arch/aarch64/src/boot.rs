@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use aarch64_cpu::registers::{CNTHCTL_EL2, HCR_EL2, ICC_SRE_EL2, SCR_EL3, SPSR_EL2, SPSR_EL3};
 
-/// What a boot step does first in Rust: point VBAR_EL1 at our vector table and move to
+/// What the boot core does first in Rust: point VBAR_EL1 at our vector table and move to
 /// SP_EL0 with a separate exception stack ([`crate::stacks`]). Returns the exception level we
 /// run at (always 1: [`drop_to_el1`] ran before). Secondaries do the same in
 /// [`crate::smp::start_secondary`].
