@@ -160,6 +160,7 @@ pub fn bench(
         machine: board.qemu.machine.clone(),
         args: board.qemu.args.clone(),
         expect: Vec::new(),
+        tests: None,
     };
     let extra: Vec<String> = ICOUNT_ARGS.iter().map(|s| s.to_string()).collect();
     let mut failed = false;
@@ -169,7 +170,12 @@ pub fn bench(
         let bytes = std::fs::read(&art.path)
             .with_context(|| format!("cannot read {}", art.path.display()))?;
         let defmt = Defmt::from_elf(&bytes, root).unwrap_or_else(|_| Defmt::none());
-        let args = qemu::command_line(&variant, &art.path, &extra);
+        let scratch = tempfile::Builder::new()
+            .prefix("xtask-bench-")
+            .tempdir()
+            .context("cannot create a temporary directory for the image")?;
+        let kernel = firmware::kernel_image(board, &art.path, scratch.path())?;
+        let args = qemu::command_line(&variant, &kernel, &extra);
         println!("==> bench {} on {} ({} runs)", art.name, board.name, runs);
         println!("$ {} {}", qemu_bin.path.display(), args.join(" "));
         let mut first: Option<Vec<String>> = None;

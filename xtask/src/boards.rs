@@ -16,6 +16,24 @@ pub const KNOWN_TARGETS: &[&str] = &["aarch64-unknown-none", "armv7a-none-eabi"]
 /// QEMU's default RAM size for the ARM machines we use when no `-m` is given.
 const DEFAULT_RAM_BYTES: u64 = 128 << 20;
 
+/// Where QEMU's `-kernel` puts an AArch64 raw binary (no arm64 `Image` header), from the RAM
+/// base: hw/arm/boot.c `KERNEL64_LOAD_ADDR`.
+pub const RAW_IMAGE_OFFSET: u64 = 0x8_0000;
+
+/// How the image goes to QEMU's `-kernel` (board.toml `image`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    /// The ELF itself: QEMU loads its segments and enters every CPU at `e_entry`, at the
+    /// highest EL the CPU has, without PSCI if that EL is the conduit's (hw/arm/boot.c).
+    #[default]
+    Elf,
+    /// Its loadable bytes as a flat binary (`objcopy -O binary`): QEMU boots it the Linux
+    /// way, at RAM base + 0x80000, at EL2 if the CPU has it, with its PSCI on for the
+    /// secondaries and x0 = the device tree (if the machine has one).
+    Raw,
+}
+
 /// Options xtask adds itself; a board's `args` must not repeat or fight them.
 const RESERVED_QEMU_OPTIONS: &[(&str, &str)] = &[
     ("-kernel", "xtask passes the image itself"),
@@ -52,6 +70,9 @@ pub struct Board {
     pub load_address: u64,
     /// Start of RAM; build.rs generates `memory_map::RAM_BASE` from it.
     pub ram_base: u64,
+    /// `"elf"` (default) or `"raw"`: what `-kernel` gets ([`ImageFormat`]).
+    #[serde(default)]
+    pub image: ImageFormat,
     pub qemu: QemuConfig,
     /// Per-test expectations beyond "exit code 0", keyed by test binary name.
     #[serde(default)]
@@ -81,6 +102,9 @@ pub struct VariantConfig {
     /// Lines every test must print under this variant.
     #[serde(default)]
     pub expect: Vec<String>,
+    /// The on-target tests this variant runs (test binary names); absent: all of them. For a
+    /// variant that proves one boot path, not the whole suite again.
+    pub tests: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -124,6 +148,17 @@ pub struct Variant {
     pub machine: String,
     pub args: Vec<String>,
     pub expect: Vec<String>,
+    /// `None`: every test; else only these test binaries.
+    pub tests: Option<Vec<String>>,
+}
+
+impl Variant {
+    /// Whether test binary `test` runs under this variant.
+    pub fn runs(&self, test: &str) -> bool {
+        self.tests
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|n| n == test))
+    }
 }
 
 impl Board {
@@ -135,6 +170,7 @@ impl Board {
                 machine: self.qemu.machine.clone(),
                 args: self.qemu.args.clone(),
                 expect: Vec::new(),
+                tests: None,
             }];
         }
         self.qemu
@@ -148,6 +184,7 @@ impl Board {
                     .unwrap_or_else(|| self.qemu.machine.clone()),
                 args: v.args.clone().unwrap_or_else(|| self.qemu.args.clone()),
                 expect: v.expect.clone(),
+                tests: v.tests.clone(),
             })
             .collect()
     }
@@ -203,6 +240,27 @@ impl Board {
             }
             if let Some(args) = &v.args {
                 check_args(&format!("qemu.variant[{i}].args"), args)?;
+            }
+            if v.tests.as_ref().is_some_and(|t| t.is_empty()) {
+                bail!("field `qemu.variant[{i}].tests` is empty (leave it out to run every test)");
+            }
+        }
+        if self.image == ImageFormat::Raw {
+            let at = self.ram_base.saturating_add(RAW_IMAGE_OFFSET);
+            if self.load_address != at {
+                bail!(
+                    "field `load_address`: {:#x}, but image = \"raw\" is loaded by QEMU at \
+                     ram_base + {RAW_IMAGE_OFFSET:#x} = {at:#x} (hw/arm/boot.c \
+                     KERNEL64_LOAD_ADDR); link it there",
+                    self.load_address
+                );
+            }
+            if self.target != "aarch64-unknown-none" {
+                bail!(
+                    "field `image`: \"raw\" is QEMU's AArch64 Linux-style boot; target '{}' \
+                     is not aarch64",
+                    self.target
+                );
             }
         }
         for (test, exp) in &self.tests {
@@ -488,6 +546,19 @@ expect = ["EXCEPTION", "EC=0x25", "FAR=0x"]
                     board.name
                 );
             }
+            // A variant's `tests` list names real tests too, or the variant runs nothing.
+            for v in &board.qemu.variants {
+                for test in v.tests.iter().flatten() {
+                    let auto = dir.join("tests").join(format!("{test}.rs")).is_file();
+                    assert!(
+                        declared.contains(test.as_str()) || auto,
+                        "boards/{}/board.toml variant '{}' lists test '{test}', which its \
+                         package does not have (declared: {declared:?})",
+                        board.name,
+                        v.name
+                    );
+                }
+            }
         }
     }
 
@@ -590,6 +661,46 @@ expect = ["EXCEPTION", "EC=0x25", "FAR=0x"]
             e.contains("field `qemu.variant[1].args`") && e.contains("`-m 5Q`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn image_key_defaults_to_elf_and_raw_must_sit_where_qemu_loads_it() {
+        assert_eq!(parse(VIRT).unwrap().image, ImageFormat::Elf);
+        let raw = VIRT.replace(
+            "load_address = 0x4020_0000",
+            "load_address = 0x4008_0000\nimage = \"raw\"",
+        );
+        assert_eq!(parse(&raw).unwrap().image, ImageFormat::Raw);
+        let e = err(&VIRT.replace(
+            "load_address = 0x4020_0000",
+            "load_address = 0x4020_0000\nimage = \"raw\"",
+        ));
+        assert!(
+            e.contains("field `load_address`: 0x40200000") && e.contains("= 0x40080000"),
+            "{e}"
+        );
+        let e = err(&raw.replace("aarch64-unknown-none", "armv7a-none-eabi"));
+        assert!(e.contains("field `image`"), "{e}");
+        let e = err(&VIRT.replace(
+            "load_address = 0x4020_0000",
+            "load_address = 0x4020_0000\nimage = \"uimage\"",
+        ));
+        assert!(e.contains("unknown variant `uimage`"), "{e}");
+    }
+
+    #[test]
+    fn a_variant_may_run_only_some_tests() {
+        let text = VIRT.replace(
+            "machine = \"virt,gic-version=3\"",
+            "machine = \"virt,gic-version=3\"\ntests = [\"boot\", \"smp\"]",
+        );
+        let variants = parse(&text).unwrap().variants();
+        assert!(variants[0].runs("data_abort") && variants[0].runs("boot"));
+        assert!(variants[2].runs("boot") && variants[2].runs("smp"));
+        // Whole names only: "boot" does not select "boot_twice".
+        assert!(!variants[2].runs("data_abort") && !variants[2].runs("boot_twice"));
+        let e = err(&text.replace("[\"boot\", \"smp\"]", "[]"));
+        assert!(e.contains("field `qemu.variant[2].tests` is empty"), "{e}");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::boards::{Board, RamRange};
+use crate::boards::{Board, ImageFormat, RamRange};
 use crate::cargo::{self, Artifact, Images};
 use crate::image::{self, Segment};
 
@@ -40,6 +40,50 @@ impl Image {
     pub fn check_fits(&self, ram: RamRange) -> Result<()> {
         image::check_fits(&self.path, &self.segments, ram)
     }
+}
+
+/// What QEMU's `-kernel` gets for the ELF at `elf`, by the board's `image` key: the ELF
+/// itself, or its raw binary written into `dir` (which must outlive the QEMU run). A raw
+/// image must start at the board's `load_address` with its entry point there, because QEMU
+/// loads it there and jumps to its first byte.
+pub fn kernel_image(board: &Board, elf: &Path, dir: &Path) -> Result<PathBuf> {
+    match board.image {
+        ImageFormat::Elf => Ok(elf.to_path_buf()),
+        ImageFormat::Raw => {
+            let bytes =
+                std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
+            let raw = image::raw_binary(&bytes)
+                .with_context(|| format!("cannot make a raw image of {}", elf.display()))?;
+            check_raw_placement(board, &raw)
+                .with_context(|| format!("{} as a raw image", elf.display()))?;
+            let name = elf.file_name().unwrap_or_default().to_string_lossy();
+            let out = dir.join(format!("{name}.bin"));
+            std::fs::write(&out, &raw.bytes)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            Ok(out)
+        }
+    }
+}
+
+/// A raw image's first byte must be at `load_address` and be the entry point.
+fn check_raw_placement(board: &Board, raw: &image::RawImage) -> Result<()> {
+    if raw.base != board.load_address {
+        bail!(
+            "its first loadable byte is at {:#x}, but QEMU puts a raw image at board.toml \
+             load_address {:#x}",
+            raw.base,
+            board.load_address
+        );
+    }
+    if raw.entry != raw.base {
+        bail!(
+            "its entry point {:#x} is not its first byte {:#x}: QEMU jumps to the start of a \
+             raw image",
+            raw.entry,
+            raw.base
+        );
+    }
+    Ok(())
 }
 
 /// `cargo xtask build`: every bin and test binary of the board, listed with sizes, all
@@ -110,4 +154,64 @@ pub fn build_demo(root: &Path, board: &Board) -> Result<PathBuf> {
                 demo, board.package
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boards::parse_board;
+
+    const RAW_BOARD: &str = r#"
+name = "b"
+summary = "s"
+tier = "emulated"
+package = "p"
+target = "aarch64-unknown-none"
+load_address = 0x4008_0000
+ram_base = 0x4000_0000
+image = "raw"
+[qemu]
+binary = "qemu-system-aarch64"
+machine = "imx8mp-evk"
+"#;
+
+    fn raw(base: u64, entry: u64) -> image::RawImage {
+        image::RawImage {
+            base,
+            entry,
+            bytes: vec![0; 4],
+        }
+    }
+
+    #[test]
+    fn a_raw_image_must_start_at_the_load_address_with_its_entry() {
+        let board = parse_board(Path::new("b.toml"), RAW_BOARD, "b").unwrap();
+        assert!(check_raw_placement(&board, &raw(0x4008_0000, 0x4008_0000)).is_ok());
+        let e = format!(
+            "{:#}",
+            check_raw_placement(&board, &raw(0x4020_0000, 0x4020_0000)).unwrap_err()
+        );
+        assert!(
+            e.contains("0x40200000") && e.contains("load_address 0x40080000"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            check_raw_placement(&board, &raw(0x4008_0000, 0x4008_0040)).unwrap_err()
+        );
+        assert!(e.contains("entry point 0x40080040"), "{e}");
+    }
+
+    #[test]
+    fn an_elf_board_boots_the_elf_itself() {
+        let text = RAW_BOARD.replace("image = \"raw\"\n", "");
+        let board = parse_board(Path::new("b.toml"), &text, "b").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let elf = Path::new("/nonexistent/demo");
+        assert_eq!(kernel_image(&board, elf, dir.path()).unwrap(), elf);
+        // A raw board reads the ELF, so a missing one is an error naming it.
+        let board = parse_board(Path::new("b.toml"), RAW_BOARD, "b").unwrap();
+        let e = format!("{:#}", kernel_image(&board, elf, dir.path()).unwrap_err());
+        assert!(e.contains("/nonexistent/demo"), "{e}");
+    }
 }

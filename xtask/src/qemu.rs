@@ -413,6 +413,7 @@ mod tests {
             machine: "virt,gic-version=3".into(),
             args: vec!["-m".into(), "128M".into()],
             expect: vec![],
+            tests: None,
         };
         let args = command_line(&v, Path::new("/t/boot"), &["-d".into(), "int".into()]);
         let joined = args.join(" ");

@@ -38,6 +38,7 @@ pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
         machine: board.qemu.machine.clone(),
         args: board.qemu.args.clone(),
         expect: Vec::new(),
+        tests: None,
     };
     let mut all_args = variant.args.clone();
     all_args.extend(args.qemu_args.iter().cloned());
@@ -63,7 +64,8 @@ pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
     let mut extra: Vec<String> = qmp::qemu_args(&socket).into();
     extra.extend(frames_args(args.frames));
     extra.extend(args.qemu_args.iter().cloned());
-    let qemu_args = qemu::command_line_with_display(&variant, &elf, display, &extra);
+    let kernel = firmware::kernel_image(board, &elf, scratch.path())?;
+    let qemu_args = qemu::command_line_with_display(&variant, &kernel, display, &extra);
     let mut dumps = Screendumps::new(
         socket,
         scratch.path().to_path_buf(),

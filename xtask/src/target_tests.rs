@@ -11,7 +11,7 @@ use crate::boards::{Board, Variant};
 use crate::cargo::{self, Images};
 use crate::console::missing_expectations;
 use crate::decode::Defmt;
-use crate::firmware::Image;
+use crate::firmware::{self, Image};
 use crate::provision::{self, Qemu};
 use crate::qemu::{self, Ending};
 use crate::report::Section;
@@ -126,7 +126,8 @@ pub fn run_board(
             ));
             continue;
         };
-        for variant in &variants {
+        // A variant may run only some tests (board.toml `qemu.variant.tests`).
+        for variant in variants.iter().filter(|v| v.runs(name)) {
             let label = format!("{}/{name} [{}]", board.name, variant.name);
             match run_one(root, board, &qemu, artifact, name, variant, sel) {
                 Ok(()) => section.pass(),
@@ -183,7 +184,9 @@ fn run_one(
         .tempdir()
         .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
     let socket = scratch.path().join("qmp.sock");
-    let args = qemu::command_line(variant, &artifact.path, &qmp::qemu_args(&socket));
+    let kernel = firmware::kernel_image(board, &artifact.path, scratch.path())
+        .map_err(|e| format!("{e:#}"))?;
+    let args = qemu::command_line(variant, &kernel, &qmp::qemu_args(&socket));
     let check = screendump::Check::from(expectation.screendump);
     let mut dumps = Screendumps::new(
         socket,

@@ -1,8 +1,8 @@
 //! AArch64 glue shared by the dmasync boards: everything a Cortex-A board needs between the
 //! reset vector and `main`, with no board addresses inside.
 //!
-//! - [`boot`]: entry via `aarch64-rt` (stack, `.bss`, FP/SIMD on before any Rust), the
-//!   MMU-on hook secondaries run before touching their stack.
+//! - [`boot`]: entry via `aarch64-rt` (stack, `.bss`, FP/SIMD on before any Rust), the drop
+//!   from EL2/EL3 to EL1, the MMU-on hook secondaries run before touching their stack.
 //! - [`exceptions`]: our own vector table (saves the FP/SIMD state so Rust IRQ handlers are
 //!   safe) and the plain-text exception report (exit code 3).
 //! - [`mmu`]: identity map with `aarch64-paging` over a static table pool; MMU and caches on.
@@ -15,7 +15,9 @@
 //! - [`timer`]: the generic timer: the counter behind `platform::now`, `DelayNs`, the EL1
 //!   physical timer interrupt.
 //! - [`gic`]: GICv2/GICv3 via `arm-gic`, IRQ dispatch table.
-//! - [`psci`], [`smp`]: secondary cores via PSCI `CPU_ON`.
+//! - [`psci`], [`smp`]: secondary cores via PSCI `CPU_ON`; [`bringup`]: what each does
+//!   first (GIC CPU interface, timer tick) and the boot core's wait for them.
+//! - [`ticks`]: the EL1 physical timer's interrupt handler (tick counts, never early).
 //! - [`semihosting`]: `SYS_EXIT` with an exit code (the test verdict).
 //! - [`platform`]: dmasync's bare-metal `Platform` (WFE/SEV, generic timer, event stream),
 //!   installed by the board with `dmasync_hal::set_platform!`.
@@ -25,6 +27,7 @@ extern crate alloc;
 
 pub mod barrier;
 pub mod boot;
+pub mod bringup;
 pub mod cache;
 pub mod cpu;
 pub mod exceptions;
@@ -35,6 +38,7 @@ pub mod psci;
 pub mod semihosting;
 pub mod smp;
 pub mod stacks;
+pub mod ticks;
 pub mod timer;
 
 pub use dmasync_firmware::{console, heap, print, println, spin, testkit};

@@ -115,19 +115,24 @@ impl Translation<El1Attributes> for StaticPoolTranslation {
 pub(crate) static BOOT_MMU: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 
 /// The `enable_mmu` hook `aarch64-rt` calls first thing on every core (its `entry` and
-/// `secondary_entry`). A no-op until the primary has built the tables; afterwards it programs
+/// `secondary_entry`). It first leaves EL2/EL3 for EL1 ([`crate::boot::drop_to_el1`]). Then
+/// it is a no-op until the primary has built the tables; afterwards it programs
 /// the recorded translation registers and turns on the MMU and caches, so a secondary never
 /// touches its stack with the MMU off. Sequence per Arm ARM D8.2 (TLB/I-cache invalidate
 /// before SCTLR_EL1.M, `isb` after). Clobbers x8-x11 only; x0-x3 carry boot arguments.
 ///
 /// # Safety
 ///
-/// Only for `aarch64-rt`'s entry code (non-standard calling convention), at EL1.
+/// Only for `aarch64-rt`'s entry code (non-standard calling convention), at any EL.
 #[unsafe(naked)]
 #[unsafe(export_name = "enable_mmu")]
 #[unsafe(link_section = ".init.dmasync_enable_mmu")]
 pub unsafe extern "C" fn enable_mmu_hook() {
     core::arch::naked_asm!(
+        // drop_to_el1 keeps x10 and returns (at EL1) through x30.
+        "mov x10, x30",
+        "bl {drop}",
+        "mov x30, x10",
         "adrp x8, {cfg}",
         "add x8, x8, :lo12:{cfg}",
         "ldr x11, [x8, #0]",
@@ -148,6 +153,7 @@ pub unsafe extern "C" fn enable_mmu_hook() {
         "1:",
         "ret",
         cfg = sym BOOT_MMU,
+        drop = sym crate::boot::drop_to_el1,
     )
 }
 

@@ -40,6 +40,19 @@ pub fn version(conduit: Conduit) -> Result<(u16, u16), smccc::psci::Error> {
     Ok((v.major, v.minor))
 }
 
+/// Whether the core with affinity `mpidr` is on, off or on its way (PSCI `AFFINITY_INFO`,
+/// all affinity levels). `Err(InvalidParameters)` for a core the platform does not have.
+pub fn affinity_info(
+    conduit: Conduit,
+    mpidr: u64,
+) -> Result<smccc::psci::AffinityState, smccc::psci::Error> {
+    use smccc::psci::LowestAffinityLevel::All;
+    match conduit {
+        Conduit::Hvc => smccc::psci::affinity_info::<Hvc>(mpidr, All),
+        Conduit::Smc => smccc::psci::affinity_info::<Smc>(mpidr, All),
+    }
+}
+
 /// Powers the machine off (QEMU exits with status 0). Returns only on failure.
 pub fn system_off(conduit: Conduit) -> smccc::psci::Error {
     let r = match conduit {

@@ -14,21 +14,27 @@ pub mod display;
 pub mod dma_pool;
 pub mod engine;
 pub mod memory_map;
-pub mod ticks;
 pub mod watchdog;
 
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-
-use dmasync_aarch64::cpu::{self, MAX_CPUS};
+use dmasync_aarch64::bringup;
+use dmasync_aarch64::cpu;
 use dmasync_aarch64::gic::{self, GicFrames, GicVersion};
 use dmasync_aarch64::mmu::{self, IdentityMap};
 use dmasync_aarch64::psci::Conduit;
-use dmasync_aarch64::smp::{self, StartError};
-use dmasync_aarch64::timer::{self, PhysicalTimer};
+use dmasync_aarch64::smp::StartError;
+use dmasync_aarch64::timer;
 use dmasync_aarch64::{console, exit_code, heap, println, semihosting, stacks};
 
 pub use devicetree::DtInfo;
 pub use dmasync_aarch64 as arch;
+// The secondaries' bring-up and the timer tick are the architecture's (shared by every
+// AArch64 board); re-exported under the names the tests and the demo use.
+pub use dmasync_aarch64::bringup::{
+    SECONDARIES_PATIENCE_S, SECONDARY_TICK_PATIENCE_S, reported_cores, secondary_bring_up,
+    secondary_idle, wait_for_secondaries,
+};
+pub use dmasync_aarch64::ticks;
+pub use dmasync_aarch64::ticks::TIMER_PRIORITY;
 
 // The one platform of every qemu-virt binary: WFE/SEV and the generic timer.
 dmasync_hal::set_platform!(dmasync_aarch64::platform::Aarch64Platform);
@@ -39,9 +45,6 @@ pub const BOARD_NAME: &str = "qemu-virt";
 /// Heap size cap; the rest of RAM after the image and heap stays free for later users
 /// (DMA pools, frame buffers), see [`Board::free_ram`].
 pub const HEAP_MAX: usize = 16 << 20;
-
-/// Interrupt priority of the timer (lower is more urgent; GIC priorities are 8 bits).
-pub const TIMER_PRIORITY: u8 = 0x80;
 
 unsafe extern "C" {
     /// Start of the image's code (aarch64-rt image.ld).
@@ -58,8 +61,10 @@ unsafe extern "C" {
 pub struct Board {
     /// Device-tree facts.
     pub dt: DtInfo,
-    /// Exception level we run at.
+    /// Exception level we run at (1: the boot path drops there from EL2/EL3).
     pub el: u8,
+    /// Exception level the boot core was entered at (1, 2 with `virtualization=on`).
+    pub entry_el: u8,
     /// Counter value when `main` was entered, and when `init` finished.
     pub boot_ticks: (u64, u64),
     /// Heap range (start, size).
@@ -81,16 +86,38 @@ impl Board {
         self.dt.gic.version()
     }
 
+    /// Cores the device tree lists (the accessors below are what the test bodies shared
+    /// with other boards use: boards/common/aarch64/).
+    pub fn cpu_count(&self) -> usize {
+        self.dt.cpu_count
+    }
+
+    /// MPIDR affinity of each logical core (index = logical number).
+    pub fn cpu_mpidrs(&self) -> &[u64] {
+        self.dt.cpu_mpidrs()
+    }
+
+    /// INTID of the EL1 physical timer.
+    pub fn timer_intid(&self) -> u32 {
+        self.dt.timer_intid
+    }
+
+    /// The PSCI conduit, if the device tree has a /psci node.
+    pub fn psci(&self) -> Option<Conduit> {
+        self.dt.psci
+    }
+
     /// The plain-text banner xtask matches per QEMU variant (board.toml `expect`); `init`
     /// prints it as soon as the device tree has been read.
     pub fn print_banner(&self) {
-        print_banner(self.el, &self.dt);
+        print_banner(self.el, self.entry_el, &self.dt);
     }
 }
 
-fn print_banner(el: u8, dt: &DtInfo) {
+fn print_banner(el: u8, entry_el: u8, dt: &DtInfo) {
     println!(
-        "{BOARD_NAME}: EL{el} cpus={} ram={:#x}+{}MiB gic={} psci={} timer={}Hz intid={}",
+        "{BOARD_NAME}: EL{el} cpus={} ram={:#x}+{}MiB gic={} psci={} timer={}Hz intid={} \
+         entered=EL{entry_el}",
         dt.cpu_count,
         dt.ram.0,
         dt.ram.1 >> 20,
@@ -131,11 +158,11 @@ pub fn init(x0: u64) -> Board {
         console::install(slot.as_mut().expect("just stored"));
     }
 
+    let entry_el = dmasync_aarch64::boot::entry_el();
     if el != 1 {
-        // aarch64-rt is built for EL1 (CPACR_EL1, *_EL1 vectors and translation regime).
+        // The boot path (dmasync_aarch64::boot::drop_to_el1) leaves EL2/EL3 before Rust runs.
         setup_failed(format_args!(
-            "running at EL{el}, but this firmware supports EL1 only \
-             (QEMU virt without virtualization=on / secure=on)"
+            "running at EL{el} (entered at EL{entry_el}): the drop to EL1 did not happen"
         ));
     }
 
@@ -145,7 +172,7 @@ pub fn init(x0: u64) -> Board {
         .unwrap_or_else(|e| setup_failed(format_args!("{e}")));
     cpu::set_cpu_table(dt.cpu_mpidrs());
     // The banner as early as it can be complete: what the device tree says.
-    print_banner(el, &dt);
+    print_banner(el, entry_el, &dt);
 
     // Identity map: MMIO window as device, RAM as normal memory except the stacks' guard
     // pages, our code read-only+exec.
@@ -214,6 +241,7 @@ pub fn init(x0: u64) -> Board {
     Board {
         dt,
         el,
+        entry_el,
         boot_ticks: (t_entry, timer::counter()),
         heap: (heap_start, heap_size),
         free_ram,
@@ -250,78 +278,6 @@ fn gic_frame_addresses(frames: &GicFrames) -> [(&'static str, usize); 2] {
     }
 }
 
-/// How long a secondary waits for its first timer tick before declaring it lost.
-pub const SECONDARY_TICK_PATIENCE_S: u64 = 5;
-
-/// How long the boot core waits for secondaries to report in (covers
-/// [`SECONDARY_TICK_PATIENCE_S`] plus start-up), for the demo and the tests.
-pub const SECONDARIES_PATIENCE_S: u64 = 10;
-
-/// MPIDR (+1, 0 = not yet) of each logical core that reported in.
-static REPORTED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-/// Counter value at which each core reported in.
-static REPORTED_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-
-/// How far each secondary got in [`secondary_bring_up`], so a core that never reports in
-/// can be named with the step it is stuck in ([`BRING_UP_STEPS`]).
-static BRING_UP: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
-/// What a [`BRING_UP`] value means.
-const BRING_UP_STEPS: [&str; 4] = [
-    "never entered its bring-up (PSCI CPU_ON, or the core's MMU and stack set-up)",
-    "setting up its GIC CPU interface",
-    "enabling its timer interrupt",
-    "waiting for its first timer tick",
-];
-
-/// What a secondary does first (called by [`start_secondaries`]' entry): its GIC CPU
-/// interface, its timer interrupt, one timer tick to prove both, then it reports in.
-pub fn secondary_bring_up(index: usize) {
-    BRING_UP[index].store(1, Ordering::Relaxed);
-    if let Err(e) = gic::init_secondary() {
-        panic!("cpu {index}: GIC CPU interface set-up failed: {e:?}");
-    }
-    BRING_UP[index].store(2, Ordering::Relaxed);
-    if let Err(e) = ticks::enable_on_this_core() {
-        panic!("cpu {index}: timer interrupt set-up failed: {e:?}");
-    }
-    BRING_UP[index].store(3, Ordering::Relaxed);
-    cpu::enable_irqs();
-    let before = ticks::count_on(index);
-    let hz = timer::counter_frequency();
-    let deadline = PhysicalTimer.arm_in(hz / 1000); // 1 ms
-    // Generous: under TCG on a loaded host QEMU's timer callbacks (its main loop) can lag
-    // the guest counter by a second or more. The bound is there to report a hang, not to time
-    // anything (xtask's own limit is 30 s).
-    let give_up = deadline + SECONDARY_TICK_PATIENCE_S * hz;
-    while ticks::count_on(index) == before && timer::counter() < give_up {
-        cpu::wait_for_event();
-    }
-    if ticks::count_on(index) == before {
-        panic!("cpu {index}: no timer interrupt within {SECONDARY_TICK_PATIENCE_S} s");
-    }
-    let (m, c, i) = mmu::mmu_and_caches_enabled();
-    let mpidr = cpu::mpidr();
-    REPORTED_AT[index].store(timer::counter(), Ordering::Relaxed);
-    REPORTED[index].store(mpidr + 1, Ordering::Release);
-    defmt::info!(
-        "cpu {=usize} online: MPIDR={=u64:#x} EL{=u8} MMU={=bool} D$={=bool} I$={=bool} tick ok",
-        index,
-        mpidr,
-        cpu::current_el(),
-        m,
-        c,
-        i
-    );
-}
-
-/// Default secondary entry: bring up, report in, then sleep.
-pub fn secondary_idle(index: usize) -> ! {
-    secondary_bring_up(index);
-    loop {
-        cpu::wait_for_interrupt();
-    }
-}
-
 /// Starts every secondary core the device tree lists, each running `entry(index)`. Returns
 /// how many were started.
 pub fn start_secondaries(board: &Board, entry: fn(usize) -> !) -> Result<usize, StartError> {
@@ -334,49 +290,5 @@ pub fn start_secondaries(board: &Board, entry: fn(usize) -> !) -> Result<usize, 
         }
         return Ok(0);
     };
-    let me = cpu::mpidr();
-    let mut started = 0;
-    for (index, &mpidr) in board.dt.cpu_mpidrs().iter().enumerate() {
-        if mpidr == me {
-            continue;
-        }
-        smp::start_secondary(conduit, index, mpidr, entry)?;
-        started += 1;
-    }
-    Ok(started)
-}
-
-/// Which logical cores have reported in: (index, MPIDR, counter at report).
-pub fn reported_cores() -> impl Iterator<Item = (usize, u64, u64)> {
-    (0..MAX_CPUS).filter_map(|i| {
-        let m = REPORTED[i].load(Ordering::Acquire);
-        (m != 0).then(|| (i, m - 1, REPORTED_AT[i].load(Ordering::Relaxed)))
-    })
-}
-
-/// Waits up to `timeout_ticks` for `expected` secondaries to report in; returns how many did.
-/// On a time-out, prints each started core that did not report in with the bring-up step it
-/// is stuck in.
-pub fn wait_for_secondaries(expected: usize, timeout_ticks: u64) -> usize {
-    let start = timer::counter();
-    loop {
-        let n = reported_cores().count();
-        if n >= expected {
-            return n;
-        }
-        if timer::counter().wrapping_sub(start) > timeout_ticks {
-            let me = cpu::cpu_index().unwrap_or(0);
-            for i in (0..=expected.min(MAX_CPUS - 1)).filter(|&i| i != me) {
-                if REPORTED[i].load(Ordering::Acquire) == 0 {
-                    let step = BRING_UP[i].load(Ordering::Relaxed) as usize;
-                    println!(
-                        "cpu {i} did not report in: {}",
-                        BRING_UP_STEPS.get(step).copied().unwrap_or("unknown step")
-                    );
-                }
-            }
-            return n;
-        }
-        core::hint::spin_loop();
-    }
+    bringup::start_all(conduit, board.dt.cpu_mpidrs(), entry)
 }

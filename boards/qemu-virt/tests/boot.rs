@@ -72,10 +72,12 @@ fn console_embedded_io(_: &Board) -> TestResult {
 }
 
 fn el1_and_fp(board: &Board) -> TestResult {
+    ensure!(board.el == 1, "running at EL{}, expected EL1", board.el);
+    // Plain virt enters at EL1, virtualization=on at EL2 (which the boot path leaves).
     ensure!(
-        board.el == 1,
-        "running at EL{}, expected EL1 on plain virt",
-        board.el
+        board.entry_el == 1 || board.entry_el == 2,
+        "entered at EL{}, expected EL1 or EL2 on virt",
+        board.entry_el
     );
     ensure!(
         cpu::current_el() == 1,

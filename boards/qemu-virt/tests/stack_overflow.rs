@@ -1,83 +1,10 @@
-//! Stack overflow: cpu 1 recurses until it runs into the unmapped guard page below its
-//! stack. The fault is taken on the core's separate exception stack (SP_EL1), so the report
-//! comes out and names the guard page. The lines and the exit code xtask requires are written
-//! once, in board.toml `[tests.stack_overflow]` (doc/testing.md).
+//! The `stack_overflow` on-target test on qemu-virt; the body is boards/common/aarch64/stack_overflow.rs, shared by the
+//! AArch64 boards.
 #![no_std]
 #![no_main]
 
-use dmasync_qemu_virt::arch::{exit_code, println, semihosting, timer};
+extern crate alloc;
+extern crate dmasync_qemu_virt as board;
 
-dmasync_aarch64::entry!(main, 40);
-
-/// Uses 512 bytes of stack per level and cannot be turned into a loop (the result depends on
-/// the frame's contents after the call).
-#[inline(never)]
-fn recurse(depth: u64) -> u64 {
-    let mut frame = [0u8; 512];
-    frame[(depth % 512) as usize] = depth as u8;
-    core::hint::black_box(&mut frame);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1) + u64::from(frame[(depth % 512) as usize])
-}
-
-fn overflower(index: usize) -> ! {
-    if index == 1 {
-        println!("stack_overflow: cpu 1 recurses into its guard page");
-        let r = recurse(0);
-        println!("test stack_overflow ... FAILED: recursion returned {r}");
-        println!(
-            "{}",
-            dmasync_protocol::verdict::Verdict {
-                failed: 1,
-                cases: 1
-            }
-        );
-        semihosting::exit(exit_code::TEST_FAILED);
-    }
-    loop {
-        dmasync_qemu_virt::arch::cpu::wait_for_interrupt_masked();
-    }
-}
-
-fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
-    let board = dmasync_qemu_virt::init(x0);
-    if board.dt.cpu_count < 2 {
-        println!("test stack_overflow ... FAILED: needs at least 2 CPUs");
-        println!(
-            "{}",
-            dmasync_protocol::verdict::Verdict {
-                failed: 1,
-                cases: 1
-            }
-        );
-        semihosting::exit(exit_code::TEST_FAILED);
-    }
-    if let Err(e) = dmasync_qemu_virt::start_secondaries(&board, overflower) {
-        println!("test stack_overflow ... FAILED: starting secondaries: {e:?}");
-        println!(
-            "{}",
-            dmasync_protocol::verdict::Verdict {
-                failed: 1,
-                cases: 1
-            }
-        );
-        semihosting::exit(exit_code::TEST_FAILED);
-    }
-    // cpu 1 ends the run; if its report never comes, say so instead of hanging.
-    let hz = timer::counter_frequency();
-    let give_up = timer::counter() + 5 * hz;
-    while timer::counter() < give_up {
-        core::hint::spin_loop();
-    }
-    println!("test stack_overflow ... FAILED: no exception report from cpu 1 within 5 s");
-    println!(
-        "{}",
-        dmasync_protocol::verdict::Verdict {
-            failed: 1,
-            cases: 1
-        }
-    );
-    semihosting::exit(exit_code::TEST_FAILED)
-}
+#[path = "../../common/aarch64/stack_overflow.rs"]
+mod body;

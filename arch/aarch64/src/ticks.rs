@@ -1,11 +1,16 @@
 //! The EL1 physical timer interrupt on every core: counts ticks, checks none fires before
-//! its deadline, and re-arms in periodic mode.
+//! its deadline, and re-arms in periodic mode. Board-independent (the board names the
+//! interrupt ID, from its device tree or its SoC's fixed map); every AArch64 board's
+//! bring-up and `timer` test use it.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use dmasync_aarch64::cpu::{self, MAX_CPUS};
-use dmasync_aarch64::gic::{self, GicSetupError};
-use dmasync_aarch64::timer::{self, PhysicalTimer};
+use crate::cpu::{self, MAX_CPUS};
+use crate::gic::{self, GicSetupError};
+use crate::timer::{self, PhysicalTimer};
+
+/// Interrupt priority of the timer (lower is more urgent; GIC priorities are 8 bits).
+pub const TIMER_PRIORITY: u8 = 0x80;
 
 static INTID: AtomicU32 = AtomicU32::new(0);
 static COUNT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -41,7 +46,7 @@ pub fn install(intid: u32) -> Result<(), GicSetupError> {
 /// Enables the timer interrupt on the calling core (each core's PPI is separate).
 pub fn enable_on_this_core() -> Result<(), GicSetupError> {
     PhysicalTimer.disarm();
-    gic::enable_private(INTID.load(Ordering::Relaxed), super::TIMER_PRIORITY)
+    gic::enable_private(INTID.load(Ordering::Relaxed), TIMER_PRIORITY)
 }
 
 /// Ticks handled so far on logical core `index`.

@@ -1,0 +1,10 @@
+//! The `stack_overflow` on-target test on imx8mp-evk; the body is boards/common/aarch64/stack_overflow.rs, shared by the
+//! AArch64 boards.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+extern crate dmasync_imx8mp_evk as board;
+
+#[path = "../../common/aarch64/stack_overflow.rs"]
+mod body;
