@@ -433,6 +433,49 @@ mod tests {
         assert_eq!(px >> 24, 255);
     }
 
+    /// pixman's `MUL_UN8` (pixman-combine32.h): `t = x * y + 0x80; ((t >> 8) + t) >> 8`.
+    fn mul_un8(x: u32, y: u32) -> u32 {
+        let t = x * y + 0x80;
+        ((t >> 8) + t) >> 8
+    }
+
+    #[test]
+    fn pixman_blends_with_two_roundings_exactly_as_documented() {
+        // Every effective alpha a (source alpha, global 255), every (src, dst) channel pair:
+        // the colour is MUL_UN8(s, a) + MUL_UN8(d, 255 - a), the alpha a + MUL_UN8(dA, 255 - a),
+        // which is what BLEND_COLOUR_BOUND's argument assumes.
+        let l = Layout::packed(256, 256, A);
+        for a in 0..=255u32 {
+            let src: Vec<u32> = (0..256 * 256)
+                .map(|i| a << 24 | (i % 256) << 16 | (i / 256) << 8)
+                .collect();
+            let dst: Vec<u32> = (0..256 * 256)
+                .map(|i| (i % 256) << 24 | (i / 256) << 16 | (i % 256) << 8 | 0xFF)
+                .collect();
+            let mut d = bytes(&dst);
+            blend(
+                &mut d,
+                l,
+                (0, 0),
+                &bytes(&src),
+                l,
+                Rect::new(0, 0, 256, 256),
+                255,
+            )
+            .unwrap();
+            for (i, got) in load(&d, &l).into_iter().enumerate() {
+                let (x, y) = (i as u32 % 256, i as u32 / 256);
+                let ia = 255 - a;
+                // red: s = x, d = y; green: s = y, d = x; blue: s = 0, d = 255.
+                let want = (a + mul_un8(x, ia)) << 24
+                    | (mul_un8(x, a) + mul_un8(y, ia)) << 16
+                    | (mul_un8(y, a) + mul_un8(x, ia)) << 8
+                    | mul_un8(255, ia);
+                assert_eq!(got, want, "a={a} x={x} y={y}");
+            }
+        }
+    }
+
     #[test]
     fn xrgb_destination_colours_match_the_argb_view() {
         // The oracle hands destinations to pixman as a8r8g8b8; OVER's colour never reads the
@@ -453,7 +496,7 @@ mod tests {
         .unwrap();
         let got = load(&via_oracle, &l);
 
-        // Premultiply by hand with pixman's own MUL_UN8 and composite into x8r8g8b8.
+        // The same two composites, into pixman's own x8r8g8b8 destination.
         let mut d = dst.to_vec();
         let mut s = src.to_vec();
         let mut mask = Image::new(FormatCode::A8, 4, 1, true).unwrap();
