@@ -564,7 +564,12 @@ mod tests {
     fn bad_input_is_refused_and_nothing_written() {
         let l = Layout::packed(2, 2, A);
         let mut buf = vec![7u8; 16];
-        let err = |r| assert!(matches!(r, Err(_)));
+        let bad = |why| {
+            Err(OracleError::BadSurface {
+                surface: "dst",
+                why,
+            })
+        };
         assert_eq!(
             fill(&mut buf, l, Rect::new(1, 0, 2, 1), 0),
             Err(OracleError::OutOfBounds { surface: "dst" })
@@ -577,13 +582,23 @@ mod tests {
             fill(&mut buf[..15], l, Rect::new(0, 0, 1, 1), 0),
             Err(OracleError::ShortBuffer { surface: "dst" })
         );
-        err(fill(&mut buf, Layout::packed(0, 2, A), Rect::default(), 0));
-        err(fill(
-            &mut buf,
-            Layout { stride: 7, ..l },
-            Rect::default(),
-            0,
-        ));
+        assert_eq!(
+            fill(&mut buf, Layout::packed(0, 2, A), Rect::default(), 0),
+            bad("zero width or height")
+        );
+        assert_eq!(
+            fill(&mut buf, Layout { stride: 7, ..l }, Rect::default(), 0),
+            bad("stride is smaller than a row")
+        );
+        assert_eq!(
+            fill(
+                &mut buf,
+                Layout::packed(MAX_SIDE + 1, 1, A),
+                Rect::default(),
+                0
+            ),
+            bad("wider or taller than 16384 pixels")
+        );
         let src = buf.clone();
         assert_eq!(
             copy(
