@@ -1,6 +1,8 @@
 //! The oracle: frame N's exact pixels, computed on the CPU with the software engine's own
 //! renderer (`dmasync_soft::render`, the code the engine runs on qemu-virt) and the same
-//! overlay drawing code the demo's CPU stage runs.
+//! overlay drawing code the demo's CPU stage runs. `demo/tests/pixman_oracle.rs` checks these
+//! frames against the same scenes rendered by pixman (`dmasync-pixman-oracle`): equal except
+//! the translucent panel, within 1 per colour channel (doc/testing.md, "The pixel oracle").
 
 use alloc::vec;
 use alloc::vec::Vec;

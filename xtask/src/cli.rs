@@ -109,7 +109,8 @@ pub struct TestArgs {
     /// Run only on-target tests whose name contains one of these.
     #[arg(value_name = "FILTER")]
     pub filters: Vec<String>,
-    /// Only checks, host tests, loom, Miri and the fuzz smoke: no QEMU.
+    /// Only the host packages (installed when missing), checks, host tests, loom, Miri and the
+    /// fuzz smoke: no QEMU.
     #[arg(long, conflicts_with_all = ["target_only", "filters", "variant"])]
     pub host_only: bool,
     /// Only the on-target tests in QEMU.

@@ -1,5 +1,6 @@
-//! Making sure a recent enough QEMU is there: check, and on a Debian machine where we are
-//! root, install it from bookworm-backports; otherwise say exactly what to run.
+//! Making sure what the tests need is there: a recent enough QEMU for the on-target tests,
+//! and the Debian packages the host tests link ([`HOST_PACKAGES`]). Check, and on a Debian
+//! machine where we are root, install with apt-get; otherwise say exactly what to run.
 
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::PathBuf;
@@ -237,6 +238,85 @@ fn install_with_apt() -> Result<()> {
     )
 }
 
+/// Debian packages the host tests need, and why.
+///
+/// `libpixman-1-dev`: the pixel oracle (models/pixman-oracle) uses the `pixman` crate, whose
+/// `pixman-sys` links the system library with a plain `-lpixman-1` (no pkg-config, nothing
+/// bundled); the linker finds `libpixman-1.so` only in the -dev package (the runtime
+/// package, libpixman-1-0, which QEMU depends on, has just `libpixman-1.so.0`).
+pub const HOST_PACKAGES: &[&str] = &["libpixman-1-dev"];
+
+/// Whether `dpkg-query -W -f '${Status}' <package>` printed an installed package's status.
+fn dpkg_says_installed(status: &str) -> bool {
+    status.trim() == "install ok installed"
+}
+
+fn dpkg_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f", "${Status}", package])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && dpkg_says_installed(&String::from_utf8_lossy(&o.stdout))
+        })
+}
+
+/// The packages of `wanted` that `installed` says are missing, in order.
+fn missing_packages<'p>(wanted: &[&'p str], installed: impl Fn(&str) -> bool) -> Vec<&'p str> {
+    wanted.iter().copied().filter(|p| !installed(p)).collect()
+}
+
+/// The commands that install `packages`.
+fn host_install_commands(sudo: &str, packages: &[&str]) -> Vec<String> {
+    vec![
+        format!("{sudo}apt-get update"),
+        format!(
+            "{sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y {}",
+            packages.join(" ")
+        ),
+    ]
+}
+
+/// Makes sure every [`HOST_PACKAGES`] package is installed, installing the missing ones when
+/// root with apt (the same rule as for QEMU); returns what it installed. On a machine without
+/// dpkg the packages count as missing and the error says what is needed.
+pub fn ensure_host_packages() -> Result<Vec<&'static str>> {
+    let missing = missing_packages(HOST_PACKAGES, dpkg_installed);
+    if missing.is_empty() {
+        return Ok(missing);
+    }
+    let list = missing.join(" ");
+    match plan(is_root(), on_path("apt-get"), false) {
+        Plan::InstallWithApt => {
+            eprintln!("note: the host tests need {list}; installing it with apt-get");
+            run_with_progress("apt-get update", Command::new("apt-get").arg("update"))?;
+            run_with_progress(
+                "apt-get install",
+                Command::new("apt-get")
+                    .args(["install", "-y"])
+                    .args(&missing),
+            )
+            .with_context(|| format!("installing {list} with apt-get failed"))?;
+            let still = missing_packages(&missing, dpkg_installed);
+            if !still.is_empty() {
+                bail!(
+                    "after apt-get install, still not installed: {}",
+                    still.join(" ")
+                );
+            }
+            Ok(missing)
+        }
+        Plan::Instruct => {
+            eprintln!("The host tests need {list} (pixman for the pixel oracle).");
+            eprintln!("On Debian install it with:");
+            for cmd in host_install_commands("sudo ", &missing) {
+                eprintln!("    {cmd}");
+            }
+            bail!("missing host packages: {list} (install commands above)")
+        }
+    }
+}
+
 /// `/usr/bin/qemu-system-aarch64 10.0.2`, for banners.
 pub fn describe(q: &Qemu) -> String {
     let (a, b, c) = q.version;
@@ -280,6 +360,38 @@ mod tests {
         assert!(!mentions_backports(
             "deb http://deb.debian.org/debian bookworm main\n"
         ));
+    }
+
+    #[test]
+    fn host_packages_missing_are_those_dpkg_lacks() {
+        let wanted = ["libpixman-1-dev", "pkg-config", "libfoo-dev"];
+        assert_eq!(
+            missing_packages(&wanted, |p| p == "pkg-config"),
+            ["libpixman-1-dev", "libfoo-dev"]
+        );
+        assert!(missing_packages(&wanted, |_| true).is_empty());
+        assert!(HOST_PACKAGES.contains(&"libpixman-1-dev"));
+    }
+
+    #[test]
+    fn dpkg_status_parsing() {
+        assert!(dpkg_says_installed("install ok installed"));
+        assert!(!dpkg_says_installed("deinstall ok config-files"));
+        assert!(!dpkg_says_installed("unknown ok not-installed"));
+        assert!(!dpkg_says_installed(""));
+    }
+
+    #[test]
+    fn host_package_instructions() {
+        let cmds = host_install_commands("sudo ", &["libpixman-1-dev", "pkg-config"]);
+        assert_eq!(
+            cmds,
+            [
+                "sudo apt-get update",
+                "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y libpixman-1-dev pkg-config"
+            ]
+        );
+        assert_eq!(host_install_commands("", &["x"])[0], "apt-get update");
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
 
     let mut sections = Vec::new();
     if host_steps {
+        // Before anything links a host test: the pixel oracle needs libpixman-1-dev.
+        sections.push(timed("host packages", host_packages));
         sections.push(timed("checks", || checks(root, boards)));
         sections.push(timed("host tests", || host_tests(root)));
         sections.push(timed("loom", || loom(root)));
@@ -228,6 +230,22 @@ fn counted(section: &mut Section, what: &str, cmd: Command) {
         Ok((ok, out)) => section.add_cargo_test(what, Counts::parse(&out), ok),
         Err(e) => section.fail(format!("{what}: {e:#}")),
     }
+}
+
+/// The Debian packages the host tests link ([`crate::provision::HOST_PACKAGES`]), installed
+/// when missing and this machine lets us; a failure here names the commands to run.
+fn host_packages() -> Section {
+    let mut s = Section::new("host packages");
+    match crate::provision::ensure_host_packages() {
+        Ok(installed) => {
+            if !installed.is_empty() {
+                s.note(format!("installed {}", installed.join(" ")));
+            }
+            s.pass();
+        }
+        Err(e) => s.fail(format!("{e:#}")),
+    }
+    s
 }
 
 fn host_tests(root: &Path) -> Section {
