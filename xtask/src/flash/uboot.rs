@@ -26,7 +26,10 @@ pub fn ready_line(protocol: Protocol) -> String {
 /// `## Total Size      = 0x00002c40 = 11328 Bytes` -> 11328.
 pub fn parse_total_size(text: &str) -> Option<u64> {
     text.lines().find_map(|line| {
-        let rest = line.trim().strip_prefix("## Total Size")?;
+        // XMODEM's second ACK of EOT (0x06) lands right before the line.
+        let rest = line
+            .trim_matches(|c: char| c.is_whitespace() || c.is_control())
+            .strip_prefix("## Total Size")?;
         let hex = rest.split('=').nth(1)?.trim();
         u64::from_str_radix(hex.strip_prefix("0x")?, 16).ok()
     })
@@ -80,6 +83,10 @@ mod tests {
                     ## Start Addr      = 0x41000000\r\n=> ";
         assert_eq!(parse_total_size(text), Some(11328));
         assert_eq!(parse_total_size("## Total Size = junk"), None);
+        // As U-Boot 2023.01 prints it after `loadx` (QEMU rehearsal), its second ACK first.
+        let xmodem = "\u{6}## Total Size      = 0x00011400 = 70656 Bytes\r\n\
+                      ## Start Addr      = 0x41000000\r\n=> ";
+        assert_eq!(parse_total_size(xmodem), Some(70656));
         let crc = "=> crc32 0x41000000 0x2c40\r\ncrc32 for 41000000 ... 41002c3f ==> 619d7add\r\n=> ";
         assert_eq!(parse_crc32(crc), Some(0x619d_7add));
         assert_eq!(parse_crc32("=> crc32 0x41000000 0x2c40\r\n"), None);
