@@ -266,7 +266,13 @@ mod tests {
     #[test]
     fn flash_takes_a_method_and_checks_it() {
         let cli = Cli::try_parse_from([
-            "x", "flash", "--board", "exynos4", "--via", "dfu", "--dry-run",
+            "x",
+            "flash",
+            "--board",
+            "exynos4",
+            "--via",
+            "dfu",
+            "--dry-run",
         ])
         .unwrap();
         let Cmd::Flash(args) = cli.command else {
@@ -277,8 +283,29 @@ mod tests {
         assert_eq!(args.protocol, "ymodem");
         let e = Cli::try_parse_from(["x", "flash", "--via", "tftp"]).unwrap_err();
         assert!(e.to_string().contains("unknown flash method 'tftp'"), "{e}");
-        assert!(Cli::try_parse_from(["x", "flash", "--via", "uboot-serial", "--protocol", "kermit"]).is_err());
-        assert!(Cli::try_parse_from(["x", "flash", "--via", "uboot-serial", "--qemu", "--port", "/dev/x"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "x",
+                "flash",
+                "--via",
+                "uboot-serial",
+                "--protocol",
+                "kermit"
+            ])
+            .is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "x",
+                "flash",
+                "--via",
+                "uboot-serial",
+                "--qemu",
+                "--port",
+                "/dev/x"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

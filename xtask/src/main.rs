@@ -70,8 +70,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             toolchain::ensure_pinned(&root)?;
             toolchain::ensure_miri(&root)?;
             // U-Boot for the flash rehearsal, mkimage for the uImage writer's host test.
-            flash_cmd::tools::ensure(&[flash_cmd::tools::UBOOT_QEMU_ARM64, flash_cmd::tools::MKIMAGE])?;
-            println!("setup: toolchains complete (rust-toolchain.toml, nightly with Miri), u-boot-qemu and u-boot-tools present");
+            flash_cmd::tools::ensure(&[
+                flash_cmd::tools::UBOOT_QEMU_ARM64,
+                flash_cmd::tools::MKIMAGE,
+            ])?;
+            println!(
+                "setup: toolchains complete (rust-toolchain.toml, nightly with Miri), u-boot-qemu and u-boot-tools present"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench(args) => bench::bench(

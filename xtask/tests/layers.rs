@@ -517,7 +517,9 @@ fn a_device_model_is_host_only_and_below_the_drivers() {
         "{problems:#?}"
     );
     assert!(
-        problems.iter().any(|p| p.contains("models/ may not depend on drivers/")),
+        problems
+            .iter()
+            .any(|p| p.contains("models/ may not depend on drivers/")),
         "{problems:#?}"
     );
 }

@@ -349,7 +349,10 @@ staging_size = 0x0500_0000
         );
         let none = FlashMethods::default();
         let e = none.require("b", Method::SdImage).unwrap_err().to_string();
-        assert!(e.contains("none (its board.toml has no [flash.<method>] table)"), "{e}");
+        assert!(
+            e.contains("none (its board.toml has no [flash.<method>] table)"),
+            "{e}"
+        );
         assert!(m.require("qemu-virt", Method::UbootSerial).is_ok());
     }
 
@@ -367,9 +370,13 @@ staging_size = 0x0500_0000
 
     #[test]
     fn unknown_tables_keys_and_formats_are_errors() {
-        let e = parse("[tftp]\nimage = \"uimage\"\n").unwrap_err().to_string();
+        let e = parse("[tftp]\nimage = \"uimage\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `tftp`"), "{e}");
-        let e = parse(&SERIAL.replace("baud =", "bauds =")).unwrap_err().to_string();
+        let e = parse(&SERIAL.replace("baud =", "bauds ="))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `bauds`"), "{e}");
         let e = parse(&SERIAL.replace("\"uimage\"", "\"elf\""))
             .unwrap_err()
@@ -385,14 +392,25 @@ staging_size = 0x0500_0000
     fn windows_must_be_in_ram_and_clear_of_the_image() {
         let m = parse(&SERIAL.replace("0x4100_0000", "0x9000_0000")).unwrap();
         let e = m.validate(RAM, 0x4020_0000).unwrap_err().to_string();
-        assert!(e.contains("flash.uboot-serial.staging_address") && e.contains("RAM"), "{e}");
+        assert!(
+            e.contains("flash.uboot-serial.staging_address") && e.contains("RAM"),
+            "{e}"
+        );
         let m = parse(&SERIAL.replace("0x0500_0000", "0x0800_0000")).unwrap();
-        assert!(m.validate(RAM, 0x4020_0000).is_err(), "window past the RAM end");
+        assert!(
+            m.validate(RAM, 0x4020_0000).is_err(),
+            "window past the RAM end"
+        );
         let m = parse(SERIAL).unwrap();
         let e = m.validate(RAM, 0x4200_0000).unwrap_err().to_string();
         assert!(e.contains("onto itself"), "{e}");
         let m = parse(&SERIAL.replace("115200", "0")).unwrap();
-        assert!(m.validate(RAM, 0x4020_0000).unwrap_err().to_string().contains("baud"));
+        assert!(
+            m.validate(RAM, 0x4020_0000)
+                .unwrap_err()
+                .to_string()
+                .contains("baud")
+        );
     }
 
     #[test]
@@ -409,6 +427,9 @@ staging_size = 0x0100_0000
         parse(dfu).unwrap().validate(RAM, 0x4000_8000).unwrap();
         let bad = parse(&dfu.replace("04e8:6601", "samsung")).unwrap();
         let e = bad.validate(RAM, 0x4000_8000).unwrap_err().to_string();
-        assert!(e.contains("flash.dfu.usb_id") && e.contains("samsung"), "{e}");
+        assert!(
+            e.contains("flash.dfu.usb_id") && e.contains("samsung"),
+            "{e}"
+        );
     }
 }

@@ -87,7 +87,8 @@ mod tests {
         let xmodem = "\u{6}## Total Size      = 0x00011400 = 70656 Bytes\r\n\
                       ## Start Addr      = 0x41000000\r\n=> ";
         assert_eq!(parse_total_size(xmodem), Some(70656));
-        let crc = "=> crc32 0x41000000 0x2c40\r\ncrc32 for 41000000 ... 41002c3f ==> 619d7add\r\n=> ";
+        let crc =
+            "=> crc32 0x41000000 0x2c40\r\ncrc32 for 41000000 ... 41002c3f ==> 619d7add\r\n=> ";
         assert_eq!(parse_crc32(crc), Some(0x619d_7add));
         assert_eq!(parse_crc32("=> crc32 0x41000000 0x2c40\r\n"), None);
     }
@@ -98,13 +99,22 @@ mod tests {
         assert!(check_total(Protocol::Ymodem, 11328, 11264).is_err());
         assert!(check_total(Protocol::Xmodem, 11328, 12288).is_ok());
         let e = check_total(Protocol::Xmodem, 11328, 10240).unwrap_err();
-        assert_eq!(e.to_string(), "U-Boot received 10240 bytes, xmodem sent 11328");
+        assert_eq!(
+            e.to_string(),
+            "U-Boot received 10240 bytes, xmodem sent 11328"
+        );
     }
 
     #[test]
     fn commands() {
-        assert_eq!(load_command(Protocol::Ymodem, 0x4100_0000), "loady 0x41000000");
-        assert_eq!(load_command(Protocol::Xmodem, 0x4100_0000), "loadx 0x41000000");
+        assert_eq!(
+            load_command(Protocol::Ymodem, 0x4100_0000),
+            "loady 0x41000000"
+        );
+        assert_eq!(
+            load_command(Protocol::Xmodem, 0x4100_0000),
+            "loadx 0x41000000"
+        );
         assert_eq!(
             boot_command(0x4100_0000, "${fdtcontroladdr}"),
             "bootm 0x41000000 - ${fdtcontroladdr}"

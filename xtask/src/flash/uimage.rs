@@ -270,14 +270,22 @@ mod tests {
     fn a_long_name_is_refused() {
         let mut h = header();
         h.name = "x".repeat(32);
-        assert!(write(&h, b"").unwrap_err().to_string().contains("at most 31"));
+        assert!(
+            write(&h, b"")
+                .unwrap_err()
+                .to_string()
+                .contains("at most 31")
+        );
         h.name = "x".repeat(31);
         assert!(write(&h, b"").is_ok());
     }
 
     #[test]
     fn architectures_from_targets() {
-        assert_eq!(Arch::for_target("aarch64-unknown-none").unwrap(), Arch::Arm64);
+        assert_eq!(
+            Arch::for_target("aarch64-unknown-none").unwrap(),
+            Arch::Arm64
+        );
         assert_eq!(Arch::for_target("armv7a-none-eabi").unwrap(), Arch::Arm);
         assert!(Arch::for_target("riscv64gc-unknown-none-elf").is_err());
     }
@@ -327,12 +335,24 @@ mod tests {
         let st = Command::new(mkimage)
             .env("SOURCE_DATE_EPOCH", "1700000000")
             .args(["-A", "arm64", "-O", "linux", "-T", "kernel", "-C", "none"])
-            .args(["-a", "0x40200000", "-e", "0x40200040", "-n", "dmasync boot", "-d"])
+            .args([
+                "-a",
+                "0x40200000",
+                "-e",
+                "0x40200040",
+                "-n",
+                "dmasync boot",
+                "-d",
+            ])
             .arg(&raw)
             .arg(&theirs)
             .output()
             .unwrap();
-        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
         assert_eq!(std::fs::read(&theirs).unwrap(), img);
         // A script image too: mkimage -T script of the same text.
         let script = "echo hello\nbootm 0x41000000 - ${fdtcontroladdr}\n";
@@ -354,7 +374,11 @@ mod tests {
             .arg(&scr)
             .output()
             .unwrap();
-        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
         assert_eq!(std::fs::read(&scr).unwrap(), ours);
     }
 }

@@ -81,9 +81,13 @@ impl Default for Options {
 pub enum Error {
     Io(io::Error),
     /// The receiver never asked for the transfer.
-    NoStart { waited: Duration },
+    NoStart {
+        waited: Duration,
+    },
     /// The receiver sent CAN CAN.
-    Cancelled { block: u32 },
+    Cancelled {
+        block: u32,
+    },
     /// A block was NAKed or unanswered `tries` times; the transfer was aborted with CANs.
     Retries {
         block: u32,
@@ -104,7 +108,10 @@ impl fmt::Display for Error {
                 waited.as_secs_f64()
             ),
             Error::Cancelled { block } => {
-                write!(f, "the receiver cancelled the transfer (CAN CAN) at block {block}")
+                write!(
+                    f,
+                    "the receiver cancelled the transfer (CAN CAN) at block {block}"
+                )
             }
             Error::Retries { block, tries, last } => write!(
                 f,
@@ -244,7 +251,12 @@ pub fn send(
     }
     let check = await_start(link, opts)?;
     if protocol == Protocol::Ymodem {
-        send_block(link, 0, &frame(0, &header_block(name, data.len()), check), opts)?;
+        send_block(
+            link,
+            0,
+            &frame(0, &header_block(name, data.len()), check),
+            opts,
+        )?;
     }
     let mut seq: u8 = 1;
     let mut sent = 0u64;
@@ -340,9 +352,14 @@ mod tests {
             _ => vec![ACK],
         });
         let mut seen = Vec::new();
-        send(&mut link, Protocol::Ymodem, "app.uimg", &data, &fast(), &mut |n| {
-            seen.push(n)
-        })
+        send(
+            &mut link,
+            Protocol::Ymodem,
+            "app.uimg",
+            &data,
+            &fast(),
+            &mut |n| seen.push(n),
+        )
         .unwrap();
         assert_eq!(seen, vec![1024, 2048, 2500]);
         let s = &link.sent;
@@ -368,7 +385,15 @@ mod tests {
                 vec![ACK]
             }
         });
-        send(&mut link, Protocol::Xmodem, "x", &[5u8; 10], &fast(), &mut |_| {}).unwrap();
+        send(
+            &mut link,
+            Protocol::Xmodem,
+            "x",
+            &[5u8; 10],
+            &fast(),
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(link.sent.len(), 3, "block 1 twice, then EOT");
         assert_eq!(link.sent[0], link.sent[1]);
         // 8-bit sum: 10 * 5.
@@ -379,22 +404,47 @@ mod tests {
     #[test]
     fn cancel_and_exhausted_retries_are_clear_errors() {
         let mut link = scripted(b"C", |_| vec![CAN, CAN]);
-        let e = send(&mut link, Protocol::Xmodem, "x", &[1; 10], &fast(), &mut |_| {})
-            .unwrap_err();
+        let e = send(
+            &mut link,
+            Protocol::Xmodem,
+            "x",
+            &[1; 10],
+            &fast(),
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Cancelled { block: 1 }), "{e}");
 
         let mut link = scripted(b"C", |_| vec![NAK]);
-        let e = send(&mut link, Protocol::Xmodem, "x", &[1; 10], &fast(), &mut |_| {})
-            .unwrap_err();
+        let e = send(
+            &mut link,
+            Protocol::Xmodem,
+            "x",
+            &[1; 10],
+            &fast(),
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "block 1 was not accepted after 3 tries (last answer: NAK); transfer aborted"
         );
-        assert_eq!(link.sent.last().unwrap(), &vec![CAN; 5], "aborted with CANs");
+        assert_eq!(
+            link.sent.last().unwrap(),
+            &vec![CAN; 5],
+            "aborted with CANs"
+        );
 
         let mut link = scripted(b"", |_| vec![]);
-        let e = send(&mut link, Protocol::Ymodem, "x", &[1; 10], &fast(), &mut |_| {})
-            .unwrap_err();
+        let e = send(
+            &mut link,
+            Protocol::Ymodem,
+            "x",
+            &[1; 10],
+            &fast(),
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("never asked for data"), "{e}");
     }
 
@@ -404,8 +454,15 @@ mod tests {
         data[1021..1024].fill(CPMEOF);
         assert_eq!(xmodem_stripped_block(&data), Some(1));
         let mut link = scripted(b"C", |_| vec![ACK]);
-        let e = send(&mut link, Protocol::Xmodem, "x", &data, &fast(), &mut |_| {})
-            .unwrap_err();
+        let e = send(
+            &mut link,
+            Protocol::Xmodem,
+            "x",
+            &data,
+            &fast(),
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("--protocol ymodem"), "{e}");
         assert!(link.sent.is_empty(), "nothing sent");
         // A short last block is zero-padded, so its 0x1A tail is safe.

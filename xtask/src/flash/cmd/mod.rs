@@ -174,7 +174,12 @@ fn prepare(root: &Path, board: &Board, elf: &Path, staging: (u64, u64)) -> Resul
     }
     let dir = root.join("target/flash").join(&board.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let stem = header.name.rsplit(' ').next().unwrap_or("image").to_string();
+    let stem = header
+        .name
+        .rsplit(' ')
+        .next()
+        .unwrap_or("image")
+        .to_string();
     let path = dir.join(format!("{stem}.uimg"));
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
@@ -361,8 +366,16 @@ pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
     let prepared = prepare(root, board, &elf, (u.staging_address, u.staging_size))?;
     println!(
         "==> {} -> {} ({} bytes, load {:#x}, entry {:#x})",
-        prepared.elf.strip_prefix(root).unwrap_or(&prepared.elf).display(),
-        prepared.path.strip_prefix(root).unwrap_or(&prepared.path).display(),
+        prepared
+            .elf
+            .strip_prefix(root)
+            .unwrap_or(&prepared.elf)
+            .display(),
+        prepared
+            .path
+            .strip_prefix(root)
+            .unwrap_or(&prepared.path)
+            .display(),
         prepared.bytes.len(),
         prepared.load,
         prepared.entry
@@ -460,9 +473,8 @@ pub fn rehearsal_tests(root: &Path, board: &Board, sel: &Selection, section: &mu
         return;
     }
     let u = board.flash.uboot_serial.as_ref().expect("supported");
-    let prepared = test_elf(root, board, REHEARSAL_IMAGE).and_then(|elf| {
-        prepare(root, board, &elf, (u.staging_address, u.staging_size))
-    });
+    let prepared = test_elf(root, board, REHEARSAL_IMAGE)
+        .and_then(|elf| prepare(root, board, &elf, (u.staging_address, u.staging_size)));
     let prepared = match prepared {
         Ok(p) => p,
         Err(e) => return section.fail(format!("{}/flash: {e:#}", board.name)),
@@ -537,7 +549,14 @@ mod tests {
         for board in &boards.all {
             for m in board.flash.declared() {
                 let cli = crate::cli::Cli::try_parse_from([
-                    "x", "flash", "--board", &board.name, "--via", m.name(), "--port", "/dev/x",
+                    "x",
+                    "flash",
+                    "--board",
+                    &board.name,
+                    "--via",
+                    m.name(),
+                    "--port",
+                    "/dev/x",
                 ])
                 .unwrap();
                 let crate::cli::Cmd::Flash(args) = cli.command else {
@@ -554,7 +573,9 @@ mod tests {
         };
         let e = flash(root, virt, &args).unwrap_err().to_string();
         assert!(
-            e.starts_with("board 'qemu-virt' does not declare flash method 'dfu'; it declares: uboot-serial"),
+            e.starts_with(
+                "board 'qemu-virt' does not declare flash method 'dfu'; it declares: uboot-serial"
+            ),
             "{e}"
         );
     }
@@ -566,7 +587,14 @@ mod tests {
         let boards = crate::boards::Boards::load(root).unwrap();
         let virt = boards.get("qemu-virt").unwrap();
         let cli = crate::cli::Cli::try_parse_from([
-            "x", "flash", "--via", "uboot-serial", "--qemu", "--protocol", "xmodem", "--test",
+            "x",
+            "flash",
+            "--via",
+            "uboot-serial",
+            "--qemu",
+            "--protocol",
+            "xmodem",
+            "--test",
             "boot",
         ])
         .unwrap();

@@ -51,14 +51,15 @@ impl Port {
             }
             return Err(e).with_context(|| format!("cannot lock {}", path.display()));
         }
-        let mut tio = tcgetattr(&file).map_err(|e| {
-            anyhow::anyhow!("{} is not a serial port ({e})", path.display())
-        })?;
+        let mut tio = tcgetattr(&file)
+            .map_err(|e| anyhow::anyhow!("{} is not a serial port ({e})", path.display()))?;
         tio.make_raw();
         tio.set_speed(baud)
             .with_context(|| format!("{} does not take {baud} baud", path.display()))?;
         tcsetattr(&file, OptionalActions::Now, &tio)
             .with_context(|| format!("cannot set raw mode on {}", path.display()))?;
+        // Later opens by others fail with EBUSY (root is exempt; the flock above still holds).
+        let _ = rustix::termios::ioctl_tiocexcl(&file);
         // Stale input from before we came (a half-typed line) is not U-Boot's answer.
         let _ = tcflush(&file, QueueSelector::IFlush);
         Ok(Port {
@@ -228,7 +229,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.starts_with("no such serial port /dev/ttyUSB-not-here"), "{e}");
+        assert!(
+            e.starts_with("no such serial port /dev/ttyUSB-not-here"),
+            "{e}"
+        );
     }
 
     #[test]

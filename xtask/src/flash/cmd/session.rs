@@ -36,12 +36,20 @@ fn tail(seen: &[u8]) -> String {
 /// Sends a newline each second until U-Boot shows its prompt (a newline also stops the
 /// autoboot countdown), then lets the line go quiet.
 pub fn stop_autoboot(port: &mut Port, cfg: &UbootSerial) -> Result<()> {
+    stop_autoboot_within(port, cfg, PROMPT_TIMEOUT)
+}
+
+fn stop_autoboot_within(port: &mut Port, cfg: &UbootSerial, limit: Duration) -> Result<()> {
     let started = Instant::now();
     let mut seen = Vec::new();
-    while started.elapsed() < PROMPT_TIMEOUT {
+    while started.elapsed() < limit {
         port.write_str("\n")?;
         if port
-            .expect(&[prompt_at_line_start(cfg).as_str()], Duration::from_secs(1), &mut seen)?
+            .expect(
+                &[prompt_at_line_start(cfg).as_str()],
+                Duration::from_secs(1),
+                &mut seen,
+            )?
             .is_some()
         {
             // The countdown may have swallowed a newline and the rest printed prompts.
@@ -80,7 +88,11 @@ pub fn command(port: &mut Port, cfg: &UbootSerial, cmd: &str) -> Result<String> 
     }
     let mut out = Vec::new();
     if port
-        .expect(&[prompt_at_line_start(cfg).as_str()], COMMAND_TIMEOUT, &mut out)?
+        .expect(
+            &[prompt_at_line_start(cfg).as_str()],
+            COMMAND_TIMEOUT,
+            &mut out,
+        )?
         .is_none()
     {
         bail!(
@@ -151,14 +163,7 @@ impl Progress {
 /// it reports and the CRC32 its `crc32` command computes over the received bytes.
 pub fn upload(port: &mut Port, cfg: &UbootSerial, protocol: Protocol, image: &[u8]) -> Result<()> {
     let size = image.len() as u64;
-    if size > cfg.staging_size {
-        bail!(
-            "the image is {size} bytes, larger than the board's load window of {} bytes at \
-             {:#x} (board.toml flash.uboot-serial.staging_size)",
-            cfg.staging_size,
-            cfg.staging_address
-        );
-    }
+    check_window(cfg, size)?;
     let load = uboot::load_command(protocol, cfg.staging_address);
     println!("  U-Boot: {load}");
     port.write_str(&format!("{load}\n"))?;
@@ -193,7 +198,11 @@ pub fn upload(port: &mut Port, cfg: &UbootSerial, protocol: Protocol, image: &[u
     let secs = started.elapsed().as_secs_f64();
     let mut out = Vec::new();
     if port
-        .expect(&[prompt_at_line_start(cfg).as_str()], COMMAND_TIMEOUT, &mut out)?
+        .expect(
+            &[prompt_at_line_start(cfg).as_str()],
+            COMMAND_TIMEOUT,
+            &mut out,
+        )?
         .is_none()
     {
         bail!(
@@ -225,11 +234,26 @@ pub fn upload(port: &mut Port, cfg: &UbootSerial, protocol: Protocol, image: &[u
     Ok(())
 }
 
+/// An image larger than the load window is refused before anything is sent.
+fn check_window(cfg: &UbootSerial, size: u64) -> Result<()> {
+    if size > cfg.staging_size {
+        bail!(
+            "the image is {size} bytes, larger than the board's load window of {} bytes at \
+             {:#x} (board.toml flash.uboot-serial.staging_size)",
+            cfg.staging_size,
+            cfg.staging_address
+        );
+    }
+    Ok(())
+}
+
 /// How the console watch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
     /// The firmware printed its verdict line.
-    Verdict { ok: bool },
+    Verdict {
+        ok: bool,
+    },
     /// The line closed (QEMU exited: semihosting exit in the rehearsal).
     Closed,
     TimedOut,
@@ -290,5 +314,63 @@ pub fn boot_and_watch(
             }
             return Ok((End::Closed, console.lines().to_vec()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dmasync_xtask::flash::config::ImageFormat;
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+
+    fn cfg() -> UbootSerial {
+        UbootSerial {
+            console: "ttyAMA0".into(),
+            baud: 115200,
+            prompt: "=> ".into(),
+            image: ImageFormat::Uimage,
+            staging_address: 0x4100_0000,
+            staging_size: 0x1000,
+            fdt: "${fdtcontroladdr}".into(),
+        }
+    }
+
+    #[test]
+    fn an_image_past_the_load_window_is_refused() {
+        assert!(check_window(&cfg(), 0x1000).is_ok());
+        let e = check_window(&cfg(), 0x1001).unwrap_err().to_string();
+        assert!(
+            e.contains("4097 bytes, larger than the board's load window of 4096"),
+            "{e}"
+        );
+    }
+
+    /// A pty whose other end nobody answers on: a board that is off, or the wrong port.
+    #[test]
+    fn a_silent_u_boot_is_reported_with_what_was_sent_and_expected() {
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let slave = ptsname(&master, Vec::new()).unwrap();
+        let path = std::path::PathBuf::from(slave.to_str().unwrap());
+        let mut port = Port::open(&path, 115200).unwrap();
+        let e = stop_autoboot_within(&mut port, &cfg(), Duration::from_secs(2))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("U-Boot did not answer on {}", path.display())),
+            "{e}"
+        );
+        assert!(e.contains("sent a newline every second"), "{e}");
+        assert!(e.contains("expected its prompt \"=> \""), "{e}");
+        assert!(e.contains("received: nothing"), "{e}");
+        // What the port wrote did reach the other side: the newlines.
+        let mut buf = [0u8; 16];
+        let n = rustix::io::read(&master, &mut buf).unwrap();
+        assert!(
+            n >= 1 && buf[..n].iter().all(|&b| b == b'\n' || b == b'\r'),
+            "{:?}",
+            &buf[..n]
+        );
     }
 }

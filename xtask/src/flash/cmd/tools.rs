@@ -93,12 +93,18 @@ pub fn ensure(tools: &[Tool]) -> Result<()> {
         provision::run_with_progress("apt-get update", Command::new("apt-get").arg("update"))?;
         provision::run_with_progress(
             "apt-get install",
-            Command::new("apt-get").args(["install", "-y"]).args(&packages),
+            Command::new("apt-get")
+                .args(["install", "-y"])
+                .args(&packages),
         )
         .with_context(|| format!("installing {} failed", packages.join(" ")))?;
         let still = missing(tools);
         if let Some(t) = still.first() {
-            bail!("after installing {}: {} is still missing", t.package, t.file);
+            bail!(
+                "after installing {}: {} is still missing",
+                t.package,
+                t.file
+            );
         }
         return Ok(());
     }
@@ -117,7 +123,11 @@ mod tests {
     fn install_commands_name_the_packages_without_backports() {
         let c = install_commands("sudo ", &["u-boot-qemu", "u-boot-tools"]);
         assert_eq!(c[0], "sudo apt-get update");
-        assert!(c[1].ends_with("apt-get install -y u-boot-qemu u-boot-tools"), "{}", c[1]);
+        assert!(
+            c[1].ends_with("apt-get install -y u-boot-qemu u-boot-tools"),
+            "{}",
+            c[1]
+        );
         assert!(!c[1].contains("backports"));
     }
 
