@@ -75,8 +75,8 @@ pub struct FlashArgs {
     /// The serial port to U-Boot's console (uboot-serial), e.g. /dev/ttyUSB0.
     #[arg(long, value_name = "PORT", conflicts_with = "qemu")]
     pub port: Option<PathBuf>,
-    /// Transfer protocol for uboot-serial: U-Boot's `loady` or `loadx`.
-    #[arg(long, value_name = "P", value_parser = ["ymodem", "xmodem"], default_value = "ymodem")]
+    /// Transfer protocol for uboot-serial: U-Boot's `loady`, `loadx` or `loadb`.
+    #[arg(long, value_name = "P", value_parser = ["ymodem", "xmodem", "kermit"], default_value = "ymodem")]
     pub protocol: String,
     /// Rehearse in QEMU: boot Debian's U-Boot for QEMU with its console on a pty and flash
     /// to that (uboot-serial on `virt` boards).
@@ -290,7 +290,7 @@ mod tests {
                 "--via",
                 "uboot-serial",
                 "--protocol",
-                "kermit"
+                "zmodem"
             ])
             .is_err()
         );

@@ -5,6 +5,7 @@
 //! the binary. doc/flashing.md describes the whole flow.
 
 pub mod config;
+pub mod kermit;
 pub mod uboot;
 pub mod uimage;
 pub mod xymodem;

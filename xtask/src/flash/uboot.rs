@@ -14,6 +14,7 @@ pub fn load_command(protocol: Protocol, addr: u64) -> String {
     let cmd = match protocol {
         Protocol::Xmodem => "loadx",
         Protocol::Ymodem => "loady",
+        Protocol::Kermit => "loadb",
     };
     format!("{cmd} {addr:#x}")
 }
@@ -46,11 +47,11 @@ pub fn parse_crc32(text: &str) -> Option<u32> {
     })
 }
 
-/// The size U-Boot received against what was sent: YMODEM reports exactly the size, XMODEM
-/// the size rounded up to whole 1K blocks.
+/// The size U-Boot received against what was sent: YMODEM and Kermit report exactly the
+/// size, XMODEM the size rounded up to whole 1K blocks.
 pub fn check_total(protocol: Protocol, sent: u64, reported: u64) -> Result<()> {
     let ok = match protocol {
-        Protocol::Ymodem => reported == sent,
+        Protocol::Ymodem | Protocol::Kermit => reported == sent,
         Protocol::Xmodem => reported >= sent && reported - sent < 1024,
     };
     if !ok {
@@ -107,6 +108,10 @@ mod tests {
 
     #[test]
     fn commands() {
+        assert_eq!(
+            load_command(Protocol::Kermit, 0x4100_0000),
+            "loadb 0x41000000"
+        );
         assert_eq!(
             load_command(Protocol::Ymodem, 0x4100_0000),
             "loady 0x41000000"

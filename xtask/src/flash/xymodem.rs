@@ -34,11 +34,12 @@ const CPMEOF: u8 = 0x1a;
 
 const CRC16: Crc<u16> = Crc::<u16>::new(&CRC_16_XMODEM);
 
-/// XMODEM-1K (`loadx`) or YMODEM (`loady`).
+/// XMODEM-1K (`loadx`), YMODEM (`loady`) or Kermit (`loadb`, in `super::kermit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Xmodem,
     Ymodem,
+    Kermit,
 }
 
 impl Protocol {
@@ -46,6 +47,7 @@ impl Protocol {
         match self {
             Protocol::Xmodem => "xmodem",
             Protocol::Ymodem => "ymodem",
+            Protocol::Kermit => "kermit",
         }
     }
 }
@@ -241,6 +243,9 @@ pub fn send(
     opts: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), Error> {
+    if protocol == Protocol::Kermit {
+        return super::kermit::send(link, name, data, opts, progress);
+    }
     if protocol == Protocol::Xmodem
         && let Some(block) = xmodem_stripped_block(data)
     {

@@ -31,9 +31,11 @@ use session::End;
 
 /// The on-target verdicts `cargo xtask test` adds for boards that can be rehearsed: the
 /// board's `boot` test flashed through real U-Boot, once per protocol.
-pub const REHEARSAL_TESTS: [(&str, Protocol); 2] = [
-    ("flash_uboot_ymodem", Protocol::Ymodem),
-    ("flash_uboot_xmodem", Protocol::Xmodem),
+/// (Named so that a `boot` filter does not pick them.)
+pub const REHEARSAL_TESTS: [(&str, Protocol); 3] = [
+    ("flash_serial_ymodem", Protocol::Ymodem),
+    ("flash_serial_xmodem", Protocol::Xmodem),
+    ("flash_serial_kermit", Protocol::Kermit),
 ];
 /// The test binary the rehearsal flashes.
 const REHEARSAL_IMAGE: &str = "boot";
@@ -42,7 +44,8 @@ fn protocol(name: &str) -> Result<Protocol> {
     match name {
         "ymodem" => Ok(Protocol::Ymodem),
         "xmodem" => Ok(Protocol::Xmodem),
-        other => bail!("unknown protocol '{other}'; protocols: ymodem, xmodem"),
+        "kermit" => Ok(Protocol::Kermit),
+        other => bail!("unknown protocol '{other}'; protocols: ymodem, xmodem, kermit"),
     }
 }
 
@@ -250,9 +253,13 @@ fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>>
                 u.prompt
             ));
             steps.push(format!(
-                "U-Boot: {}, then send the uImage with {} (1K blocks, CRC-16)",
+                "U-Boot: {}, then send the uImage with {} ({})",
                 uboot::load_command(proto, u.staging_address),
-                proto.name()
+                proto.name(),
+                match proto {
+                    Protocol::Kermit => "short packets, '#' control prefix, type 1 check",
+                    _ => "1K blocks, CRC-16",
+                }
             ));
             steps.push(format!(
                 "check U-Boot's `## Total Size`, then U-Boot: {} must print the image's CRC32",
