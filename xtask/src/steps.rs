@@ -120,6 +120,9 @@ fn check_selection(root: &Path, boards: &[&Board], args: &TestArgs) -> Result<()
         if board.flash.uboot_serial.is_some() {
             names.extend(crate::flash_cmd::REHEARSAL_TESTS.map(|(n, _)| n.to_string()));
         }
+        if board.flash.sd_image.is_some() {
+            names.push(crate::flash_cmd::SD_REHEARSAL_TEST.to_string());
+        }
     }
     names.sort();
     names.dedup();

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod kermit;
+pub mod sdimage;
 pub mod uboot;
 pub mod uimage;
 pub mod xymodem;

@@ -37,6 +37,8 @@ pub const REHEARSAL_TESTS: [(&str, Protocol); 3] = [
     ("flash_serial_xmodem", Protocol::Xmodem),
     ("flash_serial_kermit", Protocol::Kermit),
 ];
+/// The SD image verdict: the boot test on a card image that distro boot must find.
+pub const SD_REHEARSAL_TEST: &str = "flash_sdimage";
 /// The test binary the rehearsal flashes.
 const REHEARSAL_IMAGE: &str = "boot";
 
@@ -289,7 +291,24 @@ fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>>
                  holding dmasync.uimg and boot.scr (a temporary file, renamed when complete)",
                 board.name, s.boot_partition_mib, s.first_sector
             ));
-            steps.push("then U-Boot's distro boot finds boot.scr on the card".into());
+            if args.qemu {
+                steps.push(format!(
+                    "start U-Boot in QEMU as for uboot-serial, plus -drive \
+                     if=none,format=raw,id=sd,file=target/flash/{}/sd.img -device \
+                     virtio-blk-device,drive=sd; no key pressed",
+                    board.name
+                ));
+                steps.push(
+                    "console: U-Boot's distro boot finds boot.scr and runs it; then the \
+                     firmware's console, defmt decoded, until its verdict"
+                        .into(),
+                );
+            } else {
+                steps.push(
+                    "print the dd command for the card; U-Boot's distro boot then finds boot.scr"
+                        .into(),
+                );
+            }
         }
         Method::Dfu => {
             let d = board.flash.dfu.as_ref().expect("required");
@@ -339,9 +358,12 @@ fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>>
 
 pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
     board.flash.require(&board.name, args.via)?;
-    if args.qemu && !(args.via == Method::UbootSerial && rehearsal::supported(board)) {
+    let rehearsable =
+        matches!(args.via, Method::UbootSerial | Method::SdImage) && rehearsal::supported(board);
+    if args.qemu && !rehearsable {
         bail!(
-            "--qemu rehearses uboot-serial on `virt` boards with Debian's U-Boot for QEMU; \
+            "--qemu rehearses uboot-serial and sd-image on `virt` boards with Debian's U-Boot \
+             for QEMU; \
              board '{}' ({}) has no such rehearsal",
             board.name,
             board.qemu.machine
@@ -359,6 +381,9 @@ pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
     }
     if args.dry_run {
         return Ok(ExitCode::SUCCESS);
+    }
+    if args.via == Method::SdImage {
+        return sd_image(root, board, args, &source, timeout);
     }
     if args.via != Method::UbootSerial {
         bail!(
@@ -423,6 +448,115 @@ pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
     })
 }
 
+/// The boot script distro boot runs from the card: load the image, then `bootm` it.
+fn boot_script(staging: u64, fdt: &str) -> String {
+    format!(
+        "load ${{devtype}} ${{devnum}}:${{distro_bootpart}} {staging:#x} {SD_IMAGE_FILE}\n{}\n",
+        uboot::boot_command(staging, fdt)
+    )
+}
+
+const SD_IMAGE_FILE: &str = "dmasync.uimg";
+
+/// `--via sd-image`: target/flash/<board>/sd.img; with `--qemu`, boots it in QEMU as the
+/// machine's virtio disk and lets U-Boot's distro boot find boot.scr.
+fn sd_image(
+    root: &Path,
+    board: &Board,
+    args: &FlashArgs,
+    source: &Source,
+    timeout: Option<Duration>,
+) -> Result<ExitCode> {
+    let elf = source.build(root, board)?;
+    let out = make_sd_image(root, board, &elf)?;
+    let shown = out.strip_prefix(root).unwrap_or(&out).display().to_string();
+    if !args.qemu {
+        println!(
+            "==> to a card: sudo dd if={shown} of=/dev/<card> bs=1M conv=fsync (check the \
+             device with lsblk first: xtask does not write block devices)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ending = rehearse_sd(board, &out, &defmt_of(root, &elf), timeout, &mut |l| {
+        println!("{l}")
+    })?;
+    println!("==> {}", crate::qemu::describe(ending.0));
+    Ok(match ending.0 {
+        Ending::Exited(0) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
+}
+
+/// target/flash/<board>/sd.img holding the ELF's uImage and the boot script.
+fn make_sd_image(root: &Path, board: &Board, elf: &Path) -> Result<PathBuf> {
+    let s = board.flash.sd_image.as_ref().expect("required");
+    let part = u64::from(s.boot_partition_mib) << 20;
+    let prepared = prepare(root, board, elf, (s.staging_address, part))?;
+    let script = boot_script(s.staging_address, &s.fdt);
+    let scr = uimage::write_script(
+        &Header {
+            arch: Arch::for_target(&board.target)?,
+            os: Os::Linux,
+            kind: Kind::Script,
+            load: 0,
+            entry: 0,
+            time: 0,
+            name: "dmasync boot script".into(),
+        },
+        &script,
+    )?;
+    let out = root.join("target/flash").join(&board.name).join("sd.img");
+    dmasync_xtask::flash::sdimage::write(
+        &out,
+        s.first_sector,
+        s.boot_partition_mib,
+        &[("boot.scr", &scr), (SD_IMAGE_FILE, &prepared.bytes)],
+    )?;
+    let shown = out.strip_prefix(root).unwrap_or(&out).display().to_string();
+    println!("==> wrote {shown}: boot.scr ({script:?}) and {SD_IMAGE_FILE}");
+    Ok(out)
+}
+
+/// Boots `image` as the virt machine's disk under U-Boot, without touching its console:
+/// distro boot must find boot.scr by itself.
+fn rehearse_sd(
+    board: &Board,
+    image: &Path,
+    defmt: &Defmt,
+    timeout: Option<Duration>,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(Ending, Vec<String>)> {
+    let uboot = rehearsal::uboot_for(&board.qemu.binary).context("no U-Boot for this QEMU")?;
+    tools::ensure(&[tools::UBOOT_QEMU_ARM64])?;
+    let qemu = provision::ensure(&board.qemu.binary)?;
+    let variant = &board.variants()[0];
+    let disk = [
+        "-drive".to_string(),
+        format!("if=none,format=raw,id=sd,file={}", image.display()),
+        "-device".to_string(),
+        "virtio-blk-device,drive=sd".to_string(),
+    ];
+    let mut run = rehearsal::Rehearsal::start(&qemu, variant, Path::new(uboot), &disk)?;
+    println!("$ {}", run.command);
+    let mut port = serial::Port::open(&run.pty, 115200)?;
+    let (end, lines) = session::watch(
+        &mut port,
+        "U-Boot's distro boot of the SD image",
+        Duration::from_secs(60),
+        defmt,
+        timeout,
+        on_line,
+    )?;
+    let ending = match end {
+        End::TimedOut => Ending::TimedOut(timeout.unwrap_or_default()),
+        End::Verdict { .. } | End::Closed => match run.exit_code(Duration::from_secs(5))? {
+            Some(code) => Ending::Exited(code),
+            None => Ending::TimedOut(Duration::from_secs(5)),
+        },
+    };
+    Ok((ending, lines))
+}
+
 fn defmt_of(root: &Path, elf: &Path) -> Defmt {
     std::fs::read(elf)
         .map_err(anyhow::Error::from)
@@ -448,7 +582,7 @@ fn rehearse(
     tools::ensure(&[tools::UBOOT_QEMU_ARM64])?;
     let qemu = provision::ensure(&board.qemu.binary)?;
     let variant = &board.variants()[0];
-    let mut run = rehearsal::Rehearsal::start(&qemu, variant, Path::new(uboot))?;
+    let mut run = rehearsal::Rehearsal::start(&qemu, variant, Path::new(uboot), &[])?;
     println!("$ {}", run.command);
     println!("  U-Boot's console: {}", run.pty.display());
     let mut port = serial::Port::open(&run.pty, u.baud)?;
@@ -476,7 +610,8 @@ pub fn rehearsal_tests(root: &Path, board: &Board, sel: &Selection, section: &mu
         .iter()
         .filter(|(name, _)| sel.wants_test(name))
         .collect();
-    if wanted.is_empty() {
+    let sd = board.flash.sd_image.is_some() && sel.wants_test(SD_REHEARSAL_TEST);
+    if wanted.is_empty() && !sd {
         return;
     }
     let u = board.flash.uboot_serial.as_ref().expect("supported");
@@ -490,23 +625,32 @@ pub fn rehearsal_tests(root: &Path, board: &Board, sel: &Selection, section: &mu
     let variant = &board.variants()[0];
     let mut expect = board.expectation(REHEARSAL_IMAGE).expect;
     expect.extend(variant.expect.iter().cloned());
-    for (name, proto) in wanted {
+    let runs = wanted
+        .iter()
+        .map(|(name, proto)| (*name, Some(*proto)))
+        .chain(sd.then_some((SD_REHEARSAL_TEST, None)));
+    for (name, proto) in runs {
         let label = format!("{}/{name} [{}]", board.name, variant.name);
         let started = std::time::Instant::now();
         let verbose = sel.verbose;
-        let outcome = rehearse(
-            board,
-            u,
-            *proto,
-            &prepared,
-            &defmt,
-            Some(sel.timeout),
-            &mut |l| {
-                if verbose {
-                    println!("    | {l}");
-                }
-            },
-        );
+        let mut show = |l: &str| {
+            if verbose {
+                println!("    | {l}");
+            }
+        };
+        let outcome = match proto {
+            Some(proto) => rehearse(
+                board,
+                u,
+                proto,
+                &prepared,
+                &defmt,
+                Some(sel.timeout),
+                &mut show,
+            ),
+            None => make_sd_image(root, board, &prepared.elf)
+                .and_then(|img| rehearse_sd(board, &img, &defmt, Some(sel.timeout), &mut show)),
+        };
         let why = match &outcome {
             Ok((ending, lines)) => target_tests::judge(*ending, lines, 0, &expect),
             Err(e) => vec![format!("{e:#}")],

@@ -68,8 +68,15 @@ pub fn command_line(variant: &Variant, uboot: &Path) -> Vec<String> {
 }
 
 impl Rehearsal {
-    pub fn start(qemu: &Qemu, variant: &Variant, uboot: &Path) -> Result<Rehearsal> {
-        let args = command_line(variant, uboot);
+    /// `extra` goes after the standard arguments (the SD image as a virtio disk).
+    pub fn start(
+        qemu: &Qemu,
+        variant: &Variant,
+        uboot: &Path,
+        extra: &[String],
+    ) -> Result<Rehearsal> {
+        let mut args = command_line(variant, uboot);
+        args.extend(extra.iter().cloned());
         let command = format!("{} {}", qemu.path.display(), args.join(" "));
         let mut cmd = Command::new(&qemu.path);
         cmd.args(&args)

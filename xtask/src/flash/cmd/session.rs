@@ -270,19 +270,32 @@ pub fn boot_and_watch(
     let boot = uboot::boot_command(cfg.staging_address, &cfg.fdt);
     println!("  U-Boot: {boot}");
     port.write_str(&format!("{boot}\n"))?;
+    watch(port, &boot, COMMAND_TIMEOUT, formatter, timeout, on_line)
+}
+
+/// Waits up to `start` for U-Boot to jump into the image (after `what`: a `bootm` sent, or
+/// distro boot running a boot script), then shows the console as [`boot_and_watch`] does.
+pub fn watch(
+    port: &mut Port,
+    what: &str,
+    start: Duration,
+    formatter: &dyn FrameFormatter,
+    timeout: Option<Duration>,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(End, Vec<String>)> {
     let mut seen = Vec::new();
     // U-Boot's last words before the jump (boot/bootm_os.c, "Starting kernel ...").
     let found = port.expect(
         &["Starting kernel", "Bad Data CRC", "Wrong Image", "ERROR"],
-        COMMAND_TIMEOUT,
+        start,
         &mut seen,
     )?;
     match found {
         Some((0, _)) => {}
         Some(_) => bail!("bootm refused the image: {}", tail(&seen)),
         None => bail!(
-            "sent `{boot}`, expected \"Starting kernel\" within {} s; received: {}",
-            COMMAND_TIMEOUT.as_secs(),
+            "{what}: expected \"Starting kernel\" within {} s; received: {}",
+            start.as_secs(),
             tail(&seen)
         ),
     }
