@@ -77,6 +77,9 @@ pub struct Board {
     /// Per-test expectations beyond "exit code 0", keyed by test binary name.
     #[serde(default)]
     pub tests: BTreeMap<String, TestExpectation>,
+    /// How firmware gets onto the real board: `[flash.<method>]` (crate::flash::config).
+    #[serde(default)]
+    pub flash: crate::flash::config::FlashMethods,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +281,7 @@ impl Board {
                 self.load_address
             );
         }
+        self.flash.validate(ram, self.load_address)?;
         // A variant's own -m must hold the image too, not only the default one's.
         for (i, v) in self.qemu.variants.iter().enumerate() {
             let Some(args) = &v.args else { continue };

@@ -52,6 +52,53 @@ pub enum Cmd {
     /// for --time seconds, and print libFuzzer's final figures per target. A crash prints
     /// the saved input's path and fails.
     Fuzz(FuzzArgs),
+    /// Load a board's firmware onto the real board (or its QEMU rehearsal) and boot it:
+    /// the methods are the board's `[flash.<method>]` tables in board.toml. doc/flashing.md.
+    ///
+    /// `--via uboot-serial` uploads a uImage to U-Boot over the console (YMODEM or XMODEM),
+    /// checks U-Boot's size and CRC32, runs `bootm` and then shows the console with defmt
+    /// decoded, until the firmware's verdict line (or --timeout, or Ctrl-C).
+    Flash(FlashArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    cargo xtask flash --board qemu-virt --via uboot-serial --qemu --test boot   rehearse in QEMU\n  \
+    cargo xtask flash --board exynos4 --via uboot-serial --port /dev/ttyUSB0\n  \
+    cargo xtask flash --board exynos4 --via dfu --dry-run                        show the steps")]
+pub struct FlashArgs {
+    #[command(flatten)]
+    pub board: BoardArg,
+    /// The method: one the board declares (uboot-serial, sd-image, dfu, uuu, fastboot).
+    #[arg(long, value_name = "METHOD", value_parser = parse_method)]
+    pub via: dmasync_xtask::flash::config::Method,
+    /// The serial port to U-Boot's console (uboot-serial), e.g. /dev/ttyUSB0.
+    #[arg(long, value_name = "PORT", conflicts_with = "qemu")]
+    pub port: Option<PathBuf>,
+    /// Transfer protocol for uboot-serial: U-Boot's `loady`, `loadx` or `loadb`.
+    #[arg(long, value_name = "P", value_parser = ["ymodem", "xmodem", "kermit"], default_value = "ymodem")]
+    pub protocol: String,
+    /// Rehearse in QEMU: boot Debian's U-Boot for QEMU with its console on a pty and flash
+    /// to that (uboot-serial on `virt` boards).
+    #[arg(long)]
+    pub qemu: bool,
+    /// Print every step and command without doing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Flash this on-target test binary (e.g. `boot`) instead of the board's demo.
+    #[arg(long, value_name = "NAME", conflicts_with = "elf")]
+    pub test: Option<String>,
+    /// Flash this ELF instead of building the board's demo.
+    #[arg(long, value_name = "PATH")]
+    pub elf: Option<PathBuf>,
+    /// Stop watching the console after this many seconds (default: until the verdict line,
+    /// or Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+}
+
+fn parse_method(s: &str) -> Result<dmasync_xtask::flash::config::Method, String> {
+    s.parse()
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +262,51 @@ mod tests {
         };
         assert_eq!((args.target, args.time), (None, 60));
         assert!(Cli::try_parse_from(["x", "fuzz", "--time", "0"]).is_err());
+    }
+
+    #[test]
+    fn flash_takes_a_method_and_checks_it() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "flash",
+            "--board",
+            "exynos4",
+            "--via",
+            "dfu",
+            "--dry-run",
+        ])
+        .unwrap();
+        let Cmd::Flash(args) = cli.command else {
+            panic!("expected flash")
+        };
+        assert_eq!(args.via, dmasync_xtask::flash::config::Method::Dfu);
+        assert!(args.dry_run && !args.qemu);
+        assert_eq!(args.protocol, "ymodem");
+        let e = Cli::try_parse_from(["x", "flash", "--via", "tftp"]).unwrap_err();
+        assert!(e.to_string().contains("unknown flash method 'tftp'"), "{e}");
+        assert!(
+            Cli::try_parse_from([
+                "x",
+                "flash",
+                "--via",
+                "uboot-serial",
+                "--protocol",
+                "zmodem"
+            ])
+            .is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "x",
+                "flash",
+                "--via",
+                "uboot-serial",
+                "--qemu",
+                "--port",
+                "/dev/x"
+            ])
+            .is_err()
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod boards;
 pub mod console;
 pub mod decode;
+pub mod flash;
 pub mod pixels;
 pub mod qmp;
 pub mod screendump;

@@ -6,6 +6,9 @@ mod bench;
 mod cargo;
 mod cli;
 mod firmware;
+// `cargo xtask flash` (its library half is dmasync_xtask::flash).
+#[path = "flash/cmd/mod.rs"]
+mod flash_cmd;
 mod fuzz;
 mod image;
 mod provision;
@@ -66,7 +69,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Setup => {
             toolchain::ensure_pinned(&root)?;
             toolchain::ensure_miri(&root)?;
-            println!("setup: toolchains complete (rust-toolchain.toml, nightly with Miri)");
+            // U-Boot for the flash rehearsal, mkimage for the uImage writer's host test.
+            flash_cmd::tools::ensure(&[
+                flash_cmd::tools::UBOOT_QEMU_ARM64,
+                flash_cmd::tools::MKIMAGE,
+            ])?;
+            println!(
+                "setup: toolchains complete (rust-toolchain.toml, nightly with Miri), u-boot-qemu and u-boot-tools present"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench(args) => bench::bench(
@@ -76,6 +86,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             args.runs,
             args.timeout,
         ),
+        Cmd::Flash(args) => flash_cmd::flash(&root, boards.get(&args.board.board)?, &args),
         Cmd::Fuzz(args) => Ok(if fuzz::fuzz(&root, args.target.as_deref(), args.time)? {
             ExitCode::SUCCESS
         } else {

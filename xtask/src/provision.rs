@@ -109,11 +109,11 @@ fn apt_has_backports() -> bool {
         .any(|t| mentions_backports(&t))
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-fn on_path(program: &str) -> bool {
+pub(crate) fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
         .unwrap_or(false)
@@ -157,7 +157,7 @@ pub fn ensure(binary: &str) -> Result<Qemu> {
 }
 
 /// Runs one command with a spinner (terminal) or plain prefixed lines (logs, CI).
-fn run_with_progress(what: &str, cmd: &mut Command) -> Result<()> {
+pub(crate) fn run_with_progress(what: &str, cmd: &mut Command) -> Result<()> {
     cmd.env("DEBIAN_FRONTEND", "noninteractive")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

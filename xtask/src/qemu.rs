@@ -150,15 +150,15 @@ fn kill_group(group: i32) {
 }
 
 /// Owns a QEMU child and its process group; dropping it kills and reaps the group, so every
-/// early return (error, timeout) leaves nothing behind.
-struct GroupGuard {
-    child: Child,
+/// early return (error, timeout) leaves nothing behind. Also used by `flash --qemu`.
+pub(crate) struct GroupGuard {
+    pub(crate) child: Child,
     group: i32,
     reaped: bool,
 }
 
 impl GroupGuard {
-    fn spawn(mut cmd: Command) -> Result<Self> {
+    pub(crate) fn spawn(mut cmd: Command) -> Result<Self> {
         // Own process group: a terminal's Ctrl-C reaches xtask, which then kills the group.
         cmd.process_group(0);
         let child = cmd.spawn()?;
@@ -171,7 +171,7 @@ impl GroupGuard {
         })
     }
 
-    fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+    pub(crate) fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         let status = self.child.try_wait().context("cannot wait for QEMU")?;
         if status.is_some() {
             self.reaped = true;
@@ -183,7 +183,7 @@ impl GroupGuard {
         Ok(status)
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if !self.reaped {
             kill_group(self.group);
             let _ = self.child.wait();

@@ -80,6 +80,7 @@ pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
             let mut qemus = BTreeMap::new();
             for board in &selected {
                 target_tests::run_board(root, board, &sel, &mut qemus, &mut section);
+                crate::flash_cmd::rehearsal_tests(root, board, &sel, &mut section);
             }
             section
         }));
@@ -118,6 +119,12 @@ fn check_selection(root: &Path, boards: &[&Board], args: &TestArgs) -> Result<()
     let mut names = Vec::new();
     for board in boards {
         names.extend(cargo::test_target_names(root, &board.package)?);
+        if board.flash.uboot_serial.is_some() {
+            names.extend(crate::flash_cmd::REHEARSAL_TESTS.map(|(n, _)| n.to_string()));
+        }
+        if board.flash.sd_image.is_some() {
+            names.push(crate::flash_cmd::SD_REHEARSAL_TEST.to_string());
+        }
     }
     names.sort();
     names.dedup();

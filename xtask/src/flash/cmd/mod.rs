@@ -1,0 +1,768 @@
+//! `cargo xtask flash`: the command (binary side). The bytes it makes and the protocol it
+//! speaks are library code in `dmasync_xtask::flash`; this module drives them: build the
+//! image, plan the steps (`--dry-run` prints them), talk to U-Boot, watch the console.
+
+mod rehearsal;
+mod serial;
+mod session;
+pub mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+
+use dmasync_xtask::flash::config::{ImageFormat, Method, UbootSerial};
+use dmasync_xtask::flash::uboot;
+use dmasync_xtask::flash::uimage::{self, Arch, Header, Kind, Os};
+use dmasync_xtask::flash::xymodem::Protocol;
+
+use crate::boards::Board;
+use crate::cargo::{self, Images};
+use crate::cli::FlashArgs;
+use crate::decode::Defmt;
+use crate::qemu::Ending;
+use crate::report::Section;
+use crate::target_tests::{self, Selection};
+use crate::{firmware, image, provision};
+
+use session::End;
+
+/// The on-target verdicts `cargo xtask test` adds for boards that can be rehearsed: the
+/// board's `boot` test flashed through real U-Boot, once per protocol.
+/// (Named so that a `boot` filter does not pick them.)
+pub const REHEARSAL_TESTS: [(&str, Protocol); 3] = [
+    ("flash_serial_ymodem", Protocol::Ymodem),
+    ("flash_serial_xmodem", Protocol::Xmodem),
+    ("flash_serial_kermit", Protocol::Kermit),
+];
+/// The SD image verdict: the boot test on a card image that distro boot must find.
+pub const SD_REHEARSAL_TEST: &str = "flash_sdimage";
+/// The test binary the rehearsal flashes.
+const REHEARSAL_IMAGE: &str = "boot";
+
+fn protocol(name: &str) -> Result<Protocol> {
+    match name {
+        "ymodem" => Ok(Protocol::Ymodem),
+        "xmodem" => Ok(Protocol::Xmodem),
+        "kermit" => Ok(Protocol::Kermit),
+        other => bail!("unknown protocol '{other}'; protocols: ymodem, xmodem, kermit"),
+    }
+}
+
+/// What `--board`, `--test`/`--elf` pick, in words (for --dry-run) and as a build.
+enum Source {
+    Elf(PathBuf),
+    Test(String),
+    Demo,
+}
+
+impl Source {
+    fn of(args: &FlashArgs) -> Source {
+        match (&args.elf, &args.test) {
+            (Some(p), _) => Source::Elf(p.clone()),
+            (None, Some(t)) => Source::Test(t.clone()),
+            (None, None) => Source::Demo,
+        }
+    }
+
+    fn describe(&self, board: &Board) -> String {
+        match self {
+            Source::Elf(p) => format!("use the ELF {}", p.display()),
+            Source::Test(t) => format!(
+                "build the on-target test `{t}`: cargo build --release -p {} --target {} --tests",
+                board.package, board.target
+            ),
+            Source::Demo => format!(
+                "build the demo: cargo build --release -p {} --target {} --bin {}",
+                board.package,
+                board.target,
+                board.demo.as_deref().unwrap_or("<none>")
+            ),
+        }
+    }
+
+    fn build(&self, root: &Path, board: &Board) -> Result<PathBuf> {
+        match self {
+            Source::Elf(p) => Ok(p.clone()),
+            Source::Demo => {
+                crate::toolchain::ensure_pinned(root)?;
+                firmware::build_demo(root, board)
+            }
+            Source::Test(name) => {
+                crate::toolchain::ensure_pinned(root)?;
+                test_elf(root, board, name)
+            }
+        }
+    }
+}
+
+fn test_elf(root: &Path, board: &Board, name: &str) -> Result<PathBuf> {
+    let artifacts = cargo::build_images(root, &board.package, &board.target, Images::Tests)?;
+    let names: Vec<&str> = artifacts.iter().map(|a| a.name.as_str()).collect();
+    artifacts
+        .iter()
+        .find(|a| a.kind == "test" && a.name == name)
+        .map(|a| a.path.clone())
+        .with_context(|| {
+            format!(
+                "{} has no on-target test '{name}'; tests: {}",
+                board.package,
+                names.join(", ")
+            )
+        })
+}
+
+/// The uImage of an ELF, written next to the build output (temporary file, then renamed).
+struct Prepared {
+    elf: PathBuf,
+    path: PathBuf,
+    bytes: Vec<u8>,
+    load: u64,
+    entry: u64,
+}
+
+fn uimage_args(arch: Arch, load: u64, entry: u64, name: &str) -> String {
+    let a = match arch {
+        Arch::Arm => "arm",
+        Arch::Arm64 => "arm64",
+    };
+    format!("-A {a} -O linux -T kernel -C none -a {load:#x} -e {entry:#x} -n '{name}'")
+}
+
+fn image_name(board: &Board, elf: &Path) -> String {
+    let stem = elf.file_stem().unwrap_or_default().to_string_lossy();
+    // Test executables carry cargo's hash suffix: `boot-0123abcd`.
+    let stem = stem.split('-').next().unwrap_or_default();
+    let mut name = format!("dmasync {} {stem}", board.name);
+    name.truncate(31);
+    name
+}
+
+fn prepare(root: &Path, board: &Board, elf: &Path, staging: (u64, u64)) -> Result<Prepared> {
+    let bytes = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
+    let bin = uimage::binary_from_elf(&bytes)
+        .with_context(|| format!("{} cannot be flashed", elf.display()))?;
+    let segments = image::load_segments(&bytes)?;
+    image::check_fits(elf, &segments, board.ram_range(&board.qemu.args)?)?;
+    let arch = Arch::for_target(&board.target)?;
+    let (load, entry) = (
+        u32::try_from(bin.load).context("load address above 4 GiB: no uImage can hold it")?,
+        u32::try_from(bin.entry).context("entry above 4 GiB: no uImage can hold it")?,
+    );
+    let name = image_name(board, elf);
+    let time = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0);
+    let header = Header {
+        arch,
+        os: Os::Linux,
+        kind: Kind::Kernel,
+        load,
+        entry,
+        time,
+        name,
+    };
+    let out = uimage::write(&header, &bin.bytes)?;
+    // bootm copies the data from the staging window to the load address: they must not meet.
+    let (stage, _) = staging;
+    let data_end = bin.load + bin.bytes.len() as u64;
+    let staged_end = stage + out.len() as u64;
+    if bin.load < staged_end && stage < data_end {
+        bail!(
+            "the image's bytes {:#x}..{data_end:#x} overlap the staging window \
+             {stage:#x}..{staged_end:#x}: bootm would copy it onto itself",
+            bin.load
+        );
+    }
+    let dir = root.join("target/flash").join(&board.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stem = header
+        .name
+        .rsplit(' ')
+        .next()
+        .unwrap_or("image")
+        .to_string();
+    let path = dir.join(format!("{stem}.uimg"));
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, &out)?;
+    tmp.persist(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Prepared {
+        elf: elf.to_path_buf(),
+        path,
+        bytes: out,
+        load: bin.load,
+        entry: bin.entry,
+    })
+}
+
+/// Every step `flash` would take, as lines (`--dry-run`, and the head of a real run).
+fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>> {
+    let arch = Arch::for_target(&board.target)?;
+    let uimg = format!("target/flash/{}/<image>.uimg", board.name);
+    let make_uimage = |format: ImageFormat| -> Result<String> {
+        if format != ImageFormat::Uimage {
+            bail!(
+                "image format '{}' is not built by xtask yet (only uimage); change the board's \
+                 [flash.{}] image",
+                format.name(),
+                args.via
+            );
+        }
+        Ok(format!(
+            "make {uimg} from the ELF's loadable bytes, like `mkimage {} -d app.bin {uimg}`",
+            uimage_args(arch, board.load_address, board.load_address, "dmasync ...")
+        ))
+    };
+    let mut steps = vec![source.describe(board)];
+    match args.via {
+        Method::UbootSerial => {
+            let u = board.flash.uboot_serial.as_ref().expect("required");
+            let proto = protocol(&args.protocol)?;
+            steps.push(make_uimage(u.image)?);
+            steps.push(format!(
+                "check it is at most {} bytes (load window {:#x}.., staging_size)",
+                u.staging_size, u.staging_address
+            ));
+            if args.qemu {
+                let bin = rehearsal::uboot_for(&board.qemu.binary).unwrap_or("<none>");
+                let v = &board.variants()[0];
+                steps.push(format!(
+                    "start U-Boot in QEMU: {} {}",
+                    board.qemu.binary,
+                    rehearsal::command_line(v, Path::new(bin)).join(" ")
+                ));
+                steps.push(
+                    "read the pty from QEMU's \"char device redirected to /dev/pts/N\"".into(),
+                );
+            } else {
+                let port = args
+                    .port
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "<--port>".into());
+                steps.push(format!(
+                    "open {port} raw 8N1 at {} baud, locked (the board's {})",
+                    u.baud, u.console
+                ));
+            }
+            steps.push(format!(
+                "stop autoboot: a newline each second until the prompt {:?} (30 s at most)",
+                u.prompt
+            ));
+            steps.push(format!(
+                "U-Boot: {}, then send the uImage with {} ({})",
+                uboot::load_command(proto, u.staging_address),
+                proto.name(),
+                match proto {
+                    Protocol::Kermit => "short packets, '#' control prefix, type 1 check",
+                    _ => "1K blocks, CRC-16",
+                }
+            ));
+            steps.push(format!(
+                "check U-Boot's `## Total Size`, then U-Boot: {} must print the image's CRC32",
+                uboot::crc_command(u.staging_address, 0).replace(" 0x0", " <size>")
+            ));
+            steps.push(format!(
+                "U-Boot: {}",
+                uboot::boot_command(u.staging_address, &u.fdt)
+            ));
+            steps.push(
+                "console: plain text and decoded defmt, until the `verdict:` line, the port \
+                 closing, --timeout or Ctrl-C"
+                    .into(),
+            );
+        }
+        Method::SdImage => {
+            let s = board.flash.sd_image.as_ref().expect("required");
+            steps.push(make_uimage(s.image)?);
+            steps.push(format!(
+                "make boot.scr (a mkimage-format script image): load ${{devtype}} \
+                 ${{devnum}}:${{distro_bootpart}} {:#x} dmasync.uimg; {}",
+                s.staging_address,
+                uboot::boot_command(s.staging_address, &s.fdt)
+            ));
+            steps.push(format!(
+                "write target/flash/{}/sd.img: MBR, one FAT partition of {} MiB from sector {} \
+                 holding dmasync.uimg and boot.scr (a temporary file, renamed when complete)",
+                board.name, s.boot_partition_mib, s.first_sector
+            ));
+            if args.qemu {
+                steps.push(format!(
+                    "start U-Boot in QEMU as for uboot-serial, plus -drive \
+                     if=none,format=raw,id=sd,file=target/flash/{}/sd.img -device \
+                     virtio-blk-device,drive=sd; no key pressed",
+                    board.name
+                ));
+                steps.push(
+                    "console: U-Boot's distro boot finds boot.scr and runs it; then the \
+                     firmware's console, defmt decoded, until its verdict"
+                        .into(),
+                );
+            } else {
+                steps.push(
+                    "print the dd command for the card; U-Boot's distro boot then finds boot.scr"
+                        .into(),
+                );
+            }
+        }
+        Method::Dfu => {
+            let d = board.flash.dfu.as_ref().expect("required");
+            steps.push(make_uimage(d.image)?);
+            steps.push(format!("U-Boot console: {}", d.uboot_command));
+            steps.push(format!(
+                "$ dfu-util -d {} -a {} -D {uimg}   ({})",
+                d.usb_id,
+                d.alt,
+                tools::status(tools::DFU_UTIL)
+            ));
+            steps.push(format!(
+                "U-Boot console: Ctrl-C (leave dfu), then {}",
+                uboot::boot_command(d.staging_address, &d.fdt)
+            ));
+        }
+        Method::Uuu => {
+            let u = board.flash.uuu.as_ref().expect("required");
+            steps.push(make_uimage(u.image)?);
+            steps.push(format!(
+                "$ uuu -b spl {}   (serial download of U-Boot over USB OTG; {})",
+                u.bootloader,
+                tools::status(tools::UUU)
+            ));
+            steps.push(format!(
+                "uuu script: FB: ucmd setenv fastboot_buffer {:#x}; FB: download -f {uimg}; \
+                 FB: acmd {}",
+                u.staging_address,
+                uboot::boot_command(u.staging_address, &u.fdt)
+            ));
+        }
+        Method::Fastboot => {
+            let f = board.flash.fastboot.as_ref().expect("required");
+            steps.push(make_uimage(f.image)?);
+            steps.push(format!(
+                "$ fastboot stage {uimg}   ({})",
+                tools::status(tools::FASTBOOT)
+            ));
+            steps.push(format!(
+                "$ fastboot oem run:'{}'",
+                uboot::boot_command(f.staging_address, &f.fdt)
+            ));
+        }
+    }
+    Ok(steps)
+}
+
+pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
+    board.flash.require(&board.name, args.via)?;
+    let rehearsable =
+        matches!(args.via, Method::UbootSerial | Method::SdImage) && rehearsal::supported(board);
+    if args.qemu && !rehearsable {
+        bail!(
+            "--qemu rehearses uboot-serial and sd-image on `virt` boards with Debian's U-Boot \
+             for QEMU; \
+             board '{}' ({}) has no such rehearsal",
+            board.name,
+            board.qemu.machine
+        );
+    }
+    let timeout = args
+        .timeout
+        .map(|s| Duration::try_from_secs_f64(s).context("--timeout must be a positive number"))
+        .transpose()?;
+    let source = Source::of(args);
+    let steps = plan(board, args, &source)?;
+    println!("==> flash {} via {}:", board.name, args.via);
+    for (i, s) in steps.iter().enumerate() {
+        println!("  {}. {s}", i + 1);
+    }
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.via == Method::SdImage {
+        return sd_image(root, board, args, &source, timeout);
+    }
+    if args.via != Method::UbootSerial {
+        bail!(
+            "--via {} is planned above but not carried out by xtask yet (doc/flashing.md, \
+             \"Status\"); follow the steps by hand",
+            args.via
+        );
+    }
+    let u = board.flash.uboot_serial.as_ref().expect("required");
+    let proto = protocol(&args.protocol)?;
+    let elf = source.build(root, board)?;
+    let prepared = prepare(root, board, &elf, (u.staging_address, u.staging_size))?;
+    println!(
+        "==> {} -> {} ({} bytes, load {:#x}, entry {:#x})",
+        prepared
+            .elf
+            .strip_prefix(root)
+            .unwrap_or(&prepared.elf)
+            .display(),
+        prepared
+            .path
+            .strip_prefix(root)
+            .unwrap_or(&prepared.path)
+            .display(),
+        prepared.bytes.len(),
+        prepared.load,
+        prepared.entry
+    );
+    let defmt = defmt_of(root, &elf);
+    let mut print = |line: &str| println!("{line}");
+    if args.qemu {
+        let outcome = rehearse(board, u, proto, &prepared, &defmt, timeout, &mut print)?;
+        println!("==> {}", crate::qemu::describe(outcome.0));
+        return Ok(match outcome.0 {
+            Ending::Exited(0) => ExitCode::SUCCESS,
+            Ending::Exited(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+            _ => ExitCode::FAILURE,
+        });
+    }
+    let Some(port) = &args.port else {
+        bail!(
+            "--via uboot-serial needs --port <serial port> (the USB-serial adapter on the \
+             board's {}), or --qemu for the rehearsal",
+            u.console
+        );
+    };
+    let mut port = serial::Port::open(port, u.baud)?;
+    session::stop_autoboot(&mut port, u)?;
+    session::upload(&mut port, u, proto, &prepared.bytes)?;
+    let (end, _) = session::boot_and_watch(&mut port, u, &defmt, timeout, &mut print)?;
+    Ok(match end {
+        End::Verdict { ok: true } => ExitCode::SUCCESS,
+        End::Verdict { ok: false } => ExitCode::FAILURE,
+        End::Closed => {
+            eprintln!("error: the serial port closed");
+            ExitCode::FAILURE
+        }
+        End::TimedOut => {
+            println!("==> --timeout reached");
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// The boot script distro boot runs from the card: load the image, then `bootm` it.
+fn boot_script(staging: u64, fdt: &str) -> String {
+    format!(
+        "load ${{devtype}} ${{devnum}}:${{distro_bootpart}} {staging:#x} {SD_IMAGE_FILE}\n{}\n",
+        uboot::boot_command(staging, fdt)
+    )
+}
+
+const SD_IMAGE_FILE: &str = "dmasync.uimg";
+
+/// `--via sd-image`: target/flash/<board>/sd.img; with `--qemu`, boots it in QEMU as the
+/// machine's virtio disk and lets U-Boot's distro boot find boot.scr.
+fn sd_image(
+    root: &Path,
+    board: &Board,
+    args: &FlashArgs,
+    source: &Source,
+    timeout: Option<Duration>,
+) -> Result<ExitCode> {
+    let elf = source.build(root, board)?;
+    let out = make_sd_image(root, board, &elf)?;
+    let shown = out.strip_prefix(root).unwrap_or(&out).display().to_string();
+    if !args.qemu {
+        println!(
+            "==> to a card: sudo dd if={shown} of=/dev/<card> bs=1M conv=fsync (check the \
+             device with lsblk first: xtask does not write block devices)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ending = rehearse_sd(board, &out, &defmt_of(root, &elf), timeout, &mut |l| {
+        println!("{l}")
+    })?;
+    println!("==> {}", crate::qemu::describe(ending.0));
+    Ok(match ending.0 {
+        Ending::Exited(0) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
+}
+
+/// target/flash/<board>/sd.img holding the ELF's uImage and the boot script.
+fn make_sd_image(root: &Path, board: &Board, elf: &Path) -> Result<PathBuf> {
+    let s = board.flash.sd_image.as_ref().expect("required");
+    let part = u64::from(s.boot_partition_mib) << 20;
+    let prepared = prepare(root, board, elf, (s.staging_address, part))?;
+    let script = boot_script(s.staging_address, &s.fdt);
+    let scr = uimage::write_script(
+        &Header {
+            arch: Arch::for_target(&board.target)?,
+            os: Os::Linux,
+            kind: Kind::Script,
+            load: 0,
+            entry: 0,
+            time: 0,
+            name: "dmasync boot script".into(),
+        },
+        &script,
+    )?;
+    let out = root.join("target/flash").join(&board.name).join("sd.img");
+    dmasync_xtask::flash::sdimage::write(
+        &out,
+        s.first_sector,
+        s.boot_partition_mib,
+        &[("boot.scr", &scr), (SD_IMAGE_FILE, &prepared.bytes)],
+    )?;
+    let shown = out.strip_prefix(root).unwrap_or(&out).display().to_string();
+    println!("==> wrote {shown}: boot.scr ({script:?}) and {SD_IMAGE_FILE}");
+    Ok(out)
+}
+
+/// Boots `image` as the virt machine's disk under U-Boot, without touching its console:
+/// distro boot must find boot.scr by itself.
+fn rehearse_sd(
+    board: &Board,
+    image: &Path,
+    defmt: &Defmt,
+    timeout: Option<Duration>,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(Ending, Vec<String>)> {
+    let uboot = rehearsal::uboot_for(&board.qemu.binary).context("no U-Boot for this QEMU")?;
+    tools::ensure(&[tools::UBOOT_QEMU_ARM64])?;
+    let qemu = provision::ensure(&board.qemu.binary)?;
+    let variant = &board.variants()[0];
+    let disk = [
+        "-drive".to_string(),
+        format!("if=none,format=raw,id=sd,file={}", image.display()),
+        "-device".to_string(),
+        "virtio-blk-device,drive=sd".to_string(),
+    ];
+    let mut run = rehearsal::Rehearsal::start(&qemu, variant, Path::new(uboot), &disk)?;
+    println!("$ {}", run.command);
+    let mut port = serial::Port::open(&run.pty, 115200)?;
+    let (end, lines) = session::watch(
+        &mut port,
+        "U-Boot's distro boot of the SD image",
+        Duration::from_secs(60),
+        defmt,
+        timeout,
+        on_line,
+    )?;
+    let ending = match end {
+        End::TimedOut => Ending::TimedOut(timeout.unwrap_or_default()),
+        End::Verdict { .. } | End::Closed => match run.exit_code(Duration::from_secs(5))? {
+            Some(code) => Ending::Exited(code),
+            None => Ending::TimedOut(Duration::from_secs(5)),
+        },
+    };
+    Ok((ending, lines))
+}
+
+fn defmt_of(root: &Path, elf: &Path) -> Defmt {
+    std::fs::read(elf)
+        .map_err(anyhow::Error::from)
+        .and_then(|b| Defmt::from_elf(&b, root))
+        .unwrap_or_else(|e| {
+            eprintln!("warning: defmt frames will show as malformed: {e:#}");
+            Defmt::none()
+        })
+}
+
+/// Flashes `prepared` to U-Boot in QEMU; the ending is QEMU's (the firmware's semihosting
+/// exit code), the lines the firmware's console after `bootm`.
+fn rehearse(
+    board: &Board,
+    u: &UbootSerial,
+    proto: Protocol,
+    prepared: &Prepared,
+    defmt: &Defmt,
+    timeout: Option<Duration>,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<(Ending, Vec<String>)> {
+    let uboot = rehearsal::uboot_for(&board.qemu.binary).context("no U-Boot for this QEMU")?;
+    tools::ensure(&[tools::UBOOT_QEMU_ARM64])?;
+    let qemu = provision::ensure(&board.qemu.binary)?;
+    let variant = &board.variants()[0];
+    let mut run = rehearsal::Rehearsal::start(&qemu, variant, Path::new(uboot), &[])?;
+    println!("$ {}", run.command);
+    println!("  U-Boot's console: {}", run.pty.display());
+    let mut port = serial::Port::open(&run.pty, u.baud)?;
+    session::stop_autoboot(&mut port, u)?;
+    session::upload(&mut port, u, proto, &prepared.bytes)?;
+    let (end, lines) = session::boot_and_watch(&mut port, u, defmt, timeout, on_line)?;
+    let ending = match end {
+        End::TimedOut => Ending::TimedOut(timeout.unwrap_or_default()),
+        End::Verdict { .. } | End::Closed => match run.exit_code(Duration::from_secs(5))? {
+            Some(code) => Ending::Exited(code),
+            None => Ending::TimedOut(Duration::from_secs(5)),
+        },
+    };
+    Ok((ending, lines))
+}
+
+/// `cargo xtask test`'s flash verdicts for one board: its boot test through real U-Boot in
+/// QEMU, once per protocol, judged like the board's other on-target tests (exit code and the
+/// expected lines of `[tests.boot]` and the first variant).
+pub fn rehearsal_tests(root: &Path, board: &Board, sel: &Selection, section: &mut Section) {
+    if !rehearsal::supported(board) {
+        return;
+    }
+    let wanted: Vec<_> = REHEARSAL_TESTS
+        .iter()
+        .filter(|(name, _)| sel.wants_test(name))
+        .collect();
+    let sd = board.flash.sd_image.is_some() && sel.wants_test(SD_REHEARSAL_TEST);
+    if wanted.is_empty() && !sd {
+        return;
+    }
+    let u = board.flash.uboot_serial.as_ref().expect("supported");
+    let prepared = test_elf(root, board, REHEARSAL_IMAGE)
+        .and_then(|elf| prepare(root, board, &elf, (u.staging_address, u.staging_size)));
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => return section.fail(format!("{}/flash: {e:#}", board.name)),
+    };
+    let defmt = defmt_of(root, &prepared.elf);
+    let variant = &board.variants()[0];
+    let mut expect = board.expectation(REHEARSAL_IMAGE).expect;
+    expect.extend(variant.expect.iter().cloned());
+    let runs = wanted
+        .iter()
+        .map(|(name, proto)| (*name, Some(*proto)))
+        .chain(sd.then_some((SD_REHEARSAL_TEST, None)));
+    for (name, proto) in runs {
+        let label = format!("{}/{name} [{}]", board.name, variant.name);
+        let started = std::time::Instant::now();
+        let verbose = sel.verbose;
+        let mut show = |l: &str| {
+            if verbose {
+                println!("    | {l}");
+            }
+        };
+        let outcome = match proto {
+            Some(proto) => rehearse(
+                board,
+                u,
+                proto,
+                &prepared,
+                &defmt,
+                Some(sel.timeout),
+                &mut show,
+            ),
+            None => make_sd_image(root, board, &prepared.elf)
+                .and_then(|img| rehearse_sd(board, &img, &defmt, Some(sel.timeout), &mut show)),
+        };
+        let why = match &outcome {
+            Ok((ending, lines)) => target_tests::judge(*ending, lines, 0, &expect),
+            Err(e) => vec![format!("{e:#}")],
+        };
+        if why.is_empty() {
+            println!(
+                "test {label} ... ok ({:.2} s)",
+                started.elapsed().as_secs_f64()
+            );
+            section.pass();
+        } else {
+            println!("test {label} ... FAILED");
+            for w in &why {
+                println!("    why: {w}");
+            }
+            if let Ok((_, lines)) = &outcome {
+                for l in &lines[lines.len().saturating_sub(15)..] {
+                    println!("    | {l}");
+                }
+            }
+            section.fail(format!("{label}: {}", why[0]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names_drop_cargo_s_hash_and_fit_the_header() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let boards = crate::boards::Boards::load(root).unwrap();
+        let b = boards.get("qemu-virt").unwrap();
+        assert_eq!(
+            image_name(b, Path::new("/t/boot-0123abcd")),
+            "dmasync qemu-virt boot"
+        );
+        assert!(image_name(b, Path::new(&"x".repeat(80))).len() <= 31);
+    }
+
+    #[test]
+    fn every_declared_method_has_a_plan_and_others_are_refused() {
+        use clap::Parser;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let boards = crate::boards::Boards::load(root).unwrap();
+        for board in &boards.all {
+            for m in board.flash.declared() {
+                let cli = crate::cli::Cli::try_parse_from([
+                    "x",
+                    "flash",
+                    "--board",
+                    &board.name,
+                    "--via",
+                    m.name(),
+                    "--port",
+                    "/dev/x",
+                ])
+                .unwrap();
+                let crate::cli::Cmd::Flash(args) = cli.command else {
+                    panic!()
+                };
+                let steps = plan(board, &args, &Source::of(&args)).unwrap();
+                assert!(steps.len() >= 3, "{}/{m}: {steps:?}", board.name);
+            }
+        }
+        let virt = boards.get("qemu-virt").unwrap();
+        let cli = crate::cli::Cli::try_parse_from(["x", "flash", "--via", "dfu"]).unwrap();
+        let crate::cli::Cmd::Flash(args) = cli.command else {
+            panic!()
+        };
+        let e = flash(root, virt, &args).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "board 'qemu-virt' does not declare flash method 'dfu'; it declares: uboot-serial"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_serial_plan_names_every_command() {
+        use clap::Parser;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let boards = crate::boards::Boards::load(root).unwrap();
+        let virt = boards.get("qemu-virt").unwrap();
+        let cli = crate::cli::Cli::try_parse_from([
+            "x",
+            "flash",
+            "--via",
+            "uboot-serial",
+            "--qemu",
+            "--protocol",
+            "xmodem",
+            "--test",
+            "boot",
+        ])
+        .unwrap();
+        let crate::cli::Cmd::Flash(args) = cli.command else {
+            panic!()
+        };
+        let text = plan(virt, &args, &Source::of(&args)).unwrap().join("\n");
+        for want in [
+            "--tests",
+            "mkimage -A arm64 -O linux -T kernel -C none -a 0x40200000",
+            "-serial pty",
+            "-bios /usr/lib/u-boot/qemu_arm64/u-boot.bin",
+            "U-Boot: loadx 0x41000000",
+            "crc32 0x41000000 <size>",
+            "U-Boot: bootm 0x41000000 - ${fdtcontroladdr}",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+    }
+}

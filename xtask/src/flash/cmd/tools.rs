@@ -1,0 +1,149 @@
+//! The Debian packages `flash` and its tests use, provisioned like QEMU (crate::provision):
+//! installed with apt-get when xtask runs as root on a Debian machine, otherwise the exact
+//! command is printed. All come from bookworm itself (u-boot-qemu is not in backports).
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::provision;
+
+/// A file a package installs, and that package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tool {
+    pub file: &'static str,
+    pub package: &'static str,
+    /// What it is for, in messages.
+    pub purpose: &'static str,
+}
+
+pub const UBOOT_QEMU_ARM64: Tool = Tool {
+    file: "/usr/lib/u-boot/qemu_arm64/u-boot.bin",
+    package: "u-boot-qemu",
+    purpose: "U-Boot for the QEMU rehearsal (AArch64)",
+};
+/// `mkimage`, which the uImage writer's host test checks its output with.
+pub const MKIMAGE: Tool = Tool {
+    file: "/usr/bin/mkimage",
+    package: "u-boot-tools",
+    purpose: "mkimage, the reference reader of U-Boot images (host tests)",
+};
+pub const DFU_UTIL: Tool = Tool {
+    file: "/usr/bin/dfu-util",
+    package: "dfu-util",
+    purpose: "USB DFU downloads to U-Boot's `dfu` command",
+};
+pub const FASTBOOT: Tool = Tool {
+    file: "/usr/bin/fastboot",
+    package: "fastboot",
+    purpose: "U-Boot's fastboot gadget",
+};
+pub const UUU: Tool = Tool {
+    file: "/usr/bin/uuu",
+    package: "uuu",
+    purpose: "NXP i.MX serial download and fastboot",
+};
+
+/// `found /usr/bin/dfu-util` or `MISSING: apt-get install dfu-util`, for --dry-run.
+pub fn status(t: Tool) -> String {
+    if Path::new(t.file).is_file() {
+        format!("found {}", t.file)
+    } else {
+        format!("MISSING {}: apt-get install {}", t.file, t.package)
+    }
+}
+
+/// The commands that install `packages`.
+pub fn install_commands(sudo: &str, packages: &[&str]) -> Vec<String> {
+    vec![
+        format!("{sudo}apt-get update"),
+        format!(
+            "{sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y {}",
+            packages.join(" ")
+        ),
+    ]
+}
+
+fn missing(tools: &[Tool]) -> Vec<Tool> {
+    tools
+        .iter()
+        .copied()
+        .filter(|t| !Path::new(t.file).is_file())
+        .collect()
+}
+
+/// Makes sure every tool is there: installs the missing ones' packages when root with apt,
+/// else fails naming each file, its purpose and the command to run.
+pub fn ensure(tools: &[Tool]) -> Result<()> {
+    let lacking = missing(tools);
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let mut packages: Vec<&str> = lacking.iter().map(|t| t.package).collect();
+    packages.sort();
+    packages.dedup();
+    let list = lacking
+        .iter()
+        .map(|t| format!("{} ({}; Debian package {})", t.file, t.purpose, t.package))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if provision::is_root() && provision::on_path("apt-get") {
+        eprintln!("note: missing {list}; installing with apt-get");
+        provision::run_with_progress("apt-get update", Command::new("apt-get").arg("update"))?;
+        provision::run_with_progress(
+            "apt-get install",
+            Command::new("apt-get")
+                .args(["install", "-y"])
+                .args(&packages),
+        )
+        .with_context(|| format!("installing {} failed", packages.join(" ")))?;
+        let still = missing(tools);
+        if let Some(t) = still.first() {
+            bail!(
+                "after installing {}: {} is still missing",
+                t.package,
+                t.file
+            );
+        }
+        return Ok(());
+    }
+    eprintln!("missing: {list}. On Debian 12 install with:");
+    for cmd in install_commands("sudo ", &packages) {
+        eprintln!("    {cmd}");
+    }
+    bail!("missing {list} (install commands above)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_commands_name_the_packages_without_backports() {
+        let c = install_commands("sudo ", &["u-boot-qemu", "u-boot-tools"]);
+        assert_eq!(c[0], "sudo apt-get update");
+        assert!(
+            c[1].ends_with("apt-get install -y u-boot-qemu u-boot-tools"),
+            "{}",
+            c[1]
+        );
+        assert!(!c[1].contains("backports"));
+    }
+
+    #[test]
+    fn a_missing_file_is_reported_missing() {
+        let ghost = Tool {
+            file: "/nonexistent/tool",
+            package: "ghost",
+            purpose: "test",
+        };
+        assert_eq!(missing(&[ghost]), vec![ghost]);
+        let sh = Tool {
+            file: "/bin/sh",
+            package: "dash",
+            purpose: "test",
+        };
+        assert!(missing(&[sh]).is_empty());
+    }
+}
