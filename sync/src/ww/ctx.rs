@@ -153,14 +153,6 @@ pub(crate) mod records {
         // good (see `put`): nobody reads it again.
         drop(unsafe { Box::from_raw(rec.as_ptr()) });
     }
-
-    /// How many idle records the pool holds now (tests).
-    #[cfg(test)]
-    pub(crate) fn idle() -> usize {
-        POOL.iter()
-            .filter(|s| !s.load(Ordering::Relaxed).is_null())
-            .count()
-    }
 }
 
 /// Wound-Wait: an older contender wounded us; we back off at our next contention.
