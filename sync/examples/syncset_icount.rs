@@ -87,7 +87,10 @@ fn measure(f: &mut dyn FnMut()) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (case, n) = match args.as_slice() {
-        [_, case, n] => (case.as_str(), n.parse::<usize>().expect("buffers: a number")),
+        [_, case, n] => (
+            case.as_str(),
+            n.parse::<usize>().expect("buffers: a number"),
+        ),
         _ => panic!("usage: syncset_icount syncset|lockset|publish <buffers>"),
     };
     let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(
