@@ -20,6 +20,9 @@ use dmasync_sync::{Fence, FenceProducer};
 /// Iterations per case.
 pub const ITERS: u32 = 1000;
 const BUF_BYTES: usize = 4096;
+/// Set sizes measured: 1, 4 and 16 buffers.
+const SIZES: [usize; 3] = [1, 4, 16];
+const MAX_BUFS: usize = 16;
 
 /// What the cases need from the board.
 pub trait Target {
@@ -78,7 +81,10 @@ fn buffers<M: MemorySystem>(
     heap: &impl DmaMemory,
     n: usize,
 ) -> Vec<SyncBuffer> {
-    let names = ["b0", "b1", "b2", "b3"];
+    let names = [
+        "b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9", "b10", "b11", "b12", "b13",
+        "b14", "b15",
+    ];
     (0..n)
         .map(|i| {
             let region = heap
@@ -98,9 +104,9 @@ pub fn run<M: MemorySystem>(
     domain: &'static SyncDomain<M>,
     heap: &impl DmaMemory,
 ) {
-    let bufs: &'static [SyncBuffer] = alloc::vec::Vec::leak(buffers(t, domain, heap, 4));
+    let bufs: &'static [SyncBuffer] = alloc::vec::Vec::leak(buffers(t, domain, heap, MAX_BUFS));
     let resvs: &'static [ReservationObject] =
-        alloc::vec::Vec::leak((0..4).map(|_| ReservationObject::new()).collect());
+        alloc::vec::Vec::leak((0..MAX_BUFS).map(|_| ReservationObject::new()).collect());
 
     let empty = report(t, "empty", t.measure(|| black_box(())));
     let ctx = report(
@@ -111,9 +117,19 @@ pub fn run<M: MemorySystem>(
         }),
     );
 
-    let mut lockset = [0u64; 2];
-    let mut syncset = [0u64; 2];
-    for (k, n) in [1usize, 4].into_iter().enumerate() {
+    let mut lockset = [0u64; SIZES.len()];
+    let mut syncset = [0u64; SIZES.len()];
+    let lockset_names = [
+        "acquire_ctx_lockset_1",
+        "acquire_ctx_lockset_4",
+        "acquire_ctx_lockset_16",
+    ];
+    let syncset_names = [
+        "syncset_lock_unlock_1",
+        "syncset_lock_unlock_4",
+        "syncset_lock_unlock_16",
+    ];
+    for (k, n) in SIZES.into_iter().enumerate() {
         let mine = &bufs[..n];
         let base = t.measure(|| {
             let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
@@ -126,15 +142,7 @@ pub fn run<M: MemorySystem>(
             });
             black_box(r).ok();
         });
-        lockset[k] = report(
-            t,
-            if n == 1 {
-                "acquire_ctx_lockset_1"
-            } else {
-                "acquire_ctx_lockset_4"
-            },
-            base,
-        );
+        lockset[k] = report(t, lockset_names[k], base);
         let mut set = domain.set();
         for b in mine {
             if let Err(e) = set.add(b, Access::CPU_WRITE) {
@@ -154,15 +162,7 @@ pub fn run<M: MemorySystem>(
         if failures > 0 {
             t.fail(format_args!("{failures} uncontended locks failed"));
         }
-        syncset[k] = report(
-            t,
-            if n == 1 {
-                "syncset_lock_unlock_1"
-            } else {
-                "syncset_lock_unlock_4"
-            },
-            total,
-        );
+        syncset[k] = report(t, syncset_names[k], total);
     }
 
     // Fence signal: producers made beforehand (each with its fence handle kept, as a waiter
@@ -209,23 +209,24 @@ pub fn run<M: MemorySystem>(
 
     // Per-operation figures (tenths of an instruction) and ratios against the baselines.
     let per = |x: u64, base: u64| x.saturating_sub(base);
-    result(t, "syncset_lock_unlock_1", per(syncset[0], empty) / 10);
-    result(t, "syncset_lock_unlock_4", per(syncset[1], empty) / 10);
-    result(t, "acquire_ctx_lockset_1", per(lockset[0], empty) / 10);
-    result(t, "acquire_ctx_lockset_4", per(lockset[1], empty) / 10);
+    for k in 0..SIZES.len() {
+        result(t, syncset_names[k], per(syncset[k], empty) / 10);
+        result(t, lockset_names[k], per(lockset[k], empty) / 10);
+    }
     result(t, "acquire_ctx", per(ctx, empty) / 10);
     result(t, "fence_signal", per(signal, forget) / 10);
     result(t, "fence_wait_signalled", per(wait, empty) / 10);
-    ratio(
-        t,
+    let ratio_names = [
         "syncset_lock_unlock_1 / acquire_ctx_lockset_1",
-        per(syncset[0], empty),
-        per(lockset[0], empty),
-    );
-    ratio(
-        t,
         "syncset_lock_unlock_4 / acquire_ctx_lockset_4",
-        per(syncset[1], empty),
-        per(lockset[1], empty),
-    );
+        "syncset_lock_unlock_16 / acquire_ctx_lockset_16",
+    ];
+    for k in 0..SIZES.len() {
+        ratio(
+            t,
+            ratio_names[k],
+            per(syncset[k], empty),
+            per(lockset[k], empty),
+        );
+    }
 }

@@ -43,7 +43,7 @@ impl LineSet {
 
     /// Removes every line of `r`.
     pub(crate) fn remove(&mut self, r: Range<usize>) {
-        if r.is_empty() {
+        if r.is_empty() || self.runs.is_empty() {
             return;
         }
         let first = self.runs.partition_point(|x| x.end <= r.start);

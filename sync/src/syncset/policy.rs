@@ -278,6 +278,11 @@ impl CoherencyTracker {
             Which::Dirty => &self.dirty,
             Which::Stale => &self.stale,
         };
+        // The common re-lock (CPU after CPU, device after device) finds nothing to do:
+        // skip the run search.
+        if set.is_empty() {
+            return;
+        }
         for run in set.intersect(lines) {
             let start = self.virt + run.start * self.line;
             let end = (self.virt + run.end * self.line)

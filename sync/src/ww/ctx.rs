@@ -1,6 +1,5 @@
 //! The acquire context: one transaction's stamp, lock count and back-off state.
 
-use alloc::boxed::Box;
 use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
@@ -27,8 +26,9 @@ static NEXT_STAMP: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64
 /// the alignment (the low bits are flags).
 ///
 /// It lives on the heap, not in the [`AcquireCtx`], so its address stays valid however
-/// safe code moves, forgets or drops the context: freed only when the context drops
-/// holding nothing, leaked (never freed) when a leaked guard's mutex may still name it.
+/// safe code moves, forgets or drops the context: given back (to the pool of
+/// [`records`], or freed) only when the context drops holding nothing, leaked (never freed,
+/// never reused) when a leaked guard's mutex may still name it.
 #[repr(align(8))]
 pub(crate) struct CtxCore {
     /// Immutable for the context's life; read by contenders to compare ages.
@@ -40,6 +40,119 @@ pub(crate) struct CtxCore {
     wake: AtomicU8,
     /// Written once by the owner thread before it sets `READY`, then only read.
     unparker: UnsafeCell<Option<platform::Unparker>>,
+}
+
+impl CtxCore {
+    /// A fresh record: the given stamp, not wounded, no unparker yet.
+    fn fresh(stamp: u64) -> Self {
+        Self {
+            stamp,
+            wake: AtomicU8::new(0),
+            unparker: UnsafeCell::new(None),
+        }
+    }
+
+    /// Makes a reused record fresh (not wounded, not `READY`, no unparker): the last
+    /// owner's unparker would wake the wrong thread. In place, through the atomics and the
+    /// cell, so loom checks these writes against every other access to the record.
+    /// Called only by the pool's `take`, which holds the record alone.
+    fn reset(&self) {
+        self.wake.store(0, Ordering::Relaxed);
+        // SAFETY: only the pool's `take` calls this, on a record it alone holds: no owner
+        // and no contender can read `unparker` now (see `records`).
+        self.unparker.with_mut(|p| unsafe { *p = None });
+    }
+}
+
+/// The pool of idle owner records: [`SLOTS`] words, each null or one record nobody uses.
+///
+/// Why a pool: a heap allocation and free per transaction cost ~230 instructions on
+/// target, more than the rest of `AcquireCtx::new` and drop together (doc/benchmarks.md).
+/// Each slot holds at most one record and is only ever swapped whole (take: `swap` to
+/// null; put: `compare_exchange` null -> record), so a record is in one place at a time and
+/// there is no ABA: a slot never needs to know what was in it before. A record enters the
+/// pool only from the drop of a context that holds no lock (see `AcquireCtx::drop`), so no
+/// mutex names a pooled record; the put's `Release` and the take's `Acquire` order the old
+/// owner's (and, through its unlocks, every contender's) accesses before the new owner's
+/// re-initialisation.
+pub(crate) mod records {
+    use super::CtxCore;
+    use crate::shim::atomic::{AtomicPtr, Ordering};
+    use alloc::boxed::Box;
+    use core::ptr::{self, NonNull};
+
+    /// Idle records kept: enough for one transaction per core of the SoCs we run on, with
+    /// room for a few threads on a host; more go back to the heap.
+    pub(crate) const SLOTS: usize = 8;
+
+    #[cfg(not(loom))]
+    static POOL: [AtomicPtr<CtxCore>; SLOTS] = [const { AtomicPtr::new(ptr::null_mut()) }; SLOTS];
+
+    // loom's atomics cannot be built in a const context; its lazy statics are rebuilt for
+    // every explored execution (records left in them leak, which loom does not track).
+    #[cfg(loom)]
+    loom::lazy_static! {
+        static ref POOL: [AtomicPtr<CtxCore>; SLOTS] =
+            core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut()));
+    }
+
+    /// A record for a new context, with `stamp`, not wounded and without unparker:
+    /// an idle one from the pool, or a new heap allocation.
+    #[inline]
+    pub(crate) fn take(stamp: u64) -> NonNull<CtxCore> {
+        for slot in POOL.iter() {
+            if slot.load(Ordering::Relaxed).is_null() {
+                continue;
+            }
+            if let Some(rec) = NonNull::new(slot.swap(ptr::null_mut(), Ordering::Acquire)) {
+                // SAFETY: the swap took the record out of the pool, so we are its only
+                // user: it came from `Box::leak` (`alloc` below), entered the pool only from
+                // a context that held no lock (no mutex names it, no contender will read it;
+                // see the module doc), and no other `take` can have it. The stamp is the
+                // one plain field; no reference to the record is alive.
+                unsafe { (*rec.as_ptr()).stamp = stamp };
+                // SAFETY: as above; shared from here on, like every record.
+                unsafe { rec.as_ref() }.reset();
+                return rec;
+            }
+        }
+        alloc(stamp)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc(stamp: u64) -> NonNull<CtxCore> {
+        NonNull::from(Box::leak(Box::new(CtxCore::fresh(stamp))))
+    }
+
+    /// Gives back the record of a context dropped holding no lock. The caller guarantees
+    /// no mutex names `rec` and its owner is gone (the only caller is `AcquireCtx::drop`).
+    #[inline]
+    pub(crate) fn put(rec: NonNull<CtxCore>) {
+        for slot in POOL.iter() {
+            if slot.load(Ordering::Relaxed).is_null()
+                && slot
+                    .compare_exchange(
+                        ptr::null_mut(),
+                        rec.as_ptr(),
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+            {
+                return;
+            }
+        }
+        free(rec);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn free(rec: NonNull<CtxCore>) {
+        // SAFETY: `rec` came from `Box::leak` in `alloc`, and its context gives it up for
+        // good (see `put`): nobody reads it again.
+        drop(unsafe { Box::from_raw(rec.as_ptr()) });
+    }
 }
 
 /// Wound-Wait: an older contender wounded us; we back off at our next contention.
@@ -131,22 +244,25 @@ const INJECT: u8 = 2;
 /// Guards borrow the context, so the context cannot move or drop while it holds a lock.
 /// It is neither `Send` nor `Sync`: a transaction belongs to one thread.
 ///
-/// `new` allocates one small heap record (stamp, wound flags, unparker) that the mutexes
-/// this context holds point to; contenders read the holder's stamp, and may wound it,
-/// through that pointer. Dropping an idle context frees the record.
+/// `new` takes one small heap record (stamp, wound flags, unparker) that the mutexes this
+/// context holds point to; contenders read the holder's stamp, and may wound it, through
+/// that pointer. Dropping an idle context returns the record to a small lock-free pool the
+/// next `new` takes it from (a heap allocation only when the pool is empty; a free only
+/// when it is full).
 ///
 /// Leaking a guard (`mem::forget`, a reference cycle) leaks its lock, as with any mutex:
 /// the mutex stays locked forever and still names this context as its holder. The context
 /// can then be moved, forgotten or dropped as usual; dropping it while it still counts held
-/// locks **leaks the record** (a few dozen bytes) instead of freeing memory other threads
-/// may still read. Contenders keep following the class rules against the dead context's
+/// locks **leaks the record** (a few dozen bytes) instead of freeing or reusing memory other
+/// threads may still read: it never returns to the pool, so no later context can carry the
+/// tag the leaked mutex names. Contenders keep following the class rules against the dead context's
 /// stamp: under Wait-Die a younger context that holds locks gets `Deadlock`, an older one
 /// (or one holding nothing) waits forever; under Wound-Wait an older one wounds the dead
 /// context (harmless) and waits forever, a younger one waits forever unless wounded itself.
 /// `try_lock` returns `WouldBlock` to all. Unwinding is fine: guards are dropped before the
 /// context they borrow.
 pub struct AcquireCtx<C: WwClass> {
-    /// The heap record (see [`CtxCore`]), from `Box::leak` in `new`. A raw pointer, not
+    /// The heap record (see [`CtxCore`]), from [`records::take`] in `new`. A raw pointer, not
     /// a `Box`: other threads hold shared pointers to it, which a `Box` (unique) would
     /// invalidate whenever the context moves, and a leaked guard means it must outlive us.
     core: NonNull<CtxCore>,
@@ -185,13 +301,14 @@ impl<C: WwClass> Drop for AcquireCtx<C> {
         // A non-zero count means a guard was leaked: its mutex names the record forever
         // and contenders may dereference it, so it is leaked with the lock.
         if self.acquired.get() == 0 {
-            // SAFETY: `core` came from `Box::leak` in `new` and is freed only here. No mutex
-            // names it: every lock taken through this context was released (the count is
-            // 0, and a guard decrements it only after its unlock finished), and a contender
-            // dereferences a record only while the mutex it pins names it (`WwMutex::step`),
-            // so its reads happen-before our unlock (which then takes the same spin lock).
-            // Waiter nodes carry only its address, never dereferenced.
-            drop(unsafe { Box::from_raw(self.core.as_ptr()) });
+            // No mutex names the record: every lock taken through this context was
+            // released (the count is 0, and a guard decrements it only after its unlock
+            // finished), and a contender dereferences a record only while the mutex it pins
+            // names it (`WwMutex::step`), so its reads happen-before our unlock (which then
+            // takes the same spin lock). Waiter nodes carry only its address, never
+            // dereferenced. So the next context may have it (or the heap, if the pool is
+            // full).
+            records::put(self.core);
         }
     }
 }
@@ -219,13 +336,8 @@ impl<C: WwClass> AcquireCtx<C> {
             at,
         );
         let stamp = NEXT_STAMP.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        let core = Box::new(CtxCore {
-            stamp,
-            wake: AtomicU8::new(0),
-            unparker: UnsafeCell::new(None),
-        });
         let ctx = Self {
-            core: NonNull::from(Box::leak(core)),
+            core: records::take(stamp),
             acquired: Cell::new(0),
             flags: Cell::new(0),
             contended: Cell::new(0),

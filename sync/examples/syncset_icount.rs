@@ -1,0 +1,123 @@
+//! Host instruction counts of an uncontended sync-set lock + unlock and of the two
+//! baselines of `benches/syncset.rs`, for callgrind (doc/benchmarks.md, "Lock + unlock
+//! overhead (host)"):
+//!
+//! ```text
+//! cargo build --release -p dmasync-sync --example syncset_icount
+//! valgrind --tool=callgrind --collect-atstart=no \
+//!     --toggle-collect='syncset_icount::measure' \
+//!     target/release/examples/syncset_icount <case> <buffers>
+//! ```
+//!
+//! `<case>` is `syncset`, `lockset` (acquire ctx + `LockSet`) or `publish` (acquire ctx +
+//! publish of one job fence); `<buffers>` the number of buffers (1, 4, 16). `measure` runs
+//! the case `N` times after one warm-up run, so callgrind's total over `N` is the count per
+//! operation. The count is the same on every run: instructions, not time.
+
+use std::hint::black_box;
+
+use dmasync_hal::cache::CoherentNoop;
+use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory, DmaRegion, HeapDma};
+use dmasync_sync::ReservationObject;
+use dmasync_sync::fence::Timeline;
+use dmasync_sync::resv::Usage;
+use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain, SyncSet};
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
+
+/// Operations per measured run.
+pub const N: usize = 10_000;
+const LINE: usize = 64;
+type Domain = SyncDomain<DirectMemory<CoherentNoop>>;
+
+fn host_region() -> DmaRegion {
+    // SAFETY: host measurement: only `DirectMemory` reaches the memory, at its address,
+    // and host memory is coherent.
+    let heap = unsafe { HeapDma::identity_mapped(CoherentNoop { line_size: LINE }) };
+    heap.alloc(4096, Coherency::NonCoherent).expect("host heap")
+}
+
+fn lockset(objs: &[ReservationObject]) {
+    let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
+    let mut locks = LockSet::with_capacity(&ctx, objs.len());
+    locks
+        .lock_all(|s| {
+            for obj in black_box(objs) {
+                s.lock(obj.ww_mutex())?;
+            }
+            Ok::<(), WwError>(())
+        })
+        .expect("uncontended");
+}
+
+fn publish(objs: &[ReservationObject]) {
+    let job = Timeline::new().next_fence();
+    let fence = job.fence();
+    let ctx: AcquireCtx<WaitDie> = AcquireCtx::new();
+    let mut locks = LockSet::with_capacity(&ctx, objs.len());
+    locks
+        .lock_all(|s| {
+            for obj in black_box(objs) {
+                s.lock(obj.ww_mutex())?;
+            }
+            Ok::<(), WwError>(())
+        })
+        .expect("uncontended");
+    for obj in objs {
+        let g = obj.locked_in(&mut locks).expect("locked");
+        let [slot] = g.reserve::<1>().expect("room");
+        slot.add(&fence, Usage::Write);
+    }
+    drop(locks);
+    job.signal();
+}
+
+fn syncset(set: &mut SyncSet<'_, DirectMemory<CoherentNoop>>) {
+    let locked = black_box(set).lock().expect("uncontended");
+    locked.unlock().expect("held");
+}
+
+/// The collected function: `N` runs of `f`.
+#[inline(never)]
+fn measure(f: &mut dyn FnMut()) {
+    for _ in 0..N {
+        f();
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (case, n) = match args.as_slice() {
+        [_, case, n] => (
+            case.as_str(),
+            n.parse::<usize>().expect("buffers: a number"),
+        ),
+        _ => panic!("usage: syncset_icount syncset|lockset|publish <buffers>"),
+    };
+    let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(
+        DirectMemory(CoherentNoop { line_size: LINE }),
+        SyncConfig::default(),
+    )));
+    let objs: Vec<ReservationObject> = (0..n).map(|_| ReservationObject::new()).collect();
+    match case {
+        "lockset" => {
+            lockset(&objs);
+            measure(&mut || lockset(&objs));
+        }
+        "publish" => {
+            publish(&objs);
+            measure(&mut || publish(&objs));
+        }
+        "syncset" => {
+            let bufs: Vec<SyncBuffer> = (0..n)
+                .map(|_| domain.buffer("buf", host_region()).expect("aligned"))
+                .collect();
+            let mut set = domain.set();
+            for b in &bufs {
+                set.add(b, Access::CPU_WRITE).expect("registers");
+            }
+            syncset(&mut set);
+            measure(&mut || syncset(&mut set));
+        }
+        other => panic!("unknown case {other:?}: syncset, lockset or publish"),
+    }
+}
