@@ -53,6 +53,7 @@
 //! media_blk_ctrl and the bridge (MIPI-DSI, LDB, HDMI) are the board's; only hardware
 //! shows them (drivers/README.md).
 #![no_std]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
@@ -282,10 +283,13 @@ impl<R: RegisterIo> State<R> {
         let addr = flip.fb.bus.0;
         self.io.write32(CTRLDESCL0_3, pitch_reg(flip.fb.stride));
         self.io.write32(CTRLDESCL_LOW0_4, addr as u32);
-        self.io.write32(CTRLDESCL_HIGH0_4, ((addr >> 32) & 0xF) as u32);
-        self.ctrl5 |= bits(CTRLDESCL0_5::EN::SET);
         self.io
-            .write32(CTRLDESCL0_5, self.ctrl5 | bits(CTRLDESCL0_5::SHADOW_LOAD_EN::SET));
+            .write32(CTRLDESCL_HIGH0_4, ((addr >> 32) & 0xF) as u32);
+        self.ctrl5 |= bits(CTRLDESCL0_5::EN::SET);
+        self.io.write32(
+            CTRLDESCL0_5,
+            self.ctrl5 | bits(CTRLDESCL0_5::SHADOW_LOAD_EN::SET),
+        );
         self.in_flight = Some(InFlight {
             presented: flip.presented,
             released: flip.released,

@@ -6,8 +6,8 @@
 mod common;
 
 use common::*;
-use dmasync_engine::{DisplayControl, DisplayMode, DisplayService, EngineError, PixelFormat};
 use dmasync_engine::SurfaceDesc;
+use dmasync_engine::{DisplayControl, DisplayMode, DisplayService, EngineError, PixelFormat};
 use dmasync_lcdif::{DMA_ERROR, WATCHDOG_RESET};
 use dmasync_lcdif_model::{Fault, LcdifModel, ModelError};
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, FenceResult, FenceStatus};
@@ -69,14 +69,18 @@ fn the_mode_set_runs_the_enable_sequence_with_linuxs_values() {
         (VSYN_PARA, (t.vbp << 16) | t.vfp),
         (VSYN_HSYN_WIDTH, (t.vsync << 16) | t.hsync),
         (CTRLDESCL0_1, (ht << 16) | wd),
-        (CTRLDESCL0_3, (2 << 20) | (2 << 16) | wd * 4),
+        (CTRLDESCL0_3, (2 << 20) | (2 << 16) | (wd * 4)),
         (CTRLDESCL0_5, 0x9 << 24),
         (0x24, u32::MAX),
         (INT_ENABLE_D0, (1 << 2) | (1 << 1) | (1 << 8)),
         (DISP_PARA, 1 << 31),
     ];
     assert_eq!(w, want);
-    assert_eq!(m.resets(), 2, "Lcdif::new and the mode set each reset the block");
+    assert_eq!(
+        m.resets(),
+        2,
+        "Lcdif::new and the mode set each reset the block"
+    );
     // The output runs with the plane off: background (black), no fetch.
     assert!(m.vblank(), "VS_BLANK raises the line");
     assert_eq!(disp.on_interrupt(), 0);
@@ -92,7 +96,13 @@ fn modes_the_lcdif_cannot_drive_are_refused_with_nothing_written() {
     let m = LcdifModel::new(&sim, LCDIF);
     let mut disp = driver(&m);
     let before = m.writes().len();
-    for (w, h) in [(119, 120), (120, 119), (120, 0), (16384, 120), (120, 0x1_0000)] {
+    for (w, h) in [
+        (119, 120),
+        (120, 119),
+        (120, 0),
+        (16384, 120),
+        (120, 0x1_0000),
+    ] {
         let mode = DisplayMode {
             width: w,
             height: h,
@@ -145,7 +155,11 @@ fn flips_wait_for_the_in_fence_and_present_at_the_vblank_that_latches_them() {
         Some(&in_a.fence()),
     )
     .unwrap();
-    assert_eq!(last_write(&m, LOW0_4), None, "programmed before the in-fence");
+    assert_eq!(
+        last_write(&m, LOW0_4),
+        None,
+        "programmed before the in-fence"
+    );
     assert_eq!(frame_period(&m, &disp), 0);
     assert_eq!(fa.presented.status(), FenceStatus::Pending);
     in_a.signal();
@@ -156,14 +170,22 @@ fn flips_wait_for_the_in_fence_and_present_at_the_vblank_that_latches_them() {
         last_write(&m, CTRLDESCL0_5),
         Some(EN | SHADOW_LOAD_EN | (0x9 << 24))
     );
-    assert_eq!(fa.presented.status(), FenceStatus::Pending, "before the latch");
+    assert_eq!(
+        fa.presented.status(),
+        FenceStatus::Pending,
+        "before the latch"
+    );
     assert_eq!(frame_period(&m, &disp), 1);
     assert_eq!(fa.presented.status(), FenceStatus::Ok);
     assert_eq!(m.scanning(), Some(bus(&a)));
     assert_eq!(m.screen(), expected_screen(&pa, &FULL), "A on the panel");
 
     let fb = flip(&disp, &d, &b);
-    assert_eq!(fa.released.status(), FenceStatus::Pending, "A let go before B latched");
+    assert_eq!(
+        fa.released.status(),
+        FenceStatus::Pending,
+        "A let go before B latched"
+    );
     assert_eq!(frame_period(&m, &disp), 1);
     assert_eq!(fb.presented.status(), FenceStatus::Ok);
     assert_eq!(fa.released.status(), FenceStatus::Ok);
@@ -223,7 +245,7 @@ fn a_padded_framebuffer_scans_out_at_its_pitch() {
     let fa = flip_with(&disp, &d, &a, Access::dma_read(LCDIF), desc, None).unwrap();
     assert_eq!(
         last_write(&m, CTRLDESCL0_3),
-        Some((2 << 20) | (2 << 16) | 133 * 4)
+        Some((2 << 20) | (2 << 16) | (133 * 4))
     );
     assert_eq!(last_write(&m, LOW0_4), Some((bus(&a) + 256) as u32));
     assert_eq!(frame_period(&m, &disp), 1);
@@ -249,8 +271,19 @@ fn refused_framebuffers_write_nothing_and_leave_the_previous_frame() {
         (&small, Access::dma_read(LCDIF), FULL),
         (&big, Access::CPU_READ, FULL),
         (&big, Access::dma_read(OTHER), FULL),
-        (&big, Access::dma_read(LCDIF), SurfaceDesc { stride: 482, ..FULL }),
-        (&big, Access::dma_read(LCDIF), SurfaceDesc { offset: 2, ..FULL }),
+        (
+            &big,
+            Access::dma_read(LCDIF),
+            SurfaceDesc {
+                stride: 482,
+                ..FULL
+            },
+        ),
+        (
+            &big,
+            Access::dma_read(LCDIF),
+            SurfaceDesc { offset: 2, ..FULL },
+        ),
         (
             &big,
             Access::dma_read(LCDIF),
@@ -280,15 +313,24 @@ fn refused_framebuffers_write_nothing_and_leave_the_previous_frame() {
             wanted: "read"
         }
     );
-    assert!(matches!(errors[2], EngineError::NotLockedFor { buffer: "big", .. }));
+    assert!(matches!(
+        errors[2],
+        EngineError::NotLockedFor { buffer: "big", .. }
+    ));
     for e in &errors[3..5] {
         assert!(
             matches!(e, EngineError::BadSurface { buffer: "big", why } if why.contains("aligned")),
             "{errors:?}"
         );
     }
-    assert!(matches!(errors[5], EngineError::BadSurface { buffer: "big", .. }));
-    assert!(matches!(errors[6], EngineError::BadSurface { buffer: "big", .. }));
+    assert!(matches!(
+        errors[5],
+        EngineError::BadSurface { buffer: "big", .. }
+    ));
+    assert!(matches!(
+        errors[6],
+        EngineError::BadSurface { buffer: "big", .. }
+    ));
     assert_eq!(
         m.writes().len(),
         before,
@@ -297,7 +339,11 @@ fn refused_framebuffers_write_nothing_and_leave_the_previous_frame() {
     );
     assert_eq!(disp.pending_flips(), 0);
     assert_eq!(frame_period(&m, &disp), 0);
-    assert_eq!(m.screen(), expected_screen(&pa, &FULL), "the previous frame left");
+    assert_eq!(
+        m.screen(),
+        expected_screen(&pa, &FULL),
+        "the previous frame left"
+    );
     assert_eq!(fa.released.status(), FenceStatus::Pending);
     // Refused sets came back whole: the CPU takes the buffers at once.
     cpu_takes(&d, &big);
@@ -354,15 +400,16 @@ fn the_mode_cannot_change_under_a_shown_buffer() {
     flip(&disp, &d, &a);
     frame_period(&m, &disp);
     let before = m.writes().len();
-    let bigger = DisplayMode {
-        width: 128,
-        ..MODE
-    };
+    let bigger = DisplayMode { width: 128, ..MODE };
     assert!(matches!(
         disp.set_mode(bigger),
         Err(EngineError::Unsupported(_))
     ));
-    assert_eq!(disp.set_mode(MODE), Ok(()), "the same mode again is no change");
+    assert_eq!(
+        disp.set_mode(MODE),
+        Ok(()),
+        "the same mode again is no change"
+    );
     assert_eq!(m.writes().len(), before);
     assert_clean(&m, &sim);
 }
@@ -386,7 +433,11 @@ fn a_bus_error_on_the_first_frame_fails_the_flip_and_the_controller_recovers() {
     let dma = FenceStatus::Err(FenceError::DeviceError(DMA_ERROR));
     assert_eq!(fb.presented.status(), dma);
     assert_eq!(fb.released.status(), dma);
-    assert_eq!(fa.released.status(), FenceStatus::Ok, "A was not read after the latch");
+    assert_eq!(
+        fa.released.status(),
+        FenceStatus::Ok,
+        "A was not read after the latch"
+    );
     assert_eq!(m.resets(), resets + 1, "the block was reset");
     assert_eq!(disp.faults(), 1);
     assert_eq!(m.scanning(), None);

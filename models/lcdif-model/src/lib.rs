@@ -337,7 +337,11 @@ fn panel_rgb(bpp: u32, px: &[u8]) -> u32 {
             let v = u16::from_le_bytes([px[0], px[1]]) as u32;
             // 5/6-bit channels widened by repeating their top bits.
             let (r, g, b) = (v >> 11, (v >> 5) & 0x3F, v & 0x1F);
-            let (r, g, b) = ((r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2));
+            let (r, g, b) = (
+                (r << 3) | (r >> 2),
+                (g << 2) | (g >> 4),
+                (b << 3) | (b >> 2),
+            );
             (r << 16) | (g << 8) | b
         }
         BPP_ABGR8888 => {

@@ -56,10 +56,18 @@ fn the_plane_registers_take_effect_at_the_vblank_after_shadow_load_en() {
     let a = fill(&sim, &[0x10; (W * H * 4) as usize]);
     let b = fill(&sim, &[0x20; (W * H * 4) as usize]);
     enable(&m, a, BPP_ARGB8888, W * 4);
-    assert_eq!(m.scanning(), None, "nothing latched before the first vblank");
+    assert_eq!(
+        m.scanning(),
+        None,
+        "nothing latched before the first vblank"
+    );
     assert!(m.vblank());
     assert_eq!(m.scanning(), Some(a));
-    assert_eq!(m.read32(CTRLDESCL0_5) & SHADOW_LOAD_EN, 0, "cleared by the latch");
+    assert_eq!(
+        m.read32(CTRLDESCL0_5) & SHADOW_LOAD_EN,
+        0,
+        "cleared by the latch"
+    );
     assert_eq!(m.screen(), vec![0x10_1010; (W * H) as usize]);
     // A new address without SHADOW_LOAD_EN is not taken.
     m.write32(CTRLDESCL_LOW0_4, b as u32);
@@ -189,7 +197,9 @@ fn a_frame_outside_memory_is_a_dma_error() {
 fn a_framebuffer_the_cpu_left_dirty_is_a_violation() {
     let sim = sim();
     let m = LcdifModel::new(&sim, DEV);
-    let region = sim.alloc((W * H * 4) as usize, Coherency::NonCoherent).unwrap();
+    let region = sim
+        .alloc((W * H * 4) as usize, Coherency::NonCoherent)
+        .unwrap();
     // The CPU writes through its cache and never cleans: the scan-out reads stale DRAM.
     sim.cpu_write(0, region.virt(), &[0xAB; (W * H * 4) as usize]);
     enable(&m, region.bus().0, BPP_ARGB8888, W * 4);
