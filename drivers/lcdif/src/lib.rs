@@ -11,10 +11,10 @@
 //! [`DisplayControl::set_mode`] runs Linux's enable sequence (`lcdif_crtc_atomic_enable`):
 //! SW_RESET set and cleared through CTRL's aliases, CTRL polarity, DISP_SIZE, HSYN_PARA,
 //! VSYN_PARA, VSYN_HSYN_WIDTH, the plane size (CTRLDESCL0_1), pitch (CTRLDESCL0_3, 256-byte
-//! bursts), BPP (CTRLDESCL0_5), the interrupt enables, DISP_ON. With no framebuffer yet,
-//! the plane stays off (the output shows the background colour): its address and EN come
-//! with the first flip, in the sequence's order (address, then EN), rather than enabling a
-//! plane that would fetch from address 0. Refused with nothing written: a size outside
+//! bursts), BPP (CTRLDESCL0_5), CSC0 bypass, the interrupt enables, DISP_ON. With no
+//! framebuffer yet, the plane stays off (the output shows the background colour): its
+//! address and EN come with the first flip, in the sequence's order (address, then EN),
+//! rather than enabling a plane that would fetch from address 0. Refused with nothing written: a size outside
 //! Linux's `LCDIF_MIN/MAX_XRES/YRES` (120..=65535), a row longer than the 16-bit pitch, a
 //! format other than XRGB8888 (Linux's primary plane offers no ARGB8888: with nothing under
 //! the plane, what the alpha byte does against the background is not public), or a new
@@ -46,6 +46,12 @@
 //!   failed with `DeviceError(`[`WATCHDOG_RESET`]`)` after the same reset.
 //!
 //! # Limits
+//!
+//! A DMA_ERR reported in the same interrupt as the latch of a new address is charged to
+//! the new buffer (the model fetches after the latch); either way both buffers are let go
+//! only after the reset, when nothing reads them. A controller that stalls with no flip in
+//! flight is not noticed until the next flip. PANIC0_THRES and INT_ENABLE_D1 (newer
+//! kernels' NoC priority boost) are not programmed.
 //!
 //! In-fences are looked at when the driver runs (each flip, interrupt, watchdog call and
 //! [`DisplayService::service`]); with VS_BLANK enabled every frame, a flip whose in-fence
@@ -260,6 +266,7 @@ impl<R: RegisterIo> State<R> {
         io.write32(CTRLDESCL0_3, pitch_reg(mode.width as usize * 4));
         self.ctrl5 = bits(CTRLDESCL0_5::BPP::Argb8888);
         io.write32(CTRLDESCL0_5, self.ctrl5);
+        io.write32(CSC0_CTRL, CSC0_BYPASS);
         io.write32(INT_STATUS_D0, u32::MAX);
         io.write32(INT_ENABLE_D0, irq_enables());
         io.write32(

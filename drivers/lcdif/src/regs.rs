@@ -39,6 +39,10 @@ pub const CTRLDESCL_LOW0_4: usize = 0x20C;
 pub const CTRLDESCL_HIGH0_4: usize = 0x210;
 /// CTRLDESCL0_5: enable, shadow load, format.
 pub const CTRLDESCL0_5: usize = 0x214;
+/// CSC0_CTRL: BYPASS b0 (`lcdif_set_formats` bypasses it for RGB in, RGB out).
+pub const CSC0_CTRL: usize = 0x21C;
+/// CSC0_CTRL.BYPASS.
+pub const CSC0_BYPASS: u32 = 1 << 0;
 
 /// `LCDIF_MIN_XRES` / `LCDIF_MIN_YRES`.
 pub const MIN_RES: u32 = 120;

@@ -71,6 +71,7 @@ fn the_mode_set_runs_the_enable_sequence_with_linuxs_values() {
         (CTRLDESCL0_1, (ht << 16) | wd),
         (CTRLDESCL0_3, (2 << 20) | (2 << 16) | (wd * 4)),
         (CTRLDESCL0_5, 0x9 << 24),
+        (0x21C, 1),
         (0x24, u32::MAX),
         (INT_ENABLE_D0, (1 << 2) | (1 << 1) | (1 << 8)),
         (DISP_PARA, 1 << 31),
