@@ -33,9 +33,9 @@ pub const INT_ENABLE_D0: usize = 0x28;
 pub const CTRLDESCL0_1: usize = 0x200;
 /// CTRLDESCL0_3: the plane's pitch and burst sizes.
 pub const CTRLDESCL0_3: usize = 0x208;
-/// CTRLDESCL_LOW0_4: framebuffer address [31:0].
+/// CTRLDESCL_LOW0_4: framebuffer address \[31:0\].
 pub const CTRLDESCL_LOW0_4: usize = 0x20C;
-/// CTRLDESCL_HIGH0_4: framebuffer address [35:32].
+/// CTRLDESCL_HIGH0_4: framebuffer address \[35:32\].
 pub const CTRLDESCL_HIGH0_4: usize = 0x210;
 /// CTRLDESCL0_5: enable, shadow load, format.
 pub const CTRLDESCL0_5: usize = 0x214;
@@ -50,7 +50,7 @@ pub const MIN_RES: u32 = 120;
 pub const MAX_RES: u32 = 0xFFFF;
 /// CTRLDESCL0_3.PITCH is 16 bits wide.
 pub const MAX_PITCH: usize = 0xFFFF;
-/// CTRLDESCL_HIGH0_4 carries address bits [35:32]: a 36-bit bus.
+/// CTRLDESCL_HIGH0_4 carries address bits \[35:32\]: a 36-bit bus.
 pub const ADDR_BITS: u32 = 36;
 
 register_bitfields![u32,
@@ -69,12 +69,12 @@ register_bitfields![u32,
         ],
         BGND OFFSET(0) NUMBITS(24) []
     ],
-    /// DISP_SIZE and CTRLDESCL0_1: Y (height) [31:16], X (width) [15:0].
+    /// DISP_SIZE and CTRLDESCL0_1: Y (height) \[31:16\], X (width) \[15:0\].
     pub SIZE [
         Y OFFSET(16) NUMBITS(16) [],
         X OFFSET(0) NUMBITS(16) []
     ],
-    /// HSYN_PARA, VSYN_PARA: back porch [31:16], front porch [15:0].
+    /// HSYN_PARA, VSYN_PARA: back porch \[31:16\], front porch \[15:0\].
     pub PORCH [
         BP OFFSET(16) NUMBITS(16) [],
         FP OFFSET(0) NUMBITS(16) []

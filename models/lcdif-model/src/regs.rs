@@ -7,15 +7,15 @@ pub const CTRL: usize = 0x00;
 pub const CTRL_SET: usize = 0x04;
 /// CTRL clear alias.
 pub const CTRL_CLR: usize = 0x08;
-/// DISP_PARA: DISP_ON b31, LINE_PATTERN [29:26], background RGB [23:0].
+/// DISP_PARA: DISP_ON b31, LINE_PATTERN \[29:26\], background RGB \[23:0\].
 pub const DISP_PARA: usize = 0x10;
-/// DISP_SIZE: DELTA_Y [31:16], DELTA_X [15:0].
+/// DISP_SIZE: DELTA_Y \[31:16\], DELTA_X \[15:0\].
 pub const DISP_SIZE: usize = 0x14;
-/// HSYN_PARA: BP [31:16], FP [15:0].
+/// HSYN_PARA: BP \[31:16\], FP \[15:0\].
 pub const HSYN_PARA: usize = 0x18;
-/// VSYN_PARA: BP [31:16], FP [15:0].
+/// VSYN_PARA: BP \[31:16\], FP \[15:0\].
 pub const VSYN_PARA: usize = 0x1C;
-/// VSYN_HSYN_WIDTH: PW_V [31:16], PW_H [15:0].
+/// VSYN_HSYN_WIDTH: PW_V \[31:16\], PW_H \[15:0\].
 pub const VSYN_HSYN_WIDTH: usize = 0x20;
 /// INT_STATUS_D0 (write 1 to clear, as Linux's `lcdif_irq_handler` writes it back).
 pub const INT_STATUS_D0: usize = 0x24;
@@ -25,15 +25,15 @@ pub const INT_ENABLE_D0: usize = 0x28;
 pub const INT_STATUS_D1: usize = 0x30;
 /// INT_ENABLE_D1.
 pub const INT_ENABLE_D1: usize = 0x34;
-/// CTRLDESCL0_1: HEIGHT [31:16], WIDTH [15:0].
+/// CTRLDESCL0_1: HEIGHT \[31:16\], WIDTH \[15:0\].
 pub const CTRLDESCL0_1: usize = 0x200;
-/// CTRLDESCL0_3: PITCH [15:0] (P_SIZE/T_SIZE burst fields above it).
+/// CTRLDESCL0_3: PITCH \[15:0\] (P_SIZE/T_SIZE burst fields above it).
 pub const CTRLDESCL0_3: usize = 0x208;
-/// CTRLDESCL_LOW0_4: address bits [31:0].
+/// CTRLDESCL_LOW0_4: address bits \[31:0\].
 pub const CTRLDESCL_LOW0_4: usize = 0x20C;
-/// CTRLDESCL_HIGH0_4: address bits [35:32] in [3:0].
+/// CTRLDESCL_HIGH0_4: address bits \[35:32\] in \[3:0\].
 pub const CTRLDESCL_HIGH0_4: usize = 0x210;
-/// CTRLDESCL0_5: EN b31, SHADOW_LOAD_EN b30, BPP [27:24].
+/// CTRLDESCL0_5: EN b31, SHADOW_LOAD_EN b30, BPP \[27:24\].
 pub const CTRLDESCL0_5: usize = 0x214;
 /// CSC0_CTRL .. CSC0_COEF5 (0x21C..=0x234), stored only.
 pub const CSC0_CTRL: usize = 0x21C;
