@@ -46,8 +46,10 @@
 //!
 //! [`Sdma::watchdog`] counts ticks against each running channel; after `watchdog_ticks`
 //! without completion it stops the channel (a 1 to its STATSTOP bit, as
-//! `sdma_disable_channel`), polls STATSTOP until the bit reads clear and fails the job
-//! with `DeviceError(`[`WATCHDOG_RESET`]`)`. [`Sdma::reset`] stops every data channel and
+//! `sdma_disable_channel`), polls STATSTOP until the bit reads clear and, once
+//! `stop_settle` has passed (NXP: a stopped channel may finish its current BD, up to
+//! 1 ms), fails the job with `DeviceError(`[`WATCHDOG_RESET`]`)`; until then the buffers
+//! stay held and the channel takes no job. [`Sdma::reset`] stops every data channel and
 //! abandons the running and queued jobs (`DeviceError(ABANDONED)`). A channel whose bit
 //! does not clear keeps its job's fence pending (its buffers stay held) and takes no job.
 //!
@@ -67,6 +69,7 @@ pub mod regs;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
+use core::time::Duration;
 
 use dmasync_engine::dma::{DmaEngine, Span};
 use dmasync_engine::error::{EngineError, Rejected};
@@ -74,6 +77,7 @@ use dmasync_hal::cache::VirtRange;
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory, DmaRegion, MemorySystem};
 use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::mmio::RegisterIo;
+use dmasync_hal::platform::{self, Instant};
 use dmasync_soft::{ABANDONED, resolve_copy};
 use dmasync_sync::fence::{Fence, FenceError, FenceProducer, FenceResult};
 use dmasync_sync::syncset::Locked;
@@ -110,6 +114,10 @@ pub struct SdmaConfig {
     pub queue_depth: usize,
     /// Watchdog calls without completion before a channel is stopped.
     pub watchdog_ticks: u32,
+    /// How long a stopped channel may still reach memory: its job's fence signals (and its
+    /// buffers go on) only this long after STATSTOP read clear. NXP's advice, quoted in
+    /// Linux `sdma_channel_terminate_work`: one BD's time, at most 1 ms.
+    pub stop_settle: Duration,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -128,9 +136,18 @@ struct Job {
 #[derive(Default)]
 struct Channel {
     job: Option<(FenceProducer, usize)>,
+    /// Stopped; its job's fence signals with this result once the settle time is over.
+    stopping: Option<(FenceProducer, FenceResult, Instant)>,
     idle_ticks: u32,
     /// STATSTOP did not stop it: it takes no job.
     wedged: bool,
+}
+
+impl Channel {
+    /// Running a job, or stopped and not settled.
+    fn busy(&self) -> bool {
+        self.job.is_some() || self.stopping.is_some()
+    }
 }
 
 struct State<R> {
@@ -408,7 +425,7 @@ impl<R: RegisterIo, M: MemorySystem> Sdma<R, M> {
     /// Jobs queued or running.
     pub fn pending(&self) -> usize {
         let s = self.state.lock();
-        s.queue.len() + s.channels.iter().filter(|c| c.job.is_some()).count()
+        s.queue.len() + s.channels.iter().filter(|c| c.busy()).count()
     }
 
     /// The interrupt handler's work: reads INTR, clears what it read, completes each
@@ -475,7 +492,8 @@ impl<R: RegisterIo, M: MemorySystem> Sdma<R, M> {
 
     /// For the board's periodic watchdog: counts a tick against each running channel;
     /// one without completion for more than `watchdog_ticks` calls is stopped (STATSTOP)
-    /// and its job fails with `DeviceError(`[`WATCHDOG_RESET`]`)`. Returns how many.
+    /// and its job fails with `DeviceError(`[`WATCHDOG_RESET`]`)` once `stop_settle` has
+    /// passed (at this or a later call into the driver). Returns how many it stopped.
     pub fn watchdog(&self) -> usize {
         let mut signals = Signals::new();
         let mut n = 0;
@@ -496,7 +514,9 @@ impl<R: RegisterIo, M: MemorySystem> Sdma<R, M> {
                     // Its INTR bit may have risen meanwhile; the job is failed either way.
                     st.io.write32(INTR, 1 << ch);
                     let (done, _) = c.job.take().expect("checked above");
-                    signals.push((done, Err(FenceError::DeviceError(WATCHDOG_RESET))));
+                    let until = platform::now().saturating_add(self.config.stop_settle);
+                    let r = Err(FenceError::DeviceError(WATCHDOG_RESET));
+                    c.stopping = Some((done, r, until));
                     st.watchdog_resets += 1;
                     n += 1;
                 } else {
@@ -510,9 +530,12 @@ impl<R: RegisterIo, M: MemorySystem> Sdma<R, M> {
     }
 
     /// Stops every data channel and abandons the running and queued jobs: their fences
-    /// signal `DeviceError(ABANDONED)` once their channel reads stopped. Returns how many.
+    /// signal `DeviceError(ABANDONED)`, a queued job's at once, a running job's once its
+    /// channel reads stopped and `stop_settle` has passed (at this or a later call into
+    /// the driver). Returns how many jobs were abandoned.
     pub fn reset(&self) -> usize {
         let mut signals = Signals::new();
+        let mut abandoned = 0;
         {
             let mut s = self.state.lock();
             let st = &mut *s;
@@ -522,24 +545,43 @@ impl<R: RegisterIo, M: MemorySystem> Sdma<R, M> {
                 c.wedged = !stopped;
                 c.idle_ticks = 0;
                 if stopped && let Some((done, _)) = c.job.take() {
-                    signals.push((done, Err(FenceError::DeviceError(ABANDONED))));
+                    let until = platform::now().saturating_add(self.config.stop_settle);
+                    c.stopping = Some((done, Err(FenceError::DeviceError(ABANDONED)), until));
+                    abandoned += 1;
                 }
             }
             let mask = ((1u32 << (self.config.channels + 1)) - 1) & !1;
             st.io.write32(INTR, mask);
             for job in st.queue.drain(..) {
                 signals.push((job.done, Err(FenceError::DeviceError(ABANDONED))));
+                abandoned += 1;
             }
+            Self::settle(st, &mut signals);
         }
-        let n = signals.len();
         finish(signals);
-        n
+        abandoned
     }
 
-    /// Starts ready jobs on free channels.
+    /// Signals the jobs of stopped channels whose settle time is over; frees the channels.
+    fn settle(s: &mut State<R>, signals: &mut Signals) {
+        let now = platform::now();
+        for c in &mut s.channels {
+            if c.stopping
+                .as_ref()
+                .is_some_and(|(_, _, until)| now >= *until)
+            {
+                let (done, r, _) = c.stopping.take().expect("checked above");
+                signals.push((done, r));
+            }
+        }
+    }
+
+    /// Completes settled stops, then starts ready jobs on free channels.
     fn kick(&self, s: &mut State<R>, signals: &mut Signals) {
+        Self::settle(s, signals);
         loop {
-            let Some(i) = s.channels.iter().position(|c| c.job.is_none() && !c.wedged) else {
+            let free = |c: &Channel| c.job.is_none() && c.stopping.is_none() && !c.wedged;
+            let Some(i) = s.channels.iter().position(free) else {
                 return;
             };
             let ready = s
@@ -602,7 +644,7 @@ impl<R: RegisterIo, M: MemorySystem> Sdma<R, M> {
         let fence;
         {
             let mut s = self.state.lock();
-            let busy = s.queue.len() + s.channels.iter().filter(|c| c.job.is_some()).count();
+            let busy = s.queue.len() + s.channels.iter().filter(|c| c.busy()).count();
             if busy >= self.config.queue_depth {
                 return Err(Rejected::new(EngineError::QueueFull, locked));
             }

@@ -361,3 +361,42 @@ fn reset_abandons_running_and_queued_copies() {
     assert_eq!(m.errors(), vec![]);
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
 }
+
+#[test]
+fn a_stopped_channel_keeps_its_buffers_until_the_settle_time_is_over() {
+    let sim = sim();
+    let d = domain(&sim);
+    let m = SdmaModel::new(&sim, SDMA);
+    // One channel, and a settle time no test run reaches.
+    let c = SdmaConfig {
+        channels: 1,
+        stop_settle: core::time::Duration::from_secs(3600),
+        ..config()
+    };
+    let g = Sdma::new(&m, c, &sim, &sim).unwrap();
+    let bufs: Vec<_> = (0..4).map(|_| buffer(&d, &sim, "buf", 256)).collect();
+    m.inject(Fault::Hang);
+    let hung = copy(&d, &g, Span::whole(&bufs[0]), Span::whole(&bufs[1]), None);
+    m.run();
+    for _ in 0..3 {
+        g.watchdog();
+    }
+    assert_eq!(m.active(), 0, "the channel was stopped");
+    assert_eq!(g.watchdog_resets(), 1);
+    assert_eq!(
+        hung.status(),
+        FenceStatus::Pending,
+        "not before the settle time"
+    );
+    let next = copy(&d, &g, Span::whole(&bufs[2]), Span::whole(&bufs[3]), None);
+    assert_eq!(m.active(), 0, "the stopped channel takes no job");
+    assert_eq!(g.pending(), 2);
+    // A reset abandons the queued job at once; the stopped one still waits.
+    assert_eq!(g.reset(), 1);
+    assert_eq!(
+        next.status(),
+        FenceStatus::Err(FenceError::DeviceError(ABANDONED))
+    );
+    assert_eq!(hung.status(), FenceStatus::Pending);
+    assert_eq!(m.errors(), vec![]);
+}
