@@ -171,6 +171,7 @@ mod tests {
             machine: "virt".into(),
             args: vec!["-m".into(), "128M".into()],
             expect: vec![],
+            tests: None,
         };
         let args = command_line(&v, Path::new("/usr/lib/u-boot/qemu_arm64/u-boot.bin")).join(" ");
         assert_eq!(
