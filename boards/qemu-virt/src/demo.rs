@@ -156,7 +156,7 @@ pub fn open_display(board: &Board) -> (Display, DisplayMode) {
 /// Starts the board's periodic sync-set watchdog for `domain` on this core, so a holder
 /// past its deadline (a hung engine's set) is expired even when nobody waits in `lock`.
 pub fn start_watchdog(board: &Board, domain: &'static Domain) {
-    crate::watchdog::start(board, domain)
+    crate::watchdog::start(board.virtual_timer_intid(), domain)
         .unwrap_or_else(|e| setup_failed(format_args!("sync-set watchdog: {e}")));
 }
 
