@@ -14,6 +14,7 @@
 
 extern crate alloc;
 
+pub mod demo;
 // Shared with qemu-virt (board-independent: identity map, `DataCache`, the virtual timer).
 #[path = "../../common/aarch64/board/dma_pool.rs"]
 pub mod dma_pool;
