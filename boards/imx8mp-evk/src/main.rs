@@ -4,7 +4,7 @@
 //! band, verified against the reference renderer — every access through dmasync sync sets.
 //! QEMU models no LCDIF, so no display is exercised: the last frame's software screen is
 //! compared with the reference frame in the guest instead of a host screendump
-//! ([`demo`](dmasync_imx8mp_evk::demo)).
+//! (`dmasync_imx8mp_evk::demo`).
 //!
 //! Runs `frames=N` frames from the semihosting command line (`cargo xtask run --board
 //! imx8mp-evk --frames N`; default 60), logs each frame (defmt), prints the totals and exits

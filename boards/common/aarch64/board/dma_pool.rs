@@ -21,7 +21,7 @@ pub type DmaPool = CarveOut<DataCache>;
 
 /// The heap as DMA memory: for buffers a program allocates and frees at will (the pool only
 /// gives back its most recent region). RAM is identity-mapped, so a device reaches each heap
-/// byte at its virtual address, and [`DataCache`](crate::arch::cache::DataCache) maintains
+/// byte at its virtual address, and [`crate::arch::cache::DataCache`] maintains
 /// the caches the CPUs use for it (by VA to the point of coherency, which covers every cache
 /// level: the Cortex-A53's L2 included on imx8mp-evk).
 pub fn heap_dma() -> dmasync_hal::dma::HeapDma<crate::arch::cache::DataCache> {
