@@ -34,7 +34,7 @@ const BRING_UP_STEPS: [&str; 4] = [
     "waiting for its first timer tick",
 ];
 
-/// What a secondary does first (called by [`start_secondaries`]' entry): its GIC CPU
+/// What a secondary does first (called by the entry [`start_all`] starts each core into): its GIC CPU
 /// interface, its timer interrupt, one timer tick to prove both, then it reports in.
 pub fn secondary_bring_up(index: usize) {
     BRING_UP[index].store(1, Ordering::Relaxed);

@@ -11,7 +11,7 @@
 
 //!
 //! The context word of each execution context is `CONTEXT_WORDS[core][level]`: the core's
-//! logical index is kept in TPIDR_EL1 (written by [`set_core_index`], which every core calls
+//! logical index is kept in TPIDR_EL1 (written by `set_core_index`, which every core calls
 //! from [`crate::stacks::use_separate_exception_stack`] before enabling interrupts), the level
 //! is PSTATE.SP: threads run on SP_EL0 (SPSel 0), exceptions on SP_EL1 (SPSel 1, set on
 //! exception entry). IRQ handlers run with IRQs masked and do not nest, so these two levels

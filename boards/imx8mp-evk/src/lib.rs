@@ -14,7 +14,15 @@
 
 extern crate alloc;
 
+pub mod demo;
+// Shared with qemu-virt (board-independent: identity map, `DataCache`, the virtual timer).
+#[path = "../../common/aarch64/board/dma_pool.rs"]
+pub mod dma_pool;
+#[path = "../../common/aarch64/board/engine.rs"]
+pub mod engine;
 pub mod memory_map;
+#[path = "../../common/aarch64/board/watchdog.rs"]
+pub mod watchdog;
 
 use dmasync_aarch64::cpu::{self, MAX_CPUS};
 use dmasync_aarch64::gic::{self, GicVersion};
@@ -95,6 +103,11 @@ impl Board {
     /// INTID of the EL1 physical timer.
     pub fn timer_intid(&self) -> u32 {
         memory_map::TIMER_INTID
+    }
+
+    /// INTID of the EL1 virtual timer, the [`watchdog`]'s interrupt.
+    pub fn virtual_timer_intid(&self) -> Option<u32> {
+        Some(memory_map::VIRTUAL_TIMER_INTID)
     }
 
     /// The GIC version in use.

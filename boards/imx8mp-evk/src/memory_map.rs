@@ -50,6 +50,11 @@ pub const GIC: GicFrames = GicFrames::V3 {
 /// entry `<GIC_PPI 14 ...>`; QEMU wires `GTIMER_PHYS` to PPI 14 in fsl-imx8mp.c), 16 + 14.
 pub const TIMER_INTID: u32 = 30;
 
+/// INTID of the EL1 virtual timer (the sync-set watchdog's): PPI 11 (imx8mp.dtsi `timer`
+/// interrupts, the third entry `<GIC_PPI 11 ...>`; QEMU wires `GTIMER_VIRT` to
+/// `ARCH_TIMER_VIRT_IRQ` = PPI 11 in fsl-imx8mp.c), 16 + 11.
+pub const VIRTUAL_TIMER_INTID: u32 = 27;
+
 /// The SoC's four Cortex-A53 in one cluster: MPIDR Aff0 = 0..3 (QEMU's default affinity for
 /// CPUs 0..3; imx8mp.dtsi `cpu@0`..`cpu@3` reg 0x0..0x3). PSCI says which of them exist.
 pub const CPU_MPIDRS: [u64; 4] = [0, 1, 2, 3];

@@ -11,9 +11,13 @@ extern crate alloc;
 pub mod demo;
 pub mod devicetree;
 pub mod display;
+// Shared with imx8mp-evk (board-independent: identity map, `DataCache`, the virtual timer).
+#[path = "../../common/aarch64/board/dma_pool.rs"]
 pub mod dma_pool;
+#[path = "../../common/aarch64/board/engine.rs"]
 pub mod engine;
 pub mod memory_map;
+#[path = "../../common/aarch64/board/watchdog.rs"]
 pub mod watchdog;
 
 use dmasync_aarch64::bringup;
@@ -100,6 +104,26 @@ impl Board {
     /// INTID of the EL1 physical timer.
     pub fn timer_intid(&self) -> u32 {
         self.dt.timer_intid
+    }
+
+    /// The EL1 virtual timer's INTID (the [`watchdog`]'s interrupt): third (type, number, flags) triple of the arch timer's
+    /// `interrupts` in the device tree the board booted with (still in RAM: init keeps the heap
+    /// and free RAM clear of it).
+    pub fn virtual_timer_intid(&self) -> Option<u32> {
+        let (fdt, _, _) = devicetree::locate(self.dt.dtb.0 as u64).ok()?;
+        let node = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])?;
+        let irqs = node.property("interrupts")?.value;
+        let cell = |i: usize| {
+            irqs.get(i * 4..i * 4 + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        // Triples: secure phys, non-secure phys, virtual, hypervisor. GIC binding: type 1 = PPI
+        // (INTID 16 + n), 0 = SPI (INTID 32 + n).
+        match (cell(6)?, cell(7)?) {
+            (1, n) => Some(16 + n),
+            (0, n) => Some(32 + n),
+            _ => None,
+        }
     }
 
     /// The PSCI conduit, if the device tree has a /psci node.

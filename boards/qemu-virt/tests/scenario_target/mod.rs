@@ -51,7 +51,8 @@ impl Target for Virt<'_> {
     }
 
     fn start_watchdog(&self, domain: &'static dyn Watched) -> Result<(), String> {
-        watchdog::start(self.0, domain).map_err(|e| format!("board watchdog: {e}"))
+        watchdog::start(self.0.virtual_timer_intid(), domain)
+            .map_err(|e| format!("board watchdog: {e}"))
     }
 
     fn watchdog_runs(&self) -> u64 {

@@ -1,19 +1,22 @@
-//! The sync-set watchdog on the board: a periodic `check_deadlines` for every registered
-//! sync domain, so a holder past its deadline is expired even when nobody waits in `lock`.
+//! The sync-set watchdog of every AArch64 board: a periodic `check_deadlines` for every
+//! registered sync domain, so a holder past its deadline is expired even when nobody waits in
+//! `lock`. One file, a module of each board crate (`#[path]` in qemu-virt's and imx8mp-evk's
+//! src/lib.rs): it needs `dmasync_sync`, which `arch/` sits below, and nothing of a board but
+//! the virtual timer's INTID, which the board passes to [`start`].
 //!
 //! It runs from the **EL1 virtual timer** interrupt of the core that calls [`start`] (cpu 0
 //! in the demo and the tests). The virtual timer (CNTV_*, Arm ARM D11) is a separate
-//! comparator from the physical one that [`crate::ticks`] owns, so the watchdog and the tick
-//! counter never fight over a deadline or a handler. Its PPI comes from the device tree (the
-//! third entry of the arch timer's `interrupts`; Linux
-//! Documentation/devicetree/bindings/timer/arm,arch_timer.yaml), INTID 27 on QEMU virt.
+//! comparator from the physical one that `dmasync_aarch64::ticks` owns, so the watchdog and
+//! the tick counter never fight over a deadline or a handler. Where its PPI comes from is the
+//! board's business: qemu-virt reads it from the device tree (`Board::virtual_timer_intid`),
+//! imx8mp-evk has it in its memory map; INTID 27 on both.
 //!
 //! The registry of domains and the counts are the portable
 //! [`dmasync_sync::syncset::Watchdog`], which says why interrupt context is safe for the check.
 //!
 //! ```ignore
 //! static DOMAIN: ... = ...;             // a `&'static SyncDomain`
-//! dmasync_qemu_virt::watchdog::start(&board, domain)?;
+//! board::watchdog::start(board.virtual_timer_intid(), domain)?;
 //! ```
 //!
 //! [`poll`] runs the same check from a main loop, for code that prefers no interrupt.
@@ -28,15 +31,14 @@ use dmasync_sync::syncset::Watchdog;
 
 pub use dmasync_sync::syncset::Watched;
 
-use crate::{Board, devicetree};
-
 /// Interrupt priority of the watchdog (below the tick's, so ticks are never delayed by it).
 pub const WATCHDOG_PRIORITY: u8 = 0xa0;
 
 /// Why the watchdog could not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WatchdogError {
-    /// The device tree has no usable virtual-timer interrupt (third arch-timer PPI).
+    /// The board knows no virtual-timer interrupt (qemu-virt: its device tree's arch timer
+    /// lists no third PPI).
     NoVirtualTimerInterrupt,
     /// Already running on another core (one core runs the watchdog).
     OtherCore(usize),
@@ -50,7 +52,7 @@ impl core::fmt::Display for WatchdogError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             WatchdogError::NoVirtualTimerInterrupt => f.write_str(
-                "the device tree's arch timer lists no virtual-timer interrupt (third PPI)",
+                "the board knows no virtual-timer interrupt (the device tree's arch timer lists no third PPI)",
             ),
             WatchdogError::OtherCore(c) => write!(f, "the watchdog already runs on cpu {c}"),
             WatchdogError::BadPeriod(d) => write!(f, "watchdog period {d:?} is not usable"),
@@ -66,9 +68,14 @@ static PERIOD: AtomicU64 = AtomicU64::new(0);
 static CORE: AtomicU32 = AtomicU32::new(0);
 
 /// Registers `domain` and makes sure the watchdog runs on this core, every
-/// `domain.config().watchdog_poll` (the shortest period of all registered domains).
-/// Registering more domains later is fine; registering one twice checks it twice.
-pub fn start(board: &Board, domain: &'static dyn Watched) -> Result<(), WatchdogError> {
+/// `domain.config().watchdog_poll` (the shortest period of all registered domains), from the
+/// virtual timer's interrupt `virtual_timer_intid` (the board's; `None`:
+/// [`WatchdogError::NoVirtualTimerInterrupt`]). Registering more domains later is fine;
+/// registering one twice checks it twice.
+pub fn start(
+    virtual_timer_intid: Option<u32>,
+    domain: &'static dyn Watched,
+) -> Result<(), WatchdogError> {
     let me = dmasync_aarch64::cpu::cpu_index().unwrap_or(0);
     match CORE.load(Ordering::Acquire) {
         0 => {}
@@ -82,7 +89,7 @@ pub fn start(board: &Board, domain: &'static dyn Watched) -> Result<(), Watchdog
         .map(|ns| ns_to_ticks(ns, hz))
         .filter(|&t| t > 0 && t < u64::MAX / 4)
         .ok_or(WatchdogError::BadPeriod(period_d))?;
-    let intid = virtual_timer_intid(board).ok_or(WatchdogError::NoVirtualTimerInterrupt)?;
+    let intid = virtual_timer_intid.ok_or(WatchdogError::NoVirtualTimerInterrupt)?;
     // Every registered domain's period passed the check above, so the shortest one is a
     // usable tick count too.
     let shortest = WATCHDOG.watch(domain);
@@ -175,24 +182,4 @@ fn on_virtual_timer(_intid: u32) {
     disarm();
     poll();
     arm_in(period);
-}
-
-/// The virtual timer's INTID: third (type, number, flags) triple of the arch timer's
-/// `interrupts` in the device tree the board booted with (still in RAM: init keeps the heap
-/// and free RAM clear of it).
-fn virtual_timer_intid(board: &Board) -> Option<u32> {
-    let (fdt, _, _) = devicetree::locate(board.dt.dtb.0 as u64).ok()?;
-    let node = fdt.find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])?;
-    let irqs = node.property("interrupts")?.value;
-    let cell = |i: usize| {
-        irqs.get(i * 4..i * 4 + 4)
-            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    // Triples: secure phys, non-secure phys, virtual, hypervisor. GIC binding: type 1 = PPI
-    // (INTID 16 + n), 0 = SPI (INTID 32 + n).
-    match (cell(6)?, cell(7)?) {
-        (1, n) => Some(16 + n),
-        (0, n) => Some(32 + n),
-        _ => None,
-    }
 }

@@ -1,7 +1,9 @@
 //! DMA memory for frame buffers and other device-shared buffers: a carve-out of the RAM the
 //! heap left free ([`Board::free_ram`](crate::Board::free_ram)), and the heap itself.
 //!
-//! qemu-virt's identity map makes bus = physical = virtual, and RAM is mapped normal
+//! One file, a module of each AArch64 board crate (`#[path]` in qemu-virt's and
+//! imx8mp-evk's src/lib.rs). Both boards' identity maps make bus = physical = virtual (no
+//! IOMMU or bus offset in front of RAM on either machine), and RAM is mapped normal
 //! cacheable (write-back), so every region is [`Coherency::NonCoherent`] for the devices
 //! that use it as far as the sync layer plans: the CPUs cache it, the devices do not snoop
 //! (QEMU models no caches, but the code is written for the hardware it stands for). The
@@ -19,8 +21,9 @@ pub type DmaPool = CarveOut<DataCache>;
 
 /// The heap as DMA memory: for buffers a program allocates and frees at will (the pool only
 /// gives back its most recent region). RAM is identity-mapped, so a device reaches each heap
-/// byte at its virtual address, and [`DataCache`](crate::arch::cache::DataCache) maintains
-/// the caches the CPUs use for it.
+/// byte at its virtual address, and [`crate::arch::cache::DataCache`] maintains
+/// the caches the CPUs use for it (by VA to the point of coherency, which covers every cache
+/// level: the Cortex-A53's L2 included on imx8mp-evk).
 pub fn heap_dma() -> dmasync_hal::dma::HeapDma<crate::arch::cache::DataCache> {
     // SAFETY: the identity map covers all of RAM, the heap included, so bus = virtual for
     // every heap byte; the heap is normal cacheable memory, which `DataCache` maintains by

@@ -1,0 +1,44 @@
+//! SMP stress: every core PSCI reports (the four Cortex-A53s of board.toml's `-smp 4`) runs a seeded plan of
+//! random multi-buffer transactions against shared buffers through sync sets, `LockSet` and
+//! KDS, under an exclusion and content oracle; every core's completed counts must equal its
+//! plan. The scenario is `dmasync_scenarios::smp_stress`, shared by the boards (its doc says
+//! what is checked); this file is imx8mp-evk's entry and case list.
+//!
+//! Expected output: `test <case> ... ok` per case, then `verdict: ok (4 cases)`; exit code 0.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod scenario_target;
+
+use dmasync_imx8mp_evk::arch::testkit::{self, Failure, Test};
+use dmasync_scenarios::smp_stress;
+use scenario_target::Evk;
+
+dmasync_aarch64::entry!(main, 40);
+
+fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
+    let board = dmasync_imx8mp_evk::init(x0);
+    testkit::run(
+        &board,
+        &[
+            Test {
+                name: "secondaries_start",
+                run: |b| smp_stress::secondaries_start(&Evk(b)).map_err(Failure),
+            },
+            Test {
+                name: "every_core_finishes_its_plan",
+                run: |b| smp_stress::every_core_finishes(&Evk(b)).map_err(Failure),
+            },
+            Test {
+                name: "oracle_exclusion_and_content",
+                run: |b| smp_stress::oracle_exclusion_and_content(&Evk(b)).map_err(Failure),
+            },
+            Test {
+                name: "completed_counts_match_plan",
+                run: |b| smp_stress::completed_counts_match_plan(&Evk(b)).map_err(Failure),
+            },
+        ],
+    )
+}
