@@ -6,45 +6,10 @@
 mod common;
 
 use common::*;
-use dmasync_engine::{Color, Engine2d, Op2d, PixelFormat, Point, Rect, Surface, SurfaceDesc};
+use dmasync_engine::{Color, Engine2d, Op2d, PixelFormat, Point, Rect, Surface};
 use dmasync_fimg2d::Version;
 use dmasync_sync::fence::FenceStatus;
 use dmasync_sync::syncset::Access;
-
-/// A 64-bit LCG (Knuth's MMIX constants): deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) as u32
-    }
-    fn below(&mut self, n: u32) -> u32 {
-        self.next() % n
-    }
-    fn rect_in(&mut self, w: u32, h: u32) -> Rect {
-        let rw = 1 + self.below(w);
-        let rh = 1 + self.below(h);
-        Rect::new(self.below(w - rw + 1), self.below(h - rh + 1), rw, rh)
-    }
-    fn desc(&mut self, format: PixelFormat) -> SurfaceDesc {
-        let width = 1 + self.below(24);
-        SurfaceDesc {
-            offset: 4 * self.below(8) as usize,
-            width,
-            height: 1 + self.below(16),
-            stride: (width + self.below(4)) as usize * 4,
-            format,
-        }
-    }
-}
-
-fn len(d: &SurfaceDesc) -> usize {
-    d.offset + d.span_bytes().unwrap()
-}
 
 #[test]
 fn random_operations_match_the_documented_arithmetic() {

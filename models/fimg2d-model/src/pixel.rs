@@ -163,6 +163,21 @@ mod tests {
     }
 
     #[test]
+    fn blend_round3_rounds_the_sum_once() {
+        // Source-over's sums s*a + d*(255 - a): BLEND_ROUND_3 is gfx2d's one rounding,
+        // div255 of the sum (doc/testing.md, "The pixel oracle", for how pixman differs).
+        for a in 0..=255u32 {
+            for s in 0..=255u32 {
+                for d in 0..=255u32 {
+                    let want = (s * a + d * (255 - a) + 127) / 255;
+                    let got = blend_round3(s as u8, a as u8, d as u8, 255 - a as u8);
+                    assert_eq!(got as u32, want, "s {s} a {a} d {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn blend_function_decodes_libdrm_over() {
         // libdrm's G2D_OP_OVER: src ONE, dst SRC_ALPHA inverted.
         let f = BlendFunction::decode(0x2 << 8 | 1 << 18, 0).unwrap();

@@ -2,9 +2,8 @@
 //! driver on it, CPU access helpers, and the expected pixels computed here from the
 //! arithmetic `dmasync_engine::gfx2d` documents (not from `dmasync_soft::render`, not from
 //! the model).
-//!
-//! The pixman oracle (`models/pixman-oracle`, issue #12 item 4) was not on main when these
-//! tests were written; once it is, `expect_*` below should be checked against it too.
+//! `pixman_oracle.rs` checks the driver on the model against the independent pixman oracle
+//! (`models/pixman-oracle`) as well.
 #![allow(dead_code)]
 
 use dmasync_engine::{Color, PixelFormat, Point, Rect, SurfaceDesc};
@@ -101,6 +100,42 @@ pub fn cpu_read(d: &Domain<'_>, buf: &SyncBuffer) -> Vec<u8> {
     let v = l.cpu_read(buf).unwrap().with(|b| b.to_vec()).unwrap();
     l.unlock().unwrap();
     v
+}
+
+/// A 64-bit LCG (Knuth's MMIX constants): deterministic, no dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+    pub fn below(&mut self, n: u32) -> u32 {
+        self.next() % n
+    }
+    pub fn rect_in(&mut self, w: u32, h: u32) -> Rect {
+        let rw = 1 + self.below(w);
+        let rh = 1 + self.below(h);
+        Rect::new(self.below(w - rw + 1), self.below(h - rh + 1), rw, rh)
+    }
+    pub fn desc(&mut self, format: PixelFormat) -> SurfaceDesc {
+        let width = 1 + self.below(24);
+        SurfaceDesc {
+            offset: 4 * self.below(8) as usize,
+            width,
+            height: 1 + self.below(16),
+            stride: (width + self.below(4)) as usize * 4,
+            format,
+        }
+    }
+}
+
+/// Bytes a buffer needs for surface `d` (its offset included).
+pub fn len(d: &SurfaceDesc) -> usize {
+    d.offset + d.span_bytes().unwrap()
 }
 
 pub fn pattern(len: usize, seed: usize) -> Vec<u8> {
