@@ -77,6 +77,10 @@ pub struct Board {
     /// Per-test expectations beyond "exit code 0", keyed by test binary name.
     #[serde(default)]
     pub tests: BTreeMap<String, TestExpectation>,
+    /// What a port has still to fill in (`cargo xtask new-board` writes the list; the
+    /// sources mark each place `TODO(port):`). xtask prints it before the board's tests.
+    #[serde(default)]
+    pub todo: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -79,6 +79,14 @@ pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
             for board in &selected {
                 target_tests::run_board(root, board, &sel, &mut qemus, &mut section);
             }
+            // The board new-board generates, in a copy of the workspace (a whole-workspace
+            // check: not part of one board's or one variant's tests).
+            if args.board.is_none()
+                && args.variant.is_none()
+                && sel.wants_test(crate::new_board::SCAFFOLD_TEST)
+            {
+                crate::new_board::scaffold_check(root, &sel, &mut qemus, &mut section);
+            }
             section
         }));
     }
@@ -116,6 +124,9 @@ fn check_selection(root: &Path, boards: &[&Board], args: &TestArgs) -> Result<()
     let mut names = Vec::new();
     for board in boards {
         names.extend(cargo::test_target_names(root, &board.package)?);
+    }
+    if args.board.is_none() {
+        names.push(crate::new_board::SCAFFOLD_TEST.to_string());
     }
     names.sort();
     names.dedup();
