@@ -74,6 +74,8 @@ struct Facts {
     summary: &'static str,
     /// Where the facts come from (for board.toml's header).
     source: &'static str,
+    /// board.toml's `image` line (with its comment), or empty for the default ELF.
+    image: &'static str,
     load_address: &'static str,
     ram_base: &'static str,
     qemu_binary: &'static str,
@@ -104,6 +106,7 @@ const VIRT_AARCH64: Facts = Facts {
     arch: Arch::Aarch64,
     summary: "QEMU virt: aarch64 Cortex-A53, GICv2, PL011, PSCI over HVC",
     source: " from QEMU 10.0 hw/arm/virt.c (hardware.md §1.2)",
+    image: "",
     load_address: "0x4020_0000",
     ram_base: "0x4000_0000",
     qemu_binary: "qemu-system-aarch64",
@@ -128,35 +131,113 @@ const VIRT_AARCH64: Facts = Facts {
     todo: &[],
 };
 
+/// QEMU `imx8mp-evk`: boards/imx8mp-evk's facts (QEMU hw/arm/fsl-imx8mp.c, hardware.md §1.3).
+const IMX8MP_EVK: Facts = Facts {
+    arch: Arch::Aarch64,
+    summary: "NXP i.MX 8M Plus (QEMU imx8mp-evk): 4x Cortex-A53, GICv3, UART2, PSCI over SMC",
+    source: " from boards/imx8mp-evk (QEMU hw/arm/fsl-imx8mp.c, hardware.md §1.3)",
+    image: "# A raw binary, booted the Linux way at EL2 with QEMU's PSCI on (an ELF would start at\n\
+            # EL3 with PSCI off: the secondaries could never start; hardware.md §1.3).\n\
+            image = \"raw\"\n",
+    load_address: "0x4008_0000",
+    ram_base: "0x4000_0000",
+    qemu_binary: "qemu-system-aarch64",
+    qemu_machine: "imx8mp-evk",
+    // The first -serial is UART1's; xtask's -serial stdio becomes UART2, the console.
+    qemu_args: &["-smp", "4", "-m", "128M", "-serial", "null"],
+    variant: "a53x4",
+    cpus: 4,
+    ram_mib: 128,
+    ram_base_hex: "0x40000000",
+    psci_conduit: "Smc",
+    psci_doc: "/// PSCI conduit: SMC, to TF-A on the EVK and to QEMU's PSCI (hw/arm/fsl-imx8mp.c;\n\
+               /// hardware.md §1.3). There is no device tree to read it from.",
+    entry_el: 2,
+    entry_el_why: "QEMU's Linux-style boot of a raw image enters at EL2 (hw/arm/boot.c).",
+    gic: "v3",
+    gic_rev_check: "rev == 3 || rev == 4",
+    timer_hz: 8_000_000,
+    timer_why: "The i.MX 8M Plus system counter runs at 8 MHz (QEMU fsl-imx8mp.c cntfrq).",
+    timer_intid: 30,
+    memory_map: include_str!("../templates/aarch64/memory_map_imx8mp-evk.rs.tpl"),
+    console_dependency: "dmasync-imx-uart = { workspace = true }",
+    todo: &[
+        "src/memory_map.rs: the facts are the i.MX 8M Plus's; change every one your SoC differs in",
+    ],
+};
+
+/// The machines the scaffold has facts for: (`--qemu-machine`, board `--like` names it).
+const KNOWN: &[(&str, &str, &Facts)] = &[
+    ("virt", "qemu-virt", &VIRT_AARCH64),
+    ("imx8mp-evk", "imx8mp-evk", &IMX8MP_EVK),
+];
+
 /// The facts for the machine asked for, or why the scaffold cannot make that board.
 fn machine_facts(req: &Request) -> Result<&'static Facts> {
-    if let Some(like) = &req.like {
-        bail!(
-            "--like {like}: the scaffold has no templates for a board like '{like}' yet; it \
-             knows --qemu-machine virt --arch aarch64. Copy boards/{like} by hand \
-             (doc/porting.md) for a board like it"
-        );
-    }
-    let Some(machine) = req.qemu_machine.as_deref() else {
-        bail!(
-            "--qemu-machine is needed: every board.toml has a [qemu] section (xtask runs the \
-             on-target tests in QEMU); known: --arch aarch64 --qemu-machine virt"
-        );
+    let known = || {
+        KNOWN
+            .iter()
+            .map(|(m, b, f)| format!("--qemu-machine {m} / --like {b} ({})", arch_name(f.arch)))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    match (req.arch, machine) {
-        (Arch::Aarch64, "virt") => Ok(&VIRT_AARCH64),
-        (Arch::Armv7a, "virt") => bail!(
-            "--arch armv7a --qemu-machine virt: not yet. arch/armv7a has the Cortex-A9 parts \
-             only (A9 global timer, CPU1 park/release by SoC registers); an ARMv7-A virt board \
-             (Cortex-A15) needs the ARMv7 generic timer and PSCI CPU_ON in arch/armv7a, and a \
-             PL011 console wired to its console, before the scaffold can generate one"
+    let facts = match (&req.like, req.qemu_machine.as_deref()) {
+        (Some(like), machine) => {
+            if like == "exynos4" {
+                bail!(
+                    "--like exynos4 (smdkc210, nuri): the scaffold has no ARMv7-A templates yet \
+                     (exynos4's bring-up: arch/armv7a, the MCT tick, CPU1 released through the \
+                     SoC's registers); copy boards/exynos4 by hand (doc/porting.md). Known: {}",
+                    known()
+                );
+            }
+            let Some((m, _, facts)) = KNOWN.iter().find(|(_, b, _)| b == like) else {
+                bail!(
+                    "--like {like}: not a board the scaffold has facts for; known: {}",
+                    known()
+                );
+            };
+            if let Some(machine) = machine.filter(|given| given != m) {
+                bail!("--like {like} runs on QEMU machine '{m}', not '{machine}'");
+            }
+            *facts
+        }
+        (None, Some(machine)) => match (req.arch, machine) {
+            (Arch::Armv7a, "virt") => bail!(
+                "--arch armv7a --qemu-machine virt: not yet. arch/armv7a has the Cortex-A9 \
+                 parts only (A9 global timer, CPU1 park/release by SoC registers); an ARMv7-A \
+                 virt board (Cortex-A15) needs the ARMv7 generic timer and PSCI CPU_ON in \
+                 arch/armv7a, and a PL011 console wired to its console, before the scaffold \
+                 can generate one"
+            ),
+            (Arch::Armv7a, "smdkc210" | "nuri") => bail!(
+                "--arch armv7a --qemu-machine {machine}: the scaffold has no ARMv7-A templates \
+                 yet; copy boards/exynos4 by hand (doc/porting.md)"
+            ),
+            (arch, m) => match KNOWN.iter().find(|(km, _, _)| *km == m) {
+                Some((_, _, facts)) => *facts,
+                None => bail!(
+                    "unknown QEMU machine '{m}' for --arch {}: xtask has facts for {}",
+                    arch_name(arch),
+                    known()
+                ),
+            },
+        },
+        (None, None) => bail!(
+            "--qemu-machine (or --like) is needed: every board.toml has a [qemu] section \
+             (xtask runs the on-target tests in QEMU); known: {}",
+            known()
         ),
-        (arch, other) => bail!(
-            "unknown QEMU machine '{other}' for --arch {}: xtask has facts for --arch aarch64 \
-             --qemu-machine virt only",
-            arch_name(arch)
-        ),
+    };
+    if facts.arch != req.arch {
+        bail!(
+            "--arch {}: QEMU machine '{}' is {}",
+            arch_name(req.arch),
+            facts.qemu_machine,
+            arch_name(facts.arch)
+        );
     }
+    Ok(facts)
 }
 
 fn arch_name(arch: Arch) -> &'static str {
@@ -258,6 +339,9 @@ fn values(req: &Request, facts: &Facts) -> BTreeMap<&'static str, String> {
     if let Some(m) = &req.qemu_machine {
         command.push_str(&format!(" --qemu-machine {m}"));
     }
+    if let Some(b) = &req.like {
+        command.push_str(&format!(" --like {b}"));
+    }
     let timer_hz_lit = group_digits(facts.timer_hz);
     BTreeMap::from([
         ("name", name.to_string()),
@@ -267,7 +351,7 @@ fn values(req: &Request, facts: &Facts) -> BTreeMap<&'static str, String> {
         ("facts_source", facts.source.to_string()),
         ("tier", "emulated".to_string()),
         ("target", target(facts.arch).to_string()),
-        ("image_line", String::new()),
+        ("image_line", facts.image.to_string()),
         ("load_address", facts.load_address.to_string()),
         ("ram_base", facts.ram_base.to_string()),
         ("todo", quoted(facts.todo)),
@@ -365,13 +449,6 @@ pub fn add_member(manifest: &str, name: &str) -> Result<String> {
 pub fn create(root: &Path, req: &Request) -> Result<PathBuf> {
     validate_name(&req.name)?;
     let facts = machine_facts(req)?;
-    if facts.arch != req.arch {
-        bail!(
-            "--arch {} does not match the machine's architecture {}",
-            arch_name(req.arch),
-            arch_name(facts.arch)
-        );
-    }
     let boards = root.join("boards");
     let dir = boards.join(&req.name);
     if dir.exists() {
@@ -439,18 +516,21 @@ pub fn run(root: &Path, req: &Request) -> Result<()> {
 }
 
 /// The on-target verdict name of the scaffold check (a `cargo xtask test` FILTER matches it).
-pub const SCAFFOLD_TEST: &str = "new_board_virt";
+pub const SCAFFOLD_TEST: &str = "new_board";
 
-/// The board the scaffold check generates.
-const SCAFFOLD_BOARD: &str = "scaffold-virt";
+/// The boards the scaffold check generates: (name, `--qemu-machine`, `--like`).
+const SCAFFOLD_BOARDS: &[(&str, Option<&str>, Option<&str>)] = &[
+    ("scaffold-virt", Some("virt"), None),
+    ("scaffold-imx8mp", None, Some("imx8mp-evk")),
+];
 
 /// The scaffold check: copies the workspace's tracked files (`git ls-files`) to
-/// target/new-board-check/ws, runs new-board there for `--arch aarch64 --qemu-machine virt`,
-/// then builds and boots the generated board's on-target tests unchanged, one verdict each.
-/// The copy builds into this workspace's target directory (its .cargo/config.toml says so)
-/// and keeps the files' modification times, so only the new crate and the path crates build
-/// the first time and the check stays fast. The copy is removed when the check passed and
-/// kept, its path printed, when it failed.
+/// target/new-board-check/ws, runs new-board there for every known machine
+/// ([`SCAFFOLD_BOARDS`]), then builds and boots each generated board's on-target tests
+/// unchanged, one verdict each. The copy builds into this workspace's target directory (its
+/// .cargo/config.toml says so) and keeps the files' modification times, so only the new
+/// crates (and, the first time, the path crates) build. The copy is removed when the check
+/// passed and kept, its path noted, when it failed.
 pub fn scaffold_check(
     root: &Path,
     sel: &crate::target_tests::Selection,
@@ -460,31 +540,31 @@ pub fn scaffold_check(
     let dir = root.join("target/new-board-check");
     let ws = dir.join("ws");
     println!(
-        "==> new-board: {SCAFFOLD_BOARD} generated in a copy of the workspace, {}",
+        "==> new-board: {} generated in a copy of the workspace, {}",
+        SCAFFOLD_BOARDS
+            .iter()
+            .map(|b| b.0)
+            .collect::<Vec<_>>()
+            .join(", "),
         ws.display()
     );
     let prepared = copy_workspace(root, &ws).and_then(|()| {
-        create(
-            &ws,
-            &Request {
-                name: SCAFFOLD_BOARD.into(),
+        for &(name, machine, like) in SCAFFOLD_BOARDS {
+            let req = Request {
+                name: name.into(),
                 arch: Arch::Aarch64,
-                qemu_machine: Some("virt".into()),
-                like: None,
-            },
-        )?;
+                qemu_machine: machine.map(Into::into),
+                like: like.map(Into::into),
+            };
+            create(&ws, &req).with_context(|| format!("new-board {name}"))?;
+        }
         crate::boards::Boards::load(&ws)
     });
     let boards = match prepared {
         Ok(b) => b,
         Err(e) => return section.fail(format!("{SCAFFOLD_TEST}: {e:#}")),
     };
-    let Ok(board) = boards.get(SCAFFOLD_BOARD) else {
-        return section.fail(format!(
-            "{SCAFFOLD_TEST}: the copy has no board {SCAFFOLD_BOARD}"
-        ));
-    };
-    // Every test the scaffold wrote, under its one variant.
+    // Every test the scaffold wrote, under each board's one variant.
     let all = crate::target_tests::Selection {
         filters: &[],
         variant: None,
@@ -492,7 +572,12 @@ pub fn scaffold_check(
         verbose: sel.verbose,
     };
     let failed = section.failed;
-    crate::target_tests::run_board(&ws, board, &all, qemus, section);
+    for &(name, _, _) in SCAFFOLD_BOARDS {
+        match boards.get(name) {
+            Ok(board) => crate::target_tests::run_board(&ws, board, &all, qemus, section),
+            Err(e) => section.fail(format!("{SCAFFOLD_TEST}: {e:#}")),
+        }
+    }
     if section.failed == failed {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
@@ -610,25 +695,87 @@ mod tests {
         assert!(validate_name(&"a".repeat(41)).is_err());
     }
 
+    fn like(name: &str, arch: Arch, board: &str, machine: Option<&str>) -> Request {
+        Request {
+            like: Some(board.into()),
+            ..req(name, arch, machine)
+        }
+    }
+
+    fn refusal(r: &Request) -> String {
+        machine_facts(r).unwrap_err().to_string()
+    }
+
     #[test]
     fn unknown_machines_and_arches_are_refused() {
-        let e = machine_facts(&req("x", Arch::Aarch64, Some("raspi3b")))
-            .unwrap_err()
-            .to_string();
+        let e = refusal(&req("x", Arch::Aarch64, Some("raspi3b")));
         assert!(e.contains("unknown QEMU machine 'raspi3b'"), "{e}");
-        let e = machine_facts(&req("x", Arch::Armv7a, Some("virt")))
-            .unwrap_err()
-            .to_string();
+        assert!(
+            e.contains("--qemu-machine virt"),
+            "lists the known ones: {e}"
+        );
+        let e = refusal(&req("x", Arch::Armv7a, Some("virt")));
         assert!(e.contains("generic timer"), "{e}");
-        let e = machine_facts(&req("x", Arch::Aarch64, None))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("--qemu-machine is needed"), "{e}");
-        let mut like = req("x", Arch::Aarch64, None);
-        like.like = Some("imx8mp-evk".into());
-        let e = machine_facts(&like).unwrap_err().to_string();
-        assert!(e.contains("--like imx8mp-evk"), "{e}");
-        assert!(machine_facts(&req("x", Arch::Aarch64, Some("virt"))).is_ok());
+        let e = refusal(&req("x", Arch::Armv7a, Some("smdkc210")));
+        assert!(e.contains("no ARMv7-A templates"), "{e}");
+        let e = refusal(&req("x", Arch::Aarch64, None));
+        assert!(e.contains("--qemu-machine (or --like) is needed"), "{e}");
+        let e = refusal(&like("x", Arch::Armv7a, "exynos4", None));
+        assert!(e.contains("no ARMv7-A templates"), "{e}");
+        let e = refusal(&like("x", Arch::Aarch64, "pinephone", None));
+        assert!(e.contains("--like pinephone: not a board"), "{e}");
+        let e = refusal(&like("x", Arch::Aarch64, "imx8mp-evk", Some("virt")));
+        assert!(
+            e.contains("runs on QEMU machine 'imx8mp-evk', not 'virt'"),
+            "{e}"
+        );
+        let e = refusal(&req("x", Arch::Armv7a, Some("imx8mp-evk")));
+        assert!(e.contains("'imx8mp-evk' is aarch64"), "{e}");
+    }
+
+    #[test]
+    fn known_machines_by_name_or_board() {
+        let m = |r: &Request| machine_facts(r).unwrap().qemu_machine;
+        assert_eq!(m(&req("x", Arch::Aarch64, Some("virt"))), "virt");
+        assert_eq!(m(&like("x", Arch::Aarch64, "qemu-virt", None)), "virt");
+        assert_eq!(
+            m(&like("x", Arch::Aarch64, "qemu-virt", Some("virt"))),
+            "virt"
+        );
+        assert_eq!(
+            m(&req("x", Arch::Aarch64, Some("imx8mp-evk"))),
+            "imx8mp-evk"
+        );
+        assert_eq!(
+            m(&like("x", Arch::Aarch64, "imx8mp-evk", None)),
+            "imx8mp-evk"
+        );
+    }
+
+    #[test]
+    fn imx8mp_like_board_keeps_its_boot_facts_and_todo() {
+        let r = like("soc", Arch::Aarch64, "imx8mp-evk", None);
+        let files = render(&r, &IMX8MP_EVK).unwrap();
+        let get = |p: &str| &files.iter().find(|(f, _)| f == Path::new(p)).unwrap().1;
+        for (path, text) in &files {
+            assert!(
+                !text.contains("{{"),
+                "{}: unfilled placeholder",
+                path.display()
+            );
+        }
+        let board =
+            crate::boards::parse_board(Path::new("board.toml"), get("board.toml"), "soc").unwrap();
+        assert_eq!(board.image, crate::boards::ImageFormat::Raw);
+        assert_eq!(board.load_address, 0x4008_0000);
+        assert_eq!(board.todo.len(), 1);
+        assert!(
+            board.variants()[0].expect[0]
+                .ends_with("psci=smc timer=8000000Hz intid=30 entered=EL2")
+        );
+        assert!(get("Cargo.toml").contains("dmasync-imx-uart"));
+        assert!(get("README.md").contains("- [ ] src/memory_map.rs"));
+        assert!(get("README.md").contains("--like imx8mp-evk"));
     }
 
     #[test]
