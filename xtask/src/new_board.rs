@@ -207,8 +207,8 @@ fn machine_facts(req: &Request) -> Result<&'static Facts> {
                 "--arch armv7a --qemu-machine virt: not yet. arch/armv7a has the Cortex-A9 \
                  parts only (A9 global timer, CPU1 park/release by SoC registers); an ARMv7-A \
                  virt board (Cortex-A15) needs the ARMv7 generic timer and PSCI CPU_ON in \
-                 arch/armv7a, and a PL011 console wired to its console, before the scaffold \
-                 can generate one"
+                 arch/armv7a (it has neither), and ARMv7-A templates (aarch32-rt entry, PL011 \
+                 console), before the scaffold can generate one"
             ),
             (Arch::Armv7a, "smdkc210" | "nuri") => bail!(
                 "--arch armv7a --qemu-machine {machine}: the scaffold has no ARMv7-A templates \
