@@ -80,6 +80,10 @@ pub struct Board {
     /// How firmware gets onto the real board: `[flash.<method>]` (crate::flash::config).
     #[serde(default)]
     pub flash: crate::flash::config::FlashMethods,
+    /// What a port has still to fill in (`cargo xtask new-board` writes the list; the
+    /// sources mark each place `TODO(port):`). xtask prints it before the board's tests.
+    #[serde(default)]
+    pub todo: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -59,6 +59,10 @@ pub enum Cmd {
     /// checks U-Boot's size and CRC32, runs `bootm` and then shows the console with defmt
     /// decoded, until the firmware's verdict line (or --timeout, or Ctrl-C).
     Flash(FlashArgs),
+    /// Write a new board crate under boards/NAME (Cargo.toml, board.toml, memory.ld, boot and
+    /// console wiring, memory map, a boot on-target test, README with the checklist) and add
+    /// it to the workspace members. Knows the machines xtask has facts for; refuses others.
+    NewBoard(NewBoardArgs),
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +103,34 @@ pub struct FlashArgs {
 
 fn parse_method(s: &str) -> Result<dmasync_xtask::flash::config::Method, String> {
     s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct NewBoardArgs {
+    /// The board's name: boards/NAME, package dmasync-NAME (lower-case letters, digits, '-').
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The board's architecture.
+    #[arg(long, value_enum)]
+    pub arch: crate::new_board::Arch,
+    /// The QEMU machine it runs on (`-M`): `virt` for aarch64.
+    #[arg(long, value_name = "M")]
+    pub qemu_machine: Option<String>,
+    /// Start from an existing board's facts (not supported yet: refused with the reason).
+    #[arg(long, value_name = "BOARD")]
+    pub like: Option<String>,
+}
+
+impl NewBoardArgs {
+    /// What new_board works from.
+    pub fn request(&self) -> crate::new_board::Request {
+        crate::new_board::Request {
+            name: self.name.clone(),
+            arch: self.arch,
+            qemu_machine: self.qemu_machine.clone(),
+            like: self.like.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -307,6 +339,35 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn new_board_takes_an_arch_from_a_fixed_list() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "new-board",
+            "b",
+            "--arch",
+            "aarch64",
+            "--qemu-machine",
+            "virt",
+        ])
+        .unwrap();
+        let Cmd::NewBoard(args) = cli.command else {
+            panic!("expected new-board")
+        };
+        let r = args.request();
+        assert_eq!(
+            (r.name.as_str(), r.qemu_machine.as_deref()),
+            ("b", Some("virt"))
+        );
+        assert_eq!(r.arch, crate::new_board::Arch::Aarch64);
+        let e = Cli::try_parse_from(["x", "new-board", "b", "--arch", "riscv"]).unwrap_err();
+        assert!(
+            e.to_string().contains("riscv") && e.to_string().contains("armv7a"),
+            "{e}"
+        );
+        assert!(Cli::try_parse_from(["x", "new-board", "b"]).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod firmware;
 mod flash_cmd;
 mod fuzz;
 mod image;
+mod new_board;
 mod provision;
 mod qemu;
 mod reference;
@@ -56,8 +57,14 @@ fn workspace_root() -> Result<PathBuf> {
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     let root = workspace_root()?;
     qemu::install_interrupt_handler()?;
+    // new-board writes a board; it must work whatever the other boards' files say.
+    if let Cmd::NewBoard(args) = &cli.command {
+        new_board::run(&root, &args.request())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let boards = Boards::load(&root)?;
     match cli.command {
+        Cmd::NewBoard(_) => unreachable!("handled above"),
         Cmd::Build(args) => {
             toolchain::ensure_pinned(&root)?;
             firmware::build(&root, boards.get(&args.board.board)?)?;

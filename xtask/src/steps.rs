@@ -82,6 +82,14 @@ pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
                 target_tests::run_board(root, board, &sel, &mut qemus, &mut section);
                 crate::flash_cmd::rehearsal_tests(root, board, &sel, &mut section);
             }
+            // The board new-board generates, in a copy of the workspace (a whole-workspace
+            // check: not part of one board's or one variant's tests).
+            if args.board.is_none()
+                && args.variant.is_none()
+                && sel.wants_test(crate::new_board::SCAFFOLD_TEST)
+            {
+                crate::new_board::scaffold_check(root, &sel, &mut qemus, &mut section);
+            }
             section
         }));
     }
@@ -125,6 +133,9 @@ fn check_selection(root: &Path, boards: &[&Board], args: &TestArgs) -> Result<()
         if board.flash.sd_image.is_some() {
             names.push(crate::flash_cmd::SD_REHEARSAL_TEST.to_string());
         }
+    }
+    if args.board.is_none() {
+        names.push(crate::new_board::SCAFFOLD_TEST.to_string());
     }
     names.sort();
     names.dedup();

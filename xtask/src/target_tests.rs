@@ -78,6 +78,18 @@ pub fn run_board(
             ));
         }
     }
+    // What the port has still to fill in (board.toml `todo`, written by new-board).
+    if !board.todo.is_empty() {
+        println!("note: {}: still to fill in (board.toml todo):", board.name);
+        for item in &board.todo {
+            println!("    - {item}");
+        }
+        section.note(format!(
+            "{}: {} board.toml todo item(s) open",
+            board.name,
+            board.todo.len()
+        ));
+    }
     let wanted: Vec<&String> = names.iter().filter(|n| sel.wants_test(n)).collect();
     if wanted.is_empty() {
         let why = if names.is_empty() {
