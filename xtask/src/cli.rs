@@ -95,6 +95,14 @@ pub struct FlashArgs {
     /// Flash this ELF instead of building the board's demo.
     #[arg(long, value_name = "PATH")]
     pub elf: Option<PathBuf>,
+    /// sd-image: write the card image to this block device (the whole device, e.g.
+    /// /dev/sdb), after showing its size and model and asking; refused for a device with a
+    /// mounted partition or in use by LVM/RAID. Read back and compared after writing.
+    #[arg(long, value_name = "DEV", conflicts_with = "qemu")]
+    pub device: Option<PathBuf>,
+    /// Do not ask before writing --device (for scripts). The system-disk checks still apply.
+    #[arg(long)]
+    pub yes: bool,
     /// Stop watching the console after this many seconds (default: until the verdict line,
     /// or Ctrl-C).
     #[arg(long, value_name = "SECS")]

@@ -4,6 +4,7 @@
 //! command itself (serial port, QEMU rehearsal, provisioning) is in `flash/cmd/`, part of
 //! the binary. doc/flashing.md describes the whole flow.
 
+pub mod blockdev;
 pub mod config;
 pub mod kermit;
 pub mod sdimage;

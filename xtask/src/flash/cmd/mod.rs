@@ -303,9 +303,22 @@ fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>>
                      firmware's console, defmt decoded, until its verdict"
                         .into(),
                 );
+            } else if let Some(dev) = &args.device {
+                steps.push(format!(
+                    "write it to {}: refuse it if a partition of it is mounted (/proc/mounts) \
+                     or held by LVM/RAID; show its size and model (/sys/block/<dev>/size, \
+                     device/model); {}; write, sync, read back and compare",
+                    dev.display(),
+                    if args.yes {
+                        "--yes: no question"
+                    } else {
+                        "ask for `yes`"
+                    }
+                ));
             } else {
                 steps.push(
-                    "print the dd command for the card; U-Boot's distro boot then finds boot.scr"
+                    "print the command for the card (--device) and the dd equivalent; U-Boot's \
+                     distro boot then finds boot.scr"
                         .into(),
                 );
             }
@@ -368,6 +381,9 @@ pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
             board.name,
             board.qemu.machine
         );
+    }
+    if (args.device.is_some() || args.yes) && args.via != Method::SdImage {
+        bail!("--device and --yes are for --via sd-image (writing the card image)");
     }
     let timeout = args
         .timeout
@@ -470,10 +486,16 @@ fn sd_image(
     let elf = source.build(root, board)?;
     let out = make_sd_image(root, board, &elf)?;
     let shown = out.strip_prefix(root).unwrap_or(&out).display().to_string();
+    if let Some(dev) = &args.device {
+        write_card(&out, dev, args.yes)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if !args.qemu {
         println!(
-            "==> to a card: sudo dd if={shown} of=/dev/<card> bs=1M conv=fsync (check the \
-             device with lsblk first: xtask does not write block devices)"
+            "==> to a card: cargo xtask flash --board {} --via sd-image --device /dev/<card> \
+             (it shows the device's size and model and asks), or by hand: sudo dd if={shown} \
+             of=/dev/<card> bs=1M conv=fsync",
+            board.name
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -485,6 +507,54 @@ fn sd_image(
         Ending::Exited(0) => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
     })
+}
+
+/// Writes the card image to a block device: named with its size and model, refused when it
+/// looks like a system disk, confirmed (or --yes), then read back and compared.
+fn write_card(image: &Path, dev: &Path, yes: bool) -> Result<()> {
+    use dmasync_xtask::flash::blockdev;
+    use std::os::unix::fs::FileTypeExt;
+    let meta =
+        std::fs::metadata(dev).with_context(|| format!("no such device {}", dev.display()))?;
+    if !meta.file_type().is_block_device() {
+        bail!("{} is not a block device (see lsblk)", dev.display());
+    }
+    // /dev/disk/by-id/… links name the same device: sysfs knows it by its kernel name.
+    let real = std::fs::canonicalize(dev)?;
+    let sys = Path::new("/sys");
+    let device = blockdev::inspect(sys, &real)?;
+    let mounts = std::fs::read_to_string("/proc/mounts").context("cannot read /proc/mounts")?;
+    let size = std::fs::metadata(image)?.len();
+    blockdev::decide(
+        sys,
+        &device,
+        &mounts,
+        size,
+        yes,
+        &mut std::io::stdout(),
+        &mut std::io::stdin().lock(),
+    )?;
+    let started = std::time::Instant::now();
+    let mut bar: Option<(String, session::Progress)> = None;
+    blockdev::write_and_verify(image, &real, &mut |what, done, total| {
+        if bar.as_ref().is_none_or(|(w, _)| w != what) {
+            if let Some((_, b)) = bar.take() {
+                b.finish();
+            }
+            bar = Some((what.to_string(), session::Progress::new(total, what)));
+        }
+        if let Some((_, b)) = &mut bar {
+            b.update(done, started);
+        }
+    })?;
+    if let Some((_, b)) = bar {
+        b.finish();
+    }
+    println!(
+        "==> wrote {size} bytes to {} and read them back: identical",
+        device.describe()
+    );
+    Ok(())
 }
 
 /// target/flash/<board>/sd.img holding the ELF's uImage and the boot script.

@@ -106,14 +106,14 @@ pub fn command(port: &mut Port, cfg: &UbootSerial, cmd: &str) -> Result<String> 
 }
 
 /// A byte counter: indicatif's bar on a terminal, a line per quarter otherwise.
-struct Progress {
+pub(super) struct Progress {
     bar: Option<indicatif::ProgressBar>,
     total: u64,
     printed_quarter: u64,
 }
 
 impl Progress {
-    fn new(total: u64, what: &str) -> Self {
+    pub(super) fn new(total: u64, what: &str) -> Self {
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(total);
             if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -134,7 +134,7 @@ impl Progress {
         }
     }
 
-    fn update(&mut self, done: u64, started: Instant) {
+    pub(super) fn update(&mut self, done: u64, started: Instant) {
         match &self.bar {
             Some(bar) => bar.set_position(done),
             None => {
@@ -152,7 +152,7 @@ impl Progress {
         }
     }
 
-    fn finish(self) {
+    pub(super) fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
         }
