@@ -10,4 +10,5 @@ pub mod kermit;
 pub mod sdimage;
 pub mod uboot;
 pub mod uimage;
+pub mod usbtools;
 pub mod xymodem;

@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 
 use dmasync_xtask::flash::config::{ImageFormat, Method, UbootSerial};
-use dmasync_xtask::flash::uboot;
 use dmasync_xtask::flash::uimage::{self, Arch, Header, Kind, Os};
 use dmasync_xtask::flash::xymodem::Protocol;
+use dmasync_xtask::flash::{uboot, usbtools};
 
 use crate::boards::Board;
 use crate::cargo::{self, Images};
@@ -326,44 +326,55 @@ fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>>
         Method::Dfu => {
             let d = board.flash.dfu.as_ref().expect("required");
             steps.push(make_uimage(d.image)?);
-            steps.push(format!("U-Boot console: {}", d.uboot_command));
             steps.push(format!(
-                "$ dfu-util -d {} -a {} -D {uimg}   ({})",
-                d.usb_id,
-                d.alt,
-                tools::status(tools::DFU_UTIL)
+                "on U-Boot's console, before the next step: {}",
+                d.uboot_command
             ));
             steps.push(format!(
-                "U-Boot console: Ctrl-C (leave dfu), then {}",
+                "$ {}   ({}; stopped after {} s)",
+                usbtools::dfu(d, Path::new(&uimg)),
+                tools::status(tools::DFU_UTIL),
+                tool_limit(args).as_secs()
+            ));
+            steps.push(format!(
+                "on U-Boot's console: Ctrl-C (leave dfu), then {}",
                 uboot::boot_command(d.staging_address, &d.fdt)
             ));
         }
         Method::Uuu => {
             let u = board.flash.uuu.as_ref().expect("required");
             steps.push(make_uimage(u.image)?);
+            let dir = format!("target/flash/{}", board.name);
+            let loader = bootloader_name(u);
             steps.push(format!(
-                "$ uuu -b spl {}   (serial download of U-Boot over USB OTG; {})",
+                "copy {} to {dir}/{loader} and write {dir}/{}:\n{}",
                 u.bootloader,
-                tools::status(tools::UUU)
+                usbtools::UUU_SCRIPT,
+                usbtools::uuu_script(u, &loader, "<image>.uimg")
+                    .lines()
+                    .map(|l| format!("       | {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             ));
             steps.push(format!(
-                "uuu script: FB: ucmd setenv fastboot_buffer {:#x}; FB: download -f {uimg}; \
-                 FB: acmd {}",
-                u.staging_address,
-                uboot::boot_command(u.staging_address, &u.fdt)
+                "$ {}   ({}; uuu waits that long for the board in USB serial download mode)",
+                usbtools::uuu(
+                    Path::new(&format!("{dir}/{}", usbtools::UUU_SCRIPT)),
+                    tool_limit(args)
+                ),
+                tools::status(tools::UUU)
             ));
         }
         Method::Fastboot => {
             let f = board.flash.fastboot.as_ref().expect("required");
             steps.push(make_uimage(f.image)?);
-            steps.push(format!(
-                "$ fastboot stage {uimg}   ({})",
-                tools::status(tools::FASTBOOT)
-            ));
-            steps.push(format!(
-                "$ fastboot oem run:'{}'",
-                uboot::boot_command(f.staging_address, &f.fdt)
-            ));
+            for inv in usbtools::fastboot(f, Path::new(&uimg)) {
+                steps.push(format!(
+                    "$ {inv}   ({}; stopped after {} s)",
+                    tools::status(tools::FASTBOOT),
+                    tool_limit(args).as_secs()
+                ));
+            }
         }
     }
     Ok(steps)
@@ -401,12 +412,8 @@ pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
     if args.via == Method::SdImage {
         return sd_image(root, board, args, &source, timeout);
     }
-    if args.via != Method::UbootSerial {
-        bail!(
-            "--via {} is planned above but not carried out by xtask yet (doc/flashing.md, \
-             \"Status\"); follow the steps by hand",
-            args.via
-        );
+    if matches!(args.via, Method::Dfu | Method::Uuu | Method::Fastboot) {
+        return usb_method(root, board, args, &source);
     }
     let u = board.flash.uboot_serial.as_ref().expect("required");
     let proto = protocol(&args.protocol)?;
@@ -462,6 +469,122 @@ pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
     })
+}
+
+/// How long a USB tool may wait for its device (--timeout, else a minute): fastboot waits
+/// for ever by itself, uuu gets it as `-t`.
+fn tool_limit(args: &FlashArgs) -> Duration {
+    args.timeout
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(Duration::from_secs(60))
+}
+
+/// The boot loader's file name as the uuu script names it (a copy beside the script).
+fn bootloader_name(u: &dmasync_xtask::flash::config::Uuu) -> String {
+    Path::new(&u.bootloader)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "flash.bin".into())
+}
+
+/// Runs one tool command, its output shown as it comes, bounded by `limit`.
+fn run_tool(tool: tools::Tool, inv: &usbtools::Invocation, limit: Duration) -> Result<()> {
+    println!("$ {inv}");
+    let r = usbtools::run(inv, Some(Path::new(tool.file)), limit, &mut |l| {
+        println!("  {}: {l}", inv.program)
+    })?;
+    r.check(inv, limit)?;
+    println!("==> {} exited with status 0", inv.program);
+    Ok(())
+}
+
+/// `--via dfu | uuu | fastboot`: the image, then the board's tool with the commands the plan
+/// shows.
+fn usb_method(root: &Path, board: &Board, args: &FlashArgs, source: &Source) -> Result<ExitCode> {
+    let limit = tool_limit(args);
+    let tool = match args.via {
+        Method::Dfu => tools::DFU_UTIL,
+        Method::Uuu => tools::UUU,
+        _ => tools::FASTBOOT,
+    };
+    tools::require(tool)?;
+    let staging = match args.via {
+        Method::Dfu => {
+            let d = board.flash.dfu.as_ref().expect("required");
+            (d.staging_address, d.staging_size)
+        }
+        Method::Uuu => (
+            board.flash.uuu.as_ref().expect("required").staging_address,
+            0,
+        ),
+        _ => (
+            board
+                .flash
+                .fastboot
+                .as_ref()
+                .expect("required")
+                .staging_address,
+            0,
+        ),
+    };
+    let elf = source.build(root, board)?;
+    let prepared = prepare(root, board, &elf, staging)?;
+    println!(
+        "==> {} ({} bytes, load {:#x})",
+        prepared
+            .path
+            .strip_prefix(root)
+            .unwrap_or(&prepared.path)
+            .display(),
+        prepared.bytes.len(),
+        prepared.load
+    );
+    match args.via {
+        Method::Dfu => {
+            let d = board.flash.dfu.as_ref().expect("required");
+            run_tool(tool, &usbtools::dfu(d, &prepared.path), limit)?;
+            println!(
+                "==> now on U-Boot's console: Ctrl-C (leave dfu), then {}",
+                uboot::boot_command(d.staging_address, &d.fdt)
+            );
+        }
+        Method::Uuu => {
+            let u = board.flash.uuu.as_ref().expect("required");
+            let from = root.join(&u.bootloader);
+            let dir = prepared.path.parent().expect("in target/flash/<board>");
+            let loader = bootloader_name(u);
+            let to = dir.join(&loader);
+            let same = std::fs::canonicalize(&from).ok() == std::fs::canonicalize(&to).ok();
+            let copied = if same {
+                Ok(0)
+            } else {
+                std::fs::copy(&from, &to)
+            };
+            copied.with_context(|| {
+                format!(
+                    "cannot copy the boot loader {} (board.toml flash.uuu.bootloader: the \
+                     board's flash.bin, U-Boot with SPL and TF-A)",
+                    from.display()
+                )
+            })?;
+            let image = prepared.path.file_name().expect("a file").to_string_lossy();
+            let script = dir.join(usbtools::UUU_SCRIPT);
+            std::fs::write(&script, usbtools::uuu_script(u, &loader, &image))
+                .with_context(|| format!("cannot write {}", script.display()))?;
+            run_tool(
+                tool,
+                &usbtools::uuu(&script, limit),
+                limit + Duration::from_secs(30),
+            )?;
+        }
+        _ => {
+            let f = board.flash.fastboot.as_ref().expect("required");
+            for inv in usbtools::fastboot(f, &prepared.path) {
+                run_tool(tool, &inv, limit)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The boot script distro boot runs from the card: load the image, then `bootm` it.
@@ -797,6 +920,74 @@ mod tests {
             e.starts_with(
                 "board 'qemu-virt' does not declare flash method 'dfu'; it declares: uboot-serial"
             ),
+            "{e}"
+        );
+    }
+
+    fn args_of(argv: &[&str]) -> FlashArgs {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        let crate::cli::Cmd::Flash(args) = cli.command else {
+            panic!()
+        };
+        args
+    }
+
+    #[test]
+    fn the_imx8mp_evk_plans_name_its_u_boot_and_tools() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let boards = crate::boards::Boards::load(root).unwrap();
+        let evk = boards.get("imx8mp-evk").unwrap();
+        let plan_of = |via: &str| {
+            let args = args_of(&[
+                "x",
+                "flash",
+                "--board",
+                "imx8mp-evk",
+                "--via",
+                via,
+                "--port",
+                "/dev/ttyUSB2",
+            ]);
+            plan(evk, &args, &Source::of(&args)).unwrap().join("\n")
+        };
+        let serial = plan_of("uboot-serial");
+        for want in [
+            "mkimage -A arm64 -O linux -T kernel -C none -a 0x40080000",
+            "open /dev/ttyUSB2 raw 8N1 at 115200 baud, locked (the board's ttymxc1)",
+            "until the prompt \"u-boot=> \"",
+            "U-Boot: loady 0x40480000",
+            "U-Boot: bootm 0x40480000 - ${fdt_addr_r}",
+        ] {
+            assert!(serial.contains(want), "missing {want:?} in\n{serial}");
+        }
+        let uuu = plan_of("uuu");
+        for want in [
+            "copy boards/imx8mp-evk/flash.bin to target/flash/imx8mp-evk/flash.bin",
+            "| SDPS: boot -f flash.bin",
+            "| FB: ucmd setenv fastboot_buffer 0x40480000",
+            "| FB: download -f <image>.uimg",
+            "| FB: acmd bootm 0x40480000 - ${fdt_addr_r}",
+            "$ uuu -t 60 target/flash/imx8mp-evk/dmasync.uuu",
+        ] {
+            assert!(uuu.contains(want), "missing {want:?} in\n{uuu}");
+        }
+        let fb = plan_of("fastboot");
+        for want in [
+            "$ fastboot stage 'target/flash/imx8mp-evk/<image>.uimg'",
+            "$ fastboot oem 'run:bootm 0x40480000 - ${fdt_addr_r}'",
+        ] {
+            assert!(fb.contains(want), "missing {want:?} in\n{fb}");
+        }
+        let e = flash(
+            root,
+            evk,
+            &args_of(&["x", "flash", "--board", "imx8mp-evk", "--via", "dfu"]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.ends_with("it declares: uboot-serial, uuu, fastboot"),
             "{e}"
         );
     }

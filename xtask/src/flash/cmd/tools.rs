@@ -54,6 +54,21 @@ pub fn status(t: Tool) -> String {
     }
 }
 
+/// For the tools that talk to a real board: present, or an error naming the Debian package.
+/// Not installed by xtask (it is a one-time choice of the person at the board).
+pub fn require(t: Tool) -> Result<()> {
+    if Path::new(t.file).is_file() {
+        return Ok(());
+    }
+    bail!(
+        "{} is not installed ({}; Debian package {}): sudo apt-get install {}",
+        t.file,
+        t.purpose,
+        t.package,
+        t.package
+    )
+}
+
 /// The commands that install `packages`.
 pub fn install_commands(sudo: &str, packages: &[&str]) -> Vec<String> {
     vec![
@@ -129,6 +144,27 @@ mod tests {
             c[1]
         );
         assert!(!c[1].contains("backports"));
+    }
+
+    #[test]
+    fn a_missing_board_tool_names_its_package() {
+        let ghost = Tool {
+            file: "/nonexistent/uuu",
+            package: "uuu",
+            purpose: "NXP i.MX serial download and fastboot",
+        };
+        let e = require(ghost).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "/nonexistent/uuu is not installed (NXP i.MX serial download and fastboot; Debian \
+             package uuu): sudo apt-get install uuu"
+        );
+        require(Tool {
+            file: "/bin/sh",
+            package: "dash",
+            purpose: "test",
+        })
+        .unwrap();
     }
 
     #[test]
