@@ -554,7 +554,10 @@ fn usb_method(root: &Path, board: &Board, args: &FlashArgs, source: &Source) -> 
             let dir = prepared.path.parent().expect("in target/flash/<board>");
             let loader = bootloader_name(u);
             let to = dir.join(&loader);
-            let same = std::fs::canonicalize(&from).ok() == std::fs::canonicalize(&to).ok();
+            let same = match (std::fs::canonicalize(&from), std::fs::canonicalize(&to)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
             let copied = if same {
                 Ok(0)
             } else {
