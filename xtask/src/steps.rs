@@ -129,6 +129,7 @@ fn check_selection(root: &Path, boards: &[&Board], args: &TestArgs) -> Result<()
         names.extend(cargo::test_target_names(root, &board.package)?);
         if board.flash.uboot_serial.is_some() {
             names.extend(crate::flash_cmd::REHEARSAL_TESTS.map(|(n, _)| n.to_string()));
+            names.push(crate::flash_cmd::FIT_REHEARSAL_TEST.to_string());
         }
         if board.flash.sd_image.is_some() {
             names.push(crate::flash_cmd::SD_REHEARSAL_TEST.to_string());

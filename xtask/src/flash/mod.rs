@@ -6,6 +6,7 @@
 
 pub mod blockdev;
 pub mod config;
+pub mod fit;
 pub mod kermit;
 pub mod sdimage;
 pub mod uboot;

@@ -2,6 +2,7 @@
 //! Message formats are U-Boot 2023.01's (cmd/load.c, common/autoboot.c, cmd/crc32 via
 //! common/hash.c), checked against Debian's qemu_arm64 build (hardware.md §5.2).
 
+use super::config::ImageFormat;
 use anyhow::{Result, bail};
 
 use super::xymodem::Protocol;
@@ -73,9 +74,32 @@ pub fn boot_command(addr: u64, fdt: &str) -> String {
     format!("bootm {addr:#x} - {fdt}")
 }
 
+/// `bootm` for an image of `format`: a FIT names its configuration (`#conf-1`, the one
+/// `flash::fit` writes), because a U-Boot with `CONFIG_FIT_BEST_MATCH` ignores `default`
+/// and looks for a configuration matching its own device tree's `compatible`, which a
+/// bare-metal FIT does not have ("Could not find configuration node" in the rehearsal).
+pub fn boot_command_for(format: ImageFormat, addr: u64, fdt: &str) -> String {
+    match format {
+        ImageFormat::Fit => format!("bootm {addr:#x}#conf-1 - {fdt}"),
+        _ => boot_command(addr, fdt),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fit_is_booted_by_its_configuration() {
+        assert_eq!(
+            boot_command_for(ImageFormat::Fit, 0x4100_0000, "${fdtcontroladdr}"),
+            "bootm 0x41000000#conf-1 - ${fdtcontroladdr}"
+        );
+        assert_eq!(
+            boot_command_for(ImageFormat::Uimage, 0x4100_0000, "-"),
+            "bootm 0x41000000 - -"
+        );
+    }
 
     #[test]
     fn u_boot_replies_are_read() {

@@ -74,7 +74,10 @@ pub fn fastboot(f: &Fastboot, image: &Path) -> Vec<Invocation> {
             "fastboot",
             &[
                 "oem",
-                &format!("run:{}", uboot::boot_command(f.staging_address, &f.fdt)),
+                &format!(
+                    "run:{}",
+                    uboot::boot_command_for(f.image, f.staging_address, &f.fdt)
+                ),
             ],
         ),
     ]
@@ -98,7 +101,7 @@ pub fn uuu_script(u: &Uuu, bootloader: &str, image: &str) -> String {
          FB: acmd {}\n\
          FB: done\n",
         u.staging_address,
-        uboot::boot_command(u.staging_address, &u.fdt)
+        uboot::boot_command_for(u.image, u.staging_address, &u.fdt)
     )
 }
 

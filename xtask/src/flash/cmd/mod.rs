@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use dmasync_xtask::flash::config::{ImageFormat, Method, UbootSerial};
 use dmasync_xtask::flash::uimage::{self, Arch, Header, Kind, Os};
 use dmasync_xtask::flash::xymodem::Protocol;
-use dmasync_xtask::flash::{uboot, usbtools};
+use dmasync_xtask::flash::{fit, uboot, usbtools};
 
 use crate::boards::Board;
 use crate::cargo::{self, Images};
@@ -39,6 +39,9 @@ pub const REHEARSAL_TESTS: [(&str, Protocol); 3] = [
 ];
 /// The SD image verdict: the boot test on a card image that distro boot must find.
 pub const SD_REHEARSAL_TEST: &str = "flash_sdimage";
+/// The boot test as a FIT image (one kernel node, one configuration), sent with YMODEM and
+/// booted with the same `bootm`.
+pub const FIT_REHEARSAL_TEST: &str = "flash_serial_fit";
 /// The test binary the rehearsal flashes.
 const REHEARSAL_IMAGE: &str = "boot";
 
@@ -140,7 +143,13 @@ fn image_name(board: &Board, elf: &Path) -> String {
     name
 }
 
-fn prepare(root: &Path, board: &Board, elf: &Path, staging: (u64, u64)) -> Result<Prepared> {
+fn prepare(
+    root: &Path,
+    board: &Board,
+    elf: &Path,
+    staging: (u64, u64),
+    format: ImageFormat,
+) -> Result<Prepared> {
     let bytes = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
     let bin = uimage::binary_from_elf(&bytes)
         .with_context(|| format!("{} cannot be flashed", elf.display()))?;
@@ -165,7 +174,24 @@ fn prepare(root: &Path, board: &Board, elf: &Path, staging: (u64, u64)) -> Resul
         time,
         name,
     };
-    let out = uimage::write(&header, &bin.bytes)?;
+    let (out, ext) = match format {
+        ImageFormat::Uimage => (uimage::write(&header, &bin.bytes)?, "uimg"),
+        ImageFormat::Fit => (
+            fit::write(
+                &fit::Kernel {
+                    name: header.name.clone(),
+                    arch,
+                    os: Os::Linux,
+                    load: bin.load,
+                    entry: bin.entry,
+                    time,
+                },
+                &bin.bytes,
+            )?,
+            "itb",
+        ),
+        ImageFormat::Raw => bail!("image format 'raw' is not built by xtask yet (uimage, fit)"),
+    };
     // bootm copies the data from the staging window to the load address: they must not meet.
     let (stage, _) = staging;
     let data_end = bin.load + bin.bytes.len() as u64;
@@ -185,7 +211,7 @@ fn prepare(root: &Path, board: &Board, elf: &Path, staging: (u64, u64)) -> Resul
         .next()
         .unwrap_or("image")
         .to_string();
-    let path = dir.join(format!("{stem}.uimg"));
+    let path = dir.join(format!("{stem}.{ext}"));
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     std::io::Write::write_all(&mut tmp, &out)?;
@@ -203,20 +229,32 @@ fn prepare(root: &Path, board: &Board, elf: &Path, staging: (u64, u64)) -> Resul
 /// Every step `flash` would take, as lines (`--dry-run`, and the head of a real run).
 fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>> {
     let arch = Arch::for_target(&board.target)?;
-    let uimg = format!("target/flash/{}/<image>.uimg", board.name);
+    let format = method_format(board, args.via);
+    let ext = if format == ImageFormat::Fit {
+        "itb"
+    } else {
+        "uimg"
+    };
+    let uimg = format!("target/flash/{}/<image>.{ext}", board.name);
     let make_uimage = |format: ImageFormat| -> Result<String> {
-        if format != ImageFormat::Uimage {
-            bail!(
-                "image format '{}' is not built by xtask yet (only uimage); change the board's \
-                 [flash.{}] image",
-                format.name(),
+        match format {
+            ImageFormat::Uimage => Ok(format!(
+                "make {uimg} from the ELF's loadable bytes, like `mkimage {} -d app.bin {uimg}`",
+                uimage_args(arch, board.load_address, board.load_address, "dmasync ...")
+            )),
+            ImageFormat::Fit => Ok(format!(
+                "make {uimg} from the ELF's loadable bytes: a FIT with one image node kernel-1 \
+                 (type kernel, os linux, arch {}, load and entry {:#x}, crc32 hash) and \
+                 configuration conf-1 (what `mkimage -l` shows)",
+                if arch == Arch::Arm64 { "arm64" } else { "arm" },
+                board.load_address
+            )),
+            ImageFormat::Raw => bail!(
+                "image format 'raw' is not built by xtask yet (uimage, fit); change the \
+                 board's [flash.{}] image",
                 args.via
-            );
+            ),
         }
-        Ok(format!(
-            "make {uimg} from the ELF's loadable bytes, like `mkimage {} -d app.bin {uimg}`",
-            uimage_args(arch, board.load_address, board.load_address, "dmasync ...")
-        ))
     };
     let mut steps = vec![source.describe(board)];
     match args.via {
@@ -269,7 +307,7 @@ fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>>
             ));
             steps.push(format!(
                 "U-Boot: {}",
-                uboot::boot_command(u.staging_address, &u.fdt)
+                uboot::boot_command_for(u.image, u.staging_address, &u.fdt)
             ));
             steps.push(
                 "console: plain text and decoded defmt, until the `verdict:` line, the port \
@@ -284,7 +322,7 @@ fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>>
                 "make boot.scr (a mkimage-format script image): load ${{devtype}} \
                  ${{devnum}}:${{distro_bootpart}} {:#x} dmasync.uimg; {}",
                 s.staging_address,
-                uboot::boot_command(s.staging_address, &s.fdt)
+                uboot::boot_command_for(s.image, s.staging_address, &s.fdt)
             ));
             steps.push(format!(
                 "write target/flash/{}/sd.img: MBR, one FAT partition of {} MiB from sector {} \
@@ -338,7 +376,7 @@ fn plan(board: &Board, args: &FlashArgs, source: &Source) -> Result<Vec<String>>
             ));
             steps.push(format!(
                 "on U-Boot's console: Ctrl-C (leave dfu), then {}",
-                uboot::boot_command(d.staging_address, &d.fdt)
+                uboot::boot_command_for(d.image, d.staging_address, &d.fdt)
             ));
         }
         Method::Uuu => {
@@ -418,7 +456,13 @@ pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
     let u = board.flash.uboot_serial.as_ref().expect("required");
     let proto = protocol(&args.protocol)?;
     let elf = source.build(root, board)?;
-    let prepared = prepare(root, board, &elf, (u.staging_address, u.staging_size))?;
+    let prepared = prepare(
+        root,
+        board,
+        &elf,
+        (u.staging_address, u.staging_size),
+        u.image,
+    )?;
     println!(
         "==> {} -> {} ({} bytes, load {:#x}, entry {:#x})",
         prepared
@@ -469,6 +513,19 @@ pub fn flash(root: &Path, board: &Board, args: &FlashArgs) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
     })
+}
+
+/// The image format the board's table for `m` asks for.
+fn method_format(board: &Board, m: Method) -> ImageFormat {
+    let f = &board.flash;
+    match m {
+        Method::UbootSerial => f.uboot_serial.as_ref().map(|t| t.image),
+        Method::SdImage => f.sd_image.as_ref().map(|t| t.image),
+        Method::Dfu => f.dfu.as_ref().map(|t| t.image),
+        Method::Uuu => f.uuu.as_ref().map(|t| t.image),
+        Method::Fastboot => f.fastboot.as_ref().map(|t| t.image),
+    }
+    .unwrap_or(ImageFormat::Uimage)
 }
 
 /// How long a USB tool may wait for its device (--timeout, else a minute): fastboot waits
@@ -528,7 +585,7 @@ fn usb_method(root: &Path, board: &Board, args: &FlashArgs, source: &Source) -> 
         ),
     };
     let elf = source.build(root, board)?;
-    let prepared = prepare(root, board, &elf, staging)?;
+    let prepared = prepare(root, board, &elf, staging, method_format(board, args.via))?;
     println!(
         "==> {} ({} bytes, load {:#x})",
         prepared
@@ -545,7 +602,7 @@ fn usb_method(root: &Path, board: &Board, args: &FlashArgs, source: &Source) -> 
             run_tool(tool, &usbtools::dfu(d, &prepared.path), limit)?;
             println!(
                 "==> now on U-Boot's console: Ctrl-C (leave dfu), then {}",
-                uboot::boot_command(d.staging_address, &d.fdt)
+                uboot::boot_command_for(d.image, d.staging_address, &d.fdt)
             );
         }
         Method::Uuu => {
@@ -591,10 +648,10 @@ fn usb_method(root: &Path, board: &Board, args: &FlashArgs, source: &Source) -> 
 }
 
 /// The boot script distro boot runs from the card: load the image, then `bootm` it.
-fn boot_script(staging: u64, fdt: &str) -> String {
+fn boot_script(format: ImageFormat, staging: u64, fdt: &str) -> String {
     format!(
         "load ${{devtype}} ${{devnum}}:${{distro_bootpart}} {staging:#x} {SD_IMAGE_FILE}\n{}\n",
-        uboot::boot_command(staging, fdt)
+        uboot::boot_command_for(format, staging, fdt)
     )
 }
 
@@ -687,8 +744,8 @@ fn write_card(image: &Path, dev: &Path, yes: bool) -> Result<()> {
 fn make_sd_image(root: &Path, board: &Board, elf: &Path) -> Result<PathBuf> {
     let s = board.flash.sd_image.as_ref().expect("required");
     let part = u64::from(s.boot_partition_mib) << 20;
-    let prepared = prepare(root, board, elf, (s.staging_address, part))?;
-    let script = boot_script(s.staging_address, &s.fdt);
+    let prepared = prepare(root, board, elf, (s.staging_address, part), s.image)?;
+    let script = boot_script(s.image, s.staging_address, &s.fdt);
     let scr = uimage::write_script(
         &Header {
             arch: Arch::for_target(&board.target)?,
@@ -807,13 +864,20 @@ pub fn rehearsal_tests(root: &Path, board: &Board, sel: &Selection, section: &mu
         .filter(|(name, _)| sel.wants_test(name))
         .collect();
     let sd = board.flash.sd_image.is_some() && sel.wants_test(SD_REHEARSAL_TEST);
-    if wanted.is_empty() && !sd {
+    let fit = sel.wants_test(FIT_REHEARSAL_TEST);
+    if wanted.is_empty() && !sd && !fit {
         return;
     }
     let u = board.flash.uboot_serial.as_ref().expect("supported");
-    let prepared = test_elf(root, board, REHEARSAL_IMAGE)
-        .and_then(|elf| prepare(root, board, &elf, (u.staging_address, u.staging_size)));
-    let prepared = match prepared {
+    let window = (u.staging_address, u.staging_size);
+    let prepared = test_elf(root, board, REHEARSAL_IMAGE).and_then(|elf| {
+        let fit = prepare(root, board, &elf, window, ImageFormat::Fit)?;
+        Ok((
+            prepare(root, board, &elf, window, ImageFormat::Uimage)?,
+            fit,
+        ))
+    });
+    let (prepared, prepared_fit) = match prepared {
         Ok(p) => p,
         Err(e) => return section.fail(format!("{}/flash: {e:#}", board.name)),
     };
@@ -823,9 +887,10 @@ pub fn rehearsal_tests(root: &Path, board: &Board, sel: &Selection, section: &mu
     expect.extend(variant.expect.iter().cloned());
     let runs = wanted
         .iter()
-        .map(|(name, proto)| (*name, Some(*proto)))
+        .map(|(name, proto)| (*name, Some((*proto, &prepared))))
+        .chain(fit.then_some((FIT_REHEARSAL_TEST, Some((Protocol::Ymodem, &prepared_fit)))))
         .chain(sd.then_some((SD_REHEARSAL_TEST, None)));
-    for (name, proto) in runs {
+    for (name, serial) in runs {
         let label = format!("{}/{name} [{}]", board.name, variant.name);
         let started = std::time::Instant::now();
         let verbose = sel.verbose;
@@ -834,12 +899,20 @@ pub fn rehearsal_tests(root: &Path, board: &Board, sel: &Selection, section: &mu
                 println!("    | {l}");
             }
         };
-        let outcome = match proto {
-            Some(proto) => rehearse(
+        let cfg = UbootSerial {
+            image: if name == FIT_REHEARSAL_TEST {
+                ImageFormat::Fit
+            } else {
+                u.image
+            },
+            ..u.clone()
+        };
+        let outcome = match serial {
+            Some((proto, prepared)) => rehearse(
                 board,
-                u,
+                &cfg,
                 proto,
-                &prepared,
+                prepared,
                 &defmt,
                 Some(sel.timeout),
                 &mut show,

@@ -267,7 +267,7 @@ pub fn boot_and_watch(
     timeout: Option<Duration>,
     on_line: &mut dyn FnMut(&str),
 ) -> Result<(End, Vec<String>)> {
-    let boot = uboot::boot_command(cfg.staging_address, &cfg.fdt);
+    let boot = uboot::boot_command_for(cfg.image, cfg.staging_address, &cfg.fdt);
     println!("  U-Boot: {boot}");
     port.write_str(&format!("{boot}\n"))?;
     watch(port, &boot, COMMAND_TIMEOUT, formatter, timeout, on_line)
