@@ -125,6 +125,9 @@ pub struct Run {
     pub timed_out: bool,
     /// stdout and stderr lines, in the order they came (roughly, between the two).
     pub output: Vec<String>,
+    /// Each stream's own lines, in order: what the error shows, whatever the interleaving.
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
 }
 
 impl Run {
@@ -145,13 +148,19 @@ impl Run {
                 None => "was killed by a signal".to_string(),
             }
         };
-        let said: Vec<&str> = self
-            .output
-            .iter()
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty())
-            .collect();
-        let said = said[said.len().saturating_sub(4)..].join(" | ");
+        let last = |lines: &[String]| {
+            let l: Vec<&str> = lines
+                .iter()
+                .map(|l| l.trim())
+                .filter(|l| !l.is_empty())
+                .collect();
+            l[l.len().saturating_sub(3)..].join(" | ")
+        };
+        let said = [last(&self.stdout), last(&self.stderr)]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" | ");
         bail!(
             "`{inv}` {how}; it said: {}",
             if said.is_empty() { "nothing" } else { &said }
@@ -197,17 +206,21 @@ pub fn run(
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {}", exe.display()))?;
-    let (tx, rx) = mpsc::channel::<String>();
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
     let pipes: Vec<Box<dyn Read + Send>> = vec![
         Box::new(child.stdout.take().expect("piped")),
         Box::new(child.stderr.take().expect("piped")),
     ];
     // Detached readers: a grandchild still holding a pipe must not keep xtask waiting.
-    for p in pipes {
+    for (is_err, p) in pipes.into_iter().enumerate() {
+        let is_err = is_err == 1;
         let tx = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(p).split(b'\n').map_while(|l| l.ok()) {
-                if tx.send(plain(&String::from_utf8_lossy(&line))).is_err() {
+                if tx
+                    .send((is_err, plain(&String::from_utf8_lossy(&line))))
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -215,36 +228,41 @@ pub fn run(
     }
     drop(tx);
     let started = Instant::now();
-    let mut output = Vec::new();
-    let mut timed_out = false;
+    let mut r = Run {
+        code: None,
+        timed_out: false,
+        output: Vec::new(),
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    let mut keep = |(is_err, line): (bool, String), r: &mut Run| {
+        on_line(&line);
+        if is_err { &mut r.stderr } else { &mut r.stdout }.push(line.clone());
+        r.output.push(line);
+    };
     loop {
         let left = limit.saturating_sub(started.elapsed());
         match rx.recv_timeout(left.min(Duration::from_millis(200))) {
-            Ok(line) => {
-                on_line(&line);
-                output.push(line);
-            }
+            Ok(got) => keep(got, &mut r),
             // Both pipes closed: the tool is done (or handed them to no one).
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if started.elapsed() >= limit {
-            timed_out = true;
+            r.timed_out = true;
             let _ = child.kill();
             break;
         }
     }
     let status = child.wait().context("cannot reap the tool")?;
     // Lines that came while it was being stopped.
-    for line in rx.try_iter() {
-        on_line(&line);
-        output.push(line);
+    for got in rx.try_iter() {
+        keep(got, &mut r);
     }
-    Ok(Run {
-        code: if timed_out { None } else { status.code() },
-        timed_out,
-        output,
-    })
+    if !r.timed_out {
+        r.code = status.code();
+    }
+    Ok(r)
 }
 
 #[cfg(test)]
