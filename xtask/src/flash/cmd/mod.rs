@@ -143,6 +143,28 @@ fn image_name(board: &Board, elf: &Path) -> String {
     name
 }
 
+/// An ELF built for another architecture than the board's (an AArch64 test for an ARMv7
+/// board) would be wrapped and sent, and crash the board: refused by its ELF machine.
+fn check_machine(elf: &Path, bytes: &[u8], arch: Arch, board: &Board) -> Result<()> {
+    use object::Object;
+    let got = object::File::parse(bytes)
+        .with_context(|| format!("{} is not an ELF file", elf.display()))?
+        .architecture();
+    let want = match arch {
+        Arch::Arm64 => object::Architecture::Aarch64,
+        Arch::Arm => object::Architecture::Arm,
+    };
+    if got != want {
+        bail!(
+            "{} is an ELF for {got:?}, but board '{}' is {} ({want:?})",
+            elf.display(),
+            board.name,
+            board.target
+        );
+    }
+    Ok(())
+}
+
 fn prepare(
     root: &Path,
     board: &Board,
@@ -156,6 +178,7 @@ fn prepare(
     let segments = image::load_segments(&bytes)?;
     image::check_fits(elf, &segments, board.ram_range(&board.qemu.args)?)?;
     let arch = Arch::for_target(&board.target)?;
+    check_machine(elf, &bytes, arch, board)?;
     let (load, entry) = (
         u32::try_from(bin.load).context("load address above 4 GiB: no uImage can hold it")?,
         u32::try_from(bin.entry).context("entry above 4 GiB: no uImage can hold it")?,
@@ -1007,6 +1030,25 @@ mod tests {
             panic!()
         };
         args
+    }
+
+    #[test]
+    fn an_elf_of_another_architecture_is_refused() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let boards = crate::boards::Boards::load(root).unwrap();
+        let exynos = boards.get("exynos4").unwrap();
+        // The host's own executable: x86-64 (or whatever this runs on), never ARMv7.
+        let me = std::env::current_exe().unwrap();
+        let bytes = std::fs::read(&me).unwrap();
+        let e = check_machine(&me, &bytes, Arch::Arm, exynos)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("but board 'exynos4' is armv7a-none-eabi (Arm)"),
+            "{e}"
+        );
+        let e = check_machine(&me, b"not an elf", Arch::Arm, exynos).unwrap_err();
+        assert!(e.to_string().contains("is not an ELF file"), "{e}");
     }
 
     #[test]
