@@ -57,7 +57,9 @@ pub enum Cmd {
     ///
     /// `--via uboot-serial` uploads a uImage to U-Boot over the console (YMODEM or XMODEM),
     /// checks U-Boot's size and CRC32, runs `bootm` and then shows the console with defmt
-    /// decoded, until the firmware's verdict line (or --timeout, or Ctrl-C).
+    /// decoded, until the firmware's verdict line (or --timeout, or Ctrl-C). `--via sd-image`
+    /// builds a card image (with --device, writes it to a card after asking); `--via dfu`,
+    /// `uuu` and `fastboot` run that tool with the commands --dry-run shows.
     Flash(FlashArgs),
     /// Write a new board crate under boards/NAME (Cargo.toml, board.toml, memory.ld, boot and
     /// console wiring, memory map, a boot on-target test, README with the checklist) and add
