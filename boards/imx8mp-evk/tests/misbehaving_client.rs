@@ -11,6 +11,7 @@
 #![no_main]
 
 extern crate alloc;
+extern crate dmasync_imx8mp_evk as board;
 
 mod scenario_target;
 

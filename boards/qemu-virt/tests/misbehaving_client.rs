@@ -11,6 +11,7 @@
 #![no_main]
 
 extern crate alloc;
+extern crate dmasync_qemu_virt as board;
 
 mod scenario_target;
 
