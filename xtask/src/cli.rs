@@ -177,7 +177,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub elf: Option<PathBuf>,
     /// Frames the demo renders; reaches the guest as the kernel command line `frames=N`
-    /// (QEMU `-append`, the device tree's /chosen/bootargs). Default: the demo's own.
+    /// (QEMU `-append`: the device tree's /chosen/bootargs on qemu-virt, semihosting
+    /// SYS_GET_CMDLINE on exynos4 and imx8mp-evk). Default: the demo's own.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub frames: Option<u32>,
     /// Show the board's display in a QEMU window (gtk, else sdl). Needs a display device
