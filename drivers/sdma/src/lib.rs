@@ -265,15 +265,18 @@ impl<R: RegisterIo, M: MemorySystem> Sdma<R, M> {
         let region = dma
             .alloc(layout.total, Coherency::NonCoherent)
             .map_err(|_| EngineError::Device("no DMA memory for the SDMA control blocks"))?;
-        if !memory.owns(&region) {
-            return Err(EngineError::Device(
-                "the SDMA control blocks are not of the given memory system",
-            ));
-        }
-        if region.bus().0 + region.len() as u64 > 1 << 32 {
-            return Err(EngineError::Device(
-                "the SDMA control blocks lie above 4 GiB",
-            ));
+        let refused = if !memory.owns(&region) {
+            Some("the SDMA control blocks are not of the given memory system")
+        } else if region.bus().0 + region.len() as u64 > 1 << 32 {
+            Some("the SDMA control blocks lie above 4 GiB")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            // SAFETY: `region` came from `dma.alloc` just above and nothing has used it: no
+            // register holds its address yet.
+            unsafe { dma.free(region) };
+            return Err(EngineError::Device(why));
         }
         let sdma = Self {
             config,
@@ -287,8 +290,27 @@ impl<R: RegisterIo, M: MemorySystem> Sdma<R, M> {
                 watchdog_resets: 0,
             }),
         };
-        sdma.init()?;
+        if let Err(e) = sdma.init() {
+            sdma.release_after_failed_init(dma);
+            return Err(e);
+        }
         Ok(sdma)
+    }
+
+    /// After `init` failed: stops channel 0 and, once the SDMA is seen idle, detaches the
+    /// control blocks (C0PTR = 0) and returns them to `dma`. While a channel still runs the
+    /// SDMA may read the region, so it is leaked instead: a leak, never a use after free.
+    fn release_after_failed_init(self, dma: &impl DmaMemory) {
+        let Self { region, state, .. } = self;
+        let s = state.lock();
+        s.io.write32(STATSTOP, 1);
+        if s.io.read32(STATSTOP) != 0 {
+            return;
+        }
+        s.io.write32(C0PTR, 0);
+        // SAFETY: `region` came from `dma.alloc` in `new`; no channel is active and C0PTR no
+        // longer names it, so the SDMA reads none of it, and the driver that used it is gone.
+        unsafe { dma.free(region) };
     }
 
     fn bus(&self, offset: usize) -> u32 {
