@@ -19,9 +19,28 @@ use crate::decode::Defmt;
 use crate::qemu::{self, Ending};
 use crate::{firmware, provision, toolchain};
 
-/// QEMU options for deterministic instruction counting: one instruction per virtual
-/// nanosecond, precise mode (what QEMU's PMU needs for INST_RETIRED).
-pub const ICOUNT_ARGS: [&str; 2] = ["-icount", "shift=0"];
+/// QEMU's `-icount` options for deterministic instruction counting: one instruction per
+/// virtual nanosecond, precise mode (what QEMU's PMU needs for INST_RETIRED). A board may
+/// add `sleep=off` (board.toml `[qemu] bench_icount`): when every vCPU is idle, the virtual
+/// clock then jumps to the next timer deadline instead of following the host's clock, so
+/// idle stretches stop depending on the host's load. imx8mp-evk's headless frame needs it
+/// (4 cores; without it one frame varied 4x between runs); qemu-virt's frame waits for
+/// virtio-gpu, which QEMU completes at host pace either way, and keeps the default so its
+/// figures stay comparable with the earlier ones.
+pub const ICOUNT: &str = "shift=0";
+
+/// The `-icount` argument pair for `board`.
+fn icount_args(board: &Board) -> Result<Vec<String>> {
+    let opts = board.qemu.bench_icount.as_deref().unwrap_or(ICOUNT);
+    if !opts.split(',').any(|o| o == "shift=0") {
+        bail!(
+            "board {}: [qemu] bench_icount = {opts:?} lacks shift=0, which the PMU's \
+             INST_RETIRED needs (precise icount)",
+            board.name
+        );
+    }
+    Ok(vec!["-icount".into(), opts.into()])
+}
 
 /// Largest relative difference between two runs' figures that are accepted as the same
 /// measurement. Images with only the CPU in the measured region repeat exactly; one that
@@ -162,7 +181,7 @@ pub fn bench(
         expect: Vec::new(),
         tests: None,
     };
-    let extra: Vec<String> = ICOUNT_ARGS.iter().map(|s| s.to_string()).collect();
+    let extra = icount_args(board)?;
     let mut failed = false;
     for art in chosen {
         let image = firmware::Image::read(art)?;
@@ -242,6 +261,20 @@ pub fn bench(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn icount_options_come_from_board_toml_and_keep_shift_0() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let boards = crate::boards::Boards::load(&root).unwrap();
+        let virt = boards.get("qemu-virt").unwrap();
+        assert_eq!(icount_args(virt).unwrap(), ["-icount", "shift=0"]);
+        let imx = boards.get("imx8mp-evk").unwrap();
+        assert_eq!(icount_args(imx).unwrap(), ["-icount", "shift=0,sleep=off"]);
+        let mut bad = imx.clone();
+        bad.qemu.bench_icount = Some("shift=auto,sleep=off".into());
+        let e = icount_args(&bad).unwrap_err().to_string();
+        assert!(e.contains("lacks shift=0"), "{e}");
+    }
 
     #[test]
     fn relative_difference_compares_numbers_only() {

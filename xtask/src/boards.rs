@@ -96,6 +96,10 @@ pub struct QemuConfig {
     pub args: Vec<String>,
     #[serde(default, rename = "variant")]
     pub variants: Vec<VariantConfig>,
+    /// The `-icount` options of `cargo xtask bench` on this board (default
+    /// [`crate::bench::ICOUNT`]); must keep `shift=0`, which the PMU's INST_RETIRED needs.
+    #[serde(default)]
+    pub bench_icount: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -37,7 +37,7 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     let domain = demo::domain(Duration::from_secs(2));
     let engine = demo::start_engine(&b);
     demo::start_watchdog(&b, domain);
-    let (display, mode) = demo::open_display();
+    let (display, mode) = demo::open_display(&b);
     defmt::info!(
         "DMA pool: {=usize} KiB free; software 2D engine on cpu {=usize}",
         pool.free_bytes() / 1024,

@@ -38,7 +38,7 @@ fn main(x0: u64, _: u64, _: u64, _: u64) -> ! {
     let domain = demo::domain(Duration::from_secs(2));
     let engine = demo::start_engine(&b);
     demo::start_watchdog(&b, domain);
-    let (display, mode) = demo::open_display();
+    let (display, mode) = demo::open_display(&b);
     let pipeline = Pipeline::new(domain, pool, mode, Options::default())
         .unwrap_or_else(|e| board::setup_failed(format_args!("demo pipeline: {e}")));
     let ctx = Ctx {
