@@ -10,6 +10,7 @@ mod firmware;
 #[path = "flash/cmd/mod.rs"]
 mod flash_cmd;
 mod fuzz;
+mod gdb;
 mod image;
 mod new_board;
 mod provision;
