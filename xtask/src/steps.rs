@@ -52,8 +52,13 @@ pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
             bail!("--gdb needs --board");
         };
         crate::toolchain::ensure_pinned(root)?;
-        let passed =
-            target_tests::debug_one(root, board, &args.filters, args.variant.as_deref(), args.verbose)?;
+        let passed = target_tests::debug_one(
+            root,
+            board,
+            &args.filters,
+            args.variant.as_deref(),
+            args.verbose,
+        )?;
         return Ok(if passed {
             ExitCode::SUCCESS
         } else {
@@ -265,8 +270,10 @@ fn counted(section: &mut Section, what: &str, cmd: Command) {
     }
 }
 
-/// The Debian packages the host tests link ([`crate::provision::HOST_PACKAGES`]), installed
-/// when missing and this machine lets us; a failure here names the commands to run.
+/// The Debian packages the host tests link ([`crate::provision::HOST_PACKAGES`]) and the
+/// tools they check xtask's output with ([`crate::flash_cmd::tools::HOST_TEST_TOOLS`]:
+/// mkimage, dfu-util, fastboot, uuu), installed when missing and this machine lets us; a
+/// failure here names the commands to run (and those host tests then fail naming them too).
 fn host_packages() -> Section {
     let mut s = Section::new("host packages");
     match crate::provision::ensure_host_packages() {
@@ -277,6 +284,10 @@ fn host_packages() -> Section {
             s.pass();
         }
         Err(e) => s.fail(format!("{e:#}")),
+    }
+    match crate::flash_cmd::tools::ensure(crate::flash_cmd::tools::HOST_TEST_TOOLS) {
+        Ok(()) => s.pass(),
+        Err(e) => s.fail(format!("host-test tools: {e:#}")),
     }
     s
 }
