@@ -411,11 +411,14 @@ mod tests {
     fn test_gdb_needs_a_board() {
         let e = Cli::try_parse_from(["x", "test", "boot", "--gdb"]).unwrap_err();
         assert!(e.to_string().contains("--board"), "{e}");
-        let cli = Cli::try_parse_from(["x", "test", "boot", "--gdb", "--board", "exynos4"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["x", "test", "boot", "--gdb", "--board", "exynos4"]).unwrap();
         let Cmd::Test(args) = cli.command else {
             panic!("expected test")
         };
         assert!(args.gdb);
-        assert!(Cli::try_parse_from(["x", "test", "--host-only", "--gdb", "--board", "b"]).is_err());
+        assert!(
+            Cli::try_parse_from(["x", "test", "--host-only", "--gdb", "--board", "b"]).is_err()
+        );
     }
 }

@@ -15,10 +15,10 @@ use object::{Object, ObjectSymbol};
 use crate::boards::{Board, Variant};
 use crate::cargo;
 use crate::decode::Defmt;
-use dmasync_xtask::flash::usbtools::{self, Invocation};
 use crate::flash_cmd::tools::{self, Tool};
 use crate::provision::Qemu;
 use crate::qemu::{self, Ending};
+use dmasync_xtask::flash::usbtools::{self, Invocation};
 
 /// Debian's gdb for every architecture QEMU emulates (bookworm: 13.1).
 pub const GDB_MULTIARCH: Tool = Tool {
@@ -71,7 +71,10 @@ pub fn attach_command(elf: &Path, socket: &Path) -> Invocation {
 /// The lines `run --gdb` and `test --gdb` print before QEMU starts.
 pub fn print_attach_instructions(elf: &Path, socket: &Path, board: &Board) {
     let krate = board.package.replace('-', "_");
-    println!("==> QEMU starts halted, its gdbstub on {}", socket.display());
+    println!(
+        "==> QEMU starts halted, its gdbstub on {}",
+        socket.display()
+    );
     println!("==> attach from another shell with:");
     println!("    {}", attach_command(elf, socket));
     println!(
@@ -161,7 +164,9 @@ pub fn judge_transcript(lines: &[String], krate: &str, addr: u64) -> Vec<String>
     // `Thread 1 hit Breakpoint 1, dmasync_qemu_virt::init (x0=0) at ...` (with -smp > 1).
     let hit = format!("Breakpoint 1, {krate}::init (");
     if !lines.iter().any(|l| l.contains(&hit)) {
-        why.push(format!("gdb did not report breakpoint 1 hit in {krate}::init"));
+        why.push(format!(
+            "gdb did not report breakpoint 1 hit in {krate}::init"
+        ));
     }
     // `info symbol $pc`: `dmasync_qemu_virt::init::hfd37eff024ddc039 in section .text` (gdb
     // demangles, legacy names keep their hash). Not `init::{{closure}}`.
@@ -216,7 +221,8 @@ pub fn run_test(
         .context("cannot create a temporary directory for the gdb socket")
         .map_err(one)?;
     let socket = scratch.path().join("gdb.sock");
-    let kernel = crate::firmware::kernel_image(board, &artifact.path, scratch.path()).map_err(one)?;
+    let kernel =
+        crate::firmware::kernel_image(board, &artifact.path, scratch.path()).map_err(one)?;
     let args = qemu::command_line(variant, &kernel, &qemu_args(&socket));
     let session = script(&artifact.path, &socket, addr);
     if verbose {
@@ -367,9 +373,15 @@ mod tests {
     fn init_is_found_by_its_mangled_name() {
         let symbols = [
             ("_start", 0x4020_0000u64),
-            ("_ZN17dmasync_qemu_virt4init28_$u7b$$u7b$closure$u7d$$u7d$17h9661764dd7b20798E", 0x10),
+            (
+                "_ZN17dmasync_qemu_virt4init28_$u7b$$u7b$closure$u7d$$u7d$17h9661764dd7b20798E",
+                0x10,
+            ),
             ("_ZN14dmasync_armv7a3mmu4init17h4d75f4c20b6294dfE", 0x20),
-            ("_ZN17dmasync_qemu_virt4init17hfd37eff024ddc039E", 0x4020_7815),
+            (
+                "_ZN17dmasync_qemu_virt4init17hfd37eff024ddc039E",
+                0x4020_7815,
+            ),
             ("_RNvCs1234_15dmasync_exynos44init", 0x4000_c904),
         ];
         let (name, addr) = find_init(symbols.into_iter(), true, "dmasync-qemu-virt").unwrap();

@@ -515,7 +515,13 @@ mod tests {
         let mut guard = GroupGuard::spawn(cmd).unwrap();
         let leader = guard.child.id();
         let mut up = [0u8; 3];
-        guard.child.stdout.take().unwrap().read_exact(&mut up).unwrap();
+        guard
+            .child
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut up)
+            .unwrap();
         assert_eq!(&up, b"up\n");
         guard.kill();
         // Reaped by the kill itself: the status is there, and it is SIGKILL's.
@@ -534,7 +540,13 @@ mod tests {
             .stdout(Stdio::piped());
         let mut guard = GroupGuard::spawn(cmd).unwrap();
         let mut up = [0u8; 3];
-        guard.child.stdout.take().unwrap().read_exact(&mut up).unwrap();
+        guard
+            .child
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut up)
+            .unwrap();
         guard.kill();
         let status = guard.child.try_wait().unwrap().expect("reaped by kill");
         assert_eq!(status.code(), Some(7), "{status:?}");
@@ -593,6 +605,9 @@ mod tests {
         let sleeper = std::fs::read_to_string(&pid_file).unwrap();
         let _ = std::fs::remove_file(&pid_file);
         // The grandchild was killed; init reaps it shortly after.
-        assert!(gone(&sleeper), "the guest's child process survived the timeout");
+        assert!(
+            gone(&sleeper),
+            "the guest's child process survived the timeout"
+        );
     }
 }

@@ -236,13 +236,23 @@ fn pick_one(names: &[String], filters: &[String]) -> Result<String> {
     if let Some(exact) = names.iter().find(|n| *n == filter) {
         return Ok(exact.clone());
     }
-    let matching: Vec<&String> = names.iter().filter(|n| n.contains(filter.as_str())).collect();
+    let matching: Vec<&String> = names
+        .iter()
+        .filter(|n| n.contains(filter.as_str()))
+        .collect();
     match matching[..] {
         [one] => Ok(one.clone()),
-        [] => bail!("no on-target test matches '{filter}'; tests: {}", names.join(", ")),
+        [] => bail!(
+            "no on-target test matches '{filter}'; tests: {}",
+            names.join(", ")
+        ),
         _ => bail!(
             "--gdb debugs one test, but '{filter}' matches {}; give one of them",
-            matching.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            matching
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
