@@ -7,6 +7,8 @@
 //! the board's `init`, continue, read the pc back, kill.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -232,13 +234,16 @@ pub fn run_test(
     }
 
     // gdb on its own thread; QEMU on this one (its console decoder stays here).
+    // Set when QEMU has ended: a QEMU that never made its socket must not keep gdb waiting.
+    let qemu_done = Arc::new(AtomicBool::new(false));
     let gdb_thread = {
         let socket = socket.clone();
         let session = session.clone();
+        let qemu_done = Arc::clone(&qemu_done);
         std::thread::spawn(move || -> Result<usbtools::Run> {
             let deadline = Instant::now() + timeout;
             while !socket.exists() {
-                if Instant::now() >= deadline {
+                if Instant::now() >= deadline || qemu_done.load(Ordering::SeqCst) {
                     bail!("QEMU did not create its gdb socket {}", socket.display());
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -252,7 +257,9 @@ pub fn run_test(
             println!("    | {line}");
         }
     })
-    .map_err(one)?;
+    .map_err(one);
+    qemu_done.store(true, Ordering::SeqCst);
+    let outcome = outcome?;
     let gdb_run = gdb_thread
         .join()
         .map_err(|_| vec!["the gdb thread panicked".to_string()])?
