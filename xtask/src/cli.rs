@@ -186,6 +186,10 @@ pub struct RunArgs {
     /// (Debian: qemu-system-gui).
     #[arg(long)]
     pub gui: bool,
+    /// Start QEMU halted with its gdbstub (a unix socket) and print the `gdb-multiarch`
+    /// command that attaches with the image's symbols (installs gdb-multiarch when root).
+    #[arg(long)]
+    pub gdb: bool,
     /// Extra QEMU arguments, after `--` (e.g. `-- -device virtio-gpu-device`).
     #[arg(last = true, value_name = "QEMU_ARGS")]
     pub qemu_args: Vec<String>,
@@ -215,6 +219,11 @@ pub struct TestArgs {
     /// Print every on-target test's console, not only the failing ones'.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Debug one on-target test: QEMU starts halted with its gdbstub and the `gdb-multiarch`
+    /// command to attach is printed. Needs --board and a FILTER naming one test; runs it under
+    /// --variant or the first variant that runs it, with no timeout.
+    #[arg(long, requires = "board", conflicts_with = "host_only")]
+    pub gdb: bool,
 }
 
 #[derive(Debug, Args)]
@@ -244,6 +253,7 @@ impl TestArgs {
             variant: None,
             timeout: 30.0,
             verbose: false,
+            gdb: false,
         }
     }
 }
@@ -282,7 +292,11 @@ mod tests {
         let Cmd::Run(args) = cli.command else {
             panic!("expected run")
         };
-        assert_eq!((args.frames, args.gui), (None, false));
+        assert_eq!((args.frames, args.gui, args.gdb), (None, false, false));
+        let Cmd::Run(args) = Cli::try_parse_from(["x", "run", "--gdb"]).unwrap().command else {
+            panic!("expected run")
+        };
+        assert!(args.gdb);
         for bad in ["0", "many", "4294967296"] {
             let e = Cli::try_parse_from(["x", "run", "--frames", bad]).unwrap_err();
             assert!(e.to_string().contains("--frames"), "{bad}: {e}");
@@ -390,5 +404,21 @@ mod tests {
         };
         assert_eq!(args.filters, vec!["boot", "timer"]);
         assert_eq!(args.timeout, 30.0);
+        assert!(!args.gdb);
+    }
+
+    #[test]
+    fn test_gdb_needs_a_board() {
+        let e = Cli::try_parse_from(["x", "test", "boot", "--gdb"]).unwrap_err();
+        assert!(e.to_string().contains("--board"), "{e}");
+        let cli =
+            Cli::try_parse_from(["x", "test", "boot", "--gdb", "--board", "exynos4"]).unwrap();
+        let Cmd::Test(args) = cli.command else {
+            panic!("expected test")
+        };
+        assert!(args.gdb);
+        assert!(
+            Cli::try_parse_from(["x", "test", "--host-only", "--gdb", "--board", "b"]).is_err()
+        );
     }
 }

@@ -10,6 +10,7 @@ mod firmware;
 #[path = "flash/cmd/mod.rs"]
 mod flash_cmd;
 mod fuzz;
+mod gdb;
 mod image;
 mod new_board;
 mod provision;
@@ -76,13 +77,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Cmd::Setup => {
             toolchain::ensure_pinned(&root)?;
             toolchain::ensure_miri(&root)?;
-            // U-Boot for the flash rehearsal, mkimage for the uImage writer's host test.
-            flash_cmd::tools::ensure(&[
-                flash_cmd::tools::UBOOT_QEMU_ARM64,
-                flash_cmd::tools::MKIMAGE,
-            ])?;
+            // U-Boot for the flash rehearsal, the tools the host tests check xtask's output
+            // with (mkimage, dfu-util, fastboot, uuu), gdb-multiarch for the gdb test.
+            let mut tools = vec![flash_cmd::tools::UBOOT_QEMU_ARM64, gdb::GDB_MULTIARCH];
+            tools.extend_from_slice(flash_cmd::tools::HOST_TEST_TOOLS);
+            flash_cmd::tools::ensure(&tools)?;
             println!(
-                "setup: toolchains complete (rust-toolchain.toml, nightly with Miri), u-boot-qemu and u-boot-tools present"
+                "setup: toolchains complete (rust-toolchain.toml, nightly with Miri); u-boot-qemu, \
+                 u-boot-tools, dfu-util, fastboot, uuu and gdb-multiarch present"
             );
             Ok(ExitCode::SUCCESS)
         }

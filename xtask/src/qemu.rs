@@ -125,16 +125,26 @@ pub struct Outcome {
 /// Process group of the QEMU that runs right now (0: none), for the Ctrl-C handler.
 static RUNNING_GROUP: AtomicI32 = AtomicI32::new(0);
 
-/// Installs the Ctrl-C handler: kill and reap the running QEMU group, then exit 130.
+/// How long a QEMU gets to exit after SIGTERM before its group gets SIGKILL. Normally QEMU
+/// exits at once ("terminating on signal 15"); one whose main loop is stuck (a raspi3b DMA
+/// of a length that is not a multiple of 4, issue #14) never handles the signal.
+pub(crate) const TERM_GRACE: Duration = Duration::from_secs(2);
+
+/// Installs the Ctrl-C handler: stop and reap the running QEMU group, then exit 130.
 pub fn install_interrupt_handler() -> Result<()> {
     ctrlc::set_handler(|| {
         let group = RUNNING_GROUP.swap(0, Ordering::SeqCst);
-        if group > 0 {
-            kill_group(group);
-            // Reap it: the group leader is our child, its pid is the group's id.
-            if let Some(pid) = Pid::from_raw(group) {
-                let _ = waitpid(Some(pid), WaitOptions::empty());
-            }
+        if group > 0
+            && let Some(pid) = Pid::from_raw(group)
+        {
+            // The group leader is our child, its pid is the group's id.
+            stop_group(
+                group,
+                || waitpid(Some(pid), WaitOptions::NOHANG).map_or(true, |s| s.is_some()),
+                || {
+                    let _ = waitpid(Some(pid), WaitOptions::empty());
+                },
+            );
         }
         eprintln!("error: interrupted");
         std::process::exit(130);
@@ -142,15 +152,39 @@ pub fn install_interrupt_handler() -> Result<()> {
     .context("cannot install the Ctrl-C handler")
 }
 
-fn kill_group(group: i32) {
-    // A stale group gives ESRCH, which is fine: nothing is left to kill.
+fn signal_group(group: i32, signal: Signal) {
+    // A stale group gives ESRCH, which is fine: nothing is left to signal.
     if let Some(pgid) = Pid::from_raw(group) {
-        let _ = kill_process_group(pgid, Signal::KILL);
+        let _ = kill_process_group(pgid, signal);
     }
 }
 
-/// Owns a QEMU child and its process group; dropping it kills and reaps the group, so every
-/// early return (error, timeout) leaves nothing behind. Also used by `flash --qemu`.
+fn kill_group(group: i32) {
+    signal_group(group, Signal::KILL);
+}
+
+/// Stops a process group whose leader is our child: SIGTERM, up to [`TERM_GRACE`] for the
+/// leader to exit (`try_reap` reaps it if it has, true once reaped), then SIGKILL and a
+/// blocking `reap`. Whatever is left in the group afterwards gets SIGKILL too.
+fn stop_group(group: i32, mut try_reap: impl FnMut() -> bool, reap: impl FnOnce()) {
+    signal_group(group, Signal::TERM);
+    let deadline = Instant::now() + TERM_GRACE;
+    let mut reaped = try_reap();
+    while !reaped && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        reaped = try_reap();
+    }
+    // Also when the leader went: a member that ignores SIGTERM must not outlive it. The id
+    // still names this group while any member lives, so it cannot hit someone else's.
+    kill_group(group);
+    if !reaped {
+        reap();
+    }
+}
+
+/// Owns a QEMU child and its process group; dropping it stops and reaps the group (SIGTERM,
+/// then SIGKILL after [`TERM_GRACE`]), so every early return (error, timeout) leaves nothing
+/// behind. Also used by `flash --qemu`.
 pub(crate) struct GroupGuard {
     pub(crate) child: Child,
     group: i32,
@@ -183,10 +217,18 @@ impl GroupGuard {
         Ok(status)
     }
 
+    /// Stops the group (SIGTERM, SIGKILL after [`TERM_GRACE`]) and reaps the leader.
     pub(crate) fn kill(&mut self) {
         if !self.reaped {
-            kill_group(self.group);
-            let _ = self.child.wait();
+            let child = std::cell::RefCell::new(&mut self.child);
+            stop_group(
+                self.group,
+                // An error from waitpid means there is no child left to wait for.
+                || child.borrow_mut().try_wait().map_or(true, |s| s.is_some()),
+                || {
+                    let _ = child.borrow_mut().wait();
+                },
+            );
             self.reaped = true;
             RUNNING_GROUP.store(0, Ordering::SeqCst);
         }
@@ -439,9 +481,81 @@ mod tests {
         }
     }
 
+    /// The tests that spawn through [`GroupGuard`] share [`RUNNING_GROUP`]: one at a time.
+    static GROUP_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Whether `/proc/<pid>` shows a live process (not a zombie), waiting a while for init to
+    /// reap an orphan.
+    fn gone(pid: &str) -> bool {
+        let stat = format!("/proc/{}/stat", pid.trim());
+        (0..500).any(|_| {
+            let alive = std::fs::read_to_string(&stat)
+                .is_ok_and(|s| !s.contains(") Z ") && !s.contains(") X "));
+            if alive {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            !alive
+        })
+    }
+
+    /// A QEMU that ignores SIGTERM (a stuck main loop): the kill escalates to SIGKILL and
+    /// reaps it, and its group (here a sleeping child, also ignoring SIGTERM) goes too.
+    #[test]
+    fn a_process_ignoring_sigterm_is_killed_and_reaped() {
+        let _one = GROUP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let child_pid = dir.path().join("child");
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "trap '' TERM; sleep 60 & echo $! > {}; echo up; wait",
+                child_pid.display()
+            ))
+            .stdout(Stdio::piped());
+        let mut guard = GroupGuard::spawn(cmd).unwrap();
+        let leader = guard.child.id();
+        let mut up = [0u8; 3];
+        guard
+            .child
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut up)
+            .unwrap();
+        assert_eq!(&up, b"up\n");
+        guard.kill();
+        // Reaped by the kill itself: the status is there, and it is SIGKILL's.
+        let status = guard.child.try_wait().unwrap().expect("reaped by kill");
+        assert_eq!(status.signal(), Some(9), "{status:?}");
+        assert_eq!(RUNNING_GROUP.load(Ordering::SeqCst), 0);
+        assert!(!Path::new(&format!("/proc/{leader}")).exists());
+        let sleeper = std::fs::read_to_string(&child_pid).unwrap();
+        assert!(gone(&sleeper), "the group's sleeping child survived");
+        drop(guard);
+
+        // One that handles SIGTERM gets the chance to: it exits on its own (status 7).
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg("trap 'exit 7' TERM; echo up; while :; do sleep 1; done")
+            .stdout(Stdio::piped());
+        let mut guard = GroupGuard::spawn(cmd).unwrap();
+        let mut up = [0u8; 3];
+        guard
+            .child
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut up)
+            .unwrap();
+        guard.kill();
+        let status = guard.child.try_wait().unwrap().expect("reaped by kill");
+        assert_eq!(status.code(), Some(7), "{status:?}");
+    }
+
     /// The runner's process handling, with `sh` standing in for QEMU.
     #[test]
     fn run_collects_output_exit_code_and_kills_on_timeout() {
+        let _one = GROUP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let sh = Path::new("/bin/sh");
         let script = |s: &str| vec!["-c".to_string(), s.to_string()];
         let mut seen = Vec::new();
@@ -490,16 +604,10 @@ mod tests {
         assert_eq!(RUNNING_GROUP.load(Ordering::SeqCst), 0);
         let sleeper = std::fs::read_to_string(&pid_file).unwrap();
         let _ = std::fs::remove_file(&pid_file);
-        let stat = format!("/proc/{}/stat", sleeper.trim());
         // The grandchild was killed; init reaps it shortly after.
-        let gone = (0..200).any(|_| {
-            let alive = std::fs::read_to_string(&stat)
-                .is_ok_and(|s| !s.contains(") Z ") && !s.contains(") X "));
-            if alive {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            !alive
-        });
-        assert!(gone, "the guest's child process survived the timeout");
+        assert!(
+            gone(&sleeper),
+            "the guest's child process survived the timeout"
+        );
     }
 }

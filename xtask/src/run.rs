@@ -13,7 +13,7 @@ use crate::cli::RunArgs;
 use crate::decode::Defmt;
 use crate::firmware::{self, Image};
 use crate::screendump::{self, Screendumps};
-use crate::{cargo, provision, qemu, qmp, toolchain};
+use crate::{cargo, gdb, provision, qemu, qmp, toolchain};
 
 pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
     let timeout = args
@@ -63,6 +63,12 @@ pub fn run(root: &Path, board: &Board, args: &RunArgs) -> Result<ExitCode> {
     let socket = scratch.path().join("qmp.sock");
     let mut extra: Vec<String> = qmp::qemu_args(&socket).into();
     extra.extend(frames_args(args.frames));
+    if args.gdb {
+        gdb::ensure()?;
+        let gdb_socket = scratch.path().join("gdb.sock");
+        extra.extend(gdb::qemu_args(&gdb_socket));
+        gdb::print_attach_instructions(&elf, &gdb_socket, board);
+    }
     extra.extend(args.qemu_args.iter().cloned());
     let kernel = firmware::kernel_image(board, &elf, scratch.path())?;
     let qemu_args = qemu::command_line_with_display(&variant, &kernel, display, &extra);

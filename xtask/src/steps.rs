@@ -47,6 +47,24 @@ pub fn test(root: &Path, boards: &Boards, args: &TestArgs) -> Result<ExitCode> {
         .filter(|t| !t.is_zero())
         .context("--timeout must be a positive number of seconds")?;
     check_selection(root, &selected, args)?;
+    if args.gdb {
+        let [board] = selected[..] else {
+            bail!("--gdb needs --board");
+        };
+        crate::toolchain::ensure_pinned(root)?;
+        let passed = target_tests::debug_one(
+            root,
+            board,
+            &args.filters,
+            args.variant.as_deref(),
+            args.verbose,
+        )?;
+        return Ok(if passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     // Clippy for the bare-metal targets and the firmware builds need them: add whatever the
     // pinned toolchain lacks before anything builds.
     crate::toolchain::ensure_pinned(root)?;
@@ -127,6 +145,7 @@ fn check_selection(root: &Path, boards: &[&Board], args: &TestArgs) -> Result<()
     let mut names = Vec::new();
     for board in boards {
         names.extend(cargo::test_target_names(root, &board.package)?);
+        names.push(crate::gdb::GDB_TEST.to_string());
         if board.flash.uboot_serial.is_some() {
             names.extend(crate::flash_cmd::REHEARSAL_TESTS.map(|(n, _)| n.to_string()));
             names.push(crate::flash_cmd::FIT_REHEARSAL_TEST.to_string());
@@ -251,8 +270,10 @@ fn counted(section: &mut Section, what: &str, cmd: Command) {
     }
 }
 
-/// The Debian packages the host tests link ([`crate::provision::HOST_PACKAGES`]), installed
-/// when missing and this machine lets us; a failure here names the commands to run.
+/// The Debian packages the host tests link ([`crate::provision::HOST_PACKAGES`]) and the
+/// tools they check xtask's output with ([`crate::flash_cmd::tools::HOST_TEST_TOOLS`]:
+/// mkimage, dfu-util, fastboot, uuu), installed when missing and this machine lets us; a
+/// failure here names the commands to run (and those host tests then fail naming them too).
 fn host_packages() -> Section {
     let mut s = Section::new("host packages");
     match crate::provision::ensure_host_packages() {
@@ -263,6 +284,10 @@ fn host_packages() -> Section {
             s.pass();
         }
         Err(e) => s.fail(format!("{e:#}")),
+    }
+    match crate::flash_cmd::tools::ensure(crate::flash_cmd::tools::HOST_TEST_TOOLS) {
+        Ok(()) => s.pass(),
+        Err(e) => s.fail(format!("host-test tools: {e:#}")),
     }
     s
 }

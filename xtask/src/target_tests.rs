@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 
 use crate::boards::{Board, Variant};
 use crate::cargo::{self, Images};
@@ -16,7 +16,7 @@ use crate::provision::{self, Qemu};
 use crate::qemu::{self, Ending};
 use crate::report::Section;
 use crate::screendump::{self, Screendumps};
-use crate::{qmp, reference};
+use crate::{gdb, qmp, reference};
 
 /// Console lines shown for a failing test.
 const TAIL_LINES: usize = 25;
@@ -91,7 +91,7 @@ pub fn run_board(
         ));
     }
     let wanted: Vec<&String> = names.iter().filter(|n| sel.wants_test(n)).collect();
-    if wanted.is_empty() {
+    if wanted.is_empty() && !sel.wants_test(gdb::GDB_TEST) {
         let why = if names.is_empty() {
             format!(
                 "{}: {} has no [[test]] binaries yet",
@@ -141,15 +141,126 @@ pub fn run_board(
         // A variant may run only some tests (board.toml `qemu.variant.tests`).
         for variant in variants.iter().filter(|v| v.runs(name)) {
             let label = format!("{}/{name} [{}]", board.name, variant.name);
-            match run_one(root, board, &qemu, artifact, name, variant, sel) {
+            match run_one(root, board, &qemu, artifact, name, variant, sel, false) {
                 Ok(()) => section.pass(),
                 Err(why) => section.fail(format!("{label}: {why}")),
             }
         }
     }
+    if sel.wants_test(gdb::GDB_TEST) {
+        gdb_verdict(board, &qemu, &artifacts, &variants, sel, section);
+    }
 }
 
-/// One verdict. Err carries the first reason, for the summary.
+/// The scripted-gdb test ([`gdb::run_test`]) under the first selected variant: one verdict.
+fn gdb_verdict(
+    board: &Board,
+    qemu: &Qemu,
+    artifacts: &[cargo::Artifact],
+    variants: &[Variant],
+    sel: &Selection,
+    section: &mut Section,
+) {
+    let Some(variant) = variants.iter().find(|v| v.runs(gdb::DEBUGGED_TEST)) else {
+        return;
+    };
+    let label = format!("{}/{} [{}]", board.name, gdb::GDB_TEST, variant.name);
+    match gdb::run_test(board, qemu, artifacts, variant, sel.timeout, sel.verbose) {
+        Ok(()) => {
+            println!("test {label} ... ok (attached, stopped in init, pc read back)");
+            section.pass();
+        }
+        Err(why) => {
+            println!("test {label} ... FAILED");
+            for w in &why {
+                println!("    why: {w}");
+            }
+            section.fail(format!(
+                "{label}: {}",
+                why.first().cloned().unwrap_or_default()
+            ));
+        }
+    }
+}
+
+/// `cargo xtask test NAME --board B --gdb`: the one test NAME selects, under `variant` or
+/// the first variant that runs it, halted for a debugger, with no timeout. Returns whether
+/// it passed.
+pub fn debug_one(
+    root: &Path,
+    board: &Board,
+    filters: &[String],
+    variant: Option<&str>,
+    verbose: bool,
+) -> Result<bool> {
+    let names = cargo::test_target_names(root, &board.package)?;
+    let name = pick_one(&names, filters)?;
+    let variants = board.variants();
+    let variant = match variant {
+        Some(v) => variants
+            .iter()
+            .find(|x| x.name == v && x.runs(&name))
+            .with_context(|| format!("variant '{v}' of {} does not run {name}", board.name))?,
+        None => variants
+            .iter()
+            .find(|x| x.runs(&name))
+            .with_context(|| format!("no variant of {} runs {name}", board.name))?,
+    };
+    let artifacts = cargo::build_images(root, &board.package, &board.target, Images::Tests)?;
+    let artifact = artifacts
+        .iter()
+        .find(|a| a.kind == "test" && a.name == name)
+        .with_context(|| format!("{}/{name}: cargo built no executable for it", board.name))?;
+    let qemu = provision::ensure(&board.qemu.binary)?;
+    gdb::ensure()?;
+    println!("==> {}: {}", board.name, provision::describe(&qemu));
+    let sel = Selection {
+        filters,
+        variant: Some(&variant.name),
+        // Unused: a run under gdb waits for the person at the debugger.
+        timeout: Duration::MAX,
+        verbose,
+    };
+    Ok(run_one(root, board, &qemu, artifact, &name, variant, &sel, true).is_ok())
+}
+
+/// The one test name `filters` selects for `--gdb`: a name equal to the one filter, else the
+/// only name containing it.
+fn pick_one(names: &[String], filters: &[String]) -> Result<String> {
+    let [filter] = filters else {
+        bail!(
+            "--gdb debugs one on-target test: give exactly one test name (tests: {})",
+            names.join(", ")
+        );
+    };
+    if let Some(exact) = names.iter().find(|n| *n == filter) {
+        return Ok(exact.clone());
+    }
+    let matching: Vec<&String> = names
+        .iter()
+        .filter(|n| n.contains(filter.as_str()))
+        .collect();
+    match matching[..] {
+        [one] => Ok(one.clone()),
+        [] => bail!(
+            "no on-target test matches '{filter}'; tests: {}",
+            names.join(", ")
+        ),
+        _ => bail!(
+            "--gdb debugs one test, but '{filter}' matches {}; give one of them",
+            matching
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// One verdict. Err carries the first reason, for the summary. With `gdb`, QEMU starts
+/// halted with its gdbstub, the attach command is printed, the console is shown and there
+/// is no timeout.
+#[allow(clippy::too_many_arguments)]
 fn run_one(
     root: &Path,
     board: &Board,
@@ -158,6 +269,7 @@ fn run_one(
     name: &str,
     variant: &Variant,
     sel: &Selection,
+    gdb: bool,
 ) -> Result<(), String> {
     let label = format!("{}/{name} [{}]", board.name, variant.name);
     let fail = |why: Vec<String>, lines: &[String], stderr: &[String]| -> Result<(), String> {
@@ -198,7 +310,13 @@ fn run_one(
     let socket = scratch.path().join("qmp.sock");
     let kernel = firmware::kernel_image(board, &artifact.path, scratch.path())
         .map_err(|e| format!("{e:#}"))?;
-    let args = qemu::command_line(variant, &kernel, &qmp::qemu_args(&socket));
+    let mut extra: Vec<String> = qmp::qemu_args(&socket).into();
+    if gdb {
+        let gdb_socket = scratch.path().join("gdb.sock");
+        extra.extend(gdb::qemu_args(&gdb_socket));
+        gdb::print_attach_instructions(&artifact.path, &gdb_socket, board);
+    }
+    let args = qemu::command_line(variant, &kernel, &extra);
     let check = screendump::Check::from(expectation.screendump);
     let mut dumps = Screendumps::new(
         socket,
@@ -209,15 +327,15 @@ fn run_one(
         reference::renderer(check),
     )
     .map_err(|e| format!("{e:#}"))?;
-    if sel.verbose {
+    if sel.verbose || gdb {
         println!("$ {} {}", qemu.path.display(), args.join(" "));
     }
-    let verbose = sel.verbose;
+    let verbose = sel.verbose || gdb;
     let outcome = qemu::run_with_screendumps(
         &qemu.path,
         &args,
         &defmt,
-        Some(sel.timeout),
+        (!gdb).then_some(sel.timeout),
         Some(&mut dumps),
         &mut |line| {
             if verbose {
@@ -315,5 +433,19 @@ mod tests {
         assert!(sel.wants_test("data_abort"));
         assert!(sel.wants_test("boot"));
         assert!(!sel.wants_test("timer"));
+    }
+
+    #[test]
+    fn gdb_picks_exactly_one_test() {
+        let names = lines(&["boot", "boot_ticks", "timer", "data_abort"]);
+        assert_eq!(pick_one(&names, &lines(&["boot"])).unwrap(), "boot");
+        assert_eq!(pick_one(&names, &lines(&["abort"])).unwrap(), "data_abort");
+        let e = pick_one(&names, &lines(&["boo"])).unwrap_err().to_string();
+        assert!(e.contains("matches boot, boot_ticks"), "{e}");
+        let e = pick_one(&names, &lines(&["nope"])).unwrap_err().to_string();
+        assert!(e.contains("no on-target test matches 'nope'"), "{e}");
+        let e = pick_one(&names, &[]).unwrap_err().to_string();
+        assert!(e.contains("exactly one test name"), "{e}");
+        assert!(pick_one(&names, &lines(&["boot", "timer"])).is_err());
     }
 }

@@ -224,11 +224,7 @@ mod tests {
 
     #[test]
     fn mkimage_reads_it() {
-        let mkimage = std::path::Path::new("/usr/bin/mkimage");
-        if !mkimage.is_file() {
-            eprintln!("mkimage not installed (Debian package u-boot-tools): FIT not checked");
-            return;
-        }
+        let mkimage = crate::flash::required_tool("/usr/bin/mkimage", "u-boot-tools");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.itb");
         let data: Vec<u8> = (0..70_000u32).map(|i| (i * 31) as u8).collect();

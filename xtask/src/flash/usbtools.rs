@@ -339,10 +339,7 @@ fdt = "${fdt_addr_r}"
     #[test]
     fn the_uuu_script_is_one_uuu_accepts() {
         // uuu -dry parses the script and checks its files without a device.
-        if !Path::new("/usr/bin/uuu").is_file() {
-            eprintln!("uuu not installed (Debian package uuu): script not checked by uuu");
-            return;
-        }
+        let uuu = crate::flash::required_tool("/usr/bin/uuu", "uuu");
         let m = methods();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("flash.bin"), b"spl").unwrap();
@@ -357,11 +354,11 @@ fdt = "${fdt_addr_r}"
             program: "uuu".into(),
             args: vec!["-dry".into(), script.to_string_lossy().into_owned()],
         };
-        let r = run(&dry, None, Duration::from_secs(60), &mut |_| {}).unwrap();
+        let r = run(&dry, Some(uuu), Duration::from_secs(60), &mut |_| {}).unwrap();
         r.check(&dry, Duration::from_secs(60)).unwrap();
         // And it does reject a broken one, so the check above means something.
         std::fs::write(&script, "uuu_version 1.2.39\nSDPS: bot -f flash.bin\n").unwrap();
-        let r = run(&dry, None, Duration::from_secs(60), &mut |_| {}).unwrap();
+        let r = run(&dry, Some(uuu), Duration::from_secs(60), &mut |_| {}).unwrap();
         let e = r
             .check(&dry, Duration::from_secs(60))
             .unwrap_err()
@@ -421,34 +418,33 @@ fdt = "${fdt_addr_r}"
         let img = dir.path().join("boot.uimg");
         std::fs::write(&img, b"image").unwrap();
         let limit = Duration::from_secs(20);
-        if Path::new("/usr/bin/dfu-util").is_file() {
-            let inv = dfu(m.dfu.as_ref().unwrap(), &img);
-            let r = run(&inv, None, limit, &mut |_| {}).unwrap();
-            let e = r.check(&inv, limit).unwrap_err().to_string();
-            assert!(!r.timed_out, "dfu-util does not wait: {e}");
-            assert!(e.contains("No DFU capable USB device available"), "{e}");
-        }
-        if Path::new("/usr/bin/fastboot").is_file() {
-            // fastboot waits for a device with no limit of its own: ours stops it.
-            let inv = &fastboot(m.fastboot.as_ref().unwrap(), &img)[0];
-            let short = Duration::from_secs(2);
-            let r = run(inv, None, short, &mut |_| {}).unwrap();
-            let e = r.check(inv, short).unwrap_err().to_string();
-            assert!(r.timed_out && e.contains("waiting for any device"), "{e}");
-        }
-        if Path::new("/usr/bin/uuu").is_file() {
-            std::fs::write(dir.path().join("flash.bin"), b"spl").unwrap();
-            let script = dir.path().join(UUU_SCRIPT);
-            std::fs::write(
-                &script,
-                uuu_script(m.uuu.as_ref().unwrap(), "flash.bin", "boot.uimg"),
-            )
-            .unwrap();
-            let inv = uuu(&script, Duration::from_secs(1));
-            let r = run(&inv, None, limit, &mut |_| {}).unwrap();
-            let e = r.check(&inv, limit).unwrap_err().to_string();
-            assert!(!r.timed_out, "uuu -t stops by itself: {e}");
-            assert!(e.contains("Timeout: Wait for Known USB Device"), "{e}");
-        }
+        let dfu_util = crate::flash::required_tool("/usr/bin/dfu-util", "dfu-util");
+        let inv = dfu(m.dfu.as_ref().unwrap(), &img);
+        let r = run(&inv, Some(dfu_util), limit, &mut |_| {}).unwrap();
+        let e = r.check(&inv, limit).unwrap_err().to_string();
+        assert!(!r.timed_out, "dfu-util does not wait: {e}");
+        assert!(e.contains("No DFU capable USB device available"), "{e}");
+
+        // fastboot waits for a device with no limit of its own: ours stops it.
+        let fastboot_bin = crate::flash::required_tool("/usr/bin/fastboot", "fastboot");
+        let inv = &fastboot(m.fastboot.as_ref().unwrap(), &img)[0];
+        let short = Duration::from_secs(2);
+        let r = run(inv, Some(fastboot_bin), short, &mut |_| {}).unwrap();
+        let e = r.check(inv, short).unwrap_err().to_string();
+        assert!(r.timed_out && e.contains("waiting for any device"), "{e}");
+
+        let uuu_bin = crate::flash::required_tool("/usr/bin/uuu", "uuu");
+        std::fs::write(dir.path().join("flash.bin"), b"spl").unwrap();
+        let script = dir.path().join(UUU_SCRIPT);
+        std::fs::write(
+            &script,
+            uuu_script(m.uuu.as_ref().unwrap(), "flash.bin", "boot.uimg"),
+        )
+        .unwrap();
+        let inv = uuu(&script, Duration::from_secs(1));
+        let r = run(&inv, Some(uuu_bin), limit, &mut |_| {}).unwrap();
+        let e = r.check(&inv, limit).unwrap_err().to_string();
+        assert!(!r.timed_out, "uuu -t stops by itself: {e}");
+        assert!(e.contains("Timeout: Wait for Known USB Device"), "{e}");
     }
 }

@@ -45,6 +45,11 @@ pub const UUU: Tool = Tool {
     purpose: "NXP i.MX serial download and fastboot",
 };
 
+/// The tools host tests run to check xtask's output against (`crate::flash::required_tool`
+/// in the library's tests): `cargo xtask test` provisions them before the host tests, so
+/// those tests always run (issue #13).
+pub const HOST_TEST_TOOLS: &[Tool] = &[MKIMAGE, DFU_UTIL, FASTBOOT, UUU];
+
 /// `found /usr/bin/dfu-util` or `MISSING: apt-get install dfu-util`, for --dry-run.
 pub fn status(t: Tool) -> String {
     if Path::new(t.file).is_file() {
@@ -165,6 +170,17 @@ mod tests {
             purpose: "test",
         })
         .unwrap();
+    }
+
+    #[test]
+    fn the_host_tests_tools_are_debian_packages() {
+        let packages: Vec<&str> = HOST_TEST_TOOLS.iter().map(|t| t.package).collect();
+        assert_eq!(packages, ["u-boot-tools", "dfu-util", "fastboot", "uuu"]);
+        assert!(
+            HOST_TEST_TOOLS
+                .iter()
+                .all(|t| t.file.starts_with("/usr/bin/"))
+        );
     }
 
     #[test]
