@@ -77,6 +77,9 @@ pub struct SyncSet<'d, M: MemorySystem> {
     /// Per entry, while locked: readers (> 0) or one writer (-1) currently borrowing it.
     /// Kept across locks (reset by each) so a lock does not allocate them.
     borrows: Borrows,
+    /// The holder of the last lock, renewed in place by the next lock when nothing refers to
+    /// it any more ([`SyncDomain::register_holder`]), so a lock need not allocate one.
+    holder: Option<Arc<Holder>>,
     /// How long each lock of this set may be held ([`SyncSet::set_hold_deadline`]; the
     /// domain's `hold_deadline` unless set).
     hold_deadline: Duration,
@@ -118,6 +121,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             held: None,
             plans: Vec::new(),
             borrows: Borrows(Vec::new()),
+            holder: None,
             hold_deadline: domain.config.hold_deadline,
             wait_limit: domain.config.wait_limit,
         }
@@ -440,8 +444,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 h
             }
         };
-        let holder = Holder::new(self.id, deadline, names, done);
-        domain.register_holder(holder.clone());
+        let holder = domain.register_holder(&mut self.holder, self.id, deadline, names, done);
         Counters::add(&domain.counters.locks, 1);
         // No guard is alive (they borrow the previous `Locked`, which borrowed the set).
         self.borrows.0.clear();
