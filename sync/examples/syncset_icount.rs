@@ -10,11 +10,16 @@
 //! ```
 //!
 //! `<case>` is `syncset`, `lockset` (acquire ctx + `LockSet`) or `publish` (acquire ctx +
-//! publish of one job fence); `<buffers>` the number of buffers (1, 4, 16). `measure` runs
+//! publish of one job fence); `<buffers>` the number of buffers (1, 4, 16). The
+//! uncontended ww cases of `benches/ww.rs` run the same way, `<buffers>` being the number
+//! of mutexes: `ww_floor` (one CAS to lock and one release store to unlock each),
+//! `ww_reused` (lock + unlock through one long-lived acquire context) and `ww_fresh` (a new
+//! context per transaction). `measure` runs
 //! the case `N` times after one warm-up run, so callgrind's total over `N` is the count per
 //! operation. The count is the same on every run: instructions, not time.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dmasync_hal::cache::CoherentNoop;
 use dmasync_hal::dma::{Coherency, DirectMemory, DmaMemory, DmaRegion, HeapDma};
@@ -22,7 +27,7 @@ use dmasync_sync::ReservationObject;
 use dmasync_sync::fence::Timeline;
 use dmasync_sync::resv::Usage;
 use dmasync_sync::syncset::{Access, SyncBuffer, SyncConfig, SyncDomain, SyncSet};
-use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError};
+use dmasync_sync::ww::{AcquireCtx, LockSet, WaitDie, WwError, WwGuard, WwMutex};
 
 /// Operations per measured run.
 pub const N: usize = 10_000;
@@ -71,6 +76,44 @@ fn publish(objs: &[ReservationObject]) {
     job.signal();
 }
 
+/// The floor of `benches/ww.rs`: a compare-and-swap to take each word, a release store to
+/// give it back.
+fn ww_floor(words: &[AtomicUsize]) {
+    for w in black_box(words) {
+        while w
+            .compare_exchange(0, 8, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {}
+    }
+    for w in black_box(words) {
+        w.store(0, Ordering::Release);
+    }
+}
+
+/// Locks `N` mutexes through `ctx`, then unlocks them (the guards drop together), as
+/// `benches/ww.rs` does.
+fn ww_lock_all<const N: usize>(ctx: &AcquireCtx<WaitDie>, ms: &[WwMutex<u64, WaitDie>; N]) {
+    let ms = black_box(ms);
+    let guards: [WwGuard<'_, u64, WaitDie>; N] =
+        core::array::from_fn(|i| ctx.lock(&ms[i]).expect("uncontended"));
+    black_box(&guards);
+}
+
+/// `ww_reused` or `ww_fresh` on `N` mutexes.
+fn ww_case<const N: usize>(fresh: bool) {
+    let ms: [WwMutex<u64, WaitDie>; N] = core::array::from_fn(|i| WwMutex::new(i as u64));
+    if fresh {
+        let mut run = || ww_lock_all(&AcquireCtx::new(), &ms);
+        run();
+        measure(&mut run);
+    } else {
+        let ctx = AcquireCtx::new();
+        let mut run = || ww_lock_all(&ctx, &ms);
+        run();
+        measure(&mut run);
+    }
+}
+
 fn syncset(set: &mut SyncSet<'_, DirectMemory<CoherentNoop>>) {
     let locked = black_box(set).lock().expect("uncontended");
     locked.unlock().expect("held");
@@ -91,7 +134,9 @@ fn main() {
             case.as_str(),
             n.parse::<usize>().expect("buffers: a number"),
         ),
-        _ => panic!("usage: syncset_icount syncset|lockset|publish <buffers>"),
+        _ => panic!(
+            "usage: syncset_icount syncset|lockset|publish|ww_floor|ww_reused|ww_fresh <buffers>"
+        ),
     };
     let domain: &'static Domain = Box::leak(Box::new(SyncDomain::new(
         DirectMemory(CoherentNoop { line_size: LINE }),
@@ -118,6 +163,19 @@ fn main() {
             syncset(&mut set);
             measure(&mut || syncset(&mut set));
         }
-        other => panic!("unknown case {other:?}: syncset, lockset or publish"),
+        "ww_floor" => {
+            let words: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            ww_floor(&words);
+            measure(&mut || ww_floor(&words));
+        }
+        "ww_reused" | "ww_fresh" => match n {
+            1 => ww_case::<1>(case == "ww_fresh"),
+            4 => ww_case::<4>(case == "ww_fresh"),
+            16 => ww_case::<16>(case == "ww_fresh"),
+            _ => panic!("ww cases: 1, 4 or 16 mutexes"),
+        },
+        other => panic!(
+            "unknown case {other:?}: syncset, lockset, publish, ww_floor, ww_reused or ww_fresh"
+        ),
     }
 }

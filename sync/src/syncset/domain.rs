@@ -13,9 +13,9 @@ use dmasync_hal::platform;
 
 use super::buffer::SyncBuffer;
 use super::holder::{HeldBuffers, Holder};
-use crate::fence::FenceProducer;
 use super::set::SyncSet;
 use super::{Access, RegionRefused, SyncError};
+use crate::fence::FenceProducer;
 
 static NEXT_DOMAIN: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
 
