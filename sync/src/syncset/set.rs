@@ -44,7 +44,7 @@ use dmasync_hal::dma::{BusAddr, DeviceId, MemorySystem};
 
 use crate::fence::{Fence, FenceCallback, FenceProducer, FenceResult, FenceStatus, Timeline};
 use crate::resv::Usage;
-use crate::ww::{AcquireCtx, LockSet, WaitDie, WwError};
+use crate::ww::{AcquireCtx, GuardStorage, LockSet, WaitDie, WwError};
 use dmasync_hal::platform;
 
 use super::SyncError;
@@ -80,6 +80,8 @@ pub struct SyncSet<'d, M: MemorySystem> {
     /// The holder of the last lock, renewed in place by the next lock when nothing refers to
     /// it any more ([`SyncDomain::register_holder`]), so a lock need not allocate one.
     holder: Option<Arc<Holder>>,
+    /// The lock set's guard list, kept between locks so a lock does not allocate it.
+    lock_storage: GuardStorage,
     /// How long each lock of this set may be held ([`SyncSet::set_hold_deadline`]; the
     /// domain's `hold_deadline` unless set).
     hold_deadline: Duration,
@@ -122,6 +124,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             plans: Vec::new(),
             borrows: Borrows(Vec::new()),
             holder: None,
+            lock_storage: GuardStorage::default(),
             hold_deadline: domain.config.hold_deadline,
             wait_limit: domain.config.wait_limit,
         }
@@ -261,7 +264,8 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
         let mut plans = core::mem::take(&mut self.plans);
         plans.clear();
         {
-            let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
+            let storage = core::mem::take(&mut self.lock_storage);
+            let mut locks = LockSet::with_storage(&ctx, storage, self.entries.len());
             let entries = &self.entries;
             lock_entries(&mut locks, entries)?;
             if locks.rollbacks() > 0 {
@@ -362,6 +366,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             if waits.is_empty() {
                 plan_entries(&mut locks, entries, &mut plans);
             }
+            self.lock_storage = locks.into_storage();
         }
 
         // Step 3: wait for the previous users, outside every lock, for at most the wait
@@ -388,7 +393,8 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             // Step 3b: plan now, in a second short section under the reservation locks,
             // through the same context (it holds nothing now; a second context of the
             // class on this thread while the first lives is what the misuse checks forbid).
-            let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
+            let storage = core::mem::take(&mut self.lock_storage);
+            let mut locks = LockSet::with_storage(&ctx, storage, self.entries.len());
             if let Err(e) = lock_entries(&mut locks, &self.entries) {
                 if let Some((r, _)) = ready {
                     r.signal();
@@ -401,6 +407,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 Counters::add(&domain.counters.backoffs, locks.rollbacks());
             }
             plan_entries(&mut locks, &self.entries, &mut plans);
+            self.lock_storage = locks.into_storage();
         }
 
         // Step 4: maintenance, in plan order.
