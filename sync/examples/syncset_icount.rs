@@ -9,7 +9,8 @@
 //!     target/release/examples/syncset_icount <case> <buffers>
 //! ```
 //!
-//! `<case>` is `syncset`, `lockset` (acquire ctx + `LockSet`) or `publish` (acquire ctx +
+//! `<case>` is `syncset` (`NonCoherent` buffers; `syncset_coherent`: `Coherent` ones, as
+//! on target), `lockset` (acquire ctx + `LockSet`) or `publish` (acquire ctx +
 //! publish of one job fence); `<buffers>` the number of buffers (1, 4, 16). The
 //! uncontended ww cases of `benches/ww.rs` run the same way, `<buffers>` being the number
 //! of mutexes: `ww_floor` (one CAS to lock and one release store to unlock each),
@@ -34,11 +35,11 @@ pub const N: usize = 10_000;
 const LINE: usize = 64;
 type Domain = SyncDomain<DirectMemory<CoherentNoop>>;
 
-fn host_region() -> DmaRegion {
+fn host_region(coherency: Coherency) -> DmaRegion {
     // SAFETY: host measurement: only `DirectMemory` reaches the memory, at its address,
     // and host memory is coherent.
     let heap = unsafe { HeapDma::identity_mapped(CoherentNoop { line_size: LINE }) };
-    heap.alloc(4096, Coherency::NonCoherent).expect("host heap")
+    heap.alloc(4096, coherency).expect("host heap")
 }
 
 fn lockset(objs: &[ReservationObject]) {
@@ -152,9 +153,19 @@ fn main() {
             publish(&objs);
             measure(&mut || publish(&objs));
         }
-        "syncset" => {
+        "syncset" | "syncset_coherent" => {
+            // `syncset_coherent`: `Coherent` buffers, as in the boards' bench image.
+            let coherency = if case == "syncset" {
+                Coherency::NonCoherent
+            } else {
+                Coherency::Coherent
+            };
             let bufs: Vec<SyncBuffer> = (0..n)
-                .map(|_| domain.buffer("buf", host_region()).expect("aligned"))
+                .map(|_| {
+                    domain
+                        .buffer("buf", host_region(coherency))
+                        .expect("aligned")
+                })
                 .collect();
             let mut set = domain.set();
             for b in &bufs {

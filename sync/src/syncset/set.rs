@@ -61,6 +61,9 @@ struct Entry<'d> {
     buf: &'d SyncBuffer,
     access: Access,
     range: Range<usize>,
+    /// The buffer's CPU mapping is uncached (a `Coherent` region, fixed for its life): its
+    /// tracker never asks for maintenance and keeps no state, so the lock path skips it.
+    uncached: bool,
 }
 
 /// A task's group of buffers with their access types. Lock with [`SyncSet::lock`].
@@ -198,7 +201,13 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 max: self.domain.config.max_buffers,
             });
         }
-        self.entries.push(Entry { buf, access, range });
+        let uncached = buf.region.coherency() == dmasync_hal::dma::Coherency::Coherent;
+        self.entries.push(Entry {
+            buf,
+            access,
+            range,
+            uncached,
+        });
         self.held = None;
         Ok(())
     }
@@ -280,9 +289,10 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             for (i, e) in entries.iter().enumerate() {
                 let wait_for = Usage::for_access(e.access.writes());
                 let mut held = e.buf.resv.locked_in(&mut locks).expect(LOCKED_ALL);
-                let needs = e.buf.tracker(&mut held, |t| {
-                    t.needs_maintenance(e.access, Some(e.range.clone()))
-                });
+                let needs = !e.uncached
+                    && e.buf.tracker(&mut held, |t| {
+                        t.needs_maintenance(e.access, Some(e.range.clone()))
+                    });
                 if needs && ready.is_none() {
                     let p = self.ready.next_fence();
                     let f = p.fence();
@@ -545,6 +555,11 @@ fn plan_entries(
     plans: &mut Vec<Plan>,
 ) {
     for e in entries {
+        if e.uncached {
+            // `plan` of an uncached buffer's tracker is empty and changes nothing.
+            plans.push(Plan::default());
+            continue;
+        }
         let mut held = e.buf.resv.locked_in(locks).expect(LOCKED_ALL);
         // The range was validated by `add_range`, so planning cannot fail.
         let plan = e
