@@ -75,7 +75,8 @@ pub struct SyncSet<'d, M: MemorySystem> {
     /// Names and access types of `entries` for the holder (the debug dump); built on the
     /// first lock after a registration change and shared by every lock until the next.
     held: Option<HeldBuffers>,
-    /// The per-buffer plans of the last lock, kept so a lock does not allocate them anew.
+    /// The non-empty per-buffer plans of the last lock (most locks have none), kept so a
+    /// lock does not allocate them anew.
     plans: Vec<Plan>,
     /// Per entry, while locked: readers (> 0) or one writer (-1) currently borrowing it.
     /// Kept across locks (reset by each) so a lock does not allocate them.
@@ -421,11 +422,10 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
         }
 
         // Step 4: maintenance, in plan order.
-        let (mut avoided, mut ops, mut bytes) = (0u64, 0u64, 0u64);
+        // Every buffer without a plan needed no maintenance.
+        let avoided = (self.entries.len() - plans.len()) as u64;
+        let (mut ops, mut bytes) = (0u64, 0u64);
         for plan in &plans {
-            if plan.is_empty() {
-                avoided += 1;
-            }
             for &(op, range) in &plan.ops {
                 // SAFETY: `range` lies inside a buffer of this domain, whose region comes
                 // from a `DmaMemory` allocator (mapped normal memory); every previous user
@@ -548,7 +548,8 @@ fn lock_entries<'a>(
         })
 }
 
-/// Step 2b: each entry's maintenance plan from its tracker, which records the access.
+/// Step 2b: each entry's maintenance plan from its tracker, which records the access; only
+/// the plans with something to do are kept.
 fn plan_entries(
     locks: &mut LockSet<'_, crate::resv::ResvLock, WaitDie>,
     entries: &[Entry<'_>],
@@ -557,7 +558,6 @@ fn plan_entries(
     for e in entries {
         if e.uncached {
             // `plan` of an uncached buffer's tracker is empty and changes nothing.
-            plans.push(Plan::default());
             continue;
         }
         let mut held = e.buf.resv.locked_in(locks).expect(LOCKED_ALL);
@@ -566,7 +566,9 @@ fn plan_entries(
             .buf
             .tracker(&mut held, |t| t.plan(e.access, Some(e.range.clone())))
             .unwrap_or_default();
-        plans.push(plan);
+        if !plan.is_empty() {
+            plans.push(plan);
+        }
     }
 }
 
