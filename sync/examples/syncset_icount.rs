@@ -81,23 +81,50 @@ fn publish(objs: &[ReservationObject]) {
 /// give it back.
 fn ww_floor(words: &[AtomicUsize]) {
     for w in black_box(words) {
-        while w
-            .compare_exchange(0, 8, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {}
+        floor_lock_one(w);
     }
     for w in black_box(words) {
-        w.store(0, Ordering::Release);
+        floor_unlock_one(w);
     }
 }
 
-/// Locks `N` mutexes through `ctx`, then unlocks them (the guards drop together), as
-/// `benches/ww.rs` does.
+// One lock and one unlock each, out of line, so callgrind's inclusive cost of these four
+// functions compares the ww fast path with the floor without the harness around them (the
+// guards' array, `black_box`): `callgrind_annotate --inclusive=yes`, per call.
+
+#[inline(never)]
+fn floor_lock_one(w: &AtomicUsize) {
+    while w
+        .compare_exchange(0, 8, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {}
+}
+
+#[inline(never)]
+fn floor_unlock_one(w: &AtomicUsize) {
+    w.store(0, Ordering::Release);
+}
+
+#[inline(never)]
+fn ww_lock_one<'a>(
+    ctx: &'a AcquireCtx<WaitDie>,
+    m: &'a WwMutex<u64, WaitDie>,
+) -> WwGuard<'a, u64, WaitDie> {
+    ctx.lock(m).expect("uncontended")
+}
+
+#[inline(never)]
+fn ww_unlock_one(g: WwGuard<'_, u64, WaitDie>) {
+    drop(g);
+}
+
+/// Locks `N` mutexes through `ctx`, then unlocks them, as `benches/ww.rs` does.
 fn ww_lock_all<const N: usize>(ctx: &AcquireCtx<WaitDie>, ms: &[WwMutex<u64, WaitDie>; N]) {
     let ms = black_box(ms);
-    let guards: [WwGuard<'_, u64, WaitDie>; N] =
-        core::array::from_fn(|i| ctx.lock(&ms[i]).expect("uncontended"));
-    black_box(&guards);
+    let guards: [WwGuard<'_, u64, WaitDie>; N] = core::array::from_fn(|i| ww_lock_one(ctx, &ms[i]));
+    for g in black_box(guards) {
+        ww_unlock_one(g);
+    }
 }
 
 /// `ww_reused` or `ww_fresh` on `N` mutexes.
