@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Plot of sync-set lock + unlock cost against the number of buffers (doc/benchmarks.md).
 
-Reads doc/plots/syncset_scaling.csv (columns: where, case, buffers, instructions; the
+Reads doc/plots/syncset_scaling.csv (columns: where, case, buffers, instructions;
+`syncset_prev` is the sync set before branch sync-perf2, dashed; the
 figures of doc/benchmarks.md, "Issue #15: the performance targets") and writes
 doc/plots/syncset_scaling.png. Run from the repository root:
 
@@ -19,7 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LABELS = {
+    "syncset_prev": "sync set before sync-perf2",
     "syncset": "dmasync sync set lock + unlock",
+    "syncset_coherent": "sync set, Coherent buffers (host)",
     "publish": "baseline: acquire ctx + publish",
     "lockset": "baseline: acquire ctx + LockSet",
 }
@@ -42,7 +45,8 @@ def main():
             if not pts:
                 continue
             xs, ys = zip(*pts)
-            ax.plot(xs, ys, marker="o", label=label)
+            style = "--" if case == "syncset_prev" else "-"
+            ax.plot(xs, ys, style, marker="o", label=label)
             for x, y in pts:
                 ax.annotate(str(y), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_title(title, fontsize=9)

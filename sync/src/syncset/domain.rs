@@ -12,9 +12,10 @@ use dmasync_hal::lock::IrqSpinLock;
 use dmasync_hal::platform;
 
 use super::buffer::SyncBuffer;
-use super::holder::Holder;
+use super::holder::{HeldBuffers, Holder};
 use super::set::SyncSet;
 use super::{Access, RegionRefused, SyncError};
+use crate::fence::FenceProducer;
 
 static NEXT_DOMAIN: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(1);
 
@@ -201,12 +202,41 @@ impl<M: MemorySystem> SyncDomain<M> {
         expired
     }
 
-    pub(crate) fn register_holder(&self, h: Arc<Holder>) {
+    /// Puts a new lock's holder on the watchdog's list and returns it. `spare` is the set's
+    /// holder of its previous lock: once the list has let go of it (it is finished and
+    /// reclaimable) and nothing else refers to it, it is renewed in place instead of a
+    /// fresh one being allocated; either way `spare` then keeps the returned holder.
+    pub(crate) fn register_holder(
+        &self,
+        spare: &mut Option<Arc<Holder>>,
+        set_id: u64,
+        deadline: platform::Instant,
+        buffers: HeldBuffers,
+        done: FenceProducer,
+    ) -> Arc<Holder> {
+        let mut new = Some((buffers, done));
         let mut g = self.holders.lock();
-        g.with(|v| {
+        let renewed = g.with(|v| {
             v.retain(|x| !x.is_reclaimable());
-            v.push(h);
+            let h = spare.as_mut().and_then(Arc::get_mut)?;
+            let (buffers, done) = new.take()?;
+            h.renew(deadline, buffers, done);
+            let h = spare.clone()?;
+            v.push(h.clone());
+            Some(h)
         });
+        drop(g);
+        if let Some(h) = renewed {
+            return h;
+        }
+        // Still in use (a device job or lease outlived the lock, or the watchdog has a
+        // snapshot of the list): a fresh holder, allocated outside the spin lock.
+        let (buffers, done) = new.take().expect("not renewed, so not taken");
+        let h = Holder::new(set_id, deadline, buffers, done);
+        let mut g = self.holders.lock();
+        g.with(|v| v.push(h.clone()));
+        *spare = Some(h.clone());
+        h
     }
 
     /// The counters so far.

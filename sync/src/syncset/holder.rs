@@ -103,6 +103,22 @@ impl Holder {
         })
     }
 
+    /// Makes a finished holder of the same set the holder of a new lock, in place of a
+    /// fresh allocation. `&mut` proves no one else can see it: the caller got it from
+    /// [`Arc::get_mut`], so no watchdog list, lease, completion callback or guard holds a
+    /// reference (strong or weak) that could observe the old state changing.
+    pub(crate) fn renew(&mut self, deadline: Instant, buffers: HeldBuffers, done: FenceProducer) {
+        self.deadline = deadline;
+        self.buffers = buffers;
+        // Plain stores through `&mut` (loom's atomics have no `get_mut`): nobody else sees
+        // them; the `Arc` that publishes this holder to the watchdog orders them.
+        self.state.store(0, Ordering::Relaxed);
+        *self.done.get_mut() = Some(done);
+        *self.result.get_mut() = Ok(());
+        self.outcome.store(Outcome::Held as u8, Ordering::Relaxed);
+        *self.completion.get_mut() = None;
+    }
+
     /// A use starts: `Err` once the watchdog has started taking the buffers back, or the
     /// holder is being released.
     pub(crate) fn enter(&self) -> Result<(), super::SyncError> {
@@ -193,6 +209,18 @@ impl Holder {
     /// Releases the buffers with `result` (at once, or when the uses in progress — a
     /// device burst — have ended), unless the watchdog started taking them back first.
     pub(crate) fn release(&self, result: FenceResult) -> Result<(), super::SyncError> {
+        // The common case, no use in progress and no expiry begun: `RELEASING` with no use
+        // left means nobody else will complete the holder (uses cannot enter any more and
+        // the watchdog's CAS needs both flags clear), so this call completes it directly,
+        // without storing the result for a last use out.
+        if self
+            .state
+            .compare_exchange(0, RELEASING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.finish(result, Outcome::Released);
+            return Ok(());
+        }
         // The release counts as a use of its own while it sets the flag, so the last one
         // out (maybe this call) completes it.
         if self.begin_release(result, 1) {

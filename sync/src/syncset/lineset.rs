@@ -26,6 +26,14 @@ impl LineSet {
         if r.is_empty() {
             return;
         }
+        // A writer that keeps writing the same lines, found without a search when the set
+        // is one run (a whole buffer written).
+        if let [only] = self.runs.as_slice()
+            && only.start <= r.start
+            && r.end <= only.end
+        {
+            return;
+        }
         // Runs that overlap or touch `r` merge with it.
         let first = self.runs.partition_point(|x| x.end < r.start);
         let last = self.runs.partition_point(|x| x.start <= r.end);

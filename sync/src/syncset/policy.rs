@@ -176,6 +176,9 @@ pub struct CoherencyTracker {
     virt: usize,
     len: usize,
     line: usize,
+    /// `log2(line)` when the line size is a power of two (as cache lines are): line
+    /// indices by shifts, computed once here rather than on every lock.
+    shift: Option<u32>,
     uncached: bool,
     dirty: LineSet,
     stale: LineSet,
@@ -193,6 +196,7 @@ impl CoherencyTracker {
             virt,
             len,
             line,
+            shift: line.is_power_of_two().then(|| line.trailing_zeros()),
             uncached: coherency == Coherency::Coherent,
             dirty: LineSet::new(),
             stale: LineSet::new(),
@@ -224,20 +228,28 @@ impl CoherencyTracker {
                 len: self.len,
             });
         }
-        let lines = self.lines(&bytes);
         let mut plan = Plan::default();
+        // Uncached buffers have no state to track: nothing to compute.
         if self.uncached {
             return Ok(plan);
         }
+        let lines = self.lines(&bytes);
+        // The common re-lock (CPU after CPU, device after device) finds the set it would
+        // maintain empty and the lines it would add already there: the checks in front of
+        // `emit`, `remove` and `insert` skip their run searches.
         if access.on_cache_side() {
-            self.emit(&mut plan, CacheOp::Invalidate, Which::Stale, lines.clone());
-            self.stale.remove(lines.clone());
+            if !self.stale.is_empty() {
+                self.emit(&mut plan, CacheOp::Invalidate, Which::Stale, lines.clone());
+                self.stale.remove(lines.clone());
+            }
             if access.writes() {
                 self.dirty.insert(lines);
             }
         } else {
-            self.emit(&mut plan, CacheOp::Clean, Which::Dirty, lines.clone());
-            self.dirty.remove(lines.clone());
+            if !self.dirty.is_empty() {
+                self.emit(&mut plan, CacheOp::Clean, Which::Dirty, lines.clone());
+                self.dirty.remove(lines.clone());
+            }
             if access.writes() {
                 self.stale.insert(lines);
             }
@@ -253,22 +265,20 @@ impl CoherencyTracker {
         if self.uncached || bytes.start >= bytes.end || bytes.end > self.len {
             return false;
         }
-        let lines = self.lines(&bytes);
         let set = if access.on_cache_side() {
             &self.stale
         } else {
             &self.dirty
         };
-        set.intersect(lines).next().is_some()
+        !set.is_empty() && set.intersect(self.lines(&bytes)).next().is_some()
     }
 
     /// The line indices covering `bytes` (shifts, not divisions, on the lock path when the
     /// line size is a power of two, as cache lines are).
     fn lines(&self, bytes: &Range<usize>) -> Range<usize> {
-        if !self.line.is_power_of_two() {
+        let Some(shift) = self.shift else {
             return bytes.start / self.line..bytes.end.div_ceil(self.line);
-        }
-        let shift = self.line.trailing_zeros();
+        };
         let partial = bytes.end & (self.line - 1) != 0;
         bytes.start >> shift..(bytes.end >> shift) + usize::from(partial)
     }

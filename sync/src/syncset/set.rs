@@ -44,7 +44,7 @@ use dmasync_hal::dma::{BusAddr, DeviceId, MemorySystem};
 
 use crate::fence::{Fence, FenceCallback, FenceProducer, FenceResult, FenceStatus, Timeline};
 use crate::resv::Usage;
-use crate::ww::{AcquireCtx, LockSet, WaitDie, WwError};
+use crate::ww::{AcquireCtx, GuardStorage, LockSet, WaitDie, WwError};
 use dmasync_hal::platform;
 
 use super::SyncError;
@@ -61,6 +61,9 @@ struct Entry<'d> {
     buf: &'d SyncBuffer,
     access: Access,
     range: Range<usize>,
+    /// The buffer's CPU mapping is uncached (a `Coherent` region, fixed for its life): its
+    /// tracker never asks for maintenance and keeps no state, so the lock path skips it.
+    uncached: bool,
 }
 
 /// A task's group of buffers with their access types. Lock with [`SyncSet::lock`].
@@ -72,11 +75,17 @@ pub struct SyncSet<'d, M: MemorySystem> {
     /// Names and access types of `entries` for the holder (the debug dump); built on the
     /// first lock after a registration change and shared by every lock until the next.
     held: Option<HeldBuffers>,
-    /// The per-buffer plans of the last lock, kept so a lock does not allocate them anew.
+    /// The non-empty per-buffer plans of the last lock (most locks have none), kept so a
+    /// lock does not allocate them anew.
     plans: Vec<Plan>,
     /// Per entry, while locked: readers (> 0) or one writer (-1) currently borrowing it.
     /// Kept across locks (reset by each) so a lock does not allocate them.
     borrows: Borrows,
+    /// The holder of the last lock, renewed in place by the next lock when nothing refers to
+    /// it any more ([`SyncDomain::register_holder`]), so a lock need not allocate one.
+    holder: Option<Arc<Holder>>,
+    /// The lock set's guard list, kept between locks so a lock does not allocate it.
+    lock_storage: GuardStorage,
     /// How long each lock of this set may be held ([`SyncSet::set_hold_deadline`]; the
     /// domain's `hold_deadline` unless set).
     hold_deadline: Duration,
@@ -118,6 +127,8 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             held: None,
             plans: Vec::new(),
             borrows: Borrows(Vec::new()),
+            holder: None,
+            lock_storage: GuardStorage::default(),
             hold_deadline: domain.config.hold_deadline,
             wait_limit: domain.config.wait_limit,
         }
@@ -191,7 +202,13 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 max: self.domain.config.max_buffers,
             });
         }
-        self.entries.push(Entry { buf, access, range });
+        let uncached = buf.region.coherency() == dmasync_hal::dma::Coherency::Coherent;
+        self.entries.push(Entry {
+            buf,
+            access,
+            range,
+            uncached,
+        });
         self.held = None;
         Ok(())
     }
@@ -257,7 +274,8 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
         let mut plans = core::mem::take(&mut self.plans);
         plans.clear();
         {
-            let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
+            let storage = core::mem::take(&mut self.lock_storage);
+            let mut locks = LockSet::with_storage(&ctx, storage, self.entries.len());
             let entries = &self.entries;
             lock_entries(&mut locks, entries)?;
             if locks.rollbacks() > 0 {
@@ -272,9 +290,10 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             for (i, e) in entries.iter().enumerate() {
                 let wait_for = Usage::for_access(e.access.writes());
                 let mut held = e.buf.resv.locked_in(&mut locks).expect(LOCKED_ALL);
-                let needs = e.buf.tracker(&mut held, |t| {
-                    t.needs_maintenance(e.access, Some(e.range.clone()))
-                });
+                let needs = !e.uncached
+                    && e.buf.tracker(&mut held, |t| {
+                        t.needs_maintenance(e.access, Some(e.range.clone()))
+                    });
                 if needs && ready.is_none() {
                     let p = self.ready.next_fence();
                     let f = p.fence();
@@ -358,6 +377,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             if waits.is_empty() {
                 plan_entries(&mut locks, entries, &mut plans);
             }
+            self.lock_storage = locks.into_storage();
         }
 
         // Step 3: wait for the previous users, outside every lock, for at most the wait
@@ -384,7 +404,8 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
             // Step 3b: plan now, in a second short section under the reservation locks,
             // through the same context (it holds nothing now; a second context of the
             // class on this thread while the first lives is what the misuse checks forbid).
-            let mut locks = LockSet::with_capacity(&ctx, self.entries.len());
+            let storage = core::mem::take(&mut self.lock_storage);
+            let mut locks = LockSet::with_storage(&ctx, storage, self.entries.len());
             if let Err(e) = lock_entries(&mut locks, &self.entries) {
                 if let Some((r, _)) = ready {
                     r.signal();
@@ -397,14 +418,14 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 Counters::add(&domain.counters.backoffs, locks.rollbacks());
             }
             plan_entries(&mut locks, &self.entries, &mut plans);
+            self.lock_storage = locks.into_storage();
         }
 
         // Step 4: maintenance, in plan order.
-        let (mut avoided, mut ops, mut bytes) = (0u64, 0u64, 0u64);
+        // Every buffer without a plan needed no maintenance.
+        let avoided = (self.entries.len() - plans.len()) as u64;
+        let (mut ops, mut bytes) = (0u64, 0u64);
         for plan in &plans {
-            if plan.is_empty() {
-                avoided += 1;
-            }
             for &(op, range) in &plan.ops {
                 // SAFETY: `range` lies inside a buffer of this domain, whose region comes
                 // from a `DmaMemory` allocator (mapped normal memory); every previous user
@@ -440,8 +461,7 @@ impl<'d, M: MemorySystem> SyncSet<'d, M> {
                 h
             }
         };
-        let holder = Holder::new(self.id, deadline, names, done);
-        domain.register_holder(holder.clone());
+        let holder = domain.register_holder(&mut self.holder, self.id, deadline, names, done);
         Counters::add(&domain.counters.locks, 1);
         // No guard is alive (they borrow the previous `Locked`, which borrowed the set).
         self.borrows.0.clear();
@@ -528,20 +548,27 @@ fn lock_entries<'a>(
         })
 }
 
-/// Step 2b: each entry's maintenance plan from its tracker, which records the access.
+/// Step 2b: each entry's maintenance plan from its tracker, which records the access; only
+/// the plans with something to do are kept.
 fn plan_entries(
     locks: &mut LockSet<'_, crate::resv::ResvLock, WaitDie>,
     entries: &[Entry<'_>],
     plans: &mut Vec<Plan>,
 ) {
     for e in entries {
+        if e.uncached {
+            // `plan` of an uncached buffer's tracker is empty and changes nothing.
+            continue;
+        }
         let mut held = e.buf.resv.locked_in(locks).expect(LOCKED_ALL);
         // The range was validated by `add_range`, so planning cannot fail.
         let plan = e
             .buf
             .tracker(&mut held, |t| t.plan(e.access, Some(e.range.clone())))
             .unwrap_or_default();
-        plans.push(plan);
+        if !plan.is_empty() {
+            plans.push(plan);
+        }
     }
 }
 

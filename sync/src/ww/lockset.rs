@@ -14,6 +14,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::storage::GuardStorage;
 use super::{AcquireCtx, WwClass, WwError, WwGuard, WwMutex};
 
 /// A set of mutexes locked through one acquire context.
@@ -81,6 +82,32 @@ impl<'a, T, C: WwClass> LockSet<'a, T, C> {
             rollbacks: 0,
             cursor: 0,
         }
+    }
+
+    /// An empty set with room for `n` locks that keeps its guards in `storage`, the
+    /// allocation a previous set gave back with [`LockSet::into_storage`]: a caller that
+    /// locks again and again (a sync set) allocates once, not once per transaction.
+    pub(crate) fn with_storage(ctx: &'a AcquireCtx<C>, storage: GuardStorage, n: usize) -> Self {
+        let mut guards = storage.into_guards();
+        if guards.capacity() < n {
+            guards.reserve(n);
+        }
+        Self {
+            ctx,
+            guards,
+            contended: None,
+            prelocked: None,
+            ignore_duplicates: false,
+            rollbacks: 0,
+            cursor: 0,
+        }
+    }
+
+    /// Unlocks everything (as dropping the set does) and gives back the guards'
+    /// allocation for [`LockSet::with_storage`].
+    pub(crate) fn into_storage(mut self) -> GuardStorage {
+        self.unlock_all();
+        GuardStorage::from_guards(core::mem::take(&mut self.guards))
     }
 
     /// With `true`, locking a mutex the set already holds succeeds (drm_exec's

@@ -45,8 +45,9 @@
 //! drop(set); // unlocks all three
 //! ```
 
-// Unsafe code only in `mutex` (waiter list, data cell, the holder's record) and `ctx` (the
-// heap owner record, the write-once unparker).
+// Unsafe code only in `mutex` (waiter list, data cell, the holder's record), `ctx` (the
+// heap owner record, the write-once unparker) and `storage` (a lock set's guard list kept
+// between transactions).
 mod ctx;
 #[forbid(unsafe_code)]
 mod lockset;
@@ -54,6 +55,7 @@ mod lockset;
 #[forbid(unsafe_code)]
 mod misuse;
 mod mutex;
+mod storage;
 #[cfg(test)]
 #[forbid(unsafe_code)]
 mod tests;
@@ -61,6 +63,7 @@ mod tests;
 pub use ctx::{AcquireCtx, DeadlockInjection};
 pub use lockset::LockSet;
 pub use mutex::{WwGuard, WwMutex, WwMutexGuard};
+pub(crate) use storage::GuardStorage;
 
 use core::fmt;
 
