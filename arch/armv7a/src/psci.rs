@@ -12,7 +12,7 @@
 use smccc::psci::{self as api, AffinityState, LowestAffinityLevel};
 use smccc::{Hvc, Smc};
 
-pub use smccc::psci::Error;
+pub use smccc::psci::{AffinityState, Error};
 
 /// How PSCI calls reach the firmware.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
