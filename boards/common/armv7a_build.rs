@@ -60,7 +60,9 @@ fn read(path: &Path) -> Result<Facts, String> {
         let n = v
             .as_integer()
             .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| format!("key `{key}` must be a non-negative integer address, not {v}"))?;
+            .ok_or_else(|| {
+                format!("key `{key}` must be a non-negative integer address, not {v}")
+            })?;
         if !n.is_multiple_of(4096) {
             return Err(format!("key `{key}`: {n:#x} is not 4 KiB aligned"));
         }
@@ -69,10 +71,14 @@ fn read(path: &Path) -> Result<Facts, String> {
     let load = address("load_address")?;
     let ram = address("ram_base")?;
     if load < ram {
-        return Err(format!("`load_address` ({load:#x}) lies below `ram_base` ({ram:#x})"));
+        return Err(format!(
+            "`load_address` ({load:#x}) lies below `ram_base` ({ram:#x})"
+        ));
     }
     if load + IMAGE_SPAN > 1 << 32 {
-        return Err(format!("`load_address` ({load:#x}) + 16 MiB is beyond 4 GiB"));
+        return Err(format!(
+            "`load_address` ({load:#x}) + 16 MiB is beyond 4 GiB"
+        ));
     }
     let args: Vec<&str> = table
         .get("qemu")
@@ -92,7 +98,9 @@ fn read(path: &Path) -> Result<Facts, String> {
         .next()
         .and_then(|n| n.parse().ok())
         .filter(|n| (1..=4).contains(n))
-        .ok_or_else(|| format!("`-smp {smp}`: the core count must be 1 to 4 (arch/armv7a MAX_CPUS)"))?;
+        .ok_or_else(|| {
+            format!("`-smp {smp}`: the core count must be 1 to 4 (arch/armv7a MAX_CPUS)")
+        })?;
     Ok(Facts { load, ram, cores })
 }
 

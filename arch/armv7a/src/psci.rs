@@ -9,7 +9,7 @@
 //! core runs the same start-up as every core of an ELF boot: VBAR, into [`crate::smp`]'s park
 //! (already released), its own stacks, `kmain_secondary`.
 
-use smccc::psci::{self as api, AffinityState, LowestAffinityLevel};
+use smccc::psci::{self as api, LowestAffinityLevel};
 use smccc::{Hvc, Smc};
 
 pub use smccc::psci::{AffinityState, Error};
