@@ -16,10 +16,11 @@ extern crate alloc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use embedded_hal::delay::DelayNs;
 use {{ident}}::arch::testkit::{self, Test, TestResult};
-use {{ident}}::arch::{clock, console, cpu, ensure, generic_timer, heap, mmu, psci, test_info};
+use {{ident}}::arch::{clock, console, cpu, ensure, heap, mmu};
+use {{ident}}::arch::{generic_timer, psci, test_info};
 use {{ident}}::{Board, memory_map};
+use embedded_hal::delay::DelayNs;
 
 #[dmasync_armv7a::entry]
 fn main() -> ! {
@@ -117,11 +118,7 @@ fn defmt_frame(_: &Board) -> TestResult {
 
 fn psci_over_{{psci_name}}(_: &Board) -> TestResult {
     let conduit = memory_map::PSCI_CONDUIT;
-    ensure!(
-        conduit == psci::Conduit::{{psci_conduit}},
-        "conduit {}",
-        conduit.name()
-    );
+    ensure!(conduit == psci::Conduit::{{psci_conduit}}, "conduit {}", conduit.name());
     match psci::version(conduit) {
         Ok((major, minor)) => {
             test_info!("PSCI {major}.{minor} via {}", conduit.name());
@@ -239,7 +236,11 @@ fn heap_works(board: &Board) -> TestResult {
         "free RAM {fs:#x}+{fz:#x} is not the rest of RAM"
     );
     drop(v);
-    ensure!(heap::used() == before, "heap leaked {} bytes", heap::used() - before);
+    ensure!(
+        heap::used() == before,
+        "heap leaked {} bytes",
+        heap::used() - before
+    );
     Ok(())
 }
 
@@ -268,7 +269,11 @@ fn secondary(core: usize) -> ! {
 }
 
 fn secondary_reports_in(board: &Board) -> TestResult {
-    ensure!(board.cpu_count >= 2, "only {} core: nothing to start", board.cpu_count);
+    ensure!(
+        board.cpu_count >= 2,
+        "only {} core: nothing to start",
+        board.cpu_count
+    );
     let started = {{ident}}::try_release_secondaries(secondary)
         .map_err(|e| testkit::Failure(alloc::format!("PSCI CPU_ON: {e:?}")))?;
     ensure!(

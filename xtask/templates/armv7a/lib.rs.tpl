@@ -171,12 +171,8 @@ pub fn secondary_bring_up() {
 /// Starts every other core PSCI reported with `CPU_ON`, each running `entry(core)`. Call once.
 /// Returns how many were started; panics (the test's verdict) if PSCI refuses one.
 pub fn release_secondary(entry: fn(usize) -> !) -> usize {
-    try_release_secondaries(entry).unwrap_or_else(|e| {
-        panic!(
-            "PSCI CPU_ON({:#x}) failed: {:?}",
-            e.mpidr, e.error
-        )
-    })
+    try_release_secondaries(entry)
+        .unwrap_or_else(|e| panic!("PSCI CPU_ON({:#x}) failed: {:?}", e.mpidr, e.error))
 }
 
 /// [`release_secondary`] returning PSCI's refusal instead of panicking.
