@@ -166,10 +166,44 @@ const IMX8MP_EVK: Facts = Facts {
     ],
 };
 
+/// QEMU `virt` run by `qemu-system-arm` with Cortex-A15s: hw/arm/virt.c (the same
+/// `base_memmap[]` as on AArch64), PSCI over HVC, the ARMv7 generic timer; hardware.md §5.2
+/// boots Debian's `qemu_arm` U-Boot on the same machine shape.
+const VIRT_ARMV7A: Facts = Facts {
+    arch: Arch::Armv7a,
+    summary: "QEMU virt: ARMv7-A Cortex-A15, GICv2, PL011, PSCI over HVC, generic timer",
+    source: " from QEMU 10.0 hw/arm/virt.c (32-bit virt, cortex-a15)",
+    image: "",
+    load_address: "0x4020_0000",
+    ram_base: "0x4000_0000",
+    qemu_binary: "qemu-system-arm",
+    qemu_machine: "virt",
+    qemu_args: &["-cpu", "cortex-a15", "-smp", "2", "-m", "128M"],
+    variant: "a15x2",
+    cpus: 2,
+    ram_mib: 128,
+    ram_base_hex: "0x40000000",
+    psci_conduit: "Hvc",
+    psci_doc: "",
+    entry_el: 1,
+    entry_el_why: "QEMU virt without EL2/EL3 enters an ELF in SVC mode (PL1).",
+    gic: "v2",
+    gic_rev_check: "rev == 2",
+    timer_hz: 62_500_000,
+    timer_why: "QEMU's generic timer runs at 62.5 MHz for a cortex-a15 (the legacy \
+                GTIMER_DEFAULT_HZ of cores before Armv8.6, target/arm/cpu.h).",
+    timer_intid: 30,
+    memory_map: include_str!("../templates/armv7a/memory_map_virt.rs.tpl"),
+    console_dependency: "arm-pl011-uart = { workspace = true }",
+    todo: &[],
+};
+
 /// The machines the scaffold has facts for: (`--qemu-machine`, board `--like` names it).
+/// A machine name may appear once per architecture.
 const KNOWN: &[(&str, &str, &Facts)] = &[
     ("virt", "qemu-virt", &VIRT_AARCH64),
     ("imx8mp-evk", "imx8mp-evk", &IMX8MP_EVK),
+    ("virt", "qemu-virt-a15", &VIRT_ARMV7A),
 ];
 
 /// The facts for the machine asked for, or why the scaffold cannot make that board.
@@ -185,8 +219,9 @@ fn machine_facts(req: &Request) -> Result<&'static Facts> {
         (Some(like), machine) => {
             if like == "exynos4" {
                 bail!(
-                    "--like exynos4 (smdkc210, nuri): the scaffold has no ARMv7-A templates yet \
-                     (exynos4's bring-up: arch/armv7a, the MCT tick, CPU1 released through the \
+                    "--like exynos4 (smdkc210, nuri): the scaffold's ARMv7-A templates are for \
+                     PSCI and the generic timer (--qemu-machine virt); exynos4's bring-up \
+                     differs (the A9 global timer, the MCT tick, CPU1 released through the \
                      SoC's registers); copy boards/exynos4 by hand (doc/porting.md). Known: {}",
                     known()
                 );
@@ -203,18 +238,17 @@ fn machine_facts(req: &Request) -> Result<&'static Facts> {
             *facts
         }
         (None, Some(machine)) => match (req.arch, machine) {
-            (Arch::Armv7a, "virt") => bail!(
-                "--arch armv7a --qemu-machine virt: not yet. arch/armv7a has the Cortex-A9 \
-                 parts only (A9 global timer, CPU1 park/release by SoC registers); an ARMv7-A \
-                 virt board (Cortex-A15) needs the ARMv7 generic timer and PSCI CPU_ON in \
-                 arch/armv7a (it has neither), and ARMv7-A templates (aarch32-rt entry, PL011 \
-                 console), before the scaffold can generate one"
-            ),
             (Arch::Armv7a, "smdkc210" | "nuri") => bail!(
-                "--arch armv7a --qemu-machine {machine}: the scaffold has no ARMv7-A templates \
-                 yet; copy boards/exynos4 by hand (doc/porting.md)"
+                "--arch armv7a --qemu-machine {machine}: the scaffold's ARMv7-A templates are \
+                 for PSCI and the generic timer (--qemu-machine virt); the Exynos4210's \
+                 Cortex-A9s have neither; copy boards/exynos4 by hand (doc/porting.md)"
             ),
-            (arch, m) => match KNOWN.iter().find(|(km, _, _)| *km == m) {
+            (arch, m) => match KNOWN
+                .iter()
+                .find(|(km, _, f)| *km == m && f.arch == arch)
+                .or_else(|| KNOWN.iter().find(|(km, _, _)| *km == m))
+            {
+                // A machine of the other architecture falls through to the mismatch below.
                 Some((_, _, facts)) => *facts,
                 None => bail!(
                     "unknown QEMU machine '{m}' for --arch {}: xtask has facts for {}",
@@ -275,6 +309,28 @@ const AARCH64_FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The ARMv7-A templates (QEMU virt with PSCI and the generic timer); memory.x comes from
+/// the shared boards/common/armv7a_build.rs.
+const ARMV7A_FILES: &[(&str, &str)] = &[
+    (
+        "Cargo.toml",
+        include_str!("../templates/armv7a/Cargo.toml.tpl"),
+    ),
+    (
+        "board.toml",
+        include_str!("../templates/armv7a/board.toml.tpl"),
+    ),
+    ("src/lib.rs", include_str!("../templates/armv7a/lib.rs.tpl")),
+    (
+        "tests/boot.rs",
+        include_str!("../templates/armv7a/boot.rs.tpl"),
+    ),
+    (
+        "README.md",
+        include_str!("../templates/armv7a/README.md.tpl"),
+    ),
+];
+
 /// Replaces every `{{key}}` of `template`; a placeholder without a value, or a value never
 /// used, is an error (a template and its facts must agree).
 pub fn fill(template: &str, values: &BTreeMap<&str, String>) -> Result<String> {
@@ -305,17 +361,30 @@ fn clip(s: &str) -> &str {
 fn values(req: &Request, facts: &Facts) -> BTreeMap<&'static str, String> {
     let name = req.name.as_str();
     let ident = format!("dmasync_{}", name.replace('-', "_"));
-    let banner = format!(
-        "{name}: EL1 cpus={} ram={}+{}MiB gic={} psci={} timer={}Hz intid={} entered=EL{}",
-        facts.cpus,
-        facts.ram_base_hex,
-        facts.ram_mib,
-        facts.gic,
-        facts.psci_conduit.to_ascii_lowercase(),
-        facts.timer_hz,
-        facts.timer_intid,
-        facts.entry_el
-    );
+    let banner = match facts.arch {
+        // The ARMv7-A board's banner (templates/armv7a/lib.rs.tpl `print_banner`).
+        Arch::Armv7a => format!(
+            "{name}: mode=SYS cpus={} ram={}+{}MiB gic={} psci={} timer={}Hz intid={}",
+            facts.cpus,
+            facts.ram_base_hex,
+            facts.ram_mib,
+            facts.gic,
+            facts.psci_conduit.to_ascii_lowercase(),
+            facts.timer_hz,
+            facts.timer_intid
+        ),
+        Arch::Aarch64 => format!(
+            "{name}: EL1 cpus={} ram={}+{}MiB gic={} psci={} timer={}Hz intid={} entered=EL{}",
+            facts.cpus,
+            facts.ram_base_hex,
+            facts.ram_mib,
+            facts.gic,
+            facts.psci_conduit.to_ascii_lowercase(),
+            facts.timer_hz,
+            facts.timer_intid,
+            facts.entry_el
+        ),
+    };
     let quoted = |items: &[&str]| {
         items
             .iter()
@@ -354,6 +423,7 @@ fn values(req: &Request, facts: &Facts) -> BTreeMap<&'static str, String> {
         ("image_line", facts.image.to_string()),
         ("load_address", facts.load_address.to_string()),
         ("ram_base", facts.ram_base.to_string()),
+        ("ram_mib", facts.ram_mib.to_string()),
         ("todo", quoted(facts.todo)),
         ("qemu_binary", facts.qemu_binary.to_string()),
         ("qemu_machine", facts.qemu_machine.to_string()),
@@ -401,7 +471,7 @@ fn render(req: &Request, facts: &Facts) -> Result<Vec<(PathBuf, String)>> {
     let mut files = Vec::new();
     let templates = match facts.arch {
         Arch::Aarch64 => AARCH64_FILES,
-        Arch::Armv7a => bail!("no ARMv7-A templates"),
+        Arch::Armv7a => ARMV7A_FILES,
     };
     for (path, template) in templates
         .iter()
@@ -518,10 +588,11 @@ pub fn run(root: &Path, req: &Request) -> Result<()> {
 /// The on-target verdict name of the scaffold check (a `cargo xtask test` FILTER matches it).
 pub const SCAFFOLD_TEST: &str = "new_board";
 
-/// The boards the scaffold check generates: (name, `--qemu-machine`, `--like`).
-const SCAFFOLD_BOARDS: &[(&str, Option<&str>, Option<&str>)] = &[
-    ("scaffold-virt", Some("virt"), None),
-    ("scaffold-imx8mp", None, Some("imx8mp-evk")),
+/// The boards the scaffold check generates: (name, `--arch`, `--qemu-machine`, `--like`).
+const SCAFFOLD_BOARDS: &[(&str, Arch, Option<&str>, Option<&str>)] = &[
+    ("scaffold-virt", Arch::Aarch64, Some("virt"), None),
+    ("scaffold-imx8mp", Arch::Aarch64, None, Some("imx8mp-evk")),
+    ("scaffold-virt-a15", Arch::Armv7a, Some("virt"), None),
 ];
 
 /// The scaffold check: copies the workspace's tracked files (`git ls-files`) to
@@ -549,10 +620,10 @@ pub fn scaffold_check(
         ws.display()
     );
     let prepared = copy_workspace(root, &ws).and_then(|()| {
-        for &(name, machine, like) in SCAFFOLD_BOARDS {
+        for &(name, arch, machine, like) in SCAFFOLD_BOARDS {
             let req = Request {
                 name: name.into(),
-                arch: Arch::Aarch64,
+                arch,
                 qemu_machine: machine.map(Into::into),
                 like: like.map(Into::into),
             };
@@ -572,7 +643,7 @@ pub fn scaffold_check(
         verbose: sel.verbose,
     };
     let failed = section.failed;
-    for &(name, _, _) in SCAFFOLD_BOARDS {
+    for &(name, _, _, _) in SCAFFOLD_BOARDS {
         match boards.get(name) {
             Ok(board) => crate::target_tests::run_board(&ws, board, &all, qemus, section),
             Err(e) => section.fail(format!("{SCAFFOLD_TEST}: {e:#}")),
@@ -714,14 +785,23 @@ mod tests {
             e.contains("--qemu-machine virt"),
             "lists the known ones: {e}"
         );
-        let e = refusal(&req("x", Arch::Armv7a, Some("virt")));
-        assert!(e.contains("generic timer"), "{e}");
         let e = refusal(&req("x", Arch::Armv7a, Some("smdkc210")));
-        assert!(e.contains("no ARMv7-A templates"), "{e}");
+        assert!(e.contains("copy boards/exynos4 by hand"), "{e}");
+        assert!(e.contains("generic timer"), "{e}");
         let e = refusal(&req("x", Arch::Aarch64, None));
         assert!(e.contains("--qemu-machine (or --like) is needed"), "{e}");
         let e = refusal(&like("x", Arch::Armv7a, "exynos4", None));
-        assert!(e.contains("no ARMv7-A templates"), "{e}");
+        assert!(e.contains("copy boards/exynos4 by hand"), "{e}");
+        let e = refusal(&like("x", Arch::Aarch64, "qemu-virt-a15", None));
+        assert!(
+            e.contains("--arch aarch64: QEMU machine 'virt' is armv7a"),
+            "{e}"
+        );
+        let e = refusal(&req("x", Arch::Armv7a, Some("raspi2b")));
+        assert!(
+            e.contains("unknown QEMU machine 'raspi2b' for --arch armv7a"),
+            "{e}"
+        );
         let e = refusal(&like("x", Arch::Aarch64, "pinephone", None));
         assert!(e.contains("--like pinephone: not a board"), "{e}");
         let e = refusal(&like("x", Arch::Aarch64, "imx8mp-evk", Some("virt")));
@@ -749,6 +829,71 @@ mod tests {
         assert_eq!(
             m(&like("x", Arch::Aarch64, "imx8mp-evk", None)),
             "imx8mp-evk"
+        );
+        // `virt` is known for both architectures; --arch picks the facts.
+        let a15 = machine_facts(&req("x", Arch::Armv7a, Some("virt"))).unwrap();
+        assert_eq!(
+            (a15.arch, a15.qemu_binary),
+            (Arch::Armv7a, "qemu-system-arm")
+        );
+        let a53 = machine_facts(&req("x", Arch::Aarch64, Some("virt"))).unwrap();
+        assert_eq!(a53.qemu_binary, "qemu-system-aarch64");
+        let like_a15 = machine_facts(&like("x", Arch::Armv7a, "qemu-virt-a15", None)).unwrap();
+        assert_eq!(like_a15.arch, Arch::Armv7a);
+    }
+
+    #[test]
+    fn armv7a_virt_templates_fill_completely() {
+        let r = req("my-a15", Arch::Armv7a, Some("virt"));
+        let files = render(&r, &VIRT_ARMV7A).unwrap();
+        assert_eq!(files.len(), ARMV7A_FILES.len() + 1);
+        for (path, text) in &files {
+            assert!(
+                !text.contains("{{"),
+                "{}: unfilled placeholder",
+                path.display()
+            );
+            // Nothing of the AArch64 templates may leak into an ARMv7-A board.
+            if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
+                assert!(
+                    !text.contains("dmasync_aarch64") && !text.contains("dmasync-aarch64"),
+                    "{}: names the AArch64 crate",
+                    path.display()
+                );
+            }
+        }
+        let get = |p: &str| &files.iter().find(|(f, _)| f == Path::new(p)).unwrap().1;
+        assert!(get("Cargo.toml").contains("name = \"dmasync-my-a15\""));
+        assert!(get("Cargo.toml").contains("build = \"../common/armv7a_build.rs\""));
+        assert!(get("tests/boot.rs").contains("use dmasync_my_a15::"));
+        assert!(get("tests/boot.rs").contains("fn psci_over_hvc("));
+        assert!(get("src/memory_map.rs").contains("pub const RAM_SIZE: usize = 128 << 20;"));
+        let board =
+            crate::boards::parse_board(Path::new("board.toml"), get("board.toml"), "my-a15")
+                .unwrap();
+        assert_eq!(board.target, "armv7a-none-eabi");
+        assert_eq!(board.qemu.binary, "qemu-system-arm");
+        assert_eq!(
+            (board.load_address, board.ram_base),
+            (0x4020_0000, 0x4000_0000)
+        );
+        assert_eq!(
+            board.variants()[0].expect[0],
+            "my-a15: mode=SYS cpus=2 ram=0x40000000+128MiB gic=v2 psci=hvc timer=62500000Hz \
+             intid=30"
+        );
+        let args = board.variants()[0].args.join(" ");
+        assert!(
+            args.contains("-cpu cortex-a15") && args.contains("-smp 2") && args.contains("-m 128M"),
+            "{args}"
+        );
+        assert!(
+            board
+                .expectation("boot")
+                .expect
+                .iter()
+                .any(|l| l.contains("cpu 1 online")),
+            "the boot test's defmt line from the PSCI-started core is required"
         );
     }
 
@@ -904,6 +1049,22 @@ mod tests {
         assert!(manifest.contains("\"boards/newb\","), "{manifest}");
         // No staging directory or manifest copy left.
         assert_eq!(listing(ws.path()), ["Cargo.toml", "boards", "newb"]);
+        let dir = create(ws.path(), &req("newa", Arch::Armv7a, Some("virt"))).unwrap();
+        for f in [
+            "Cargo.toml",
+            "board.toml",
+            "src/lib.rs",
+            "src/memory_map.rs",
+            "tests/boot.rs",
+            "README.md",
+        ] {
+            assert!(dir.join(f).is_file(), "{f} missing");
+        }
+        let manifest = std::fs::read_to_string(ws.path().join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains("\"boards/newb\",\n    \"boards/newa\","),
+            "{manifest}"
+        );
     }
 
     #[test]
@@ -922,7 +1083,8 @@ mod tests {
                 req("ok", Arch::Aarch64, Some("nope")),
                 "unknown QEMU machine",
             ),
-            (req("ok", Arch::Armv7a, Some("virt")), "armv7a"),
+            (req("ok", Arch::Armv7a, Some("imx8mp-evk")), "armv7a"),
+            (req("ok", Arch::Armv7a, Some("smdkc210")), "boards/exynos4"),
             (req("ok", Arch::Aarch64, None), "--qemu-machine"),
         ] {
             let e = format!("{:#}", create(ws.path(), &r).unwrap_err());

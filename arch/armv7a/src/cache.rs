@@ -171,6 +171,31 @@ unsafe impl<D: Dsb, O: OuterCache> DmaBarrier for Armv7DmaBarrier<D, O> {
     }
 }
 
+/// "No outer cache", as a type: for `TwoLevelCache<Cp15L1, NoOuterCache>` on a system whose
+/// levels beyond L1 are all maintained by the CP15 operations to the Point of Coherency (a
+/// Cortex-A15's integrated L2). It has no values, so such a cache is always built with `None`.
+#[derive(Debug, Clone, Copy)]
+pub enum NoOuterCache {}
+
+// SAFETY: no value of the type exists, so none of these can be called.
+unsafe impl OuterCache for NoOuterCache {
+    fn line_size(&self) -> usize {
+        match *self {}
+    }
+    unsafe fn clean_line(&self, _pa: u64) {
+        match *self {}
+    }
+    unsafe fn invalidate_line(&self, _pa: u64) {
+        match *self {}
+    }
+    unsafe fn clean_invalidate_line(&self, _pa: u64) {
+        match *self {}
+    }
+    fn sync(&self) {
+        match *self {}
+    }
+}
+
 /// L1 by MVA plus an optional outer cache by PA, as one [`CacheMaintenance`].
 #[derive(Debug)]
 pub struct TwoLevelCache<I, O> {

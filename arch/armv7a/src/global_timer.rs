@@ -38,7 +38,7 @@ static HZ: AtomicU64 = AtomicU64::new(0);
 /// `TickScale::raw` of the rate (0 before `init`).
 static SCALE: AtomicU64 = AtomicU64::new(0);
 
-/// Starts the global timer (prescaler 0) and makes it the counter.
+/// Starts the global timer (prescaler 0) and makes it the counter ([`crate::clock`]).
 ///
 /// # Safety
 ///
@@ -52,6 +52,7 @@ pub unsafe fn init(regs: *const GlobalTimerRegisters, hz: u64) {
     HZ.store(hz, Ordering::Relaxed);
     SCALE.store(TickScale::new(hz).raw(), Ordering::Relaxed);
     REGS.store(regs as usize, Ordering::Release);
+    crate::clock::select(crate::clock::Source::GlobalTimer, hz);
 }
 
 /// The counter value (0 before [`init`]). Reads high, low, high until the high word is

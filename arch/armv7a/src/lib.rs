@@ -9,7 +9,8 @@
 //! master, [`cache::Armv7DmaBarrier`] is the hand-over barrier (`dsb` plus the outer cache's
 //! sync), used through `dmasync_hal::cache::Coherent`.
 //!
-//! On target (`target_os = "none"`) the crate also brings a Cortex-A9 up:
+//! On target (`target_os = "none"`) the crate also brings a Cortex-A9 or, with the generic
+//! timer and PSCI, a Cortex-A15 up:
 //! - start-up and vectors from `aarch32-rt` (rust-embedded): per-mode, per-core stacks, `.data`
 //!   and `.bss`, `kmain` in SYS mode; [`smp`] parks the other cores until released;
 //! - [`exceptions`]: the abort, undefined-instruction, SVC and IRQ reports (exit code 3), with
@@ -18,9 +19,14 @@
 //!   read-only executable, everything else never-executable, stack guard pages unmapped), L1
 //!   caches, branch prediction and ACTLR.SMP on;
 //! - [`gic`]: a GICv2 through `arm-gic`, one register bank per core, IRQ dispatch;
-//! - [`global_timer`]: the A9 global timer as the monotonic counter and `DelayNs`;
+//! - [`global_timer`]: the A9 global timer as the monotonic counter (Cortex-A9);
+//! - [`generic_timer`]: the ARM generic timer (CP15 CNTFRQ/CNTPCT, the PL1 physical timer as a
+//!   per-core tick) on cores that have it (Cortex-A7/A15/A17);
+//! - [`clock`]: whichever of the two the board started, as the counter and `DelayNs`;
+//! - [`psci`]: PSCI over HVC or SMC (SMCCC, the `smccc` crate): count the cores, start the
+//!   secondaries with `CPU_ON` (boards whose firmware has PSCI, such as QEMU `virt`);
 //! - [`semihosting`]: `SYS_EXIT_EXTENDED` with an exit code;
-//! - [`platform`]: dmasync's bare-metal `Platform` (WFE/SEV, the global timer), installed by
+//! - [`platform`]: dmasync's bare-metal `Platform` (WFE/SEV, [`clock`]), installed by
 //!   the board with `dmasync_hal::set_platform!`;
 //! - [`FirmwareArch`]: binds `dmasync-firmware` (console, defmt logger, SMP locks,
 //!   critical-section, heap, panic handler, test runner) to this CPU.
@@ -34,9 +40,13 @@ pub mod cache;
 pub mod fault;
 
 #[cfg(target_os = "none")]
+pub mod clock;
+#[cfg(target_os = "none")]
 pub mod cpu;
 #[cfg(target_os = "none")]
 pub mod exceptions;
+#[cfg(target_os = "none")]
+pub mod generic_timer;
 #[cfg(target_os = "none")]
 pub mod gic;
 #[cfg(target_os = "none")]
@@ -45,6 +55,8 @@ pub mod global_timer;
 pub mod mmu;
 #[cfg(target_os = "none")]
 pub mod platform;
+#[cfg(target_os = "none")]
+pub mod psci;
 #[cfg(target_os = "none")]
 pub mod semihosting;
 #[cfg(target_os = "none")]
@@ -59,8 +71,8 @@ pub use dmasync_firmware::{
 #[cfg(target_os = "none")]
 pub use aarch32_rt::entry;
 
-/// The calling core's logical index: its MPIDR.Aff0 (a single A9 cluster numbers its cores
-/// 0..=3).
+/// The calling core's logical index: its MPIDR.Aff0 (a single A9 or A15 cluster numbers its
+/// cores 0..=3).
 #[cfg(target_os = "none")]
 pub fn cpu_index() -> Option<usize> {
     let n = cpu::core_number();
@@ -96,10 +108,10 @@ impl dmasync_firmware::Arch for FirmwareArch {
         cpu::mpidr() as usize
     }
     fn counter() -> u64 {
-        global_timer::counter()
+        clock::counter()
     }
     fn counter_frequency() -> u64 {
-        global_timer::frequency()
+        clock::frequency()
     }
     fn exit(code: u32) -> ! {
         semihosting::exit(code)

@@ -1,5 +1,6 @@
 //! dmasync's [`Platform`] on ARMv7-A: a waiter without a deadline parks in WFE and is woken by
-//! SEV; time is the A9 global timer.
+//! SEV; time is the board's counter ([`crate::clock`]: the A9 global timer or the generic
+//! timer).
 //!
 //! `park(None)` relies on the event register (ARM ARM v7, B1.8.13 "Wait For Event and Send
 //! Event"): an SEV issued after the waiter published itself sets every core's event register,
@@ -19,8 +20,8 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use dmasync_hal::platform::{Instant, Platform};
 
+use crate::clock;
 use crate::cpu::{self, MAX_CPUS};
-use crate::global_timer;
 
 /// `[core][0]` thread level, `[core][1]` interrupt level.
 static CONTEXT_WORDS: [[AtomicPtr<()>; 2]; MAX_CPUS] = [const {
@@ -65,7 +66,7 @@ impl Platform for Armv7Platform {
     }
 
     fn now() -> Instant {
-        Instant(global_timer::now_ns())
+        Instant(clock::now_ns())
     }
 
     fn interrupts_disable() -> usize {

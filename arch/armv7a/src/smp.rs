@@ -6,6 +6,9 @@
 //! `kmain_secondary`, which turns its MMU and caches on with the primary's tables and calls
 //! the released function.
 //!
+//! A core started by PSCI `CPU_ON` ([`crate::psci::start_secondaries`]) enters the same
+//! start-up after its release, so it passes the park at once.
+//!
 //! On real Exynos4 silicon the secondaries never reach the ELF entry: the iROM holds them
 //! until the boot core writes the entry to a PMU register and sends an event (doc/boards.md).
 
@@ -51,6 +54,15 @@ core::arch::global_asm!(
 pub fn release(entry: fn(usize) -> !) {
     ENTRY.store(entry as usize, Ordering::Release);
     DMASYNC_SECONDARY_RELEASE.store(RELEASED, Ordering::Release);
+    // The parked cores read both words with their MMU and caches off, so from memory: clean
+    // them from this core's data cache to the Point of Coherency (DCCMVAC, ARM ARM B4.2.1).
+    for word in [
+        ENTRY.as_ptr() as usize,
+        DMASYNC_SECONDARY_RELEASE.as_ptr() as usize,
+    ] {
+        // SAFETY: cleaning the line of a static we own writes back data, it loses none.
+        unsafe { core::arch::asm!("mcr p15, 0, {}, c7, c10, 1", in(reg) word, options(nostack)) };
+    }
     crate::cpu::send_event();
 }
 

@@ -13,13 +13,16 @@
 #![no_main]
 
 extern crate alloc;
+extern crate dmasync_exynos4 as board;
 
-use alloc::vec::Vec;
+/// The cases shared by the ARMv7-A boards.
+#[path = "../../common/armv7a/cache_cases.rs"]
+mod cases;
 
 use dmasync_exynos4::Board;
 use dmasync_exynos4::arch::testkit::{self, Test, TestResult};
 use dmasync_exynos4::arch::{ensure, mmu};
-use dmasync_hal::cache::{CacheMaintenance, VirtRange};
+use dmasync_hal::cache::CacheMaintenance;
 
 #[dmasync_armv7a::entry]
 fn main() -> ! {
@@ -33,11 +36,11 @@ fn main() -> ! {
             },
             Test {
                 name: "maintenance_keeps_data",
-                run: maintenance_keeps_data,
+                run: |b| cases::maintenance_keeps_data(b.cache),
             },
             Test {
                 name: "partial_lines_keep_their_neighbours",
-                run: partial_lines_keep_their_neighbours,
+                run: |b| cases::partial_lines_keep_their_neighbours(b.cache),
             },
         ],
     )
@@ -62,55 +65,6 @@ fn mmu_l1_and_pl310_on(board: &Board) -> TestResult {
         board.cache.line_size() == 32,
         "maintenance line {} bytes, expected 32 (A9 L1 and PL310)",
         board.cache.line_size()
-    );
-    Ok(())
-}
-
-fn maintenance_keeps_data(board: &Board) -> TestResult {
-    let mut buf: Vec<u32> = (0..4096).map(|i| i * 2_654_435_761u32).collect();
-    let range = VirtRange::new(buf.as_ptr() as usize, buf.len() * 4);
-    // SAFETY: `buf` is ours and mapped normal memory; nothing else (no device) uses it, so
-    // cleaning and invalidating after cleaning cannot lose data.
-    unsafe {
-        board.cache.clean(range);
-        board.cache.clean_invalidate(range);
-    }
-    ensure!(
-        buf.iter()
-            .enumerate()
-            .all(|(i, &v)| v == (i as u32).wrapping_mul(2_654_435_761)),
-        "data changed across clean / clean+invalidate"
-    );
-    for v in buf.iter_mut() {
-        *v ^= 0xffff_ffff;
-    }
-    // SAFETY: as above; a clean first makes the invalidate lose nothing.
-    unsafe {
-        board.cache.clean(range);
-        board.cache.invalidate(range);
-    }
-    ensure!(
-        buf.iter()
-            .enumerate()
-            .all(|(i, &v)| v == !(i as u32).wrapping_mul(2_654_435_761)),
-        "data changed across clean then invalidate"
-    );
-    Ok(())
-}
-
-fn partial_lines_keep_their_neighbours(board: &Board) -> TestResult {
-    let mut buf = [0u8; 256];
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    // An invalidate of a range that starts and ends mid-line: the partial lines are cleaned
-    // and invalidated (not just invalidated), so the bytes around it survive.
-    let start = buf.as_ptr() as usize + 5;
-    // SAFETY: `buf` is ours and mapped; the range lies inside it.
-    unsafe { board.cache.invalidate(VirtRange::new(start, 100)) };
-    ensure!(
-        buf.iter().enumerate().all(|(i, &b)| b == i as u8),
-        "bytes around a partial-line invalidate changed"
     );
     Ok(())
 }

@@ -1,36 +1,10 @@
-//! Panic path under contention: cpu 1 panics while cpu 0 holds the console forever, in the
-//! middle of a defmt frame. The panic handler must take the console over after its bounded
-//! wait (100 ms), close the half-written frame (0xFF 0x12 0x34, which the host reports as
-//! malformed) with 0x00, print the panic in plain text and exit with the panic exit code.
-//! The lines and the exit code xtask requires are written once, in board.toml
-//! `[tests.panic]`.
+//! The `panic` on-target test on exynos4; the body is boards/common/armv7a/panic.rs, shared by the
+//! ARMv7-A boards.
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicBool, Ordering};
+extern crate alloc;
+extern crate dmasync_exynos4 as board;
 
-use dmasync_exynos4::arch::console;
-
-static HOLDING: AtomicBool = AtomicBool::new(false);
-
-fn panicker(_core: usize) -> ! {
-    while !HOLDING.load(Ordering::Acquire) {
-        core::hint::spin_loop();
-    }
-    panic!("deliberate panic while cpu 0 holds the console");
-}
-
-#[dmasync_armv7a::entry]
-fn main() -> ! {
-    let _board = dmasync_exynos4::init();
-    dmasync_exynos4::release_secondary(panicker);
-    console::with_console(|c| {
-        c.write_bytes(b"panic: cpu 0 holds the console and never lets go\n");
-        // Start a defmt frame and never finish it.
-        c.write_bytes(&[0xFF, 0x12, 0x34]);
-        HOLDING.store(true, Ordering::Release);
-        loop {
-            core::hint::spin_loop();
-        }
-    })
-}
+#[path = "../../common/armv7a/panic.rs"]
+mod body;

@@ -803,7 +803,7 @@ fn rehearse_sd(
     on_line: &mut dyn FnMut(&str),
 ) -> Result<(Ending, Vec<String>)> {
     let uboot = rehearsal::uboot_for(&board.qemu.binary).context("no U-Boot for this QEMU")?;
-    tools::ensure(&[tools::UBOOT_QEMU_ARM64])?;
+    tools::ensure(&[tools::uboot_qemu(&board.qemu.binary).context("no U-Boot for this QEMU")?])?;
     let qemu = provision::ensure(&board.qemu.binary)?;
     let variant = &board.variants()[0];
     let disk = [
@@ -855,7 +855,7 @@ fn rehearse(
     on_line: &mut dyn FnMut(&str),
 ) -> Result<(Ending, Vec<String>)> {
     let uboot = rehearsal::uboot_for(&board.qemu.binary).context("no U-Boot for this QEMU")?;
-    tools::ensure(&[tools::UBOOT_QEMU_ARM64])?;
+    tools::ensure(&[tools::uboot_qemu(&board.qemu.binary).context("no U-Boot for this QEMU")?])?;
     let qemu = provision::ensure(&board.qemu.binary)?;
     let variant = &board.variants()[0];
     let mut run = rehearsal::Rehearsal::start(&qemu, variant, Path::new(uboot), &[])?;

@@ -23,6 +23,19 @@ pub const UBOOT_QEMU_ARM64: Tool = Tool {
     package: "u-boot-qemu",
     purpose: "U-Boot for the QEMU rehearsal (AArch64)",
 };
+/// The same package's 32-bit build, for the ARMv7-A rehearsal (`qemu-system-arm -M virt`).
+pub const UBOOT_QEMU_ARM: Tool = Tool {
+    file: "/usr/lib/u-boot/qemu_arm/u-boot.bin",
+    package: "u-boot-qemu",
+    purpose: "U-Boot for the QEMU rehearsal (ARMv7-A)",
+};
+
+/// The U-Boot the rehearsal boots under `qemu_binary` (rehearsal::uboot_for's file).
+pub fn uboot_qemu(qemu_binary: &str) -> Option<Tool> {
+    [UBOOT_QEMU_ARM64, UBOOT_QEMU_ARM]
+        .into_iter()
+        .find(|t| super::rehearsal::uboot_for(qemu_binary) == Some(t.file))
+}
 /// `mkimage`, which the uImage writer's host test checks its output with.
 pub const MKIMAGE: Tool = Tool {
     file: "/usr/bin/mkimage",
@@ -149,6 +162,13 @@ mod tests {
             c[1]
         );
         assert!(!c[1].contains("backports"));
+    }
+
+    #[test]
+    fn each_qemu_gets_its_own_u_boot_build() {
+        assert_eq!(uboot_qemu("qemu-system-aarch64"), Some(UBOOT_QEMU_ARM64));
+        assert_eq!(uboot_qemu("qemu-system-arm"), Some(UBOOT_QEMU_ARM));
+        assert_eq!(uboot_qemu("qemu-system-riscv64"), None);
     }
 
     #[test]
