@@ -144,7 +144,7 @@ impl SurfaceDesc {
         if self.stride < row {
             return Err("stride is smaller than a row");
         }
-        if self.format == PixelFormat::Yuyv && self.width % 2 != 0 {
+        if self.format == PixelFormat::Yuyv && !self.width.is_multiple_of(2) {
             return Err("a YUYV surface has an even width (pixels come in pairs)");
         }
         self.span_bytes().ok_or("size overflows")?;

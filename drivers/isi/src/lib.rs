@@ -457,7 +457,9 @@ impl<R: RegisterIo> Isi<R> {
                 "a frame beyond the ISI's size fields",
             ));
         }
-        if src.desc.format == PixelFormat::Yuyv && (from.x % 2 != 0 || from.w % 2 != 0) {
+        if src.desc.format == PixelFormat::Yuyv
+            && (!from.x.is_multiple_of(2) || !from.w.is_multiple_of(2))
+        {
             return Err(EngineError::Unsupported(
                 "a YUYV crop at an odd column or of odd width (the input reads whole pairs)",
             ));

@@ -198,7 +198,9 @@ fn refused_commands_write_no_register() {
         set.add(&b, Access::dma_read(ISI)).unwrap();
         set.add(&wide, Access::dma_read(ISI)).unwrap();
         let r = g.submit(set.lock().unwrap(), &[op], None);
-        let rej = r.err().expect("refused");
+        let Err(rej) = r else {
+            panic!("accepted {want:?}")
+        };
         assert_eq!(rej.error, want);
         rej.returned.unlock().unwrap();
         assert_eq!(m.writes(), writes, "no register written for {want:?}");

@@ -310,7 +310,7 @@ impl<'s> IsiModel<'s> {
             IN_YUV422_1P8P => (2, true),
             _ => return Self::refuse(s, ModelError::Unsupported("memory input type")),
         };
-        if in_yuv && in_w % 2 != 0 {
+        if in_yuv && !in_w.is_multiple_of(2) {
             return Self::refuse(s, ModelError::BadSize { which: "input" });
         }
         let out_format = (img >> 24) & 0x3F;
@@ -477,7 +477,7 @@ fn encode(out: &mut [u8], col: usize, format: u32, rgb: Px, alpha: u32) {
 impl RegisterIo for IsiModel<'_> {
     fn read32(&self, offset: usize) -> u32 {
         let s = self.lock();
-        if offset % 4 != 0 || offset / 4 >= REG_WORDS {
+        if !offset.is_multiple_of(4) || offset / 4 >= REG_WORDS {
             return 0;
         }
         s.reg(offset)
@@ -486,7 +486,7 @@ impl RegisterIo for IsiModel<'_> {
     fn write32(&self, offset: usize, value: u32) {
         let mut s = self.lock();
         s.writes.push((offset, value));
-        if offset % 4 != 0 || !KNOWN.contains(&offset) {
+        if !offset.is_multiple_of(4) || !KNOWN.contains(&offset) {
             s.errors.push(ModelError::UnknownRegister { offset });
             return;
         }

@@ -477,7 +477,7 @@ fn check_conv(surface: &'static str, l: &ConvLayout, len: usize) -> Result<(), O
     if l.stride < l.row() {
         return bad("stride is smaller than a row");
     }
-    if l.format == ConvFormat::Yuy2 && l.width % 2 != 0 {
+    if l.format == ConvFormat::Yuy2 && !l.width.is_multiple_of(2) {
         return bad("a yuy2 surface has an even width");
     }
     let span = (l.height as usize - 1)
