@@ -1,6 +1,7 @@
 //! The independent pixel oracle: dmasync's 2D commands (solid fill, copy, global-alpha
 //! source-over, the scaled/converted blit) computed by pixman, the pixel library QEMU, X
-//! and cairo use, through the `pixman` crate's bindings to the system `libpixman-1` (Debian's `libpixman-1-dev`).
+//! and cairo use, through the `pixman` crate's bindings to the system `libpixman-1`
+//! (Debian's `libpixman-1-dev`).
 //!
 //! Host only, and on purpose independent of dmasync's engine and drivers: the API is its own
 //! ([`Layout`], [`Rect`], [`Format`]) so that nothing it computes goes through
