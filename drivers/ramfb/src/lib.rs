@@ -418,6 +418,14 @@ mod tests {
             );
             assert_eq!(d.mode(), None);
         }
+        for format in [PixelFormat::Rgb565, PixelFormat::Yuyv] {
+            let r = d.set_mode(DisplayMode { format, ..MODE });
+            assert!(
+                matches!(r, Err(EngineError::Unsupported(_))),
+                "{format:?}: {r:?}"
+            );
+            assert_eq!(d.mode(), None);
+        }
         d.set_mode(MODE).unwrap();
         assert!(d.set_mode(DisplayMode { width: 8, ..MODE }).is_err());
         assert_eq!(d.mode(), Some(MODE));

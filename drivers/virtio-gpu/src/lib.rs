@@ -655,6 +655,14 @@ mod tests {
             })
         );
         assert!(take_commands(&model).is_empty());
+        // A format virtio-gpu 2D has no code for: refused before asking.
+        for format in [PixelFormat::Rgb565, PixelFormat::Yuyv] {
+            assert!(matches!(
+                gpu.set_mode(DisplayMode { format, ..MODE }),
+                Err(EngineError::Unsupported(_))
+            ));
+        }
+        assert!(take_commands(&model).is_empty());
         // Past max_hostmem: the device answers ERR_OUT_OF_MEMORY.
         let big = DisplayMode {
             width: 16384,
