@@ -342,3 +342,48 @@ pub trait Engine2d: Engine2dControl {
         in_fence: Option<&Fence>,
     ) -> Result<Fence, Rejected<Locked<'s, M>>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_factor_and_sampling_as_documented() {
+        // Equal sizes: 1.0, every pixel itself.
+        assert_eq!(scale_factor(7, 7), 4096);
+        assert!((0..7).all(|i| sample_index(i, 4096, 7) == i));
+        // 800 -> 720 lines: Linux's example, 0x11C8 (rounded up so the output is 720).
+        assert_eq!(scale_factor(800, 720), 0x11C8);
+        // 5 -> 2: ceil(20480 / 2) = 10240, samples 0 and 2.
+        assert_eq!(scale_factor(5, 2), 10240);
+        assert_eq!(
+            [sample_index(0, 10240, 5), sample_index(1, 10240, 5)],
+            [0, 2]
+        );
+        // Up-scaling 2 -> 64: the clamp keeps every index inside the crop.
+        let f = scale_factor(2, 64);
+        assert!((0..64).all(|i| sample_index(i, f, 2) < 2));
+        assert_eq!(sample_index(63, f, 2), 1);
+    }
+
+    #[test]
+    fn rgb565_expands_by_replication_and_reduces_by_truncation() {
+        assert_eq!(expand_565(0xFFFF), 0xFFFF_FFFF);
+        assert_eq!(expand_565(0x0000), 0xFF00_0000);
+        assert_eq!(expand_565(0x0841), 0xFF08_0808);
+        assert_eq!(reduce_565(0x0087_430F), (0x10 << 11) | (0x10 << 5) | 0x01);
+        // Every 565 value survives the round trip.
+        assert!((0..=u16::MAX).all(|p| reduce_565(expand_565(p)) == p));
+    }
+
+    #[test]
+    fn bt601_limited_range_end_points() {
+        assert_eq!(yuv_to_argb(16, 128, 128), 0xFF00_0000);
+        assert_eq!(yuv_to_argb(235, 128, 128), 0xFFFF_FFFF);
+        // Saturated chroma clamps instead of wrapping.
+        assert_eq!(yuv_to_argb(255, 255, 255) >> 16 & 0xFF, 255);
+        assert_eq!(yuv_to_argb(0, 0, 0) & 0xFF, 0);
+        // Mid grey: 298 * 110 + 128 = 32908, >> 8 = 128.
+        assert_eq!(yuv_to_argb(126, 128, 128), 0xFF80_8080);
+    }
+}
