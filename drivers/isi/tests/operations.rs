@@ -252,3 +252,54 @@ fn programming_matches_the_linux_sequence() {
     assert_eq!(fence.wait(), Ok(()));
     assert_eq!(m.errors(), vec![]);
 }
+
+/// A job waits for its in-fence: nothing is programmed before it signals, `service`
+/// starts it then; a failed in-fence fails the job without a frame.
+#[test]
+fn in_fences_hold_jobs_back() {
+    use dmasync_sync::fence::{FenceError, FenceProducer};
+    let sim = sim();
+    let d = domain(&sim);
+    let m = IsiModel::new(&sim, ISI);
+    let g = driver(&m);
+    let sd = desc(PixelFormat::Xrgb8888, 8, 8, 0, 0);
+    let dd = desc(PixelFormat::Rgb565, 8, 8, 0, 0);
+    let submit = |name_src, name_dst, gate: &FenceProducer| {
+        let sb = buffer(&d, &sim, name_src, len_for(&sd));
+        let db = buffer(&d, &sim, name_dst, len_for(&dd));
+        let mut set = d.set();
+        set.add(&sb, Access::dma_read(ISI)).unwrap();
+        set.add(&db, Access::dma_write(ISI)).unwrap();
+        let op = Op2d::Convert {
+            dst: Surface::new(&db, dd),
+            to: Rect::new(0, 0, 8, 8),
+            src: Surface::new(&sb, sd),
+            from: Rect::new(0, 0, 8, 8),
+            flip: Flip::NONE,
+        };
+        g.submit(set.lock().unwrap(), &[op], Some(&gate.fence()))
+            .map_err(|r| r.error)
+            .unwrap()
+    };
+    let gate = FenceProducer::one_off();
+    let before = m.writes().len();
+    let f = submit("s1", "d1", &gate);
+    assert_eq!(
+        m.writes().len(),
+        before,
+        "nothing programmed before the in-fence"
+    );
+    assert!(!m.busy());
+    gate.signal();
+    g.service();
+    assert!(m.busy());
+    assert_eq!(drive(&m, &g), 1);
+    assert_eq!(f.wait(), Ok(()));
+    let gate = FenceProducer::one_off();
+    let f = submit("s2", "d2", &gate);
+    gate.signal_error(FenceError::Cancelled);
+    g.service();
+    assert_eq!(f.wait(), Err(FenceError::Cancelled));
+    assert_eq!(m.frames(), 1, "the failed job ran no frame");
+    assert_eq!(m.errors(), vec![]);
+}
