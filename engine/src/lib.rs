@@ -50,5 +50,5 @@ pub use display::{
 };
 pub use dma::{DmaEngine, Span};
 pub use error::{EngineError, Rejected};
-pub use gfx2d::{Caps2d, Color, Engine2d, Engine2dControl, Op2d};
+pub use gfx2d::{Caps2d, Color, ConvertCaps, Engine2d, Engine2dControl, Flip, Op2d, Scaling};
 pub use surface::{PixelFormat, Point, Rect, Surface, SurfaceDesc};

@@ -6,21 +6,39 @@ use dmasync_sync::syncset::{Locked, SyncBuffer, SyncError};
 
 use crate::error::EngineError;
 
-/// Pixel layouts. Both are 32 bits per pixel, stored little-endian, so the bytes in
-/// memory are B, G, R, then X or A — DRM's `XRGB8888`/`ARGB8888`, virtio-gpu's
-/// `B8G8R8X8`/`B8G8R8A8` and ramfb's `XR24`.
+/// Pixel layouts, named as DRM names them (`include/uapi/drm/drm_fourcc.h`).
+///
+/// The two 32-bit formats are stored little-endian, so the bytes in memory are B, G, R, then
+/// X or A — DRM's `XRGB8888`/`ARGB8888`, virtio-gpu's `B8G8R8X8`/`B8G8R8A8`, ramfb's `XR24`.
+/// The others are read and written by engines that convert ([`crate::Op2d::Convert`]); an
+/// engine or display that does not handle a format refuses it as `Unsupported`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PixelFormat {
     /// Opaque: the top byte is ignored.
     Xrgb8888,
     /// With straight (non-premultiplied) alpha in the top byte.
     Argb8888,
+    /// 16 bits, little-endian: R in bits 15:11, G in 10:5, B in 4:0 (DRM `RGB565`,
+    /// pixman `r5g6b5`). Opaque.
+    Rgb565,
+    /// Packed YUV 4:2:2, two pixels in four bytes Y0 U Y1 V (DRM/V4L2 `YUYV`, pixman
+    /// `yuy2`), BT.601 limited range. Pixel `x` has luma at byte `2x` and shares the chroma
+    /// of its pair (bytes `4(x/2) + 1` and `4(x/2) + 3`); surfaces have an even width.
+    Yuyv,
 }
 
 impl PixelFormat {
-    /// Bytes per pixel.
+    /// Bytes per pixel (for `Yuyv`, the average: 4 bytes per pair).
     pub const fn bytes_per_pixel(self) -> usize {
-        4
+        match self {
+            PixelFormat::Xrgb8888 | PixelFormat::Argb8888 => 4,
+            PixelFormat::Rgb565 | PixelFormat::Yuyv => 2,
+        }
+    }
+
+    /// True for the 32-bit formats the fill, copy and blend arithmetic is defined on.
+    pub const fn is_32bit(self) -> bool {
+        matches!(self, PixelFormat::Xrgb8888 | PixelFormat::Argb8888)
     }
 }
 
@@ -125,6 +143,9 @@ impl SurfaceDesc {
             .ok_or("row size overflows")?;
         if self.stride < row {
             return Err("stride is smaller than a row");
+        }
+        if self.format == PixelFormat::Yuyv && !self.width.is_multiple_of(2) {
+            return Err("a YUYV surface has an even width (pixels come in pairs)");
         }
         self.span_bytes().ok_or("size overflows")?;
         Ok(())

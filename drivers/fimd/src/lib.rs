@@ -159,7 +159,11 @@ impl<R: FimdIo> State<R> {
         }
         // `mode::check_framebuffer` refused buses above 4 GiB.
         let start = flip.fb.bus.0 as u32;
-        let r = mode::window_regs(&g, start, flip.fb.stride);
+        let Some(r) = mode::window_regs(&g, start, flip.fb.stride) else {
+            flip.presented.signal_error(FenceError::Cancelled);
+            flip.released.signal_error(FenceError::Cancelled);
+            return;
+        };
         self.set_protect(w, true);
         self.io.write(Reg::VidosdA(w), r.osd_a);
         self.io.write(Reg::VidosdB(w), r.osd_b);

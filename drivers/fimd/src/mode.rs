@@ -276,7 +276,9 @@ pub struct WindowRegs {
 
 /// The registers of a window at `g` showing the buffer at bus address `start` with
 /// `stride`; the caller checked both ([`check_framebuffer`], [`Geometry::check_on`]).
-pub fn window_regs(g: &Geometry, start: u32, stride: usize) -> WindowRegs {
+/// `None` for a format FIMD's windows are not driven with (`screen_mode` and
+/// `set_overlay` refuse those first).
+pub fn window_regs(g: &Geometry, start: u32, stride: usize) -> Option<WindowRegs> {
     let row = g.width * g.format.bytes_per_pixel() as u32;
     let format = match g.format {
         PixelFormat::Xrgb8888 => WINCON::BPPMODE::Xrgb8888,
@@ -285,8 +287,9 @@ pub fn window_regs(g: &Geometry, start: u32, stride: usize) -> WindowRegs {
         PixelFormat::Argb8888 => {
             WINCON::BPPMODE::Argb8888 + WINCON::BLD_PIX::SET + WINCON::ALPHA_SEL::SET
         }
+        PixelFormat::Rgb565 | PixelFormat::Yuyv => return None,
     };
-    WindowRegs {
+    Some(WindowRegs {
         osd_a: (VIDOSD_AB::X.val(g.x) + VIDOSD_AB::Y.val(g.y)).value,
         osd_b: (VIDOSD_AB::X.val(g.x + g.width - 1) + VIDOSD_AB::Y.val(g.y + g.height - 1)).value,
         osd_size: g.width * g.height,
@@ -294,7 +297,7 @@ pub fn window_regs(g: &Geometry, start: u32, stride: usize) -> WindowRegs {
         end: start.wrapping_add(stride as u32 * g.height),
         add2: (VIDWADD2::PAGEWIDTH.val(row) + VIDWADD2::OFFSIZE.val(stride as u32 - row)).value,
         wincon: (WINCON::ENWIN::SET + format + WINCON::WSWP::SET + WINCON::BURSTLEN::Words16).value,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -320,7 +323,7 @@ mod tests {
             height: 240,
             format: PixelFormat::Xrgb8888,
         };
-        let w = window_regs(&g, 0x4100_0000, 1280);
+        let w = window_regs(&g, 0x4100_0000, 1280).unwrap();
         assert_eq!(w.osd_a, 0);
         assert_eq!(w.osd_b, (319 << 11) | 239);
         assert_eq!(w.end, 0x4100_0000 + 320 * 240 * 4);
@@ -409,7 +412,7 @@ mod tests {
         assert!(Geometry { x: 202, ..g }.check_on(&QVGA).is_err());
         assert!(Geometry { y: 101, ..g }.check_on(&QVGA).is_err());
         assert!(Geometry { width: 121, ..g }.check_on(&QVGA).is_err());
-        let r = window_regs(&g, 0x4000_0000, 512);
+        let r = window_regs(&g, 0x4000_0000, 512).unwrap();
         assert_eq!(r.osd_a, (200 << 11) | 100);
         assert_eq!(r.osd_b, (319 << 11) | 239);
         assert_eq!(r.add2, ((512 - 480) << 13) | 480);

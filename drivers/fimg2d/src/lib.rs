@@ -186,6 +186,8 @@ fn color_mode(f: PixelFormat) -> u32 {
     match f {
         PixelFormat::Xrgb8888 => bits(COLOR::FORMAT::Xrgb8888 + COLOR::ORDER::Axrgb),
         PixelFormat::Argb8888 => bits(COLOR::FORMAT::Argb8888 + COLOR::ORDER::Axrgb),
+        // `resolve_one` refused every other format before a command was built.
+        PixelFormat::Rgb565 | PixelFormat::Yuyv => unreachable!("format refused at validation"),
     }
 }
 
@@ -522,6 +524,11 @@ impl<R: RegisterIo, M: MemorySystem> Fimg2d<R, M> {
         s: &Surface<'_>,
         need: Need,
     ) -> Result<BusSurface, EngineError> {
+        if !FORMATS.contains(&s.desc.format) {
+            return Err(EngineError::Unsupported(
+                "pixel format (the G2D driver handles XRGB8888 and ARGB8888)",
+            ));
+        }
         let b = resolve(locked, self.config.device, s, need)?;
         let buffer = s.buffer.name();
         if s.desc.width > MAX_COORD || s.desc.height > MAX_COORD {
@@ -568,6 +575,9 @@ impl<R: RegisterIo, M: MemorySystem> Fimg2d<R, M> {
                 from,
                 alpha,
             } => self.two(locked, dst, to, src, from, Some(alpha)),
+            Op2d::Convert { .. } => Err(EngineError::Unsupported(
+                "scaled/converted blit (not offered by the FIMG2D driver)",
+            )),
         }
     }
 
@@ -676,6 +686,7 @@ impl<R: RegisterIo, M: MemorySystem> Engine2dControl for Fimg2d<R, M> {
             fill: true,
             copy: true,
             blend: self.config.version == Version::V41,
+            convert: None,
             queue_depth: self.config.queue_depth,
             max_ops: self.config.max_ops,
         }

@@ -32,6 +32,7 @@ fn layout(d: &SurfaceDesc) -> Layout {
         format: match d.format {
             PixelFormat::Xrgb8888 => Format::Xrgb8888,
             PixelFormat::Argb8888 => Format::Argb8888,
+            other => panic!("{other:?} is not a fill/copy/blend format"),
         },
     }
 }
@@ -70,6 +71,7 @@ fn effective_alpha(src: &[u8], sd: &SurfaceDesc, x: u32, y: u32, alpha: u8) -> u
     let sa = match sd.format {
         PixelFormat::Xrgb8888 => 255,
         PixelFormat::Argb8888 => src[sd.pixel_offset(x, y) + 3] as u32,
+        other => panic!("{other:?} is not a blend format"),
     };
     (sa * alpha as u32 + 127) / 255
 }

@@ -462,3 +462,48 @@ fn bad_configurations_are_refused() {
         )
     );
 }
+
+/// The G2D driver offers no Convert and works on the 32-bit formats only: a scaled or
+/// converted blit and a fill of an RGB565 surface are refused with no register written, and
+/// the capabilities say so.
+#[test]
+fn convert_and_other_formats_are_refused() {
+    for v in BOTH {
+        let sim = sim();
+        let d = domain(&sim);
+        let m = model(&sim, v);
+        let g = driver(&m, &sim);
+        assert_eq!(g.capabilities().convert, None);
+        let a = buffer(&d, &sim, "a", 1024);
+        let b = buffer(&d, &sim, "b", 1024);
+        let x = SurfaceDesc::packed(8, 8, X);
+        let op = Op2d::Convert {
+            dst: Surface::new(&a, x),
+            to: Rect::new(0, 0, 4, 4),
+            src: Surface::new(&b, x),
+            from: Rect::new(0, 0, 8, 8),
+            flip: dmasync_engine::Flip::NONE,
+        };
+        refused(
+            &g,
+            &m,
+            &d,
+            &[(&a, Access::dma_write(G2D)), (&b, Access::dma_read(G2D))],
+            &[op],
+            EngineError::Unsupported("scaled/converted blit (not offered by the FIMG2D driver)"),
+        );
+        let fill = Op2d::Fill {
+            dst: Surface::new(&a, SurfaceDesc::packed(8, 8, PixelFormat::Rgb565)),
+            rect: Rect::new(0, 0, 8, 8),
+            color: Color(1),
+        };
+        refused(
+            &g,
+            &m,
+            &d,
+            &[(&a, Access::dma_write(G2D))],
+            &[fill],
+            EngineError::Unsupported("pixel format (the G2D driver handles XRGB8888 and ARGB8888)"),
+        );
+    }
+}

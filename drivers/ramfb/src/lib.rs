@@ -57,11 +57,14 @@ pub const MAX_WIDTH: u32 = 16000;
 /// Largest height (`VBE_DISPI_MAX_YRES`).
 pub const MAX_HEIGHT: u32 = 12000;
 
-/// DRM fourcc of a pixel format (include/uapi/drm/drm_fourcc.h: `XR24`, `AR24`).
+/// DRM fourcc of a pixel format (include/uapi/drm/drm_fourcc.h: `XR24`, `AR24`, `RG16`,
+/// `YUYV`). ramfb is only given the 32-bit ones (`set_mode` refuses the others).
 pub const fn fourcc(format: PixelFormat) -> u32 {
     let c = match format {
         PixelFormat::Xrgb8888 => *b"XR24",
         PixelFormat::Argb8888 => *b"AR24",
+        PixelFormat::Rgb565 => *b"RG16",
+        PixelFormat::Yuyv => *b"YUYV",
     };
     u32::from_le_bytes(c)
 }
@@ -209,6 +212,13 @@ impl<I: FwCfgIo, D: DriverDma> DisplayControl for Ramfb<I, D> {
 
     /// Refuses what QEMU's ramfb would ignore: a side under 16, over 16000 x 12000.
     fn set_mode(&mut self, mode: DisplayMode) -> Result<(), EngineError> {
+        // QEMU's ramfb takes the 32-bit RGB formats the dmasync displays use; the others are
+        // not offered (not tried against QEMU).
+        if !mode.format.is_32bit() {
+            return Err(EngineError::Unsupported(
+                "ramfb scans out XRGB8888 and ARGB8888 only",
+            ));
+        }
         if !mode_accepted(mode.width, mode.height) {
             return Err(EngineError::ModeRefused {
                 width: mode.width,
@@ -405,6 +415,14 @@ mod tests {
                     width: w,
                     height: h
                 })
+            );
+            assert_eq!(d.mode(), None);
+        }
+        for format in [PixelFormat::Rgb565, PixelFormat::Yuyv] {
+            let r = d.set_mode(DisplayMode { format, ..MODE });
+            assert!(
+                matches!(r, Err(EngineError::Unsupported(_))),
+                "{format:?}: {r:?}"
             );
             assert_eq!(d.mode(), None);
         }

@@ -9,10 +9,11 @@ use dmasync_hal::dma::MemorySystem;
 
 use crate::device::job_access;
 use crate::queue::{JobQueue, RunGuard, Step};
+use dmasync_engine::gfx2d::{check_convert, sample_index, scale_factor};
 use dmasync_engine::surface::{BusSurface, Need, resolve};
 use dmasync_engine::{
-    Caps2d, Color, Engine2d, Engine2dControl, EngineError, Op2d, PixelFormat, Point, Rect,
-    Rejected, Surface,
+    Caps2d, Color, ConvertCaps, Engine2d, Engine2dControl, EngineError, Flip, Op2d, PixelFormat,
+    Point, Rect, Rejected, Scaling, Surface,
 };
 use dmasync_hal::dma::{BusAddr, DeviceId, DeviceMemory};
 use dmasync_sync::fence::{Fence, FenceError, FenceResult};
@@ -21,6 +22,14 @@ use dmasync_sync::syncset::{DeviceLease, Locked};
 use crate::render;
 
 const FORMATS: &[PixelFormat] = &[PixelFormat::Xrgb8888, PixelFormat::Argb8888];
+
+/// The reference Convert: every format `render::convert` handles, any scale, flips.
+const CONVERT: ConvertCaps = ConvertCaps {
+    scaling: Scaling::Any,
+    flip: true,
+    src_formats: render::CONVERT_SRC_FORMATS,
+    dst_formats: render::CONVERT_DST_FORMATS,
+};
 
 /// Sizes of a [`SoftEngine2d`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +70,13 @@ enum Cmd {
         from: Rect,
         /// `None` for a copy, `Some(alpha)` for a blend.
         blend: Option<u8>,
+    },
+    Convert {
+        dst: BusSurface,
+        to: Rect,
+        src: BusSurface,
+        from: Rect,
+        flip: Flip,
     },
 }
 
@@ -180,6 +196,7 @@ impl<D: DeviceMemory> SoftEngine2d<D> {
     ) -> Result<Cmd, EngineError> {
         match *op {
             Op2d::Fill { dst, rect, color } => {
+                render::require_32bit(&dst.desc)?;
                 let d = self.resolve_one(locked, &dst, Need::Write)?;
                 if !rect.fits_in(d.width, d.height) {
                     return Err(EngineError::OutOfBounds {
@@ -217,6 +234,24 @@ impl<D: DeviceMemory> SoftEngine2d<D> {
                 Some(alpha),
                 ("blend source", "blend destination"),
             ),
+            Op2d::Convert {
+                dst,
+                to,
+                src,
+                from,
+                flip,
+            } => {
+                check_convert(Some(&CONVERT), &dst, to, &src, from, flip)?;
+                let d = self.resolve_one(locked, &dst, Need::Write)?;
+                let s = self.resolve_one(locked, &src, Need::Read)?;
+                Ok(Cmd::Convert {
+                    dst: d,
+                    to,
+                    src: s,
+                    from,
+                    flip,
+                })
+            }
         }
     }
 
@@ -231,6 +266,8 @@ impl<D: DeviceMemory> SoftEngine2d<D> {
         blend: Option<u8>,
         what: (&'static str, &'static str),
     ) -> Result<Cmd, EngineError> {
+        render::require_32bit(&dst.desc)?;
+        render::require_32bit(&src.desc)?;
         let same = core::ptr::eq(dst.buffer, src.buffer);
         // A blend reads its destination; a copy within one buffer reads and writes it.
         let dst_need = if blend.is_some() || same {
@@ -274,6 +311,7 @@ impl<D: DeviceMemory> Engine2dControl for SoftEngine2d<D> {
             fill: true,
             copy: true,
             blend: true,
+            convert: Some(CONVERT),
             queue_depth: self.queue.capacity(),
             max_ops: self.config.max_ops,
         }
@@ -382,6 +420,13 @@ impl<D: DeviceMemory> Worker<'_, D> {
                     from,
                     blend,
                 } => self.two(job, guard, dst, to, src, from, blend)?,
+                Cmd::Convert {
+                    dst,
+                    to,
+                    src,
+                    from,
+                    flip,
+                } => self.convert(job, guard, dst, to, src, from, flip)?,
             }
         }
         Ok(())
@@ -519,6 +564,57 @@ impl<D: DeviceMemory> Worker<'_, D> {
         self.src = src_row;
         self.dst = dst_row;
         self.rect = rect;
+        result
+    }
+
+    /// One row burst per output row: read the sampled source row's span, convert, write.
+    #[allow(clippy::too_many_arguments)]
+    fn convert(
+        &mut self,
+        job: &Job,
+        guard: &RunGuard<'_>,
+        dst: BusSurface,
+        to: Rect,
+        src: BusSurface,
+        from: Rect,
+        flip: Flip,
+    ) -> FenceResult {
+        if from.is_empty() || to.is_empty() {
+            return Ok(());
+        }
+        let fx = scale_factor(from.w, to.w);
+        let fy = scale_factor(from.h, to.h);
+        let (s0, s1) = render::source_span(src.format, from.x, from.w);
+        let x0 = if src.format == PixelFormat::Yuyv {
+            from.x & !1
+        } else {
+            from.x
+        };
+        let out_len = to.w as usize * dst.format.bytes_per_pixel();
+        let mut src_row = core::mem::take(&mut self.src);
+        let mut dst_row = core::mem::take(&mut self.dst);
+        let mut result = Ok(());
+        for j in 0..to.h {
+            let k = if flip.v { to.h - 1 - j } else { j };
+            let sy = from.y + sample_index(k, fy, from.h);
+            // Row start plus the span's byte offset: inside the validated surface.
+            let at_src = BusAddr(src.bus.0 + (sy as usize * src.stride + s0) as u64);
+            let at_dst = dst.pixel(to.x, to.y + j);
+            let s = &mut src_row[..s1 - s0];
+            let d = &mut dst_row[..out_len];
+            result = Self::access(job, guard, || {
+                self.read(at_src, s);
+                render::convert_row(
+                    d, dst.format, to.w, s, src.format, x0, from.x, from.w, fx, flip.h,
+                );
+                self.write(at_dst, d);
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        self.src = src_row;
+        self.dst = dst_row;
         result
     }
 }

@@ -12,8 +12,9 @@
 
 use alloc::vec::Vec;
 
+use dmasync_engine::gfx2d::{expand_565, reduce_565, sample_index, scale_factor, yuv_to_argb};
 use dmasync_engine::surface::{PixelFormat, Point, Rect, SurfaceDesc};
-use dmasync_engine::{Color, EngineError};
+use dmasync_engine::{Color, EngineError, Flip};
 
 /// `v / 255` rounded to nearest, for `v` up to `255 * 255 + 255 * 255`: `(v + 127) / 255`.
 pub const fn div255(v: u32) -> u32 {
@@ -21,10 +22,11 @@ pub const fn div255(v: u32) -> u32 {
 }
 
 /// The source's alpha as the blend sees it: 255 for an `Xrgb8888` source (opaque).
+/// Only the 32-bit formats are blended (the engines refuse the others).
 pub const fn source_alpha(px: u32, format: PixelFormat) -> u32 {
     match format {
-        PixelFormat::Xrgb8888 => 255,
         PixelFormat::Argb8888 => px >> 24,
+        PixelFormat::Xrgb8888 | PixelFormat::Rgb565 | PixelFormat::Yuyv => 255,
     }
 }
 
@@ -118,6 +120,7 @@ pub fn fill(
     color: Color,
 ) -> Result<(), EngineError> {
     check_surface("dst", dst, buf.len())?;
+    require_32bit(dst)?;
     check_rect("dst", dst, rect, "fill rect")?;
     let w = rect.w as usize * dst.format.bytes_per_pixel();
     for y in rect.y..rect.y + rect.h {
@@ -177,6 +180,8 @@ fn check_two(
 ) -> Result<(), EngineError> {
     check_surface("dst", dst, dst_len)?;
     check_surface("src", src, src_len)?;
+    require_32bit(dst)?;
+    require_32bit(src)?;
     check_rect("src", src, from, what.0)?;
     check_rect("dst", dst, dest_rect(to, from), what.1)
 }
@@ -258,6 +263,18 @@ pub fn blend_within(
 const COPY_WHAT: (&str, &str) = ("blit source", "blit destination");
 const BLEND_WHAT: (&str, &str) = ("blend source", "blend destination");
 
+/// Fill, copy and blend are defined on the 32-bit formats only (gfx2d module docs); the
+/// others go through [`convert`].
+pub fn require_32bit(desc: &SurfaceDesc) -> Result<(), EngineError> {
+    if desc.format.is_32bit() {
+        Ok(())
+    } else {
+        Err(EngineError::Unsupported(
+            "fill, copy and blend work on XRGB8888 and ARGB8888 only (use Convert)",
+        ))
+    }
+}
+
 /// A copy needs both surfaces in one pixel format (the engine converts nothing).
 pub fn same_format(dst: &SurfaceDesc, src: &SurfaceDesc) -> Result<(), EngineError> {
     if dst.format == src.format {
@@ -267,6 +284,149 @@ pub fn same_format(dst: &SurfaceDesc, src: &SurfaceDesc) -> Result<(), EngineErr
             "copy between different pixel formats",
         ))
     }
+}
+
+/// The formats [`convert`] reads.
+pub const CONVERT_SRC_FORMATS: &[PixelFormat] = &[
+    PixelFormat::Xrgb8888,
+    PixelFormat::Argb8888,
+    PixelFormat::Rgb565,
+    PixelFormat::Yuyv,
+];
+
+/// The formats [`convert`] writes (no RGB to YUV rule is defined).
+pub const CONVERT_DST_FORMATS: &[PixelFormat] = &[
+    PixelFormat::Xrgb8888,
+    PixelFormat::Argb8888,
+    PixelFormat::Rgb565,
+];
+
+/// The byte range `[start, end)` of row bytes a converter reads for source columns
+/// `x .. x + w` of a `format` row: whole pixels, and whole Y0 U Y1 V pairs for `Yuyv`.
+pub fn source_span(format: PixelFormat, x: u32, w: u32) -> (usize, usize) {
+    match format {
+        PixelFormat::Yuyv => {
+            let first = x as usize / 2;
+            let last = ((x + w) as usize).div_ceil(2);
+            (first * 4, last * 4)
+        }
+        f => (
+            x as usize * f.bytes_per_pixel(),
+            (x + w) as usize * f.bytes_per_pixel(),
+        ),
+    }
+}
+
+/// Pixel `x` of a row of `format` pixels whose first byte is pixel (or pair) `x0`, as
+/// 0xAARRGGBB (gfx2d module docs, step 4).
+fn fetch(row: &[u8], format: PixelFormat, x0: u32, x: u32) -> u32 {
+    match format {
+        PixelFormat::Xrgb8888 => 0xff00_0000 | load(&row[(x - x0) as usize * 4..]),
+        PixelFormat::Argb8888 => load(&row[(x - x0) as usize * 4..]),
+        PixelFormat::Rgb565 => {
+            let i = (x - x0) as usize * 2;
+            expand_565(u16::from_le_bytes([row[i], row[i + 1]]))
+        }
+        PixelFormat::Yuyv => {
+            // x0 is even (source_span starts at a pair).
+            let pair = (x / 2 - x0 / 2) as usize * 4;
+            let y = row[pair + 2 * (x % 2) as usize];
+            yuv_to_argb(y, row[pair + 1], row[pair + 3])
+        }
+    }
+}
+
+/// Stores 0xAARRGGBB `px` as pixel `i` of a row of `format` (gfx2d module docs, step 4);
+/// `format` is one of [`CONVERT_DST_FORMATS`].
+fn store(row: &mut [u8], format: PixelFormat, i: usize, px: u32) {
+    match format {
+        PixelFormat::Argb8888 => row[i * 4..i * 4 + 4].copy_from_slice(&px.to_le_bytes()),
+        PixelFormat::Xrgb8888 => {
+            row[i * 4..i * 4 + 4].copy_from_slice(&(px | 0xff00_0000).to_le_bytes())
+        }
+        PixelFormat::Rgb565 => row[i * 2..i * 2 + 2].copy_from_slice(&reduce_565(px).to_le_bytes()),
+        // Not in CONVERT_DST_FORMATS: validation refused it.
+        PixelFormat::Yuyv => {}
+    }
+}
+
+/// One output row of a Convert: `out` (`w_out` pixels of `dst_format`) from the source
+/// row `src` (`src_format`, its first byte at column `x0` as [`source_span`] gives it),
+/// sampling columns `from_x .. from_x + from_w` with factor `fx`, mirrored by `flip_h`.
+#[allow(clippy::too_many_arguments)]
+pub fn convert_row(
+    out: &mut [u8],
+    dst_format: PixelFormat,
+    w_out: u32,
+    src: &[u8],
+    src_format: PixelFormat,
+    x0: u32,
+    from_x: u32,
+    from_w: u32,
+    fx: u64,
+    flip_h: bool,
+) {
+    for i in 0..w_out {
+        let k = if flip_h { w_out - 1 - i } else { i };
+        let sx = from_x + sample_index(k, fx, from_w);
+        store(out, dst_format, i as usize, fetch(src, src_format, x0, sx));
+    }
+}
+
+/// Crops `from` of `src` (in `src_buf`), scales it to `to`'s size, mirrors it by `flip` and
+/// converts it into `to` of `dst` (in `dst_buf`), as the gfx2d module docs define. Any
+/// scale (up-scaling clamps at the crop's edge); sources in [`CONVERT_SRC_FORMATS`],
+/// destinations in [`CONVERT_DST_FORMATS`].
+pub fn convert(
+    dst_buf: &mut [u8],
+    dst: &SurfaceDesc,
+    to: Rect,
+    src_buf: &[u8],
+    src: &SurfaceDesc,
+    from: Rect,
+    flip: Flip,
+) -> Result<(), EngineError> {
+    check_surface("dst", dst, dst_buf.len())?;
+    check_surface("src", src, src_buf.len())?;
+    check_rect("src", src, from, "convert source")?;
+    check_rect("dst", dst, to, "convert destination")?;
+    if !CONVERT_DST_FORMATS.contains(&dst.format) {
+        return Err(EngineError::Unsupported(
+            "convert destination pixel format not written by this engine",
+        ));
+    }
+    if from.is_empty() || to.is_empty() {
+        return Ok(());
+    }
+    let fx = scale_factor(from.w, to.w);
+    let fy = scale_factor(from.h, to.h);
+    let (s0, s1) = source_span(src.format, from.x, from.w);
+    let x0 = if src.format == PixelFormat::Yuyv {
+        from.x & !1
+    } else {
+        from.x
+    };
+    let out_len = to.w as usize * dst.format.bytes_per_pixel();
+    for j in 0..to.h {
+        let k = if flip.v { to.h - 1 - j } else { j };
+        let sy = from.y + sample_index(k, fy, from.h);
+        let row_at = src.offset + sy as usize * src.stride;
+        let row = &src_buf[row_at + s0..row_at + s1];
+        let at = dst.pixel_offset(to.x, to.y + j);
+        convert_row(
+            &mut dst_buf[at..at + out_len],
+            dst.format,
+            to.w,
+            row,
+            src.format,
+            x0,
+            from.x,
+            from.w,
+            fx,
+            flip.h,
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ fn format(f: PixelFormat) -> Format {
     match f {
         PixelFormat::Xrgb8888 => Format::Xrgb8888,
         PixelFormat::Argb8888 => Format::Argb8888,
+        other => panic!("{other:?} is not a fill/copy/blend format"),
     }
 }
 
@@ -49,6 +50,7 @@ fn exact_alpha(src_px: u32, f: PixelFormat, alpha: u8) -> bool {
     let sa = match f {
         PixelFormat::Xrgb8888 => 255,
         PixelFormat::Argb8888 => src_px >> 24,
+        other => panic!("{other:?} is not a blend format"),
     };
     sa == 0 || alpha == 0 || (sa == 255 && alpha == 255)
 }

@@ -228,11 +228,11 @@ impl<D: DriverDma, T: Transport> State<D, T> {
             }
         }
         let id = self.new_id();
+        // set_mode refused every format without a code, and the flip's surface has the mode's.
+        let format = gpu_format(fb.format)
+            .ok_or(GpuError::Virtio("pixel format without a virtio-gpu code"))?;
         self.hw.nodata(protocol::resource_create_2d(
-            id,
-            gpu_format(fb.format),
-            fb.width,
-            fb.height,
+            id, format, fb.width, fb.height,
         ))?;
         let len = fb.stride * fb.height as usize;
         if let Err(e) = self
@@ -266,10 +266,12 @@ impl<D: DriverDma, T: Transport> State<D, T> {
     }
 }
 
-fn gpu_format(f: PixelFormat) -> u32 {
+/// The virtio-gpu format of `f`; `None` for the formats virtio-gpu 2D has no code for.
+fn gpu_format(f: PixelFormat) -> Option<u32> {
     match f {
-        PixelFormat::Xrgb8888 => protocol::FORMAT_B8G8R8X8_UNORM,
-        PixelFormat::Argb8888 => protocol::FORMAT_B8G8R8A8_UNORM,
+        PixelFormat::Xrgb8888 => Some(protocol::FORMAT_B8G8R8X8_UNORM),
+        PixelFormat::Argb8888 => Some(protocol::FORMAT_B8G8R8A8_UNORM),
+        PixelFormat::Rgb565 | PixelFormat::Yuyv => None,
     }
 }
 
@@ -416,6 +418,11 @@ impl<D: DriverDma, T: Transport> DisplayControl for VirtioGpu<D, T> {
         if mode.width < MIN_MODE_SIDE || mode.height < MIN_MODE_SIDE {
             return Err(refused);
         }
+        let Some(format) = gpu_format(mode.format) else {
+            return Err(EngineError::Unsupported(
+                "virtio-gpu 2D scans out XRGB8888 and ARGB8888 only",
+            ));
+        };
         if mode
             .width
             .checked_mul(mode.height)
@@ -429,7 +436,7 @@ impl<D: DriverDma, T: Transport> DisplayControl for VirtioGpu<D, T> {
             let id = s.new_id();
             match s.hw.nodata(protocol::resource_create_2d(
                 id,
-                gpu_format(mode.format),
+                format,
                 mode.width,
                 mode.height,
             )) {
@@ -647,6 +654,14 @@ mod tests {
                 height: 16
             })
         );
+        assert!(take_commands(&model).is_empty());
+        // A format virtio-gpu 2D has no code for: refused before asking.
+        for format in [PixelFormat::Rgb565, PixelFormat::Yuyv] {
+            assert!(matches!(
+                gpu.set_mode(DisplayMode { format, ..MODE }),
+                Err(EngineError::Unsupported(_))
+            ));
+        }
         assert!(take_commands(&model).is_empty());
         // Past max_hostmem: the device answers ERR_OUT_OF_MEMORY.
         let big = DisplayMode {

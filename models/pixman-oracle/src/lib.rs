@@ -1,6 +1,7 @@
-//! The independent pixel oracle: dmasync's three 2D commands (solid fill, copy, global-alpha
-//! source-over) computed by pixman, the pixel library QEMU, X and cairo use, through the
-//! `pixman` crate's bindings to the system `libpixman-1` (Debian's `libpixman-1-dev`).
+//! The independent pixel oracle: dmasync's 2D commands (solid fill, copy, global-alpha
+//! source-over, the scaled/converted blit) computed by pixman, the pixel library QEMU, X
+//! and cairo use, through the `pixman` crate's bindings to the system `libpixman-1`
+//! (Debian's `libpixman-1-dev`).
 //!
 //! Host only, and on purpose independent of dmasync's engine and drivers: the API is its own
 //! ([`Layout`], [`Rect`], [`Format`]) so that nothing it computes goes through
@@ -28,6 +29,18 @@
 //! sources, are handed to pixman as `a8r8g8b8`. The format matters only where dmasync gives
 //! it meaning: an [`Format::Xrgb8888`] blend source is opaque whatever its top byte holds.
 //!
+//! - **Convert** (crop, nearest scale, flip, format conversion) is `PIXMAN_OP_SRC` of the
+//!   whole source surface through a transform with `PIXMAN_FILTER_NEAREST` ([`convert`]).
+//!   pixman samples destination pixel `i` at the source point `m * (i + 0.5) + t` and takes
+//!   pixel `floor(x - pixman_fixed_e)`; with `m = 16 * f` (dmasync's 1.12 factor as 16.16)
+//!   and `t = from.x - 8f + 1/65536` (in 16.16 units) that is exactly `from.x + (i * f) >> 12`,
+//!   and with `m = -16f`, `t = from.x + (2 to.w - 1) 8f + 1/65536` the mirrored
+//!   `from.x + ((to.w - 1 - i) * f) >> 12` (the products are exact in pixman's 64-bit
+//!   arithmetic). r5g6b5 expands by bit replication and is stored by truncation, as dmasync
+//!   defines, so RGB conversions are bit-exact. pixman's `yuy2` fetch uses BT.601
+//!   limited-range coefficients with 16 fraction bits and truncation where dmasync uses the
+//!   ISI's 8-bit ones and rounds: a channel may differ by [`YUV_CHANNEL_BOUND`].
+//!
 //! Surfaces are copied into pixman-owned packed images, composited, and every pixel of the
 //! surface is written back: which pixels change is pixman's decision; the bytes between rows
 //! (stride padding) and after the last pixel are never written.
@@ -36,7 +49,7 @@
 
 use core::fmt;
 
-use pixman::{Box32, Color, FormatCode, Image, Operation, Solid};
+use pixman::{Box32, Color, Filter, Fixed, FormatCode, Image, Operation, Repeat, Solid, Transform};
 
 /// How far a blended colour channel (red, green or blue) of pixman's result may lie from
 /// dmasync's: one. dmasync rounds `(s * a + d * (255 - a)) / 255` once; pixman rounds
@@ -46,6 +59,13 @@ use pixman::{Box32, Color, FormatCode, Image, Operation, Solid};
 /// two integers that close differ by at most 1. Alpha bytes and pixels with `a` = 0 or 255
 /// differ by nothing.
 pub const BLEND_COLOUR_BOUND: u8 = 1;
+
+/// How far a colour channel of a YUYV pixel converted by pixman (`yuy2` fetch: coefficients
+/// 0x12b27, 0x19a2e, 0xd0f2, 0x647e, 0x206a2 over 65536, floored) may lie from dmasync's
+/// (the ISI's 298, 408, 100, 208, 516 over 256, rounded). Measured over every (Y, U, V) by
+/// `drivers/soft/tests/pixman_oracle.rs` (`yuv_bound_is_exact_over_every_triple`), which
+/// also checks that the bound is reached.
+pub const YUV_CHANNEL_BOUND: u8 = 1;
 
 /// Pixel layouts: 32 bits per pixel, little-endian 0xAARRGGBB (bytes B, G, R, X/A), as in
 /// DRM's `XRGB8888`/`ARGB8888`.
@@ -378,6 +398,229 @@ pub fn blend(
     Ok(())
 }
 
+/// Pixel layouts [`convert`] reads and writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConvFormat {
+    /// 32 bits, 0xXXRRGGBB little-endian; read as opaque.
+    Xrgb8888,
+    /// 32 bits, 0xAARRGGBB little-endian, straight alpha.
+    Argb8888,
+    /// 16 bits little-endian, R 15:11, G 10:5, B 4:0.
+    R5g6b5,
+    /// Y0 U Y1 V, two pixels in four bytes (read only).
+    Yuy2,
+}
+
+impl ConvFormat {
+    fn bytes(self) -> usize {
+        match self {
+            ConvFormat::Xrgb8888 | ConvFormat::Argb8888 => 4,
+            ConvFormat::R5g6b5 | ConvFormat::Yuy2 => 2,
+        }
+    }
+}
+
+/// A surface of a [`ConvFormat`]: pixel (x, y) at `y * stride + x * bytes per pixel`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvLayout {
+    /// Width in pixels (even for `Yuy2`).
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes from one row to the next, at least a row.
+    pub stride: usize,
+    /// Pixel layout.
+    pub format: ConvFormat,
+}
+
+impl ConvLayout {
+    /// A tightly packed surface.
+    pub const fn packed(width: u32, height: u32, format: ConvFormat) -> Self {
+        let bpp = match format {
+            ConvFormat::Xrgb8888 | ConvFormat::Argb8888 => 4,
+            ConvFormat::R5g6b5 | ConvFormat::Yuy2 => 2,
+        };
+        Self {
+            width,
+            height,
+            stride: width as usize * bpp,
+            format,
+        }
+    }
+
+    fn row(&self) -> usize {
+        self.width as usize * self.format.bytes()
+    }
+
+    /// Row pitch of the packed pixman copy (whole 32-bit words).
+    fn words(&self) -> usize {
+        self.row().div_ceil(4)
+    }
+
+    fn as_rect_layout(&self) -> Layout {
+        Layout {
+            width: self.width,
+            height: self.height,
+            stride: self.stride,
+            format: Format::Argb8888,
+        }
+    }
+}
+
+fn check_conv(surface: &'static str, l: &ConvLayout, len: usize) -> Result<(), OracleError> {
+    let bad = |why| Err(OracleError::BadSurface { surface, why });
+    if l.width == 0 || l.height == 0 {
+        return bad("zero width or height");
+    }
+    if l.width > MAX_SIDE || l.height > MAX_SIDE {
+        return bad("wider or taller than 16384 pixels");
+    }
+    if l.stride < l.row() {
+        return bad("stride is smaller than a row");
+    }
+    if l.format == ConvFormat::Yuy2 && !l.width.is_multiple_of(2) {
+        return bad("a yuy2 surface has an even width");
+    }
+    let span = (l.height as usize - 1)
+        .checked_mul(l.stride)
+        .and_then(|v| v.checked_add(l.row()));
+    match span {
+        None => bad("size overflows"),
+        Some(span) if span > len => Err(OracleError::ShortBuffer { surface }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A surface's rows copied into whole 32-bit words per row (native-endian words holding the
+/// little-endian bytes, as pixman reads them on a little-endian host).
+fn load_conv(bytes: &[u8], l: &ConvLayout) -> Vec<u32> {
+    let (row, words) = (l.row(), l.words());
+    let mut out = vec![0u32; words * l.height as usize];
+    for y in 0..l.height as usize {
+        let src = &bytes[y * l.stride..y * l.stride + row];
+        let dst = &mut out[y * words..(y + 1) * words];
+        for (i, b) in src.iter().enumerate() {
+            let w = &mut dst[i / 4];
+            *w |= (*b as u32) << (8 * (i % 4));
+        }
+    }
+    out
+}
+
+fn store_conv(bytes: &mut [u8], l: &ConvLayout, px: &[u32]) {
+    let (row, words) = (l.row(), l.words());
+    for y in 0..l.height as usize {
+        let src = &px[y * words..(y + 1) * words];
+        let dst = &mut bytes[y * l.stride..y * l.stride + row];
+        for (i, b) in dst.iter_mut().enumerate() {
+            *b = (src[i / 4] >> (8 * (i % 4))) as u8;
+        }
+    }
+}
+
+fn conv_image<'b>(
+    px: &'b mut [u32],
+    l: &ConvLayout,
+    format: FormatCode,
+) -> Result<Image<'b, 'static>, OracleError> {
+    let (w, h, words) = (l.width as usize, l.height as usize, l.words());
+    if px.len() != words * h {
+        return Err(OracleError::Pixman("pixel buffer does not match its image"));
+    }
+    Image::from_slice_mut(format, w, h, px, words * 4, false)
+        .map_err(|_| OracleError::Pixman("pixman_image_create_bits failed"))
+}
+
+/// The 16.16 (scale, offset) of one axis: output index `i` samples crop index
+/// `(i * f) >> 12`, or `((n - 1 - i) * f) >> 12` mirrored (module docs).
+fn axis(start: u32, from: u32, to: u32, mirror: bool) -> Result<(i32, i32), OracleError> {
+    let f = (from as i64 * 4096 + to as i64 - 1) / to as i64;
+    let base = start as i64 * 65536;
+    let (m, t) = if mirror {
+        (-16 * f, base + (2 * to as i64 - 1) * 8 * f + 1)
+    } else {
+        (16 * f, base - 8 * f + 1)
+    };
+    match (i32::try_from(m), i32::try_from(t)) {
+        (Ok(m), Ok(t)) => Ok((m, t)),
+        _ => Err(OracleError::Pixman("scale outside pixman's 16.16 range")),
+    }
+}
+
+/// Crops `from` of the surface in `src`, scales it (nearest, dmasync's 1.12 factor) to
+/// `to`'s size, mirrors it (`flip_h`, `flip_v`) and converts it into `to` of the surface in
+/// `dst`, computed by pixman (module docs). The destination is `Xrgb8888` (written with the
+/// X byte 0xFF), `Argb8888` or `R5g6b5`.
+#[allow(clippy::too_many_arguments)]
+pub fn convert(
+    dst: &mut [u8],
+    dst_layout: ConvLayout,
+    to: Rect,
+    src: &[u8],
+    src_layout: ConvLayout,
+    from: Rect,
+    flip_h: bool,
+    flip_v: bool,
+) -> Result<(), OracleError> {
+    check_conv("dst", &dst_layout, dst.len())?;
+    check_conv("src", &src_layout, src.len())?;
+    check_rect("src", &src_layout.as_rect_layout(), from)?;
+    check_rect("dst", &dst_layout.as_rect_layout(), to)?;
+    if dst_layout.format == ConvFormat::Yuy2 {
+        return Err(OracleError::BadSurface {
+            surface: "dst",
+            why: "pixman does not write yuy2",
+        });
+    }
+    if from.w == 0 || from.h == 0 || to.w == 0 || to.h == 0 {
+        return Ok(());
+    }
+    let (mx, tx) = axis(from.x, from.w, to.w, flip_h)?;
+    let (my, ty) = axis(from.y, from.h, to.h, flip_v)?;
+    // An X destination takes the source as opaque, so the stored top byte is 0xFF.
+    let src_code = match (src_layout.format, dst_layout.format) {
+        (ConvFormat::Argb8888, ConvFormat::Argb8888) => FormatCode::A8R8G8B8,
+        (ConvFormat::Xrgb8888 | ConvFormat::Argb8888, _) => FormatCode::X8R8G8B8,
+        (ConvFormat::R5g6b5, _) => FormatCode::R5G6B5,
+        (ConvFormat::Yuy2, _) => FormatCode::YUY2,
+    };
+    let dst_code = match dst_layout.format {
+        ConvFormat::R5g6b5 => FormatCode::R5G6B5,
+        _ => FormatCode::A8R8G8B8,
+    };
+    let mut s = load_conv(src, &src_layout);
+    let mut d = load_conv(dst, &dst_layout);
+    {
+        let mut s_img = conv_image(&mut s, &src_layout, src_code)?;
+        let z = Fixed::from_raw(0);
+        let one = Fixed::from_raw(1 << 16);
+        let m = Transform::new([
+            [Fixed::from_raw(mx), z, Fixed::from_raw(tx)],
+            [z, Fixed::from_raw(my), Fixed::from_raw(ty)],
+            [z, z, one],
+        ]);
+        s_img
+            .set_transform(m)
+            .map_err(|_| OracleError::Pixman("pixman_image_set_transform failed"))?;
+        s_img
+            .set_filter(Filter::Nearest, &[])
+            .map_err(|_| OracleError::Pixman("pixman_image_set_filter failed"))?;
+        s_img.set_repeat(Repeat::None);
+        let mut d_img = conv_image(&mut d, &dst_layout, dst_code)?;
+        d_img.composite32(
+            Operation::Src,
+            &s_img,
+            None,
+            (0, 0),
+            (0, 0),
+            (to.x as i32, to.y as i32),
+            (to.w as i32, to.h as i32),
+        );
+    }
+    store_conv(dst, &dst_layout, &d);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -628,5 +871,114 @@ mod tests {
             Err(OracleError::ShortBuffer { surface: "src" })
         );
         assert!(buf.iter().all(|&b| b == 7));
+    }
+
+    fn conv1(
+        src: &[u8],
+        sl: ConvLayout,
+        from: Rect,
+        dl: ConvLayout,
+        to: Rect,
+        h: bool,
+        v: bool,
+    ) -> Vec<u8> {
+        let mut d = vec![0u8; dl.stride * dl.height as usize];
+        convert(&mut d, dl, to, src, sl, from, h, v).unwrap();
+        d
+    }
+
+    #[test]
+    fn convert_by_hand() {
+        // r5g6b5 0xF81F (magenta) expands by replication; 0x0841 to 0x08 in each channel.
+        let src = [0x1f, 0xf8, 0x41, 0x08];
+        let sl = ConvLayout::packed(2, 1, ConvFormat::R5g6b5);
+        let d = conv1(
+            &src,
+            sl,
+            Rect::new(0, 0, 2, 1),
+            ConvLayout::packed(2, 1, ConvFormat::Argb8888),
+            Rect::new(0, 0, 2, 1),
+            false,
+            false,
+        );
+        assert_eq!(d, [0xff, 0x00, 0xff, 0xff, 0x08, 0x08, 0x08, 0xff]);
+        // ... and 8888 truncates back: 0xFF_87_43_0F to r 0x10, g 0x10, b 0x01.
+        let src = 0xFF87_430Fu32.to_le_bytes();
+        let d = conv1(
+            &src,
+            ConvLayout::packed(1, 1, ConvFormat::Xrgb8888),
+            Rect::new(0, 0, 1, 1),
+            ConvLayout::packed(1, 1, ConvFormat::R5g6b5),
+            Rect::new(0, 0, 1, 1),
+            false,
+            false,
+        );
+        assert_eq!(
+            u16::from_le_bytes([d[0], d[1]]),
+            (0x10 << 11) | (0x10 << 5) | 0x01
+        );
+        // 5 columns to 2: f = ceil(5 * 4096 / 2) = 10240, samples 0 and 2; mirrored 2 and 0.
+        let row: Vec<u8> = (0..5u32)
+            .flat_map(|i| (0xFF00_0000 | i).to_le_bytes())
+            .collect();
+        let sl = ConvLayout::packed(5, 1, ConvFormat::Argb8888);
+        let dl = ConvLayout::packed(2, 1, ConvFormat::Argb8888);
+        let d = conv1(
+            &row,
+            sl,
+            Rect::new(0, 0, 5, 1),
+            dl,
+            Rect::new(0, 0, 2, 1),
+            false,
+            false,
+        );
+        assert_eq!((d[0], d[4]), (0, 2));
+        let d = conv1(
+            &row,
+            sl,
+            Rect::new(0, 0, 5, 1),
+            dl,
+            Rect::new(0, 0, 2, 1),
+            true,
+            false,
+        );
+        assert_eq!((d[0], d[4]), (2, 0));
+        // A crop from column 1, 4 to 3: f = 5462, samples 1 + {0, 1, 2}.
+        let dl = ConvLayout::packed(3, 1, ConvFormat::Argb8888);
+        let d = conv1(
+            &row,
+            sl,
+            Rect::new(1, 0, 4, 1),
+            dl,
+            Rect::new(0, 0, 3, 1),
+            false,
+            false,
+        );
+        assert_eq!((d[0], d[4], d[8]), (1, 2, 3));
+        // An Argb source into Xrgb: the X byte is 0xFF.
+        let src = 0x1122_3344u32.to_le_bytes();
+        let d = conv1(
+            &src,
+            ConvLayout::packed(1, 1, ConvFormat::Argb8888),
+            Rect::new(0, 0, 1, 1),
+            ConvLayout::packed(1, 1, ConvFormat::Xrgb8888),
+            Rect::new(0, 0, 1, 1),
+            false,
+            false,
+        );
+        assert_eq!(d, [0x44, 0x33, 0x22, 0xff]);
+        // Black and white in yuy2 (Y 16 and 235, no chroma).
+        let src = [16, 128, 235, 128];
+        let d = conv1(
+            &src,
+            ConvLayout::packed(2, 1, ConvFormat::Yuy2),
+            Rect::new(0, 0, 2, 1),
+            ConvLayout::packed(2, 1, ConvFormat::Argb8888),
+            Rect::new(0, 0, 2, 1),
+            false,
+            false,
+        );
+        assert_eq!(&d[..4], &[0, 0, 0, 0xff]);
+        assert!(d[4..7].iter().all(|&c| c >= 255 - YUV_CHANNEL_BOUND) && d[7] == 0xff);
     }
 }
