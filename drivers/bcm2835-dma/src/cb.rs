@@ -242,3 +242,180 @@ impl Plan {
         cbs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::regs::{MAX_LEN, MAX_LITE_LEN};
+    use proptest::prelude::*;
+
+    // TI bits by their documented positions (Peripherals §4.2.1.2, Linux BCM2835_DMA_*):
+    // INTEN 0, TDMODE 1, WAIT_RESP 3, D_INC 4, S_INC 8.
+    const INTEN: u32 = 1 << 0;
+    const TDMODE: u32 = 1 << 1;
+    const WAIT_RESP: u32 = 1 << 3;
+    const D_INC: u32 = 1 << 4;
+    const S_INC: u32 = 1 << 8;
+
+    #[test]
+    fn a_short_copy_is_one_block_that_interrupts() {
+        let cbs = Plan::copy(0xC010_0000, 0xC020_0040, 12)
+            .unwrap()
+            .encode(MAX_LEN, 0xC000_1020, 0xC000_1000);
+        assert_eq!(
+            cbs[..],
+            [ControlBlock {
+                ti: WAIT_RESP | D_INC | S_INC | INTEN,
+                source: 0xC020_0040,
+                dest: 0xC010_0000,
+                txfr_len: 12,
+                stride: 0,
+                next: 0,
+            }]
+        );
+        let b = cbs[0].bytes();
+        assert_eq!(b[..4], (WAIT_RESP | D_INC | S_INC | INTEN).to_le_bytes());
+        assert_eq!(b[4..8], 0xC020_0040u32.to_le_bytes());
+        assert_eq!(b[8..12], 0xC010_0000u32.to_le_bytes());
+        assert_eq!(b[12..16], 12u32.to_le_bytes());
+        assert_eq!(b[20..], [0; 12]);
+    }
+
+    #[test]
+    fn a_long_copy_on_a_lite_channel_is_a_chain_of_64k_minus_4_blocks() {
+        let len = 0xFFFC + 8;
+        let cbs = Plan::copy(0x1000, 0x40_0000, len)
+            .unwrap()
+            .encode(MAX_LITE_LEN, 0x2000, 0x1FE0);
+        assert_eq!(cbs.len(), 2);
+        assert_eq!(cbs[0].ti, WAIT_RESP | D_INC | S_INC);
+        assert_eq!(
+            (cbs[0].source, cbs[0].dest, cbs[0].txfr_len, cbs[0].next),
+            (0x40_0000, 0x1000, 0xFFFC, 0x2020)
+        );
+        assert_eq!(cbs[1].ti, WAIT_RESP | D_INC | S_INC | INTEN);
+        assert_eq!(
+            (cbs[1].source, cbs[1].dest, cbs[1].txfr_len, cbs[1].next),
+            (0x40_FFFC, 0x1_0FFC, 8, 0)
+        );
+        // A full channel takes it in one block.
+        assert_eq!(Plan::copy(0x1000, 0x40_0000, len).unwrap().control_blocks(MAX_LEN), 1);
+    }
+
+    #[test]
+    fn a_fill_reads_the_pattern_word_without_incrementing() {
+        let p = Plan::fill(0x3000, 0x1_0000, 0xA5).unwrap();
+        assert_eq!(
+            p,
+            Plan::Fill {
+                dst: 0x3000,
+                len: 0x1_0000,
+                word: 0xA5A5_A5A5
+            }
+        );
+        let cbs = p.encode(MAX_LITE_LEN, 0x120, 0x100);
+        assert_eq!(cbs.len(), 2);
+        for cb in &cbs {
+            assert_eq!(cb.source, 0x100);
+            assert_eq!(cb.ti & (S_INC | D_INC), D_INC);
+        }
+        assert_eq!((cbs[1].dest, cbs[1].txfr_len), (0x3000 + 0xFFFC, 4));
+    }
+
+    #[test]
+    fn a_rectangle_is_one_2d_block_with_ylength_rows_minus_one_and_strides() {
+        // 3 rows of 8 bytes; source pitch 16, destination pitch 12 (raspi3b.md §4's test).
+        let r = Rect2d::new(0x5000, 0x6000, 8, 3, 12, 16).unwrap();
+        let cbs = Plan::Rects(alloc::vec![r, r]).encode(MAX_LEN, 0x100, 0xE0);
+        assert_eq!(cbs.len(), 2);
+        let first = ControlBlock {
+            ti: WAIT_RESP | D_INC | S_INC | TDMODE,
+            source: 0x6000,
+            dest: 0x5000,
+            txfr_len: 2 << 16 | 8,
+            stride: 4 << 16 | 8,
+            next: 0x120,
+        };
+        assert_eq!(cbs[0], first);
+        assert_eq!(
+            cbs[1],
+            ControlBlock {
+                ti: first.ti | INTEN,
+                next: 0,
+                ..first
+            }
+        );
+        // The largest steps fit the signed 16-bit fields.
+        let r = Rect2d::new(0, 0, 4, MAX_ROWS, 4 + 32764, 4).unwrap();
+        let cb = Plan::Rects(alloc::vec![r]).encode(MAX_LEN, 0, 0)[0];
+        assert_eq!(cb.stride, 32764 << 16);
+        assert_eq!(cb.txfr_len, (MAX_ROWS - 1) << 16 | 4);
+    }
+
+    #[test]
+    fn every_length_address_row_and_pitch_the_dma_cannot_run_is_refused() {
+        assert!(Plan::copy(0, 0, 0).is_err());
+        for bad in [1, 2, 3, 6, 4095] {
+            assert!(Plan::copy(0, 0, bad).is_err(), "length {bad}");
+            assert!(Plan::copy(bad, 0, 8).is_err(), "dst {bad}");
+            assert!(Plan::copy(0, bad, 8).is_err(), "src {bad}");
+            assert!(Plan::fill(0, bad, 1).is_err(), "fill length {bad}");
+            assert!(Plan::fill(bad, 8, 1).is_err(), "fill dst {bad}");
+            assert!(Rect2d::new(0, 0, bad, 1, 4096, 4096).is_err(), "row {bad}");
+            assert!(Rect2d::new(0, 0, 8, 1, 4096 + bad as usize, 4096).is_err(), "pitch {bad}");
+            assert!(Rect2d::new(bad, 0, 8, 1, 4096, 4096).is_err(), "rect dst {bad}");
+        }
+        assert!(Plan::fill(0, 0, 1).is_err());
+        assert!(Rect2d::new(0, 0, 0, 1, 64, 64).is_err());
+        assert!(Rect2d::new(0, 0, 0x1_0000, 1, 0x1_0000, 0x1_0000).is_err());
+        assert!(Rect2d::new(0, 0, 8, 0, 64, 64).is_err());
+        assert!(Rect2d::new(0, 0, 8, MAX_ROWS + 1, 64, 64).is_err());
+        assert!(Rect2d::new(0, 0, 8, 2, 8 + 32768, 64).is_err());
+        assert!(Rect2d::new(0, 0, 8, 2, 4, 64).is_err(), "pitch below a row");
+    }
+
+    proptest! {
+        /// Any accepted copy becomes a chain that moves exactly its bytes, in order, in
+        /// word-multiple blocks no longer than the channel takes, linked at 32-byte steps,
+        /// only the last interrupting.
+        #[test]
+        fn chains_cover_the_copy_exactly(
+            words in 1u32..400_000,
+            dst in 0u32..0x1000_0000,
+            src in 0u32..0x1000_0000,
+            lite in any::<bool>(),
+            fill in any::<bool>(),
+        ) {
+            let (len, dst, src) = (words * 4, dst & !3, src & !3);
+            let max = if lite { MAX_LITE_LEN } else { MAX_LEN };
+            let plan = if fill {
+                Plan::fill(dst, len, 7).unwrap()
+            } else {
+                Plan::copy(dst, src, len).unwrap()
+            };
+            let at = 0xC000_0000;
+            let cbs = plan.encode(max, at, 0xBFFF_FFE0);
+            prop_assert_eq!(cbs.len(), plan.control_blocks(max));
+            let mut done = 0;
+            for (i, cb) in cbs.iter().enumerate() {
+                prop_assert!(cb.txfr_len > 0 && cb.txfr_len % 4 == 0);
+                prop_assert!(cb.txfr_len as usize <= max);
+                prop_assert_eq!(cb.dest, dst + done);
+                prop_assert_eq!(cb.source, if fill { 0xBFFF_FFE0 } else { src + done });
+                let last = i + 1 == cbs.len();
+                prop_assert_eq!(cb.ti & INTEN != 0, last);
+                prop_assert_eq!(cb.next, if last { 0 } else { at + 32 * (i as u32 + 1) });
+                done += cb.txfr_len;
+            }
+            prop_assert_eq!(done, len);
+        }
+
+        #[test]
+        fn lengths_not_a_multiple_of_4_never_make_a_plan(len in 1u32..1 << 20) {
+            prop_assume!(len % 4 != 0);
+            prop_assert!(Plan::copy(0, 0, len).is_err());
+            prop_assert!(Plan::fill(0, len, 0).is_err());
+            prop_assert!(Rect2d::new(0, 0, len, 1, 1 << 20, 1 << 20).is_err());
+        }
+    }
+}

@@ -313,7 +313,7 @@ impl<R: RegisterIo, M: MemorySystem> Bcm2835Dma<R, M> {
     /// The interrupt handler's work: completes each running channel's job whose CS shows
     /// the chain's end or an error, then starts ready jobs. Returns how many completed.
     pub fn on_interrupt(&self) -> usize {
-        self.poll(false)
+        self.poll(false).0
     }
 
     /// Starts jobs whose in-fence has signalled since the driver last ran.
@@ -328,54 +328,56 @@ impl<R: RegisterIo, M: MemorySystem> Bcm2835Dma<R, M> {
     /// than `watchdog_ticks` calls is halted and its job fails with
     /// `DeviceError(`[`WATCHDOG_RESET`]`)`. Returns how many it halted.
     pub fn watchdog(&self) -> usize {
-        let before = self.state.lock().watchdog_resets;
-        self.poll(true);
-        (self.state.lock().watchdog_resets - before) as usize
+        self.poll(true).1
     }
 
-    fn poll(&self, tick: bool) -> usize {
+    /// Completes finished or failed jobs (and, with `tick`, halts timed-out ones), then
+    /// starts ready jobs. Returns (jobs completed, channels halted for a timeout).
+    fn poll(&self, tick: bool) -> (usize, usize) {
         let mut signals = Signals::new();
+        let mut timeouts = 0;
         {
             let mut s = self.state.lock();
             let st = &mut *s;
             let io = &st.io;
-            for c in st
-                .channels
-                .iter_mut()
-                .filter(|c| c.job.is_some() && !c.wedged)
-            {
+            for c in st.channels.iter_mut().filter(|c| c.job.is_some() && !c.wedged) {
                 let ch = c.number;
                 let cs = io.read32(chan(ch, CS));
-                let result = if let Some(code) = error_code(cs, io.read32(chan(ch, DEBUG))) {
-                    Some(Err(FenceError::DeviceError(code)))
-                } else if cs & bits(CS_BITS::INT::SET) != 0 && io.read32(chan(ch, CONBLK_AD)) == 0 {
+                let failed = if let Some(code) = error_code(cs, io.read32(chan(ch, DEBUG))) {
+                    Some(code)
+                } else if cs & bits(CS_BITS::INT::SET) != 0
+                    && io.read32(chan(ch, CONBLK_AD)) == 0
+                {
                     io.write32(chan(ch, CS), bits(CS_BITS::INT::SET + CS_BITS::END::SET));
                     signals.push((c.job.take().expect("filtered"), Ok(())));
                     c.idle_ticks = 0;
                     None
                 } else if tick {
                     c.idle_ticks += 1;
-                    (c.idle_ticks > self.config.watchdog_ticks).then(|| {
-                        st.watchdog_resets += 1;
-                        Err(FenceError::DeviceError(WATCHDOG_RESET))
-                    })
+                    (c.idle_ticks > self.config.watchdog_ticks).then_some(WATCHDOG_RESET)
                 } else {
                     None
                 };
-                if let Some(r) = result {
-                    c.idle_ticks = 0;
-                    if halt(io, ch) {
-                        signals.push((c.job.take().expect("filtered"), r));
-                    } else {
-                        c.wedged = true;
+                let Some(code) = failed else { continue };
+                c.idle_ticks = 0;
+                if halt(io, ch) {
+                    signals.push((
+                        c.job.take().expect("filtered"),
+                        Err(FenceError::DeviceError(code)),
+                    ));
+                    if code == WATCHDOG_RESET {
+                        timeouts += 1;
                     }
+                } else {
+                    c.wedged = true;
                 }
             }
+            st.watchdog_resets += timeouts as u64;
             self.kick(st, &mut signals);
         }
         let n = signals.len();
         finish(signals);
-        n
+        (n, timeouts)
     }
 
     /// Halts every running channel and abandons its and the queued jobs: their fences
@@ -736,5 +738,19 @@ impl<R: RegisterIo, M: MemorySystem> Engine2d for Bcm2835Dma<R, M> {
             Ok(p) => self.queue_job(locked, p, in_fence),
             Err(e) => Err(Rejected::new(e, locked)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_code_is_cs_error_with_the_debug_flags() {
+        // CS.ERROR is bit 8; DEBUG: READ_LAST_NOT_SET 0, FIFO 1, READ 2 (Linux BCM2835_DMA_*).
+        assert_eq!(error_code(1 << 8, 1 << 2), Some(DMA_ERROR | 4));
+        assert_eq!(error_code(1 << 8 | 0x16, 0b011 | 1 << 28), Some(DMA_ERROR | 3));
+        assert_eq!(error_code(1 << 8, 0), Some(DMA_ERROR));
+        assert_eq!(error_code(0x16, 0b111), None, "END|INT|PAUSED without ERROR");
     }
 }
