@@ -259,9 +259,11 @@ mod tests {
 
     #[test]
     fn a_short_copy_is_one_block_that_interrupts() {
-        let cbs = Plan::copy(0xC010_0000, 0xC020_0040, 12)
-            .unwrap()
-            .encode(MAX_LEN, 0xC000_1020, 0xC000_1000);
+        let cbs = Plan::copy(0xC010_0000, 0xC020_0040, 12).unwrap().encode(
+            MAX_LEN,
+            0xC000_1020,
+            0xC000_1000,
+        );
         assert_eq!(
             cbs[..],
             [ControlBlock {
@@ -299,7 +301,12 @@ mod tests {
             (0x40_FFFC, 0x1_0FFC, 8, 0)
         );
         // A full channel takes it in one block.
-        assert_eq!(Plan::copy(0x1000, 0x40_0000, len).unwrap().control_blocks(MAX_LEN), 1);
+        assert_eq!(
+            Plan::copy(0x1000, 0x40_0000, len)
+                .unwrap()
+                .control_blocks(MAX_LEN),
+            1
+        );
     }
 
     #[test]
@@ -362,8 +369,14 @@ mod tests {
             assert!(Plan::fill(0, bad, 1).is_err(), "fill length {bad}");
             assert!(Plan::fill(bad, 8, 1).is_err(), "fill dst {bad}");
             assert!(Rect2d::new(0, 0, bad, 1, 4096, 4096).is_err(), "row {bad}");
-            assert!(Rect2d::new(0, 0, 8, 1, 4096 + bad as usize, 4096).is_err(), "pitch {bad}");
-            assert!(Rect2d::new(bad, 0, 8, 1, 4096, 4096).is_err(), "rect dst {bad}");
+            assert!(
+                Rect2d::new(0, 0, 8, 1, 4096 + bad as usize, 4096).is_err(),
+                "pitch {bad}"
+            );
+            assert!(
+                Rect2d::new(bad, 0, 8, 1, 4096, 4096).is_err(),
+                "rect dst {bad}"
+            );
         }
         assert!(Plan::fill(0, 0, 1).is_err());
         assert!(Rect2d::new(0, 0, 0, 1, 64, 64).is_err());

@@ -340,14 +340,16 @@ impl<R: RegisterIo, M: MemorySystem> Bcm2835Dma<R, M> {
             let mut s = self.state.lock();
             let st = &mut *s;
             let io = &st.io;
-            for c in st.channels.iter_mut().filter(|c| c.job.is_some() && !c.wedged) {
+            for c in st
+                .channels
+                .iter_mut()
+                .filter(|c| c.job.is_some() && !c.wedged)
+            {
                 let ch = c.number;
                 let cs = io.read32(chan(ch, CS));
                 let failed = if let Some(code) = error_code(cs, io.read32(chan(ch, DEBUG))) {
                     Some(code)
-                } else if cs & bits(CS_BITS::INT::SET) != 0
-                    && io.read32(chan(ch, CONBLK_AD)) == 0
-                {
+                } else if cs & bits(CS_BITS::INT::SET) != 0 && io.read32(chan(ch, CONBLK_AD)) == 0 {
                     io.write32(chan(ch, CS), bits(CS_BITS::INT::SET + CS_BITS::END::SET));
                     signals.push((c.job.take().expect("filtered"), Ok(())));
                     c.idle_ticks = 0;
@@ -749,8 +751,15 @@ mod tests {
     fn error_code_is_cs_error_with_the_debug_flags() {
         // CS.ERROR is bit 8; DEBUG: READ_LAST_NOT_SET 0, FIFO 1, READ 2 (Linux BCM2835_DMA_*).
         assert_eq!(error_code(1 << 8, 1 << 2), Some(DMA_ERROR | 4));
-        assert_eq!(error_code(1 << 8 | 0x16, 0b011 | 1 << 28), Some(DMA_ERROR | 3));
+        assert_eq!(
+            error_code(1 << 8 | 0x16, 0b011 | 1 << 28),
+            Some(DMA_ERROR | 3)
+        );
         assert_eq!(error_code(1 << 8, 0), Some(DMA_ERROR));
-        assert_eq!(error_code(0x16, 0b111), None, "END|INT|PAUSED without ERROR");
+        assert_eq!(
+            error_code(0x16, 0b111),
+            None,
+            "END|INT|PAUSED without ERROR"
+        );
     }
 }
