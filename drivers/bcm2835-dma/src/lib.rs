@@ -50,10 +50,11 @@
 //! # Limits
 //!
 //! In-fences are looked at when the driver runs (submission, interrupt, watchdog,
-//! [`Bcm2835Dma::service`]). Bus addresses are what the board's memory system gives
-//! (0xC000_0000 | physical on the Pi); channel 15 (its own block, no interrupt on the Pi)
-//! is not used. QEMU ignores failed accesses, DREQ pacing and the lite limits; only
-//! hardware shows those (drivers/README.md).
+//! [`Bcm2835Dma::service`]); ready jobs start on the first free channel that can run
+//! them, so a 1D job may pass a 2D one waiting for a full channel. Bus addresses are what
+//! the board's memory system gives (0xC000_0000 | physical on the Pi); channel 15 (its own
+//! block, no interrupt on the Pi) is not used. QEMU ignores failed accesses, DREQ pacing
+//! and the lite limits; only hardware shows those (drivers/README.md).
 #![no_std]
 #![warn(missing_docs)]
 
@@ -462,6 +463,8 @@ impl<R: RegisterIo, M: MemorySystem> Bcm2835Dma<R, M> {
         let max_len = if lite { MAX_LITE_LEN } else { MAX_LEN };
         let cbs = plan.encode(max_len, bus + CB_BYTES as u32, bus);
         let len = (cbs.len() + 1) * CB_BYTES;
+        // `fits` checked this at submission; it is what keeps the write below in the area.
+        assert!(len <= self.area, "a chain longer than its channel's area");
         let v = self.region.virt() + offset;
         // SAFETY: slot area `i` lies in `region` (`area` bytes per owned channel, and
         // `cbs.len() <= cbs_per_channel`: checked at submission for this channel kind),
