@@ -655,3 +655,48 @@ fn a_fill_and_a_rectangle_copy_become_the_documented_blocks() {
     assert_eq!(g.reset(), 1);
     assert_eq!(error_of(&rect), Some(FenceError::DeviceError(ABANDONED)));
 }
+
+#[test]
+fn a_job_waits_for_its_in_fence_and_a_failed_producer_fails_it_unrun() {
+    use dmasync_sync::fence::FenceProducer;
+    let sim = sim();
+    let d: Domain<'_> = SyncDomain::new(&sim, SyncConfig::default());
+    let r = Recorder::default();
+    let g = driver(&r, &sim, 1 << 3);
+    let [a, b, c] = ["a", "b", "c"].map(|n| buffer(&d, &sim, n, 4096));
+    let submit = |dst: &SyncBuffer, src: &SyncBuffer, in_fence: &Fence| {
+        let mut s = d.set();
+        s.add(dst, Access::dma_write(DMA)).unwrap();
+        s.add(src, Access::dma_read(DMA)).unwrap();
+        let l = s.lock().unwrap();
+        g.copy(l, span(dst, 0, 64), span(src, 0, 64), Some(in_fence))
+            .unwrap()
+    };
+    let (p1, p2) = (FenceProducer::one_off(), FenceProducer::one_off());
+    let n = r.len();
+    let f1 = submit(&a, &b, &p1.fence());
+    let f2 = submit(&c, &b, &p2.fence());
+    assert!(r.since(n).is_empty(), "started before its in-fence");
+    assert_eq!(g.pending(), 2);
+
+    p2.signal_error(FenceError::Timeout);
+    g.service();
+    assert_eq!(
+        error_of(&f2),
+        Some(FenceError::Timeout),
+        "the failure passes on"
+    );
+    assert!(
+        r.since(n).is_empty(),
+        "a job whose producer failed never runs"
+    );
+
+    p1.signal();
+    g.service();
+    assert!(matches!(
+        r.since(n)[..],
+        [Reg::W(0x304, _), Reg::W(0x300, ACTIVE)]
+    ));
+    assert!(!f1.is_signalled());
+    assert_eq!(g.reset(), 1);
+}
