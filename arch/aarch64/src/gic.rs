@@ -210,7 +210,11 @@ impl InterruptController for Gic {
         priority: u8,
         trigger: dmasync_hal::irq::Trigger,
     ) -> Result<(), IrqError> {
-        Ok(enable_shared(id, priority, trigger == dmasync_hal::irq::Trigger::Edge)?)
+        Ok(enable_shared(
+            id,
+            priority,
+            trigger == dmasync_hal::irq::Trigger::Edge,
+        )?)
     }
 
     fn acknowledge(&self) -> Option<u32> {

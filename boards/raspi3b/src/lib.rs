@@ -22,8 +22,8 @@ use dmasync_aarch64::cpu::{self, MAX_CPUS};
 use dmasync_aarch64::irq;
 use dmasync_aarch64::mmu::{self, IdentityMap};
 use dmasync_aarch64::smp::{SpinTable, StartError, StartMethod};
-use dmasync_bcm2836_intc::Bcm2836Intc;
 use dmasync_aarch64::{bringup, console, exit_code, heap, println, semihosting, stacks, timer};
+use dmasync_bcm2836_intc::Bcm2836Intc;
 
 pub use dmasync_aarch64 as arch;
 // The secondaries' bring-up and the timer tick are the architecture's (shared by the boards).

@@ -97,12 +97,13 @@ fn core_number() -> usize {
 pub unsafe fn interrupt_controller() -> Bcm2836Intc<'static> {
     // SAFETY: IC_BASE and LOCAL_CONTROL_BASE are the BCM2837's IC and local control blocks
     // (raspi3b.md §3.1), device memory for the program's life; the caller makes this their
-    // only driver. The register structs match the blocks' layout (the driver's tests).
-    let (local, ic) = unsafe {
-        (
+    // only driver. The register structs match the blocks' layout (the driver's tests), and
+    // `core_number` is the calling core's Aff0, its per-core register index.
+    unsafe {
+        Bcm2836Intc::new(
             &*(LOCAL_CONTROL_BASE as *const LocalRegisters),
             &*(IC_BASE as *const IcRegisters),
+            core_number,
         )
-    };
-    Bcm2836Intc::new(local, ic, core_number)
+    }
 }

@@ -102,11 +102,17 @@ fn spin_table_waits(_: &Board) -> TestResult {
         // SAFETY: page 0 is mapped normal RAM (init), the words are aligned, and nothing
         // writes them before `start_secondaries`; a read has no side effect.
         let v = unsafe { core::ptr::read_volatile(word as *const u64) };
-        ensure!(v == 0, "release word of core {i} at {word:#x} is {v:#x}, not 0");
+        ensure!(
+            v == 0,
+            "release word of core {i} at {word:#x} is {v:#x}, not 0"
+        );
     }
     // SAFETY: as above; the stub's first instruction word, read only.
     let stub = unsafe { core::ptr::read_volatile(0x300 as *const u32) };
-    ensure!(stub != 0, "no boot stub at 0x300: was the image booted raw?");
+    ensure!(
+        stub != 0,
+        "no boot stub at 0x300: was the image booted raw?"
+    );
     ensure!(
         dmasync_raspi3b::start_method().name() == "spin-table",
         "start method {}",
@@ -133,9 +139,8 @@ fn bcm2836_controller_installed(_: &Board) -> TestResult {
     // The boot core's GPU IRQ routing stays core 0 (QA7 0x0C; reset 0).
     // SAFETY: a read of the local controller's routing register (mapped device memory), no
     // side effect.
-    let route = unsafe {
-        core::ptr::read_volatile((memory_map::LOCAL_CONTROL_BASE + 0x0c) as *const u32)
-    };
+    let route =
+        unsafe { core::ptr::read_volatile((memory_map::LOCAL_CONTROL_BASE + 0x0c) as *const u32) };
     ensure!(route == 0, "GPU routing {route:#x}, expected core 0");
     // A private ID that is not one, and an edge on the level-only IC, are refused.
     ensure!(

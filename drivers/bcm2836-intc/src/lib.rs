@@ -135,7 +135,8 @@ pub struct Bcm2836Intc<'a> {
     core_of_caller: fn() -> usize,
 }
 
-// SAFETY: every access is one 32-bit volatile register access. The shared IC enables are
+// SAFETY: `new`'s contract makes this the blocks' only driver, with a truthful core number.
+// Every access is one 32-bit volatile register access. The shared IC enables are
 // write-1-to-set (no read-modify-write); the per-core control registers are changed only by
 // their own core (`core_of_caller`), inside a critical section, so no update is lost; reads
 // (sources, pending) have no side effects.
@@ -150,7 +151,13 @@ impl core::fmt::Debug for Bcm2836Intc<'_> {
 impl<'a> Bcm2836Intc<'a> {
     /// The local controller and the IC; `core_of_caller` returns the calling core's number
     /// (0..=3: MPIDR Aff0 on the BCM2836/7), the index of its per-core registers.
-    pub const fn new(
+    ///
+    /// # Safety
+    ///
+    /// `local` and `ic` must be these blocks (or memory standing in for them that only this
+    /// driver touches), and this must be their only driver; `core_of_caller` must return the
+    /// number of the core it runs on, so no two cores write the same per-core register.
+    pub const unsafe fn new(
         local: &'a LocalRegisters,
         ic: &'a IcRegisters,
         core_of_caller: fn() -> usize,
@@ -312,7 +319,9 @@ mod tests {
             let local = unsafe { &*(self.local.as_mut_ptr() as *const LocalRegisters) };
             // SAFETY: as above.
             let ic = unsafe { &*(self.ic.as_mut_ptr() as *const IcRegisters) };
-            Bcm2836Intc::new(local, ic, core)
+            // SAFETY: the blocks are this test's memory, touched by this one thread only
+            // (through the driver and, between calls, the arrays).
+            unsafe { Bcm2836Intc::new(local, ic, core) }
         }
     }
 
@@ -335,9 +344,15 @@ mod tests {
         let base = b.local.as_ptr() as usize;
         let intc = b.intc(core2);
         assert_eq!(&intc.local.gpu_routing as *const _ as usize - base, 0x0c);
-        assert_eq!(&intc.local.timer_control[1] as *const _ as usize - base, 0x44);
+        assert_eq!(
+            &intc.local.timer_control[1] as *const _ as usize - base,
+            0x44
+        );
         assert_eq!(&intc.local.irq_source[3] as *const _ as usize - base, 0x6c);
-        assert_eq!(&intc.local.mailbox_clear[0] as *const _ as usize - base, 0xc0);
+        assert_eq!(
+            &intc.local.mailbox_clear[0] as *const _ as usize - base,
+            0xc0
+        );
     }
 
     #[test]
@@ -374,7 +389,10 @@ mod tests {
         let mut b = Blocks::new();
         let intc = b.intc(core2);
         assert_eq!(intc.enable_private(8, 0), Err(IrqError::NotPrivate(8)));
-        assert_eq!(intc.enable_private(id::gpu(16), 0), Err(IrqError::NotPrivate(48)));
+        assert_eq!(
+            intc.enable_private(id::gpu(16), 0),
+            Err(IrqError::NotPrivate(48))
+        );
         assert_eq!(intc.enable_private(200, 0), Err(IrqError::BadId(200)));
         assert_eq!(
             intc.enable_shared(id::CNTV, 0, Trigger::Level),
@@ -389,7 +407,10 @@ mod tests {
             Err(IrqError::BadId(id::LIMIT))
         );
         assert!(b.ic.iter().all(|&w| w == 0), "nothing written on refusal");
-        assert!(b.local.iter().all(|&w| w == 0), "nothing written on refusal");
+        assert!(
+            b.local.iter().all(|&w| w == 0),
+            "nothing written on refusal"
+        );
     }
 
     #[test]
@@ -441,17 +462,17 @@ mod tests {
     fn acknowledge_resolves_the_gpu_cascade() {
         let mut b = Blocks::new();
         b.local[0x60 / 4] = 1 << 8; // core 0: GPU
-        b.ic[0x00 / 4] = 0x100; // pending basic: reg 1
+        b.ic[0] = 0x100; // pending basic: reg 1
         b.ic[0x04 / 4] = 1 << 16; // DMA0 (raspi3b.md §3.3)
         assert_eq!(b.intc(|| 0).acknowledge(), Some(id::gpu(16)));
         b.ic[0x04 / 4] = 0;
-        b.ic[0x00 / 4] = 0x200;
+        b.ic[0] = 0x200;
         b.ic[0x08 / 4] = 1 << 25; // GPU 57
         assert_eq!(b.intc(|| 0).acknowledge(), Some(id::gpu(57)));
-        b.ic[0x00 / 4] = 0x200 | 1 << 2; // ARM line 2 before the GPU lines
+        b.ic[0] = 0x200 | 1 << 2; // ARM line 2 before the GPU lines
         assert_eq!(b.intc(|| 0).acknowledge(), Some(id::arm(2)));
         // Deasserted between the reads: spurious.
-        b.ic = std::boxed::Box::new([0; IC_WORDS]);
+        *b.ic = [0; IC_WORDS];
         assert_eq!(b.intc(|| 0).acknowledge(), None);
     }
 }
