@@ -279,6 +279,9 @@ fn start_spin_table(
     // slot are set. `dc civac` on a mapped normal address, then the barriers and SEV, only
     // order memory and wake cores.
     unsafe {
+        // The slot's stores are observed before the release word can be (which an eviction
+        // could write back at any time after the store below).
+        core::arch::asm!("dmb ish", options(nostack, preserves_flags));
         release.write_volatile(dmasync_spin_table_entry as *const () as usize as u64);
         core::arch::asm!(
             "dc civac, {w}",
