@@ -107,3 +107,29 @@ pub unsafe fn interrupt_controller() -> Bcm2836Intc<'static> {
         )
     }
 }
+
+/// The BCM2835 DMA block of channels 0-14 with INT_STATUS and ENABLE (`DMA_OFFSET` 0x7000
+/// of the peripherals, raspi_platform.h; Linux bcm283x.dtsi `dma@7e007000`; raspi3b.md §4).
+pub const DMA_BASE: usize = 0x3F00_7000;
+/// Bytes of the DMA block (channels at 0x100 each, the shared registers at 0xFE0/0xFF0).
+pub const DMA_LEN: usize = 0x1000;
+
+/// The interrupt ID of DMA channel `ch` (0-14): channels 0-10 raise GPU 16-26, channels
+/// 11-14 share GPU 27 (raspi3b.md §4; bcm2835_peripherals.c).
+pub const fn dma_irq(ch: usize) -> u32 {
+    id::gpu(16 + if ch < 11 { ch as u32 } else { 11 })
+}
+
+/// The DMA block's registers for `dmasync-bcm2835-dma`.
+///
+/// # Safety
+///
+/// Call once: the window's user must be the only driver of the DMA channels it is given
+/// (the firmware's channels are left out by the driver's channel mask). The peripheral
+/// window is mapped as device memory by `init`.
+pub unsafe fn dma_registers() -> dmasync_hal::mmio::MmioWindow {
+    // SAFETY: DMA_BASE..+DMA_LEN is the BCM2837's DMA block (raspi_platform.h), 4-aligned,
+    // in the peripheral window `init` maps as device memory for the program's life; the
+    // caller makes this its only driver.
+    unsafe { dmasync_hal::mmio::MmioWindow::new(DMA_BASE as *mut u32, DMA_LEN) }
+}
