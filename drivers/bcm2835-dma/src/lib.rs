@@ -305,6 +305,16 @@ impl<R: RegisterIo, M: MemorySystem> Bcm2835Dma<R, M> {
         self.state.lock().watchdog_resets
     }
 
+    /// Jobs running on a channel now.
+    pub fn running(&self) -> usize {
+        self.state
+            .lock()
+            .channels
+            .iter()
+            .filter(|c| c.job.is_some())
+            .count()
+    }
+
     /// Jobs queued or running.
     pub fn pending(&self) -> usize {
         let s = self.state.lock();
