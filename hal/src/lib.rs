@@ -17,6 +17,7 @@ extern crate std;
 pub mod cache;
 pub mod clock;
 pub mod dma;
+pub mod irq;
 pub mod lock;
 pub mod mmio;
 pub mod platform;

@@ -1,15 +1,14 @@
-//! Secondary cores after PSCI `CPU_ON`: each sets up its GIC CPU interface and timer
-//! interrupt, proves both with one tick and reports in; the boot core waits for them and can
+//! Secondary cores after PSCI `CPU_ON` or a spin-table release: each sets up its part of the
+//! interrupt controller and its timer interrupt, proves both with one tick and reports in; the boot core waits for them and can
 //! name the step a core that never reported in is stuck in. Board-independent: boards start
 //! the cores ([`start_all`]) from the affinities their device tree or SoC map gives.
 
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use crate::cpu::{self, MAX_CPUS};
-use crate::psci::Conduit;
-use crate::smp::{self, StartError};
+use crate::smp::{self, StartError, StartMethod};
 use crate::timer::{self, PhysicalTimer};
-use crate::{gic, mmu, println, ticks};
+use crate::{irq, mmu, println, ticks};
 
 /// How long a secondary waits for its first timer tick before declaring it lost.
 pub const SECONDARY_TICK_PATIENCE_S: u64 = 5;
@@ -28,18 +27,19 @@ static REPORTED_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CP
 static BRING_UP: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
 /// What a [`BRING_UP`] value means.
 const BRING_UP_STEPS: [&str; 4] = [
-    "never entered its bring-up (PSCI CPU_ON, or the core's MMU and stack set-up)",
-    "setting up its GIC CPU interface",
+    "never entered its bring-up (PSCI CPU_ON or the spin-table release, or the core's MMU and stack set-up)",
+    "setting up its part of the interrupt controller (GIC CPU interface, per-core registers)",
     "enabling its timer interrupt",
     "waiting for its first timer tick",
 ];
 
-/// What a secondary does first (called by the entry [`start_all`] starts each core into): its GIC CPU
-/// interface, its timer interrupt, one timer tick to prove both, then it reports in.
+/// What a secondary does first (called by the entry [`start_all`] starts each core into): its
+/// part of the interrupt controller (GIC CPU interface, BCM2836 per-core registers), its timer
+/// interrupt, one timer tick to prove both, then it reports in.
 pub fn secondary_bring_up(index: usize) {
     BRING_UP[index].store(1, Ordering::Relaxed);
-    if let Err(e) = gic::init_secondary() {
-        panic!("cpu {index}: GIC CPU interface set-up failed: {e:?}");
+    if let Err(e) = irq::init_this_core() {
+        panic!("cpu {index}: interrupt controller set-up failed: {e:?}");
     }
     BRING_UP[index].store(2, Ordering::Relaxed);
     if let Err(e) = ticks::enable_on_this_core() {
@@ -119,9 +119,9 @@ pub fn wait_for_secondaries(expected: usize, timeout_ticks: u64) -> usize {
 }
 
 /// Starts every core in `mpidrs` except the calling one, core `i` as logical index `i`,
-/// each running `entry(index)`. Returns how many were started.
+/// each running `entry(index)`, with the board's start `method`. Returns how many were started.
 pub fn start_all(
-    conduit: Conduit,
+    method: StartMethod,
     mpidrs: &[u64],
     entry: fn(usize) -> !,
 ) -> Result<usize, StartError> {
@@ -131,7 +131,7 @@ pub fn start_all(
         if mpidr == me {
             continue;
         }
-        smp::start_secondary(conduit, index, mpidr, entry)?;
+        smp::start_secondary(method, index, mpidr, entry)?;
         started += 1;
     }
     Ok(started)

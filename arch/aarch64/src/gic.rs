@@ -1,4 +1,5 @@
-//! The GIC (v2 or v3, as the device tree says) through `arm-gic`, and IRQ dispatch.
+//! The GIC (v2 or v3, as the device tree says) through `arm-gic`, as the IRQ dispatcher's
+//! interrupt controller ([`crate::irq`]).
 //!
 //! One driver instance behind a spin lock serves all cores: GICv2 banks the CPU interface and
 //! the SGI/PPI distributor registers per core at the same addresses, so each core configures
@@ -8,6 +9,8 @@
 
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use dmasync_hal::irq::{InterruptController, IrqError};
 
 use arm_gic::gicv2::GicV2;
 use arm_gic::gicv3::{GicCpuInterface, GicV3, Group};
@@ -78,11 +81,6 @@ static GIC: SpinLock<Option<Driver>> = SpinLock::new(None);
 /// Group 1. 0 = Group 0, 1 = Group 1 (GICv3 always uses Group 1).
 static ACK_GROUP: AtomicU8 = AtomicU8::new(1);
 
-/// Number of INTIDs the dispatch table covers (SGIs, PPIs and SPIs up to the special range).
-pub const MAX_INTID: usize = 1020;
-
-static HANDLERS: [AtomicUsize; MAX_INTID] = [const { AtomicUsize::new(0) }; MAX_INTID];
-
 /// Errors from GIC set-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GicSetupError {
@@ -96,6 +94,8 @@ pub enum GicSetupError {
     CannotEnable(u32),
     /// INTID out of range.
     BadIntId(u32),
+    /// An interrupt controller was installed already.
+    AlreadyInstalled,
 }
 
 fn ack_group() -> InterruptGroup {
@@ -156,8 +156,91 @@ pub unsafe fn init_primary(frames: GicFrames, cpu_count: usize) -> Result<(), Gi
     };
     *GIC.lock() = Some(driver);
     VERSION_FAST.store(fast, Ordering::Release);
-    crate::exceptions::set_irq_handler(dispatch);
-    Ok(())
+    crate::irq::install(&GIC_CONTROLLER).map_err(|_| GicSetupError::AlreadyInstalled)
+}
+
+/// The GIC as the IRQ dispatcher's controller ([`crate::irq`]), installed by
+/// [`init_primary`]. IDs are GIC INTIDs.
+#[derive(Debug)]
+pub struct Gic;
+
+/// The one GIC instance [`init_primary`] installs.
+pub static GIC_CONTROLLER: Gic = Gic;
+
+impl From<GicSetupError> for IrqError {
+    fn from(e: GicSetupError) -> Self {
+        match e {
+            GicSetupError::NotInitialised => IrqError::NotInitialised,
+            GicSetupError::AlreadyInstalled => IrqError::AlreadyInstalled,
+            GicSetupError::Redistributors => {
+                IrqError::Controller("GICv3 redistributor frames cannot be walked", 0)
+            }
+            GicSetupError::NoRedistributorForCore(m) => {
+                IrqError::Controller("no GICv3 redistributor for the core with MPIDR", m)
+            }
+            GicSetupError::CannotEnable(id) => IrqError::CannotEnable(id),
+            GicSetupError::BadIntId(id) => IrqError::BadId(id),
+        }
+    }
+}
+
+impl InterruptController for Gic {
+    fn name(&self) -> &'static str {
+        match version_fast() {
+            Some(GicVersion::V3) => "gic-v3",
+            _ => "gic-v2",
+        }
+    }
+
+    fn id_limit(&self) -> u32 {
+        crate::irq::MAX_IRQ_ID as u32
+    }
+
+    fn init_this_core(&self) -> Result<(), IrqError> {
+        Ok(init_secondary()?)
+    }
+
+    fn enable_private(&self, id: u32, priority: u8) -> Result<(), IrqError> {
+        Ok(enable_private(id, priority)?)
+    }
+
+    fn enable_shared(
+        &self,
+        id: u32,
+        priority: u8,
+        trigger: dmasync_hal::irq::Trigger,
+    ) -> Result<(), IrqError> {
+        Ok(enable_shared(
+            id,
+            priority,
+            trigger == dmasync_hal::irq::Trigger::Edge,
+        )?)
+    }
+
+    fn acknowledge(&self) -> Option<u32> {
+        let group = ack_group();
+        let intid = if matches!(version_fast(), Some(GicVersion::V3)) {
+            GicCpuInterface::get_and_acknowledge_interrupt(group)
+        } else {
+            match GIC.lock().as_mut() {
+                Some(Driver::V2(gic)) => gic.get_and_acknowledge_interrupt(group),
+                _ => None,
+            }
+        };
+        intid.map(u32::from)
+    }
+
+    fn end_of_interrupt(&self, id: u32) {
+        let Ok(intid) = IntId::try_from(id) else {
+            return;
+        };
+        let group = ack_group();
+        if matches!(version_fast(), Some(GicVersion::V3)) {
+            GicCpuInterface::end_interrupt(intid, group);
+        } else if let Some(Driver::V2(gic)) = GIC.lock().as_mut() {
+            gic.end_interrupt(intid, group);
+        }
+    }
 }
 
 /// Brings up the calling secondary core's CPU interface (GICv2: its banked registers; GICv3:
@@ -181,19 +264,9 @@ pub fn version() -> Option<GicVersion> {
     version_fast()
 }
 
-/// Registers `handler` for `intid` (replacing any previous one). Handlers run in IRQ context
-/// with IRQs masked and must not block.
-pub fn register_handler(intid: u32, handler: fn(u32)) -> Result<(), GicSetupError> {
-    let slot = HANDLERS
-        .get(intid as usize)
-        .ok_or(GicSetupError::BadIntId(intid))?;
-    slot.store(handler as usize, Ordering::Release);
-    Ok(())
-}
-
 /// Enables a private interrupt (SGI/PPI, e.g. the timer) on the calling core, with
 /// `priority` (lower is more urgent).
-pub fn enable_private(intid: u32, priority: u8) -> Result<(), GicSetupError> {
+fn enable_private(intid: u32, priority: u8) -> Result<(), GicSetupError> {
     let id = IntId::try_from(intid).map_err(|_| GicSetupError::BadIntId(intid))?;
     if !id.is_private() {
         return Err(GicSetupError::BadIntId(intid));
@@ -224,7 +297,7 @@ pub fn enable_private(intid: u32, priority: u8) -> Result<(), GicSetupError> {
 
 /// Enables a shared peripheral interrupt with `priority` and `trigger`, routed by the GIC's
 /// defaults (GICv2: to CPU interface 0 via the reset ITARGETSR; GICv3: affinity routing).
-pub fn enable_shared(intid: u32, priority: u8, edge: bool) -> Result<(), GicSetupError> {
+fn enable_shared(intid: u32, priority: u8, edge: bool) -> Result<(), GicSetupError> {
     let id = IntId::try_from(intid).map_err(|_| GicSetupError::BadIntId(intid))?;
     let trigger = if edge { Trigger::Edge } else { Trigger::Level };
     let mut guard = GIC.lock();
@@ -243,41 +316,6 @@ pub fn enable_shared(intid: u32, priority: u8, edge: bool) -> Result<(), GicSetu
         }
     }
     Ok(())
-}
-
-/// The IRQ entry point (installed as the exception module's IRQ handler): acknowledge,
-/// run the registered handler, end of interrupt.
-fn dispatch() {
-    let group = ack_group();
-    let v3 = matches!(version_fast(), Some(GicVersion::V3));
-    let intid = if v3 {
-        GicCpuInterface::get_and_acknowledge_interrupt(group)
-    } else {
-        match GIC.lock().as_mut() {
-            Some(Driver::V2(gic)) => gic.get_and_acknowledge_interrupt(group),
-            _ => None,
-        }
-    };
-    let Some(intid) = intid else {
-        return; // spurious (another core took it, or it deasserted)
-    };
-    let n = u32::from(intid);
-    let handler = HANDLERS
-        .get(n as usize)
-        .map(|h| h.load(Ordering::Acquire))
-        .unwrap_or(0);
-    if handler != 0 {
-        // SAFETY: the slot was stored from a `fn(u32)` by `register_handler`.
-        let f: fn(u32) = unsafe { core::mem::transmute::<usize, fn(u32)>(handler) };
-        f(n);
-    } else {
-        defmt::warn!("IRQ {=u32} has no handler", n);
-    }
-    if v3 {
-        GicCpuInterface::end_interrupt(intid, group);
-    } else if let Some(Driver::V2(gic)) = GIC.lock().as_mut() {
-        gic.end_interrupt(intid, group);
-    }
 }
 
 /// 0 = not initialised, 2 = GICv2, 3 = GICv3: read in IRQ context without the lock.

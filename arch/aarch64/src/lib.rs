@@ -14,7 +14,8 @@
 //! - [`stacks`]: threads on SP_EL0, exceptions on per-core SP_EL1 stacks, guard pages.
 //! - [`timer`]: the generic timer: the counter behind `platform::now`, `DelayNs`, the EL1
 //!   physical timer interrupt.
-//! - [`gic`]: GICv2/GICv3 via `arm-gic`, IRQ dispatch table.
+//! - [`irq`]: IRQ dispatch (handler table by ID) over the board's interrupt controller;
+//!   [`gic`]: GICv2/GICv3 via `arm-gic`, one such controller.
 //! - [`psci`], [`smp`]: secondary cores via PSCI `CPU_ON`; [`bringup`]: what each does
 //!   first (GIC CPU interface, timer tick) and the boot core's wait for them.
 //! - [`ticks`]: the EL1 physical timer's interrupt handler (tick counts, never early).
@@ -32,6 +33,7 @@ pub mod cache;
 pub mod cpu;
 pub mod exceptions;
 pub mod gic;
+pub mod irq;
 pub mod mmu;
 pub mod platform;
 pub mod psci;

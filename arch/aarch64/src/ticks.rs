@@ -1,15 +1,16 @@
 //! The EL1 physical timer interrupt on every core: counts ticks, checks none fires before
 //! its deadline, and re-arms in periodic mode. Board-independent (the board names the
-//! interrupt ID, from its device tree or its SoC's fixed map); every AArch64 board's
+//! interrupt ID of its controller, from its device tree or its SoC's fixed map); every AArch64 board's
 //! bring-up and `timer` test use it.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::cpu::{self, MAX_CPUS};
-use crate::gic::{self, GicSetupError};
+use crate::irq::{self, IrqError};
 use crate::timer::{self, PhysicalTimer};
 
-/// Interrupt priority of the timer (lower is more urgent; GIC priorities are 8 bits).
+/// Interrupt priority of the timer (lower is more urgent; GIC priorities are 8 bits, the
+/// BCM2836 local controller has none).
 pub const TIMER_PRIORITY: u8 = 0x80;
 
 static INTID: AtomicU32 = AtomicU32::new(0);
@@ -17,7 +18,8 @@ static COUNT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static PERIOD: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Largest (counter at handler entry - deadline), per core.
 static MAX_LATENESS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-/// Set if a handler ever ran before its deadline (a GIC or timer programming bug).
+/// Set if a handler ever ran before its deadline (an interrupt controller or timer
+/// programming bug).
 static EARLY: AtomicBool = AtomicBool::new(false);
 
 fn on_tick(_intid: u32) {
@@ -36,17 +38,17 @@ fn on_tick(_intid: u32) {
 }
 
 /// Registers the tick handler for `intid` and enables it on the calling core.
-pub fn install(intid: u32) -> Result<(), GicSetupError> {
+pub fn install(intid: u32) -> Result<(), IrqError> {
     PhysicalTimer.disarm();
     INTID.store(intid, Ordering::Relaxed);
-    gic::register_handler(intid, on_tick)?;
+    irq::register_handler(intid, on_tick)?;
     enable_on_this_core()
 }
 
 /// Enables the timer interrupt on the calling core (each core's PPI is separate).
-pub fn enable_on_this_core() -> Result<(), GicSetupError> {
+pub fn enable_on_this_core() -> Result<(), IrqError> {
     PhysicalTimer.disarm();
-    gic::enable_private(INTID.load(Ordering::Relaxed), TIMER_PRIORITY)
+    irq::enable_private(INTID.load(Ordering::Relaxed), TIMER_PRIORITY)
 }
 
 /// Ticks handled so far on logical core `index`.

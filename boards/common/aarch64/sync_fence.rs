@@ -18,7 +18,7 @@ use core::time::Duration;
 use board::arch::spin::SpinLock;
 use board::arch::testkit::{self, Test, TestResult};
 use board::arch::timer::{self, GenericTimer, PhysicalTimer};
-use board::arch::{cpu, ensure, gic, test_info};
+use board::arch::{cpu, ensure, irq, test_info};
 use board::{Board, ticks};
 use dmasync_hal::clock::{ns_to_ticks, ticks_to_ns};
 use dmasync_sync::fence::{FenceCallback, all_of};
@@ -117,7 +117,7 @@ fn signalled_by_other_core(board: &Board) -> TestResult {
 }
 
 fn signalled_from_irq(board: &Board) -> TestResult {
-    gic::register_handler(board.timer_intid(), timer_signals_fence)
+    irq::register_handler(board.timer_intid(), timer_signals_fence)
         .map_err(|e| testkit::Failure(alloc_fmt(e)))?;
     let producer = Producer::one_off();
     let fence = producer.fence();
@@ -203,7 +203,7 @@ fn deep_aggregate_from_irq_mid_signal(board: &Board) -> TestResult {
     // Thread level: `outer`'s callback signals `inner` (whose callback is now deferred on
     // this context's queue), then lets the timer IRQ fire and signal the leaf while this
     // signal is still running, and waits for the IRQ to have drained the whole aggregate.
-    gic::register_handler(board.timer_intid(), timer_signals_fence)
+    irq::register_handler(board.timer_intid(), timer_signals_fence)
         .map_err(|e| testkit::Failure(alloc_fmt(e)))?;
     let outer = Producer::one_off();
     let inner = Producer::one_off();

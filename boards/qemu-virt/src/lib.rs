@@ -25,7 +25,7 @@ use dmasync_aarch64::cpu;
 use dmasync_aarch64::gic::{self, GicFrames, GicVersion};
 use dmasync_aarch64::mmu::{self, IdentityMap};
 use dmasync_aarch64::psci::Conduit;
-use dmasync_aarch64::smp::StartError;
+use dmasync_aarch64::smp::{StartError, StartMethod};
 use dmasync_aarch64::timer;
 use dmasync_aarch64::{console, exit_code, heap, println, semihosting, stacks};
 
@@ -314,5 +314,5 @@ pub fn start_secondaries(board: &Board, entry: fn(usize) -> !) -> Result<usize, 
         }
         return Ok(0);
     };
-    bringup::start_all(conduit, board.dt.cpu_mpidrs(), entry)
+    bringup::start_all(StartMethod::Psci(conduit), board.dt.cpu_mpidrs(), entry)
 }

@@ -23,7 +23,18 @@ entry when it is done.
 - [ ] Port the shared on-target tests: `timer`, `smp`, `caches`, `sync_fence`, `data_abort`,
       `stack_overflow`, `panic` (bodies in `boards/common/aarch64/`; see boards/imx8mp-evk for
       the `[[test]]` entries, the one-line test files and the board.toml `[tests.*]`
-      expectations), then `smp_stress` and `misbehaving_client` (boards/scenarios).
+      expectations), then `smp_stress` and `misbehaving_client` (boards/scenarios): those
+      two need the shared `dma_pool` and `watchdog` modules in src/lib.rs (`#[path =
+      "../../common/aarch64/board/..."]`, as boards/imx8mp-evk has them),
+      `Board::virtual_timer_intid()`, the `dmasync-scenarios` dev-dependency and a
+      `tests/scenario_target/mod.rs` (copy imx8mp-evk's).
+- [ ] No GIC on your SoC? Drive its interrupt controller with a driver crate implementing
+      `dmasync_hal::irq::InterruptController`, install it with
+      `dmasync_aarch64::irq::install` instead of `gic::init_primary`, and give the tick and
+      watchdog that controller's IDs (boards/raspi3b: the BCM2836 local controller).
+- [ ] No PSCI? Start the secondaries with `StartMethod::SpinTable` and the release
+      addresses your boot loader uses, and drop `count_cpus` and the PSCI boot cases
+      (boards/raspi3b).
 - [ ] Drivers for the SoC's DMA engine and display, if the demo is to run here
       (doc/porting.md).
 - [ ] A row in doc/boards.md.

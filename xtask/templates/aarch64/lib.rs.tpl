@@ -14,7 +14,7 @@ use dmasync_aarch64::cpu::{self, MAX_CPUS};
 use dmasync_aarch64::gic::{self, GicVersion};
 use dmasync_aarch64::mmu::{self, IdentityMap};
 use dmasync_aarch64::psci::{self, Conduit};
-use dmasync_aarch64::smp::StartError;
+use dmasync_aarch64::smp::{StartError, StartMethod};
 use dmasync_aarch64::{bringup, console, exit_code, heap, println, semihosting, stacks, timer};
 
 pub use dmasync_aarch64 as arch;
@@ -263,5 +263,5 @@ pub fn init(_x0: u64) -> Board {
 /// Starts every other core PSCI reported, each running `entry(index)`. Returns how many were
 /// started.
 pub fn start_secondaries(board: &Board, entry: fn(usize) -> !) -> Result<usize, StartError> {
-    bringup::start_all(PSCI_CONDUIT, board.cpu_mpidrs(), entry)
+    bringup::start_all(StartMethod::Psci(PSCI_CONDUIT), board.cpu_mpidrs(), entry)
 }

@@ -24,7 +24,7 @@
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
-use dmasync_aarch64::gic::{self, GicSetupError};
+use dmasync_aarch64::irq::{self, IrqError};
 use dmasync_aarch64::timer;
 use dmasync_hal::clock::ns_to_ticks;
 use dmasync_sync::syncset::Watchdog;
@@ -45,7 +45,7 @@ pub enum WatchdogError {
     /// A period of zero ticks, or one too long for the counter.
     BadPeriod(Duration),
     /// Registering or enabling the interrupt failed.
-    Gic(GicSetupError),
+    Irq(IrqError),
 }
 
 impl core::fmt::Display for WatchdogError {
@@ -56,7 +56,7 @@ impl core::fmt::Display for WatchdogError {
             ),
             WatchdogError::OtherCore(c) => write!(f, "the watchdog already runs on cpu {c}"),
             WatchdogError::BadPeriod(d) => write!(f, "watchdog period {d:?} is not usable"),
-            WatchdogError::Gic(e) => write!(f, "watchdog interrupt set-up failed: {e:?}"),
+            WatchdogError::Irq(e) => write!(f, "watchdog interrupt set-up failed: {e:?}"),
         }
     }
 }
@@ -104,8 +104,8 @@ pub fn start(
         .is_ok()
     {
         disarm();
-        gic::register_handler(intid, on_virtual_timer).map_err(WatchdogError::Gic)?;
-        gic::enable_private(intid, WATCHDOG_PRIORITY).map_err(WatchdogError::Gic)?;
+        irq::register_handler(intid, on_virtual_timer).map_err(WatchdogError::Irq)?;
+        irq::enable_private(intid, WATCHDOG_PRIORITY).map_err(WatchdogError::Irq)?;
         arm_in(PERIOD.load(Ordering::Relaxed));
     }
     Ok(())

@@ -1,0 +1,10 @@
+//! The `caches` on-target test on raspi3b; the body is boards/common/aarch64/caches.rs, shared by the
+//! AArch64 boards.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+extern crate dmasync_raspi3b as board;
+
+#[path = "../../common/aarch64/caches.rs"]
+mod body;
