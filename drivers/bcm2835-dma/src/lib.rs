@@ -608,6 +608,12 @@ impl<R: RegisterIo, M: MemorySystem> Bcm2835Dma<R, M> {
                         "alpha blend on the BCM2835 DMA (it moves words, no arithmetic)",
                     ));
                 }
+                Op2d::Convert { .. } => {
+                    return Err(EngineError::Unsupported(
+                        "scaled/converted blit on the BCM2835 DMA (it moves words: no scaler, \
+                         no flip, no colour conversion)",
+                    ));
+                }
                 Op2d::Copy { dst, to, src, from } => {
                     if let Some(r) = self.check_rect(locked, dst, to, src, from)? {
                         rects.push(r);
@@ -724,6 +730,7 @@ impl<R: RegisterIo, M: MemorySystem> Engine2dControl for Bcm2835Dma<R, M> {
             fill: false,
             copy: self.any_full,
             blend: false,
+            convert: None,
             queue_depth: self.config.queue_depth,
             max_ops: self.config.cbs_per_channel,
         }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use dmasync_bcm2835_dma::{Bcm2835Dma, Bcm2835DmaConfig, WATCHDOG_RESET};
 use dmasync_engine::dma::{DmaEngine, Span};
 use dmasync_engine::error::EngineError;
-use dmasync_engine::gfx2d::{Color, Engine2d, Engine2dControl, Op2d};
+use dmasync_engine::gfx2d::{Color, Engine2d, Engine2dControl, Flip, Op2d};
 use dmasync_engine::surface::{PixelFormat, Point, Rect, Surface, SurfaceDesc};
 use dmasync_hal::dma::{BusAddr, Coherency, DeviceId, DmaMemory};
 use dmasync_hal::mmio::RegisterIo;
@@ -383,6 +383,13 @@ fn every_refused_2d_submission_touches_no_register() {
         from: r4,
         alpha: 128,
     };
+    let convert = Op2d::Convert {
+        dst: sa,
+        to: Rect::new(0, 0, 2, 2),
+        src: sb,
+        from: r4,
+        flip: Flip::default(),
+    };
     let odd_pitch = SurfaceDesc {
         stride: 64 * 4 + 2,
         ..x
@@ -397,6 +404,7 @@ fn every_refused_2d_submission_touches_no_register() {
     let cases: Vec<(Vec<Op2d<'_>>, &str)> = vec![
         (vec![fill], "2D fill"),
         (vec![copy(sa, sb, (0, 0), r4), blend], "alpha blend"),
+        (vec![convert], "scaled/converted blit"),
         (
             vec![copy(sa, Surface::new(&b, argb), (0, 0), r4)],
             "pixel formats",
