@@ -131,9 +131,7 @@ fn print_banner(el: u8, entry_el: u8, cpus: usize, ram: (usize, usize)) {
 /// The board's interrupt controller (for the core mailboxes: [`Bcm2836Intc::mailbox_send`]),
 /// once `init` has installed it.
 pub fn interrupt_controller() -> Option<&'static Bcm2836Intc<'static>> {
-    if irq::controller().is_none() {
-        return None;
-    }
+    irq::controller()?;
     // SAFETY: the controller is installed (checked) only after `init` wrote the slot, once,
     // on the boot core; from then on the slot is only read.
     unsafe { (*INTC.0.get()).as_ref() }
