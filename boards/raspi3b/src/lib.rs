@@ -128,6 +128,15 @@ fn print_banner(el: u8, entry_el: u8, cpus: usize, ram: (usize, usize)) {
     );
 }
 
+/// The board's interrupt controller (for the core mailboxes: [`Bcm2836Intc::mailbox_send`]),
+/// once `init` has installed it.
+pub fn interrupt_controller() -> Option<&'static Bcm2836Intc<'static>> {
+    irq::controller()?;
+    // SAFETY: the controller is installed (checked) only after `init` wrote the slot, once,
+    // on the boot core; from then on the slot is only read.
+    unsafe { (*INTC.0.get()).as_ref() }
+}
+
 /// Prints a plain-text set-up error and exits with code 4.
 pub fn setup_failed(why: core::fmt::Arguments<'_>) -> ! {
     {
@@ -244,10 +253,10 @@ pub fn init(_x0: u64) -> Board {
 
     // SAFETY: `init` runs once, on the boot core, before any other core: the only write of
     // the slot, and the only driver of both blocks, which are mapped as device memory above.
-    let intc: &'static Bcm2836Intc<'static> = unsafe {
-        let slot = &mut *INTC.0.get();
-        slot.insert(memory_map::interrupt_controller())
-    };
+    unsafe { *INTC.0.get() = Some(memory_map::interrupt_controller()) };
+    // SAFETY: written just above; from here on the slot is only read.
+    let intc: &'static Bcm2836Intc<'static> =
+        unsafe { (*INTC.0.get()).as_ref() }.expect("just stored");
     if let Err(e) = intc.init_primary().and_then(|()| irq::install(intc)) {
         setup_failed(format_args!("interrupt controller set-up failed: {e:?}"));
     }

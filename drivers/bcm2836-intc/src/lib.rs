@@ -183,6 +183,36 @@ impl<'a> Bcm2836Intc<'a> {
         Ok(())
     }
 
+    /// Sets `bits` in mailbox `m` (0..=3) of core `core` (write-1-to-set, QA7 0x80 + 16c +
+    /// 4m): raises that core's mailbox interrupt if it enabled it (an inter-core interrupt).
+    pub fn mailbox_send(&self, core: usize, m: usize, bits: u32) -> Result<(), IrqError> {
+        if core >= CORES {
+            return Err(IrqError::Controller(
+                "no such core for a mailbox",
+                core as u64,
+            ));
+        }
+        if m >= 4 {
+            return Err(IrqError::Controller("no such mailbox (0..=3)", m as u64));
+        }
+        self.local.mailbox_set[4 * core + m].set(bits);
+        Ok(())
+    }
+
+    /// Reads mailbox `m` (0..=3) of the calling core and clears the bits read
+    /// (write-1-to-clear, QA7 0xC0 + 16c + 4m), which quietens its interrupt: what a
+    /// mailbox handler does before returning.
+    pub fn mailbox_take(&self, m: usize) -> Result<u32, IrqError> {
+        let core = self.core()?;
+        if m >= 4 {
+            return Err(IrqError::Controller("no such mailbox (0..=3)", m as u64));
+        }
+        let reg = &self.local.mailbox_clear[4 * core + m];
+        let bits = reg.get();
+        reg.set(bits);
+        Ok(bits)
+    }
+
     fn init_core(&self, core: usize) {
         self.local.timer_control[core].set(0);
         self.local.mailbox_control[core].set(0);
@@ -425,6 +455,28 @@ mod tests {
         let intc = b.intc(core2);
         intc.enable_shared(id::arm(1), 0, Trigger::Level).unwrap();
         assert_eq!(b.ic[0x18 / 4], 1 << 1);
+    }
+
+    #[test]
+    fn mailboxes_address_core_and_number() {
+        let mut b = Blocks::new();
+        let intc = b.intc(core2);
+        intc.mailbox_send(1, 3, 0x55).unwrap();
+        assert_eq!(b.local[0x80 / 4 + 4 + 3], 0x55);
+        b.local[0xc0 / 4 + 8 + 1] = 0x0f; // core 2, mailbox 1
+        let intc = b.intc(core2);
+        assert_eq!(intc.mailbox_take(1), Ok(0x0f));
+        // Memory keeps the write: the value written back is the bits read (write-1-to-clear).
+        assert_eq!(b.local[0xc0 / 4 + 8 + 1], 0x0f);
+        let intc = b.intc(core2);
+        assert_eq!(
+            intc.mailbox_send(4, 0, 1),
+            Err(IrqError::Controller("no such core for a mailbox", 4))
+        );
+        assert_eq!(
+            intc.mailbox_take(4),
+            Err(IrqError::Controller("no such mailbox (0..=3)", 4))
+        );
     }
 
     #[test]
