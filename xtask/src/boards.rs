@@ -130,6 +130,11 @@ pub struct TestExpectation {
     /// `"compare-fimd-blend"` (each must equal the FIMD scene as QEMU composes it).
     #[serde(default)]
     pub screendump: ScreendumpCheck,
+    /// Seconds this test may run before it counts as hung, when that is more than
+    /// `--timeout` (a test whose work grows with the host's load, e.g. exynos4's `dma`,
+    /// which moves 1 MiB at every alignment through QEMU's PL330 model).
+    #[serde(default)]
+    pub timeout: Option<f64>,
 }
 
 /// board.toml's spelling of [`crate::screendump::Check`].
@@ -241,6 +246,15 @@ impl Board {
             bail!("field `demo` is empty (leave it out if the board has no demo yet)");
         }
         check_args("qemu.args", &self.qemu.args)?;
+        for (name, t) in &self.tests {
+            if let Some(secs) = t.timeout
+                && !(secs.is_finite() && secs > 0.0 && secs <= 3600.0)
+            {
+                bail!(
+                    "field `tests.{name}.timeout`: {secs} is not a number of seconds in (0, 3600]"
+                );
+            }
+        }
         let mut seen = BTreeSet::new();
         for (i, v) in self.qemu.variants.iter().enumerate() {
             if v.name.trim().is_empty() {
@@ -608,6 +622,12 @@ expect = ["EXCEPTION", "EC=0x25", "FAR=0x"]
         );
         let e = err(&VIRT.replace("exit_code = 3", "exit_code = 300"));
         assert!(e.contains("tests.data_abort.exit_code"), "{e}");
+        for bad in ["-1.0", "0.0", "nan", "7200.0"] {
+            let e = err(&VIRT.replace("exit_code = 3", &format!("exit_code = 3\ntimeout = {bad}")));
+            assert!(e.contains("tests.data_abort.timeout"), "{bad}: {e}");
+        }
+        let ok = parse(&VIRT.replace("exit_code = 3", "exit_code = 3\ntimeout = 90")).unwrap();
+        assert_eq!(ok.expectation("data_abort").timeout, Some(90.0));
         let e = err(&VIRT.replace("load_address = 0x4020_0000", "load_address = 0x1000"));
         assert!(e.contains("field `load_address`"), "{e}");
         let e = err(&VIRT.replace("\"-m\", \"128M\"]", "\"-m\", \"lots\"]"));

@@ -257,6 +257,12 @@ fn pick_one(names: &[String], filters: &[String]) -> Result<String> {
     }
 }
 
+/// The time a test may run: `--timeout`, or the test's own board.toml `timeout` when that is
+/// longer (never shorter: `--timeout` is the floor the user asked for).
+fn test_timeout(cli: Duration, own: Option<f64>) -> Duration {
+    own.map_or(cli, |s| cli.max(Duration::from_secs_f64(s)))
+}
+
 /// One verdict. Err carries the first reason, for the summary. With `gdb`, QEMU starts
 /// halted with its gdbstub, the attach command is printed, the console is shown and there
 /// is no timeout.
@@ -335,7 +341,7 @@ fn run_one(
         &qemu.path,
         &args,
         &defmt,
-        (!gdb).then_some(sel.timeout),
+        (!gdb).then_some(test_timeout(sel.timeout, expectation.timeout)),
         Some(&mut dumps),
         &mut |line| {
             if verbose {
@@ -389,6 +395,14 @@ fn run_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tests_own_timeout_only_lengthens_the_cli_one() {
+        let cli = Duration::from_secs(30);
+        assert_eq!(test_timeout(cli, None), cli);
+        assert_eq!(test_timeout(cli, Some(120.0)), Duration::from_secs(120));
+        assert_eq!(test_timeout(cli, Some(5.0)), cli);
+    }
 
     fn lines(l: &[&str]) -> Vec<String> {
         l.iter().map(|s| s.to_string()).collect()
