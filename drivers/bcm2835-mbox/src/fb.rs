@@ -143,7 +143,10 @@ impl fmt::Display for FbError {
             Self::BadBufferCount(n) => write!(f, "framebuffer: {n} buffers (2 or 3 are taken)"),
             Self::Unsupported(p) => write!(f, "framebuffer: pixel format {p:?} not offered"),
             Self::OutOfRange { width, height } => {
-                write!(f, "framebuffer: {width}x{height} is outside 1..=3840 x 1..=2560")
+                write!(
+                    f,
+                    "framebuffer: {width}x{height} is outside 1..=3840 x 1..=2560"
+                )
             }
             Self::AlreadyAllocated => write!(
                 f,
@@ -381,8 +384,7 @@ impl<'d, R: RegisterIo, M: MemorySystem> MboxFb<'d, R, M> {
             return Err(FbError::Unsupported(mode.format));
         }
         let vh = u64::from(mode.height) * self.buffers as u64;
-        if mode.width == 0 || mode.height == 0 || mode.width > MAX_WIDTH || vh > MAX_HEIGHT as u64
-        {
+        if mode.width == 0 || mode.height == 0 || mode.width > MAX_WIDTH || vh > MAX_HEIGHT as u64 {
             return Err(FbError::OutOfRange {
                 width: mode.width,
                 height: mode.height,
@@ -492,8 +494,10 @@ impl<R: RegisterIo, M: MemorySystem> DisplayService for MboxFb<'_, R, M> {
                     }
                     // `flip` checked the buffer against this (never re-allocated) framebuffer.
                     let Some(i) = alloc.buffer_at(flip.fb.bus.0) else {
-                        flip.presented.signal_error(FenceError::DeviceError(DEVICE_ERROR_CALL));
-                        flip.released.signal_error(FenceError::DeviceError(DEVICE_ERROR_CALL));
+                        flip.presented
+                            .signal_error(FenceError::DeviceError(DEVICE_ERROR_CALL));
+                        flip.released
+                            .signal_error(FenceError::DeviceError(DEVICE_ERROR_CALL));
                         continue;
                     };
                     match show(&mut s.mbox, i as u32 * alloc.mode.height) {

@@ -143,17 +143,26 @@ impl fmt::Display for MboxError {
             Self::NoReply => write!(f, "mailbox: no reply on the property channel"),
             Self::WrongReply(w) => write!(f, "mailbox: reply {w:#x} is not for our buffer"),
             Self::Refused { code } => {
-                write!(f, "mailbox: the firmware refused the message (code {code:#x})")
+                write!(
+                    f,
+                    "mailbox: the firmware refused the message (code {code:#x})"
+                )
             }
             Self::TagNotAnswered { tag } => {
                 write!(f, "mailbox: the firmware did not answer tag {tag:#x}")
             }
             Self::TagTruncated { tag, len } => {
-                write!(f, "mailbox: tag {tag:#x} answered {len} bytes, more than asked")
+                write!(
+                    f,
+                    "mailbox: tag {tag:#x} answered {len} bytes, more than asked"
+                )
             }
             Self::MessageTooLong => write!(f, "mailbox: message too long"),
             Self::BadBufferAddress(a) => {
-                write!(f, "mailbox: buffer bus address {a:#x} is not 32-bit, 16-aligned")
+                write!(
+                    f,
+                    "mailbox: buffer bus address {a:#x} is not 32-bit, 16-aligned"
+                )
             }
             Self::Alloc(e) => write!(f, "mailbox: message buffer: {e:?}"),
             Self::Sync(e) => write!(f, "mailbox: message buffer: {e:?}"),
