@@ -82,7 +82,9 @@ pub fn open_display(
         .unwrap_or_else(|e| setup_failed(format_args!("display: {e}")));
     let mode = DEMO_MODE;
     let buffers: Vec<SyncBuffer> = display::set_mode_and_register(&mut d, domain, mode)
-        .unwrap_or_else(|e| setup_failed(format_args!("display {}x{}: {e}", mode.width, mode.height)));
+        .unwrap_or_else(|e| {
+            setup_failed(format_args!("display {}x{}: {e}", mode.width, mode.height))
+        });
     let fb = d.framebuffer().expect("a mode was just set");
     if fb.pitch as usize != mode.width as usize * 4 {
         // The pipeline draws packed frames.
@@ -96,9 +98,12 @@ pub fn open_display(
         fb.base,
         fb.pitch
     );
-    let frames: [SyncBuffer; display::BUFFERS] = buffers
-        .try_into()
-        .unwrap_or_else(|_| setup_failed(format_args!("framebuffer: not {} buffers", display::BUFFERS)));
+    let frames: [SyncBuffer; display::BUFFERS] = buffers.try_into().unwrap_or_else(|_| {
+        setup_failed(format_args!(
+            "framebuffer: not {} buffers",
+            display::BUFFERS
+        ))
+    });
     debug_assert_eq!(d.mode(), Some(mode));
     (d, mode, frames)
 }

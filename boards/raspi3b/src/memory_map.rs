@@ -156,9 +156,6 @@ pub unsafe fn mailbox_registers() -> dmasync_hal::mmio::MmioWindow {
     // 4-aligned, in the peripheral window `init` maps as device memory for the program's
     // life; the caller makes this its only driver.
     unsafe {
-        dmasync_hal::mmio::MmioWindow::new(
-            MBOX_BASE as *mut u32,
-            dmasync_bcm2835_mbox::BLOCK_LEN,
-        )
+        dmasync_hal::mmio::MmioWindow::new(MBOX_BASE as *mut u32, dmasync_bcm2835_mbox::BLOCK_LEN)
     }
 }
