@@ -76,7 +76,10 @@ impl core::fmt::Display for SetupError {
             SetupError::Alloc { buffer, error } => write!(f, "allocating {buffer}: {error}"),
             SetupError::Sync(e) => write!(f, "sync domain: {e}"),
             SetupError::FrameTooSmall { buffer, need, have } => {
-                write!(f, "frame buffer {buffer}: {have} bytes, a frame needs {need}")
+                write!(
+                    f,
+                    "frame buffer {buffer}: {have} bytes, a frame needs {need}"
+                )
             }
         }
     }
