@@ -56,6 +56,16 @@ pub enum SetupError {
     },
     /// The sync domain refused a buffer.
     Sync(SyncError),
+    /// A frame buffer the display gave ([`Pipeline::with_frames`]) is smaller than a
+    /// packed frame of the mode.
+    FrameTooSmall {
+        /// Which buffer.
+        buffer: &'static str,
+        /// Bytes a frame needs.
+        need: usize,
+        /// Bytes the buffer has.
+        have: usize,
+    },
 }
 
 impl core::fmt::Display for SetupError {
@@ -65,6 +75,12 @@ impl core::fmt::Display for SetupError {
             SetupError::Format(p) => write!(f, "display format {p:?} is not Xrgb8888"),
             SetupError::Alloc { buffer, error } => write!(f, "allocating {buffer}: {error}"),
             SetupError::Sync(e) => write!(f, "sync domain: {e}"),
+            SetupError::FrameTooSmall { buffer, need, have } => {
+                write!(
+                    f,
+                    "frame buffer {buffer}: {have} bytes, a frame needs {need}"
+                )
+            }
         }
     }
 }
@@ -314,6 +330,39 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
         mode: DisplayMode,
         options: Options,
     ) -> Result<Self, SetupError> {
+        Self::build(domain, memory, mode, options, None)
+    }
+
+    /// [`Pipeline::new`] with the three frame buffers given instead of allocated: for a
+    /// display that scans out only memory of its own (the Raspberry Pi firmware's
+    /// framebuffer, whose buffers the board registers in `domain`). Each must hold a packed
+    /// frame of `mode`; the overlay and staging buffers still come from `memory`.
+    pub fn with_frames(
+        domain: &'d SyncDomain<M>,
+        memory: &impl DmaMemory,
+        mode: DisplayMode,
+        options: Options,
+        frames: [SyncBuffer; BUFFERS],
+    ) -> Result<Self, SetupError> {
+        for f in &frames {
+            if f.len() < mode.framebuffer_bytes() {
+                return Err(SetupError::FrameTooSmall {
+                    buffer: f.name(),
+                    need: mode.framebuffer_bytes(),
+                    have: f.len(),
+                });
+            }
+        }
+        Self::build(domain, memory, mode, options, Some(frames))
+    }
+
+    fn build(
+        domain: &'d SyncDomain<M>,
+        memory: &impl DmaMemory,
+        mode: DisplayMode,
+        options: Options,
+        given: Option<[SyncBuffer; BUFFERS]>,
+    ) -> Result<Self, SetupError> {
         if mode.format != PixelFormat::Xrgb8888 {
             return Err(SetupError::Format(mode.format));
         }
@@ -328,15 +377,21 @@ impl<'d, M: MemorySystem> Pipeline<'d, M> {
                 .map_err(|refused| SetupError::Sync(refused.error))
         };
         let fb = mode.framebuffer_bytes();
-        Ok(Self {
-            domain,
-            overlay: alloc("overlay", OVERLAY_BYTES)?,
-            staging: alloc("staging", OVERLAY_BYTES)?,
-            frames: [
+        let overlay = alloc("overlay", OVERLAY_BYTES)?;
+        let staging = alloc("staging", OVERLAY_BYTES)?;
+        let frames = match given {
+            Some(frames) => frames,
+            None => [
                 alloc("frame0", fb)?,
                 alloc("frame1", fb)?,
                 alloc("frame2", fb)?,
             ],
+        };
+        Ok(Self {
+            domain,
+            overlay,
+            staging,
+            frames,
             mode,
             options,
         })

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use dmasync_demo::{FrameError, Options, Pipeline, SetupError, Stage, Totals, reference_frame};
 use dmasync_engine::{DisplayControl, DisplayMode, EngineError, PixelFormat};
-use dmasync_hal::dma::{Coherency, DeviceId};
+use dmasync_hal::dma::{Coherency, DeviceId, DmaMemory};
 use dmasync_sim::{Eviction, NonCoherentSim, SimConfig};
 use dmasync_soft::SoftDisplay;
 use dmasync_soft::{Soft2dConfig, SoftEngine2d};
@@ -262,4 +262,61 @@ fn a_dma_step_moves_the_overlay_and_every_frame_still_equals_the_reference() {
     });
     let v = sim.violations();
     assert!(v.is_empty(), "{} violation(s), first: {}", v.len(), v[0]);
+}
+
+#[test]
+fn given_frames_are_the_ones_drawn_and_a_short_one_is_refused_by_name() {
+    let sim = sim();
+    let dom = domain(&sim, Duration::from_secs(5));
+    let engine = SoftEngine2d::new(G2D, &sim, Soft2dConfig::default());
+    let disp = display(&sim);
+    let frame = |name| {
+        let region = sim
+            .alloc(MODE.framebuffer_bytes(), Coherency::NonCoherent)
+            .unwrap();
+        dom.buffer(name, region).unwrap()
+    };
+    let short = {
+        let region = sim
+            .alloc(MODE.framebuffer_bytes() / 2, Coherency::NonCoherent)
+            .unwrap();
+        dom.buffer("short", region).unwrap()
+    };
+    let e = Pipeline::with_frames(
+        &dom,
+        &sim,
+        MODE,
+        Options::default(),
+        [frame("a"), short, frame("c")],
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        SetupError::FrameTooSmall {
+            buffer: "short",
+            need: MODE.framebuffer_bytes(),
+            have: MODE.framebuffer_bytes() / 2,
+        }
+    );
+    let p = Pipeline::with_frames(
+        &dom,
+        &sim,
+        MODE,
+        Options::default(),
+        [frame("g0"), frame("g1"), frame("g2")],
+    )
+    .unwrap();
+    assert_eq!(p.frame_buffer(1).name(), "g1");
+    with_worker(&engine, || {
+        for n in 0..3 {
+            let r = p.run_frame(&engine, &disp, n);
+            assert!(r.ok(), "frame {n}: {r:?}");
+            assert_eq!(
+                screen(&disp),
+                reference_frame(n, MODE.width, MODE.height),
+                "frame {n}"
+            );
+        }
+    });
+    assert!(sim.violations().is_empty());
 }

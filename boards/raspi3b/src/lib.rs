@@ -11,9 +11,13 @@
 
 extern crate alloc;
 
+pub mod demo;
+pub mod display;
 // Shared with the other AArch64 boards (identity map, `DataCache`, the virtual timer).
 #[path = "../../common/aarch64/board/dma_pool.rs"]
 pub mod dma_pool;
+#[path = "../../common/aarch64/board/engine.rs"]
+pub mod engine;
 pub mod memory_map;
 #[path = "../../common/aarch64/board/watchdog.rs"]
 pub mod watchdog;
@@ -229,6 +233,14 @@ pub fn init(_x0: u64) -> Board {
             )
         })
         .and_then(|()| idmap.map_with_holes(ram.0, ram_end, mmu::NORMAL_RW, stacks::guard_pages()))
+        // The VideoCore's RAM, where the firmware framebuffer is (memory_map::VC_WINDOW).
+        .and_then(|()| {
+            idmap.map(
+                memory_map::VC_WINDOW.start,
+                memory_map::VC_WINDOW.end,
+                mmu::NORMAL_RW,
+            )
+        })
         .and_then(|()| idmap.map(text_start, text_stop, mmu::NORMAL_TEXT));
     if let Err(e) = mapped {
         setup_failed(format_args!("building the identity map failed: {e:?}"));

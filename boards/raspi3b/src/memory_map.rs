@@ -133,3 +133,29 @@ pub unsafe fn dma_registers() -> dmasync_hal::mmio::MmioWindow {
     // caller makes this its only driver.
     unsafe { dmasync_hal::mmio::MmioWindow::new(DMA_BASE as *mut u32, DMA_LEN) }
 }
+
+/// Mailbox 0 of the ARM–VideoCore mailboxes (`MBOX_OFFSET` 0xB880 of the peripherals,
+/// raspi_platform.h; Linux bcm283x.dtsi `mailbox@7e00b880`; raspi3b.md §5): the property
+/// channel `dmasync-bcm2835-mbox` drives.
+pub const MBOX_BASE: usize = 0x3F00_B880;
+
+/// The VideoCore's part of RAM (vcram_base 0x3C00_0000 with QEMU's default 64 MiB, up to the
+/// peripherals; raspi3b.md §1.4, §5): the firmware framebuffer lies here (QEMU: at
+/// 0x3C10_0000). `init` maps it as normal memory; only [`crate::display`] makes regions in
+/// it, over the buffers the firmware allocated.
+pub const VC_WINDOW: core::ops::Range<usize> = RAM_SIZE..0x3F00_0000;
+
+/// The mailbox's registers for `dmasync-bcm2835-mbox`.
+///
+/// # Safety
+///
+/// Call once: the window's user must be the only driver of the mailbox. The peripheral
+/// window is mapped as device memory by `init`.
+pub unsafe fn mailbox_registers() -> dmasync_hal::mmio::MmioWindow {
+    // SAFETY: MBOX_BASE..+BLOCK_LEN is the BCM2837's mailbox block (raspi_platform.h),
+    // 4-aligned, in the peripheral window `init` maps as device memory for the program's
+    // life; the caller makes this its only driver.
+    unsafe {
+        dmasync_hal::mmio::MmioWindow::new(MBOX_BASE as *mut u32, dmasync_bcm2835_mbox::BLOCK_LEN)
+    }
+}
